@@ -1,0 +1,739 @@
+//! Client -> server messages: the one parse and validation path every transport calls.
+//!
+//! [`parse_client_frame`] turns text into a [`ClientFrame`] or a [`SignalError`]. It checks syntax
+//! and limits only; what depends on state (the `seq` guard, the clock window, membership, roles)
+//! belongs to the core, which owns that state. Relayed payloads are validated against their typed
+//! shape and then kept as the sender's raw JSON, so the recipient gets exactly what was sent.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{Limits, PeerId, RoomId, SignalError};
+
+/// A room's control mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Guests may signal only to hosts and may not broadcast.
+    HostOnly,
+    /// Anyone may signal anyone. The default.
+    #[default]
+    FreeForAll,
+}
+
+/// The targeted signaling messages the server relays unchanged to `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignalKind {
+    /// SDP offer.
+    Offer,
+    /// SDP answer.
+    Answer,
+    /// ICE candidate (an empty `candidate` ends the candidates).
+    Candidate,
+    /// Start of a call.
+    CallStart,
+    /// End of a call.
+    CallEnd,
+}
+
+impl SignalKind {
+    /// The wire `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Offer => "offer",
+            SignalKind::Answer => "answer",
+            SignalKind::Candidate => "candidate",
+            SignalKind::CallStart => "call_start",
+            SignalKind::CallEnd => "call_end",
+        }
+    }
+}
+
+/// A validated client message, without its envelope header.
+#[derive(Debug, Clone)]
+pub enum ClientMessage {
+    /// Join `room`, optionally choosing the peer id and announcing `meta` to the others.
+    Join {
+        /// Room to join.
+        room: RoomId,
+        /// Requested peer id; the server picks one when absent.
+        peer: Option<PeerId>,
+        /// App data shown to the other members (a JSON object).
+        meta: Option<Arc<RawValue>>,
+    },
+    /// Leave `room`.
+    Leave {
+        /// Room to leave.
+        room: RoomId,
+    },
+    /// A targeted signaling message, relayed to `to` with `from` set.
+    Signal {
+        /// Which message.
+        kind: SignalKind,
+        /// Room both peers are in.
+        room: RoomId,
+        /// Recipient.
+        to: PeerId,
+        /// The sender's payload, relayed verbatim.
+        payload: Arc<RawValue>,
+    },
+    /// App data or chat: to one peer, or to the whole room without `to`.
+    Message {
+        /// Room of the message.
+        room: RoomId,
+        /// Recipient, or everybody else in the room.
+        to: Option<PeerId>,
+        /// The sender's payload, relayed verbatim.
+        payload: Arc<RawValue>,
+    },
+    /// Change the room's mode (hosts only).
+    Mode {
+        /// Room to change.
+        room: RoomId,
+        /// New mode.
+        mode: Mode,
+    },
+    /// Remove a member from the room (hosts only).
+    Kick {
+        /// Room to remove from.
+        room: RoomId,
+        /// Peer to remove.
+        peer: PeerId,
+    },
+    /// Liveness probe, answered with `pong`.
+    Ping,
+    /// The client has every server message up to `seq`; the server may release them.
+    Ack {
+        /// Highest server seq received.
+        seq: u64,
+    },
+}
+
+impl ClientMessage {
+    /// The wire `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Leave { .. } => "leave",
+            ClientMessage::Signal { kind, .. } => kind.as_str(),
+            ClientMessage::Message { .. } => "message",
+            ClientMessage::Mode { .. } => "mode",
+            ClientMessage::Kick { .. } => "kick",
+            ClientMessage::Ping => "ping",
+            ClientMessage::Ack { .. } => "ack",
+        }
+    }
+
+    /// The room the message is about, if any.
+    pub fn room(&self) -> Option<&RoomId> {
+        match self {
+            ClientMessage::Join { room, .. }
+            | ClientMessage::Leave { room }
+            | ClientMessage::Signal { room, .. }
+            | ClientMessage::Message { room, .. }
+            | ClientMessage::Mode { room, .. }
+            | ClientMessage::Kick { room, .. } => Some(room),
+            ClientMessage::Ping | ClientMessage::Ack { .. } => None,
+        }
+    }
+}
+
+/// The envelope fields the core needs to order and answer a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Client sequence number (replay guard), at least 1.
+    pub seq: u64,
+    /// Client clock, Unix ms.
+    pub ts: u64,
+    /// Correlation id, echoed on the reply or error.
+    pub id: Option<Arc<str>>,
+    /// `from` as the client sent it; the core rejects it unless it is the sender's own peer id.
+    pub claimed_from: Option<String>,
+}
+
+/// A parsed client frame: header and message.
+#[derive(Debug, Clone)]
+pub struct ClientFrame {
+    /// Envelope fields.
+    pub header: FrameHeader,
+    /// The validated message.
+    pub message: ClientMessage,
+}
+
+/// What [`parse_client_frame`] could read before it failed, so the error can echo `id` and the core
+/// can still apply the `seq` guard to a message whose body is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The error to send.
+    pub error: SignalError,
+    /// The header, when the envelope itself was valid.
+    pub header: Option<FrameHeader>,
+    /// The correlation id, when it could be read.
+    pub id: Option<Arc<str>>,
+    /// The `type`, when it could be read.
+    pub type_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    room: Option<&'a RawValue>,
+    #[serde(borrow)]
+    seq: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    to: Option<&'a RawValue>,
+    #[serde(borrow)]
+    from: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
+}
+
+fn field<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+    name: &str,
+    expected: &str,
+) -> Result<Option<T>, SignalError> {
+    match raw {
+        None => Ok(None),
+        Some(v) if v.get() == "null" => Ok(None),
+        Some(v) => serde_json::from_str(v.get())
+            .map(Some)
+            .map_err(|e| SignalError::invalid(format!("`{name}` must be {expected}: {e}"))),
+    }
+}
+
+fn required<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+    name: &str,
+    expected: &str,
+) -> Result<T, SignalError> {
+    field(raw, name, expected)?.ok_or_else(|| SignalError::invalid(format!("`{name}` is required")))
+}
+
+/// Parses and validates one client frame against `limits`.
+///
+/// Checks, in order: frame size, JSON syntax, `id`, `type`, `seq`, `ts`, then the type's fields and
+/// payload limits. On failure the [`Rejected`] carries as much of the header as was valid.
+pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Box<Rejected>> {
+    let reject = |error, header: Option<FrameHeader>, id, type_name| {
+        Box::new(Rejected {
+            error,
+            header,
+            id,
+            type_name,
+        })
+    };
+    if text.len() > limits.max_frame_bytes {
+        let error = SignalError::PayloadTooLarge {
+            what: "frame",
+            size: text.len(),
+            limit: limits.max_frame_bytes,
+        };
+        return Err(reject(error, None, None, None));
+    }
+    let raw: RawEnvelope = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let error = SignalError::invalid(format!("not a JSON message object: {e}"));
+            return Err(reject(error, None, None, None));
+        }
+    };
+    let id = match read_id(&raw, limits) {
+        Ok(id) => id,
+        Err(error) => return Err(reject(error, None, None, None)),
+    };
+    let type_name: Option<String> = match field(raw.kind, "type", "a string") {
+        Ok(t) => t,
+        Err(error) => return Err(reject(error, None, id, None)),
+    };
+    let header = match read_header(&raw, id.clone()) {
+        Ok(h) => h,
+        Err(error) => return Err(reject(error, None, id, type_name)),
+    };
+    let Some(type_name) = type_name else {
+        let error = SignalError::invalid("`type` is required");
+        return Err(reject(error, Some(header), id, None));
+    };
+    match read_message(&type_name, &raw, limits) {
+        Ok(message) => Ok(ClientFrame { header, message }),
+        Err(error) => Err(reject(error, Some(header), id, Some(type_name))),
+    }
+}
+
+impl From<Box<Rejected>> for SignalError {
+    fn from(r: Box<Rejected>) -> Self {
+        r.error
+    }
+}
+
+fn read_id(raw: &RawEnvelope, limits: &Limits) -> Result<Option<Arc<str>>, SignalError> {
+    let id: Option<String> = field(raw.id, "id", "a string")?;
+    match id {
+        Some(id) if id.len() > limits.max_token_bytes => Err(SignalError::PayloadTooLarge {
+            what: "id",
+            size: id.len(),
+            limit: limits.max_token_bytes,
+        }),
+        other => Ok(other.map(Arc::from)),
+    }
+}
+
+fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, SignalError> {
+    let seq: u64 = required(raw.seq, "seq", "a positive integer")?;
+    if seq == 0 {
+        return Err(SignalError::invalid("`seq` must be at least 1"));
+    }
+    let ts: u64 = required(raw.ts, "ts", "Unix time in milliseconds")?;
+    let claimed_from: Option<String> = field(raw.from, "from", "a string")?;
+    Ok(FrameHeader {
+        seq,
+        ts,
+        id,
+        claimed_from,
+    })
+}
+
+#[derive(Deserialize)]
+struct JoinPayload<'a> {
+    peer: Option<PeerId>,
+    #[serde(borrow)]
+    meta: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct SdpPayload<'a> {
+    #[serde(borrow)]
+    sdp: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // fields are read only for their type checks
+struct CandidatePayload<'a> {
+    #[serde(borrow)]
+    candidate: std::borrow::Cow<'a, str>,
+    sdp_mid: Option<std::borrow::Cow<'a, str>>,
+    sdp_m_line_index: Option<u16>,
+    username_fragment: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct CallPayload<'a> {
+    #[serde(borrow)]
+    call_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ModePayload {
+    mode: Mode,
+}
+
+#[derive(Deserialize)]
+struct KickPayload {
+    peer: PeerId,
+}
+
+#[derive(Deserialize)]
+struct AckPayload {
+    seq: u64,
+}
+
+fn payload<'a, T: Deserialize<'a>>(raw: &'a RawValue, type_name: &str) -> Result<T, SignalError> {
+    serde_json::from_str(raw.get())
+        .map_err(|e| SignalError::invalid(format!("invalid `{type_name}` payload: {e}")))
+}
+
+fn required_payload<'a>(
+    raw: &RawEnvelope<'a>,
+    type_name: &str,
+) -> Result<&'a RawValue, SignalError> {
+    match raw.payload {
+        Some(p) if p.get().starts_with('{') => Ok(p),
+        Some(_) => Err(SignalError::invalid(format!(
+            "`{type_name}` payload must be a JSON object"
+        ))),
+        None => Err(SignalError::invalid(format!(
+            "`{type_name}` needs a payload"
+        ))),
+    }
+}
+
+fn limit(what: &'static str, size: usize, limit: usize) -> Result<(), SignalError> {
+    if size > limit {
+        return Err(SignalError::PayloadTooLarge { what, size, limit });
+    }
+    Ok(())
+}
+
+fn read_message(
+    type_name: &str,
+    raw: &RawEnvelope,
+    limits: &Limits,
+) -> Result<ClientMessage, SignalError> {
+    let room = || -> Result<RoomId, SignalError> { required(raw.room, "room", "a room id") };
+    let to = || -> Result<PeerId, SignalError> { required(raw.to, "to", "a peer id") };
+    let owned = |p: &RawValue| -> Arc<RawValue> { Arc::from(p.to_owned()) };
+    let message = match type_name {
+        "join" => {
+            let room = room()?;
+            let (peer, meta) = match raw.payload {
+                None => (None, None),
+                Some(_) => {
+                    let p: JoinPayload = payload(required_payload(raw, type_name)?, type_name)?;
+                    let meta = match p.meta {
+                        Some(m) if m.get() == "null" => None,
+                        Some(m) if !m.get().starts_with('{') => {
+                            return Err(SignalError::invalid("`meta` must be a JSON object"));
+                        }
+                        Some(m) => {
+                            limit("meta", m.get().len(), limits.max_meta_bytes)?;
+                            Some(owned(m))
+                        }
+                        None => None,
+                    };
+                    (p.peer, meta)
+                }
+            };
+            ClientMessage::Join { room, peer, meta }
+        }
+        "leave" => ClientMessage::Leave { room: room()? },
+        "offer" | "answer" => {
+            let (room, to) = (room()?, to()?);
+            let p = required_payload(raw, type_name)?;
+            let sdp: SdpPayload = payload(p, type_name)?;
+            limit("sdp", sdp.sdp.len(), limits.max_sdp_bytes)?;
+            if sdp.sdp.is_empty() {
+                return Err(SignalError::invalid("`sdp` must not be empty"));
+            }
+            let kind = if type_name == "offer" {
+                SignalKind::Offer
+            } else {
+                SignalKind::Answer
+            };
+            ClientMessage::Signal {
+                kind,
+                room,
+                to,
+                payload: owned(p),
+            }
+        }
+        "candidate" => {
+            let (room, to) = (room()?, to()?);
+            let p = required_payload(raw, type_name)?;
+            let c: CandidatePayload = payload(p, type_name)?;
+            limit("candidate", c.candidate.len(), limits.max_candidate_bytes)?;
+            for s in [&c.sdp_mid, &c.username_fragment].into_iter().flatten() {
+                limit("candidate field", s.len(), limits.max_token_bytes)?;
+            }
+            ClientMessage::Signal {
+                kind: SignalKind::Candidate,
+                room,
+                to,
+                payload: owned(p),
+            }
+        }
+        "call_start" | "call_end" => {
+            let (room, to) = (room()?, to()?);
+            let p = required_payload(raw, type_name)?;
+            let call: CallPayload = payload(p, type_name)?;
+            if call.call_id.is_empty() {
+                return Err(SignalError::invalid("`call_id` must not be empty"));
+            }
+            limit("call_id", call.call_id.len(), limits.max_token_bytes)?;
+            if let Some(reason) = &call.reason {
+                limit("reason", reason.len(), limits.max_token_bytes)?;
+            }
+            let kind = if type_name == "call_start" {
+                SignalKind::CallStart
+            } else {
+                SignalKind::CallEnd
+            };
+            ClientMessage::Signal {
+                kind,
+                room,
+                to,
+                payload: owned(p),
+            }
+        }
+        "message" => {
+            let room = room()?;
+            let to: Option<PeerId> = field(raw.to, "to", "a peer id")?;
+            let p = required_payload(raw, type_name)?;
+            limit("message payload", p.get().len(), limits.max_message_bytes)?;
+            ClientMessage::Message {
+                room,
+                to,
+                payload: owned(p),
+            }
+        }
+        "mode" => {
+            let room = room()?;
+            let p: ModePayload = payload(required_payload(raw, type_name)?, type_name)?;
+            ClientMessage::Mode { room, mode: p.mode }
+        }
+        "kick" => {
+            let room = room()?;
+            let p: KickPayload = payload(required_payload(raw, type_name)?, type_name)?;
+            ClientMessage::Kick { room, peer: p.peer }
+        }
+        "ping" => ClientMessage::Ping,
+        "ack" => {
+            let p: AckPayload = payload(required_payload(raw, type_name)?, type_name)?;
+            ClientMessage::Ack { seq: p.seq }
+        }
+        other => {
+            let mut shown = other.to_owned();
+            shown.truncate(limits.max_token_bytes);
+            return Err(SignalError::UnknownType(shown));
+        }
+    };
+    Ok(message)
+}
+
+/// A client message as a client writes it: what the CLI client, tests and load generator send.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientEnvelope {
+    /// Message type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Room, for room messages.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub room: Option<String>,
+    /// Client sequence number.
+    pub seq: u64,
+    /// Client clock, Unix ms.
+    pub ts: u64,
+    /// Recipient peer.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub to: Option<String>,
+    /// Correlation id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    /// Type-specific payload.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub payload: Option<serde_json::Value>,
+}
+
+impl ClientEnvelope {
+    /// A message of `kind` with no room, target or payload yet.
+    pub fn new(kind: &str, seq: u64, ts: u64) -> Self {
+        ClientEnvelope {
+            kind: kind.to_owned(),
+            room: None,
+            seq,
+            ts,
+            to: None,
+            id: None,
+            payload: None,
+        }
+    }
+
+    /// Sets `room`.
+    pub fn room(mut self, room: &str) -> Self {
+        self.room = Some(room.to_owned());
+        self
+    }
+
+    /// Sets `to`.
+    pub fn to(mut self, peer: &str) -> Self {
+        self.to = Some(peer.to_owned());
+        self
+    }
+
+    /// Sets `id`.
+    pub fn id(mut self, id: &str) -> Self {
+        self.id = Some(id.to_owned());
+        self
+    }
+
+    /// Sets `payload`.
+    pub fn payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        // Serializing a struct of strings, integers and a `Value` cannot fail.
+        serde_json::to_string(self).expect("envelope serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<ClientFrame, Box<Rejected>> {
+        parse_client_frame(&v.to_string(), &Limits::default())
+    }
+
+    fn code(v: serde_json::Value) -> ErrorCode {
+        parse(v).unwrap_err().error.code()
+    }
+
+    #[test]
+    fn parses_every_client_type() {
+        let base = |t: &str| json!({"type": t, "room": "r1", "seq": 1, "ts": 5, "to": "p2"});
+        let cases = [
+            ("join", json!({"peer": "me", "meta": {"name": "A"}})),
+            ("leave", json!(null)),
+            ("offer", json!({"sdp": "v=0"})),
+            ("answer", json!({"sdp": "v=0"})),
+            ("candidate", json!({"candidate": "", "sdp_mid": "0", "sdp_m_line_index": 0})),
+            ("call_start", json!({"call_id": "c1"})),
+            ("call_end", json!({"call_id": "c1", "reason": "hangup"})),
+            ("message", json!({"text": "hi"})),
+            ("mode", json!({"mode": "host_only"})),
+            ("kick", json!({"peer": "p2"})),
+            ("ping", json!(null)),
+            ("ack", json!({"seq": 3})),
+        ];
+        for (t, p) in cases {
+            let mut v = base(t);
+            if !p.is_null() {
+                v["payload"] = p;
+            }
+            let frame = parse(v).unwrap_or_else(|e| panic!("{t}: {:?}", e.error));
+            assert_eq!(frame.message.type_name(), t);
+            assert_eq!(frame.header.seq, 1);
+        }
+    }
+
+    #[test]
+    fn relayed_payload_is_kept_verbatim() {
+        let text = r#"{"type":"offer","room":"r","seq":1,"ts":1,"to":"b","payload":{"sdp":"v=0\r\n","x":[1, 2]}}"#;
+        let frame = parse_client_frame(text, &Limits::default()).unwrap();
+        let ClientMessage::Signal { payload, .. } = frame.message else {
+            panic!()
+        };
+        assert_eq!(payload.get(), r#"{"sdp":"v=0\r\n","x":[1, 2]}"#);
+    }
+
+    #[test]
+    fn rejects_with_documented_codes() {
+        assert_eq!(
+            parse_client_frame("nope", &Limits::default())
+                .unwrap_err()
+                .error
+                .code(),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(code(json!([1])), ErrorCode::InvalidMessage);
+        assert_eq!(code(json!({"type": "zap", "seq": 1, "ts": 1})), ErrorCode::UnknownType);
+        assert_eq!(code(json!({"type": "ping", "ts": 1})), ErrorCode::InvalidMessage);
+        assert_eq!(code(json!({"type": "ping", "seq": 0, "ts": 1})), ErrorCode::InvalidMessage);
+        assert_eq!(code(json!({"type": "ping", "seq": -1, "ts": 1})), ErrorCode::InvalidMessage);
+        assert_eq!(code(json!({"type": "ping", "seq": 1})), ErrorCode::InvalidMessage);
+        assert_eq!(code(json!({"type": 5, "seq": 1, "ts": 1})), ErrorCode::InvalidMessage);
+        assert_eq!(
+            code(json!({"type": "join", "room": "bad room", "seq": 1, "ts": 1})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": "offer", "room": "r", "seq": 1, "ts": 1, "payload": {"sdp": "x"}})),
+            ErrorCode::InvalidMessage,
+            "offer without to"
+        );
+        assert_eq!(
+            code(json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": 5}})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": "message", "room": "r", "seq": 1, "ts": 1, "payload": "str"})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": "mode", "room": "r", "seq": 1, "ts": 1, "payload": {"mode": "anarchy"}})),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn enforces_every_size_limit() {
+        let l = Limits::default();
+        let big = |n| "x".repeat(n);
+        let too_large = |v: serde_json::Value| {
+            let e = parse(v).unwrap_err().error;
+            assert_eq!(e.code(), ErrorCode::PayloadTooLarge, "{e}");
+        };
+        too_large(json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": big(l.max_sdp_bytes + 1)}}));
+        too_large(json!({"type": "candidate", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"candidate": big(l.max_candidate_bytes + 1)}}));
+        too_large(json!({"type": "join", "room": "r", "seq": 1, "ts": 1, "payload": {"meta": {"m": big(l.max_meta_bytes)}}}));
+        too_large(json!({"type": "message", "room": "r", "seq": 1, "ts": 1, "payload": {"m": big(l.max_message_bytes)}}));
+        too_large(json!({"type": "ping", "seq": 1, "ts": 1, "id": big(l.max_token_bytes + 1)}));
+        too_large(json!({"type": "call_start", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"call_id": big(l.max_token_bytes + 1)}}));
+        let frame = format!(r#"{{"type":"ping","seq":1,"ts":1,"pad":"{}"}}"#, big(l.max_frame_bytes));
+        assert_eq!(
+            parse_client_frame(&frame, &l).unwrap_err().error.code(),
+            ErrorCode::PayloadTooLarge
+        );
+        // Exactly at the limit is accepted.
+        assert!(parse(json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": big(l.max_sdp_bytes)}})).is_ok());
+    }
+
+    #[test]
+    fn rejection_keeps_header_and_id_when_readable() {
+        let r = parse(json!({"type": "offer", "room": "r", "seq": 9, "ts": 1, "id": "c-1"})).unwrap_err();
+        assert_eq!(r.id.as_deref(), Some("c-1"));
+        assert_eq!(r.header.as_ref().map(|h| h.seq), Some(9));
+        assert_eq!(r.type_name.as_deref(), Some("offer"));
+        let r = parse(json!({"type": "ping", "seq": "x", "ts": 1, "id": "c-2"})).unwrap_err();
+        assert_eq!(r.id.as_deref(), Some("c-2"));
+        assert!(r.header.is_none());
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        let text = r#"{"type":"ping","seq":1,"seq":2,"ts":1}"#;
+        assert_eq!(
+            parse_client_frame(text, &Limits::default()).unwrap_err().error.code(),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn client_envelope_round_trips_through_the_parser() {
+        let env = ClientEnvelope::new("message", 4, 10)
+            .room("r")
+            .to("p")
+            .id("x")
+            .payload(json!({"text": "hello"}));
+        let frame = parse_client_frame(&env.to_json(), &Limits::default()).unwrap();
+        assert_eq!(frame.header.seq, 4);
+        assert_eq!(frame.header.id.as_deref(), Some("x"));
+        assert!(matches!(frame.message, ClientMessage::Message { to: Some(_), .. }));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(s in ".{0,300}") {
+            let _ = parse_client_frame(&s, &Limits::default());
+        }
+
+        #[test]
+        fn arbitrary_envelope_fields_never_panic(
+            t in "(join|leave|offer|answer|candidate|message|mode|kick|ping|ack|zz)",
+            seq in proptest::prelude::any::<i64>(),
+            payload in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(json!(null)),
+                proptest::prelude::Just(json!({})),
+                proptest::prelude::Just(json!({"sdp": 1, "candidate": [], "mode": "x", "peer": 3})),
+                proptest::prelude::Just(json!([{"seq": "a"}])),
+            ],
+        ) {
+            let v = json!({"type": t, "seq": seq, "ts": 1, "room": "r", "to": "p", "payload": payload});
+            let _ = parse(v);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Room and peer identifiers, roles, and the room grant a token carries.
+//!
+//! Identifiers are validated once, at the edge, and are cheap to clone afterwards (`Arc<str>`), since
+//! every relayed message carries a room and a sender.
+
+use std::{fmt, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+use crate::SignalError;
+
+/// Longest room or peer id, in bytes.
+pub const MAX_ID_LEN: usize = 64;
+
+fn check_id(kind: &str, value: &str, extra: &[u8]) -> Result<(), SignalError> {
+    if value.is_empty() || value.len() > MAX_ID_LEN {
+        return Err(SignalError::invalid(format!(
+            "{kind} id must be 1 to {MAX_ID_LEN} characters"
+        )));
+    }
+    let ok = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b));
+    if !ok {
+        let allowed = String::from_utf8_lossy(extra).into_owned();
+        return Err(SignalError::invalid(format!(
+            "{kind} id may contain only ASCII letters, digits, `_`, `-`{}{allowed}",
+            if extra.is_empty() { "" } else { " and " }
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($name:ident, $kind:literal, $extra:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Validates `value` and wraps it.
+            pub fn parse(value: &str) -> Result<Self, SignalError> {
+                check_id($kind, value, $extra)?;
+                Ok(Self(Arc::from(value)))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+id_type!(
+    RoomId,
+    "room",
+    b".:",
+    "A room id: 1 to 64 of `A-Z a-z 0-9 _ - . :`."
+);
+id_type!(
+    PeerId,
+    "peer",
+    b".",
+    "A peer id, unique inside a room: 1 to 64 of `A-Z a-z 0-9 _ - .`."
+);
+
+/// A member's role in a room, from the token's `role` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May change the room's mode and kick members; may always signal anyone.
+    Host,
+    /// The default role.
+    #[default]
+    Guest,
+}
+
+/// The rooms a token grants: one exact id, or every id starting with a prefix (`"team-*"`, or `"*"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomGrant {
+    /// Exactly this room.
+    Exact(String),
+    /// Every room whose id starts with this prefix (possibly empty).
+    Prefix(String),
+}
+
+impl RoomGrant {
+    /// Parses a `room` claim. A `*` is allowed only as the last character.
+    pub fn parse(claim: &str) -> Result<Self, SignalError> {
+        match claim.strip_suffix('*') {
+            Some(prefix) if !prefix.contains('*') => Ok(RoomGrant::Prefix(prefix.to_owned())),
+            Some(_) => Err(SignalError::Unauthorized(
+                "room claim may contain `*` only at its end".into(),
+            )),
+            None => {
+                RoomId::parse(claim)
+                    .map_err(|e| SignalError::Unauthorized(format!("room claim: {e}")))?;
+                Ok(RoomGrant::Exact(claim.to_owned()))
+            }
+        }
+    }
+
+    /// Whether the grant covers `room`.
+    pub fn allows(&self, room: &RoomId) -> bool {
+        match self {
+            RoomGrant::Exact(id) => id == room.as_str(),
+            RoomGrant::Prefix(prefix) => room.as_str().starts_with(prefix.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_documented_alphabet() {
+        assert!(RoomId::parse("team-a_1.b:c").is_ok());
+        assert!(PeerId::parse("peer_1-x.y").is_ok());
+        assert!(PeerId::parse("a:b").is_err());
+        assert!(RoomId::parse("").is_err());
+        assert!(RoomId::parse(&"x".repeat(65)).is_err());
+        assert!(RoomId::parse(&"x".repeat(64)).is_ok());
+        assert!(RoomId::parse("sp ace").is_err());
+        assert!(RoomId::parse("ünï").is_err());
+        assert!(RoomId::parse("r*").is_err());
+    }
+
+    #[test]
+    fn grants_match_exactly_or_by_prefix() {
+        let r = |s| RoomId::parse(s).unwrap();
+        assert!(RoomGrant::parse("a").unwrap().allows(&r("a")));
+        assert!(!RoomGrant::parse("a").unwrap().allows(&r("ab")));
+        assert!(RoomGrant::parse("team-*").unwrap().allows(&r("team-7")));
+        assert!(!RoomGrant::parse("team-*").unwrap().allows(&r("other")));
+        assert!(RoomGrant::parse("*").unwrap().allows(&r("anything")));
+        assert!(RoomGrant::parse("a*b*").is_err());
+        assert!(RoomGrant::parse("bad room").is_err());
+    }
+}

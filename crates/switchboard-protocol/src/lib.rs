@@ -1,0 +1,23 @@
+//! switchboard's wire contract as Rust types.
+//!
+//! This crate owns everything that is byte-for-byte the same on every transport: the envelope, the
+//! message types in both directions, identifiers, limits, and the error codes. It does no IO and
+//! keeps no state, so the server, the CLI client, the load generator and the tests all parse and
+//! build messages through exactly one code path.
+
+mod client;
+mod error;
+mod ids;
+mod limits;
+mod server;
+
+pub use client::{
+    ClientEnvelope, ClientFrame, ClientMessage, FrameHeader, Mode, SignalKind, parse_client_frame,
+};
+pub use error::{ErrorCode, SignalError};
+pub use ids::{PeerId, Role, RoomGrant, RoomId};
+pub use limits::Limits;
+pub use server::{
+    ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, PeerInfo, PeerLeft,
+    PeerLeftReason, Replaced, RoomClosed, ServerBody, ServerEnvelope, ServerMessage,
+};
