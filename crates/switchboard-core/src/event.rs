@@ -1,0 +1,162 @@
+//! What the core reports for logs and metrics, drained by the IO layer after each call.
+//!
+//! Events carry user ids as given; the IO layer decides how they may appear in logs.
+
+use std::sync::Arc;
+
+use switchboard_protocol::{ErrorCode, Mode, PeerId, PeerLeftReason, RoomId};
+
+use crate::SessionId;
+
+/// Why a session's transport, or the whole session, is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed its transport on purpose.
+    ClientClosed,
+    /// A newer session of the same user joined one of its rooms.
+    Replaced,
+    /// The transport broke without a close; the session may still resume.
+    TransportLost,
+    /// A newer transport attached to the same session (resume, or a second stream).
+    Superseded,
+    /// The transport missed its heartbeats; the session may still resume.
+    HeartbeatTimeout,
+    /// The resume window passed, or the session was otherwise gone.
+    Expired,
+    /// The outbox filled with messages the client was not taking.
+    Overflow,
+    /// The server is shutting down.
+    Shutdown,
+    /// Sustained abuse of the rate limits.
+    Abuse,
+}
+
+impl CloseReason {
+    /// A stable name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::Replaced => "replaced",
+            CloseReason::TransportLost => "transport_lost",
+            CloseReason::Superseded => "superseded",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::Expired => "expired",
+            CloseReason::Overflow => "overflow",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Abuse => "abuse",
+        }
+    }
+}
+
+/// Something that happened in the core.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A new session started.
+    SessionOpened {
+        /// The session.
+        session: SessionId,
+        /// Its user.
+        user: Arc<str>,
+    },
+    /// A session was resumed on a new transport.
+    SessionResumed {
+        /// The session.
+        session: SessionId,
+        /// Its user.
+        user: Arc<str>,
+        /// Messages sent again because the client had not received them.
+        replayed: usize,
+    },
+    /// A resume was refused.
+    ResumeFailed {
+        /// The refusal's code.
+        code: ErrorCode,
+    },
+    /// A session's transport was lost; the session waits for a resume.
+    SessionDetached {
+        /// The session.
+        session: SessionId,
+        /// Why the transport is considered lost.
+        reason: CloseReason,
+    },
+    /// A session ended for good.
+    SessionClosed {
+        /// The session.
+        session: SessionId,
+        /// Its user.
+        user: Arc<str>,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A member joined a room.
+    Joined {
+        /// The room.
+        room: RoomId,
+        /// The member's peer id.
+        peer: PeerId,
+        /// The member's user.
+        user: Arc<str>,
+        /// Members after the join.
+        members: usize,
+    },
+    /// A member left a room.
+    Left {
+        /// The room.
+        room: RoomId,
+        /// The member's peer id.
+        peer: PeerId,
+        /// The member's user.
+        user: Arc<str>,
+        /// Why.
+        reason: PeerLeftReason,
+        /// Members after the leave.
+        members: usize,
+    },
+    /// A session took over another session's place of the same user.
+    Replaced {
+        /// The room joined.
+        room: RoomId,
+        /// The user.
+        user: Arc<str>,
+        /// The session that lost its place.
+        old: SessionId,
+        /// The session that took it.
+        new: SessionId,
+    },
+    /// A room came into existence.
+    RoomOpened {
+        /// The room.
+        room: RoomId,
+    },
+    /// A room ended.
+    RoomClosed {
+        /// The room.
+        room: RoomId,
+        /// `empty`, `idle` or `shutdown`.
+        reason: &'static str,
+    },
+    /// A host changed a room's mode.
+    ModeChanged {
+        /// The room.
+        room: RoomId,
+        /// The new mode.
+        mode: Mode,
+    },
+    /// A message was relayed.
+    Relayed {
+        /// Its type.
+        kind: &'static str,
+        /// How many recipients got it.
+        recipients: usize,
+    },
+    /// A client message was accepted and handled.
+    Received {
+        /// Its type.
+        kind: &'static str,
+    },
+    /// A client message was refused.
+    Rejected {
+        /// The code sent back.
+        code: ErrorCode,
+    },
+}

@@ -1,0 +1,941 @@
+//! The hub: every session and room of a node, and every rule of the contract that needs state.
+//!
+//! One owner holds the hub (the server keeps it behind a lock taken only for synchronous calls),
+//! so membership, outboxes and rooms can never disagree. Each public method takes the current
+//! [`Now`]; messages for clients go into the recipients' outboxes and wake their transports; what
+//! happened is queued as [`Event`]s.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    task::{Poll, Waker},
+};
+
+use rand::RngCore;
+use switchboard_protocol::{
+    ClientFrame, ClientMessage, ErrorBody, Hello, Joined, Left, Mode, ModeChanged, PeerId,
+    PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId, ServerBody,
+    ServerMessage, SignalError, parse_client_frame,
+};
+
+use crate::{
+    CloseReason, CoreConfig, Event, Identity, Now, SessionId,
+    outbox::{Outbox, ResumeGap},
+    room::{Member, Room},
+    session::{Link, Session},
+};
+
+/// A transport's claim on a session. Calls with an attachment that a newer transport superseded are
+/// ignored, so a dying connection can never act for the session after it resumed elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The session.
+    pub session: SessionId,
+    generation: u64,
+}
+
+/// What a transport should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// Send these frames, in order.
+    Messages(Vec<String>),
+    /// Close the transport; nothing more will come.
+    Close(CloseReason),
+}
+
+/// How a transport ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disconnect {
+    /// The client closed it on purpose: the session ends and its peers see `disconnected`.
+    Closed,
+    /// It broke: the session waits `resume_window` for the client to come back.
+    Lost,
+}
+
+/// Counts for gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Sessions, attached or waiting for a resume.
+    pub sessions: usize,
+    /// Sessions with a transport attached.
+    pub attached: usize,
+    /// Rooms.
+    pub rooms: usize,
+    /// Room memberships.
+    pub members: usize,
+}
+
+/// See the module documentation.
+pub struct Hub {
+    config: CoreConfig,
+    sessions: HashMap<SessionId, Session>,
+    rooms: HashMap<RoomId, Room>,
+    rng: Box<dyn RngCore + Send>,
+    events: Vec<Event>,
+    /// Sessions whose outbox overflowed during the current call; ended once the call's own work is
+    /// done, so a broadcast never changes the membership it is iterating.
+    overflowed: Vec<SessionId>,
+}
+
+impl std::borrow::Borrow<str> for SessionId {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Hub {
+    /// A hub with no sessions. `rng` makes session and peer ids; pass a seeded one in tests.
+    pub fn new(config: CoreConfig, rng: impl RngCore + Send + 'static) -> Self {
+        Hub {
+            config,
+            sessions: HashMap::new(),
+            rooms: HashMap::new(),
+            rng: Box::new(rng),
+            events: Vec::new(),
+            overflowed: Vec::new(),
+        }
+    }
+
+    /// The configuration the hub runs with.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Starts a session for an authenticated identity; its first message is `hello`.
+    pub fn open(&mut self, identity: Identity, now: Now) -> Attachment {
+        let id = loop {
+            let id = SessionId::random(&mut self.rng);
+            if !self.sessions.contains_key(&id) {
+                break id;
+            }
+        };
+        let mut session = Session {
+            id: id.clone(),
+            identity,
+            peer: None,
+            rooms: Vec::new(),
+            last_client_seq: 0,
+            outbox: Outbox::new(self.config.outbox_limit),
+            link: Link::Attached { last_seen: now.at },
+            generation: 1,
+            closing: None,
+            waker: None,
+        };
+        let hello = self.hello(&session, false);
+        // A fresh outbox has room for its first message.
+        let _ = session.outbox.push(hello, now.unix_ms);
+        self.events.push(Event::SessionOpened {
+            session: id.clone(),
+            user: session.identity.user.clone(),
+        });
+        self.sessions.insert(id.clone(), session);
+        Attachment {
+            session: id,
+            generation: 1,
+        }
+    }
+
+    /// Resumes `session` for `user` on a new transport. The client has every server message up to
+    /// `last_seq`; it gets a new `hello`, then everything after `last_seq` once, in order.
+    pub fn resume(
+        &mut self,
+        session: &str,
+        user: &str,
+        last_seq: u64,
+        now: Now,
+    ) -> Result<Attachment, SignalError> {
+        let result = self.try_resume(session, user, last_seq, now);
+        if let Err(e) = &result {
+            self.events.push(Event::ResumeFailed { code: e.code() });
+        }
+        result
+    }
+
+    fn try_resume(
+        &mut self,
+        session: &str,
+        user: &str,
+        last_seq: u64,
+        now: Now,
+    ) -> Result<Attachment, SignalError> {
+        let expired = || SignalError::SessionExpired("no such session; it may have expired".into());
+        let s = self.sessions.get(session).ok_or_else(expired)?;
+        if &*s.identity.user != user {
+            return Err(SignalError::Forbidden(
+                "the session belongs to another user".into(),
+            ));
+        }
+        if s.closing.is_some() {
+            return Err(SignalError::SessionExpired("the session has ended".into()));
+        }
+        let hello = self.hello(s, true);
+        let s = self.sessions.get_mut(session).ok_or_else(expired)?;
+        let replayed = s
+            .outbox
+            .resume(last_seq, hello, now.unix_ms)
+            .map_err(|gap| match gap {
+                ResumeGap::Released => SignalError::SessionExpired(format!(
+                    "messages after seq {last_seq} are no longer kept"
+                )),
+                ResumeGap::Ahead => {
+                    SignalError::invalid(format!("last_seq {last_seq} is above any seq sent"))
+                }
+            })?;
+        s.generation += 1;
+        s.wake();
+        s.link = Link::Attached { last_seen: now.at };
+        self.events.push(Event::SessionResumed {
+            session: s.id.clone(),
+            user: s.identity.user.clone(),
+            replayed,
+        });
+        Ok(Attachment {
+            session: s.id.clone(),
+            generation: s.generation,
+        })
+    }
+
+    fn hello(&self, s: &Session, resumed: bool) -> ServerMessage {
+        ServerMessage::new(ServerBody::Hello(Hello {
+            session: s.id.to_string(),
+            peer: s.peer.clone(),
+            heartbeat_ms: self.config.heartbeat_interval.as_millis() as u64,
+            resume_ms: self.config.resume_window.as_millis() as u64,
+            limits: self.config.limits.clone(),
+            last_client_seq: s.last_client_seq,
+            resumed,
+        }))
+    }
+
+    fn current(&mut self, at: &Attachment) -> Option<&mut Session> {
+        self.sessions
+            .get_mut(&at.session)
+            .filter(|s| s.generation == at.generation && s.is_attached() && s.closing.is_none())
+    }
+
+    /// Handles one client frame. `Err` is the `error` to answer with (the caller queues it with
+    /// [`Hub::reply`], or returns it in an HTTP answer). Frames from a superseded transport are
+    /// dropped.
+    pub fn receive(
+        &mut self,
+        at: &Attachment,
+        text: &str,
+        now: Now,
+    ) -> Result<(), Box<ServerMessage>> {
+        let limits = &self.config.limits;
+        let parsed = parse_client_frame(text, limits);
+        let window = limits.ts_skew_ms;
+        let Some(session) = self.current(at) else {
+            return Ok(());
+        };
+        session.link = Link::Attached { last_seen: now.at };
+        let last = session.last_client_seq;
+        let (frame, id) = match parsed {
+            Ok(frame) => {
+                let id = frame.header.id.clone();
+                let seq = frame.header.seq;
+                if seq <= last {
+                    let e = SignalError::DuplicateSeq { seq, last };
+                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)));
+                }
+                session.last_client_seq = seq;
+                let skew_ms = frame.header.ts.abs_diff(now.unix_ms);
+                if skew_ms > window {
+                    let e = SignalError::StaleTs {
+                        skew_ms,
+                        window_ms: window,
+                    };
+                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)));
+                }
+                (frame, id)
+            }
+            Err(rejected) => {
+                let seq = rejected.header.as_ref().map(|h| h.seq);
+                let error = match seq {
+                    Some(seq) if seq <= last => SignalError::DuplicateSeq { seq, last },
+                    Some(seq) => {
+                        session.last_client_seq = seq;
+                        rejected.error
+                    }
+                    None => rejected.error,
+                };
+                let type_name = rejected.type_name.as_deref();
+                return Err(self.rejection(error, rejected.id, type_name, seq));
+            }
+        };
+        let type_name = frame.message.type_name();
+        let room = frame.message.room().cloned();
+        let seq = frame.header.seq;
+        let result = self.dispatch(&at.session, frame, now);
+        self.settle(now);
+        match result {
+            Ok(()) => {
+                self.events.push(Event::Received { kind: type_name });
+                Ok(())
+            }
+            Err(e) => {
+                let mut reply = self.rejection(e, id, Some(type_name), Some(seq));
+                reply.room = room;
+                Err(reply)
+            }
+        }
+    }
+
+    fn rejection(
+        &mut self,
+        error: SignalError,
+        id: Option<Arc<str>>,
+        type_name: Option<&str>,
+        client_seq: Option<u64>,
+    ) -> Box<ServerMessage> {
+        self.events.push(Event::Rejected { code: error.code() });
+        let mut body = ErrorBody::from_error(&error);
+        body.type_name = type_name.map(str::to_owned);
+        body.client_seq = client_seq;
+        Box::new(ServerMessage::new(ServerBody::Error(body)).with_id(id))
+    }
+
+    /// Queues `message` for the attached session (a rejection, or a transport-level warning).
+    pub fn reply(&mut self, at: &Attachment, message: ServerMessage, now: Now) {
+        if self.current(at).is_some() {
+            self.push(&at.session, message, now);
+            self.settle(now);
+        }
+    }
+
+    /// Records that the transport is alive (a heartbeat answer or any frame).
+    pub fn heard_from(&mut self, at: &Attachment, now: Now) {
+        if let Some(s) = self.current(at) {
+            s.link = Link::Attached { last_seen: now.at };
+        }
+    }
+
+    /// The transport ended.
+    pub fn disconnect(&mut self, at: &Attachment, how: Disconnect, now: Now) {
+        let Some(s) = self.sessions.get_mut(&at.session) else {
+            return;
+        };
+        if s.generation != at.generation || !s.is_attached() {
+            return;
+        }
+        s.waker = None;
+        if s.closing.is_some() {
+            self.sessions.remove(&at.session);
+            return;
+        }
+        match how {
+            Disconnect::Closed => self.close_session(
+                &at.session,
+                CloseReason::ClientClosed,
+                PeerLeftReason::Disconnected,
+                now,
+            ),
+            Disconnect::Lost => self.detach(&at.session, CloseReason::TransportLost, now),
+        }
+        self.settle(now);
+    }
+
+    /// What the transport holding `at` should send next. Pending means nothing yet: `waker` is
+    /// woken when that changes.
+    pub fn poll_transmit(&mut self, at: &Attachment, waker: &Waker, max: usize) -> Poll<Transmit> {
+        let Some(s) = self.sessions.get_mut(&at.session) else {
+            return Poll::Ready(Transmit::Close(CloseReason::Expired));
+        };
+        if s.generation != at.generation {
+            return Poll::Ready(Transmit::Close(CloseReason::Superseded));
+        }
+        if let Link::Detached { reason, .. } = s.link {
+            return Poll::Ready(Transmit::Close(reason));
+        }
+        if s.outbox.has_unsent() {
+            return Poll::Ready(Transmit::Messages(s.outbox.take_unsent(max)));
+        }
+        if let Some(reason) = s.closing {
+            self.sessions.remove(&at.session);
+            return Poll::Ready(Transmit::Close(reason));
+        }
+        match &s.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => s.waker = Some(waker.clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Runs the timers: lost transports, expired resume windows, idle rooms. Call it regularly
+    /// (the server does every few hundred milliseconds); all deadlines are relative to `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        let heartbeat = self.config.heartbeat_timeout;
+        let resume = self.config.resume_window;
+        let mut silent = Vec::new();
+        let mut expired = Vec::new();
+        for s in self.sessions.values() {
+            if s.closing.is_some() {
+                continue;
+            }
+            match s.link {
+                Link::Attached { last_seen } if now.at.duration_since(last_seen) >= heartbeat => {
+                    silent.push(s.id.clone());
+                }
+                Link::Detached { since, .. } if now.at.duration_since(since) >= resume => {
+                    expired.push(s.id.clone());
+                }
+                _ => {}
+            }
+        }
+        for id in silent {
+            self.detach(&id, CloseReason::HeartbeatTimeout, now);
+        }
+        for id in expired {
+            self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+        }
+        let idle = self.config.room_idle_timeout;
+        let idle_rooms: Vec<RoomId> = self
+            .rooms
+            .values()
+            .filter(|r| now.at.duration_since(r.last_activity) >= idle)
+            .map(|r| r.id.clone())
+            .collect();
+        for room in idle_rooms {
+            self.close_room(&room, "idle", now);
+        }
+        self.settle(now);
+    }
+
+    /// Closes every room and session for a server shutdown: members get `room_closed`, then every
+    /// transport drains and closes with [`CloseReason::Shutdown`].
+    pub fn shutdown(&mut self, now: Now) {
+        let rooms: Vec<RoomId> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.close_room(&room, "shutdown", now);
+        }
+        let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        for id in ids {
+            self.close_session(&id, CloseReason::Shutdown, PeerLeftReason::RoomClosed, now);
+        }
+        self.settle(now);
+    }
+
+    /// Takes the events queued since the last call.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    /// Current counts.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sessions: self.sessions.len(),
+            attached: self.sessions.values().filter(|s| s.is_attached()).count(),
+            rooms: self.rooms.len(),
+            members: self.rooms.values().map(|r| r.members.len()).sum(),
+        }
+    }
+
+    fn push(&mut self, to: &SessionId, message: ServerMessage, now: Now) {
+        let Some(s) = self.sessions.get_mut(to) else {
+            return;
+        };
+        if s.closing.is_some() {
+            return;
+        }
+        match s.outbox.push(message, now.unix_ms) {
+            Ok(()) => s.wake(),
+            Err(_) => {
+                if !self.overflowed.contains(to) {
+                    self.overflowed.push(to.clone());
+                }
+            }
+        }
+    }
+
+    fn settle(&mut self, now: Now) {
+        while let Some(id) = self.overflowed.pop() {
+            self.close_session(&id, CloseReason::Overflow, PeerLeftReason::Disconnected, now);
+        }
+    }
+
+    fn detach(&mut self, id: &SessionId, reason: CloseReason, now: Now) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        s.link = Link::Detached {
+            since: now.at,
+            reason,
+        };
+        s.wake();
+        self.events.push(Event::SessionDetached {
+            session: id.clone(),
+            reason,
+        });
+        if self.config.resume_window.is_zero() {
+            self.close_session(id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+        }
+    }
+
+    /// Ends a session: it leaves its rooms (peers see `left_as`), and its transport drains what is
+    /// queued and closes with `reason`; a session with no transport is removed at once.
+    fn close_session(
+        &mut self,
+        id: &SessionId,
+        reason: CloseReason,
+        left_as: PeerLeftReason,
+        now: Now,
+    ) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        if s.closing.is_some() {
+            return;
+        }
+        for room in s.rooms.clone() {
+            self.leave_room(id, &room, left_as, None, now);
+        }
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        self.events.push(Event::SessionClosed {
+            session: id.clone(),
+            user: s.identity.user.clone(),
+            reason,
+        });
+        if s.is_attached() {
+            s.closing = Some(reason);
+            s.wake();
+        } else {
+            self.sessions.remove(id);
+        }
+    }
+
+    /// Removes `id` from `room`; the others get `peer_left` (`echo` names the member whose copy
+    /// carries the correlation id of the request that caused it).
+    fn leave_room(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomId,
+        reason: PeerLeftReason,
+        echo: Option<(&SessionId, Option<Arc<str>>)>,
+        now: Now,
+    ) {
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return;
+        };
+        let Some(member) = room.remove_session(id) else {
+            return;
+        };
+        let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
+        let members = room.members.len();
+        if members == 0 {
+            self.rooms.remove(room_id);
+            self.events.push(Event::RoomClosed {
+                room: room_id.clone(),
+                reason: "empty",
+            });
+        }
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.rooms.retain(|r| r != room_id);
+        }
+        let notice = ServerMessage::new(ServerBody::PeerLeft(PeerLeft {
+            peer: member.info.peer.clone(),
+            reason,
+        }))
+        .in_room(room_id);
+        for other in others {
+            let mut notice = notice.clone();
+            if let Some((echo_to, echo_id)) = &echo
+                && *echo_to == &other
+            {
+                notice.id = echo_id.clone();
+            }
+            self.push(&other, notice, now);
+        }
+        self.events.push(Event::Left {
+            room: room_id.clone(),
+            peer: member.info.peer,
+            user: member.user,
+            reason,
+            members,
+        });
+    }
+
+    fn close_room(&mut self, room_id: &RoomId, reason: &'static str, now: Now) {
+        let Some(room) = self.rooms.remove(room_id) else {
+            return;
+        };
+        let notice = ServerMessage::new(ServerBody::RoomClosed(RoomClosed {
+            reason: reason.to_owned(),
+        }))
+        .in_room(room_id);
+        for member in room.members {
+            if let Some(s) = self.sessions.get_mut(&member.session) {
+                s.rooms.retain(|r| r != room_id);
+            }
+            self.push(&member.session, notice.clone(), now);
+            self.events.push(Event::Left {
+                room: room_id.clone(),
+                peer: member.info.peer,
+                user: member.user,
+                reason: PeerLeftReason::RoomClosed,
+                members: 0,
+            });
+        }
+        self.events.push(Event::RoomClosed {
+            room: room_id.clone(),
+            reason,
+        });
+    }
+
+    fn dispatch(&mut self, id: &SessionId, frame: ClientFrame, now: Now) -> Result<(), SignalError> {
+        let echo = frame.header.id.clone();
+        if let Some(claimed) = &frame.header.claimed_from {
+            let own = self.sessions.get(id).and_then(|s| s.peer.as_ref());
+            if own.map(PeerId::as_str) != Some(claimed.as_str()) {
+                return Err(SignalError::Forbidden(
+                    "`from` is set by the server and may not name another peer".into(),
+                ));
+            }
+        }
+        match frame.message {
+            ClientMessage::Join { room, peer, meta } => self.join(id, room, peer, meta, echo, now),
+            ClientMessage::Leave { room } => {
+                let member = self
+                    .rooms
+                    .get(&room)
+                    .is_some_and(|r| r.member_of_session(id).is_some());
+                if member {
+                    self.leave_room(id, &room, PeerLeftReason::Left, None, now);
+                }
+                let left = ServerBody::Left(Left {
+                    reason: PeerLeftReason::Left,
+                    by: None,
+                });
+                self.push(id, ServerMessage::new(left).in_room(&room).with_id(echo), now);
+                Ok(())
+            }
+            ClientMessage::Signal {
+                kind,
+                room,
+                to,
+                payload,
+            } => self.relay(id, &room, Some(to), ServerBody::Signal(kind, payload), echo, now),
+            ClientMessage::Message { room, to, payload } => {
+                self.relay(id, &room, to, ServerBody::Message(payload), echo, now)
+            }
+            ClientMessage::Mode { room, mode } => self.set_mode(id, &room, mode, echo, now),
+            ClientMessage::Kick { room, peer } => self.kick(id, &room, &peer, echo, now),
+            ClientMessage::Ping => {
+                let rooms = self.sessions.get(id).map(|s| s.rooms.clone());
+                for room in rooms.into_iter().flatten() {
+                    if let Some(r) = self.rooms.get_mut(&room) {
+                        r.last_activity = now.at;
+                    }
+                }
+                self.push(id, ServerMessage::new(ServerBody::Pong).with_id(echo), now);
+                Ok(())
+            }
+            ClientMessage::Ack { seq } => {
+                if let Some(s) = self.sessions.get_mut(id) {
+                    s.outbox.ack(seq);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        id: &SessionId,
+        room_id: RoomId,
+        requested: Option<PeerId>,
+        meta: Option<Arc<serde_json::value::RawValue>>,
+        echo: Option<Arc<str>>,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let s = self.sessions.get(id).ok_or(SignalError::Internal)?;
+        if !s.identity.grant.allows(&room_id) {
+            return Err(SignalError::Forbidden(format!(
+                "the token does not grant room `{room_id}`"
+            )));
+        }
+        let user = s.identity.user.clone();
+        let role = s.identity.role;
+        let already = self
+            .rooms
+            .get(&room_id)
+            .is_some_and(|r| r.member_of_session(id).is_some());
+        if already {
+            let joined = self.joined_body(id, &room_id);
+            self.push(id, joined.in_room(&room_id).with_id(echo), now);
+            return Ok(());
+        }
+        if s.rooms.len() >= self.config.max_rooms_per_session {
+            return Err(SignalError::Forbidden(format!(
+                "a session may be in at most {} rooms",
+                self.config.max_rooms_per_session
+            )));
+        }
+        let peer = match (s.peer.clone(), requested) {
+            (Some(own), Some(req)) if own != req => {
+                return Err(SignalError::invalid(format!(
+                    "this session's peer id is `{own}`; it cannot change"
+                )));
+            }
+            (Some(own), _) => own,
+            (None, Some(req)) => req,
+            (None, None) => self.random_peer_id(),
+        };
+        let mut replaced = None;
+        if let Some(room) = self.rooms.get(&room_id) {
+            if room.banned.contains(&user) {
+                return Err(SignalError::Forbidden(
+                    "a host removed you from this room".into(),
+                ));
+            }
+            replaced = room
+                .members
+                .iter()
+                .find(|m| m.user == user)
+                .map(|m| m.session.clone());
+            let taken = room.member(&peer).is_some_and(|m| m.user != user);
+            if taken {
+                return Err(SignalError::PeerTaken(peer));
+            }
+            let staying = room.members.len() - usize::from(replaced.is_some());
+            if staying >= self.config.max_peers {
+                return Err(SignalError::RoomFull {
+                    room: room_id,
+                    max: self.config.max_peers,
+                });
+            }
+        }
+        if let Some(old) = replaced {
+            let notice = ServerBody::Replaced(Replaced {
+                reason: "a newer session of the same user joined this room".into(),
+            });
+            self.push(&old, ServerMessage::new(notice).in_room(&room_id), now);
+            self.events.push(Event::Replaced {
+                room: room_id.clone(),
+                user: user.clone(),
+                old: old.clone(),
+                new: id.clone(),
+            });
+            self.close_session(&old, CloseReason::Replaced, PeerLeftReason::Replaced, now);
+        }
+        let s = self.sessions.get_mut(id).ok_or(SignalError::Internal)?;
+        s.peer = Some(peer.clone());
+        s.rooms.push(room_id.clone());
+        let info = PeerInfo {
+            peer: peer.clone(),
+            role,
+            name: s.identity.name.clone(),
+            meta,
+        };
+        let room = self.rooms.entry(room_id.clone()).or_insert_with(|| {
+            self.events.push(Event::RoomOpened {
+                room: room_id.clone(),
+            });
+            Room::new(room_id.clone(), now.at)
+        });
+        room.last_activity = now.at;
+        let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
+        room.members.push(Member {
+            session: id.clone(),
+            user: user.clone(),
+            info: info.clone(),
+        });
+        let members = room.members.len();
+        let joined = self.joined_body(id, &room_id);
+        self.push(id, joined.in_room(&room_id).with_id(echo), now);
+        let announce = ServerMessage::new(ServerBody::PeerJoined(info)).in_room(&room_id);
+        for other in others {
+            self.push(&other, announce.clone(), now);
+        }
+        self.events.push(Event::Joined {
+            room: room_id,
+            peer,
+            user,
+            members,
+        });
+        Ok(())
+    }
+
+    fn random_peer_id(&mut self) -> PeerId {
+        let id = SessionId::random(&mut self.rng);
+        // 22 base62 characters are a valid peer id; 12 of them (71 bits) are unique enough in a room.
+        PeerId::parse(&id.as_str()[..12]).expect("base62 is a valid peer id")
+    }
+
+    fn joined_body(&self, id: &SessionId, room_id: &RoomId) -> ServerMessage {
+        let room = &self.rooms[room_id];
+        let me = room
+            .member_of_session(id)
+            .expect("joined_body is called for members");
+        ServerMessage::new(ServerBody::Joined(Joined {
+            peer: me.info.peer.clone(),
+            role: me.info.role,
+            mode: room.mode,
+            peers: room
+                .members
+                .iter()
+                .filter(|m| &m.session != id)
+                .map(|m| m.info.clone())
+                .collect(),
+            ice_servers: self.config.ice_servers.clone(),
+        }))
+    }
+
+    /// The room and the sender's own member entry, or `not_in_room`.
+    fn membership(&self, id: &SessionId, room_id: &RoomId) -> Result<(&Room, &Member), SignalError> {
+        self.rooms
+            .get(room_id)
+            .and_then(|r| r.member_of_session(id).map(|m| (r, m)))
+            .ok_or_else(|| SignalError::NotInRoom(room_id.clone()))
+    }
+
+    fn relay(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomId,
+        to: Option<PeerId>,
+        body: ServerBody,
+        echo: Option<Arc<str>>,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let (room, me) = self.membership(id, room_id)?;
+        let guest_limited = room.mode == Mode::HostOnly && me.info.role == Role::Guest;
+        let recipients: Vec<SessionId> = match &to {
+            Some(peer) => {
+                let target = room.member(peer).ok_or_else(|| SignalError::UnknownPeer {
+                    room: room_id.clone(),
+                    peer: peer.clone(),
+                })?;
+                if &target.session == id {
+                    return Err(SignalError::invalid("a message cannot be sent to yourself"));
+                }
+                if guest_limited && target.info.role != Role::Host {
+                    return Err(SignalError::Forbidden(
+                        "in host_only mode a guest may signal only hosts".into(),
+                    ));
+                }
+                vec![target.session.clone()]
+            }
+            None => {
+                if guest_limited {
+                    return Err(SignalError::Forbidden(
+                        "in host_only mode a guest may not broadcast".into(),
+                    ));
+                }
+                room.members
+                    .iter()
+                    .filter(|m| &m.session != id)
+                    .map(|m| m.session.clone())
+                    .collect()
+            }
+        };
+        let kind = body.type_name();
+        let message = ServerMessage {
+            room: Some(room_id.clone()),
+            from: Some(me.info.peer.clone()),
+            id: echo,
+            body: Arc::new(body),
+        };
+        if let Some(room) = self.rooms.get_mut(room_id) {
+            room.last_activity = now.at;
+        }
+        let count = recipients.len();
+        for r in recipients {
+            self.push(&r, message.clone(), now);
+        }
+        self.events.push(Event::Relayed {
+            kind,
+            recipients: count,
+        });
+        Ok(())
+    }
+
+    fn host_membership(
+        &self,
+        id: &SessionId,
+        room_id: &RoomId,
+        action: &str,
+    ) -> Result<PeerId, SignalError> {
+        let (_, me) = self.membership(id, room_id)?;
+        if me.info.role != Role::Host {
+            return Err(SignalError::Forbidden(format!("only a host may {action}")));
+        }
+        Ok(me.info.peer.clone())
+    }
+
+    fn set_mode(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomId,
+        mode: Mode,
+        echo: Option<Arc<str>>,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let by = self.host_membership(id, room_id, "change the mode")?;
+        let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
+        room.last_activity = now.at;
+        let changed = room.mode != mode;
+        room.mode = mode;
+        let notice = ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by }))
+            .in_room(room_id);
+        let recipients: Vec<SessionId> = if changed {
+            room.members.iter().map(|m| m.session.clone()).collect()
+        } else {
+            vec![id.clone()]
+        };
+        for r in recipients {
+            let notice = if &r == id {
+                notice.clone().with_id(echo.clone())
+            } else {
+                notice.clone()
+            };
+            self.push(&r, notice, now);
+        }
+        if changed {
+            self.events.push(Event::ModeChanged {
+                room: room_id.clone(),
+                mode,
+            });
+        }
+        Ok(())
+    }
+
+    fn kick(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomId,
+        peer: &PeerId,
+        echo: Option<Arc<str>>,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let by = self.host_membership(id, room_id, "kick")?;
+        let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
+        let target = room.member(peer).ok_or_else(|| SignalError::UnknownPeer {
+            room: room_id.clone(),
+            peer: peer.clone(),
+        })?;
+        if &target.session == id {
+            return Err(SignalError::invalid("a host cannot kick itself; send leave"));
+        }
+        let (target_session, target_user) = (target.session.clone(), target.user.clone());
+        room.banned.insert(target_user);
+        room.last_activity = now.at;
+        let left = ServerBody::Left(Left {
+            reason: PeerLeftReason::Kicked,
+            by: Some(by),
+        });
+        self.push(&target_session, ServerMessage::new(left).in_room(room_id), now);
+        self.leave_room(
+            &target_session,
+            room_id,
+            PeerLeftReason::Kicked,
+            Some((id, echo)),
+            now,
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,49 @@
+//! A room: its members in join order, its mode, its kicked users and its activity clock.
+
+use std::{collections::HashSet, sync::Arc, time::Instant};
+
+use switchboard_protocol::{Mode, PeerId, PeerInfo, RoomId};
+
+use crate::SessionId;
+
+pub(crate) struct Member {
+    pub(crate) session: SessionId,
+    pub(crate) user: Arc<str>,
+    pub(crate) info: PeerInfo,
+}
+
+pub(crate) struct Room {
+    pub(crate) id: RoomId,
+    pub(crate) mode: Mode,
+    /// In join order, so `joined.peers` lists the longest-present first. Rooms are small (`max_peers`),
+    /// so a linear search beats a map here.
+    pub(crate) members: Vec<Member>,
+    /// Users a host kicked; they cannot rejoin while the room lives.
+    pub(crate) banned: HashSet<Arc<str>>,
+    pub(crate) last_activity: Instant,
+}
+
+impl Room {
+    pub(crate) fn new(id: RoomId, now: Instant) -> Self {
+        Room {
+            id,
+            mode: Mode::default(),
+            members: Vec::new(),
+            banned: HashSet::new(),
+            last_activity: now,
+        }
+    }
+
+    pub(crate) fn member(&self, peer: &PeerId) -> Option<&Member> {
+        self.members.iter().find(|m| &m.info.peer == peer)
+    }
+
+    pub(crate) fn member_of_session(&self, session: &SessionId) -> Option<&Member> {
+        self.members.iter().find(|m| &m.session == session)
+    }
+
+    pub(crate) fn remove_session(&mut self, session: &SessionId) -> Option<Member> {
+        let i = self.members.iter().position(|m| &m.session == session)?;
+        Some(self.members.remove(i))
+    }
+}

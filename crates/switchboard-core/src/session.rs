@@ -1,0 +1,93 @@
+//! A session: one client identity with its peer id, rooms, replay guard, outbox and transport link.
+
+use std::{fmt, sync::Arc, task::Waker, time::Instant};
+
+use switchboard_protocol::{PeerId, Role, RoomGrant, RoomId};
+
+use crate::{CloseReason, outbox::Outbox};
+
+/// An opaque, unguessable session id (128 random bits, base62).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(Arc<str>);
+
+impl SessionId {
+    pub(crate) fn random(rng: &mut impl rand::RngCore) -> Self {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut n = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+        let mut s = String::with_capacity(22);
+        for _ in 0..22 {
+            s.push(ALPHABET[(n % 62) as usize] as char);
+            n /= 62;
+        }
+        SessionId(s.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// Who a session is, as established by its token.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The token's `sub`.
+    pub user: Arc<str>,
+    /// The token's `role`.
+    pub role: Role,
+    /// The token's `name`.
+    pub name: Option<String>,
+    /// The token's `room` claim.
+    pub grant: RoomGrant,
+}
+
+/// The state of a session's transport.
+#[derive(Debug)]
+pub(crate) enum Link {
+    /// A transport of generation `gen` is attached and was last heard from at `last_seen`.
+    Attached { last_seen: Instant },
+    /// The transport was lost at `since`; the session waits for a resume.
+    Detached { since: Instant, reason: CloseReason },
+}
+
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) identity: Identity,
+    /// Fixed at the first join (chosen by the client or generated), the same in every room.
+    pub(crate) peer: Option<PeerId>,
+    pub(crate) rooms: Vec<RoomId>,
+    /// Replay guard: the highest client `seq` accepted.
+    pub(crate) last_client_seq: u64,
+    pub(crate) outbox: Outbox,
+    pub(crate) link: Link,
+    /// Generation of the attached transport; a transport holding an older one is superseded.
+    pub(crate) generation: u64,
+    /// Set when the session is ending: its transport drains the outbox, then closes with this.
+    pub(crate) closing: Option<CloseReason>,
+    /// The attached transport's waker, woken when there is something to send or to close.
+    pub(crate) waker: Option<Waker>,
+}
+
+impl Session {
+    pub(crate) fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_attached(&self) -> bool {
+        matches!(self.link, Link::Attached { .. })
+    }
+}
