@@ -324,12 +324,19 @@ impl Hub {
             return;
         }
         match how {
-            Disconnect::Closed => self.close_session(
-                &at.session,
-                CloseReason::ClientClosed,
-                PeerLeftReason::Disconnected,
-                now,
-            ),
+            Disconnect::Closed => {
+                // The transport is gone, so nothing is left to drain: the session ends now.
+                s.link = Link::Detached {
+                    since: now.at,
+                    reason: CloseReason::ClientClosed,
+                };
+                self.close_session(
+                    &at.session,
+                    CloseReason::ClientClosed,
+                    PeerLeftReason::Disconnected,
+                    now,
+                );
+            }
             Disconnect::Lost => self.detach(&at.session, CloseReason::TransportLost, now),
         }
         self.settle(now);

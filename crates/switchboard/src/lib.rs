@@ -1,1 +1,15 @@
-//! x
+//! switchboard: a WebRTC signaling server.
+//!
+//! This crate is the IO shell around [`switchboard_core`]: configuration, token checks, the HTTP
+//! routes and transports, logging, and the `switchboard` command line. `main.rs` only parses
+//! arguments and calls into here, so everything is testable in-process.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod node;
+pub mod observe;
+pub mod secret;
+pub mod server;
+pub mod transport;

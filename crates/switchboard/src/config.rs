@@ -1,0 +1,223 @@
+//! Server settings: defaults, then a TOML file, then `SWITCHBOARD_*` environment variables, then
+//! command-line flags, each overriding the one before.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use switchboard_core::CoreConfig;
+use switchboard_protocol::{IceServer, Limits};
+
+/// Top-level keys, also the names environment variables may set (`SWITCHBOARD_<KEY>`); other
+/// `SWITCHBOARD_*` variables (such as the client's) are not settings and are ignored.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "secret",
+    "log_format",
+    "shutdown_grace_ms",
+    "max_peers",
+    "max_rooms_per_session",
+    "heartbeat_ms",
+    "heartbeat_timeout_ms",
+    "resume_ms",
+    "room_idle_ms",
+    "outbox_limit",
+    "ice_servers",
+    "limits",
+];
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Every setting of `switchboard serve`. Field names are the TOML keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the server keeps local state (the generated development secret).
+    pub data_dir: PathBuf,
+    /// HS256 secret for tokens. Without one, a development secret is generated into `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// How long a shutdown waits for sessions to close, in ms.
+    pub shutdown_grace_ms: u64,
+    /// Members per room.
+    pub max_peers: usize,
+    /// Rooms one session may be in at once.
+    pub max_rooms_per_session: usize,
+    /// Interval of WebSocket pings, in ms.
+    pub heartbeat_ms: u64,
+    /// Silence after which a transport counts as lost, in ms.
+    pub heartbeat_timeout_ms: u64,
+    /// How long a lost session may be resumed, in ms.
+    pub resume_ms: u64,
+    /// A room without client messages for this long is closed, in ms.
+    pub room_idle_ms: u64,
+    /// Server messages kept per session for resume.
+    pub outbox_limit: usize,
+    /// STUN/TURN servers handed to clients in `joined`.
+    pub ice_servers: Vec<IceServer>,
+    /// Message size limits and the clock window.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let core = CoreConfig::default();
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".switchboard"),
+            secret: None,
+            log_format: LogFormat::Text,
+            shutdown_grace_ms: 10_000,
+            max_peers: core.max_peers,
+            max_rooms_per_session: core.max_rooms_per_session,
+            heartbeat_ms: core.heartbeat_interval.as_millis() as u64,
+            heartbeat_timeout_ms: core.heartbeat_timeout.as_millis() as u64,
+            resume_ms: core.resume_window.as_millis() as u64,
+            room_idle_ms: core.room_idle_timeout.as_millis() as u64,
+            outbox_limit: core.outbox_limit,
+            ice_servers: core.ice_servers,
+            limits: core.limits,
+        }
+    }
+}
+
+/// A setting that could not be read or makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file, an environment variable or a flag has a bad value or an unknown key.
+    #[error("configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// Values that parse but contradict each other.
+    #[error("configuration: {0}")]
+    Inconsistent(String),
+}
+
+impl Config {
+    /// Loads defaults < `file` (if given) < `SWITCHBOARD_*` environment < `overrides` (flags).
+    pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Inconsistent(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("SWITCHBOARD_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            KEYS.contains(&top)
+        });
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Inconsistent(m.to_owned()));
+        if self.heartbeat_ms == 0 {
+            return bad("heartbeat_ms must be positive");
+        }
+        if self.heartbeat_timeout_ms <= self.heartbeat_ms {
+            return bad("heartbeat_timeout_ms must be longer than heartbeat_ms");
+        }
+        if self.max_peers == 0 || self.max_rooms_per_session == 0 || self.outbox_limit == 0 {
+            return bad("max_peers, max_rooms_per_session and outbox_limit must be positive");
+        }
+        if self.limits.max_frame_bytes < 1024 {
+            return bad("limits.max_frame_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The core's share of the settings.
+    pub fn core(&self) -> CoreConfig {
+        CoreConfig {
+            limits: self.limits.clone(),
+            max_peers: self.max_peers,
+            max_rooms_per_session: self.max_rooms_per_session,
+            heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
+            heartbeat_timeout: Duration::from_millis(self.heartbeat_timeout_ms),
+            resume_window: Duration::from_millis(self.resume_ms),
+            room_idle_timeout: Duration::from_millis(self.room_idle_ms),
+            outbox_limit: self.outbox_limit,
+            ice_servers: self.ice_servers.clone(),
+        }
+    }
+
+    /// Largest WebSocket frame read at all. Frames between `limits.max_frame_bytes` and this get a
+    /// `payload_too_large` error and the connection stays open; larger ones close it with 1009, so
+    /// a client cannot make the server buffer arbitrary amounts.
+    pub fn hard_frame_cap(&self) -> usize {
+        (self.limits.max_frame_bytes * 4).max(256 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "sb.toml",
+                "max_peers = 7\nresume_ms = 1000\nheartbeat_ms = 500\n[limits]\nmax_sdp_bytes = 999\n",
+            )?;
+            jail.set_env("SWITCHBOARD_RESUME_MS", "2000");
+            jail.set_env("SWITCHBOARD_HEARTBEAT_MS", "600");
+            jail.set_env("SWITCHBOARD_LIMITS__MAX_CANDIDATE_BYTES", "333");
+            jail.set_env("SWITCHBOARD_URL", "ws://not-a-setting");
+            let flags: HashMap<&str, u64> = HashMap::from([("heartbeat_ms", 700)]);
+            let c = Config::load(Some(Path::new("sb.toml")), &flags).unwrap();
+            assert_eq!(c.max_peers, 7); // file
+            assert_eq!(c.resume_ms, 2000); // env over file
+            assert_eq!(c.heartbeat_ms, 700); // flag over env
+            assert_eq!(c.limits.max_sdp_bytes, 999);
+            assert_eq!(c.limits.max_candidate_bytes, 333);
+            assert_eq!(c.limits.max_frame_bytes, Limits::default().max_frame_bytes);
+            assert_eq!(c.listen, Config::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "max_peer = 3\n")?;
+            let none: HashMap<&str, u64> = HashMap::new();
+            assert!(Config::load(Some(Path::new("typo.toml")), &none).is_err());
+            jail.create_file("bad.toml", "heartbeat_ms = 100\nheartbeat_timeout_ms = 50\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml")), &none).is_err());
+            assert!(Config::load(Some(Path::new("missing.toml")), &none).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,131 @@
+//! The HTTP server: routes, the timer task, and graceful shutdown.
+
+use std::{io, net::SocketAddr, time::Duration};
+
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Config, node::Node, secret::Secret, transport};
+
+/// How often the hub's timers run. Heartbeat, resume and idle deadlines are seconds long, so a
+/// quarter second of lateness is immaterial.
+const TICK: Duration = Duration::from_millis(250);
+
+/// The routes, apart from any socket, so they can be exercised directly.
+pub fn app(node: Node) -> Router {
+    Router::new()
+        .route("/v1/ws", get(transport::ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(node)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(node): State<Node>) -> impl IntoResponse {
+    if node.accepting() {
+        let stats = node.hub().stats();
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "sessions": stats.sessions, "rooms": stats.rooms})),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+    }
+}
+
+/// A server started with [`start`].
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    node: Node,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown and waits for it to finish.
+    pub async fn shutdown(self) -> io::Result<()> {
+        self.node.shutdown_token().cancel();
+        self.task.await.map_err(io::Error::other)?
+    }
+
+    /// The token that starts a shutdown when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.node.shutdown_token().clone()
+    }
+
+    /// The node, for inspection.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Waits until the server stops (after its shutdown token fires).
+    pub async fn wait(self) -> io::Result<()> {
+        self.task.await.map_err(io::Error::other)?
+    }
+}
+
+/// Binds `config.listen` and serves in a background task until the shutdown token fires.
+pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let node = Node::new(config, secret);
+    let task = tokio::spawn(run(listener, node.clone()));
+    Ok(Running { addr, node, task })
+}
+
+/// Serves on `listener` until `node`'s shutdown token fires, then drains: stop accepting, close
+/// every session (members get `room_closed`, sockets close with 1001), and wait for connection
+/// tasks up to `shutdown_grace_ms`.
+pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
+    let shutdown = node.shutdown_token().clone();
+    let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
+    let serve_shutdown = shutdown.clone();
+    let server = axum::serve(listener, app(node.clone()))
+        .with_graceful_shutdown(async move { serve_shutdown.cancelled().await });
+    let mut serving = tokio::spawn(server.into_future());
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        result = &mut serving => {
+            // The accept loop only ends by itself on an error; still drain the sessions.
+            shutdown.cancel();
+            result.map_err(io::Error::other)??;
+        }
+    }
+    node.stop_accepting();
+    let grace = Duration::from_millis(node.config().shutdown_grace_ms);
+    let stats = node.hub().stats();
+    tracing::info!(event = "server.draining", sessions = stats.sessions, grace_ms = grace.as_millis() as u64, "shutting down");
+    node.with_hub(|hub, now| hub.shutdown(now));
+    node.tasks().close();
+    let drained = tokio::time::timeout(grace, node.tasks().wait()).await.is_ok();
+    if !drained {
+        tracing::warn!(event = "server.drain_timeout", "sessions still open at the shutdown deadline; closing them");
+    }
+    let _ = timers.await;
+    if !serving.is_finished() {
+        // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut serving).await;
+        serving.abort();
+    }
+    tracing::info!(event = "server.stopped", drained, "stopped");
+    Ok(())
+}
+
+async fn run_timers(node: Node, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => node.with_hub(|hub, now| hub.handle_timeout(now)),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! WebSocket transport: `GET /v1/ws`.
+//!
+//! The token is checked before the upgrade (a bad one gets HTTP 401 and no socket). After it, one
+//! task per connection moves frames between the socket and the hub: client text frames go to
+//! [`Hub::receive`], the session's outbox comes back through [`Hub::poll_transmit`], and a ping
+//! every `heartbeat_ms` lets the hub notice a dead peer.
+
+use std::future::poll_fn;
+
+use axum::{
+    extract::{
+        Query, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket, rejection::WebSocketUpgradeRejection},
+    },
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Identity, Transmit};
+use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
+
+use crate::{auth::token_from, error::ApiError, node::Node};
+
+/// Frames taken from the outbox per write; bounds the time between socket reads.
+const BATCH: usize = 64;
+
+/// Query parameters of `GET /v1/ws`.
+#[derive(Debug, Deserialize)]
+pub struct WsParams {
+    /// Token, for clients that cannot set `Authorization` (browsers).
+    token: Option<String>,
+    /// Session to resume.
+    resume: Option<String>,
+    /// Last server `seq` the client received, for resume.
+    last_seq: Option<u64>,
+}
+
+/// `GET /v1/ws`: authenticates, then upgrades.
+pub async fn upgrade(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    Query(params): Query<WsParams>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    tracing::debug!(event = "ws.connect", "websocket upgrade requested");
+    if !node.accepting() {
+        return ApiError(SignalError::Unavailable("the server is shutting down".into()))
+            .into_response();
+    }
+    let identity = match token_from(&headers, params.token.as_deref()) {
+        None => Err(SignalError::Unauthorized("a token is required".into())),
+        Some(token) => node.verifier().verify(token),
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::info!(event = "ws.auth_failure", reason = %e, "websocket refused");
+            return ApiError(e).into_response();
+        }
+    };
+    tracing::debug!(event = "ws.auth_success", "websocket authenticated");
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            let e = SignalError::invalid(format!("expected a WebSocket upgrade: {rejection}"));
+            return ApiError(e).into_response();
+        }
+    };
+    let start = match params.resume {
+        Some(session) => Start::Resume {
+            session,
+            last_seq: params.last_seq.unwrap_or(0),
+        },
+        None => Start::Fresh,
+    };
+    let cap = node.config().hard_frame_cap();
+    let guard = node.tasks().token();
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .on_upgrade(move |socket| async move {
+            serve(socket, node, identity, start).await;
+            drop(guard);
+        })
+}
+
+enum Start {
+    Fresh,
+    Resume { session: String, last_seq: u64 },
+}
+
+/// The WebSocket close code for why the hub ended the transport.
+fn close_code(reason: CloseReason) -> u16 {
+    match reason {
+        CloseReason::ClientClosed | CloseReason::TransportLost => 1000,
+        CloseReason::Shutdown => 1001,
+        CloseReason::Abuse => 1008,
+        CloseReason::Replaced => 4001,
+        CloseReason::Superseded => 4002,
+        CloseReason::HeartbeatTimeout => 4003,
+        CloseReason::Expired => 4004,
+        CloseReason::Overflow => 4005,
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+async fn serve(mut socket: WebSocket, node: Node, identity: Identity, start: Start) {
+    let opened = node.with_hub(|hub, now| match start {
+        Start::Fresh => Ok(hub.open(identity, now)),
+        Start::Resume { session, last_seq } => hub.resume(&session, &identity.user, last_seq, now),
+    });
+    let at = match opened {
+        Ok(at) => at,
+        Err(e) => {
+            // No session to number this in: it is sent with seq 0, then the socket closes.
+            let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
+            let text = error.encode(0, node.now().unix_ms);
+            let _ = socket.send(Message::Text(text.into())).await;
+            let _ = socket.send(close(4004, "resume refused")).await;
+            return;
+        }
+    };
+    let ended = pump(socket, &node, &at).await;
+    if let Some(how) = ended {
+        node.with_hub(|hub, now| hub.disconnect(&at, how, now));
+    }
+}
+
+/// Moves frames until the transport ends. `Some` when the client side ended it (the hub must be
+/// told), `None` when the hub asked for the close.
+async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconnect> {
+    let (mut tx, mut rx) = socket.split();
+    let mut heartbeat = tokio::time::interval(node.config().core().heartbeat_interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            transmit = poll_fn(|cx| node.hub().poll_transmit(at, cx.waker(), BATCH)) => match transmit {
+                Transmit::Messages(frames) => {
+                    for frame in frames {
+                        if tx.feed(Message::Text(frame.into())).await.is_err() {
+                            return Some(Disconnect::Lost);
+                        }
+                    }
+                    if tx.flush().await.is_err() {
+                        return Some(Disconnect::Lost);
+                    }
+                }
+                Transmit::Close(reason) => {
+                    let _ = tx.send(close(close_code(reason), reason.as_str())).await;
+                    tracing::debug!(event = "stream.closed", transport = "ws", reason = reason.as_str(), "closing websocket");
+                    return None;
+                }
+            },
+            frame = rx.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    node.with_hub(|hub, now| receive(hub, at, text.as_str(), now));
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let e = SignalError::invalid("binary frames are not accepted; send JSON text frames");
+                    let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
+                    node.with_hub(|hub, now| hub.reply(at, error, now));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    node.with_hub(|hub, now| hub.heard_from(at, now));
+                }
+                Some(Ok(Message::Close(_))) => {
+                    let _ = tx.close().await;
+                    tracing::debug!(event = "stream.closed", transport = "ws", reason = "client_closed", "websocket closed by client");
+                    return Some(Disconnect::Closed);
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(event = "stream.closed", transport = "ws", reason = "transport_error", error = %e, "websocket failed");
+                    return Some(Disconnect::Lost);
+                }
+                None => {
+                    tracing::debug!(event = "stream.closed", transport = "ws", reason = "transport_lost", "websocket ended without close");
+                    return Some(Disconnect::Lost);
+                }
+            },
+            _ = heartbeat.tick() => {
+                if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    return Some(Disconnect::Lost);
+                }
+            }
+        }
+    }
+}
+
+/// Hands a frame to the hub; a refusal goes back on the same socket as an `error`.
+fn receive(hub: &mut Hub, at: &Attachment, text: &str, now: switchboard_core::Now) {
+    if let Err(error) = hub.receive(at, text, now) {
+        hub.reply(at, *error, now);
+    }
+}
