@@ -1,0 +1,40 @@
+//! End-to-end basics over real sockets: hello, join, relay, leave, health endpoints.
+
+mod common;
+
+use common::TestServer;
+use serde_json::json;
+use switchboard_protocol::Role;
+
+#[tokio::test]
+async fn two_peers_join_and_relay_an_offer() {
+    let server = TestServer::start().await;
+    let mut alice = server.joined("alice", "r1", Role::Host, "alice").await;
+    let mut bob = server.client("bob", "r1", Role::Guest).await;
+    let joined = bob.join("r1", "bob").await;
+    assert_eq!(joined.payload["peers"], json!([{"peer": "alice", "role": "host"}]));
+    let announced = alice.expect("peer_joined").await;
+    assert_eq!(announced.payload["peer"], "bob");
+
+    let offer = alice
+        .msg("offer")
+        .room("r1")
+        .to("bob")
+        .id("o-1")
+        .payload(json!({"sdp": "v=0\r\n"}));
+    alice.send(offer).await;
+    let got = bob.expect("offer").await;
+    assert_eq!(got.from.as_deref(), Some("alice"));
+    assert_eq!(got.payload, json!({"sdp": "v=0\r\n"}));
+    assert_eq!(got.id.as_deref(), Some("o-1"));
+    alice.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = TestServer::start().await;
+    let health = reqwest::get(server.http("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(server.http("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
