@@ -267,6 +267,7 @@ impl Hub {
         let room = frame.message.room().cloned();
         let seq = frame.header.seq;
         let result = self.dispatch(&at.session, frame, now);
+        self.mark_active(&at.session, now);
         self.settle(now);
         match result {
             Ok(()) => {
@@ -277,6 +278,18 @@ impl Hub {
                 let mut reply = self.rejection(e, id, Some(type_name), Some(seq));
                 reply.room = room;
                 Err(reply)
+            }
+        }
+    }
+
+    /// A valid message from a member, whatever it is, keeps the member's rooms from idling out.
+    fn mark_active(&mut self, id: &SessionId, now: Now) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        for room in &s.rooms {
+            if let Some(r) = self.rooms.get_mut(room) {
+                r.last_activity = now.at;
             }
         }
     }
@@ -629,12 +642,6 @@ impl Hub {
             ClientMessage::Mode { room, mode } => self.set_mode(id, &room, mode, echo, now),
             ClientMessage::Kick { room, peer } => self.kick(id, &room, &peer, echo, now),
             ClientMessage::Ping => {
-                let rooms = self.sessions.get(id).map(|s| s.rooms.clone());
-                for room in rooms.into_iter().flatten() {
-                    if let Some(r) = self.rooms.get_mut(&room) {
-                        r.last_activity = now.at;
-                    }
-                }
                 self.push(id, ServerMessage::new(ServerBody::Pong).with_id(echo), now);
                 Ok(())
             }
@@ -741,7 +748,6 @@ impl Hub {
             });
             Room::new(room_id.clone(), now.at)
         });
-        room.last_activity = now.at;
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         room.members.push(Member {
             session: id.clone(),
@@ -844,9 +850,6 @@ impl Hub {
             id: echo,
             body: Arc::new(body),
         };
-        if let Some(room) = self.rooms.get_mut(room_id) {
-            room.last_activity = now.at;
-        }
         let count = recipients.len();
         for r in recipients {
             self.push(&r, message.clone(), now);
@@ -881,7 +884,6 @@ impl Hub {
     ) -> Result<(), SignalError> {
         let by = self.host_membership(id, room_id, "change the mode")?;
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
-        room.last_activity = now.at;
         let changed = room.mode != mode;
         room.mode = mode;
         let notice = ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by }))
@@ -927,7 +929,6 @@ impl Hub {
         }
         let (target_session, target_user) = (target.session.clone(), target.user.clone());
         room.banned.insert(target_user);
-        room.last_activity = now.at;
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Kicked,
             by: Some(by),

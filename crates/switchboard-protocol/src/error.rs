@@ -257,3 +257,20 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::ErrorCode;
+
+    /// Every code the server can send is documented for client authors.
+    #[test]
+    fn protocol_doc_lists_every_code() {
+        let doc = include_str!("../../../docs/protocol.md");
+        for code in ErrorCode::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", code.as_str())),
+                "docs/protocol.md does not document `{code}`"
+            );
+        }
+    }
+}

@@ -41,8 +41,8 @@ pub struct PeerInfo {
     /// Display name from the member's token, if it has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
-    /// The `meta` the member sent with `join`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// The `meta` the member sent with `join`; `null` when it sent none.
+    #[serde(default)]
     pub meta: Option<Arc<RawValue>>,
 }
 
