@@ -2758,3 +2758,13 @@ proptest! {
         sim.finish();
     }
 }
+
+#[test]
+fn zz_debug_meta() {
+    use switchboard_protocol::{parse_client_frame, ClientMessage};
+    for t in [r#"{"payload":{"peer":"a"},"room":"r1","seq":1,"ts":1,"type":"join"}"#, r#"{"type":"join","room":"r1","seq":1,"ts":1,"payload":{"peer":"a"}}"#, r#"{"type":"join","room":"r1","seq":1,"ts":1,"payload":{"peer":"a"}}"#] {
+    let f = parse_client_frame(t, &Limits::default()).unwrap();
+    if let ClientMessage::Join { meta, .. } = f.message { eprintln!("{:?}", meta.map(|m| m.get().to_owned())); }
+    }
+    panic!();
+}

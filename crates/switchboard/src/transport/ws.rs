@@ -177,7 +177,12 @@ async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconn
                     return Some(Disconnect::Closed);
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(event = "stream.closed", transport = "ws", reason = "transport_error", error = %e, "websocket failed");
+                    if is_oversized(e) {
+                        let _ = tx.send(close(1009, "frame over the hard size cap")).await;
+                        tracing::info!(event = "stream.closed", transport = "ws", reason = "frame_too_large", "websocket frame over the hard cap");
+                    } else {
+                        tracing::debug!(event = "stream.closed", transport = "ws", reason = "transport_error", "websocket failed");
+                    }
                     return Some(Disconnect::Lost);
                 }
                 None => {
@@ -192,6 +197,14 @@ async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconn
             }
         }
     }
+}
+
+/// Whether the socket failed because a frame exceeded [`crate::config::Config::hard_frame_cap`].
+fn is_oversized(error: axum::Error) -> bool {
+    error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 /// Hands a frame to the hub; a refusal goes back on the same socket as an `error`.
