@@ -20,7 +20,7 @@ use switchboard_protocol::{
 
 use crate::{
     CloseReason, CoreConfig, Event, Identity, Now, SessionId,
-    outbox::{Outbox, ResumeGap},
+    outbox::{Frame, Outbox, ResumeGap},
     room::{Member, Room},
     session::{Link, Session},
 };
@@ -38,7 +38,7 @@ pub struct Attachment {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Transmit {
     /// Send these frames, in order.
-    Messages(Vec<String>),
+    Messages(Vec<Frame>),
     /// Close the transport; nothing more will come.
     Close(CloseReason),
 }
@@ -158,8 +158,33 @@ impl Hub {
         last_seq: u64,
         now: Now,
     ) -> Result<Attachment, SignalError> {
-        let expired = || SignalError::SessionExpired("no such session; it may have expired".into());
-        let s = self.sessions.get(session).ok_or_else(expired)?;
+        let hello = self.hello(self.owned(session, user)?, true);
+        let s = self.owned_mut(session, user)?;
+        let replayed = s
+            .outbox
+            .resume(last_seq, hello, now.unix_ms)
+            .map_err(|gap| gap_error(gap, last_seq))?;
+        s.generation += 1;
+        s.wake();
+        s.link = Link::Attached { last_seen: now.at };
+        let attachment = Attachment {
+            session: s.id.clone(),
+            generation: s.generation,
+        };
+        let user = s.identity.user.clone();
+        self.events.push(Event::SessionResumed {
+            session: attachment.session.clone(),
+            user,
+            replayed,
+        });
+        Ok(attachment)
+    }
+
+    /// `session`, if it exists, has not ended and belongs to `user`.
+    fn owned(&self, session: &str, user: &str) -> Result<&Session, SignalError> {
+        let s = self.sessions.get(session).ok_or_else(|| {
+            SignalError::SessionExpired("no such session; it may have expired".into())
+        })?;
         if &*s.identity.user != user {
             return Err(SignalError::Forbidden(
                 "the session belongs to another user".into(),
@@ -168,31 +193,12 @@ impl Hub {
         if s.closing.is_some() {
             return Err(SignalError::SessionExpired("the session has ended".into()));
         }
-        let hello = self.hello(s, true);
-        let s = self.sessions.get_mut(session).ok_or_else(expired)?;
-        let replayed = s
-            .outbox
-            .resume(last_seq, hello, now.unix_ms)
-            .map_err(|gap| match gap {
-                ResumeGap::Released => SignalError::SessionExpired(format!(
-                    "messages after seq {last_seq} are no longer kept"
-                )),
-                ResumeGap::Ahead => {
-                    SignalError::invalid(format!("last_seq {last_seq} is above any seq sent"))
-                }
-            })?;
-        s.generation += 1;
-        s.wake();
-        s.link = Link::Attached { last_seen: now.at };
-        self.events.push(Event::SessionResumed {
-            session: s.id.clone(),
-            user: s.identity.user.clone(),
-            replayed,
-        });
-        Ok(Attachment {
-            session: s.id.clone(),
-            generation: s.generation,
-        })
+        Ok(s)
+    }
+
+    fn owned_mut(&mut self, session: &str, user: &str) -> Result<&mut Session, SignalError> {
+        self.owned(session, user)?;
+        self.sessions.get_mut(session).ok_or(SignalError::Internal)
     }
 
     fn hello(&self, s: &Session, resumed: bool) -> ServerMessage {
@@ -222,13 +228,27 @@ impl Hub {
         text: &str,
         now: Now,
     ) -> Result<(), Box<ServerMessage>> {
-        let limits = &self.config.limits;
-        let parsed = parse_client_frame(text, limits);
-        let window = limits.ts_skew_ms;
         let Some(session) = self.current(at) else {
             return Ok(());
         };
         session.link = Link::Attached { last_seen: now.at };
+        self.handle_text(&at.session, text, now)
+    }
+
+    /// The one path every client frame takes, whatever carried it: parse and validate, apply the
+    /// `seq` guard and the clock window, then act.
+    fn handle_text(
+        &mut self,
+        session_id: &SessionId,
+        text: &str,
+        now: Now,
+    ) -> Result<(), Box<ServerMessage>> {
+        let limits = &self.config.limits;
+        let parsed = parse_client_frame(text, limits);
+        let window = limits.ts_skew_ms;
+        let Some(session) = self.sessions.get_mut(session_id) else {
+            return Ok(());
+        };
         let last = session.last_client_seq;
         let (frame, id) = match parsed {
             Ok(frame) => {
@@ -266,8 +286,8 @@ impl Hub {
         let type_name = frame.message.type_name();
         let room = frame.message.room().cloned();
         let seq = frame.header.seq;
-        let result = self.dispatch(&at.session, frame, now);
-        self.mark_active(&at.session, now);
+        let result = self.dispatch(session_id, frame, now);
+        self.mark_active(session_id, now);
         self.settle(now);
         match result {
             Ok(()) => {
@@ -469,7 +489,12 @@ impl Hub {
 
     fn settle(&mut self, now: Now) {
         while let Some(id) = self.overflowed.pop() {
-            self.close_session(&id, CloseReason::Overflow, PeerLeftReason::Disconnected, now);
+            self.close_session(
+                &id,
+                CloseReason::Overflow,
+                PeerLeftReason::Disconnected,
+                now,
+            );
         }
     }
 
@@ -603,7 +628,12 @@ impl Hub {
         });
     }
 
-    fn dispatch(&mut self, id: &SessionId, frame: ClientFrame, now: Now) -> Result<(), SignalError> {
+    fn dispatch(
+        &mut self,
+        id: &SessionId,
+        frame: ClientFrame,
+        now: Now,
+    ) -> Result<(), SignalError> {
         let echo = frame.header.id.clone();
         if let Some(claimed) = &frame.header.claimed_from {
             let own = self.sessions.get(id).and_then(|s| s.peer.as_ref());
@@ -627,7 +657,11 @@ impl Hub {
                     reason: PeerLeftReason::Left,
                     by: None,
                 });
-                self.push(id, ServerMessage::new(left).in_room(&room).with_id(echo), now);
+                self.push(
+                    id,
+                    ServerMessage::new(left).in_room(&room).with_id(echo),
+                    now,
+                );
                 Ok(())
             }
             ClientMessage::Signal {
@@ -635,7 +669,14 @@ impl Hub {
                 room,
                 to,
                 payload,
-            } => self.relay(id, &room, Some(to), ServerBody::Signal(kind, payload), echo, now),
+            } => self.relay(
+                id,
+                &room,
+                Some(to),
+                ServerBody::Signal(kind, payload),
+                echo,
+                now,
+            ),
             ClientMessage::Message { room, to, payload } => {
                 self.relay(id, &room, to, ServerBody::Message(payload), echo, now)
             }
@@ -796,7 +837,11 @@ impl Hub {
     }
 
     /// The room and the sender's own member entry, or `not_in_room`.
-    fn membership(&self, id: &SessionId, room_id: &RoomId) -> Result<(&Room, &Member), SignalError> {
+    fn membership(
+        &self,
+        id: &SessionId,
+        room_id: &RoomId,
+    ) -> Result<(&Room, &Member), SignalError> {
         self.rooms
             .get(room_id)
             .and_then(|r| r.member_of_session(id).map(|m| (r, m)))
@@ -886,8 +931,8 @@ impl Hub {
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
         let changed = room.mode != mode;
         room.mode = mode;
-        let notice = ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by }))
-            .in_room(room_id);
+        let notice =
+            ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by })).in_room(room_id);
         let recipients: Vec<SessionId> = if changed {
             room.members.iter().map(|m| m.session.clone()).collect()
         } else {
@@ -925,7 +970,9 @@ impl Hub {
             peer: peer.clone(),
         })?;
         if &target.session == id {
-            return Err(SignalError::invalid("a host cannot kick itself; send leave"));
+            return Err(SignalError::invalid(
+                "a host cannot kick itself; send leave",
+            ));
         }
         let (target_session, target_user) = (target.session.clone(), target.user.clone());
         room.banned.insert(target_user);
@@ -933,7 +980,11 @@ impl Hub {
             reason: PeerLeftReason::Kicked,
             by: Some(by),
         });
-        self.push(&target_session, ServerMessage::new(left).in_room(room_id), now);
+        self.push(
+            &target_session,
+            ServerMessage::new(left).in_room(room_id),
+            now,
+        );
         self.leave_room(
             &target_session,
             room_id,
@@ -945,5 +996,15 @@ impl Hub {
     }
 }
 
+fn gap_error(gap: ResumeGap, last_seq: u64) -> SignalError {
+    match gap {
+        ResumeGap::Released => {
+            SignalError::SessionExpired(format!("messages after seq {last_seq} are no longer kept"))
+        }
+        ResumeGap::Ahead => SignalError::invalid(format!("seq {last_seq} is above any seq sent")),
+    }
+}
+
+mod streams;
 #[cfg(test)]
 mod tests;

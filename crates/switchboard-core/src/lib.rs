@@ -18,4 +18,5 @@ pub use clock::Now;
 pub use config::CoreConfig;
 pub use event::{CloseReason, Event};
 pub use hub::{Attachment, Disconnect, Hub, Stats, Transmit};
+pub use outbox::Frame;
 pub use session::{Identity, SessionId};

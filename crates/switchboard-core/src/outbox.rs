@@ -17,6 +17,15 @@ struct Entry {
     message: ServerMessage,
 }
 
+/// One encoded server message, ready for a transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Its seq in the recipient's session (SSE uses it as the event id).
+    pub seq: u64,
+    /// The JSON text, identical on every transport.
+    pub text: String,
+}
+
 /// See the module documentation.
 pub(crate) struct Outbox {
     entries: VecDeque<Entry>,
@@ -77,13 +86,16 @@ impl Outbox {
     }
 
     /// Encodes up to `max` unsent messages and marks them sent.
-    pub(crate) fn take_unsent(&mut self, max: usize) -> Vec<String> {
+    pub(crate) fn take_unsent(&mut self, max: usize) -> Vec<Frame> {
         let first = self.entries.partition_point(|e| e.seq <= self.sent_upto);
-        let batch: Vec<String> = self
+        let batch: Vec<Frame> = self
             .entries
             .range(first..)
             .take(max)
-            .map(|e| e.message.encode(e.seq, e.ts))
+            .map(|e| Frame {
+                seq: e.seq,
+                text: e.message.encode(e.seq, e.ts),
+            })
             .collect();
         self.sent_upto += batch.len() as u64;
         batch
@@ -107,13 +119,7 @@ impl Outbox {
         hello: ServerMessage,
         ts: u64,
     ) -> Result<usize, ResumeGap> {
-        if last_seq < self.released_upto {
-            return Err(ResumeGap::Released);
-        }
-        if last_seq > self.sent_upto {
-            return Err(ResumeGap::Ahead);
-        }
-        self.ack(last_seq);
+        self.rewind(last_seq)?;
         let missed = std::mem::take(&mut self.entries);
         let replayed = missed.len();
         self.sent_upto = last_seq;
@@ -135,6 +141,22 @@ impl Outbox {
         Ok(replayed)
     }
 
+    /// Restarts delivery after `last_seq` without renumbering: releases what the client has and
+    /// marks the rest unsent, so the next transport sends it again with the same seqs. Returns how
+    /// many messages will be sent again.
+    pub(crate) fn rewind(&mut self, last_seq: u64) -> Result<usize, ResumeGap> {
+        if last_seq < self.released_upto {
+            return Err(ResumeGap::Released);
+        }
+        if last_seq > self.sent_upto {
+            return Err(ResumeGap::Ahead);
+        }
+        self.ack(last_seq);
+        let again = (self.sent_upto - last_seq) as usize;
+        self.sent_upto = last_seq;
+        Ok(again)
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
@@ -150,11 +172,12 @@ mod tests {
         ServerMessage::new(ServerBody::Pong).with_id(Some(n.to_string().into()))
     }
 
-    fn decode(batch: &[String]) -> Vec<(u64, String)> {
+    fn decode(batch: &[Frame]) -> Vec<(u64, String)> {
         batch
             .iter()
-            .map(|t| {
-                let e: ServerEnvelope = serde_json::from_str(t).unwrap();
+            .map(|f| {
+                let e: ServerEnvelope = serde_json::from_str(&f.text).unwrap();
+                assert_eq!(e.seq, f.seq);
                 (e.seq, e.id.unwrap_or_default())
             })
             .collect()
@@ -166,7 +189,10 @@ mod tests {
         for n in 1..=3 {
             o.push(msg(n), 0).unwrap();
         }
-        assert_eq!(decode(&o.take_unsent(2)), [(1, "1".into()), (2, "2".into())]);
+        assert_eq!(
+            decode(&o.take_unsent(2)),
+            [(1, "1".into()), (2, "2".into())]
+        );
         assert_eq!(decode(&o.take_unsent(10)), [(3, "3".into())]);
         assert!(o.take_unsent(10).is_empty());
         assert!(!o.has_unsent());
@@ -217,6 +243,23 @@ mod tests {
     }
 
     #[test]
+    fn rewind_resends_with_the_same_seqs() {
+        let mut o = Outbox::new(10);
+        for n in 1..=4 {
+            o.push(msg(n), 0).unwrap();
+        }
+        o.take_unsent(10);
+        assert_eq!(o.rewind(2), Ok(2));
+        assert_eq!(
+            decode(&o.take_unsent(10)),
+            [(3, "3".into()), (4, "4".into())]
+        );
+        assert_eq!(o.rewind(1), Err(ResumeGap::Released));
+        assert_eq!(o.rewind(5), Err(ResumeGap::Ahead));
+        assert_eq!(o.rewind(4), Ok(0));
+    }
+
+    #[test]
     fn ack_never_releases_unsent_messages() {
         let mut o = Outbox::new(10);
         o.push(msg(1), 0).unwrap();
@@ -235,7 +278,7 @@ mod tests {
             let mut pushed = 0u64;
             let mut received: Vec<String> = Vec::new();
             let mut last_seq = 0u64;
-            let mut in_flight: Vec<String> = Vec::new();
+            let mut in_flight: Vec<Frame> = Vec::new();
             for op in ops {
                 match op {
                     0 => { pushed += 1; o.push(msg(pushed), 0).unwrap(); }

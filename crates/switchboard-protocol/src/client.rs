@@ -590,7 +590,10 @@ mod tests {
             ("leave", json!(null)),
             ("offer", json!({"sdp": "v=0"})),
             ("answer", json!({"sdp": "v=0"})),
-            ("candidate", json!({"candidate": "", "sdp_mid": "0", "sdp_m_line_index": 0})),
+            (
+                "candidate",
+                json!({"candidate": "", "sdp_mid": "0", "sdp_m_line_index": 0}),
+            ),
             ("call_start", json!({"call_id": "c1"})),
             ("call_end", json!({"call_id": "c1", "reason": "hangup"})),
             ("message", json!({"text": "hi"})),
@@ -630,12 +633,30 @@ mod tests {
             ErrorCode::InvalidMessage
         );
         assert_eq!(code(json!([1])), ErrorCode::InvalidMessage);
-        assert_eq!(code(json!({"type": "zap", "seq": 1, "ts": 1})), ErrorCode::UnknownType);
-        assert_eq!(code(json!({"type": "ping", "ts": 1})), ErrorCode::InvalidMessage);
-        assert_eq!(code(json!({"type": "ping", "seq": 0, "ts": 1})), ErrorCode::InvalidMessage);
-        assert_eq!(code(json!({"type": "ping", "seq": -1, "ts": 1})), ErrorCode::InvalidMessage);
-        assert_eq!(code(json!({"type": "ping", "seq": 1})), ErrorCode::InvalidMessage);
-        assert_eq!(code(json!({"type": 5, "seq": 1, "ts": 1})), ErrorCode::InvalidMessage);
+        assert_eq!(
+            code(json!({"type": "zap", "seq": 1, "ts": 1})),
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            code(json!({"type": "ping", "ts": 1})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": "ping", "seq": 0, "ts": 1})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": "ping", "seq": -1, "ts": 1})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": "ping", "seq": 1})),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(json!({"type": 5, "seq": 1, "ts": 1})),
+            ErrorCode::InvalidMessage
+        );
         assert_eq!(
             code(json!({"type": "join", "room": "bad room", "seq": 1, "ts": 1})),
             ErrorCode::InvalidMessage
@@ -646,7 +667,9 @@ mod tests {
             "offer without to"
         );
         assert_eq!(
-            code(json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": 5}})),
+            code(
+                json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": 5}})
+            ),
             ErrorCode::InvalidMessage
         );
         assert_eq!(
@@ -654,7 +677,9 @@ mod tests {
             ErrorCode::InvalidMessage
         );
         assert_eq!(
-            code(json!({"type": "mode", "room": "r", "seq": 1, "ts": 1, "payload": {"mode": "anarchy"}})),
+            code(
+                json!({"type": "mode", "room": "r", "seq": 1, "ts": 1, "payload": {"mode": "anarchy"}})
+            ),
             ErrorCode::InvalidMessage
         );
     }
@@ -667,13 +692,26 @@ mod tests {
             let e = parse(v).unwrap_err().error;
             assert_eq!(e.code(), ErrorCode::PayloadTooLarge, "{e}");
         };
-        too_large(json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": big(l.max_sdp_bytes + 1)}}));
-        too_large(json!({"type": "candidate", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"candidate": big(l.max_candidate_bytes + 1)}}));
-        too_large(json!({"type": "join", "room": "r", "seq": 1, "ts": 1, "payload": {"meta": {"m": big(l.max_meta_bytes)}}}));
-        too_large(json!({"type": "message", "room": "r", "seq": 1, "ts": 1, "payload": {"m": big(l.max_message_bytes)}}));
+        too_large(
+            json!({"type": "offer", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"sdp": big(l.max_sdp_bytes + 1)}}),
+        );
+        too_large(
+            json!({"type": "candidate", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"candidate": big(l.max_candidate_bytes + 1)}}),
+        );
+        too_large(
+            json!({"type": "join", "room": "r", "seq": 1, "ts": 1, "payload": {"meta": {"m": big(l.max_meta_bytes)}}}),
+        );
+        too_large(
+            json!({"type": "message", "room": "r", "seq": 1, "ts": 1, "payload": {"m": big(l.max_message_bytes)}}),
+        );
         too_large(json!({"type": "ping", "seq": 1, "ts": 1, "id": big(l.max_token_bytes + 1)}));
-        too_large(json!({"type": "call_start", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"call_id": big(l.max_token_bytes + 1)}}));
-        let frame = format!(r#"{{"type":"ping","seq":1,"ts":1,"pad":"{}"}}"#, big(l.max_frame_bytes));
+        too_large(
+            json!({"type": "call_start", "room": "r", "to": "p", "seq": 1, "ts": 1, "payload": {"call_id": big(l.max_token_bytes + 1)}}),
+        );
+        let frame = format!(
+            r#"{{"type":"ping","seq":1,"ts":1,"pad":"{}"}}"#,
+            big(l.max_frame_bytes)
+        );
         assert_eq!(
             parse_client_frame(&frame, &l).unwrap_err().error.code(),
             ErrorCode::PayloadTooLarge
@@ -684,7 +722,8 @@ mod tests {
 
     #[test]
     fn rejection_keeps_header_and_id_when_readable() {
-        let r = parse(json!({"type": "offer", "room": "r", "seq": 9, "ts": 1, "id": "c-1"})).unwrap_err();
+        let r = parse(json!({"type": "offer", "room": "r", "seq": 9, "ts": 1, "id": "c-1"}))
+            .unwrap_err();
         assert_eq!(r.id.as_deref(), Some("c-1"));
         assert_eq!(r.header.as_ref().map(|h| h.seq), Some(9));
         assert_eq!(r.type_name.as_deref(), Some("offer"));
@@ -697,7 +736,10 @@ mod tests {
     fn duplicate_keys_are_rejected() {
         let text = r#"{"type":"ping","seq":1,"seq":2,"ts":1}"#;
         assert_eq!(
-            parse_client_frame(text, &Limits::default()).unwrap_err().error.code(),
+            parse_client_frame(text, &Limits::default())
+                .unwrap_err()
+                .error
+                .code(),
             ErrorCode::InvalidMessage
         );
     }
@@ -712,7 +754,10 @@ mod tests {
         let frame = parse_client_frame(&env.to_json(), &Limits::default()).unwrap();
         assert_eq!(frame.header.seq, 4);
         assert_eq!(frame.header.id.as_deref(), Some("x"));
-        assert!(matches!(frame.message, ClientMessage::Message { to: Some(_), .. }));
+        assert!(matches!(
+            frame.message,
+            ClientMessage::Message { to: Some(_), .. }
+        ));
     }
 
     proptest::proptest! {

@@ -356,7 +356,8 @@ mod tests {
 
     #[test]
     fn encodes_envelope_fields_in_contract_shape() {
-        let raw: Arc<RawValue> = Arc::from(RawValue::from_string(r#"{"sdp":"v=0"}"#.into()).unwrap());
+        let raw: Arc<RawValue> =
+            Arc::from(RawValue::from_string(r#"{"sdp":"v=0"}"#.into()).unwrap());
         let mut msg = ServerMessage::new(ServerBody::Signal(SignalKind::Offer, raw))
             .in_room(&RoomId::parse("r1").unwrap())
             .with_id(Some(Arc::from("c-42")));

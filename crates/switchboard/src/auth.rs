@@ -62,7 +62,11 @@ impl Verifier {
                 "`sub` must be 1 to 256 bytes".into(),
             ));
         }
-        if claims.name.as_ref().is_some_and(|n| n.len() > MAX_CLAIM_BYTES) {
+        if claims
+            .name
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_CLAIM_BYTES)
+        {
             return Err(SignalError::Unauthorized(
                 "`name` must be at most 256 bytes".into(),
             ));
@@ -129,9 +133,8 @@ impl Signer {
 
     /// Signs arbitrary claims (tests use it for expired or odd tokens).
     pub fn sign(&self, claims: &Claims) -> Result<String, SignalError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key).map_err(|_| {
-            SignalError::Internal
-        })
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
+            .map_err(|_| SignalError::Internal)
     }
 }
 
@@ -162,7 +165,13 @@ mod tests {
     #[test]
     fn minted_tokens_verify() {
         let t = Signer::new(SECRET)
-            .mint("u1", "r-*", Role::Host, Some("Ann".into()), Duration::from_secs(60))
+            .mint(
+                "u1",
+                "r-*",
+                Role::Host,
+                Some("Ann".into()),
+                Duration::from_secs(60),
+            )
             .unwrap();
         let id = Verifier::new(SECRET).verify(&t).unwrap();
         assert_eq!(&*id.user, "u1");

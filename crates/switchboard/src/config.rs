@@ -32,6 +32,11 @@ const KEYS: &[&str] = &[
     "outbox_limit",
     "ice_servers",
     "limits",
+    "poll_wait_ms",
+    "sse_lifetime_ms",
+    "sse_jitter_ms",
+    "sse_heartbeat_ms",
+    "sse_retry_ms",
 ];
 
 /// How log lines are written.
@@ -78,6 +83,16 @@ pub struct Config {
     pub ice_servers: Vec<IceServer>,
     /// Message size limits and the clock window.
     pub limits: Limits,
+    /// How long a long-poll request waits for a message before answering `[]`, in ms.
+    pub poll_wait_ms: u64,
+    /// How long an SSE stream lives before the server ends it (the client reconnects), in ms.
+    pub sse_lifetime_ms: u64,
+    /// Upper bound of the random time added to each SSE stream's lifetime, in ms.
+    pub sse_jitter_ms: u64,
+    /// Interval of SSE comment lines that keep idle streams open through proxies, in ms.
+    pub sse_heartbeat_ms: u64,
+    /// The `retry:` an SSE stream announces: how soon EventSource reconnects, in ms.
+    pub sse_retry_ms: u64,
 }
 
 impl Default for Config {
@@ -98,6 +113,11 @@ impl Default for Config {
             outbox_limit: core.outbox_limit,
             ice_servers: core.ice_servers,
             limits: core.limits,
+            poll_wait_ms: 25_000,
+            sse_lifetime_ms: 300_000,
+            sse_jitter_ms: 60_000,
+            sse_heartbeat_ms: 15_000,
+            sse_retry_ms: 1_000,
         }
     }
 }
@@ -149,6 +169,14 @@ impl Config {
         }
         if self.max_peers == 0 || self.max_rooms_per_session == 0 || self.outbox_limit == 0 {
             return bad("max_peers, max_rooms_per_session and outbox_limit must be positive");
+        }
+        if self.poll_wait_ms >= self.heartbeat_timeout_ms
+            || self.sse_heartbeat_ms >= self.heartbeat_timeout_ms
+            || self.sse_heartbeat_ms == 0
+        {
+            return bad(
+                "poll_wait_ms and sse_heartbeat_ms must be positive and shorter than heartbeat_timeout_ms",
+            );
         }
         if self.limits.max_frame_bytes < 1024 {
             return bad("limits.max_frame_bytes must be at least 1024");
@@ -215,7 +243,10 @@ mod tests {
             jail.create_file("typo.toml", "max_peer = 3\n")?;
             let none: HashMap<&str, u64> = HashMap::new();
             assert!(Config::load(Some(Path::new("typo.toml")), &none).is_err());
-            jail.create_file("bad.toml", "heartbeat_ms = 100\nheartbeat_timeout_ms = 50\n")?;
+            jail.create_file(
+                "bad.toml",
+                "heartbeat_ms = 100\nheartbeat_timeout_ms = 50\n",
+            )?;
             assert!(Config::load(Some(Path::new("bad.toml")), &none).is_err());
             assert!(Config::load(Some(Path::new("missing.toml")), &none).is_err());
             Ok(())

@@ -110,7 +110,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dev_secret_path(&dir)).unwrap().permissions().mode();
+            let mode = fs::metadata(dev_secret_path(&dir))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let configured = Secret::load(&Config {

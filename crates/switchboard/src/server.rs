@@ -2,7 +2,13 @@
 
 use std::{io, net::SocketAddr, time::Duration};
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +23,13 @@ const TICK: Duration = Duration::from_millis(250);
 pub fn app(node: Node) -> Router {
     Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
+        .route("/v1/sessions", post(transport::http::create))
+        .route(
+            "/v1/sessions/{session}/messages",
+            post(transport::http::post_messages),
+        )
+        .route("/v1/sessions/{session}/events", get(transport::sse::events))
+        .route("/v1/sessions/{session}/poll", get(transport::poll::poll))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(node)
@@ -102,12 +115,22 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     node.stop_accepting();
     let grace = Duration::from_millis(node.config().shutdown_grace_ms);
     let stats = node.hub().stats();
-    tracing::info!(event = "server.draining", sessions = stats.sessions, grace_ms = grace.as_millis() as u64, "shutting down");
+    tracing::info!(
+        event = "server.draining",
+        sessions = stats.sessions,
+        grace_ms = grace.as_millis() as u64,
+        "shutting down"
+    );
     node.with_hub(|hub, now| hub.shutdown(now));
     node.tasks().close();
-    let drained = tokio::time::timeout(grace, node.tasks().wait()).await.is_ok();
+    let drained = tokio::time::timeout(grace, node.tasks().wait())
+        .await
+        .is_ok();
     if !drained {
-        tracing::warn!(event = "server.drain_timeout", "sessions still open at the shutdown deadline; closing them");
+        tracing::warn!(
+            event = "server.drain_timeout",
+            "sessions still open at the shutdown deadline; closing them"
+        );
     }
     let _ = timers.await;
     if !serving.is_finished() {

@@ -12,7 +12,10 @@ async fn two_peers_join_and_relay_an_offer() {
     let mut alice = server.joined("alice", "r1", Role::Host, "alice").await;
     let mut bob = server.client("bob", "r1", Role::Guest).await;
     let joined = bob.join("r1", "bob").await;
-    assert_eq!(joined.payload["peers"], json!([{"peer": "alice", "role": "host"}]));
+    assert_eq!(
+        joined.payload["peers"],
+        json!([{"peer": "alice", "role": "host"}])
+    );
     let announced = alice.expect("peer_joined").await;
     assert_eq!(announced.payload["peer"], "bob");
 

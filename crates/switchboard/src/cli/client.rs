@@ -342,7 +342,10 @@ fn on_server_message(state: &mut State, text: &str) -> Option<Vec<String>> {
             .map(|(_, text)| text.clone())
             .collect();
         if !resend.is_empty() {
-            eprintln!("# resending {} message(s) the server did not get", resend.len());
+            eprintln!(
+                "# resending {} message(s) the server did not get",
+                resend.len()
+            );
         }
         state.sent.retain(|(seq, _)| *seq > confirmed);
         out.extend(resend);
@@ -366,20 +369,46 @@ mod tests {
 
     fn parsed(state: &mut State, line: &str) -> ClientMessage {
         let text = state.command(line).unwrap().unwrap();
-        parse_client_frame(&text, &Limits::default()).unwrap().message
+        parse_client_frame(&text, &Limits::default())
+            .unwrap()
+            .message
     }
 
     #[test]
     fn commands_become_valid_messages_with_rising_seq() {
         let mut s = State::default();
-        assert!(matches!(parsed(&mut s, "join r1 alice"), ClientMessage::Join { .. }));
-        assert!(matches!(parsed(&mut s, "offer bob v=0\\r\\no=-"), ClientMessage::Signal { .. }));
-        assert!(matches!(parsed(&mut s, "candidate bob"), ClientMessage::Signal { .. }));
-        assert!(matches!(parsed(&mut s, "msg hello all"), ClientMessage::Message { to: None, .. }));
-        assert!(matches!(parsed(&mut s, "msg @bob hi"), ClientMessage::Message { to: Some(_), .. }));
-        assert!(matches!(parsed(&mut s, "mode host_only"), ClientMessage::Mode { .. }));
-        assert!(matches!(parsed(&mut s, "kick bob"), ClientMessage::Kick { .. }));
-        assert!(matches!(parsed(&mut s, "call_end bob c1 hung up"), ClientMessage::Signal { .. }));
+        assert!(matches!(
+            parsed(&mut s, "join r1 alice"),
+            ClientMessage::Join { .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "offer bob v=0\\r\\no=-"),
+            ClientMessage::Signal { .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "candidate bob"),
+            ClientMessage::Signal { .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "msg hello all"),
+            ClientMessage::Message { to: None, .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "msg @bob hi"),
+            ClientMessage::Message { to: Some(_), .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "mode host_only"),
+            ClientMessage::Mode { .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "kick bob"),
+            ClientMessage::Kick { .. }
+        ));
+        assert!(matches!(
+            parsed(&mut s, "call_end bob c1 hung up"),
+            ClientMessage::Signal { .. }
+        ));
         assert!(matches!(parsed(&mut s, "ping"), ClientMessage::Ping));
         assert_eq!(s.seq, 9);
         assert!(s.command("frobnicate").is_err());
@@ -389,11 +418,17 @@ mod tests {
     #[test]
     fn raw_json_gets_seq_and_ts_filled_in() {
         let mut s = State::default();
-        let text = s.command(r#"{"type":"join","room":"r9"}"#).unwrap().unwrap();
+        let text = s
+            .command(r#"{"type":"join","room":"r9"}"#)
+            .unwrap()
+            .unwrap();
         let frame = parse_client_frame(&text, &Limits::default()).unwrap();
         assert_eq!(frame.header.seq, 1);
         assert_eq!(s.room.as_deref(), Some("r9"));
-        let kept = s.command(r#"{"type":"ping","seq":40,"ts":5}"#).unwrap().unwrap();
+        let kept = s
+            .command(r#"{"type":"ping","seq":40,"ts":5}"#)
+            .unwrap()
+            .unwrap();
         assert!(kept.contains("\"seq\":40"));
         assert_eq!(s.next("ping").seq, 41);
     }
@@ -406,7 +441,10 @@ mod tests {
             s.remember_sent(&text);
         }
         let fresh = r#"{"type":"hello","seq":1,"ts":1,"payload":{"session":"S","last_client_seq":0,"resumed":false}}"#;
-        assert_eq!(on_server_message(&mut s, fresh).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            on_server_message(&mut s, fresh).unwrap(),
+            Vec::<String>::new()
+        );
         let hello = r#"{"type":"hello","seq":5,"ts":1,"payload":{"session":"S","last_client_seq":1,"resumed":true}}"#;
         let out = on_server_message(&mut s, hello).unwrap();
         assert_eq!(out.len(), 2);

@@ -45,8 +45,10 @@ pub async fn upgrade(
 ) -> Response {
     tracing::debug!(event = "ws.connect", "websocket upgrade requested");
     if !node.accepting() {
-        return ApiError(SignalError::Unavailable("the server is shutting down".into()))
-            .into_response();
+        return ApiError(SignalError::Unavailable(
+            "the server is shutting down".into(),
+        ))
+        .into_response();
     }
     let identity = match token_from(&headers, params.token.as_deref()) {
         None => Err(SignalError::Unauthorized("a token is required".into())),
@@ -145,7 +147,7 @@ async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconn
             transmit = poll_fn(|cx| node.hub().poll_transmit(at, cx.waker(), BATCH)) => match transmit {
                 Transmit::Messages(frames) => {
                     for frame in frames {
-                        if tx.feed(Message::Text(frame.into())).await.is_err() {
+                        if tx.feed(Message::Text(frame.text.into())).await.is_err() {
                             return Some(Disconnect::Lost);
                         }
                     }

@@ -19,11 +19,14 @@ use switchboard::{
     secret::{Secret, SecretSource},
     server::{self, Running},
 };
+use switchboard_core::Stats;
 use switchboard_protocol::{ClientEnvelope, Role, ServerEnvelope};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest, protocol::CloseFrame},
+    tungstenite::{
+        Message, client::IntoClientRequest, handshake::client::Request, protocol::CloseFrame,
+    },
 };
 
 /// How long any single expected event may take.
@@ -124,11 +127,38 @@ pub struct Client {
 impl Client {
     /// Connects and reads `hello`.
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("connect in time")
-            .expect("connect");
-        let mut c = Client {
+        let mut c = Client::connect_raw(url).await;
+        c.read_hello().await;
+        c
+    }
+
+    /// Connects with extra request headers (such as `Authorization`) and reads `hello`.
+    pub async fn connect_with_headers(url: &str, headers: &[(&str, &str)]) -> Client {
+        let ws = upgrade(request(url, headers)).await;
+        let mut c = Client::over(ws, url);
+        c.read_hello().await;
+        c
+    }
+
+    /// Connects without reading anything (a refused resume sends an `error`, not `hello`).
+    pub async fn connect_raw(url: &str) -> Client {
+        let ws = upgrade(request(url, &[])).await;
+        Client::over(ws, url)
+    }
+
+    /// Resumes on `url` (which carries `resume` and `last_seq`): the `hello` must be numbered
+    /// `last_seq + 1`, and the client keeps numbering its own messages after `seq`.
+    pub async fn connect_resumed(url: &str, last_seq: u64, seq: u64) -> Client {
+        let mut c = Client::connect_raw(url).await;
+        c.last_seq = last_seq;
+        c.seq = seq;
+        c.read_hello().await;
+        assert_eq!(c.hello.payload["resumed"], true, "{:?}", c.hello);
+        c
+    }
+
+    fn over(ws: Socket, url: &str) -> Client {
+        Client {
             ws,
             seq: 0,
             last_seq: 0,
@@ -143,12 +173,14 @@ impl Client {
                 payload: Value::Null,
             },
             url: url.to_owned(),
-        };
-        let hello = c.recv().await;
+        }
+    }
+
+    async fn read_hello(&mut self) {
+        let hello = self.recv().await;
         assert_eq!(hello.kind, "hello", "first frame is hello: {hello:?}");
-        c.session = hello.payload["session"].as_str().unwrap().to_owned();
-        c.hello = hello;
-        c
+        self.session = hello.payload["session"].as_str().unwrap().to_owned();
+        self.hello = hello;
     }
 
     /// Opens a new connection that resumes this session after `last_seq`.
@@ -182,6 +214,12 @@ impl Client {
 
     /// The next server message, checking `seq` rises by exactly one.
     pub async fn recv(&mut self) -> ServerEnvelope {
+        self.recv_text().await.1
+    }
+
+    /// The next server message as sent (for byte-exact checks) and decoded, checking `seq` rises
+    /// by exactly one.
+    pub async fn recv_text(&mut self) -> (String, ServerEnvelope) {
         loop {
             let frame = tokio::time::timeout(DEADLINE, self.ws.next())
                 .await
@@ -192,10 +230,14 @@ impl Client {
                 Message::Text(text) => {
                     let env: ServerEnvelope = serde_json::from_str(&text).expect("valid JSON");
                     if env.seq != 0 {
-                        assert_eq!(env.seq, self.last_seq + 1, "no gap or repeat in seq: {text}");
+                        assert_eq!(
+                            env.seq,
+                            self.last_seq + 1,
+                            "no gap or repeat in seq: {text}"
+                        );
                         self.last_seq = env.seq;
                     }
-                    return env;
+                    return (text.as_str().to_owned(), env);
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("expected a text frame, got {other:?}"),
@@ -228,7 +270,10 @@ impl Client {
         let env = self.msg("ping").id("barrier");
         self.send(env).await;
         let next = self.recv().await;
-        assert_eq!(next.kind, "pong", "expected nothing before pong, got {next:?}");
+        assert_eq!(
+            next.kind, "pong",
+            "expected nothing before pong, got {next:?}"
+        );
         assert_eq!(next.id.as_deref(), Some("barrier"));
     }
 
@@ -260,16 +305,63 @@ impl Client {
     }
 }
 
-/// The HTTP status and JSON body of a plain (non-upgrade-completing) request to `/v1/ws`.
-pub async fn ws_refusal(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+/// A WebSocket upgrade request for `url` with extra `headers`.
+fn request(url: &str, headers: &[(&str, &str)]) -> Request {
     let mut request = url.into_client_request().unwrap();
     for (k, v) in headers {
-        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
         request
             .headers_mut()
             .insert(name, v.parse().expect("header value"));
     }
-    match tokio_tungstenite::connect_async(request).await {
+    request
+}
+
+async fn upgrade(request: Request) -> Socket {
+    let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    ws
+}
+
+/// Polls `cond` on the server's hub counts until it holds (bounded by [`DEADLINE`]); for waiting
+/// on something that must happen, never for proving that something did not.
+pub async fn wait_for_stats(server: &TestServer, what: &str, cond: impl Fn(&Stats) -> bool) {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let stats = server.running().node().hub().stats();
+        if cond(&stats) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{what}: still {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Status and JSON body of a plain HTTP GET, bounded by [`DEADLINE`].
+pub async fn http_get(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(url).timeout(DEADLINE);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("HTTP answer");
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("JSON body");
+    (status, body)
+}
+
+/// The HTTP status and JSON body of a plain (non-upgrade-completing) request to `/v1/ws`.
+pub async fn ws_refusal(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let connecting = tokio_tungstenite::connect_async(request(url, headers));
+    match tokio::time::timeout(DEADLINE, connecting)
+        .await
+        .expect("answer in time")
+    {
         Ok(_) => panic!("upgrade should have been refused"),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let status = response.status().as_u16();
@@ -279,4 +371,159 @@ pub async fn ws_refusal(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
         }
         Err(e) => panic!("expected an HTTP refusal, got {e}"),
     }
+}
+
+/// A WebSocket client on a bare TCP stream that does only what it is told. Unlike [`Client`] it
+/// never answers a ping by itself, so once the test stops calling it, the server's heartbeat sees
+/// a dead peer; and it can read what the server sent even after the server hung up.
+pub struct RawClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pub seq: u64,
+}
+
+impl RawClient {
+    /// Upgrades `GET path_and_query` (such as `/v1/ws?token=...`) by hand.
+    pub async fn connect(addr: SocketAddr, path_and_query: &str) -> RawClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::time::timeout(DEADLINE, TcpStream::connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let request = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(DEADLINE, stream.read(&mut chunk))
+                .await
+                .expect("handshake in time")
+                .expect("read");
+            assert_ne!(n, 0, "connection closed during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        buf.drain(..end);
+        RawClient {
+            stream,
+            buf,
+            seq: 0,
+        }
+    }
+
+    /// Sends one masked text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        let payload = text.as_bytes();
+        let mut frame = vec![0x81];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= usize::from(u16::MAX) => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await.expect("write");
+    }
+
+    /// Sends `env` with the next seq.
+    pub async fn send(&mut self, env: ClientEnvelope) {
+        self.send_text(&env.to_json()).await;
+    }
+
+    /// An envelope with the next seq and the current time.
+    pub fn msg(&mut self, kind: &str) -> ClientEnvelope {
+        self.seq += 1;
+        ClientEnvelope::new(kind, self.seq, unix_ms())
+    }
+
+    /// The next frame as (opcode, payload); `None` at the end of the stream.
+    pub async fn next_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if let Some((opcode, payload, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some((opcode, payload));
+            }
+            use tokio::io::AsyncReadExt;
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(DEADLINE, self.stream.read(&mut chunk))
+                .await
+                .expect("a frame in time")
+                .expect("read");
+            if n == 0 {
+                assert!(self.buf.is_empty(), "stream ended inside a frame");
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next text message, skipping pings and pongs.
+    pub async fn recv(&mut self) -> ServerEnvelope {
+        loop {
+            match self.next_frame().await.expect("stream open") {
+                (0x1, payload) => return serde_json::from_slice(&payload).expect("valid JSON"),
+                (0x9 | 0xA, _) => continue,
+                (opcode, payload) => panic!("expected text, got opcode {opcode}: {payload:?}"),
+            }
+        }
+    }
+
+    /// The next message, which must be of `kind`.
+    pub async fn expect(&mut self, kind: &str) -> ServerEnvelope {
+        let env = self.recv().await;
+        assert_eq!(env.kind, kind, "expected {kind}, got {env:?}");
+        env
+    }
+
+    /// Skips pings and pongs up to the close frame; returns its code (`None` if the stream ended
+    /// without one).
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next_frame().await? {
+                (0x8, payload) => {
+                    return payload
+                        .get(..2)
+                        .map(|code| u16::from_be_bytes([code[0], code[1]]));
+                }
+                (0x9 | 0xA, _) => continue,
+                (opcode, payload) => panic!(
+                    "expected close, got opcode {opcode}: {}",
+                    String::from_utf8_lossy(&payload)
+                ),
+            }
+        }
+    }
+}
+
+/// One unmasked server frame at the start of `buf`: (opcode, payload, bytes used).
+fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    assert_eq!(b0 & 0x80, 0x80, "fragmented server frames are not expected");
+    assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+    let (len, header) = match b1 & 0x7f {
+        126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
+        127 => {
+            let bytes: [u8; 8] = buf.get(2..10)?.try_into().unwrap();
+            (u64::from_be_bytes(bytes) as usize, 10)
+        }
+        n => (n as usize, 2),
+    };
+    let payload = buf.get(header..header + len)?.to_vec();
+    Some((b0 & 0x0f, payload, header + len))
 }

@@ -1,0 +1,95 @@
+//! Sessions carried over HTTP: a stream (SSE or long-poll) attaches to a session that already
+//! exists, and client messages arrive on separate requests that act for the session whichever
+//! stream is attached.
+
+use switchboard_protocol::{ServerMessage, SignalError};
+
+use super::{Attachment, Hub, gap_error};
+use crate::{Event, Now, session::Link};
+
+impl Hub {
+    /// Attaches a new stream to `session` for `user`, delivering every message after `after` (the
+    /// SSE `Last-Event-ID` or the poll's `after`) again with its own seq. The previous stream, if
+    /// any, is superseded. Unlike [`Hub::resume`] no `hello` is sent: the client is continuing a
+    /// stream, not announcing itself.
+    pub fn attach(
+        &mut self,
+        session: &str,
+        user: &str,
+        after: u64,
+        now: Now,
+    ) -> Result<Attachment, SignalError> {
+        let result = self.try_attach(session, user, after, now);
+        if let Err(e) = &result {
+            self.events.push(Event::ResumeFailed { code: e.code() });
+        }
+        result
+    }
+
+    fn try_attach(
+        &mut self,
+        session: &str,
+        user: &str,
+        after: u64,
+        now: Now,
+    ) -> Result<Attachment, SignalError> {
+        let s = self.owned_mut(session, user)?;
+        let was_detached = !s.is_attached();
+        let replayed = s
+            .outbox
+            .rewind(after)
+            .map_err(|gap| gap_error(gap, after))?;
+        s.generation += 1;
+        s.wake();
+        s.link = Link::Attached { last_seen: now.at };
+        let attachment = Attachment {
+            session: s.id.clone(),
+            generation: s.generation,
+        };
+        let user = s.identity.user.clone();
+        if was_detached {
+            self.events.push(Event::SessionResumed {
+                session: attachment.session.clone(),
+                user,
+                replayed,
+            });
+        }
+        Ok(attachment)
+    }
+
+    /// Checks that `session` exists, lives and belongs to `user`, before an HTTP request acts for
+    /// it.
+    pub fn check_owner(&self, session: &str, user: &str) -> Result<(), SignalError> {
+        self.owned(session, user).map(|_| ())
+    }
+
+    /// Handles one client frame that arrived on its own request (`POST .../messages`), exactly as
+    /// a WebSocket frame would be handled. Call [`Hub::check_owner`] first; a session that is gone
+    /// drops the frame.
+    pub fn receive_posted(
+        &mut self,
+        session: &str,
+        user: &str,
+        text: &str,
+        now: Now,
+    ) -> Result<(), Box<ServerMessage>> {
+        let Ok(s) = self.owned_mut(session, user) else {
+            return Ok(());
+        };
+        if s.is_attached() {
+            s.link = Link::Attached { last_seen: now.at };
+        }
+        let id = s.id.clone();
+        self.handle_text(&id, text, now)
+    }
+
+    /// Queues `message` for `session` whichever stream is attached (the `error` answering a posted
+    /// message goes on the stream too, as it would on a WebSocket).
+    pub fn reply_to(&mut self, session: &str, message: ServerMessage, now: Now) {
+        let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) else {
+            return;
+        };
+        self.push(&id, message, now);
+        self.settle(now);
+    }
+}

@@ -1,0 +1,133 @@
+//! What the HTTP transports share: session creation (`POST /v1/sessions`), posted client messages
+//! (`POST /v1/sessions/{id}/messages`), and authenticating a request for a session.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json, value::RawValue};
+use switchboard_core::{Identity, Transmit};
+use switchboard_protocol::{ErrorBody, ServerBody, SignalError};
+
+use crate::{auth::token_from, error::ApiError, node::Node};
+
+/// Query parameters of the session endpoints.
+#[derive(Debug, Deserialize)]
+pub struct SessionParams {
+    /// Token, for clients that cannot set `Authorization` (EventSource).
+    pub token: Option<String>,
+    /// Session to resume (`POST /v1/sessions` only).
+    pub resume: Option<String>,
+    /// Last server seq received, for resume and for SSE's first connection.
+    pub last_seq: Option<u64>,
+    /// Last server seq received (long-poll).
+    pub after: Option<u64>,
+}
+
+/// The identity behind a request's token.
+pub fn authenticate(
+    node: &Node,
+    headers: &HeaderMap,
+    params: &SessionParams,
+) -> Result<Identity, ApiError> {
+    let token = token_from(headers, params.token.as_deref())
+        .ok_or_else(|| SignalError::Unauthorized("a token is required".into()))?;
+    node.verifier().verify(token).map_err(|e| {
+        tracing::info!(event = "ws.auth_failure", reason = %e, "session request refused");
+        ApiError(e)
+    })
+}
+
+/// Headers every streaming answer carries, so proxies neither cache nor buffer it.
+pub fn no_buffering(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+/// `POST /v1/sessions`: starts a session (or resumes one with `?resume=SESSION&last_seq=N`) and
+/// answers `{"session": ..., "hello": {...}}`; messages then flow on an SSE or long-poll stream.
+pub async fn create(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    Query(params): Query<SessionParams>,
+) -> Result<Response, ApiError> {
+    if !node.accepting() {
+        return Err(SignalError::Unavailable("the server is shutting down".into()).into());
+    }
+    let identity = authenticate(&node, &headers, &params)?;
+    let hello = node.with_hub(|hub, now| {
+        let at = match &params.resume {
+            Some(session) => {
+                hub.resume(session, &identity.user, params.last_seq.unwrap_or(0), now)?
+            }
+            None => hub.open(identity, now),
+        };
+        // The hello is the first unsent message of a new or resumed session.
+        match hub.poll_transmit(&at, std::task::Waker::noop(), 1) {
+            std::task::Poll::Ready(Transmit::Messages(mut frames)) if !frames.is_empty() => {
+                Ok((at.session, frames.swap_remove(0).text))
+            }
+            _ => Err(SignalError::Internal),
+        }
+    })?;
+    let (session, hello) = hello;
+    let hello = RawValue::from_string(hello).map_err(|_| SignalError::Internal)?;
+    let mut response = Json(json!({"session": session.as_str(), "hello": hello})).into_response();
+    no_buffering(&mut response);
+    Ok(response)
+}
+
+/// `POST /v1/sessions/{id}/messages`: one client message, or a JSON array of them, handled in
+/// order exactly as WebSocket frames. Answers one result per message (`{"accepted": true}` or
+/// `{"accepted": false, "error": {...}}`); the `error` is also delivered on the session's stream,
+/// as a WebSocket client would get it.
+pub async fn post_messages(
+    State(node): State<Node>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<SessionParams>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let identity = authenticate(&node, &headers, &params)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| SignalError::invalid("the body must be UTF-8 JSON"))?;
+    let batch = text.trim_start().starts_with('[');
+    let frames: Vec<&str> = if batch {
+        let items: Vec<&RawValue> = serde_json::from_str(text)
+            .map_err(|e| SignalError::invalid(format!("not a JSON array of messages: {e}")))?;
+        items.into_iter().map(RawValue::get).collect()
+    } else {
+        vec![text]
+    };
+    let results: Vec<Value> = node.with_hub(|hub, now| {
+        hub.check_owner(&session, &identity.user)?;
+        let results = frames
+            .iter()
+            .map(
+                |frame| match hub.receive_posted(&session, &identity.user, frame, now) {
+                    Ok(()) => json!({"accepted": true}),
+                    Err(error) => {
+                        let body = match &*error.body {
+                            ServerBody::Error(body) => body.clone(),
+                            _ => ErrorBody::from_error(&SignalError::Internal),
+                        };
+                        hub.reply_to(&session, *error, now);
+                        json!({"accepted": false, "error": body})
+                    }
+                },
+            )
+            .collect();
+        Ok::<_, SignalError>(results)
+    })?;
+    let answer = if batch {
+        Value::Array(results)
+    } else {
+        results.into_iter().next().unwrap_or(Value::Null)
+    };
+    Ok(Json(answer).into_response())
+}

@@ -1,0 +1,72 @@
+//! Long-poll: `GET /v1/sessions/{id}/poll?after=SEQ`.
+//!
+//! Answers a JSON array of the session's messages after `after`, holding the request open until
+//! there is one or `poll_wait_ms` passes (then `[]`). `after` also acknowledges everything up to it,
+//! so a response lost on the way is simply sent again by the next poll. A newer poll of the same
+//! session ends an older one still waiting (it answers `[]`).
+
+use std::{future::poll_fn, time::Duration};
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use switchboard_core::{CloseReason, Transmit};
+use switchboard_protocol::SignalError;
+
+use super::http::{SessionParams, authenticate, no_buffering};
+use crate::{error::ApiError, node::Node};
+
+/// Messages answered per poll at most; the client polls again at once for the rest.
+const BATCH: usize = 256;
+
+/// `GET /v1/sessions/{id}/poll`.
+pub async fn poll(
+    State(node): State<Node>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<SessionParams>,
+) -> Result<Response, ApiError> {
+    let identity = authenticate(&node, &headers, &params)?;
+    let after = params.after.or(params.last_seq).unwrap_or(0);
+    let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
+    let _guard = node.tasks().token();
+    let wait = Duration::from_millis(node.config().poll_wait_ms);
+    let outcome = tokio::select! {
+        transmit = poll_fn(|cx| node.hub().poll_transmit(&at, cx.waker(), BATCH)) => Some(transmit),
+        _ = tokio::time::sleep(wait) => None,
+    };
+    // The gap until the next poll counts from the end of this one.
+    node.with_hub(|hub, now| hub.heard_from(&at, now));
+    let body = match outcome {
+        Some(Transmit::Messages(frames)) => {
+            let texts: Vec<String> = frames.into_iter().map(|f| f.text).collect();
+            format!("[{}]", texts.join(","))
+        }
+        None | Some(Transmit::Close(CloseReason::Superseded)) => "[]".to_owned(),
+        Some(Transmit::Close(CloseReason::Shutdown)) => {
+            return Err(SignalError::Unavailable("the server is shutting down".into()).into());
+        }
+        Some(Transmit::Close(reason)) => {
+            tracing::debug!(
+                event = "stream.closed",
+                transport = "poll",
+                reason = reason.as_str(),
+                "session ended"
+            );
+            return Err(SignalError::SessionExpired(format!(
+                "the session has ended ({})",
+                reason.as_str()
+            ))
+            .into());
+        }
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    no_buffering(&mut response);
+    Ok(response)
+}

@@ -1,0 +1,145 @@
+//! Server-sent events: `GET /v1/sessions/{id}/events`.
+//!
+//! Each server message is one event whose `id:` is its seq and whose data is the exact JSON a
+//! WebSocket client gets. A stream lives `sse_lifetime_ms` plus a random jitter and then ends, so
+//! long-lived streams do not pin proxies forever and reconnects do not arrive in waves; the
+//! browser's EventSource reconnects by itself with `Last-Event-ID` and the session continues from
+//! there. Comment lines every `sse_heartbeat_ms` keep idle streams open through proxies.
+
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    extract::{Path, Query, State},
+    http::HeaderMap,
+    response::{
+        IntoResponse, Response,
+        sse::{Event, Sse},
+    },
+};
+use futures_util::Stream;
+use rand::Rng;
+use switchboard_core::{Attachment, Disconnect, Transmit};
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use super::http::{SessionParams, authenticate, no_buffering};
+use crate::{error::ApiError, node::Node};
+
+/// Messages taken from the outbox per poll.
+const BATCH: usize = 64;
+
+/// `GET /v1/sessions/{id}/events`.
+pub async fn events(
+    State(node): State<Node>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<SessionParams>,
+) -> Result<Response, ApiError> {
+    let identity = authenticate(&node, &headers, &params)?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let after = last_event_id.or(params.last_seq).unwrap_or(0);
+    let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
+    let config = node.config();
+    let jitter = rand::rng().random_range(0..=config.sse_jitter_ms);
+    let lifetime = Duration::from_millis(config.sse_lifetime_ms + jitter);
+    let heartbeat = Duration::from_millis(config.sse_heartbeat_ms);
+    let retry = Duration::from_millis(config.sse_retry_ms);
+    let stream = EventStream {
+        guard: node.tasks().token(),
+        node: node.clone(),
+        at,
+        deadline: Box::pin(tokio::time::sleep(lifetime)),
+        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat),
+        queue: VecDeque::from([Event::default().retry(retry)]),
+        ended: None,
+    };
+    let mut response = Sse::new(stream).into_response();
+    no_buffering(&mut response);
+    Ok(response)
+}
+
+/// The event stream of one attachment. Dropping it (the client went away, or the stream ended)
+/// tells the hub the transport is gone unless the hub ended it.
+struct EventStream {
+    /// Keeps shutdown waiting until this stream is done.
+    #[allow(dead_code)] // held for its drop
+    guard: TaskTrackerToken,
+    node: Node,
+    at: Attachment,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    heartbeat: tokio::time::Interval,
+    queue: VecDeque<Event>,
+    /// Why the stream ended, once it has: `Some(None)` when the hub closed it (nothing to report),
+    /// `Some(Some(reason))` when this side did.
+    ended: Option<Option<&'static str>>,
+}
+
+impl Stream for EventStream {
+    type Item = Result<Event, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(event) = this.queue.pop_front() {
+            return Poll::Ready(Some(Ok(event)));
+        }
+        if this.ended.is_some() {
+            return Poll::Ready(None);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.ended = Some(Some("lifetime"));
+            return Poll::Ready(None);
+        }
+        match this.node.hub().poll_transmit(&this.at, cx.waker(), BATCH) {
+            Poll::Ready(Transmit::Messages(frames)) => {
+                this.queue.extend(
+                    frames
+                        .into_iter()
+                        .map(|f| Event::default().id(f.seq.to_string()).data(f.text)),
+                );
+                return Poll::Ready(this.queue.pop_front().map(Ok));
+            }
+            Poll::Ready(Transmit::Close(reason)) => {
+                log_closed(reason.as_str());
+                this.ended = Some(None);
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        if this.heartbeat.poll_tick(cx).is_ready() {
+            this.node.with_hub(|hub, now| hub.heard_from(&this.at, now));
+            return Poll::Ready(Some(Ok(Event::default().comment(""))));
+        }
+        Poll::Pending
+    }
+}
+
+fn log_closed(reason: &str) {
+    tracing::debug!(
+        event = "stream.closed",
+        transport = "sse",
+        reason,
+        "event stream ended"
+    );
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let reason = match self.ended {
+            Some(None) => return,
+            Some(Some(reason)) => reason,
+            None => "client_gone",
+        };
+        log_closed(reason);
+        let at = self.at.clone();
+        self.node
+            .with_hub(|hub, now| hub.disconnect(&at, Disconnect::Lost, now));
+    }
+}
