@@ -145,10 +145,31 @@ impl Hub {
         now: Now,
     ) -> Result<Attachment, SignalError> {
         let result = self.try_resume(session, user, last_seq, now);
-        if let Err(e) = &result {
-            self.events.push(Event::ResumeFailed { code: e.code() });
-        }
+        self.resume_refused(session, &result, now);
         result
+    }
+
+    /// Records a refused resume or attach. A session whose client needs messages that are no
+    /// longer kept can never be resumed, so it ends now rather than linger until its window passes.
+    fn resume_refused(
+        &mut self,
+        session: &str,
+        result: &Result<Attachment, SignalError>,
+        now: Now,
+    ) {
+        let Err(e) = result else {
+            return;
+        };
+        self.events.push(Event::ResumeFailed { code: e.code() });
+        let owned_and_detached = matches!(e, SignalError::SessionExpired(_))
+            && self
+                .sessions
+                .get(session)
+                .is_some_and(|s| !s.is_attached() && s.closing.is_none());
+        if owned_and_detached && let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) {
+            self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+            self.settle(now);
+        }
     }
 
     fn try_resume(
@@ -378,6 +399,7 @@ impl Hub {
     /// What the transport holding `at` should send next. Pending means nothing yet: `waker` is
     /// woken when that changes.
     pub fn poll_transmit(&mut self, at: &Attachment, waker: &Waker, max: usize) -> Poll<Transmit> {
+        let max = max.max(1);
         let Some(s) = self.sessions.get_mut(&at.session) else {
             return Poll::Ready(Transmit::Close(CloseReason::Expired));
         };
@@ -772,7 +794,23 @@ impl Hub {
                 old: old.clone(),
                 new: id.clone(),
             });
+            // The room outlives a replaced last member: a host reloading its page keeps the
+            // room's mode and bans.
+            let (mode, banned) = self
+                .rooms
+                .get(&room_id)
+                .map(|r| (r.mode, r.banned.clone()))
+                .unwrap_or_default();
             self.close_session(&old, CloseReason::Replaced, PeerLeftReason::Replaced, now);
+            if !self.rooms.contains_key(&room_id) {
+                let mut room = Room::new(room_id.clone(), now.at);
+                room.mode = mode;
+                room.banned = banned;
+                self.rooms.insert(room_id.clone(), room);
+                self.events.push(Event::RoomOpened {
+                    room: room_id.clone(),
+                });
+            }
         }
         let s = self.sessions.get_mut(id).ok_or(SignalError::Internal)?;
         s.peer = Some(peer.clone());

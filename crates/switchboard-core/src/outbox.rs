@@ -129,9 +129,8 @@ impl Outbox {
             ts,
             message: hello,
         };
+        // The hello may put the outbox one over its bound until the transport takes it.
         for entry in std::iter::once(hello).chain(missed) {
-            // The hello may put the outbox one over its bound; it is sent first, so it is released
-            // by the next push if the client stays silent.
             self.entries.push_back(Entry {
                 seq: self.next_seq,
                 ..entry

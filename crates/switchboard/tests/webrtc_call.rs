@@ -345,7 +345,7 @@ impl Peer {
                     "sdp_mid": c.sdp_mid,
                     "sdp_m_line_index": c.sdp_mline_index,
                 });
-                let _ = payload; // NEGATIVE CHECK
+                self.signal("candidate", payload).await;
             }
             PeerEvent::GatheringComplete => {
                 self.signal("candidate", json!({"candidate": ""})).await;

@@ -16,7 +16,7 @@ use common::{
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use switchboard::auth::{Claims, Signer};
-use switchboard_protocol::Role;
+use switchboard_protocol::{Limits, Role};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -168,6 +168,28 @@ async fn every_bad_token_is_refused_with_401_before_the_upgrade() {
         "garbage",
     );
 
+    // Whatever else the query string holds, a missing or bad token is a JSON 401.
+    for query in [
+        "?last_seq=abc",
+        "?resume=x&resume=y",
+        "?token=garbage&last_seq=-1",
+        "?token=garbage&token=garbage2",
+    ] {
+        let url = format!("{}{query}", server.ws_url());
+        assert_unauthorized(ws_refusal(&url, &[]).await, "garbage");
+    }
+    // With a good token, a bad resume position is a JSON 400.
+    let (status, body) = ws_refusal(
+        &format!(
+            "{}&resume=abc&last_seq=minus-one",
+            with_token(&server, &good)
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_message", "{body}");
+
     // Plain HTTP is refused the same way, before anything else is looked at.
     let (status, body) = http_get(&server.ws_url().replace("ws://", "http://"), &[]).await;
     assert_unauthorized((status, body), "");
@@ -193,6 +215,14 @@ async fn a_token_works_as_bearer_header_or_query_and_the_grant_is_enforced() {
     assert_eq!(alice.hello.payload["resumed"], false);
     assert_eq!(alice.hello.payload["last_client_seq"], 0);
     assert_eq!(alice.hello.payload["session"].as_str().unwrap().len(), 22);
+    assert_eq!(
+        alice.hello.payload["limits"],
+        serde_json::to_value(Limits::default()).unwrap()
+    );
+    assert!(
+        alice.hello.payload.get("peer").is_none(),
+        "no peer before a join"
+    );
     alice.join("r1", "alice").await;
 
     let mut bob = server.client("bob", "r1", Role::Guest).await;

@@ -8,6 +8,7 @@ mod common;
 
 use common::{Client, TestServer, unix_ms};
 use serde_json::{Value, json};
+use switchboard::auth::Claims;
 use switchboard_protocol::Role;
 
 /// `meta` of a peer entry, `null` when absent.
@@ -761,4 +762,32 @@ async fn an_idle_room_is_closed_and_its_members_stay_connected() {
     let joined = alice.join("r1", "alice").await;
     assert_eq!(joined.payload["peers"], json!([]));
     bob.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn the_token_name_is_shown_to_the_other_members() {
+    let server = TestServer::start().await;
+    let named = server.sign(&Claims {
+        sub: "alice".into(),
+        exp: unix_ms() / 1000 + 600,
+        iat: None,
+        room: "r1".into(),
+        role: Some(Role::Host),
+        name: Some("Alice A.".into()),
+    });
+    let mut alice = Client::connect(&format!("{}?token={named}", server.ws_url())).await;
+    alice.join("r1", "alice").await;
+    let mut bob = server.client("bob", "r1", Role::Guest).await;
+    let joined = bob.join("r1", "bob").await;
+    assert_eq!(joined.payload["peers"][0]["name"], "Alice A.");
+    let announced = alice.expect("peer_joined").await;
+    assert!(announced.payload.get("name").is_none(), "bob has no name");
+    let leave = alice.msg("leave").room("r1");
+    alice.send(leave).await;
+    alice.expect("left").await;
+    bob.expect("peer_left").await;
+    alice.join("r1", "alice").await;
+    let announced = bob.expect("peer_joined").await;
+    assert_eq!(announced.payload["name"], "Alice A.");
+    assert_eq!(announced.payload["role"], "host");
 }

@@ -20,9 +20,7 @@ impl Hub {
         now: Now,
     ) -> Result<Attachment, SignalError> {
         let result = self.try_attach(session, user, after, now);
-        if let Err(e) = &result {
-            self.events.push(Event::ResumeFailed { code: e.code() });
-        }
+        self.resume_refused(session, &result, now);
         result
     }
 

@@ -1071,10 +1071,9 @@ fn replacing_a_detached_session_removes_it_and_its_resume_fails() {
 }
 
 #[test]
-fn replacing_the_only_member_starts_the_room_afresh() {
-    // As documented ("a room is gone when its last member leaves, for whatever reason; its mode
-    // and bans go with it"), the old session leaving makes the room empty before the new one
-    // joins, so a lone host's reload loses the room's mode and bans.
+fn replacing_the_only_member_keeps_the_rooms_mode_and_bans() {
+    // A lone host reloading its page: the old session leaves the room empty for a moment, but the
+    // room, its mode and its bans carry over to the new session.
     let mut w = World::new();
     let (mut alice, mut bob) = pair(&mut w);
     w.send(
@@ -1090,16 +1089,14 @@ fn replacing_the_only_member_starts_the_room_afresh() {
     w.events();
     let mut alice2 = w.open("alice", Role::Host);
     let joined = w.join(&mut alice2, "r1");
-    assert_eq!(joined.payload["mode"], "free_for_all");
+    assert_eq!(joined.payload["mode"], "host_only");
     assert_eq!(joined.payload["peers"], json!([]));
     assert_eq!(w.drain_to_close(&mut alice).1, CloseReason::Replaced);
-    let events = w.events();
-    assert!(events.contains(&Event::RoomClosed {
-        room: room("r1"),
-        reason: "empty"
-    }));
-    assert!(events.contains(&Event::RoomOpened { room: room("r1") }));
-    w.join(&mut bob, "r1");
+    let e = w.reject(
+        &mut bob,
+        json!({"type": "join", "room": "r1", "payload": {"peer": "bob"}}),
+    );
+    assert_eq!(code(&e), "forbidden");
 }
 
 #[test]
@@ -1728,30 +1725,43 @@ fn ack_releases_messages_so_a_resume_from_below_it_is_session_expired() {
     );
     w.assert_quiet(&mut alice);
     w.hub.disconnect(&alice.at, Disconnect::Lost, w.now);
-    for below in [n - 2, 0] {
-        let e = w
-            .hub
-            .resume(alice.at.session.as_str(), "alice", below, w.now)
-            .unwrap_err();
-        assert_eq!(e.code(), ErrorCode::SessionExpired, "from {below}");
-    }
-    // A position the server never reached is refused too.
+    // A position the server never reached is refused, and the session can still resume.
     let e = w
         .hub
         .resume(alice.at.session.as_str(), "alice", n + 5, w.now)
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidMessage);
-    // From the acked seq itself the one unacked message is replayed; from the last seq, nothing.
+    // From the acked seq itself the one unacked message is replayed.
     alice.last_seq = n - 1;
     w.resume(&mut alice).unwrap();
     let got = w.drain(&mut alice);
     assert_eq!(kinds(&got), ["hello", "message"]);
     assert_eq!(got[1].id.as_deref(), Some("a2"));
     w.assert_quiet(&mut bob);
+    // From below the acked seq the session cannot be served: the refusal ends it at once.
+    w.hub.disconnect(&alice.at, Disconnect::Lost, w.now);
+    let e = w
+        .hub
+        .resume(alice.at.session.as_str(), "alice", n - 2, w.now)
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SessionExpired);
+    let got = w.drain(&mut bob);
+    assert_eq!(
+        got[0].payload,
+        json!({"peer": "alice", "reason": "timeout"})
+    );
+    assert_eq!(
+        w.hub
+            .resume(alice.at.session.as_str(), "alice", n, w.now)
+            .unwrap_err()
+            .code(),
+        ErrorCode::SessionExpired
+    );
+    w.assert_quiet(&mut bob);
 }
 
 #[test]
-fn a_resume_refused_for_released_messages_leaves_the_session_until_its_window_passes() {
+fn a_resume_refused_for_released_messages_ends_the_session_at_once() {
     let mut w = World::with(CoreConfig {
         outbox_limit: 3,
         resume_window: secs(30),
@@ -1774,20 +1784,14 @@ fn a_resume_refused_for_released_messages_leaves_the_session_until_its_window_pa
         w.resume(&mut alice).unwrap_err().code(),
         ErrorCode::SessionExpired
     );
-    // The refused session is not ended by the refusal: it stays a silent member until its
-    // resume window has passed, like any session that is not resumed.
-    assert_eq!(w.hub.stats().sessions, 2);
-    assert_eq!(w.hub.stats().members, 2);
-    w.assert_quiet(&mut bob);
-    w.advance(secs(30));
-    w.hub.heard_from(&bob.at, w.now);
-    w.tick();
+    // Those messages are gone for good, so the session ends now and the peers hear it.
+    assert_eq!(w.hub.stats().sessions, 1);
+    assert_eq!(w.hub.stats().members, 1);
     let got = w.drain(&mut bob);
     assert_eq!(
         got[0].payload,
         json!({"peer": "alice", "reason": "timeout"})
     );
-    assert_eq!(w.hub.stats().sessions, 1);
 }
 
 #[test]

@@ -77,7 +77,17 @@ pub async fn create(
     })?;
     let (session, hello) = hello;
     let hello = RawValue::from_string(hello).map_err(|_| SignalError::Internal)?;
-    let mut response = Json(json!({"session": session.as_str(), "hello": hello})).into_response();
+    // `hello` stays the exact text a WebSocket client gets, field order included.
+    #[derive(serde::Serialize)]
+    struct Created<'a> {
+        session: &'a str,
+        hello: &'a RawValue,
+    }
+    let created = Created {
+        session: session.as_str(),
+        hello: &hello,
+    };
+    let mut response = Json(created).into_response();
     no_buffering(&mut response);
     Ok(response)
 }

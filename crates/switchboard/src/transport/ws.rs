@@ -16,7 +16,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Identity, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 
@@ -25,24 +24,43 @@ use crate::{auth::token_from, error::ApiError, node::Node};
 /// Frames taken from the outbox per write; bounds the time between socket reads.
 const BATCH: usize = 64;
 
-/// Query parameters of `GET /v1/ws`.
-#[derive(Debug, Deserialize)]
+/// Query parameters of `GET /v1/ws`. Read leniently (any query string yields them, the first of a
+/// repeated key counts), so that a bad one is still answered with the documented JSON errors, and
+/// a missing or bad token with 401 before anything else about the request is judged.
+#[derive(Debug, Default)]
 pub struct WsParams {
     /// Token, for clients that cannot set `Authorization` (browsers).
     token: Option<String>,
     /// Session to resume.
     resume: Option<String>,
-    /// Last server `seq` the client received, for resume.
-    last_seq: Option<u64>,
+    /// Last server `seq` the client received, for resume; parsed after authentication.
+    last_seq: Option<String>,
+}
+
+impl WsParams {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut params = WsParams::default();
+        for (key, value) in pairs {
+            let slot = match key.as_str() {
+                "token" => &mut params.token,
+                "resume" => &mut params.resume,
+                "last_seq" => &mut params.last_seq,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        params
+    }
 }
 
 /// `GET /v1/ws`: authenticates, then upgrades.
 pub async fn upgrade(
     State(node): State<Node>,
     headers: HeaderMap,
-    Query(params): Query<WsParams>,
+    Query(pairs): Query<Vec<(String, String)>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let params = WsParams::from_pairs(pairs);
     tracing::debug!(event = "ws.connect", "websocket upgrade requested");
     if !node.accepting() {
         return ApiError(SignalError::Unavailable(
@@ -69,11 +87,16 @@ pub async fn upgrade(
             return ApiError(e).into_response();
         }
     };
+    let last_seq = match params.last_seq.as_deref().map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            let e = SignalError::invalid("`last_seq` must be a non-negative integer");
+            return ApiError(e).into_response();
+        }
+    };
     let start = match params.resume {
-        Some(session) => Start::Resume {
-            session,
-            last_seq: params.last_seq.unwrap_or(0),
-        },
+        Some(session) => Start::Resume { session, last_seq },
         None => Start::Fresh,
     };
     let cap = node.config().hard_frame_cap();
