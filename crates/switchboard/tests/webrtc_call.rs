@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::{error::Error, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{error::Error, sync::Arc, time::Duration};
 
 use common::TestServer;
 use futures_util::StreamExt;
@@ -57,25 +57,16 @@ struct Forwarder {
     events: mpsc::UnboundedSender<PeerEvent>,
 }
 
-type Done<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-
 impl Forwarder {
-    fn forward<'a>(&self, event: PeerEvent) -> Done<'a> {
+    fn forward(&self, event: PeerEvent) {
         // The receiver is gone only once the peer task has finished; late events don't matter.
         let _ = self.events.send(event);
-        Box::pin(std::future::ready(()))
     }
 }
 
+#[async_trait::async_trait]
 impl PeerConnectionEventHandler for Forwarder {
-    fn on_ice_candidate<'life0, 'async_trait>(
-        &'life0 self,
-        event: RTCPeerConnectionIceEvent,
-    ) -> Done<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         match event.candidate.to_json() {
             Ok(init) => self.forward(PeerEvent::LocalCandidate(init)),
             Err(e) => panic!(
@@ -85,41 +76,18 @@ impl PeerConnectionEventHandler for Forwarder {
         }
     }
 
-    fn on_ice_gathering_state_change<'life0, 'async_trait>(
-        &'life0 self,
-        state: RTCIceGatheringState,
-    ) -> Done<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
-            self.forward(PeerEvent::GatheringComplete)
-        } else {
-            Box::pin(std::future::ready(()))
+            self.forward(PeerEvent::GatheringComplete);
         }
     }
 
-    fn on_connection_state_change<'life0, 'async_trait>(
-        &'life0 self,
-        state: RTCPeerConnectionState,
-    ) -> Done<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.forward(PeerEvent::ConnectionState(state))
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.forward(PeerEvent::ConnectionState(state));
     }
 
-    fn on_data_channel<'life0, 'async_trait>(
-        &'life0 self,
-        data_channel: Arc<dyn DataChannel>,
-    ) -> Done<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.forward(PeerEvent::RemoteChannel(data_channel))
+    async fn on_data_channel(&self, data_channel: Arc<dyn DataChannel>) {
+        self.forward(PeerEvent::RemoteChannel(data_channel));
     }
 }
 
