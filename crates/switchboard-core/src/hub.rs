@@ -123,7 +123,7 @@ impl Hub {
         };
         let hello = self.hello(&session, false);
         // A fresh outbox has room for its first message.
-        let _ = session.outbox.push(hello, now.unix_ms);
+        let _ = session.outbox.push(hello, now);
         self.events.push(Event::SessionOpened {
             session: id.clone(),
             user: session.identity.user.clone(),
@@ -183,7 +183,7 @@ impl Hub {
         let s = self.owned_mut(session, user)?;
         let replayed = s
             .outbox
-            .resume(last_seq, hello, now.unix_ms)
+            .resume(last_seq, hello, now)
             .map_err(|gap| gap_error(gap, last_seq))?;
         s.generation += 1;
         s.wake();
@@ -499,7 +499,7 @@ impl Hub {
         if s.closing.is_some() {
             return;
         }
-        match s.outbox.push(message, now.unix_ms) {
+        match s.outbox.push(message, now) {
             Ok(()) => s.wake(),
             Err(_) => {
                 if !self.overflowed.contains(to) {

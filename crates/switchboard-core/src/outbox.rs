@@ -7,13 +7,17 @@
 //! then fails loudly); if every kept message is still unsent, the client is not keeping up and the
 //! push fails so the session can be ended rather than lose a message silently.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, time::Instant};
 
 use switchboard_protocol::ServerMessage;
+
+use crate::Now;
 
 struct Entry {
     seq: u64,
     ts: u64,
+    /// When it was queued, so transports can measure the time to hand it over.
+    queued_at: Instant,
     message: ServerMessage,
 }
 
@@ -22,6 +26,10 @@ struct Entry {
 pub struct Frame {
     /// Its seq in the recipient's session (SSE uses it as the event id).
     pub seq: u64,
+    /// Its `type`, for metrics.
+    pub kind: &'static str,
+    /// When the core queued it (for a relayed message: when the sender's frame was handled).
+    pub queued_at: Instant,
     /// The JSON text, identical on every transport.
     pub text: String,
 }
@@ -62,7 +70,7 @@ impl Outbox {
         }
     }
 
-    pub(crate) fn push(&mut self, message: ServerMessage, ts: u64) -> Result<(), Overflow> {
+    pub(crate) fn push(&mut self, message: ServerMessage, now: Now) -> Result<(), Overflow> {
         if self.entries.len() >= self.limit {
             match self.entries.front() {
                 Some(oldest) if oldest.seq <= self.sent_upto => {
@@ -74,7 +82,8 @@ impl Outbox {
         }
         self.entries.push_back(Entry {
             seq: self.next_seq,
-            ts,
+            ts: now.unix_ms,
+            queued_at: now.at,
             message,
         });
         self.next_seq += 1;
@@ -94,6 +103,8 @@ impl Outbox {
             .take(max)
             .map(|e| Frame {
                 seq: e.seq,
+                kind: e.message.body.type_name(),
+                queued_at: e.queued_at,
                 text: e.message.encode(e.seq, e.ts),
             })
             .collect();
@@ -117,7 +128,7 @@ impl Outbox {
         &mut self,
         last_seq: u64,
         hello: ServerMessage,
-        ts: u64,
+        now: Now,
     ) -> Result<usize, ResumeGap> {
         self.rewind(last_seq)?;
         let missed = std::mem::take(&mut self.entries);
@@ -126,7 +137,8 @@ impl Outbox {
         self.next_seq = last_seq + 1;
         let hello = Entry {
             seq: 0,
-            ts,
+            ts: now.unix_ms,
+            queued_at: now.at,
             message: hello,
         };
         // The hello may put the outbox one over its bound until the transport takes it.
@@ -167,6 +179,13 @@ mod tests {
     use super::*;
     use switchboard_protocol::{ServerBody, ServerEnvelope};
 
+    fn now() -> Now {
+        Now {
+            at: Instant::now(),
+            unix_ms: 0,
+        }
+    }
+
     fn msg(n: u64) -> ServerMessage {
         ServerMessage::new(ServerBody::Pong).with_id(Some(n.to_string().into()))
     }
@@ -186,7 +205,7 @@ mod tests {
     fn numbers_without_gaps_and_sends_once() {
         let mut o = Outbox::new(10);
         for n in 1..=3 {
-            o.push(msg(n), 0).unwrap();
+            o.push(msg(n), now()).unwrap();
         }
         assert_eq!(
             decode(&o.take_unsent(2)),
@@ -201,16 +220,16 @@ mod tests {
     fn resume_replays_missed_after_hello_renumbered() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
-            o.push(msg(n), 0).unwrap();
+            o.push(msg(n), now()).unwrap();
         }
         o.take_unsent(10);
         // The client got 1 and 2; 3 and 4 were in flight when the transport died.
-        assert_eq!(o.resume(2, msg(99), 0), Ok(2));
+        assert_eq!(o.resume(2, msg(99), now()), Ok(2));
         assert_eq!(
             decode(&o.take_unsent(10)),
             [(3, "99".into()), (4, "3".into()), (5, "4".into())]
         );
-        o.push(msg(5), 0).unwrap();
+        o.push(msg(5), now()).unwrap();
         assert_eq!(decode(&o.take_unsent(10)), [(6, "5".into())]);
     }
 
@@ -218,34 +237,34 @@ mod tests {
     fn resume_from_a_released_or_unsent_position_fails() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
-            o.push(msg(n), 0).unwrap();
+            o.push(msg(n), now()).unwrap();
         }
         o.take_unsent(3);
         o.ack(2);
-        assert_eq!(o.resume(1, msg(0), 0), Err(ResumeGap::Released));
-        assert_eq!(o.resume(4, msg(0), 0), Err(ResumeGap::Ahead));
-        assert_eq!(o.resume(3, msg(0), 0), Ok(1));
+        assert_eq!(o.resume(1, msg(0), now()), Err(ResumeGap::Released));
+        assert_eq!(o.resume(4, msg(0), now()), Err(ResumeGap::Ahead));
+        assert_eq!(o.resume(3, msg(0), now()), Ok(1));
     }
 
     #[test]
     fn full_outbox_releases_sent_messages_then_overflows_on_unsent() {
         let mut o = Outbox::new(3);
         for n in 1..=3 {
-            o.push(msg(n), 0).unwrap();
+            o.push(msg(n), now()).unwrap();
         }
         o.take_unsent(2);
-        o.push(msg(4), 0).unwrap(); // releases 1
-        o.push(msg(5), 0).unwrap(); // releases 2
+        o.push(msg(4), now()).unwrap(); // releases 1
+        o.push(msg(5), now()).unwrap(); // releases 2
         assert_eq!(o.len(), 3);
-        assert_eq!(o.push(msg(6), 0), Err(Overflow));
-        assert_eq!(o.resume(0, msg(0), 0), Err(ResumeGap::Released));
+        assert_eq!(o.push(msg(6), now()), Err(Overflow));
+        assert_eq!(o.resume(0, msg(0), now()), Err(ResumeGap::Released));
     }
 
     #[test]
     fn rewind_resends_with_the_same_seqs() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
-            o.push(msg(n), 0).unwrap();
+            o.push(msg(n), now()).unwrap();
         }
         o.take_unsent(10);
         assert_eq!(o.rewind(2), Ok(2));
@@ -261,8 +280,8 @@ mod tests {
     #[test]
     fn ack_never_releases_unsent_messages() {
         let mut o = Outbox::new(10);
-        o.push(msg(1), 0).unwrap();
-        o.push(msg(2), 0).unwrap();
+        o.push(msg(1), now()).unwrap();
+        o.push(msg(2), now()).unwrap();
         o.take_unsent(1);
         o.ack(50);
         assert_eq!(decode(&o.take_unsent(10)), [(2, "2".into())]);
@@ -280,7 +299,7 @@ mod tests {
             let mut in_flight: Vec<Frame> = Vec::new();
             for op in ops {
                 match op {
-                    0 => { pushed += 1; o.push(msg(pushed), 0).unwrap(); }
+                    0 => { pushed += 1; o.push(msg(pushed), now()).unwrap(); }
                     1 => in_flight.extend(o.take_unsent(3)),
                     2 => {
                         // The transport delivers what is in flight.
@@ -294,7 +313,7 @@ mod tests {
                         // The transport dies, losing what is in flight; the client resumes.
                         in_flight.clear();
                         let hello = ServerMessage::new(ServerBody::Pong).with_id(Some("hello".into()));
-                        o.resume(last_seq, hello, 0).unwrap();
+                        o.resume(last_seq, hello, now()).unwrap();
                     }
                 }
             }

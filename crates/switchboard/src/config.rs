@@ -147,8 +147,9 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let env = Env::prefixed("SWITCHBOARD_").split("__").filter(|key| {
+            // Keys are not lowercased yet when filtered.
             let top = key.as_str().split('.').next().unwrap_or_default();
-            KEYS.contains(&top)
+            KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
         });
         let config: Config = figment
             .merge(env)

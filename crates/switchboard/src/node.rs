@@ -17,6 +17,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     auth::Verifier,
     config::Config,
+    metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
 };
@@ -32,6 +33,7 @@ struct Inner {
     config: Config,
     verifier: Verifier,
     hasher: UserHasher,
+    metrics: Metrics,
     /// Fired once when the server starts shutting down.
     shutdown: CancellationToken,
     /// Every connection task holds a token of this tracker, so shutdown can wait for them.
@@ -47,6 +49,7 @@ impl Node {
             hub: Mutex::new(hub),
             verifier: Verifier::new(&secret.bytes),
             hasher: UserHasher::new(&secret.bytes),
+            metrics: Metrics::default(),
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -66,8 +69,8 @@ impl Node {
         }
     }
 
-    /// Runs `f` on the hub with the current time, then logs the events it produced (outside the
-    /// lock).
+    /// Runs `f` on the hub with the current time, then logs and counts the events it produced
+    /// (outside the lock).
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub, Now) -> R) -> R {
         let now = self.now();
         let mut hub = self.0.hub.lock();
@@ -76,6 +79,7 @@ impl Node {
         drop(hub);
         for event in &events {
             log_event(&self.0.hasher, event);
+            self.0.metrics.record(event);
         }
         result
     }
@@ -88,6 +92,11 @@ impl Node {
     /// Settings.
     pub fn config(&self) -> &Config {
         &self.0.config
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     /// Token verifier.

@@ -31,12 +31,24 @@ pub fn app(node: Node) -> Router {
         .route("/v1/sessions/{session}/events", get(transport::sse::events))
         .route("/v1/sessions/{session}/poll", get(transport::poll::poll))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .with_state(node)
 }
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
+}
+
+async fn metrics(State(node): State<Node>) -> impl IntoResponse {
+    let stats = node.hub().stats();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        node.metrics().render(stats),
+    )
 }
 
 async fn readyz(State(node): State<Node>) -> impl IntoResponse {

@@ -14,7 +14,7 @@ async fn two_peers_join_and_relay_an_offer() {
     let joined = bob.join("r1", "bob").await;
     assert_eq!(
         joined.payload["peers"],
-        json!([{"peer": "alice", "role": "host"}])
+        json!([{"peer": "alice", "role": "host", "meta": null}])
     );
     let announced = alice.expect("peer_joined").await;
     assert_eq!(announced.payload["peer"], "bob");

@@ -448,7 +448,8 @@ async fn a_resume_loses_nothing_in_flight_and_supersedes_a_half_open_transport()
     alice.expect_quiet().await;
 
     // A resume while the old transport still looks alive takes over; the old one is closed 4002.
-    let resume = alice.resume_url(&base).await;
+    let resume = alice.resume_url(alice.url()).await;
+    assert!(resume.starts_with(&base) && resume.matches("resume=").count() == 1);
     let (last_seq, seq) = (alice.last_seq, alice.seq);
     let mut newer = Client::connect_resumed(&resume, last_seq, seq).await;
     let close = alice.expect_close().await.expect("a close frame");

@@ -5,3 +5,11 @@ pub mod http;
 pub mod poll;
 pub mod sse;
 pub mod ws;
+
+use crate::node::Node;
+
+/// Logs and counts the end of one client stream.
+fn stream_closed(node: &Node, transport: &'static str, reason: &'static str) {
+    tracing::debug!(event = "stream.closed", transport, reason, "stream closed");
+    node.metrics().stream_closed(transport, reason);
+}

@@ -32,6 +32,8 @@ pub async fn poll(
     let after = params.after.or(params.last_seq).unwrap_or(0);
     let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
     let _guard = node.tasks().token();
+    let metrics = node.metrics();
+    metrics.stream_opened("poll");
     let wait = Duration::from_millis(node.config().poll_wait_ms);
     let outcome = tokio::select! {
         transmit = poll_fn(|cx| node.hub().poll_transmit(&at, cx.waker(), BATCH)) => Some(transmit),
@@ -39,9 +41,22 @@ pub async fn poll(
     };
     // The gap until the next poll counts from the end of this one.
     node.with_hub(|hub, now| hub.heard_from(&at, now));
+    let reason = match &outcome {
+        Some(Transmit::Messages(_)) => "answered",
+        None => "wait_elapsed",
+        Some(Transmit::Close(reason)) => reason.as_str(),
+    };
+    super::stream_closed(&node, "poll", reason);
     let body = match outcome {
         Some(Transmit::Messages(frames)) => {
-            let texts: Vec<String> = frames.into_iter().map(|f| f.text).collect();
+            let now = std::time::Instant::now();
+            let texts: Vec<String> = frames
+                .into_iter()
+                .map(|f| {
+                    metrics.sent(&f, now);
+                    f.text
+                })
+                .collect();
             format!("[{}]", texts.join(","))
         }
         None | Some(Transmit::Close(CloseReason::Superseded)) => "[]".to_owned(),
@@ -49,12 +64,6 @@ pub async fn poll(
             return Err(SignalError::Unavailable("the server is shutting down".into()).into());
         }
         Some(Transmit::Close(reason)) => {
-            tracing::debug!(
-                event = "stream.closed",
-                transport = "poll",
-                reason = reason.as_str(),
-                "session ended"
-            );
             return Err(SignalError::SessionExpired(format!(
                 "the session has ended ({})",
                 reason.as_str()

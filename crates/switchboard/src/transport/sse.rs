@@ -61,6 +61,7 @@ pub async fn events(
         queue: VecDeque::from([Event::default().retry(retry)]),
         ended: None,
     };
+    node.metrics().stream_opened("sse");
     let mut response = Sse::new(stream).into_response();
     no_buffering(&mut response);
     Ok(response)
@@ -77,9 +78,15 @@ struct EventStream {
     deadline: Pin<Box<tokio::time::Sleep>>,
     heartbeat: tokio::time::Interval,
     queue: VecDeque<Event>,
-    /// Why the stream ended, once it has: `Some(None)` when the hub closed it (nothing to report),
-    /// `Some(Some(reason))` when this side did.
-    ended: Option<Option<&'static str>>,
+    /// Why the stream ended, once it has.
+    ended: Option<Ended>,
+}
+
+enum Ended {
+    /// The hub closed it; the hub needs no news.
+    ByHub(&'static str),
+    /// The lifetime cap; the hub must learn the transport is gone.
+    Lifetime,
 }
 
 impl Stream for EventStream {
@@ -94,21 +101,21 @@ impl Stream for EventStream {
             return Poll::Ready(None);
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            this.ended = Some(Some("lifetime"));
+            this.ended = Some(Ended::Lifetime);
             return Poll::Ready(None);
         }
         match this.node.hub().poll_transmit(&this.at, cx.waker(), BATCH) {
             Poll::Ready(Transmit::Messages(frames)) => {
-                this.queue.extend(
-                    frames
-                        .into_iter()
-                        .map(|f| Event::default().id(f.seq.to_string()).data(f.text)),
-                );
+                let metrics = this.node.metrics();
+                let now = std::time::Instant::now();
+                this.queue.extend(frames.into_iter().map(|f| {
+                    metrics.sent(&f, now);
+                    Event::default().id(f.seq.to_string()).data(f.text)
+                }));
                 return Poll::Ready(this.queue.pop_front().map(Ok));
             }
             Poll::Ready(Transmit::Close(reason)) => {
-                log_closed(reason.as_str());
-                this.ended = Some(None);
+                this.ended = Some(Ended::ByHub(reason.as_str()));
                 return Poll::Ready(None);
             }
             Poll::Pending => {}
@@ -121,25 +128,18 @@ impl Stream for EventStream {
     }
 }
 
-fn log_closed(reason: &str) {
-    tracing::debug!(
-        event = "stream.closed",
-        transport = "sse",
-        reason,
-        "event stream ended"
-    );
-}
-
 impl Drop for EventStream {
     fn drop(&mut self) {
         let reason = match self.ended {
-            Some(None) => return,
-            Some(Some(reason)) => reason,
+            Some(Ended::ByHub(reason)) => reason,
+            Some(Ended::Lifetime) => "lifetime",
             None => "client_gone",
         };
-        log_closed(reason);
-        let at = self.at.clone();
-        self.node
-            .with_hub(|hub, now| hub.disconnect(&at, Disconnect::Lost, now));
+        super::stream_closed(&self.node, "sse", reason);
+        if !matches!(self.ended, Some(Ended::ByHub(_))) {
+            let at = self.at.clone();
+            self.node
+                .with_hub(|hub, now| hub.disconnect(&at, Disconnect::Lost, now));
+        }
     }
 }

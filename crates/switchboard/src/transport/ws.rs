@@ -5,7 +5,7 @@
 //! [`Hub::receive`], the session's outbox comes back through [`Hub::poll_transmit`], and a ping
 //! every `heartbeat_ms` lets the hub notice a dead peer.
 
-use std::future::poll_fn;
+use std::{future::poll_fn, time::Instant};
 
 use axum::{
     extract::{
@@ -151,15 +151,22 @@ async fn serve(mut socket: WebSocket, node: Node, identity: Identity, start: Sta
             return;
         }
     };
-    let ended = pump(socket, &node, &at).await;
+    node.metrics().stream_opened("ws");
+    let (ended, reason) = pump(socket, &node, &at).await;
+    super::stream_closed(&node, "ws", reason);
     if let Some(how) = ended {
         node.with_hub(|hub, now| hub.disconnect(&at, how, now));
     }
 }
 
-/// Moves frames until the transport ends. `Some` when the client side ended it (the hub must be
-/// told), `None` when the hub asked for the close.
-async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconnect> {
+/// Moves frames until the transport ends, then says why. `Some` when the client side ended it
+/// (the hub must be told), `None` when the hub asked for the close.
+async fn pump(
+    socket: WebSocket,
+    node: &Node,
+    at: &Attachment,
+) -> (Option<Disconnect>, &'static str) {
+    let lost = (Some(Disconnect::Lost), "transport_lost");
     let (mut tx, mut rx) = socket.split();
     let mut heartbeat = tokio::time::interval(node.config().core().heartbeat_interval);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -170,18 +177,18 @@ async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconn
             transmit = poll_fn(|cx| node.hub().poll_transmit(at, cx.waker(), BATCH)) => match transmit {
                 Transmit::Messages(frames) => {
                     for frame in frames {
+                        node.metrics().sent(&frame, Instant::now());
                         if tx.feed(Message::Text(frame.text.into())).await.is_err() {
-                            return Some(Disconnect::Lost);
+                            return lost;
                         }
                     }
                     if tx.flush().await.is_err() {
-                        return Some(Disconnect::Lost);
+                        return lost;
                     }
                 }
                 Transmit::Close(reason) => {
                     let _ = tx.send(close(close_code(reason), reason.as_str())).await;
-                    tracing::debug!(event = "stream.closed", transport = "ws", reason = reason.as_str(), "closing websocket");
-                    return None;
+                    return (None, reason.as_str());
                 }
             },
             frame = rx.next() => match frame {
@@ -198,26 +205,20 @@ async fn pump(socket: WebSocket, node: &Node, at: &Attachment) -> Option<Disconn
                 }
                 Some(Ok(Message::Close(_))) => {
                     let _ = tx.close().await;
-                    tracing::debug!(event = "stream.closed", transport = "ws", reason = "client_closed", "websocket closed by client");
-                    return Some(Disconnect::Closed);
+                    return (Some(Disconnect::Closed), "client_closed");
                 }
                 Some(Err(e)) => {
                     if is_oversized(e) {
                         let _ = tx.send(close(1009, "frame over the hard size cap")).await;
-                        tracing::info!(event = "stream.closed", transport = "ws", reason = "frame_too_large", "websocket frame over the hard cap");
-                    } else {
-                        tracing::debug!(event = "stream.closed", transport = "ws", reason = "transport_error", "websocket failed");
+                        return (Some(Disconnect::Lost), "frame_too_large");
                     }
-                    return Some(Disconnect::Lost);
+                    return (Some(Disconnect::Lost), "transport_error");
                 }
-                None => {
-                    tracing::debug!(event = "stream.closed", transport = "ws", reason = "transport_lost", "websocket ended without close");
-                    return Some(Disconnect::Lost);
-                }
+                None => return lost,
             },
             _ = heartbeat.tick() => {
                 if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    return Some(Disconnect::Lost);
+                    return lost;
                 }
             }
         }

@@ -183,12 +183,14 @@ impl Client {
         self.hello = hello;
     }
 
-    /// Opens a new connection that resumes this session after `last_seq`.
+    /// The URL that resumes this session after `last_seq`. `base_with_token` may be a URL this
+    /// function made (such as a resumed client's `url()`): its old resume parameters are dropped.
     pub async fn resume_url(&self, base_with_token: &str) -> String {
-        format!(
-            "{base_with_token}&resume={}&last_seq={}",
-            self.session, self.last_seq
-        )
+        let base = base_with_token
+            .split("&resume=")
+            .next()
+            .unwrap_or(base_with_token);
+        format!("{base}&resume={}&last_seq={}", self.session, self.last_seq)
     }
 
     pub fn url(&self) -> &str {

@@ -1,0 +1,294 @@
+//! Prometheus metrics, served at `GET /metrics`.
+//!
+//! Counters follow the core's events (see [`Metrics::record`]) and the transports' stream
+//! lifecycle; the room and member gauges are read from the hub when scraped, so they can never
+//! drift from the state they describe.
+
+use std::time::Instant;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+use switchboard_core::{Event, Frame, Stats};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    r#type: &'static str,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabel {
+    scope: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChurnLabels {
+    transport: &'static str,
+    event: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Every metric of the server.
+pub struct Metrics {
+    registry: Registry,
+    connections: Family<TransportLabel, Gauge>,
+    sessions: Gauge,
+    rooms: Gauge,
+    room_members: Gauge,
+    messages: Family<MessageLabels, Counter>,
+    errors: Family<CodeLabel, Counter>,
+    rate_limited: Family<ScopeLabel, Counter>,
+    relay_latency: Histogram,
+    stream_churn: Family<ChurnLabels, Counter>,
+    resumes: Family<OutcomeLabel, Counter>,
+    replayed: Counter,
+    sessions_closed: Family<ReasonLabel, Counter>,
+}
+
+/// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
+/// a stalled node.
+const LATENCY_BUCKETS_MS: [f64; 14] = [
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            connections: Family::default(),
+            sessions: Gauge::default(),
+            rooms: Gauge::default(),
+            room_members: Gauge::default(),
+            messages: Family::default(),
+            errors: Family::default(),
+            rate_limited: Family::default(),
+            relay_latency: Histogram::new(LATENCY_BUCKETS_MS),
+            stream_churn: Family::default(),
+            resumes: Family::default(),
+            replayed: Counter::default(),
+            sessions_closed: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "ws_connections_gauge",
+            "Open client streams by transport (ws, sse, poll)",
+            m.connections.clone(),
+        );
+        registry.register(
+            "sessions_gauge",
+            "Sessions, attached or waiting for a resume",
+            m.sessions.clone(),
+        );
+        registry.register(
+            "rooms_gauge",
+            "Rooms with at least one member",
+            m.rooms.clone(),
+        );
+        registry.register(
+            "room_members_gauge",
+            "Room memberships across all rooms",
+            m.room_members.clone(),
+        );
+        registry.register(
+            "messages",
+            "Messages by type; direction in (from clients, accepted) or out (to clients)",
+            m.messages.clone(),
+        );
+        registry.register("errors", "Error replies by code", m.errors.clone());
+        registry.register(
+            "rate_limited",
+            "Messages or requests dropped by a rate limit, by scope",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "relay_latency_ms",
+            "Time from handling a relayed message to handing it to the recipient's transport",
+            m.relay_latency.clone(),
+        );
+        registry.register(
+            "stream_churn",
+            "Client streams opened and closed, by transport and reason",
+            m.stream_churn.clone(),
+        );
+        registry.register(
+            "resumes",
+            "Resume and re-attach attempts by outcome (ok or the error code)",
+            m.resumes.clone(),
+        );
+        registry.register(
+            "replayed_messages",
+            "Messages sent again after a resume",
+            m.replayed.clone(),
+        );
+        registry.register(
+            "sessions_closed",
+            "Sessions ended, by reason (expired, replaced, overflow, ...)",
+            m.sessions_closed.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// Counts what a core event says.
+    pub fn record(&self, event: &Event) {
+        match event {
+            Event::Received { kind } => {
+                self.count_message(kind, "in");
+            }
+            Event::Rejected { code } => {
+                self.errors
+                    .get_or_create(&CodeLabel {
+                        code: code.as_str(),
+                    })
+                    .inc();
+            }
+            Event::SessionResumed { replayed, .. } => {
+                self.resumes
+                    .get_or_create(&OutcomeLabel { outcome: "ok" })
+                    .inc();
+                self.replayed.inc_by(*replayed as u64);
+            }
+            Event::ResumeFailed { code } => {
+                self.resumes
+                    .get_or_create(&OutcomeLabel {
+                        outcome: code.as_str(),
+                    })
+                    .inc();
+            }
+            Event::SessionClosed { reason, .. } => {
+                self.sessions_closed
+                    .get_or_create(&ReasonLabel {
+                        reason: reason.as_str(),
+                    })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    fn count_message(&self, kind: &'static str, direction: &'static str) {
+        self.messages
+            .get_or_create(&MessageLabels {
+                r#type: kind,
+                direction,
+            })
+            .inc();
+    }
+
+    /// Counts a frame handed to a transport, and the relay latency of relayed ones.
+    pub fn sent(&self, frame: &Frame, now: Instant) {
+        self.count_message(frame.kind, "out");
+        if matches!(
+            frame.kind,
+            "offer" | "answer" | "candidate" | "call_start" | "call_end" | "message"
+        ) {
+            let ms = now.saturating_duration_since(frame.queued_at).as_secs_f64() * 1000.0;
+            self.relay_latency.observe(ms);
+        }
+    }
+
+    /// Counts a dropped message or request.
+    pub fn rate_limited(&self, scope: &'static str) {
+        self.rate_limited.get_or_create(&ScopeLabel { scope }).inc();
+    }
+
+    /// A stream opened.
+    pub fn stream_opened(&self, transport: &'static str) {
+        self.connections
+            .get_or_create(&TransportLabel { transport })
+            .inc();
+        self.stream_churn
+            .get_or_create(&ChurnLabels {
+                transport,
+                event: "open",
+                reason: "",
+            })
+            .inc();
+    }
+
+    /// A stream closed for `reason`.
+    pub fn stream_closed(&self, transport: &'static str, reason: &'static str) {
+        self.connections
+            .get_or_create(&TransportLabel { transport })
+            .dec();
+        self.stream_churn
+            .get_or_create(&ChurnLabels {
+                transport,
+                event: "close",
+                reason,
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the gauges read from `stats`.
+    pub fn render(&self, stats: Stats) -> String {
+        self.sessions.set(stats.sessions as i64);
+        self.rooms.set(stats.rooms as i64);
+        self.room_members.set(stats.members as i64);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        encode(&mut out, &self.registry).expect("metrics encode");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_protocol::ErrorCode;
+
+    #[test]
+    fn renders_the_documented_names() {
+        let m = Metrics::default();
+        m.record(&Event::Received { kind: "offer" });
+        m.record(&Event::Rejected {
+            code: ErrorCode::StaleTs,
+        });
+        m.stream_opened("ws");
+        m.stream_closed("ws", "client_closed");
+        m.rate_limited("session");
+        let text = m.render(Stats {
+            sessions: 3,
+            attached: 2,
+            rooms: 1,
+            members: 2,
+        });
+        for needle in [
+            "ws_connections_gauge{transport=\"ws\"} 0",
+            "rooms_gauge 1",
+            "room_members_gauge 2",
+            "messages_total{type=\"offer\",direction=\"in\"} 1",
+            "errors_total{code=\"stale_ts\"} 1",
+            "rate_limited_total{scope=\"session\"} 1",
+            "relay_latency_ms_bucket",
+            "stream_churn_total{transport=\"ws\",event=\"close\",reason=\"client_closed\"} 1",
+            "sessions_gauge 3",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+}
