@@ -25,6 +25,57 @@ pub struct CoreConfig {
     pub outbox_limit: usize,
     /// ICE servers handed out in `joined`.
     pub ice_servers: Vec<IceServer>,
+    /// Message budgets.
+    pub rate: RateLimits,
+    /// Sessions one user may hold at once; the next is refused with `rate_limited`.
+    pub max_sessions_per_user: usize,
+    /// Sessions one client address may hold at once; the next is refused with `rate_limited`.
+    pub max_sessions_per_address: usize,
+}
+
+/// Message budgets: token buckets (a rate per second and a burst). A rate of zero or less turns that
+/// budget off. Messages past a budget are dropped; the sender gets at most one `warning` per second,
+/// and a sender that keeps sending `abuse_factor` times its budget for `abuse_window` is
+/// disconnected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimits {
+    /// Messages per second per session, candidates excepted.
+    pub messages_per_sec: f64,
+    /// Burst of `messages_per_sec`.
+    pub message_burst: f64,
+    /// Candidates per second per session (a call gathers dozens at once).
+    pub candidates_per_sec: f64,
+    /// Burst of `candidates_per_sec`.
+    pub candidate_burst: f64,
+    /// Relayed messages per second into one room, from all its members together.
+    pub room_messages_per_sec: f64,
+    /// Burst of `room_messages_per_sec`.
+    pub room_message_burst: f64,
+    /// Joins per second from one client address, over all its sessions.
+    pub joins_per_sec_per_address: f64,
+    /// Burst of `joins_per_sec_per_address`.
+    pub join_burst_per_address: f64,
+    /// How many times its budget a sender must offer to count as abusive.
+    pub abuse_factor: f64,
+    /// How long the abuse must last before the session is closed.
+    pub abuse_window: Duration,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            messages_per_sec: 50.0,
+            message_burst: 100.0,
+            candidates_per_sec: 100.0,
+            candidate_burst: 300.0,
+            room_messages_per_sec: 1000.0,
+            room_message_burst: 2000.0,
+            joins_per_sec_per_address: 5.0,
+            join_burst_per_address: 30.0,
+            abuse_factor: 10.0,
+            abuse_window: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for CoreConfig {
@@ -39,6 +90,9 @@ impl Default for CoreConfig {
             room_idle_timeout: Duration::from_secs(3600),
             outbox_limit: 1024,
             ice_servers: Vec::new(),
+            rate: RateLimits::default(),
+            max_sessions_per_user: 20,
+            max_sessions_per_address: 500,
         }
     }
 }

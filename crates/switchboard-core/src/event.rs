@@ -154,6 +154,15 @@ pub enum Event {
         /// Its type.
         kind: &'static str,
     },
+    /// A client message was dropped by a rate limit.
+    RateLimited {
+        /// Which budget: `session`, `candidate`, `room` or `address`.
+        scope: &'static str,
+        /// The session that sent it.
+        session: SessionId,
+        /// Whether the sender was warned now (at most once a second).
+        warned: bool,
+    },
     /// A client message was refused.
     Rejected {
         /// The code sent back.

@@ -11,16 +11,19 @@ use std::{
     task::{Poll, Waker},
 };
 
+use std::net::IpAddr;
+
 use rand::RngCore;
 use switchboard_protocol::{
-    ClientFrame, ClientMessage, ErrorBody, Hello, Joined, Left, Mode, ModeChanged, PeerId,
-    PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId, ServerBody,
-    ServerMessage, SignalError, parse_client_frame,
+    ClientFrame, ClientMessage, ErrorBody, ErrorCode, Hello, Joined, Left, Mode, ModeChanged, PeerId,
+    Notice, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId, ServerBody,
+    ServerMessage, SignalError, SignalKind, parse_client_frame,
 };
 
 use crate::{
     CloseReason, CoreConfig, Event, Identity, Now, SessionId,
     outbox::{Frame, Outbox, ResumeGap},
+    rate::{AbuseMeter, TokenBucket},
     room::{Member, Room},
     session::{Link, Session},
 };
@@ -41,6 +44,22 @@ pub enum Transmit {
     Messages(Vec<Frame>),
     /// Close the transport; nothing more will come.
     Close(CloseReason),
+}
+
+/// Why a client frame was not acted on.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Refused: answer the sender with this `error`.
+    Reply(Box<ServerMessage>),
+    /// Dropped by a rate limit. Nothing is answered for the message itself (a flood must not be
+    /// echoed); the hub warns the sender at most once a second on its own.
+    Dropped,
+}
+
+impl From<Box<ServerMessage>> for Refusal {
+    fn from(reply: Box<ServerMessage>) -> Self {
+        Refusal::Reply(reply)
+    }
 }
 
 /// How a transport ended.
@@ -75,6 +94,11 @@ pub struct Hub {
     /// Sessions whose outbox overflowed during the current call; ended once the call's own work is
     /// done, so a broadcast never changes the membership it is iterating.
     overflowed: Vec<SessionId>,
+    /// Live sessions per user and per client address, for the session caps.
+    sessions_by_user: HashMap<Arc<str>, usize>,
+    sessions_by_address: HashMap<IpAddr, usize>,
+    /// Join budgets per client address; full buckets are forgotten by the timers.
+    joins_by_address: HashMap<IpAddr, TokenBucket>,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -93,6 +117,9 @@ impl Hub {
             rng: Box::new(rng),
             events: Vec::new(),
             overflowed: Vec::new(),
+            sessions_by_user: HashMap::new(),
+            sessions_by_address: HashMap::new(),
+            joins_by_address: HashMap::new(),
         }
     }
 
@@ -101,14 +128,37 @@ impl Hub {
         &self.config
     }
 
-    /// Starts a session for an authenticated identity; its first message is `hello`.
-    pub fn open(&mut self, identity: Identity, now: Now) -> Attachment {
+    /// Starts a session for an authenticated identity; its first message is `hello`. Refused with
+    /// `rate_limited` when the user or its address already holds its maximum of sessions.
+    pub fn open(&mut self, identity: Identity, now: Now) -> Result<Attachment, SignalError> {
+        let per_user = self.sessions_by_user.get(&identity.user).copied();
+        if per_user.unwrap_or(0) >= self.config.max_sessions_per_user {
+            return Err(SignalError::RateLimited(format!(
+                "this user already has {} sessions",
+                self.config.max_sessions_per_user
+            )));
+        }
+        if let Some(address) = identity.address {
+            let per_address = self.sessions_by_address.get(&address).copied();
+            if per_address.unwrap_or(0) >= self.config.max_sessions_per_address {
+                return Err(SignalError::RateLimited(format!(
+                    "this address already has {} sessions",
+                    self.config.max_sessions_per_address
+                )));
+            }
+            *self.sessions_by_address.entry(address).or_default() += 1;
+        }
+        *self
+            .sessions_by_user
+            .entry(identity.user.clone())
+            .or_default() += 1;
         let id = loop {
             let id = SessionId::random(&mut self.rng);
             if !self.sessions.contains_key(&id) {
                 break id;
             }
         };
+        let rate = &self.config.rate;
         let mut session = Session {
             id: id.clone(),
             identity,
@@ -120,6 +170,9 @@ impl Hub {
             generation: 1,
             closing: None,
             waker: None,
+            messages: TokenBucket::new(rate.messages_per_sec, rate.message_burst, now.at),
+            candidates: TokenBucket::new(rate.candidates_per_sec, rate.candidate_burst, now.at),
+            abuse: AbuseMeter::new(now.at),
         };
         let hello = self.hello(&session, false);
         // A fresh outbox has room for its first message.
@@ -129,9 +182,30 @@ impl Hub {
             user: session.identity.user.clone(),
         });
         self.sessions.insert(id.clone(), session);
-        Attachment {
+        Ok(Attachment {
             session: id,
             generation: 1,
+        })
+    }
+
+    /// Removes a session that has ended and whose transport is gone.
+    fn forget(&mut self, id: &SessionId) {
+        let Some(s) = self.sessions.remove(id) else {
+            return;
+        };
+        if let Some(n) = self.sessions_by_user.get_mut(&s.identity.user) {
+            *n -= 1;
+            if *n == 0 {
+                self.sessions_by_user.remove(&s.identity.user);
+            }
+        }
+        if let Some(address) = s.identity.address
+            && let Some(n) = self.sessions_by_address.get_mut(&address)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.sessions_by_address.remove(&address);
+            }
         }
     }
 
@@ -248,7 +322,7 @@ impl Hub {
         at: &Attachment,
         text: &str,
         now: Now,
-    ) -> Result<(), Box<ServerMessage>> {
+    ) -> Result<(), Refusal> {
         let Some(session) = self.current(at) else {
             return Ok(());
         };
@@ -263,7 +337,7 @@ impl Hub {
         session_id: &SessionId,
         text: &str,
         now: Now,
-    ) -> Result<(), Box<ServerMessage>> {
+    ) -> Result<(), Refusal> {
         let limits = &self.config.limits;
         let parsed = parse_client_frame(text, limits);
         let window = limits.ts_skew_ms;
@@ -277,7 +351,7 @@ impl Hub {
                 let seq = frame.header.seq;
                 if seq <= last {
                     let e = SignalError::DuplicateSeq { seq, last };
-                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)));
+                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)).into());
                 }
                 session.last_client_seq = seq;
                 let skew_ms = frame.header.ts.abs_diff(now.unix_ms);
@@ -286,7 +360,7 @@ impl Hub {
                         skew_ms,
                         window_ms: window,
                     };
-                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)));
+                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)).into());
                 }
                 (frame, id)
             }
@@ -301,12 +375,18 @@ impl Hub {
                     None => rejected.error,
                 };
                 let type_name = rejected.type_name.as_deref();
-                return Err(self.rejection(error, rejected.id, type_name, seq));
+                return Err(self.rejection(error, rejected.id, type_name, seq).into());
             }
         };
         let type_name = frame.message.type_name();
         let room = frame.message.room().cloned();
         let seq = frame.header.seq;
+        if let Err(scope) = self.admit(session_id, &frame.message, now) {
+            self.throttled(session_id, scope, now);
+            self.mark_active(session_id, now);
+            self.settle(now);
+            return Err(Refusal::Dropped);
+        }
         let result = self.dispatch(session_id, frame, now);
         self.mark_active(session_id, now);
         self.settle(now);
@@ -318,8 +398,92 @@ impl Hub {
             Err(e) => {
                 let mut reply = self.rejection(e, id, Some(type_name), Some(seq));
                 reply.room = room;
-                Err(reply)
+                Err(reply.into())
             }
+        }
+    }
+
+    /// Charges `message` to the budgets it draws on; `Err` names the one that is spent.
+    fn admit(
+        &mut self,
+        id: &SessionId,
+        message: &ClientMessage,
+        now: Now,
+    ) -> Result<(), &'static str> {
+        let rate = &self.config.rate;
+        let Some(s) = self.sessions.get_mut(id) else {
+            return Ok(());
+        };
+        let own = match message {
+            ClientMessage::Signal {
+                kind: SignalKind::Candidate,
+                ..
+            } => (&mut s.candidates, rate.candidates_per_sec, "candidate"),
+            _ => (&mut s.messages, rate.messages_per_sec, "session"),
+        };
+        if own.1 > 0.0 && !own.0.try_take(now.at) {
+            return Err(own.2);
+        }
+        match message {
+            ClientMessage::Join { .. } => {
+                if let Some(address) = s.identity.address
+                    && rate.joins_per_sec_per_address > 0.0
+                {
+                    let bucket = self.joins_by_address.entry(address).or_insert_with(|| {
+                        TokenBucket::new(
+                            rate.joins_per_sec_per_address,
+                            rate.join_burst_per_address,
+                            now.at,
+                        )
+                    });
+                    if !bucket.try_take(now.at) {
+                        return Err("address");
+                    }
+                }
+            }
+            ClientMessage::Signal { room, .. } | ClientMessage::Message { room, .. } => {
+                if rate.room_messages_per_sec > 0.0
+                    && let Some(r) = self.rooms.get_mut(room)
+                    && !r.budget.try_take(now.at)
+                {
+                    return Err("room");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A message of `id` was dropped: warn it at most once a second, and end it once the drops
+    /// show sustained abuse.
+    fn throttled(&mut self, id: &SessionId, scope: &'static str, now: Now) {
+        let rate = &self.config.rate;
+        let budget = match scope {
+            "candidate" => rate.candidates_per_sec,
+            _ => rate.messages_per_sec,
+        };
+        let threshold = (budget * (rate.abuse_factor - 1.0)).max(1.0) as u32;
+        let window = rate.abuse_window.as_secs().max(1) as u32;
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let abusive = s.abuse.dropped(now.at, threshold, window);
+        let warned = !abusive && s.abuse.may_warn(now.at);
+        self.events.push(Event::RateLimited {
+            scope,
+            session: id.clone(),
+            warned,
+        });
+        if abusive {
+            self.close_session(id, CloseReason::Abuse, PeerLeftReason::Disconnected, now);
+        } else if warned {
+            let notice = ServerBody::Warning(Notice {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "messages over the {scope} budget are being dropped; slow down"
+                ),
+            });
+            self.push(id, ServerMessage::new(notice), now);
         }
     }
 
@@ -374,7 +538,7 @@ impl Hub {
         }
         s.waker = None;
         if s.closing.is_some() {
-            self.sessions.remove(&at.session);
+            self.forget(&at.session);
             return;
         }
         match how {
@@ -413,7 +577,7 @@ impl Hub {
             return Poll::Ready(Transmit::Messages(s.outbox.take_unsent(max)));
         }
         if let Some(reason) = s.closing {
-            self.sessions.remove(&at.session);
+            self.forget(&at.session);
             return Poll::Ready(Transmit::Close(reason));
         }
         match &s.waker {
@@ -460,6 +624,8 @@ impl Hub {
         for room in idle_rooms {
             self.close_room(&room, "idle", now);
         }
+        self.joins_by_address
+            .retain(|_, bucket| !bucket.is_full(now.at));
         self.settle(now);
     }
 
@@ -568,7 +734,7 @@ impl Hub {
             s.closing = Some(reason);
             s.wake();
         } else {
-            self.sessions.remove(id);
+            self.forget(id);
         }
     }
 
@@ -803,7 +969,7 @@ impl Hub {
                 .unwrap_or_default();
             self.close_session(&old, CloseReason::Replaced, PeerLeftReason::Replaced, now);
             if !self.rooms.contains_key(&room_id) {
-                let mut room = Room::new(room_id.clone(), now.at);
+                let mut room = Room::new(room_id.clone(), &self.config.rate, now.at);
                 room.mode = mode;
                 room.banned = banned;
                 self.rooms.insert(room_id.clone(), room);
@@ -825,7 +991,7 @@ impl Hub {
             self.events.push(Event::RoomOpened {
                 room: room_id.clone(),
             });
-            Room::new(room_id.clone(), now.at)
+            Room::new(room_id.clone(), &self.config.rate, now.at)
         });
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         room.members.push(Member {

@@ -11,12 +11,14 @@ mod config;
 mod event;
 mod hub;
 mod outbox;
+mod rate;
 mod room;
 mod session;
 
 pub use clock::Now;
-pub use config::CoreConfig;
+pub use config::{CoreConfig, RateLimits};
 pub use event::{CloseReason, Event};
-pub use hub::{Attachment, Disconnect, Hub, Stats, Transmit};
+pub use hub::{Attachment, Disconnect, Hub, Refusal, Stats, Transmit};
 pub use outbox::Frame;
+pub use rate::TokenBucket;
 pub use session::{Identity, SessionId};

@@ -4,7 +4,7 @@ use std::{collections::HashSet, sync::Arc, time::Instant};
 
 use switchboard_protocol::{Mode, PeerId, PeerInfo, RoomId};
 
-use crate::SessionId;
+use crate::{RateLimits, SessionId, rate::TokenBucket};
 
 pub(crate) struct Member {
     pub(crate) session: SessionId,
@@ -21,16 +21,19 @@ pub(crate) struct Room {
     /// Users a host kicked; they cannot rejoin while the room lives.
     pub(crate) banned: HashSet<Arc<str>>,
     pub(crate) last_activity: Instant,
+    /// Budget for messages relayed in the room by all members together.
+    pub(crate) budget: TokenBucket,
 }
 
 impl Room {
-    pub(crate) fn new(id: RoomId, now: Instant) -> Self {
+    pub(crate) fn new(id: RoomId, rate: &RateLimits, now: Instant) -> Self {
         Room {
             id,
             mode: Mode::default(),
             members: Vec::new(),
             banned: HashSet::new(),
             last_activity: now,
+            budget: TokenBucket::new(rate.room_messages_per_sec, rate.room_message_burst, now),
         }
     }
 

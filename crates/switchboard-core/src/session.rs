@@ -1,10 +1,14 @@
 //! A session: one client identity with its peer id, rooms, replay guard, outbox and transport link.
 
-use std::{fmt, sync::Arc, task::Waker, time::Instant};
+use std::{fmt, net::IpAddr, sync::Arc, task::Waker, time::Instant};
 
 use switchboard_protocol::{PeerId, Role, RoomGrant, RoomId};
 
-use crate::{CloseReason, outbox::Outbox};
+use crate::{
+    CloseReason,
+    outbox::Outbox,
+    rate::{AbuseMeter, TokenBucket},
+};
 
 /// An opaque, unguessable session id (128 random bits, base62).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +55,8 @@ pub struct Identity {
     pub name: Option<String>,
     /// The token's `room` claim.
     pub grant: RoomGrant,
+    /// The client's network address, for per-address limits (none for in-process clients).
+    pub address: Option<IpAddr>,
 }
 
 /// The state of a session's transport.
@@ -78,6 +84,11 @@ pub(crate) struct Session {
     pub(crate) closing: Option<CloseReason>,
     /// The attached transport's waker, woken when there is something to send or to close.
     pub(crate) waker: Option<Waker>,
+    /// Budget for messages other than candidates.
+    pub(crate) messages: TokenBucket,
+    /// Budget for candidates.
+    pub(crate) candidates: TokenBucket,
+    pub(crate) abuse: AbuseMeter,
 }
 
 impl Session {

@@ -4,7 +4,7 @@
 
 use switchboard_protocol::{ServerMessage, SignalError};
 
-use super::{Attachment, Hub, gap_error};
+use super::{Attachment, Hub, Refusal, gap_error};
 use crate::{Event, Now, session::Link};
 
 impl Hub {
@@ -70,7 +70,7 @@ impl Hub {
         user: &str,
         text: &str,
         now: Now,
-    ) -> Result<(), Box<ServerMessage>> {
+    ) -> Result<(), Refusal> {
         let Ok(s) = self.owned_mut(session, user) else {
             return Ok(());
         };

@@ -1,0 +1,178 @@
+//! Rate limiting, sans IO: token buckets and the meter that tells a flood from a burst.
+//!
+//! Every method takes the current `Instant`, so limits are tested by advancing a virtual clock.
+
+use std::time::{Duration, Instant};
+
+/// A token bucket: `burst` tokens at most, refilled at `rate` per second.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        TokenBucket {
+            tokens: burst,
+            last: now,
+            rate,
+            burst,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = self.last.max(now);
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until a token is available (zero if one is).
+    pub fn wait(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        if self.tokens >= 1.0 || self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+    }
+
+    /// Whether the bucket is full, so forgetting it changes nothing.
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
+    }
+}
+
+/// Tells sustained abuse from a burst: counts dropped messages per second and reports abuse once
+/// `window_secs` consecutive seconds each dropped at least `threshold`.
+#[derive(Debug, Clone)]
+pub(crate) struct AbuseMeter {
+    second_start: Instant,
+    drops: u32,
+    abusive_seconds: u32,
+    /// When the last `rate_limited` warning went out; at most one per second.
+    pub(crate) last_warning: Option<Instant>,
+}
+
+impl AbuseMeter {
+    pub(crate) fn new(now: Instant) -> Self {
+        AbuseMeter {
+            second_start: now,
+            drops: 0,
+            abusive_seconds: 0,
+            last_warning: None,
+        }
+    }
+
+    /// Records one dropped message; true when the drops amount to sustained abuse.
+    pub(crate) fn dropped(&mut self, now: Instant, threshold: u32, window_secs: u32) -> bool {
+        let elapsed = now.saturating_duration_since(self.second_start);
+        if elapsed >= Duration::from_secs(1) {
+            let quiet_gap = elapsed >= Duration::from_secs(2);
+            if self.drops >= threshold && !quiet_gap {
+                self.abusive_seconds += 1;
+            } else {
+                self.abusive_seconds = 0;
+            }
+            self.second_start = now;
+            self.drops = 0;
+        }
+        self.drops += 1;
+        let this_second_counts = self.drops >= threshold;
+        self.abusive_seconds + u32::from(this_second_counts) >= window_secs
+    }
+
+    /// Whether a warning may go out now, and if so records it.
+    pub(crate) fn may_warn(&mut self, now: Instant) -> bool {
+        match self.last_warning {
+            Some(at) if now.saturating_duration_since(at) < Duration::from_secs(1) => false,
+            _ => {
+                self.last_warning = Some(now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 5.0, t0);
+        assert!((0..5).all(|_| b.try_take(t0)));
+        assert!(!b.try_take(t0));
+        assert_eq!(b.wait(t0), Duration::from_millis(100));
+        assert!(b.try_take(t0 + Duration::from_millis(100)));
+        assert!(!b.try_take(t0 + Duration::from_millis(100)));
+        assert!(b.is_full(t0 + Duration::from_secs(10)));
+        // Refill never exceeds the burst.
+        let later = t0 + Duration::from_secs(60);
+        assert!((0..5).all(|_| b.try_take(later)));
+        assert!(!b.try_take(later));
+    }
+
+    #[test]
+    fn meter_needs_consecutive_abusive_seconds() {
+        let t0 = Instant::now();
+        let mut m = AbuseMeter::new(t0);
+        let sec = |n: u64| t0 + Duration::from_secs(n);
+        // 3 consecutive seconds with 10 drops each, window 3: abuse in the third.
+        for s in 0..2 {
+            for _ in 0..10 {
+                assert!(!m.dropped(sec(s), 10, 3));
+            }
+        }
+        for i in 0..10 {
+            assert_eq!(m.dropped(sec(2), 10, 3), i == 9);
+        }
+    }
+
+    #[test]
+    fn meter_resets_after_a_quiet_second_or_a_light_one() {
+        let t0 = Instant::now();
+        let mut m = AbuseMeter::new(t0);
+        let sec = |n: u64| t0 + Duration::from_secs(n);
+        for _ in 0..10 {
+            m.dropped(sec(0), 10, 3);
+        }
+        for _ in 0..10 {
+            m.dropped(sec(1), 10, 3);
+        }
+        // Second 2 has no drops at all; second 3 starts a new run.
+        for _ in 0..10 {
+            assert!(!m.dropped(sec(3), 10, 3));
+        }
+        for _ in 0..2 {
+            m.dropped(sec(4), 10, 3);
+        }
+        for _ in 0..10 {
+            assert!(!m.dropped(sec(5), 10, 3));
+        }
+    }
+
+    #[test]
+    fn warnings_at_most_once_per_second() {
+        let t0 = Instant::now();
+        let mut m = AbuseMeter::new(t0);
+        assert!(m.may_warn(t0));
+        assert!(!m.may_warn(t0 + Duration::from_millis(999)));
+        assert!(m.may_warn(t0 + Duration::from_secs(1)));
+    }
+}
