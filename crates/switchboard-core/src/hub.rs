@@ -218,47 +218,54 @@ impl Hub {
         last_seq: u64,
         now: Now,
     ) -> Result<Attachment, SignalError> {
-        let result = self.try_resume(session, user, last_seq, now);
-        self.resume_refused(session, &result, now);
-        result
+        self.restart(session, user, Restart::Resume { last_seq }, now)
     }
 
-    /// Records a refused resume or attach. A session whose client needs messages that are no
-    /// longer kept can never be resumed, so it ends now rather than linger until its window passes.
-    fn resume_refused(
-        &mut self,
-        session: &str,
-        result: &Result<Attachment, SignalError>,
-        now: Now,
-    ) {
-        let Err(e) = result else {
-            return;
-        };
-        self.events.push(Event::ResumeFailed { code: e.code() });
-        let owned_and_detached = matches!(e, SignalError::SessionExpired(_))
-            && self
-                .sessions
-                .get(session)
-                .is_some_and(|s| !s.is_attached() && s.closing.is_none());
-        if owned_and_detached && let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) {
-            self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
-            self.settle(now);
-        }
-    }
-
-    fn try_resume(
+    /// Puts a new transport on `session`, superseding the previous one. A refusal is recorded, and
+    /// a session whose client needs messages that are no longer kept can never be served, so it
+    /// ends now rather than linger until its window passes.
+    fn restart(
         &mut self,
         session: &str,
         user: &str,
-        last_seq: u64,
+        how: Restart,
         now: Now,
     ) -> Result<Attachment, SignalError> {
-        let hello = self.hello(self.owned(session, user)?, true);
+        let result = self.try_restart(session, user, how, now);
+        if let Err(e) = &result {
+            self.events.push(Event::ResumeFailed { code: e.code() });
+            let unservable = matches!(e, SignalError::SessionExpired(_))
+                && self
+                    .sessions
+                    .get(session)
+                    .is_some_and(|s| !s.is_attached() && s.closing.is_none());
+            if unservable && let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) {
+                self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+                self.settle(now);
+            }
+        }
+        result
+    }
+
+    fn try_restart(
+        &mut self,
+        session: &str,
+        user: &str,
+        how: Restart,
+        now: Now,
+    ) -> Result<Attachment, SignalError> {
+        let hello = match how {
+            Restart::Resume { .. } => Some(self.hello(self.owned(session, user)?, true)),
+            Restart::Continue { .. } => None,
+        };
         let s = self.owned_mut(session, user)?;
-        let replayed = s
-            .outbox
-            .resume(last_seq, hello, now)
-            .map_err(|gap| gap_error(gap, last_seq))?;
+        let was_detached = !s.is_attached();
+        let from = how.position();
+        let replayed = match hello {
+            Some(hello) => s.outbox.resume(from, hello, now),
+            None => s.outbox.rewind(from),
+        }
+        .map_err(|gap| gap_error(gap, from))?;
         s.generation += 1;
         s.wake();
         s.link = Link::Attached { last_seen: now.at };
@@ -267,11 +274,13 @@ impl Hub {
             generation: s.generation,
         };
         let user = s.identity.user.clone();
-        self.events.push(Event::SessionResumed {
-            session: attachment.session.clone(),
-            user,
-            replayed,
-        });
+        if matches!(how, Restart::Resume { .. }) || was_detached {
+            self.events.push(Event::SessionResumed {
+                session: attachment.session.clone(),
+                user,
+                replayed,
+            });
+        }
         Ok(attachment)
     }
 
@@ -594,8 +603,18 @@ impl Hub {
         let resume = self.config.resume_window;
         let mut silent = Vec::new();
         let mut expired = Vec::new();
+        let mut finished = Vec::new();
         for s in self.sessions.values() {
             if s.closing.is_some() {
+                // An ended session whose transport took everything but never came back for the
+                // close (a long-poll client stops polling after `replaced`) is forgotten once it
+                // has been silent as long as a lost transport would be.
+                if let Link::Attached { last_seen } = s.link
+                    && !s.outbox.has_unsent()
+                    && now.at.duration_since(last_seen) >= heartbeat
+                {
+                    finished.push(s.id.clone());
+                }
                 continue;
             }
             match s.link {
@@ -613,6 +632,9 @@ impl Hub {
         }
         for id in expired {
             self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+        }
+        for id in finished {
+            self.forget(&id);
         }
         let idle = self.config.room_idle_timeout;
         let idle_rooms: Vec<RoomId> = self
@@ -656,6 +678,11 @@ impl Hub {
             rooms: self.rooms.len(),
             members: self.rooms.values().map(|r| r.members.len()).sum(),
         }
+    }
+
+    /// How many members `room` has (0 when it does not exist).
+    pub fn room_size(&self, room: &RoomId) -> usize {
+        self.rooms.get(room).map_or(0, |r| r.members.len())
     }
 
     fn push(&mut self, to: &SessionId, message: ServerMessage, now: Now) {
@@ -1036,7 +1063,13 @@ impl Hub {
                 .filter(|m| &m.session != id)
                 .map(|m| m.info.clone())
                 .collect(),
-            ice_servers: self.config.ice_servers.clone(),
+            ice_servers: self
+                .config
+                .ice_servers
+                .iter()
+                .chain(&self.sessions[id].identity.ice_servers)
+                .cloned()
+                .collect(),
         }))
     }
 
@@ -1197,6 +1230,25 @@ impl Hub {
             now,
         );
         Ok(())
+    }
+}
+
+/// How a new transport takes over a session.
+#[derive(Debug, Clone, Copy)]
+enum Restart {
+    /// The client announces itself again: new `hello`, missed messages renumbered after it.
+    Resume { last_seq: u64 },
+    /// The client continues a stream: messages after `after` again, with their seqs.
+    Continue { after: u64 },
+}
+
+impl Restart {
+    /// The last server seq the client has.
+    fn position(self) -> u64 {
+        match self {
+            Restart::Resume { last_seq } => last_seq,
+            Restart::Continue { after } => after,
+        }
     }
 }
 

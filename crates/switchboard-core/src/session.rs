@@ -2,7 +2,7 @@
 
 use std::{fmt, net::IpAddr, sync::Arc, task::Waker, time::Instant};
 
-use switchboard_protocol::{PeerId, Role, RoomGrant, RoomId};
+use switchboard_protocol::{IceServer, PeerId, Role, RoomGrant, RoomId};
 
 use crate::{
     CloseReason,
@@ -57,6 +57,9 @@ pub struct Identity {
     pub grant: RoomGrant,
     /// The client's network address, for per-address limits (none for in-process clients).
     pub address: Option<IpAddr>,
+    /// ICE servers for this session alone (such as TURN credentials minted for it), handed out in
+    /// `joined` after the configured ones.
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// The state of a session's transport.

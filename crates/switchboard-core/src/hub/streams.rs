@@ -4,8 +4,8 @@
 
 use switchboard_protocol::{ServerMessage, SignalError};
 
-use super::{Attachment, Hub, Refusal, gap_error};
-use crate::{Event, Now, session::Link};
+use super::{Attachment, Hub, Refusal, Restart};
+use crate::{Now, session::Link};
 
 impl Hub {
     /// Attaches a new stream to `session` for `user`, delivering every message after `after` (the
@@ -19,40 +19,7 @@ impl Hub {
         after: u64,
         now: Now,
     ) -> Result<Attachment, SignalError> {
-        let result = self.try_attach(session, user, after, now);
-        self.resume_refused(session, &result, now);
-        result
-    }
-
-    fn try_attach(
-        &mut self,
-        session: &str,
-        user: &str,
-        after: u64,
-        now: Now,
-    ) -> Result<Attachment, SignalError> {
-        let s = self.owned_mut(session, user)?;
-        let was_detached = !s.is_attached();
-        let replayed = s
-            .outbox
-            .rewind(after)
-            .map_err(|gap| gap_error(gap, after))?;
-        s.generation += 1;
-        s.wake();
-        s.link = Link::Attached { last_seen: now.at };
-        let attachment = Attachment {
-            session: s.id.clone(),
-            generation: s.generation,
-        };
-        let user = s.identity.user.clone();
-        if was_detached {
-            self.events.push(Event::SessionResumed {
-                session: attachment.session.clone(),
-                user,
-                replayed,
-            });
-        }
-        Ok(attachment)
+        self.restart(session, user, Restart::Continue { after }, now)
     }
 
     /// Checks that `session` exists, lives and belongs to `user`, before an HTTP request acts for

@@ -40,6 +40,7 @@ fn identity(user: &str, role: Role, grant: &str) -> Identity {
         name: None,
         grant: RoomGrant::parse(grant).unwrap(),
         address: None,
+        ice_servers: Vec::new(),
     }
 }
 
@@ -463,6 +464,49 @@ fn join_answers_joined_with_earlier_members_in_join_order_and_ice_servers() {
             json!({"peer": "carol", "role": "guest", "meta": {"n": 3}})
         );
     }
+}
+
+#[test]
+fn joined_lists_the_configured_ice_servers_then_the_sessions_own() {
+    let stun = IceServer {
+        urls: vec!["stun:stun.example.org:3478".into()],
+        username: None,
+        credential: None,
+    };
+    let mut w = World::with(CoreConfig {
+        ice_servers: vec![stun],
+        ..CoreConfig::default()
+    });
+    let turn = |user: &str| IceServer {
+        urls: vec!["turn:turn.example.org:3478".into()],
+        username: Some(format!("1763786400:{user}")),
+        credential: Some(format!("secret-of-{user}")),
+    };
+    let mut alice = w.open_as(Identity {
+        ice_servers: vec![turn("alice")],
+        ..identity("alice", Role::Host, "*")
+    });
+    let mut bob = w.open("bob", Role::Guest);
+    w.send(&mut alice, json!({"type": "join", "room": "r1"}));
+    let got = w.drain(&mut alice);
+    assert_eq!(
+        got[0].payload["ice_servers"],
+        json!([
+            {"urls": ["stun:stun.example.org:3478"]},
+            {"urls": ["turn:turn.example.org:3478"], "username": "1763786400:alice", "credential": "secret-of-alice"},
+        ])
+    );
+    let r1 = RoomId::parse("r1").unwrap();
+    assert_eq!(w.hub.room_size(&r1), 1);
+    // Another session gets only the configured ones, never alice's credentials.
+    w.send(&mut bob, json!({"type": "join", "room": "r1"}));
+    let got = w.drain(&mut bob);
+    assert_eq!(w.hub.room_size(&r1), 2);
+    assert_eq!(w.hub.room_size(&RoomId::parse("nowhere").unwrap()), 0);
+    assert_eq!(
+        got[0].payload["ice_servers"],
+        json!([{"urls": ["stun:stun.example.org:3478"]}])
+    );
 }
 
 #[test]
