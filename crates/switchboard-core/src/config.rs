@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use switchboard_protocol::{IceServer, Limits};
 
 /// Everything the core needs to know about the deployment, fixed for the life of a [`crate::Hub`].
@@ -33,11 +34,13 @@ pub struct CoreConfig {
     pub max_sessions_per_address: usize,
 }
 
-/// Message budgets: token buckets (a rate per second and a burst). A rate of zero or less turns that
-/// budget off. Messages past a budget are dropped; the sender gets at most one `warning` per second,
-/// and a sender that keeps sending `abuse_factor` times its budget for `abuse_window` is
-/// disconnected.
-#[derive(Debug, Clone, PartialEq)]
+/// Budgets: token buckets (a rate per second and a burst). A rate of zero or less turns that budget
+/// off. Messages past a budget are dropped; the sender gets at most one `warning` per second, and a
+/// sender that keeps sending `abuse_factor` times its budget for `abuse_window_ms` is disconnected.
+/// The per-address session budget is enforced in front of the hub, by the server's admission
+/// control; it lives here so all budgets are configured in one place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
     /// Messages per second per session, candidates excepted.
     pub messages_per_sec: f64,
@@ -55,10 +58,14 @@ pub struct RateLimits {
     pub joins_per_sec_per_address: f64,
     /// Burst of `joins_per_sec_per_address`.
     pub join_burst_per_address: f64,
+    /// New sessions and tokens per second from one client address (HTTP 429 past it).
+    pub sessions_per_sec_per_address: f64,
+    /// Burst of `sessions_per_sec_per_address`.
+    pub session_burst_per_address: f64,
     /// How many times its budget a sender must offer to count as abusive.
     pub abuse_factor: f64,
-    /// How long the abuse must last before the session is closed.
-    pub abuse_window: Duration,
+    /// How long the abuse must last before the session is closed, in ms.
+    pub abuse_window_ms: u64,
 }
 
 impl Default for RateLimits {
@@ -72,8 +79,10 @@ impl Default for RateLimits {
             room_message_burst: 2000.0,
             joins_per_sec_per_address: 5.0,
             join_burst_per_address: 30.0,
+            sessions_per_sec_per_address: 5.0,
+            session_burst_per_address: 30.0,
             abuse_factor: 10.0,
-            abuse_window: Duration::from_secs(10),
+            abuse_window_ms: 10_000,
         }
     }
 }

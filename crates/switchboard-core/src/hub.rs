@@ -15,9 +15,9 @@ use std::net::IpAddr;
 
 use rand::RngCore;
 use switchboard_protocol::{
-    ClientFrame, ClientMessage, ErrorBody, ErrorCode, Hello, Joined, Left, Mode, ModeChanged, PeerId,
-    Notice, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId, ServerBody,
-    ServerMessage, SignalError, SignalKind, parse_client_frame,
+    ClientFrame, ClientMessage, ErrorBody, ErrorCode, Hello, Joined, Left, Mode, ModeChanged,
+    Notice, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId,
+    ServerBody, ServerMessage, SignalError, SignalKind, parse_client_frame,
 };
 
 use crate::{
@@ -326,12 +326,7 @@ impl Hub {
     /// Handles one client frame. `Err` is the `error` to answer with (the caller queues it with
     /// [`Hub::reply`], or returns it in an HTTP answer). Frames from a superseded transport are
     /// dropped.
-    pub fn receive(
-        &mut self,
-        at: &Attachment,
-        text: &str,
-        now: Now,
-    ) -> Result<(), Refusal> {
+    pub fn receive(&mut self, at: &Attachment, text: &str, now: Now) -> Result<(), Refusal> {
         let Some(session) = self.current(at) else {
             return Ok(());
         };
@@ -341,12 +336,7 @@ impl Hub {
 
     /// The one path every client frame takes, whatever carried it: parse and validate, apply the
     /// `seq` guard and the clock window, then act.
-    fn handle_text(
-        &mut self,
-        session_id: &SessionId,
-        text: &str,
-        now: Now,
-    ) -> Result<(), Refusal> {
+    fn handle_text(&mut self, session_id: &SessionId, text: &str, now: Now) -> Result<(), Refusal> {
         let limits = &self.config.limits;
         let parsed = parse_client_frame(text, limits);
         let window = limits.ts_skew_ms;
@@ -360,7 +350,9 @@ impl Hub {
                 let seq = frame.header.seq;
                 if seq <= last {
                     let e = SignalError::DuplicateSeq { seq, last };
-                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)).into());
+                    return Err(self
+                        .rejection(e, id, Some(frame.message.type_name()), Some(seq))
+                        .into());
                 }
                 session.last_client_seq = seq;
                 let skew_ms = frame.header.ts.abs_diff(now.unix_ms);
@@ -369,7 +361,9 @@ impl Hub {
                         skew_ms,
                         window_ms: window,
                     };
-                    return Err(self.rejection(e, id, Some(frame.message.type_name()), Some(seq)).into());
+                    return Err(self
+                        .rejection(e, id, Some(frame.message.type_name()), Some(seq))
+                        .into());
                 }
                 (frame, id)
             }
@@ -472,7 +466,7 @@ impl Hub {
             _ => rate.messages_per_sec,
         };
         let threshold = (budget * (rate.abuse_factor - 1.0)).max(1.0) as u32;
-        let window = rate.abuse_window.as_secs().max(1) as u32;
+        let window = (rate.abuse_window_ms / 1000).max(1) as u32;
         let Some(s) = self.sessions.get_mut(id) else {
             return;
         };
@@ -488,9 +482,7 @@ impl Hub {
         } else if warned {
             let notice = ServerBody::Warning(Notice {
                 code: ErrorCode::RateLimited,
-                message: format!(
-                    "messages over the {scope} budget are being dropped; slow down"
-                ),
+                message: format!("messages over the {scope} budget are being dropped; slow down"),
             });
             self.push(id, ServerMessage::new(notice), now);
         }

@@ -3166,7 +3166,7 @@ fn sustained_abuse_closes_the_session_but_a_burst_does_not() {
         messages_per_sec: 5.0,
         message_burst: 5.0,
         abuse_factor: 10.0,
-        abuse_window: Duration::from_secs(3),
+        abuse_window_ms: 3_000,
         ..crate::RateLimits::default()
     };
     // Twice the budget for ten seconds: dropped, warned, never closed.
@@ -3197,7 +3197,10 @@ fn sustained_abuse_closes_the_session_but_a_burst_does_not() {
     assert!((150..=200).contains(&sent), "closed after {sent}");
     assert_eq!(reason, CloseReason::Abuse);
     let left = w.drain(&mut alice).pop().unwrap();
-    assert_eq!(left.payload, json!({"peer": "bob", "reason": "disconnected"}));
+    assert_eq!(
+        left.payload,
+        json!({"peer": "bob", "reason": "disconnected"})
+    );
 }
 
 #[test]
