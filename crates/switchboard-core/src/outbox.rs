@@ -9,7 +9,7 @@
 
 use std::{collections::VecDeque, time::Instant};
 
-use switchboard_protocol::ServerMessage;
+use switchboard_protocol::{ServerBody, ServerMessage};
 
 use crate::Now;
 
@@ -131,7 +131,12 @@ impl Outbox {
         now: Now,
     ) -> Result<usize, ResumeGap> {
         self.rewind(last_seq)?;
-        let missed = std::mem::take(&mut self.entries);
+        // The hello of an earlier resume whose answer the client never got is not a missed
+        // message: this hello replaces it (replaying it would hand the client a stale one).
+        let missed: Vec<Entry> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .filter(|e| !matches!(*e.message.body, ServerBody::Hello(_)))
+            .collect();
         let replayed = missed.len();
         self.sent_upto = last_seq;
         self.next_seq = last_seq + 1;
@@ -177,7 +182,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_protocol::{ServerBody, ServerEnvelope};
+    use switchboard_protocol::ServerEnvelope;
 
     fn now() -> Now {
         Now {

@@ -1,15 +1,29 @@
-//! Tokens: HS256 JWT verification into an [`Identity`], and minting for `switchboard token`.
+//! Tokens: JWT verification into an [`Identity`], and minting for `switchboard token`.
 //!
-//! Only HS256 is accepted: a token whose header names any other algorithm (including `none`, or
-//! RS256 signed with the HMAC secret as a public key) is rejected before its signature is checked.
+//! HS256 with the server's secret is always accepted. A deployment may also trust tokens from its
+//! identity provider, signed with RS256, ES256 or EdDSA (`jwt_algorithms`), verified against PEM
+//! files (`jwt_public_keys`) and/or a JWKS (`jwks_url`, see [`crate::keys`]).
+//!
+//! The header's `alg` picks the key, never the other way round: an `HS256` header is checked only
+//! against the HMAC secret, an asymmetric one only against public keys of the matching type, so
+//! neither `alg: none` nor algorithm confusion (an HMAC over a public key, an `RS256` header over
+//! an HMAC made with the secret) can pass.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use switchboard_core::Identity;
 use switchboard_protocol::{Role, RoomGrant, SignalError};
+
+use crate::{
+    config::Config,
+    keys::{ASYMMETRIC, Jwks, PublicKey},
+};
 
 /// The claims switchboard reads.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -34,50 +48,258 @@ pub struct Claims {
 /// Longest `sub` and `name` accepted, in bytes.
 const MAX_CLAIM_BYTES: usize = 256;
 
-/// Checks tokens against the server's secret.
+/// Checks tokens: HS256 against the server's secret, and asymmetric ones against the configured
+/// public keys.
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    public: Option<PublicKeys>,
+}
+
+/// The asymmetric side of a [`Verifier`].
+struct PublicKeys {
+    /// `jwt_algorithms`: the header algorithms accepted.
+    algorithms: Vec<Algorithm>,
+    /// Claims checks (`exp`, `sub`, `jwt_issuer`, `jwt_audience`); `algorithms` is set per token.
+    validation: Validation,
+    /// Keys from `jwt_public_keys`.
+    files: Vec<PublicKey>,
+    /// The key set at `jwks_url`.
+    jwks: Option<Arc<Jwks>>,
+}
+
+/// Why [`Verifier::check`] did not produce an identity.
+enum Refusal {
+    /// The token names a key id the key set does not have (yet).
+    UnknownKid,
+    Invalid(SignalError),
+}
+
+impl From<SignalError> for Refusal {
+    fn from(e: SignalError) -> Self {
+        Refusal::Invalid(e)
+    }
+}
+
+fn base_validation(alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.leeway = 30;
+    validation
 }
 
 impl Verifier {
     /// A verifier for HS256 tokens signed with `secret`.
     pub fn new(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
         Verifier {
             key: DecodingKey::from_secret(secret),
+            validation: base_validation(Algorithm::HS256),
+            public: None,
+        }
+    }
+
+    /// A verifier for HS256 tokens signed with `secret` and, when `config` names public keys or a
+    /// key set, for tokens of `jwt_algorithms`. Reads the PEM files; fetches nothing yet (see
+    /// [`Verifier::refresh_keys`]).
+    pub fn from_config(config: &Config, secret: &[u8]) -> Result<Self, String> {
+        let mut verifier = Verifier::new(secret);
+        if config.jwks_url.is_none() && config.jwt_public_keys.is_empty() {
+            return Ok(verifier);
+        }
+        let algorithms = config
+            .jwt_algorithms
+            .iter()
+            .map(|name| {
+                name.parse::<Algorithm>()
+                    .ok()
+                    .filter(|a| ASYMMETRIC.contains(a))
+                    .ok_or_else(|| {
+                        format!("jwt_algorithms: `{name}` is not an accepted asymmetric algorithm")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err("jwt_algorithms must name at least one algorithm".into());
+        }
+        let mut validation = base_validation(algorithms[0]);
+        let mut required = vec!["exp", "sub"];
+        if let Some(iss) = &config.jwt_issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match &config.jwt_audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        let files = config
+            .jwt_public_keys
+            .iter()
+            .map(|path| PublicKey::from_pem_file(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let jwks = match &config.jwks_url {
+            Some(url) => Some(Arc::new(Jwks::new(
+                url,
+                Duration::from_millis(config.jwks_timeout_ms),
+                Duration::from_millis(config.jwks_cooldown_ms),
+                algorithms.clone(),
+            )?)),
+            None => None,
+        };
+        verifier.public = Some(PublicKeys {
+            algorithms,
             validation,
+            files,
+            jwks,
+        });
+        Ok(verifier)
+    }
+
+    /// The key set, when `jwks_url` is configured.
+    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+        self.public.as_ref().and_then(|p| p.jwks.as_ref())
+    }
+
+    /// Fetches the key set now, if there is one (bounded by `jwks_timeout_ms`).
+    pub async fn refresh_keys(&self) -> Result<(), String> {
+        match self.jwks() {
+            Some(jwks) => jwks.refresh().await.map(|_| ()),
+            None => Ok(()),
         }
     }
 
     /// The identity a token proves, or `unauthorized` with a reason that reveals nothing secret.
+    ///
+    /// A token naming a key id the key set does not have is refused, and a refresh of the key set
+    /// starts in the background (at most once per `jwks_cooldown_ms`); [`Verifier::verify_async`]
+    /// waits for that refresh instead.
     pub fn verify(&self, token: &str) -> Result<Identity, SignalError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| SignalError::Unauthorized(describe(&e)))?;
-        let claims = data.claims;
-        if claims.sub.is_empty() || claims.sub.len() > MAX_CLAIM_BYTES {
-            return Err(SignalError::Unauthorized(
-                "`sub` must be 1 to 256 bytes".into(),
-            ));
+        match self.check(token) {
+            Ok(identity) => Ok(identity),
+            Err(Refusal::Invalid(e)) => Err(e),
+            Err(Refusal::UnknownKid) => {
+                if let Some(jwks) = self.jwks() {
+                    jwks.refresh_for_unknown_kid_later();
+                }
+                Err(unknown_kid())
+            }
         }
-        if claims
-            .name
-            .as_ref()
-            .is_some_and(|n| n.len() > MAX_CLAIM_BYTES)
-        {
-            return Err(SignalError::Unauthorized(
-                "`name` must be at most 256 bytes".into(),
-            ));
-        }
-        Ok(Identity {
-            user: claims.sub.into(),
-            role: claims.role.unwrap_or_default(),
-            name: claims.name,
-            grant: RoomGrant::parse(&claims.room)?,
-        })
     }
+
+    /// [`Verifier::verify`], but a token naming an unknown key id waits for a refresh of the key
+    /// set (unless one ran less than `jwks_cooldown_ms` ago) and is checked again.
+    pub async fn verify_async(&self, token: &str) -> Result<Identity, SignalError> {
+        match self.check(token) {
+            Ok(identity) => Ok(identity),
+            Err(Refusal::Invalid(e)) => Err(e),
+            Err(Refusal::UnknownKid) => {
+                if let Some(jwks) = self.jwks() {
+                    jwks.refresh_for_unknown_kid().await;
+                }
+                self.check(token).map_err(|r| match r {
+                    Refusal::Invalid(e) => e,
+                    Refusal::UnknownKid => unknown_kid(),
+                })
+            }
+        }
+    }
+
+    fn check(&self, token: &str) -> Result<Identity, Refusal> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| {
+            SignalError::Unauthorized(match e.kind() {
+                jsonwebtoken::errors::ErrorKind::Json(_) => {
+                    "token header is malformed or names an algorithm that is not accepted".into()
+                }
+                _ => describe(&e),
+            })
+        })?;
+        if header.alg == Algorithm::HS256 {
+            return Ok(decode(token, &self.key, &self.validation)?);
+        }
+        let Some(public) = &self.public else {
+            return Err(not_accepted().into());
+        };
+        if !public.algorithms.contains(&header.alg) {
+            return Err(not_accepted().into());
+        }
+        let jwks_keys = public.jwks.as_ref().map(|j| j.keys());
+        let from_set = jwks_keys.iter().flat_map(|keys| keys.iter());
+        let mut candidates: Vec<&PublicKey> = match &header.kid {
+            Some(kid) => from_set
+                .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
+                .collect(),
+            None => from_set.collect(),
+        };
+        candidates.extend(public.files.iter());
+        candidates.retain(|k| k.accepts(header.alg));
+        if candidates.is_empty() {
+            return Err(if header.kid.is_some() && public.jwks.is_some() {
+                Refusal::UnknownKid
+            } else {
+                SignalError::Unauthorized("no key accepts this token's algorithm".into()).into()
+            });
+        }
+        let mut validation = public.validation.clone();
+        validation.algorithms = vec![header.alg];
+        let mut last = None;
+        for key in candidates {
+            match decode(token, &key.key, &validation) {
+                Ok(identity) => return Ok(identity),
+                // Another key may have signed it; any other failure is about the token itself.
+                Err(SignalError::Unauthorized(m)) if m == BAD_SIGNATURE => last = Some(m),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SignalError::Unauthorized(last.unwrap_or_else(|| BAD_SIGNATURE.into())).into())
+    }
+}
+
+const BAD_SIGNATURE: &str = "token signature does not verify";
+
+fn not_accepted() -> SignalError {
+    SignalError::Unauthorized("token algorithm not accepted".into())
+}
+
+fn unknown_kid() -> SignalError {
+    SignalError::Unauthorized("token key id (`kid`) is not in the key set".into())
+}
+
+/// Checks the signature and claims of `token` with one key, and reads the identity.
+fn decode(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<Identity, SignalError> {
+    let data = jsonwebtoken::decode::<Claims>(token, key, validation)
+        .map_err(|e| SignalError::Unauthorized(describe(&e)))?;
+    let claims = data.claims;
+    if claims.sub.is_empty() || claims.sub.len() > MAX_CLAIM_BYTES {
+        return Err(SignalError::Unauthorized(
+            "`sub` must be 1 to 256 bytes".into(),
+        ));
+    }
+    if claims
+        .name
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_CLAIM_BYTES)
+    {
+        return Err(SignalError::Unauthorized(
+            "`name` must be at most 256 bytes".into(),
+        ));
+    }
+    Ok(Identity {
+        user: claims.sub.into(),
+        role: claims.role.unwrap_or_default(),
+        name: claims.name,
+        grant: RoomGrant::parse(&claims.room)?,
+        // Set by the transport, which knows the connection.
+        address: None,
+        // Set by the server when it opens a session (TURN credentials).
+        ice_servers: Vec::new(),
+    })
 }
 
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
@@ -85,7 +307,9 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
     match e.kind() {
         K::ExpiredSignature => "token expired".into(),
         K::ImmatureSignature => "token not valid yet".into(),
-        K::InvalidSignature => "token signature does not verify".into(),
+        K::InvalidSignature => BAD_SIGNATURE.into(),
+        K::InvalidIssuer => "token issuer (`iss`) not accepted".into(),
+        K::InvalidAudience => "token audience (`aud`) not accepted".into(),
         K::InvalidAlgorithm | K::InvalidAlgorithmName => "token algorithm not accepted".into(),
         K::MissingRequiredClaim(c) => format!("token lacks the `{c}` claim"),
         K::Json(_) => "token claims are malformed (need sub, exp, room)".into(),

@@ -12,7 +12,7 @@ use figment::{
     providers::{Env, Format, Serialized, Toml},
 };
 use serde::{Deserialize, Serialize};
-use switchboard_core::CoreConfig;
+use switchboard_core::{CoreConfig, RateLimits};
 use switchboard_protocol::{IceServer, Limits};
 
 /// Top-level keys, also the names environment variables may set (`SWITCHBOARD_<KEY>`); other
@@ -37,6 +37,24 @@ const KEYS: &[&str] = &[
     "sse_jitter_ms",
     "sse_heartbeat_ms",
     "sse_retry_ms",
+    "allowed_origins",
+    "jwks_url",
+    "jwks_refresh_ms",
+    "jwks_timeout_ms",
+    "jwks_cooldown_ms",
+    "jwt_public_keys",
+    "jwt_algorithms",
+    "jwt_issuer",
+    "jwt_audience",
+    "otlp_endpoint",
+    "rate_limits",
+    "max_sessions_per_user",
+    "max_sessions_per_address",
+    "max_connections",
+    "guest_access",
+    "turn_secret",
+    "turn_urls",
+    "turn_ttl_ms",
 ];
 
 /// How log lines are written.
@@ -93,6 +111,52 @@ pub struct Config {
     pub sse_heartbeat_ms: u64,
     /// The `retry:` an SSE stream announces: how soon EventSource reconnects, in ms.
     pub sse_retry_ms: u64,
+    /// Browser origins (`scheme://host[:port]`, or `*`) allowed to open sessions besides the
+    /// server's own. Empty: same origin and loopback origins (`localhost`, `127.0.0.1`, `[::1]`,
+    /// any port), for development. Requests without `Origin` (non-browser clients) always pass.
+    pub allowed_origins: Vec<String>,
+    /// JWKS of an identity provider whose tokens are accepted besides HS256 ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS is fetched again, in ms.
+    pub jwks_refresh_ms: u64,
+    /// Bound on one JWKS fetch (connect and body), in ms.
+    pub jwks_timeout_ms: u64,
+    /// Least time between refreshes caused by tokens naming an unknown `kid`, in ms.
+    pub jwks_cooldown_ms: u64,
+    /// PEM files of public keys (RSA, EC P-256, Ed25519) whose tokens are accepted.
+    pub jwt_public_keys: Vec<PathBuf>,
+    /// Algorithms accepted for tokens verified with `jwks_url` or `jwt_public_keys`.
+    pub jwt_algorithms: Vec<String>,
+    /// Required `iss` of tokens verified with a public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens verified with a public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_audience: Option<String>,
+    /// OTLP/HTTP collector (such as `http://127.0.0.1:4318`); traces are exported only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// Message and request budgets.
+    pub rate_limits: RateLimits,
+    /// Sessions one user may hold at once.
+    pub max_sessions_per_user: usize,
+    /// Sessions one client address may hold at once.
+    pub max_sessions_per_address: usize,
+    /// Open client streams (WebSocket, SSE, pending polls) the node accepts in all; past it new
+    /// ones get 503 `unavailable`.
+    pub max_connections: usize,
+    /// Whether `POST /v1/token` hands out guest tokens (the web app's lobby uses it). On by default
+    /// for local runs; turn it off in production and mint tokens in your own backend.
+    pub guest_access: bool,
+    /// Shared secret of a TURN server (coturn's `static-auth-secret`): each session gets
+    /// time-limited credentials for `turn_urls` in `joined.ice_servers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_secret: Option<String>,
+    /// `turn:` / `turns:` URLs the minted credentials are for.
+    pub turn_urls: Vec<String>,
+    /// How long minted TURN credentials stay valid, in ms.
+    pub turn_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -118,6 +182,24 @@ impl Default for Config {
             sse_jitter_ms: 60_000,
             sse_heartbeat_ms: 15_000,
             sse_retry_ms: 1_000,
+            allowed_origins: Vec::new(),
+            jwks_url: None,
+            jwks_refresh_ms: 300_000,
+            jwks_timeout_ms: 5_000,
+            jwks_cooldown_ms: 30_000,
+            jwt_public_keys: Vec::new(),
+            jwt_algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            jwt_issuer: None,
+            jwt_audience: None,
+            otlp_endpoint: None,
+            rate_limits: RateLimits::default(),
+            max_sessions_per_user: core.max_sessions_per_user,
+            max_sessions_per_address: core.max_sessions_per_address,
+            max_connections: 10_000,
+            guest_access: true,
+            turn_secret: None,
+            turn_urls: Vec::new(),
+            turn_ttl_ms: 86_400_000,
         }
     }
 }
@@ -182,6 +264,15 @@ impl Config {
         if self.limits.max_frame_bytes < 1024 {
             return bad("limits.max_frame_bytes must be at least 1024");
         }
+        if self.jwks_refresh_ms == 0 || self.jwks_timeout_ms == 0 {
+            return bad("jwks_refresh_ms and jwks_timeout_ms must be positive");
+        }
+        if let Err(e) = crate::origin::OriginPolicy::new(&self.allowed_origins) {
+            return bad(&e);
+        }
+        if let Err(e) = crate::turn::check(self) {
+            return bad(&e);
+        }
         Ok(())
     }
 
@@ -197,6 +288,9 @@ impl Config {
             room_idle_timeout: Duration::from_millis(self.room_idle_ms),
             outbox_limit: self.outbox_limit,
             ice_servers: self.ice_servers.clone(),
+            rate: self.rate_limits.clone(),
+            max_sessions_per_user: self.max_sessions_per_user,
+            max_sessions_per_address: self.max_sessions_per_address,
         }
     }
 

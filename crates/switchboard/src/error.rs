@@ -18,6 +18,25 @@ impl From<SignalError> for ApiError {
     }
 }
 
+/// A 429 answer that says when to try again (`Retry-After`, whole seconds, at least 1).
+pub struct TooManyRequests {
+    /// What was limited.
+    pub error: SignalError,
+    /// Until a request would be admitted.
+    pub retry_after: std::time::Duration,
+}
+
+impl IntoResponse for TooManyRequests {
+    fn into_response(self) -> Response {
+        let seconds = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut response = ApiError(self.error).into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();

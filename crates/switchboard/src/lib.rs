@@ -4,13 +4,20 @@
 //! routes and transports, logging, and the `switchboard` command line. `main.rs` only parses
 //! arguments and calls into here, so everything is testable in-process.
 
+pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod guest;
+pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod observe;
+pub mod origin;
 pub mod secret;
 pub mod server;
+pub mod telemetry;
 pub mod transport;
+pub mod turn;
+pub mod web;

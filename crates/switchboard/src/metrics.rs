@@ -179,6 +179,7 @@ impl Metrics {
                     })
                     .inc();
             }
+            Event::RateLimited { scope, .. } => self.rate_limited(scope),
             Event::SessionClosed { reason, .. } => {
                 self.sessions_closed
                     .get_or_create(&ReasonLabel {

@@ -12,14 +12,17 @@ use std::{
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use switchboard_core::{Hub, Now};
+use switchboard_protocol::IceServer;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    auth::Verifier,
+    admission::Admission,
+    auth::{Signer, Verifier},
     config::Config,
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
+    turn::TurnMinter,
 };
 
 /// Shared server state; cheap to clone.
@@ -34,6 +37,11 @@ struct Inner {
     verifier: Verifier,
     hasher: UserHasher,
     metrics: Metrics,
+    admission: Admission,
+    /// Signs guest tokens (`POST /v1/token`) with the server's own secret.
+    signer: Signer,
+    /// Mints per-session TURN credentials, when a TURN secret is configured.
+    turn: Option<TurnMinter>,
     /// Fired once when the server starts shutting down.
     shutdown: CancellationToken,
     /// Every connection task holds a token of this tracker, so shutdown can wait for them.
@@ -44,12 +52,21 @@ struct Inner {
 impl Node {
     /// A node with an empty hub.
     pub fn new(config: Config, secret: &Secret) -> Node {
+        let verifier = Verifier::new(&secret.bytes);
+        Node::with_verifier(config, secret, verifier)
+    }
+
+    /// A node with an empty hub that checks tokens with `verifier`.
+    pub fn with_verifier(config: Config, secret: &Secret, verifier: Verifier) -> Node {
         let hub = Hub::new(config.core(), rand::rngs::StdRng::from_os_rng());
         Node(Arc::new(Inner {
             hub: Mutex::new(hub),
-            verifier: Verifier::new(&secret.bytes),
+            verifier,
             hasher: UserHasher::new(&secret.bytes),
             metrics: Metrics::default(),
+            admission: Admission::new(&config),
+            signer: Signer::new(&secret.bytes),
+            turn: TurnMinter::from_config(&config),
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -77,6 +94,7 @@ impl Node {
         let result = f(&mut hub, now);
         let events: Vec<_> = hub.drain_events().collect();
         drop(hub);
+        crate::telemetry::name_span(&events);
         for event in &events {
             log_event(&self.0.hasher, event);
             self.0.metrics.record(event);
@@ -94,6 +112,11 @@ impl Node {
         &self.0.config
     }
 
+    /// Admission control.
+    pub fn admission(&self) -> &Admission {
+        &self.0.admission
+    }
+
     /// Metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
@@ -102,6 +125,22 @@ impl Node {
     /// Token verifier.
     pub fn verifier(&self) -> &Verifier {
         &self.0.verifier
+    }
+
+    /// Signer of the server's own (HS256) tokens.
+    pub fn signer(&self) -> &Signer {
+        &self.0.signer
+    }
+
+    /// ICE servers for a new session of `user` on top of the configured ones: TURN credentials
+    /// minted for it, when a TURN secret is configured.
+    pub fn session_ice_servers(&self, user: &str) -> Vec<IceServer> {
+        let now = self.now().unix_ms / 1000;
+        self.0
+            .turn
+            .iter()
+            .map(|turn| turn.ice_server(user, now))
+            .collect()
     }
 
     /// Fired when shutdown starts.

@@ -124,14 +124,21 @@ pub fn log_event(hasher: &UserHasher, event: &Event) {
         Event::Relayed { kind, recipients } => {
             tracing::debug!(event = relay_event(kind), recipients, "relayed")
         }
-        Event::Received { .. } => {}
+        Event::RateLimited {
+            scope,
+            session,
+            warned: true,
+        } => {
+            tracing::info!(event = "rate.limited", scope, %session, "messages dropped over budget")
+        }
+        Event::Received { .. } | Event::RateLimited { .. } => {}
         Event::Rejected { code } => {
             tracing::debug!(event = "message.rejected", code = %code, "message rejected")
         }
     }
 }
 
-fn relay_event(kind: &str) -> &'static str {
+pub(crate) fn relay_event(kind: &str) -> &'static str {
     match kind {
         "offer" => "relay.offer",
         "answer" => "relay.answer",

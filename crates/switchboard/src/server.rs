@@ -21,6 +21,7 @@ const TICK: Duration = Duration::from_millis(250);
 
 /// The routes, apart from any socket, so they can be exercised directly.
 pub fn app(node: Node) -> Router {
+    let origins = crate::origin::policy(node.config());
     Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
         .route("/v1/sessions", post(transport::http::create))
@@ -33,7 +34,15 @@ pub fn app(node: Node) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
+        .route("/v1/token", post(crate::guest::token))
+        .merge(crate::web::routes())
         .with_state(node)
+        .layer(crate::origin::cors(origins.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            crate::origin::guard,
+        ))
+        .layer(crate::telemetry::http_layer())
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -101,7 +110,11 @@ impl Running {
 pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let node = Node::new(config, secret);
+    let verifier =
+        crate::auth::Verifier::from_config(&config, &secret.bytes).map_err(io::Error::other)?;
+    // A failed first fetch is logged; the key set is fetched again periodically and on demand.
+    let _ = verifier.refresh_keys().await;
+    let node = Node::with_verifier(config, secret, verifier);
     let task = tokio::spawn(run(listener, node.clone()));
     Ok(Running { addr, node, task })
 }
@@ -112,8 +125,10 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
 pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
+    let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
-    let server = axum::serve(listener, app(node.clone()))
+    let service = app(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move { serve_shutdown.cancelled().await });
     let mut serving = tokio::spawn(server.into_future());
     tokio::select! {
@@ -145,6 +160,7 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
         );
     }
     let _ = timers.await;
+    let _ = key_refresh.await;
     if !serving.is_finished() {
         // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut serving).await;
@@ -160,7 +176,31 @@ async fn run_timers(node: Node, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => node.with_hub(|hub, now| hub.handle_timeout(now)),
+            _ = tick.tick() => {
+                let now = node.with_hub(|hub, now| {
+                    hub.handle_timeout(now);
+                    now
+                });
+                node.admission().prune(now.at);
+            }
+        }
+    }
+}
+
+/// Fetches the JWKS again every `jwks_refresh_ms` (when one is configured) until shutdown.
+async fn refresh_keys(node: Node, shutdown: CancellationToken) {
+    let Some(jwks) = node.verifier().jwks().cloned() else {
+        return;
+    };
+    let period = Duration::from_millis(node.config().jwks_refresh_ms);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let _ = jwks.refresh().await;
+            }
         }
     }
 }

@@ -1,30 +1,45 @@
 //! `switchboard serve`: load settings, set up logging, run until SIGTERM or Ctrl-C.
 
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, util::SubscriberInitExt};
 
 use super::ServeArgs;
 use crate::{
-    config::{Config, LogFormat},
+    config::Config,
     secret::{Secret, SecretSource},
     server,
+    telemetry::{self, Telemetry},
 };
 
 pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     let config = Config::load(args.config.as_deref(), &args).map_err(|e| e.to_string())?;
-    init_logging(config.log_format);
+    let telemetry = init_logging(&config)?;
     let secret = Secret::load(&config).map_err(|e| format!("secret: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    runtime.block_on(serve(config, secret))
+    let result = runtime.block_on(serve(config, secret));
+    drop(runtime);
+    // After the runtime: the exporter's last batch goes out on its own thread.
+    telemetry.shutdown();
+    result
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(config: &Config) -> Result<Telemetry, String> {
     let filter =
         EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    let (subscriber, telemetry) = telemetry::subscriber(
+        config.log_format,
+        filter,
+        std::io::stderr,
+        config.otlp_endpoint.as_deref(),
+    )?;
+    subscriber.try_init().map_err(|e| format!("logging: {e}"))?;
+    if let Some(endpoint) = &config.otlp_endpoint {
+        tracing::info!(
+            event = "server.tracing",
+            endpoint = %telemetry::traces_url(endpoint),
+            "exporting traces over OTLP/HTTP"
+        );
     }
+    Ok(telemetry)
 }
 
 async fn serve(config: Config, secret: Secret) -> Result<(), String> {

@@ -4,13 +4,15 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, header},
+    extract::{ConnectInfo, FromRequestParts, Path, Query, State},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
-use switchboard_core::{Identity, Transmit};
+use std::net::{IpAddr, SocketAddr};
+
+use switchboard_core::{Identity, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, SignalError};
 
 use crate::{auth::token_from, error::ApiError, node::Node};
@@ -28,15 +30,30 @@ pub struct SessionParams {
     pub after: Option<u64>,
 }
 
+/// The client's network address, when the server knows it (it does for every TCP connection).
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(ClientAddress(address))
+    }
+}
+
 /// The identity behind a request's token.
-pub fn authenticate(
+pub async fn authenticate(
     node: &Node,
     headers: &HeaderMap,
     params: &SessionParams,
 ) -> Result<Identity, ApiError> {
     let token = token_from(headers, params.token.as_deref())
         .ok_or_else(|| SignalError::Unauthorized("a token is required".into()))?;
-    node.verifier().verify(token).map_err(|e| {
+    node.verifier().verify_async(token).await.map_err(|e| {
         tracing::info!(event = "ws.auth_failure", reason = %e, "session request refused");
         ApiError(e)
     })
@@ -54,29 +71,41 @@ pub fn no_buffering(response: &mut Response) {
 pub async fn create(
     State(node): State<Node>,
     headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     Query(params): Query<SessionParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Response> {
     if !node.accepting() {
-        return Err(SignalError::Unavailable("the server is shutting down".into()).into());
+        let e = SignalError::Unavailable("the server is shutting down".into());
+        return Err(ApiError(e).into_response());
     }
-    let identity = authenticate(&node, &headers, &params)?;
-    let hello = node.with_hub(|hub, now| {
-        let at = match &params.resume {
-            Some(session) => {
-                hub.resume(session, &identity.user, params.last_seq.unwrap_or(0), now)?
+    let mut identity = authenticate(&node, &headers, &params)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    identity.address = address;
+    identity.ice_servers = node.session_ice_servers(&identity.user);
+    node.admission()
+        .new_session(address, std::time::Instant::now())
+        .map_err(IntoResponse::into_response)?;
+    let hello = node
+        .with_hub(|hub, now| {
+            let at = match &params.resume {
+                Some(session) => {
+                    hub.resume(session, &identity.user, params.last_seq.unwrap_or(0), now)?
+                }
+                None => hub.open(identity, now)?,
+            };
+            // The hello is the first unsent message of a new or resumed session.
+            match hub.poll_transmit(&at, std::task::Waker::noop(), 1) {
+                std::task::Poll::Ready(Transmit::Messages(mut frames)) if !frames.is_empty() => {
+                    Ok((at.session, frames.swap_remove(0).text))
+                }
+                _ => Err(SignalError::Internal),
             }
-            None => hub.open(identity, now),
-        };
-        // The hello is the first unsent message of a new or resumed session.
-        match hub.poll_transmit(&at, std::task::Waker::noop(), 1) {
-            std::task::Poll::Ready(Transmit::Messages(mut frames)) if !frames.is_empty() => {
-                Ok((at.session, frames.swap_remove(0).text))
-            }
-            _ => Err(SignalError::Internal),
-        }
-    })?;
+        })
+        .map_err(|e| ApiError(e).into_response())?;
     let (session, hello) = hello;
-    let hello = RawValue::from_string(hello).map_err(|_| SignalError::Internal)?;
+    let hello = RawValue::from_string(hello)
+        .map_err(|_| ApiError(SignalError::Internal).into_response())?;
     // `hello` stays the exact text a WebSocket client gets, field order included.
     #[derive(serde::Serialize)]
     struct Created<'a> {
@@ -103,7 +132,7 @@ pub async fn post_messages(
     Query(params): Query<SessionParams>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&node, &headers, &params)?;
+    let identity = authenticate(&node, &headers, &params).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| SignalError::invalid("the body must be UTF-8 JSON"))?;
     let batch = text.trim_start().starts_with('[');
@@ -114,25 +143,33 @@ pub async fn post_messages(
     } else {
         vec![text]
     };
-    let results: Vec<Value> = node.with_hub(|hub, now| {
-        hub.check_owner(&session, &identity.user)?;
-        let results = frames
-            .iter()
-            .map(
-                |frame| match hub.receive_posted(&session, &identity.user, frame, now) {
-                    Ok(()) => json!({"accepted": true}),
-                    Err(error) => {
-                        let body = match &*error.body {
-                            ServerBody::Error(body) => body.clone(),
-                            _ => ErrorBody::from_error(&SignalError::Internal),
-                        };
-                        hub.reply_to(&session, *error, now);
-                        json!({"accepted": false, "error": body})
-                    }
-                },
-            )
-            .collect();
-        Ok::<_, SignalError>(results)
+    let receive = crate::telemetry::receive_span();
+    let results: Vec<Value> = receive.in_scope(|| {
+        node.with_hub(|hub, now| {
+            hub.check_owner(&session, &identity.user)?;
+            let results = frames
+                .iter()
+                .map(
+                    |frame| match hub.receive_posted(&session, &identity.user, frame, now) {
+                        Ok(()) => json!({"accepted": true}),
+                        Err(Refusal::Dropped) => {
+                            let e =
+                                SignalError::RateLimited("dropped: over the rate budget".into());
+                            json!({"accepted": false, "error": ErrorBody::from_error(&e)})
+                        }
+                        Err(Refusal::Reply(error)) => {
+                            let body = match &*error.body {
+                                ServerBody::Error(body) => body.clone(),
+                                _ => ErrorBody::from_error(&SignalError::Internal),
+                            };
+                            hub.reply_to(&session, *error, now);
+                            json!({"accepted": false, "error": body})
+                        }
+                    },
+                )
+                .collect();
+            Ok::<_, SignalError>(results)
+        })
     })?;
     let answer = if batch {
         Value::Array(results)

@@ -28,8 +28,9 @@ pub async fn poll(
     headers: HeaderMap,
     Query(params): Query<SessionParams>,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&node, &headers, &params)?;
+    let identity = authenticate(&node, &headers, &params).await?;
     let after = params.after.or(params.last_seq).unwrap_or(0);
+    let _permit = node.admission().connection()?;
     let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
     let _guard = node.tasks().token();
     let metrics = node.metrics();

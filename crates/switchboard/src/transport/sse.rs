@@ -25,6 +25,7 @@ use axum::{
 use futures_util::Stream;
 use rand::Rng;
 use switchboard_core::{Attachment, Disconnect, Transmit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::http::{SessionParams, authenticate, no_buffering};
@@ -40,12 +41,13 @@ pub async fn events(
     headers: HeaderMap,
     Query(params): Query<SessionParams>,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&node, &headers, &params)?;
+    let identity = authenticate(&node, &headers, &params).await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(params.last_seq).unwrap_or(0);
+    let permit = node.admission().connection()?;
     let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
     let config = node.config();
     let jitter = rand::rng().random_range(0..=config.sse_jitter_ms);
@@ -53,7 +55,7 @@ pub async fn events(
     let heartbeat = Duration::from_millis(config.sse_heartbeat_ms);
     let retry = Duration::from_millis(config.sse_retry_ms);
     let stream = EventStream {
-        guard: node.tasks().token(),
+        held: (node.tasks().token(), permit),
         node: node.clone(),
         at,
         deadline: Box::pin(tokio::time::sleep(lifetime)),
@@ -70,9 +72,9 @@ pub async fn events(
 /// The event stream of one attachment. Dropping it (the client went away, or the stream ended)
 /// tells the hub the transport is gone unless the hub ended it.
 struct EventStream {
-    /// Keeps shutdown waiting until this stream is done.
+    /// Keeps shutdown waiting until this stream is done, and its place among the connections.
     #[allow(dead_code)] // held for its drop
-    guard: TaskTrackerToken,
+    held: (TaskTrackerToken, OwnedSemaphorePermit),
     node: Node,
     at: Attachment,
     deadline: Pin<Box<tokio::time::Sleep>>,
@@ -120,8 +122,10 @@ impl Stream for EventStream {
             }
             Poll::Pending => {}
         }
+        // The comment keeps proxies from closing an idle stream. It proves nothing about the
+        // client (a write into a dead connection succeeds until TCP gives up), so liveness comes
+        // from the client's own requests: its posted messages, `ping` at least every heartbeat.
         if this.heartbeat.poll_tick(cx).is_ready() {
-            this.node.with_hub(|hub, now| hub.heard_from(&this.at, now));
             return Poll::Ready(Some(Ok(Event::default().comment(""))));
         }
         Poll::Pending

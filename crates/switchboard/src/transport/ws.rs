@@ -16,9 +16,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt, StreamExt};
-use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Identity, Transmit};
+use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 
+use super::http::ClientAddress;
 use crate::{auth::token_from, error::ApiError, node::Node};
 
 /// Frames taken from the outbox per write; bounds the time between socket reads.
@@ -57,6 +58,7 @@ impl WsParams {
 pub async fn upgrade(
     State(node): State<Node>,
     headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     Query(pairs): Query<Vec<(String, String)>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -70,9 +72,9 @@ pub async fn upgrade(
     }
     let identity = match token_from(&headers, params.token.as_deref()) {
         None => Err(SignalError::Unauthorized("a token is required".into())),
-        Some(token) => node.verifier().verify(token),
+        Some(token) => node.verifier().verify_async(token).await,
     };
-    let identity = match identity {
+    let mut identity = match identity {
         Ok(identity) => identity,
         Err(e) => {
             tracing::info!(event = "ws.auth_failure", reason = %e, "websocket refused");
@@ -80,6 +82,8 @@ pub async fn upgrade(
         }
     };
     tracing::debug!(event = "ws.auth_success", "websocket authenticated");
+    identity.address = address;
+    identity.ice_servers = node.session_ice_servers(&identity.user);
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => {
@@ -95,23 +99,48 @@ pub async fn upgrade(
             return ApiError(e).into_response();
         }
     };
+    if let Err(refusal) = node.admission().new_session(address, Instant::now()) {
+        return refusal.into_response();
+    }
+    let permit = match node.admission().connection() {
+        Ok(permit) => permit,
+        Err(e) => return e.into_response(),
+    };
     let start = match params.resume {
-        Some(session) => Start::Resume { session, last_seq },
-        None => Start::Fresh,
+        Some(session) => Start::Resume {
+            session,
+            user: identity.user,
+            last_seq,
+        },
+        // A fresh session is opened before the upgrade, so a refusal is a plain HTTP answer.
+        None => match node.with_hub(|hub, now| hub.open(identity, now)) {
+            Ok(at) => Start::Opened(at),
+            Err(e) => return ApiError(e).into_response(),
+        },
     };
     let cap = node.config().hard_frame_cap();
     let guard = node.tasks().token();
+    let span = crate::telemetry::ws_span(matches!(start, Start::Resume { .. }));
     ws.max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| async move {
-            serve(socket, node, identity, start).await;
-            drop(guard);
+        .on_upgrade(move |socket| {
+            tracing::Instrument::instrument(
+                async move {
+                    serve(socket, node, start).await;
+                    drop((guard, permit));
+                },
+                span,
+            )
         })
 }
 
 enum Start {
-    Fresh,
-    Resume { session: String, last_seq: u64 },
+    Opened(Attachment),
+    Resume {
+        session: String,
+        user: std::sync::Arc<str>,
+        last_seq: u64,
+    },
 }
 
 /// The WebSocket close code for why the hub ended the transport.
@@ -135,11 +164,15 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-async fn serve(mut socket: WebSocket, node: Node, identity: Identity, start: Start) {
-    let opened = node.with_hub(|hub, now| match start {
-        Start::Fresh => Ok(hub.open(identity, now)),
-        Start::Resume { session, last_seq } => hub.resume(&session, &identity.user, last_seq, now),
-    });
+async fn serve(mut socket: WebSocket, node: Node, start: Start) {
+    let opened = match start {
+        Start::Opened(at) => Ok(at),
+        Start::Resume {
+            session,
+            user,
+            last_seq,
+        } => node.with_hub(|hub, now| hub.resume(&session, &user, last_seq, now)),
+    };
     let at = match opened {
         Ok(at) => at,
         Err(e) => {
@@ -193,7 +226,9 @@ async fn pump(
             },
             frame = rx.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    node.with_hub(|hub, now| receive(hub, at, text.as_str(), now));
+                    crate::telemetry::receive_span().in_scope(|| {
+                        node.with_hub(|hub, now| receive(hub, at, text.as_str(), now))
+                    });
                 }
                 Some(Ok(Message::Binary(_))) => {
                     let e = SignalError::invalid("binary frames are not accepted; send JSON text frames");
@@ -235,7 +270,7 @@ fn is_oversized(error: axum::Error) -> bool {
 
 /// Hands a frame to the hub; a refusal goes back on the same socket as an `error`.
 fn receive(hub: &mut Hub, at: &Attachment, text: &str, now: switchboard_core::Now) {
-    if let Err(error) = hub.receive(at, text, now) {
+    if let Err(Refusal::Reply(error)) = hub.receive(at, text, now) {
         hub.reply(at, *error, now);
     }
 }

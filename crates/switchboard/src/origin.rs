@@ -1,0 +1,313 @@
+//! Browser origin checks and CORS for the `/v1/` endpoints.
+//!
+//! A browser attaches `Origin` to every WebSocket upgrade and cross-origin request, and a page on
+//! another site could otherwise open a session with a token or cookie the visitor's browser holds
+//! (cross-site WebSocket hijacking). So a request to `/v1/...` whose `Origin` is not allowed is
+//! answered with HTTP 403 `forbidden` before any handler, upgrade or token check runs. Requests
+//! without `Origin` come from non-browser clients, which no other site can drive, and pass.
+//!
+//! Allowed: the server's own origin (the `Origin` host and port equal the request's `Host`), and
+//! either the loopback origins (`localhost`, `127.0.0.1`, `[::1]`, any port: the development
+//! default when `allowed_origins` is empty) or exactly the configured list. CORS answers (also
+//! preflights) carry `Access-Control-Allow-Origin` for allowed origins only; credentials are never
+//! allowed, since tokens travel as bearer tokens, not cookies.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{Request, State},
+    http::{
+        HeaderName, HeaderValue, Method, Uri,
+        header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER},
+        request::Parts,
+    },
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use switchboard_protocol::SignalError;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::error::ApiError;
+
+/// The paths the policy guards.
+const GUARDED_PREFIX: &str = "/v1/";
+
+/// Which browser origins may use the session endpoints.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    /// `*` was listed.
+    any: bool,
+    /// Loopback origins pass (the default, with no list).
+    loopback: bool,
+    /// The sandboxed / opaque origin `null` was listed.
+    null: bool,
+    listed: Vec<Allowed>,
+}
+
+/// One configured origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allowed {
+    scheme: String,
+    /// Lowercase host; `*.example.com` is stored as `.example.com` with `subdomains` set.
+    host: String,
+    subdomains: bool,
+    port: u16,
+}
+
+/// An `Origin` value taken apart.
+struct Parsed {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+fn parse_origin(text: &str) -> Option<Parsed> {
+    let uri: Uri = text.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return None;
+    }
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    Some(Parsed {
+        scheme,
+        host: authority.host().to_ascii_lowercase(),
+        port: authority.port_u16().unwrap_or(default_port),
+    })
+}
+
+impl OriginPolicy {
+    /// The policy for `allowed_origins`: entries are `scheme://host[:port]`, `scheme://*.domain`
+    /// (any subdomain), `*` (any origin) or `null`.
+    pub fn new(allowed: &[String]) -> Result<OriginPolicy, String> {
+        let mut policy = OriginPolicy {
+            any: false,
+            loopback: allowed.is_empty(),
+            null: false,
+            listed: Vec::new(),
+        };
+        for entry in allowed {
+            match entry.trim() {
+                "*" => policy.any = true,
+                "null" => policy.null = true,
+                text => {
+                    let bad = || {
+                        format!(
+                            "allowed_origins: `{text}` is not `*`, `null` or an origin like https://app.example.com[:port]"
+                        )
+                    };
+                    let (text, subdomains) = match text.split_once("://*.") {
+                        Some((scheme, rest)) => (format!("{scheme}://{rest}"), true),
+                        None => (text.to_owned(), false),
+                    };
+                    let parsed = parse_origin(&text).ok_or_else(bad)?;
+                    policy.listed.push(Allowed {
+                        scheme: parsed.scheme,
+                        host: if subdomains {
+                            format!(".{}", parsed.host)
+                        } else {
+                            parsed.host
+                        },
+                        subdomains,
+                        port: parsed.port,
+                    });
+                }
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Only the server's own origin.
+    pub fn same_origin_only() -> OriginPolicy {
+        OriginPolicy {
+            any: false,
+            loopback: false,
+            null: false,
+            listed: Vec::new(),
+        }
+    }
+
+    /// Whether a request with `origin`, sent to `host` (the `Host` header or URI authority), is
+    /// allowed.
+    pub fn allows(&self, origin: &HeaderValue, host: Option<&str>) -> bool {
+        if self.any {
+            return true;
+        }
+        let Ok(text) = origin.to_str() else {
+            return false;
+        };
+        if text == "null" {
+            return self.null;
+        }
+        let Some(origin) = parse_origin(text) else {
+            return false;
+        };
+        if host.is_some_and(|host| same_origin(&origin, host)) {
+            return true;
+        }
+        if self.loopback && matches!(origin.host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+            return true;
+        }
+        self.listed.iter().any(|a| {
+            a.scheme == origin.scheme
+                && a.port == origin.port
+                && if a.subdomains {
+                    origin.host.ends_with(&a.host)
+                } else {
+                    a.host == origin.host
+                }
+        })
+    }
+}
+
+/// Whether `origin` names the host the request was sent to. `Host` carries no scheme: a missing
+/// port there matches the origin's default port (a TLS-terminating proxy in front).
+fn same_origin(origin: &Parsed, host: &str) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    authority.host().eq_ignore_ascii_case(&origin.host)
+        && authority.port_u16().is_none_or(|port| port == origin.port)
+}
+
+fn host_of<'a>(headers: &'a axum::http::HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+    headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+}
+
+/// The policy of `config.allowed_origins`. `Config::load` has checked the list; a list that was
+/// never checked and is invalid falls back to same-origin only (closed, not open).
+pub fn policy(config: &crate::config::Config) -> Arc<OriginPolicy> {
+    Arc::new(
+        OriginPolicy::new(&config.allowed_origins).unwrap_or_else(|e| {
+            tracing::error!(event = "origin.bad_config", error = %e, "allowing the server's own origin only");
+            OriginPolicy::same_origin_only()
+        }),
+    )
+}
+
+/// Middleware: refuses a `/v1/` request whose `Origin` the policy does not allow, with HTTP 403
+/// and the JSON error body, before anything else looks at it.
+pub async fn guard(
+    State(policy): State<Arc<OriginPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with(GUARDED_PREFIX)
+        && let Some(origin) = request.headers().get(ORIGIN)
+        && !policy.allows(origin, host_of(request.headers(), request.uri()))
+    {
+        tracing::info!(
+            event = "origin.refused",
+            origin = %String::from_utf8_lossy(&origin.as_bytes()[..origin.len().min(128)]),
+            path = request.uri().path(),
+            "request from a disallowed origin refused"
+        );
+        return ApiError(SignalError::Forbidden(
+            "requests from this origin are not allowed (allowed_origins)".into(),
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// CORS for the `/v1/` endpoints: allowed origins may `GET` and `POST` with `Authorization`,
+/// `Content-Type` and `Last-Event-ID`, and read `Retry-After`.
+pub fn cors(policy: Arc<OriginPolicy>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(
+            move |origin: &HeaderValue, parts: &Parts| {
+                parts.uri.path().starts_with(GUARDED_PREFIX)
+                    && policy.allows(origin, host_of(&parts.headers, &parts.uri))
+            },
+        ))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(policy: &OriginPolicy, origin: &str, host: &str) -> bool {
+        policy.allows(&HeaderValue::from_str(origin).unwrap(), Some(host))
+    }
+
+    #[test]
+    fn default_allows_same_origin_and_loopback_only() {
+        let p = OriginPolicy::new(&[]).unwrap();
+        assert!(allows(&p, "https://sb.example.com", "sb.example.com"));
+        assert!(allows(
+            &p,
+            "http://sb.example.com:8080",
+            "sb.example.com:8080"
+        ));
+        assert!(!allows(
+            &p,
+            "http://sb.example.com:9090",
+            "sb.example.com:8080"
+        ));
+        assert!(allows(&p, "http://localhost:5173", "sb.example.com"));
+        assert!(allows(&p, "https://127.0.0.1:3000", "sb.example.com"));
+        assert!(allows(&p, "http://[::1]:3000", "sb.example.com"));
+        assert!(!allows(&p, "https://evil.example", "sb.example.com"));
+        assert!(!allows(
+            &p,
+            "https://localhost.evil.example",
+            "sb.example.com"
+        ));
+        assert!(!allows(&p, "null", "sb.example.com"));
+        assert!(!allows(&p, "not an origin", "sb.example.com"));
+        assert!(!allows(&p, "ftp://sb.example.com", "sb.example.com"));
+    }
+
+    #[test]
+    fn a_list_replaces_loopback() {
+        let list = [
+            "https://app.example.com".to_owned(),
+            "https://*.tenant.example".to_owned(),
+            "http://dev.example:8000".to_owned(),
+        ];
+        let p = OriginPolicy::new(&list).unwrap();
+        let host = "sb.example.com";
+        assert!(allows(&p, "https://app.example.com", host));
+        assert!(allows(&p, "https://APP.example.com:443", host));
+        assert!(!allows(&p, "http://app.example.com", host));
+        assert!(allows(&p, "https://a.tenant.example", host));
+        assert!(!allows(&p, "https://tenant.example", host));
+        assert!(!allows(&p, "https://eviltenant.example", host));
+        assert!(allows(&p, "http://dev.example:8000", host));
+        assert!(!allows(&p, "http://dev.example", host));
+        assert!(!allows(&p, "http://localhost:3000", host));
+        assert!(allows(&p, "https://sb.example.com", host), "same origin");
+        let any = OriginPolicy::new(&["*".to_owned()]).unwrap();
+        assert!(allows(&any, "https://anything.example", host));
+    }
+
+    #[test]
+    fn bad_entries_are_errors() {
+        for bad in [
+            "example.com",
+            "https://a.example/path",
+            "ws://a.example",
+            "",
+        ] {
+            assert!(OriginPolicy::new(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,1014 @@
+//! One test client for every transport: the same session API over WebSocket, server-sent events
+//! and long-poll, so a scenario written once runs on each of them.
+//!
+//! Whatever the transport, a background task moves what the server sends into a channel, and
+//! every message is checked on arrival: `seq` rises by exactly one (no gap, no repeat), and an SSE
+//! event's `id:` is the message's `seq`. Client messages go as WebSocket text frames, or as
+//! `POST /v1/sessions/{id}/messages` whose per-message answer is returned to the caller.
+//!
+//! - WebSocket: `GET /v1/ws?token=`; resume with `?resume=SESSION&last_seq=N`.
+//! - SSE: `POST /v1/sessions` (Bearer token) answers `{session, hello}`; events come from
+//!   `GET /v1/sessions/{id}/events?token=` (as EventSource must, the token is in the query) first
+//!   with `?last_seq=` of the hello. Like EventSource, the reader reconnects by itself when the
+//!   server ends the stream, after the announced `retry:`, with `Last-Event-ID`.
+//! - Long-poll: the same `POST /v1/sessions`, then a loop of `GET .../poll?after=SEQ` (Bearer).
+//!
+//! `drop_transport` loses the connection without telling the server (no close frame, no request);
+//! what had already arrived counts as received. `resume` continues the session from the last seq
+//! received, on the same transport (WebSocket `?resume`, SSE `Last-Event-ID`, poll `after`) or on
+//! another one (WebSocket `?resume`, or `POST /v1/sessions?resume=S&last_seq=N` for SSE and poll).
+//! After a `hello`, client messages above its `last_client_seq` that went out on a WebSocket (and
+//! may have died with it) are sent again, as the contract asks of clients.
+
+#![allow(dead_code)] // each scenario uses a different part of the client
+
+use std::{
+    collections::VecDeque,
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use futures_util::{
+    SinkExt, StreamExt,
+    stream::{SplitSink, SplitStream},
+};
+use serde_json::{Value, json, value::RawValue};
+use switchboard_protocol::{ClientEnvelope, Role, ServerEnvelope};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{DEADLINE, Socket, TestServer, unix_ms};
+
+/// The three transports of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// `GET /v1/ws`.
+    Ws,
+    /// `GET /v1/sessions/{id}/events` plus posted messages.
+    Sse,
+    /// `GET /v1/sessions/{id}/poll` plus posted messages.
+    Poll,
+}
+
+impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 3] = [Transport::Ws, Transport::Sse, Transport::Poll];
+
+    /// The next transport in [`Transport::ALL`], for a switch that must change transport.
+    pub fn next(self) -> Transport {
+        match self {
+            Transport::Ws => Transport::Sse,
+            Transport::Sse => Transport::Poll,
+            Transport::Poll => Transport::Ws,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Ws => "ws",
+            Transport::Sse => "sse",
+            Transport::Poll => "poll",
+        })
+    }
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The server closed the WebSocket with this close code (`None`: without a close frame).
+    WsClose(Option<u16>),
+    /// An HTTP request of the stream (an SSE (re)connect, a poll, a `POST /v1/sessions` resume)
+    /// was refused with this status and error code.
+    Refused { status: u16, code: String },
+    /// The connection failed.
+    Failed(String),
+}
+
+/// What a transport task hands over.
+enum Incoming {
+    /// One server message as received; `event_id` is the SSE `id:` it came with.
+    Text {
+        text: String,
+        event_id: Option<u64>,
+    },
+    End(End),
+}
+
+/// What arrived, checked, in order.
+#[derive(Debug)]
+enum Item {
+    Msg(ServerEnvelope),
+    End(End),
+}
+
+/// See the module documentation.
+pub struct AnyClient {
+    /// The user id, used in assertion messages.
+    pub name: String,
+    /// The transport currently carrying the session.
+    pub transport: Transport,
+    /// Session id (from the first `hello`).
+    pub session: String,
+    /// The last client `seq` used.
+    pub seq: u64,
+    /// The latest `hello` (the first one, or the last resume's).
+    pub hello: ServerEnvelope,
+    base: String,
+    ws_url: String,
+    token: String,
+    poll_wait: Duration,
+    http: reqwest::Client,
+    /// Highest server `seq` that arrived (read or not): the resume point.
+    received_seq: u64,
+    rx: mpsc::UnboundedReceiver<Incoming>,
+    task: Option<JoinHandle<()>>,
+    sink: Option<SplitSink<Socket, Message>>,
+    /// Arrived and checked, not yet read.
+    ready: VecDeque<Item>,
+    /// Messages sent on a WebSocket and not yet confirmed by a `hello`'s `last_client_seq`.
+    unconfirmed: Vec<ClientEnvelope>,
+    /// What was read, normalized, for comparing transports ([`AnyClient::transcript`]).
+    transcript: Vec<Value>,
+    /// How often the SSE reader reconnected by itself.
+    reconnects: Arc<AtomicUsize>,
+}
+
+impl Drop for AnyClient {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The comparable part of a server message: what a transport must not change (not `seq` and
+/// `ts`, nor an error's human-readable text, which may carry a measurement such as a clock skew).
+pub fn normalize(env: &ServerEnvelope) -> Value {
+    let mut payload = env.payload.clone();
+    if env.kind == "error"
+        && let Some(p) = payload.as_object_mut()
+    {
+        p.remove("message");
+    }
+    json!({
+        "type": env.kind,
+        "room": env.room,
+        "from": env.from,
+        "id": env.id,
+        "payload": payload,
+    })
+}
+
+fn error_code(body: &Value) -> String {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The answer of `POST /v1/sessions`: the session id, and the `hello` exactly as sent.
+async fn created(response: reqwest::Response) -> (String, String) {
+    let body = response.text().await.expect("a body");
+    let created: std::collections::BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(&body).expect("a JSON object");
+    assert_eq!(created.len(), 2, "{{session, hello}}: {body}");
+    let session: String = serde_json::from_str(created["session"].get()).expect("a session id");
+    let hello = created["hello"].get().to_owned();
+    let parsed: Value = serde_json::from_str(&hello).expect("hello");
+    assert_eq!(parsed["payload"]["session"], session.as_str(), "{body}");
+    (session, hello)
+}
+
+async fn refusal(response: reqwest::Response) -> End {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    End::Refused {
+        status,
+        code: error_code(&body),
+    }
+}
+
+impl AnyClient {
+    /// A new session for `user` (token grant `room`, `role`) on `transport`, its `hello` read.
+    pub async fn connect(
+        server: &TestServer,
+        transport: Transport,
+        user: &str,
+        room: &str,
+        role: Role,
+    ) -> AnyClient {
+        let (_, rx) = mpsc::unbounded_channel();
+        let mut c = AnyClient {
+            name: user.to_owned(),
+            transport,
+            session: String::new(),
+            seq: 0,
+            hello: ServerEnvelope {
+                kind: String::new(),
+                room: None,
+                seq: 0,
+                ts: 0,
+                from: None,
+                id: None,
+                payload: Value::Null,
+            },
+            base: server.http(""),
+            ws_url: server.ws_url(),
+            token: server.token(user, room, role),
+            poll_wait: Duration::from_millis(server.running().node().config().poll_wait_ms),
+            http: reqwest::Client::new(),
+            received_seq: 0,
+            rx,
+            task: None,
+            sink: None,
+            ready: VecDeque::new(),
+            unconfirmed: Vec::new(),
+            transcript: Vec::new(),
+            reconnects: Arc::new(AtomicUsize::new(0)),
+        };
+        match transport {
+            Transport::Ws => {
+                let url = format!("{}?token={}", c.ws_url, c.token);
+                c.open_ws(&url).await;
+            }
+            Transport::Sse | Transport::Poll => {
+                let response = c
+                    .http
+                    .post(format!("{}/v1/sessions", c.base))
+                    .bearer_auth(&c.token)
+                    .timeout(DEADLINE)
+                    .send()
+                    .await
+                    .expect("POST /v1/sessions answers");
+                assert_eq!(response.status().as_u16(), 200, "POST /v1/sessions");
+                let (session, hello) = created(response).await;
+                c.session = session;
+                c.arrive(Incoming::Text {
+                    text: hello,
+                    event_id: None,
+                });
+                // The stream continues after the hello, seq 1.
+                c.open_stream(transport, 1, false).await;
+            }
+        }
+        let hello = c.next_msg().await;
+        assert_eq!(
+            hello.kind, "hello",
+            "{}: the first message is hello",
+            c.name
+        );
+        assert_eq!(hello.seq, 1, "{}: hello is seq 1", c.name);
+        assert_eq!(hello.payload["resumed"], false);
+        c.session = hello.payload["session"].as_str().unwrap().to_owned();
+        // The first hello is the same on every transport but for the session id.
+        let mut first = normalize(&hello);
+        first["payload"]["session"] = json!("<session>");
+        c.transcript.push(first);
+        c.hello = hello;
+        c
+    }
+
+    /// How often the SSE reader reconnected by itself (after the server ended a stream).
+    pub fn reconnects(&self) -> usize {
+        self.reconnects.load(Ordering::SeqCst)
+    }
+
+    /// Everything read so far, normalized ([`normalize`]), plus `<end>` and `<refused>` markers.
+    /// The first `hello` is kept with its session id blanked; a resume's `hello` is left out, as
+    /// only some ways of resuming produce one.
+    pub fn transcript(&self) -> &[Value] {
+        &self.transcript
+    }
+
+    /// An envelope with the next client seq and the current time.
+    pub fn msg(&mut self, kind: &str) -> ClientEnvelope {
+        self.seq += 1;
+        ClientEnvelope::new(kind, self.seq, unix_ms())
+    }
+
+    /// The next client seq, for messages built by hand.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Sends one message. Over HTTP, returns the POST's answer for it (`{"accepted": ...}`).
+    pub async fn send(&mut self, env: ClientEnvelope) -> Option<Value> {
+        let text = env.to_json();
+        if self.transport == Transport::Ws {
+            self.unconfirmed.push(env);
+        }
+        self.send_text(&text).await
+    }
+
+    /// Sends one frame as given (which may be no valid message at all).
+    pub async fn send_text(&mut self, text: &str) -> Option<Value> {
+        match self.transport {
+            Transport::Ws => {
+                self.ws_send(text).await;
+                None
+            }
+            Transport::Sse | Transport::Poll => Some(self.post(text.to_owned()).await),
+        }
+    }
+
+    /// Sends several messages: one POST with a JSON array over HTTP (one answer per message),
+    /// one frame each over WebSocket.
+    pub async fn send_batch(&mut self, envs: Vec<ClientEnvelope>) -> Vec<Option<Value>> {
+        match self.transport {
+            Transport::Ws => {
+                let mut answers = Vec::new();
+                for env in envs {
+                    answers.push(self.send(env).await);
+                }
+                answers
+            }
+            Transport::Sse | Transport::Poll => {
+                let texts: Vec<String> = envs.iter().map(ClientEnvelope::to_json).collect();
+                let answer = self.post(format!("[{}]", texts.join(","))).await;
+                let answers = answer
+                    .as_array()
+                    .expect("an array answers an array")
+                    .clone();
+                assert_eq!(answers.len(), envs.len(), "one answer per message");
+                answers.into_iter().map(Some).collect()
+            }
+        }
+    }
+
+    async fn ws_send(&mut self, text: &str) {
+        let sink = self.sink.as_mut().expect("a connected WebSocket");
+        tokio::time::timeout(DEADLINE, sink.send(Message::Text(text.into())))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    async fn post(&mut self, body: String) -> Value {
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/sessions/{}/messages",
+                self.base, self.session
+            ))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .timeout(DEADLINE)
+            .send()
+            .await
+            .expect("POST .../messages answers");
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.expect("JSON answer");
+        assert_eq!(status, 200, "{}: POST .../messages: {answer}", self.name);
+        answer
+    }
+
+    /// Acknowledges everything received so far.
+    pub async fn ack(&mut self) {
+        let env = self.msg("ack").payload(json!({"seq": self.received_seq}));
+        let answer = self.send(env).await;
+        accepted(&answer);
+    }
+
+    /// The next server message (waiting at most [`DEADLINE`]); a stream end is a failure.
+    pub async fn recv(&mut self) -> ServerEnvelope {
+        let env = self.next_msg().await;
+        if env.kind == "hello" {
+            self.hello = env.clone();
+        } else {
+            self.transcript.push(normalize(&env));
+        }
+        env
+    }
+
+    /// A message that already arrived, without waiting.
+    pub fn try_recv(&mut self) -> Option<ServerEnvelope> {
+        if self.ready.is_empty()
+            && let Ok(incoming) = self.rx.try_recv()
+        {
+            self.arrive(incoming);
+        }
+        match self.ready.pop_front()? {
+            Item::Msg(env) => {
+                if env.kind != "hello" {
+                    self.transcript.push(normalize(&env));
+                }
+                Some(env)
+            }
+            Item::End(end) => panic!(
+                "{}: the {} stream ended: {end:?}",
+                self.name, self.transport
+            ),
+        }
+    }
+
+    async fn next_msg(&mut self) -> ServerEnvelope {
+        match self.next_item().await {
+            Item::Msg(env) => env,
+            Item::End(end) => panic!(
+                "{}: expected a message, the {} stream ended: {end:?}",
+                self.name, self.transport
+            ),
+        }
+    }
+
+    async fn next_item(&mut self) -> Item {
+        if self.ready.is_empty() {
+            let incoming = tokio::time::timeout(DEADLINE, self.rx.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "{}: nothing arrived on {} in time (last seq {})",
+                        self.name, self.transport, self.received_seq
+                    )
+                })
+                .unwrap_or_else(|| panic!("{}: no {} stream", self.name, self.transport));
+            self.arrive(incoming);
+        }
+        self.ready.pop_front().expect("an item arrived")
+    }
+
+    /// Waits for the next thing the transport hands over and takes it (whatever is still unread
+    /// before it stays unread).
+    async fn arrive_next(&mut self) -> Item {
+        let incoming = tokio::time::timeout(DEADLINE, self.rx.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: nothing arrived on {} in time",
+                    self.name, self.transport
+                )
+            })
+            .unwrap_or_else(|| panic!("{}: no {} stream", self.name, self.transport));
+        self.arrive(incoming);
+        self.ready.pop_back().expect("it arrived")
+    }
+
+    /// Checks a message as it arrives: valid JSON, SSE id = seq, seq rising by exactly one.
+    fn arrive(&mut self, incoming: Incoming) {
+        let (text, event_id) = match incoming {
+            Incoming::Text { text, event_id } => (text, event_id),
+            Incoming::End(end) => {
+                self.ready.push_back(Item::End(end));
+                return;
+            }
+        };
+        let env: ServerEnvelope = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not a server message ({e}): {text}", self.name));
+        assert_envelope_order(&text);
+        if let Some(id) = event_id {
+            assert_eq!(
+                id, env.seq,
+                "{}: an SSE event's id is its seq: {text}",
+                self.name
+            );
+        }
+        if env.seq == 0 {
+            assert_eq!(
+                env.kind, "error",
+                "{}: only an out-of-session error has seq 0",
+                self.name
+            );
+        } else {
+            assert_eq!(
+                env.seq,
+                self.received_seq + 1,
+                "{} on {}: seq rises by exactly one, no gap and no repeat: {text}",
+                self.name,
+                self.transport
+            );
+            self.received_seq = env.seq;
+        }
+        self.ready.push_back(Item::Msg(env));
+    }
+
+    /// The next message, which must be of `kind`.
+    pub async fn expect(&mut self, kind: &str) -> ServerEnvelope {
+        let env = self.recv().await;
+        assert_eq!(
+            env.kind, kind,
+            "{}: expected {kind}, got {env:?}",
+            self.name
+        );
+        env
+    }
+
+    /// The next message, which must be an `error` with `code`.
+    pub async fn expect_error(&mut self, code: &str) -> ServerEnvelope {
+        let env = self.expect("error").await;
+        assert_eq!(env.payload["code"], code, "{}: {env:?}", self.name);
+        env
+    }
+
+    /// Sends `env` and checks it is refused with `code`: over HTTP the POST answers
+    /// `{"accepted": false, "error": E}`, and on every transport the stream then carries an `error`
+    /// whose payload is exactly `E`.
+    pub async fn send_refused(&mut self, env: ClientEnvelope, code: &str) -> ServerEnvelope {
+        let answer = self.send(env).await;
+        self.refused(answer, code).await
+    }
+
+    /// As [`AnyClient::send_refused`] for a frame given as text.
+    pub async fn send_text_refused(&mut self, text: &str, code: &str) -> ServerEnvelope {
+        let answer = self.send_text(text).await;
+        self.refused(answer, code).await
+    }
+
+    async fn refused(&mut self, answer: Option<Value>, code: &str) -> ServerEnvelope {
+        let error = self.expect_error(code).await;
+        if let Some(answer) = answer {
+            assert_eq!(answer["accepted"], false, "{}: {answer}", self.name);
+            assert_eq!(
+                answer["error"], error.payload,
+                "{}: the POST answer carries the error the stream delivers",
+                self.name
+            );
+            assert_eq!(answer.as_object().unwrap().len(), 2, "{answer}");
+        }
+        error
+    }
+
+    /// Sends `env`, which must be accepted.
+    pub async fn send_ok(&mut self, env: ClientEnvelope) {
+        let answer = self.send(env).await;
+        accepted(&answer);
+    }
+
+    /// Proves nothing is queued for this client: a `ping` is answered by the very next message.
+    pub async fn expect_quiet(&mut self) {
+        let env = self.msg("ping").id("barrier");
+        self.send_ok(env).await;
+        let next = self.recv().await;
+        assert_eq!(
+            next.kind, "pong",
+            "{}: expected nothing before pong, got {next:?}",
+            self.name
+        );
+        assert_eq!(next.id.as_deref(), Some("barrier"));
+    }
+
+    /// The stream must end now (no message before the end).
+    pub async fn expect_end(&mut self) -> End {
+        match self.next_item().await {
+            Item::End(end) => {
+                self.transcript.push(json!({"type": "<end>"}));
+                end
+            }
+            Item::Msg(env) => panic!("{}: expected the stream to end, got {env:?}", self.name),
+        }
+    }
+
+    /// The resume just tried must be refused with `code`: over WebSocket an `error` with seq 0
+    /// and close code 4004; over HTTP an error status with that code.
+    pub async fn expect_refused(&mut self, code: &str) {
+        match self.next_item().await {
+            Item::Msg(env) => {
+                assert_eq!(env.kind, "error", "{}: {env:?}", self.name);
+                assert_eq!(env.seq, 0, "{}: {env:?}", self.name);
+                assert_eq!(env.payload["code"], code, "{}: {env:?}", self.name);
+                let end = self.next_item().await;
+                assert!(
+                    matches!(end, Item::End(End::WsClose(Some(4004)))),
+                    "{}: close 4004 after a refused resume, got {end:?}",
+                    self.name
+                );
+            }
+            Item::End(End::Refused { status, code: got }) => {
+                assert_eq!(got, code, "{}: refused with status {status}", self.name);
+                let expected_status = match code {
+                    "session_expired" => 410,
+                    "forbidden" => 403,
+                    _ => 400,
+                };
+                assert_eq!(status, expected_status, "{}: status for {code}", self.name);
+            }
+            Item::End(end) => panic!("{}: expected a refusal, got {end:?}", self.name),
+        }
+        self.transcript
+            .push(json!({"type": "<refused>", "code": code}));
+    }
+
+    /// Loses the transport abruptly: no close frame, no request; the server is not told. What
+    /// had arrived counts as received.
+    pub async fn drop_transport(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.sink = None;
+        while let Ok(incoming) = self.rx.try_recv() {
+            self.arrive(incoming);
+        }
+    }
+
+    /// Continues the session on `transport` from the last seq received (dropping the current
+    /// transport first if it is still up). Returns the `hello` when the resume produced one (a
+    /// WebSocket resume, or a switch to SSE or long-poll through `POST /v1/sessions?resume`); an
+    /// SSE reconnect or a poll continue the stream without one. A refused resume shows up as the
+    /// next item ([`AnyClient::expect_refused`]).
+    pub async fn resume(&mut self, transport: Transport) -> Option<ServerEnvelope> {
+        self.drop_transport().await;
+        // Messages already read are not expected again; anything left unread stays readable.
+        let from = self.transport;
+        self.transport = transport;
+        let last_seq = self.received_seq;
+        let hello = match (from, transport) {
+            (_, Transport::Ws) => {
+                let url = format!(
+                    "{}?token={}&resume={}&last_seq={last_seq}",
+                    self.ws_url, self.token, self.session
+                );
+                self.open_ws(&url).await;
+                // The first frame of the new socket: `hello`, or the refusal.
+                match self.arrive_next().await {
+                    Item::Msg(env) if env.kind == "hello" => Some(env),
+                    other => {
+                        self.ready.push_back(other);
+                        None
+                    }
+                }
+            }
+            (Transport::Sse, Transport::Sse) => {
+                self.open_stream(transport, last_seq, true).await;
+                None
+            }
+            (Transport::Poll, Transport::Poll) => {
+                self.open_stream(transport, last_seq, true).await;
+                None
+            }
+            (_, Transport::Sse | Transport::Poll) => {
+                let response = self.post_resume(last_seq).await;
+                if response.status().as_u16() != 200 {
+                    let end = refusal(response).await;
+                    self.arrive(Incoming::End(end));
+                    None
+                } else {
+                    let (session, hello) = created(response).await;
+                    assert_eq!(session, self.session);
+                    self.arrive(Incoming::Text {
+                        text: hello,
+                        event_id: None,
+                    });
+                    let hello = match self.ready.pop_back() {
+                        Some(Item::Msg(env)) => env,
+                        other => panic!("{}: no hello: {other:?}", self.name),
+                    };
+                    self.open_stream(transport, hello.seq, false).await;
+                    Some(hello)
+                }
+            }
+        };
+        if let Some(hello) = &hello {
+            self.resumed(hello.clone(), last_seq).await;
+        }
+        hello
+    }
+
+    /// Resumes on `transport` (a switch, so the resume answers `hello`), and loses that answer
+    /// in flight: over WebSocket the new socket dies with the `hello` (and anything after it)
+    /// unread; for SSE and long-poll the answer to `POST /v1/sessions?resume` never arrives. The
+    /// client is left as it was, to try again.
+    pub async fn resume_lost(&mut self, transport: Transport) {
+        let (from, received_seq, unread) = (self.transport, self.received_seq, self.ready.len());
+        assert_ne!(from, transport, "resume_lost is for a switch");
+        match transport {
+            Transport::Ws => {
+                let hello = self.resume(transport).await;
+                assert!(
+                    hello.is_some(),
+                    "{}: a WebSocket resume answers hello",
+                    self.name
+                );
+                self.drop_transport().await;
+                self.ready.truncate(unread);
+                self.received_seq = received_seq;
+            }
+            Transport::Sse | Transport::Poll => {
+                self.drop_transport().await;
+                let answer = self.post_resume(received_seq).await;
+                assert_eq!(answer.status().as_u16(), 200, "{}: resume", self.name);
+                drop(answer);
+            }
+        }
+        self.transport = from;
+    }
+
+    async fn post_resume(&self, last_seq: u64) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/v1/sessions?resume={}&last_seq={last_seq}",
+                self.base, self.session
+            ))
+            .bearer_auth(&self.token)
+            .timeout(DEADLINE)
+            .send()
+            .await
+            .expect("POST /v1/sessions?resume answers")
+    }
+
+    /// After a resume's `hello`: check it, and send again what it says the server did not get.
+    async fn resumed(&mut self, hello: ServerEnvelope, last_seq: u64) {
+        assert_eq!(hello.kind, "hello");
+        assert_eq!(
+            hello.seq,
+            last_seq + 1,
+            "{}: hello is last_seq + 1",
+            self.name
+        );
+        assert_eq!(hello.payload["resumed"], true, "{hello:?}");
+        assert_eq!(hello.payload["session"], self.session.as_str());
+        let last_client_seq = hello.payload["last_client_seq"].as_u64().unwrap();
+        assert!(last_client_seq <= self.seq, "{hello:?}");
+        self.hello = hello;
+        let lost: Vec<ClientEnvelope> = std::mem::take(&mut self.unconfirmed)
+            .into_iter()
+            .filter(|e| e.seq > last_client_seq)
+            .collect();
+        for mut env in lost {
+            env.ts = unix_ms();
+            let answer = self.send(env).await;
+            accepted(&answer);
+        }
+    }
+
+    async fn open_ws(&mut self, url: &str) {
+        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("WebSocket upgrade");
+        let (sink, stream) = ws.split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.rx = rx;
+        self.sink = Some(sink);
+        self.task = Some(tokio::spawn(ws_reader(stream, tx)));
+    }
+
+    /// Opens the SSE or long-poll stream after `after`. `header`: give the SSE position as
+    /// `Last-Event-ID` (a reconnect) rather than `?last_seq=` (a first connection).
+    async fn open_stream(&mut self, transport: Transport, after: u64, header: bool) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.rx = rx;
+        match transport {
+            Transport::Sse => {
+                let events = format!(
+                    "{}/v1/sessions/{}/events?token={}",
+                    self.base, self.session, self.token
+                );
+                // EventSource reconnects to the URL it was opened with (here possibly carrying
+                // `last_seq`), adding `Last-Event-ID`, which must win.
+                let (url, request) = if header {
+                    let request = self
+                        .http
+                        .get(&events)
+                        .header("last-event-id", after.to_string());
+                    (events, request)
+                } else {
+                    let url = format!("{events}&last_seq={after}");
+                    let request = self.http.get(&url);
+                    (url, request)
+                };
+                let response = tokio::time::timeout(DEADLINE, request.send())
+                    .await
+                    .expect("SSE answer in time")
+                    .expect("SSE answer");
+                if response.status().as_u16() != 200 {
+                    let end = refusal(response).await;
+                    self.arrive(Incoming::End(end));
+                    return;
+                }
+                let kind = response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                assert!(kind.starts_with("text/event-stream"), "{kind}");
+                let reader = SseReader {
+                    http: self.http.clone(),
+                    url,
+                    last_id: after,
+                    tx,
+                    reconnects: self.reconnects.clone(),
+                };
+                self.task = Some(tokio::spawn(reader.run(response)));
+            }
+            Transport::Poll => {
+                let poller = Poller {
+                    http: self.http.clone(),
+                    url: format!("{}/v1/sessions/{}/poll", self.base, self.session),
+                    token: self.token.clone(),
+                    after,
+                    timeout: self.poll_wait + DEADLINE,
+                    tx,
+                };
+                self.task = Some(tokio::spawn(poller.run()));
+            }
+            Transport::Ws => unreachable!("a WebSocket is opened with open_ws"),
+        }
+    }
+}
+
+/// Every transport carries the text a WebSocket client gets: the envelope's fields in the
+/// documented order (`type`, `room`, `seq`, `ts`, `from`, `id`, `payload`).
+fn assert_envelope_order(text: &str) {
+    assert!(text.starts_with(r#"{"type":"#), "{text}");
+    // Nothing follows `payload`, and keys inside it come after its start.
+    let head = &text[..text
+        .find(r#""payload":"#)
+        .expect("payload is always present")];
+    let positions: Vec<usize> = ["type", "room", "seq", "ts", "from", "id"]
+        .iter()
+        .filter_map(|key| head.find(&format!(r#""{key}":"#)))
+        .collect();
+    assert!(
+        positions.is_sorted(),
+        "envelope fields out of order: {text}"
+    );
+}
+
+/// Asserts that an HTTP answer (if any) accepted the message.
+pub fn accepted(answer: &Option<Value>) {
+    if let Some(answer) = answer {
+        assert_eq!(
+            answer,
+            &json!({"accepted": true}),
+            "the message is accepted"
+        );
+    }
+}
+
+async fn ws_reader(mut stream: SplitStream<Socket>, tx: mpsc::UnboundedSender<Incoming>) {
+    while let Some(frame) = stream.next().await {
+        let incoming = match frame {
+            Ok(Message::Text(text)) => Incoming::Text {
+                text: text.as_str().to_owned(),
+                event_id: None,
+            },
+            Ok(Message::Close(frame)) => {
+                let _ = tx.send(Incoming::End(End::WsClose(
+                    frame.map(|f| u16::from(f.code)),
+                )));
+                return;
+            }
+            Ok(Message::Binary(_)) => Incoming::End(End::Failed("a binary frame".into())),
+            Ok(_) => continue,
+            Err(e) => {
+                let _ = tx.send(Incoming::End(End::Failed(e.to_string())));
+                return;
+            }
+        };
+        if tx.send(incoming).is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Incoming::End(End::WsClose(None)));
+}
+
+/// Reads an event stream as EventSource does, reconnecting with `Last-Event-ID` when the server
+/// ends it.
+struct SseReader {
+    http: reqwest::Client,
+    url: String,
+    last_id: u64,
+    tx: mpsc::UnboundedSender<Incoming>,
+    reconnects: Arc<AtomicUsize>,
+}
+
+impl SseReader {
+    async fn run(mut self, mut response: reqwest::Response) {
+        // EventSource's default until the server announces one.
+        let mut retry = Duration::from_millis(1000);
+        loop {
+            self.read(&mut response, &mut retry).await;
+            tokio::time::sleep(retry).await;
+            self.reconnects.fetch_add(1, Ordering::SeqCst);
+            let request = self
+                .http
+                .get(&self.url)
+                .header("last-event-id", self.last_id.to_string());
+            response = match tokio::time::timeout(DEADLINE, request.send()).await {
+                Ok(Ok(r)) if r.status().as_u16() == 200 => r,
+                Ok(Ok(r)) => {
+                    let _ = self.tx.send(Incoming::End(refusal(r).await));
+                    return;
+                }
+                Ok(Err(e)) => {
+                    let _ = self.tx.send(Incoming::End(End::Failed(e.to_string())));
+                    return;
+                }
+                Err(_) => {
+                    let _ = self
+                        .tx
+                        .send(Incoming::End(End::Failed("reconnect timed out".into())));
+                    return;
+                }
+            };
+        }
+    }
+
+    /// Dispatches the events of one response until it ends; a partial event at the end is
+    /// dropped, as EventSource does.
+    async fn read(&mut self, response: &mut reqwest::Response, retry: &mut Duration) {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut data: Vec<String> = Vec::new();
+        let mut event_id: Option<u64> = None;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = buf.drain(..=end).collect();
+                let line = String::from_utf8(raw).expect("UTF-8 event stream");
+                let line = line.trim_end_matches('\n').trim_end_matches('\r');
+                if line.is_empty() {
+                    if !data.is_empty() {
+                        let text = std::mem::take(&mut data).join("\n");
+                        let _ = self.tx.send(Incoming::Text { text, event_id });
+                    }
+                    event_id = None;
+                    continue;
+                }
+                if line.starts_with(':') {
+                    continue; // a comment (heartbeat)
+                }
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "id" => {
+                        let id: u64 = value.parse().expect("event ids are seqs");
+                        event_id = Some(id);
+                        self.last_id = id;
+                    }
+                    "data" => data.push(value.to_owned()),
+                    "retry" => {
+                        *retry = Duration::from_millis(value.parse().expect("retry is ms"));
+                    }
+                    other => panic!("unexpected SSE field {other:?}: {line}"),
+                }
+            }
+        }
+    }
+}
+
+/// Long-polls in a loop, each request after the last seq received.
+struct Poller {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    after: u64,
+    timeout: Duration,
+    tx: mpsc::UnboundedSender<Incoming>,
+}
+
+impl Poller {
+    async fn run(mut self) {
+        loop {
+            let response = self
+                .http
+                .get(format!("{}?after={}", self.url, self.after))
+                .bearer_auth(&self.token)
+                .timeout(self.timeout)
+                .send()
+                .await;
+            let response = match response {
+                Ok(r) if r.status().as_u16() == 200 => r,
+                Ok(r) => {
+                    let _ = self.tx.send(Incoming::End(refusal(r).await));
+                    return;
+                }
+                Err(e) => {
+                    let _ = self.tx.send(Incoming::End(End::Failed(e.to_string())));
+                    return;
+                }
+            };
+            let body = match response.text().await {
+                Ok(body) => body,
+                Err(e) => {
+                    let _ = self.tx.send(Incoming::End(End::Failed(e.to_string())));
+                    return;
+                }
+            };
+            let items: Vec<Box<RawValue>> =
+                serde_json::from_str(&body).expect("a poll answers a JSON array");
+            for item in items {
+                let env: ServerEnvelope = serde_json::from_str(item.get()).expect("a message");
+                self.after = self.after.max(env.seq);
+                let text = item.get().to_owned();
+                if self
+                    .tx
+                    .send(Incoming::Text {
+                        text,
+                        event_id: None,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

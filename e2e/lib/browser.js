@@ -1,0 +1,153 @@
+// Chromium (Debian's, never a downloaded one) with fake camera and microphone, and helpers that
+// drive the web app like a person and check what it shows.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { REPO } from './server.js';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const SHOTS = join(REPO, 'target', 'e2e');
+
+/** Every wait in the suite is bounded by this (ms) unless it says otherwise. */
+export const WAIT = 30000;
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+      '--disable-renderer-backgrounding',
+      '--disable-background-timer-throttling',
+      '--disable-backgrounding-occluded-windows',
+      '--disable-dev-shm-usage',
+    ],
+    timeout: WAIT,
+  });
+}
+
+/**
+ * A new page (in its own browser context, so storage and network are separate) that joins `room`.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} base Server (or proxy) URL.
+ * @param {{room: string, name: string, transport?: string, viewport?: {width: number, height: number}}} options
+ */
+export async function joinCall(browser, base, { room, name, transport, viewport }) {
+  const context = await browser.newContext({
+    viewport: viewport ?? { width: 1280, height: 800 },
+    permissions: ['camera', 'microphone'],
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  /** @type {string[]} */
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`[${name}] ${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`[${name}] pageerror: ${e.message}`));
+  const q = new URLSearchParams({ room, name, autojoin: '1' });
+  if (transport) q.set('transport', transport);
+  await page.goto(`${base}/?${q}`);
+  await page.locator('#call').waitFor({ state: 'visible' });
+  await page.locator('#connection-badge[data-state="connected"]').waitFor();
+  const peer = await page.waitForFunction(() => globalThis.__switchboard?.client?.peer ?? null).then((h) => h.jsonValue());
+  return { page, context, peer: /** @type {string} */ (peer), name, console: consoleLines };
+}
+
+/**
+ * Waits until `page` shows `peer`'s camera video with decoded frames: a width, and a frame count
+ * that keeps going up.
+ * @param {import('playwright-core').Page} page
+ * @param {string} peer
+ * @param {string} [tag]
+ */
+export async function expectVideoFrom(page, peer, tag = 'camera') {
+  const selector = `.tile[data-peer="${peer}"][data-tag="${tag}"] video`;
+  const frames = async () =>
+    page.evaluate((sel) => {
+      const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(sel));
+      if (!v) return null;
+      return { width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames, paused: v.paused };
+    }, selector);
+  const deadline = Date.now() + WAIT;
+  let first = null;
+  while (Date.now() < deadline) {
+    const now = await frames();
+    if (now && now.width > 0 && now.frames > 0 && !now.paused) {
+      if (!first) first = now;
+      else if (now.frames > first.frames + 3) return now;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no playing video from ${peer} (${tag}) on the page: last ${JSON.stringify(await frames())}`);
+}
+
+/**
+ * Sends a chat message from the page's chat box.
+ * @param {import('playwright-core').Page} page
+ * @param {string} text
+ */
+export async function sendChat(page, text) {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Send message' }).click();
+}
+
+/**
+ * Waits for a chat message from `peer` with `text`, and returns how many such lines there are.
+ * @param {import('playwright-core').Page} page
+ * @param {string} peer
+ * @param {string} text
+ */
+export async function expectChat(page, peer, text) {
+  const line = page.locator(`#chat-log li[data-from="${peer}"]`, { hasText: text });
+  await line.first().waitFor();
+  return line.count();
+}
+
+/**
+ * Saves a screenshot to target/e2e/NAME.png.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+export async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/**
+ * Runs `body`, printing the pages' console output when it fails (bounded by the test's timeout).
+ * @param {{console: string[]}[]} pages
+ * @param {() => Promise<void>} body
+ */
+export async function withDiagnostics(pages, body) {
+  try {
+    await body();
+  } catch (error) {
+    for (const p of pages) {
+      for (const line of p.console.slice(-40)) console.error(line);
+      const links = await p.page
+        .evaluate(() => {
+          const mesh = globalThis.__switchboard?.mesh;
+          if (!mesh) return 'no mesh';
+          return [...mesh.links.values()].map((l) => ({
+            peer: l.peer,
+            polite: l.negotiation.polite,
+            signaling: l.pc.signalingState,
+            ice: l.pc.iceConnectionState,
+            connection: l.pc.connectionState,
+            receivers: l.pc.getReceivers().map((r) => `${r.track.kind}:${r.track.readyState}:${r.track.muted}`),
+            streams: [...l.streams.keys()].length,
+            restarts: l.restarts,
+          }));
+        })
+        .catch((e) => `page gone: ${e}`);
+      console.error(`[${p.name}] peer ${p.peer} links: ${JSON.stringify(links)}`);
+    }
+    throw error;
+  }
+}

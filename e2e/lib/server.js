@@ -1,0 +1,95 @@
+// Starts the real switchboard binary on an ephemeral port with a temporary data dir and secret.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The server binary: `SWITCHBOARD_BIN`, else `target/debug/switchboard` in the repository. */
+export function serverBinary() {
+  const bin = process.env.SWITCHBOARD_BIN
+    ? resolve(REPO, process.env.SWITCHBOARD_BIN)
+    : join(REPO, 'target', 'debug', 'switchboard');
+  if (!existsSync(bin)) {
+    throw new Error(`no server binary at ${bin}: run \`cargo build -p switchboard\` or set SWITCHBOARD_BIN`);
+  }
+  return bin;
+}
+
+/**
+ * @typedef {object} Server
+ * @property {string} url e.g. http://127.0.0.1:41234
+ * @property {number} port
+ * @property {string[]} logs The server's log lines so far.
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * @param {{env?: Record<string, string>}} [options] Extra `SWITCHBOARD_*` settings.
+ * @returns {Promise<Server>}
+ */
+export async function startServer(options = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'switchboard-e2e-'));
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? dataDir,
+    SWITCHBOARD_SECRET: randomBytes(32).toString('hex'),
+    SWITCHBOARD_DATA_DIR: dataDir,
+    SWITCHBOARD_LOG: process.env.SWITCHBOARD_E2E_LOG ?? 'info',
+    SWITCHBOARD_LOG_FORMAT: 'text',
+    NO_COLOR: '1',
+    ...options.env,
+  };
+  const child = spawn(serverBinary(), ['serve', '--listen', '127.0.0.1:0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  /** @type {string[]} */
+  const logs = [];
+  const address = await new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${logs.join('\n')}`)), 20000);
+    let buffer = '';
+    const onData = (/** @type {Buffer} */ chunk) => {
+      buffer += chunk.toString();
+      let i;
+      while ((i = buffer.indexOf('\n')) >= 0) {
+        // eslint-disable-next-line no-control-regex
+        const line = buffer.slice(0, i).replace(/\x1b\[[0-9;]*m/g, '');
+        buffer = buffer.slice(i + 1);
+        logs.push(line);
+        if (logs.length > 5000) logs.shift();
+        const m = /listening on http:\/\/(127\.0\.0\.1:\d+)\//.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolvePromise(m[1]);
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+  const url = `http://${address}`;
+  return {
+    url,
+    port: Number(String(address).split(':')[1]),
+    logs,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,1052 @@
+// @ts-check
+/**
+ * The call view: one {@link Client} and one {@link Mesh}, the video grid, the controls, the people
+ * list with host controls, the chat, and the status of the connection.
+ */
+
+import { Client, Mesh, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
+import { byId, copyText, h, initials } from './dom.js';
+import { LevelMeter, canChooseSpeaker, describeMediaError, listDevices, openCamera } from './media.js';
+
+/** @typedef {import('../sdk/protocol.js').PeerInfo} PeerInfo */
+/** @typedef {import('../sdk/protocol.js').Role} Role */
+/** @typedef {import('../sdk/protocol.js').RoomMode} RoomMode */
+/** @typedef {import('../sdk/protocol.js').TransportName} TransportName */
+/** @typedef {import('../sdk/client.js').StateEvent} StateEvent */
+/** @typedef {import('../sdk/quality.js').QualitySample} QualitySample */
+
+/**
+ * @typedef {object} CallOptions
+ * @property {string} room
+ * @property {string} name Display name ('' for none).
+ * @property {'auto' | TransportName} transport
+ * @property {string | null} token A token given in the link (`#token=`), else a guest token is requested.
+ * @property {boolean} muted Join with the microphone off.
+ * @property {(message: string | null) => void} onEnd Called when the call ends (with a reason to show).
+ */
+
+/**
+ * @typedef {object} Tile
+ * @property {HTMLElement} el
+ * @property {HTMLVideoElement} video
+ * @property {string} peer
+ * @property {string} tag
+ */
+
+const TRANSPORT_LABELS = { ws: 'WebSocket', sse: 'SSE', poll: 'Long-poll' };
+const STATE_LABELS = {
+  idle: 'Idle',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  closed: 'Disconnected',
+};
+const SELF = 'self';
+
+/** A user-facing message for a failure to get into a room. */
+export function describeJoinError(/** @type {unknown} */ error) {
+  if (!(error instanceof SwitchboardError)) return `Could not join: ${error}`;
+  switch (error.code) {
+    case 'room_full':
+      return `This room is full (${error.message.replace(/^.*\((\d+) peers\).*$/, '$1')} people at most). Try again later or pick another room.`;
+    case 'forbidden':
+      if (/kick|removed you/i.test(error.message)) return 'You cannot rejoin this room: the host removed you.';
+      if (/guest access/i.test(error.message)) {
+        return 'This server does not hand out guest access. Ask the host for an invitation link.';
+      }
+      return `You may not join this room (${error.message}).`;
+    case 'unauthorized':
+      return 'Your invitation is not valid any more (expired, or for another room). Ask for a new link.';
+    case 'unreachable':
+      return 'The server cannot be reached. Check your connection and try again.';
+    case 'rate_limited':
+      return 'Too many attempts right now. Wait a few seconds and try again.';
+    case 'unavailable':
+      return 'The server is restarting. Try again in a moment.';
+    case 'invalid_message':
+      return `Invalid room or name: ${error.message}`;
+    case 'peer_taken':
+      return 'Someone in this room already uses your peer id.';
+    default:
+      return `Could not join (${error.code}): ${error.message}`;
+  }
+}
+
+export class Call {
+  /** @param {CallOptions} options */
+  constructor(options) {
+    this.options = options;
+    this.room = options.room;
+    /** @type {Client | null} */
+    this.client = null;
+    /** @type {Mesh | null} */
+    this.mesh = null;
+    /** @type {MediaStream | null} */
+    this.stream = null;
+    /** @type {MediaStream | null} */
+    this.screen = null;
+    this.micOn = !options.muted;
+    this.camOn = true;
+    /** @type {Map<string, Tile>} */
+    this.tiles = new Map();
+    /** @type {Map<string, PeerInfo>} */
+    this.members = new Map();
+    /** @type {{peer: string, role: Role} | null} */
+    this.self = null;
+    /** @type {RoomMode} */
+    this.mode = 'free_for_all';
+    /** Remote mic/camera state, from their `state` messages. @type {Map<string, {mic: boolean, cam: boolean}>} */
+    this.remoteState = new Map();
+    /** @type {Map<string, QualitySample>} */
+    this.quality = new Map();
+    /** @type {LevelMeter | null} */
+    this.meter = null;
+    /** @type {string | null} */
+    this.speaker = null;
+    this.speakerSince = 0;
+    /** @type {ReturnType<typeof setInterval>[]} */
+    this.timers = [];
+    /** @type {(() => void)[]} */
+    this.cleanup = [];
+    this.ended = false;
+    this.wasReconnecting = false;
+    /** @type {string | null} */
+    this.sinkId = null;
+    this.announceJoins = false;
+  }
+
+  /**
+   * Gets media and a token, connects, joins. Throws a {@link SwitchboardError} (shown in the
+   * lobby) when the room cannot be joined.
+   * @returns {Promise<void>}
+   */
+  async start() {
+    const { room, name, transport } = this.options;
+    const media = await openCamera({ audio: true, video: true });
+    this.stream = media.stream;
+    this.camOn = !!media.stream?.getVideoTracks().length;
+    const audio = media.stream?.getAudioTracks()[0];
+    if (audio) audio.enabled = this.micOn;
+    this.showMediaNotice(media.error);
+
+    const stored = this.options.token ? null : storedToken(room, name);
+    let token = this.options.token ?? stored;
+    if (!token) {
+      const guest = await requestGuestToken({ room, name: name || undefined });
+      token = guest.token;
+      storeToken(room, name, guest.token, guest.expires_at);
+    }
+    const client = new Client({ token, transport });
+    this.client = client;
+    const mesh = new Mesh(client, { room });
+    this.mesh = mesh;
+    this.wire(client, mesh);
+    // For the browser tests and for poking around in the console.
+    Object.assign(globalThis, { __switchboard: { client, mesh, call: this } });
+    try {
+      await client.connect();
+      if (this.stream) await mesh.setCameraStream(this.stream);
+      await mesh.join({ meta: name ? { name } : undefined });
+    } catch (error) {
+      this.teardown();
+      if (stored && error instanceof SwitchboardError && error.code === 'unauthorized') {
+        // The kept token went bad (the server's secret changed): start over with a new one.
+        forgetToken(room);
+        this.ended = false;
+        this.cleanup = [];
+        return this.start();
+      }
+      throw error;
+    }
+    this.renderSelfTile();
+    this.startTimers();
+    this.renderControls();
+    void this.fillDevices();
+  }
+
+  /**
+   * @param {Client} client
+   * @param {Mesh} mesh
+   */
+  wire(client, mesh) {
+    const on = (/** @type {() => void} */ off) => this.cleanup.push(off);
+    on(client.on('state', (e) => this.onState(e)));
+    on(
+      client.on('message', (e) => {
+        if (e.room !== this.room) return;
+        const p = e.payload ?? {};
+        if (p.kind === 'chat' && typeof p.text === 'string') this.addChat(e.from, p.text, !!p.private);
+        if (p.kind === 'state') {
+          this.remoteState.set(e.from, { mic: p.mic !== false, cam: p.cam !== false });
+          this.renderTileState(e.from);
+          this.renderPeople();
+        }
+      }),
+    );
+    on(
+      client.on('error', (error) => {
+        if (error.code === 'forbidden' && error.reply?.payload?.type === 'message') {
+          this.addSystem('That message was not delivered: in host-only mode guests can write only to hosts.');
+        } else if (!['duplicate_seq', 'unknown_peer'].includes(error.code)) {
+          console.warn('switchboard:', error.code, error.message);
+        }
+      }),
+    );
+    on(client.on('session_reset', () => this.addSystem('The connection was restored with a new session.')));
+    on(client.on('warning', (w) => console.warn('switchboard warning:', w.code, w.message)));
+    on(
+      mesh.on('self', (self) => {
+        this.self = self;
+        this.announceJoins = false;
+        this.renderHostControls();
+        this.renderPeople();
+        this.renderSelfTile();
+      }),
+    );
+    on(
+      mesh.on('members', (members) => {
+        const before = new Set(this.members.keys());
+        this.members = new Map(members);
+        // The first list after a join is who was already there, not news.
+        const announce = this.announceJoins;
+        this.announceJoins = true;
+        for (const peer of this.members.keys()) {
+          if (!before.has(peer) && announce) this.addSystem(`${this.nameOf(peer)} joined`);
+        }
+        for (const peer of before) {
+          if (!this.members.has(peer)) {
+            this.addSystem(`${this.nameOf(peer, true)} left`);
+            this.remoteState.delete(peer);
+            this.quality.delete(peer);
+          }
+        }
+        this.lastNames = new Map([...this.members].map(([p, i]) => [p, this.displayName(i)]));
+        this.renderPeople();
+        for (const tile of this.tiles.values()) this.renderTileState(tile.peer);
+      }),
+    );
+    on(
+      mesh.on('mode', ({ mode }) => {
+        this.mode = mode;
+        this.renderHostControls();
+      }),
+    );
+    on(
+      mesh.on('peer', ({ peer }) => {
+        this.ensureTile(peer, 'camera');
+        this.sendState(peer);
+      }),
+    );
+    on(
+      mesh.on('track', ({ peer, stream, tag }) => {
+        const tile = this.ensureTile(peer, tag);
+        if (tile.video.srcObject !== stream) {
+          tile.video.srcObject = stream;
+          this.play(tile);
+        }
+        this.renderTileState(peer);
+      }),
+    );
+    on(
+      mesh.on('stream_removed', ({ peer, tag }) => {
+        if (tag !== 'camera') this.removeTile(peer, tag);
+      }),
+    );
+    on(mesh.on('peer_closed', ({ peer }) => this.removePeerTiles(peer)));
+    on(
+      mesh.on('connection_state', ({ peer, state }) => {
+        const tile = this.tiles.get(`${peer}|camera`);
+        if (tile) tile.el.dataset.connection = state;
+      }),
+    );
+    on(
+      mesh.on('ended', ({ reason, by }) => {
+        if (this.ended) return;
+        const why =
+          reason === 'kicked'
+            ? `The host${by ? ` (${this.nameOf(by)})` : ''} removed you from the room.`
+            : reason === 'replaced'
+              ? 'You joined this room from another tab or device, so this one left.'
+              : reason.startsWith('room_closed')
+                ? reason.endsWith('shutdown')
+                  ? 'The server is restarting; the room was closed.'
+                  : 'The room was closed after a long time without activity.'
+                : null;
+        this.end(why);
+      }),
+    );
+    const onPageHide = () => this.teardown();
+    globalThis.addEventListener('pagehide', onPageHide);
+    on(() => globalThis.removeEventListener('pagehide', onPageHide));
+  }
+
+  // ---- connection status ----
+
+  /** @param {StateEvent} e */
+  onState(e) {
+    const badge = byId('connection-badge');
+    badge.dataset.state = e.state;
+    badge.textContent = STATE_LABELS[e.state];
+    const transportBadge = byId('transport-badge');
+    const current = this.client?.transportName ?? e.transport;
+    if (current) {
+      transportBadge.textContent = TRANSPORT_LABELS[current];
+      transportBadge.dataset.transport = current;
+    }
+    if (e.state === 'reconnecting') {
+      this.wasReconnecting = true;
+      const wait = e.retryInMs ? ` in ${Math.max(1, Math.round(e.retryInMs / 1000))} s` : '';
+      const attempt = e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : '';
+      this.showBanner(`Connection lost. Reconnecting${wait}${attempt}…`, 'warn', 'Retry now', () =>
+        this.client?.reconnectNow(),
+      );
+    } else if (e.state === 'connected' && this.wasReconnecting) {
+      this.wasReconnecting = false;
+      this.showBanner('Reconnected.', 'ok');
+      const timer = setTimeout(() => {
+        if (byId('banner').dataset.kind === 'ok') this.hideBanner();
+      }, 3000);
+      this.cleanup.push(() => clearTimeout(timer));
+    } else if (e.state === 'closed' && !this.ended) {
+      const error = e.error;
+      if (error?.code === 'replaced') return; // `ended` says it
+      this.end(error ? describeJoinError(error) : 'The connection was closed.');
+    }
+  }
+
+  /**
+   * @param {string} text
+   * @param {'warn' | 'error' | 'ok'} kind
+   * @param {string} [action]
+   * @param {() => void} [onAction]
+   */
+  showBanner(text, kind, action, onAction) {
+    const banner = byId('banner');
+    banner.hidden = false;
+    banner.dataset.kind = kind;
+    byId('banner-text').textContent = text;
+    const button = byId('banner-action');
+    button.hidden = !action;
+    button.textContent = action ?? '';
+    button.onclick = onAction ?? null;
+  }
+
+  hideBanner() {
+    const banner = byId('banner');
+    banner.hidden = true;
+    banner.dataset.kind = '';
+  }
+
+  /** @param {string | null} message */
+  showMediaNotice(message) {
+    const notice = byId('media-notice');
+    notice.hidden = !message;
+    byId('media-notice-text').textContent = message ?? '';
+    byId('media-retry').onclick = () => void this.retryMedia();
+  }
+
+  async retryMedia() {
+    const media = await openCamera({ audio: true, video: true });
+    if (!media.stream) {
+      this.showMediaNotice(media.error);
+      return;
+    }
+    this.stream?.getTracks().forEach((t) => t.stop());
+    this.stream = media.stream;
+    this.camOn = media.stream.getVideoTracks().length > 0;
+    const audio = media.stream.getAudioTracks()[0];
+    if (audio) audio.enabled = this.micOn;
+    await this.mesh?.setCameraStream(media.stream);
+    this.showMediaNotice(media.error);
+    this.renderSelfTile();
+    this.renderControls();
+    this.broadcastState();
+    void this.fillDevices();
+  }
+
+  // ---- tiles ----
+
+  /**
+   * The tile of `peer`'s stream `tag`, created if needed.
+   * @param {string} peer
+   * @param {string} tag
+   * @returns {Tile}
+   */
+  ensureTile(peer, tag) {
+    const key = `${peer}|${tag}`;
+    const existing = this.tiles.get(key);
+    if (existing) return existing;
+    const local = peer === SELF;
+    const video = h('video', { autoplay: true, playsInline: true, muted: local });
+    if (local) video.muted = true;
+    const label = tag === 'screen' ? 'screen' : 'video';
+    const el = h(
+      'figure',
+      {
+        class: `tile${local ? ' local' : ''}`,
+        'data-peer': peer,
+        'data-tag': tag,
+        'aria-label': '',
+      },
+      video,
+      h('div', { class: 'avatar', 'aria-hidden': 'true' }, h('span', { text: '' })),
+      h(
+        'figcaption',
+        {},
+        h('span', { class: 'name' }),
+        h('span', { class: 'host-badge', text: 'Host', hidden: true }),
+        h('span', { class: 'muted-icon', text: 'Muted' }),
+        h('span', { class: 'quality', 'data-quality': 'connecting', text: local ? 'you' : '…' }),
+      ),
+    );
+    el.setAttribute('aria-label', `${this.nameOf(peer)} ${label}`);
+    const tile = { el, video, peer, tag };
+    this.tiles.set(key, tile);
+    const grid = byId('grid');
+    // Own tiles first, then others by arrival.
+    if (local) grid.prepend(el);
+    else grid.append(el);
+    if (this.sinkId && !local) void this.applySink(video);
+    this.layout();
+    this.renderTileState(peer);
+    return tile;
+  }
+
+  /** @param {Tile} tile */
+  play(tile) {
+    tile.video.play().catch(() => {
+      // Autoplay with sound was refused: play muted and offer to unmute.
+      tile.video.muted = true;
+      void tile.video.play().catch(() => {});
+      if (tile.el.querySelector('.unmute')) return;
+      const button = h('button', {
+        type: 'button',
+        class: 'unmute small',
+        text: 'Enable sound',
+        'aria-label': `Enable sound from ${this.nameOf(tile.peer)}`,
+        onclick: () => {
+          tile.video.muted = false;
+          void tile.video.play();
+          button.remove();
+        },
+      });
+      tile.el.append(button);
+    });
+  }
+
+  /**
+   * @param {string} peer
+   * @param {string} tag
+   */
+  removeTile(peer, tag) {
+    const key = `${peer}|${tag}`;
+    const tile = this.tiles.get(key);
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.el.remove();
+    this.tiles.delete(key);
+    this.layout();
+  }
+
+  /** @param {string} peer */
+  removePeerTiles(peer) {
+    for (const tile of [...this.tiles.values()]) if (tile.peer === peer) this.removeTile(peer, tile.tag);
+  }
+
+  layout() {
+    const grid = byId('grid');
+    const n = this.tiles.size;
+    grid.dataset.count = n > 9 ? 'many' : String(Math.max(1, n));
+  }
+
+  renderSelfTile() {
+    const tile = this.ensureTile(SELF, 'camera');
+    if (this.stream && tile.video.srcObject !== this.stream) {
+      tile.video.srcObject = this.stream;
+      void tile.video.play().catch(() => {});
+    }
+    this.renderTileState(SELF);
+  }
+
+  /** @param {string} peer */
+  renderTileState(peer) {
+    const local = peer === SELF;
+    const name = this.nameOf(peer);
+    const role = local ? this.self?.role : this.members.get(peer)?.role;
+    const state = local ? { mic: this.micOn, cam: this.camOn } : this.remoteState.get(peer);
+    for (const tile of this.tiles.values()) {
+      if (tile.peer !== peer) continue;
+      const el = tile.el;
+      const screen = tile.tag === 'screen';
+      /** @type {HTMLElement} */ (el.querySelector('.name')).textContent = local
+        ? `${name} (you)${screen ? ' · screen' : ''}`
+        : `${name}${screen ? ' · screen' : ''}`;
+      /** @type {HTMLElement} */ (el.querySelector('.host-badge')).hidden = role !== 'host' || screen;
+      /** @type {HTMLElement} */ (el.querySelector('.avatar span')).textContent = initials(name);
+      el.setAttribute('aria-label', `${name}${local ? ' (you)' : ''} ${screen ? 'screen' : 'video'}`);
+      el.classList.toggle('mic-off', !screen && state?.mic === false);
+      const hasVideo = tile.video.srcObject instanceof MediaStream && tile.video.srcObject.getVideoTracks().length > 0;
+      el.classList.toggle('no-video', !screen && (state?.cam === false || !hasVideo));
+    }
+  }
+
+  // ---- people ----
+
+  /**
+   * @param {PeerInfo} info
+   */
+  displayName(info) {
+    return info.name || (typeof info.meta?.name === 'string' ? info.meta.name : '') || info.peer;
+  }
+
+  /** @type {Map<string, string>} */
+  lastNames = new Map();
+
+  /**
+   * @param {string} peer
+   * @param {boolean} [gone] Look up peers that already left, too.
+   */
+  nameOf(peer, gone = false) {
+    if (peer === SELF || peer === this.self?.peer) return this.options.name || 'You';
+    const info = this.members.get(peer);
+    if (info) return this.displayName(info);
+    return (gone && this.lastNames.get(peer)) || peer;
+  }
+
+  renderPeople() {
+    const list = byId('people');
+    const isHost = this.self?.role === 'host';
+    /** @type {HTMLElement[]} */
+    const items = [];
+    if (this.self) {
+      items.push(this.personItem(this.self.peer, this.options.name || 'You', this.self.role, true, false));
+    }
+    for (const info of this.members.values()) {
+      items.push(this.personItem(info.peer, this.displayName(info), info.role, false, isHost));
+    }
+    list.replaceChildren(...items);
+    byId('people-count').textContent = String(items.length);
+  }
+
+  /**
+   * @param {string} peer
+   * @param {string} name
+   * @param {Role} role
+   * @param {boolean} me
+   * @param {boolean} canKick
+   */
+  personItem(peer, name, role, me, canKick) {
+    const sample = this.quality.get(peer);
+    const state = me ? { mic: this.micOn, cam: this.camOn } : this.remoteState.get(peer);
+    const connected = !me && !!this.mesh?.connection(peer);
+    const stats = me
+      ? 'you'
+      : !connected
+        ? this.mode === 'host_only'
+          ? 'not connected (host-only mode)'
+          : 'connecting…'
+        : sample
+          ? describeSample(sample)
+          : 'measuring…';
+    return h(
+      'li',
+      { 'data-peer': peer, class: this.speaker === (me ? SELF : peer) ? 'speaking' : '' },
+      h(
+        'span',
+        {
+          class: 'quality',
+          'data-quality': me ? 'good' : (sample?.quality ?? 'connecting'),
+          'aria-label': me ? '' : `Connection quality: ${sample?.quality ?? 'unknown'}`,
+          role: 'img',
+        },
+        '',
+      ),
+      h(
+        'span',
+        { class: 'who' },
+        h('strong', { text: me ? `${name} (you)` : name }),
+        h('span', { class: 'stats', text: stats }),
+      ),
+      role === 'host' ? h('span', { class: 'host-badge', text: 'Host' }) : null,
+      state?.mic === false ? h('span', { class: 'muted-tag', text: 'muted' }) : null,
+      canKick && !me
+        ? h('button', {
+            type: 'button',
+            class: 'small danger kick',
+            text: 'Remove',
+            'aria-label': `Remove ${name} from the room`,
+            onclick: () => void this.kick(peer),
+          })
+        : null,
+    );
+  }
+
+  renderHostControls() {
+    const isHost = this.self?.role === 'host';
+    byId('host-controls').hidden = !isHost;
+    const toggle = /** @type {HTMLInputElement} */ (byId('mode-switch'));
+    toggle.checked = this.mode === 'host_only';
+    toggle.setAttribute('aria-checked', String(toggle.checked));
+    byId('mode-note').hidden = isHost || this.mode !== 'host_only';
+    /** @type {HTMLInputElement} */ (byId('chat-input')).placeholder =
+      !isHost && this.mode === 'host_only' ? 'Message the hosts' : 'Message everyone';
+    this.renderPeople();
+  }
+
+  /** @param {string} peer */
+  async kick(peer) {
+    const name = this.nameOf(peer);
+    try {
+      await this.client?.kick(this.room, peer);
+      this.addSystem(`You removed ${name}.`);
+    } catch (error) {
+      this.addSystem(`Could not remove ${name}: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+
+  /** @param {boolean} hostOnly */
+  async setMode(hostOnly) {
+    try {
+      await this.client?.setMode(this.room, hostOnly ? 'host_only' : 'free_for_all');
+    } catch (error) {
+      this.addSystem(`Could not change the mode: ${error instanceof Error ? error.message : error}`);
+      this.renderHostControls();
+    }
+  }
+
+  // ---- chat ----
+
+  /** @param {string} text */
+  sendChat(text) {
+    const client = this.client;
+    if (!client || !text.trim()) return;
+    const payload = { kind: 'chat', text: text.trim() };
+    const guestLimited = this.mode === 'host_only' && this.self?.role !== 'host';
+    if (guestLimited) {
+      const hosts = [...this.members.values()].filter((m) => m.role === 'host');
+      if (hosts.length === 0) {
+        this.addSystem('No host is here to read it: in host-only mode guests can write only to hosts.');
+        return;
+      }
+      for (const host of hosts) client.sendMessage(this.room, { ...payload, private: true }, { to: host.peer });
+    } else {
+      client.sendMessage(this.room, payload);
+    }
+    this.addChat(SELF, payload.text, guestLimited);
+  }
+
+  /**
+   * @param {string} from
+   * @param {string} text
+   * @param {boolean} privately
+   */
+  addChat(from, text, privately) {
+    const mine = from === SELF;
+    const label = `${mine ? 'You' : this.nameOf(from)}${privately ? (mine ? ' → hosts' : ' (to hosts)') : ''}`;
+    this.appendLog(
+      h(
+        'li',
+        { class: mine ? 'mine' : '', 'data-from': mine ? 'self' : from },
+        h('span', { class: 'from', text: label }),
+        h('span', { class: 'text', text }),
+      ),
+    );
+  }
+
+  /** @param {string} text */
+  addSystem(text) {
+    this.appendLog(h('li', { class: 'system', text }));
+  }
+
+  /** @param {HTMLElement} item */
+  appendLog(item) {
+    const log = byId('chat-log');
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    log.append(item);
+    while (log.children.length > 500) log.firstElementChild?.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  // ---- controls ----
+
+  renderControls() {
+    const mic = byId('mic-toggle');
+    mic.setAttribute('aria-pressed', String(this.micOn));
+    mic.setAttribute('aria-label', this.micOn ? 'Microphone on (click to mute)' : 'Microphone muted (click to unmute)');
+    /** @type {HTMLButtonElement} */ (mic).disabled = !this.stream?.getAudioTracks().length;
+    const cam = byId('cam-toggle');
+    cam.setAttribute('aria-pressed', String(this.camOn));
+    cam.setAttribute('aria-label', this.camOn ? 'Camera on (click to turn off)' : 'Camera off (click to turn on)');
+    const screen = byId('screen-toggle');
+    screen.setAttribute('aria-pressed', String(!!this.screen));
+    screen.setAttribute('aria-label', this.screen ? 'Stop sharing your screen' : 'Share your screen');
+    /** @type {HTMLButtonElement} */ (screen).disabled = !navigator.mediaDevices?.getDisplayMedia;
+    this.renderTileState(SELF);
+    this.renderPeople();
+  }
+
+  toggleMic() {
+    const track = this.stream?.getAudioTracks()[0];
+    if (!track) return;
+    this.micOn = !this.micOn;
+    track.enabled = this.micOn;
+    this.renderControls();
+    this.broadcastState();
+  }
+
+  async toggleCamera() {
+    const mesh = this.mesh;
+    if (!mesh) return;
+    if (this.camOn) {
+      // Stop the camera (its light goes off); peers keep the sender and get no frames.
+      const track = this.stream?.getVideoTracks()[0];
+      track?.stop();
+      if (track) this.stream?.removeTrack(track);
+      await mesh.setTrack('camera', 'video', null);
+      this.camOn = false;
+    } else {
+      const videoId = /** @type {HTMLSelectElement} */ (byId('camera-select')).value || undefined;
+      const media = await openCamera({ audio: false, videoId });
+      const track = media.stream?.getVideoTracks()[0];
+      if (!track) {
+        this.showMediaNotice(media.error ?? describeMediaError({ name: 'NotFoundError' }, 'camera'));
+        return;
+      }
+      if (!this.stream) this.stream = new MediaStream();
+      this.stream.addTrack(track);
+      await mesh.setTrack('camera', 'video', track);
+      this.camOn = true;
+      const tile = this.tiles.get(`${SELF}|camera`);
+      if (tile) {
+        tile.video.srcObject = this.stream;
+        void tile.video.play().catch(() => {});
+      }
+    }
+    this.renderControls();
+    this.broadcastState();
+  }
+
+  async toggleScreen() {
+    const mesh = this.mesh;
+    if (!mesh) return;
+    if (this.screen) {
+      this.stopScreen();
+      return;
+    }
+    let screen;
+    try {
+      screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch (error) {
+      if (/** @type {{name?: string}} */ (error)?.name !== 'NotAllowedError') {
+        this.addSystem(`Screen sharing failed: ${/** @type {Error} */ (error).message ?? error}`);
+      }
+      return;
+    }
+    const track = screen.getVideoTracks()[0];
+    if (!track) return;
+    this.screen = screen;
+    track.addEventListener('ended', () => this.stopScreen());
+    // Added next to the camera: every connection renegotiates.
+    await mesh.setTrack('screen', 'video', track);
+    const tile = this.ensureTile(SELF, 'screen');
+    tile.video.srcObject = screen;
+    void tile.video.play().catch(() => {});
+    this.renderTileState(SELF);
+    this.renderControls();
+  }
+
+  stopScreen() {
+    if (!this.screen) return;
+    this.screen.getTracks().forEach((t) => t.stop());
+    this.screen = null;
+    this.mesh?.removeTrack('screen', 'video');
+    this.removeTile(SELF, 'screen');
+    this.renderControls();
+  }
+
+  /** Tells every connected peer whether the mic and camera are on. */
+  broadcastState() {
+    for (const peer of this.mesh?.links.keys() ?? []) this.sendState(peer);
+  }
+
+  /** @param {string} peer */
+  sendState(peer) {
+    try {
+      this.client?.sendMessage(this.room, { kind: 'state', mic: this.micOn, cam: this.camOn }, { to: peer });
+    } catch {
+      // closed
+    }
+  }
+
+  // ---- devices ----
+
+  async fillDevices() {
+    const { cameras, mics, speakers } = await listDevices();
+    /**
+     * @param {string} id
+     * @param {MediaDeviceInfo[]} devices
+     * @param {string | undefined} current
+     * @param {string} fallback
+     */
+    const fill = (id, devices, current, fallback) => {
+      const select = /** @type {HTMLSelectElement} */ (byId(id));
+      select.replaceChildren(
+        ...devices.map((d, i) =>
+          h('option', { value: d.deviceId, text: d.label || `${fallback} ${i + 1}`, selected: d.deviceId === current }),
+        ),
+      );
+      select.disabled = devices.length === 0;
+    };
+    fill('camera-select', cameras, this.stream?.getVideoTracks()[0]?.getSettings().deviceId, 'Camera');
+    fill('mic-select', mics, this.stream?.getAudioTracks()[0]?.getSettings().deviceId, 'Microphone');
+    byId('speaker-field').hidden = !canChooseSpeaker() || speakers.length === 0;
+    fill('speaker-select', speakers, this.sinkId ?? undefined, 'Speaker');
+  }
+
+  /** @param {string} deviceId */
+  async chooseCamera(deviceId) {
+    if (!this.camOn) return;
+    const media = await openCamera({ audio: false, videoId: deviceId });
+    const track = media.stream?.getVideoTracks()[0];
+    if (!track) {
+      this.settingsError(media.error);
+      return;
+    }
+    const old = this.stream?.getVideoTracks()[0];
+    if (old) {
+      old.stop();
+      this.stream?.removeTrack(old);
+    }
+    this.stream?.addTrack(track);
+    await this.mesh?.setTrack('camera', 'video', track);
+    this.settingsError(null);
+  }
+
+  /** @param {string} deviceId */
+  async chooseMic(deviceId) {
+    const media = await openCamera({ video: false, audioId: deviceId });
+    const track = media.stream?.getAudioTracks()[0];
+    if (!track) {
+      this.settingsError(media.error);
+      return;
+    }
+    const old = this.stream?.getAudioTracks()[0];
+    if (old) {
+      old.stop();
+      this.stream?.removeTrack(old);
+    }
+    track.enabled = this.micOn;
+    if (!this.stream) this.stream = new MediaStream();
+    this.stream.addTrack(track);
+    await this.mesh?.setTrack('camera', 'audio', track);
+    this.meter?.close();
+    this.meter = new LevelMeter(track);
+    this.settingsError(null);
+    this.renderControls();
+  }
+
+  /** @param {string} deviceId */
+  async chooseSpeaker(deviceId) {
+    this.sinkId = deviceId;
+    for (const tile of this.tiles.values()) if (tile.peer !== SELF) await this.applySink(tile.video);
+  }
+
+  /** @param {HTMLVideoElement} video */
+  async applySink(video) {
+    if (!this.sinkId) return;
+    try {
+      await /** @type {any} */ (video).setSinkId(this.sinkId);
+    } catch (error) {
+      this.settingsError(`The speaker could not be selected: ${/** @type {Error} */ (error).message}`);
+    }
+  }
+
+  /** @param {string | null} message */
+  settingsError(message) {
+    const el = byId('settings-error');
+    el.hidden = !message;
+    el.textContent = message ?? '';
+  }
+
+  // ---- timers: quality and active speaker ----
+
+  startTimers() {
+    const audio = this.stream?.getAudioTracks()[0];
+    if (audio) this.meter = new LevelMeter(audio);
+    this.timers.push(setInterval(() => void this.sampleQuality(), 2000));
+    this.timers.push(setInterval(() => this.pickSpeaker(), 300));
+  }
+
+  async sampleQuality() {
+    const mesh = this.mesh;
+    if (!mesh) return;
+    for (const peer of mesh.links.keys()) {
+      const sample = await mesh.quality(peer).catch(() => null);
+      if (!sample) continue;
+      this.quality.set(peer, sample);
+      const tile = this.tiles.get(`${peer}|camera`);
+      if (tile) {
+        const q = /** @type {HTMLElement} */ (tile.el.querySelector('.quality'));
+        q.dataset.quality = sample.quality;
+        q.textContent = sample.rttMs === null ? '…' : `${sample.rttMs} ms`;
+        q.title = describeSample(sample);
+        tile.el.dataset.rtt = String(sample.rttMs ?? '');
+        tile.el.dataset.kbps = String(sample.inKbps ?? '');
+      }
+    }
+    this.renderPeople();
+  }
+
+  pickSpeaker() {
+    const mesh = this.mesh;
+    if (!mesh) return;
+    /** @type {[string, number][]} */
+    const levels = [];
+    if (this.micOn && this.meter) levels.push([SELF, this.meter.level()]);
+    for (const peer of mesh.links.keys()) {
+      if (this.remoteState.get(peer)?.mic === false) continue;
+      levels.push([peer, mesh.audioLevel(peer)]);
+    }
+    levels.sort((a, b) => b[1] - a[1]);
+    const [loudest, level] = levels[0] ?? [null, 0];
+    const now = Date.now();
+    let speaker = this.speaker;
+    if (loudest && level > 0.03) {
+      // Switch after the current speaker has held the highlight a moment, to avoid flicker.
+      if (loudest !== speaker && (speaker === null || now - this.speakerSince > 800)) {
+        speaker = loudest;
+        this.speakerSince = now;
+      } else if (loudest === speaker) {
+        this.speakerSince = now;
+      }
+    } else if (speaker && now - this.speakerSince > 1500) {
+      speaker = null;
+    }
+    if (speaker === this.speaker) return;
+    this.speaker = speaker;
+    for (const tile of this.tiles.values()) tile.el.classList.toggle('speaking', tile.peer === speaker && tile.tag === 'camera');
+    for (const li of byId('people').children) {
+      const peer = /** @type {HTMLElement} */ (li).dataset.peer;
+      li.classList.toggle('speaking', (peer === this.self?.peer ? SELF : peer) === speaker);
+    }
+  }
+
+  // ---- ending ----
+
+  /** Copies the invite link of this room. */
+  async copyInvite() {
+    const url = inviteLink(this.room);
+    const ok = await copyText(url);
+    this.addSystem(ok ? 'Invite link copied.' : `Invite link: ${url}`);
+  }
+
+  /** Leaves the call (the Leave button). */
+  leave() {
+    this.end(null);
+  }
+
+  /** @param {string | null} reason */
+  end(reason) {
+    if (this.ended) return;
+    this.ended = true;
+    this.teardown();
+    this.options.onEnd(reason);
+  }
+
+  /** Hangs up, closes the client and releases the camera. Safe to call twice. */
+  teardown() {
+    this.ended = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const off of this.cleanup.splice(0)) off();
+    try {
+      this.mesh?.hangup('leave');
+    } catch {
+      // already gone
+    }
+    this.client?.close('left the call');
+    this.stream?.getTracks().forEach((t) => t.stop());
+    this.screen?.getTracks().forEach((t) => t.stop());
+    this.meter?.close();
+    for (const tile of this.tiles.values()) {
+      tile.video.srcObject = null;
+      tile.el.remove();
+    }
+    this.tiles.clear();
+  }
+}
+
+/**
+ * Guest tokens are kept per room for this tab, so a reload keeps the same user (and its host role),
+ * and a user the host removed stays removed when it clicks "Join again".
+ * @param {string} room
+ */
+function tokenKey(room) {
+  return `switchboard.token.${room}`;
+}
+
+/**
+ * @param {string} room
+ * @param {string} name
+ * @returns {string | null}
+ */
+function storedToken(room, name) {
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(tokenKey(room)) ?? 'null');
+    // Keep it while it has at least 10 minutes left and carries the same name.
+    if (kept && kept.name === name && kept.expires_at * 1000 - Date.now() > 600_000) return kept.token;
+  } catch {
+    // no storage
+  }
+  return null;
+}
+
+/**
+ * @param {string} room
+ * @param {string} name
+ * @param {string} token
+ * @param {number} expiresAt
+ */
+function storeToken(room, name, token, expiresAt) {
+  try {
+    sessionStorage.setItem(tokenKey(room), JSON.stringify({ token, name, expires_at: expiresAt }));
+  } catch {
+    // no storage
+  }
+}
+
+/** @param {string} room */
+function forgetToken(room) {
+  try {
+    sessionStorage.removeItem(tokenKey(room));
+  } catch {
+    // no storage
+  }
+}
+
+/**
+ * One line about a quality sample.
+ * @param {QualitySample} s
+ */
+export function describeSample(s) {
+  const parts = [];
+  if (s.rttMs !== null) parts.push(`RTT ${s.rttMs} ms`);
+  if (s.lossPct !== null) parts.push(`loss ${s.lossPct}%`);
+  if (s.inKbps !== null) parts.push(`↓ ${formatKbps(s.inKbps)}`);
+  if (s.outKbps !== null) parts.push(`↑ ${formatKbps(s.outKbps)}`);
+  if (s.candidateType === 'relay') parts.push('via TURN');
+  return parts.join(' · ') || 'measuring…';
+}
+
+/** @param {number} kbps */
+function formatKbps(kbps) {
+  return kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbps` : `${kbps} kbps`;
+}
+
+/**
+ * The invite link of a room (keeps a forced transport out of it).
+ * @param {string} room
+ */
+export function inviteLink(room) {
+  return `${location.origin}/?room=${encodeURIComponent(room)}`;
+}

@@ -1,0 +1,189 @@
+// @ts-check
+/**
+ * The app's entry: the lobby (room, name, invite link) and the switch to the call view.
+ *
+ * URL parameters: `?room=NAME` pre-fills the room (invite links); `&transport=ws|sse|poll` forces
+ * a signaling transport (for testing); `&autojoin=1` joins at once. A token minted elsewhere (for a
+ * server without guest access) can be passed as `#token=JWT`: the fragment never reaches servers.
+ */
+
+import { Call, describeJoinError, inviteLink } from './call.js';
+import { byId, copyText } from './dom.js';
+
+const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const WORDS = ['amber', 'brisk', 'cedar', 'dune', 'ember', 'fjord', 'grove', 'harbor', 'indigo', 'juniper', 'kelp', 'lumen'];
+
+/** @type {Call | null} */
+let call = null;
+
+const params = new URLSearchParams(location.search);
+const hash = new URLSearchParams(location.hash.slice(1));
+const transportParam = params.get('transport');
+/** @type {'auto' | 'ws' | 'sse' | 'poll'} */
+const transport =
+  transportParam === 'ws' || transportParam === 'sse' || transportParam === 'poll' ? transportParam : 'auto';
+const linkToken = hash.get('token');
+
+const roomInput = /** @type {HTMLInputElement} */ (byId('room-input'));
+const nameInput = /** @type {HTMLInputElement} */ (byId('name-input'));
+const inviteInput = /** @type {HTMLInputElement} */ (byId('invite-input'));
+const mutedInput = /** @type {HTMLInputElement} */ (byId('join-muted'));
+const joinButton = /** @type {HTMLButtonElement} */ (byId('join-button'));
+
+function randomRoom() {
+  const pick = () => WORDS[Math.floor(Math.random() * WORDS.length)];
+  return `${pick()}-${pick()}-${Math.floor(100 + Math.random() * 900)}`;
+}
+
+function storedName() {
+  try {
+    return localStorage.getItem('switchboard.name') ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** @param {string} name */
+function storeName(name) {
+  try {
+    localStorage.setItem('switchboard.name', name);
+  } catch {
+    // private mode
+  }
+}
+
+/** @param {string | null} message */
+function lobbyError(message) {
+  const el = byId('lobby-error');
+  el.hidden = !message;
+  el.textContent = message ?? '';
+}
+
+function updateInvite() {
+  const room = roomInput.value.trim();
+  inviteInput.value = ROOM_PATTERN.test(room) ? inviteLink(room) : '';
+}
+
+/** @param {boolean} inCall */
+function showCall(inCall) {
+  byId('lobby').hidden = inCall;
+  byId('call').hidden = !inCall;
+  byId('topbar-room').hidden = !inCall;
+  byId('topbar-status').hidden = !inCall;
+  document.title = inCall ? `${roomInput.value.trim()} · switchboard` : 'switchboard · video call';
+}
+
+async function join() {
+  const room = roomInput.value.trim();
+  if (!ROOM_PATTERN.test(room)) {
+    lobbyError('Room names are 1 to 64 letters, digits, or _ - . :');
+    roomInput.focus();
+    return;
+  }
+  const name = nameInput.value.trim();
+  storeName(name);
+  lobbyError(null);
+  joinButton.disabled = true;
+  joinButton.textContent = 'Joining…';
+  const url = new URL(location.href);
+  url.searchParams.set('room', room);
+  url.searchParams.delete('autojoin');
+  history.replaceState(null, '', url);
+  byId('room-label').textContent = room;
+  byId('chat-log').replaceChildren();
+  const badge = byId('connection-badge');
+  badge.dataset.state = 'connecting';
+  badge.textContent = 'Connecting…';
+  byId('banner').hidden = true;
+  const current = new Call({
+    room,
+    name,
+    transport,
+    token: linkToken,
+    muted: mutedInput.checked,
+    onEnd: (reason) => {
+      if (call !== current) return;
+      call = null;
+      showCall(false);
+      lobbyError(reason);
+      joinButton.disabled = false;
+      joinButton.textContent = 'Join again';
+      joinButton.focus();
+    },
+  });
+  call = current;
+  showCall(true);
+  try {
+    await current.start();
+    byId('chat-input').focus();
+  } catch (error) {
+    if (call === current) {
+      call = null;
+      showCall(false);
+      lobbyError(describeJoinError(error));
+    }
+    joinButton.disabled = false;
+    joinButton.textContent = 'Join call';
+  }
+}
+
+function wireCallControls() {
+  const on = (/** @type {string} */ id, /** @type {(c: Call) => void} */ act) =>
+    byId(id).addEventListener('click', () => call && act(call));
+  on('mic-toggle', (c) => c.toggleMic());
+  on('cam-toggle', (c) => void c.toggleCamera());
+  on('screen-toggle', (c) => void c.toggleScreen());
+  on('leave', (c) => c.leave());
+  on('copy-link', (c) => void c.copyInvite());
+  on('settings-open', () => {
+    void call?.fillDevices();
+    /** @type {HTMLDialogElement} */ (byId('settings')).showModal();
+  });
+  byId('side-toggle').addEventListener('click', () => {
+    const side = byId('side');
+    const collapsed = side.classList.toggle('collapsed');
+    byId('side-toggle').setAttribute('aria-expanded', String(!collapsed));
+  });
+  byId('mode-switch').addEventListener('change', (e) => {
+    const checked = /** @type {HTMLInputElement} */ (e.target).checked;
+    void call?.setMode(checked);
+  });
+  byId('chat-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = /** @type {HTMLInputElement} */ (byId('chat-input'));
+    call?.sendChat(input.value);
+    input.value = '';
+  });
+  byId('camera-select').addEventListener('change', (e) => {
+    void call?.chooseCamera(/** @type {HTMLSelectElement} */ (e.target).value);
+  });
+  byId('mic-select').addEventListener('change', (e) => {
+    void call?.chooseMic(/** @type {HTMLSelectElement} */ (e.target).value);
+  });
+  byId('speaker-select').addEventListener('change', (e) => {
+    void call?.chooseSpeaker(/** @type {HTMLSelectElement} */ (e.target).value);
+  });
+}
+
+function init() {
+  const room = params.get('room');
+  roomInput.value = room && ROOM_PATTERN.test(room) ? room : randomRoom();
+  nameInput.value = params.get('name') ?? storedName();
+  updateInvite();
+  roomInput.addEventListener('input', updateInvite);
+  byId('copy-invite').addEventListener('click', async () => {
+    updateInvite();
+    const ok = await copyText(inviteInput.value, inviteInput);
+    byId('copy-invite').textContent = ok ? 'Copied' : 'Select';
+    setTimeout(() => (byId('copy-invite').textContent = 'Copy'), 2000);
+  });
+  byId('join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void join();
+  });
+  wireCallControls();
+  if (params.get('autojoin') === '1') void join();
+  else (room ? nameInput : roomInput).focus();
+}
+
+init();

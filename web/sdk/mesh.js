@@ -1,0 +1,648 @@
+// @ts-check
+/**
+ * Full-mesh calls: one `RTCPeerConnection` per remote member of a room, negotiated through a
+ * {@link Client} with the "perfect negotiation" pattern.
+ *
+ * - Roles: of two peers, the one whose peer id sorts higher is *polite* (it rolls back its own offer
+ *   when offers cross); the other is *impolite* (it ignores the crossing offer). Both may offer at
+ *   any time, so glare never deadlocks.
+ * - Trickle ICE: candidates are sent as they are gathered; received ones wait in a buffer until
+ *   the remote description is set.
+ * - A connection whose ICE fails (or stays disconnected) is restarted with `restartIce()`.
+ * - Adding or removing a track (screen share) renegotiates; replacing one (camera switch, mute
+ *   by `null`) does not need to.
+ * - Each member's connection is closed when it leaves, sends `call_end`, or the page unloads.
+ * - Offers and answers carry `streams: {streamId: tag}` so the other side knows which incoming
+ *   stream is the camera and which is a screen share.
+ */
+
+import { Emitter } from './emitter.js';
+import { summarizeStats } from './quality.js';
+
+/** @typedef {import('./client.js').Client} Client */
+/** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
+/** @typedef {import('./protocol.js').RoomMode} RoomMode */
+/** @typedef {import('./protocol.js').Role} Role */
+/** @typedef {import('./protocol.js').IceServer} IceServer */
+/** @typedef {import('./protocol.js').JoinedPayload} JoinedPayload */
+/** @typedef {import('./quality.js').QualitySample} QualitySample */
+/** @typedef {import('./client.js').SignalEvent} SignalEvent */
+
+/**
+ * Whether the local peer is the polite one towards `remote`: the higher id is polite.
+ * @param {string} local
+ * @param {string} remote
+ */
+export function isPolite(local, remote) {
+  return local > remote;
+}
+
+/**
+ * Whether two members should be connected in a room's mode: always in `free_for_all`; in
+ * `host_only` only when one of them is a host (guests may signal only to hosts).
+ * @param {RoomMode} mode
+ * @param {Role} localRole
+ * @param {Role} remoteRole
+ */
+export function shouldConnect(mode, localRole, remoteRole) {
+  return mode !== 'host_only' || localRole === 'host' || remoteRole === 'host';
+}
+
+/**
+ * Wire form of an ICE candidate.
+ * @param {RTCIceCandidate | RTCIceCandidateInit | null} c
+ */
+export function candidateToWire(c) {
+  if (!c || !c.candidate) return { candidate: '' };
+  /** @type {Record<string, any>} */
+  const out = { candidate: c.candidate };
+  if (c.sdpMid != null) out.sdp_mid = c.sdpMid;
+  if (c.sdpMLineIndex != null) out.sdp_m_line_index = c.sdpMLineIndex;
+  if (c.usernameFragment != null) out.username_fragment = c.usernameFragment;
+  return out;
+}
+
+/**
+ * `RTCIceCandidateInit` from the wire form.
+ * @param {any} p
+ * @returns {RTCIceCandidateInit}
+ */
+export function candidateFromWire(p) {
+  /** @type {RTCIceCandidateInit} */
+  const init = { candidate: String(p?.candidate ?? '') };
+  if (p?.sdp_mid != null) init.sdpMid = p.sdp_mid;
+  if (p?.sdp_m_line_index != null) init.sdpMLineIndex = p.sdp_m_line_index;
+  if (p?.username_fragment != null) init.usernameFragment = p.username_fragment;
+  if (init.sdpMid == null && init.sdpMLineIndex == null) init.sdpMLineIndex = 0;
+  return init;
+}
+
+/**
+ * The negotiation state of one remote peer (perfect negotiation), apart from the connection, so
+ * the decisions can be unit-tested.
+ */
+export class Negotiation {
+  /** @param {boolean} polite */
+  constructor(polite) {
+    this.polite = polite;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
+    /** Candidates received before a remote description. @type {RTCIceCandidateInit[]} */
+    this.buffered = [];
+  }
+
+  /**
+   * What to do with an incoming description, given the connection's signaling state:
+   * `ignore` (impolite side, crossing offer) or `accept` (a polite side's crossing offer is accepted:
+   * setRemoteDescription rolls the local offer back).
+   * @param {'offer' | 'answer'} type
+   * @param {RTCSignalingState} signalingState
+   * @returns {'ignore' | 'accept'}
+   */
+  onDescription(type, signalingState) {
+    const ready = !this.makingOffer && (signalingState === 'stable' || this.settingRemoteAnswer);
+    const collision = type === 'offer' && !ready;
+    this.ignoreOffer = !this.polite && collision;
+    return this.ignoreOffer ? 'ignore' : 'accept';
+  }
+
+  /**
+   * What to do with an incoming candidate: `buffer` it until a remote description is set, or
+   * `add` it now.
+   * @param {RTCIceCandidateInit} candidate
+   * @param {boolean} hasRemoteDescription
+   * @returns {'buffer' | 'add'}
+   */
+  onCandidate(candidate, hasRemoteDescription) {
+    if (!hasRemoteDescription) {
+      this.buffered.push(candidate);
+      return 'buffer';
+    }
+    return 'add';
+  }
+
+  /** The buffered candidates, in order, emptying the buffer. */
+  takeBuffered() {
+    const out = this.buffered;
+    this.buffered = [];
+    return out;
+  }
+}
+
+/**
+ * @typedef {object} MeshOptions
+ * @property {string} room The room to call in.
+ * @property {RTCConfiguration} [rtcConfig] Base configuration; the server's ICE servers are added.
+ * @property {boolean} [dataChannel] Open a data channel to every peer (default true); it also makes
+ *   sure peers without media still connect.
+ * @property {number} [disconnectedRestartMs] Restart ICE after this long `disconnected` (default 4000).
+ * @property {boolean} [hangupOnUnload] Send `call_end` and leave on `pagehide` (default true).
+ * @property {(local: {peer: string, role: Role}, remote: PeerInfo, mode: RoomMode) => boolean} [policy]
+ *   Which members to connect to (default {@link shouldConnect}).
+ * @property {typeof RTCPeerConnection} [RTCPeerConnection] For tests.
+ * @property {typeof MediaStream} [MediaStream] For tests.
+ */
+
+/**
+ * @typedef {object} MeshEvents
+ * @property {{peer: string, info: PeerInfo}} peer A connection to a member was created.
+ * @property {{peer: string, track: MediaStreamTrack, stream: MediaStream, tag: string}} track A
+ *   remote track arrived; `tag` is the sender's label for its stream (`camera`, `screen`...).
+ * @property {{peer: string, stream: MediaStream, tag: string}} stream_removed
+ * @property {{peer: string, reason: string}} peer_closed A connection was closed.
+ * @property {{peer: string, state: RTCPeerConnectionState}} connection_state
+ * @property {{peer: string, data: any}} data A data-channel message.
+ * @property {Map<string, PeerInfo>} members The room's other members changed.
+ * @property {{mode: RoomMode, by?: string}} mode
+ * @property {{peer: string, role: Role}} self This side's peer id and role (after each join).
+ * @property {{reason: string, by?: string}} ended This side is out of the room (left, kicked,
+ *   room closed, replaced).
+ * @property {{peer?: string, error: unknown}} error
+ */
+
+/** One remote peer's connection. */
+class Link {
+  /**
+   * @param {string} peer
+   * @param {RTCPeerConnection} pc
+   * @param {boolean} polite
+   */
+  constructor(peer, pc, polite) {
+    this.peer = peer;
+    this.pc = pc;
+    this.negotiation = new Negotiation(polite);
+    /** Signals are handled one at a time, in order. @type {Promise<void>} */
+    this.chain = Promise.resolve();
+    /** Senders by `tag:kind`. @type {Map<string, RTCRtpSender>} */
+    this.senders = new Map();
+    /** Remote stream tags from the peer's descriptions. @type {Map<string, string>} */
+    this.remoteTags = new Map();
+    /** @type {Map<string, MediaStream>} */
+    this.streams = new Map();
+    /** @type {RTCDataChannel | null} */
+    this.channel = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.restartTimer = null;
+    this.restarts = 0;
+    /** @type {QualitySample | null} */
+    this.lastSample = null;
+    this.closed = false;
+  }
+}
+
+/** @extends {Emitter<MeshEvents>} */
+export class Mesh extends Emitter {
+  /**
+   * @param {Client} client
+   * @param {MeshOptions} options
+   */
+  constructor(client, options) {
+    super();
+    this.client = client;
+    this.room = options.room;
+    this.options = options;
+    this.callId = `call-${Math.random().toString(36).slice(2, 10)}`;
+    /** @type {Map<string, Link>} */
+    this.links = new Map();
+    /** The room's other members. @type {Map<string, PeerInfo>} */
+    this.members = new Map();
+    /** @type {{peer: string, role: Role} | null} */
+    this.self = null;
+    /** @type {RoomMode} */
+    this.mode = 'free_for_all';
+    /** @type {IceServer[]} */
+    this.iceServers = [];
+    /** Local tracks by `tag:kind`. @type {Map<string, {tag: string, track: MediaStreamTrack | null}>} */
+    this.local = new Map();
+    /** One stream per tag, carrying that tag's tracks to every peer. @type {Map<string, MediaStream>} */
+    this.localStreams = new Map();
+    this.active = false;
+    /** @type {(() => void)[]} */
+    this._offs = [];
+    this._onPageHide = () => this.hangup('unload');
+  }
+
+  /**
+   * Joins the room and connects to its members (and to everyone who joins later).
+   * @param {{peer?: string, meta?: any}} [options]
+   * @returns {Promise<JoinedPayload>}
+   */
+  async join(options = {}) {
+    this._listen();
+    try {
+      return await this.client.join(this.room, options);
+    } catch (error) {
+      this._unlisten();
+      throw error;
+    }
+  }
+
+  /**
+   * Sets the local track of `tag` and `kind` (`camera`/`video`, `camera`/`audio`, `screen`/`video`)
+   * on every connection: replaced where a sender exists (no renegotiation; `null` stops sending),
+   * added where not (renegotiates).
+   * @param {string} tag
+   * @param {'audio' | 'video'} kind
+   * @param {MediaStreamTrack | null} track
+   */
+  async setTrack(tag, kind, track) {
+    const key = `${tag}:${kind}`;
+    this.local.set(key, { tag, track });
+    const work = [];
+    for (const link of this.links.values()) {
+      const sender = link.senders.get(key);
+      if (sender) work.push(sender.replaceTrack(track));
+      else if (track) link.senders.set(key, link.pc.addTrack(track, this._stream(tag)));
+    }
+    await Promise.all(work);
+  }
+
+  /**
+   * Sets the camera and microphone from a `getUserMedia` stream (tag `camera`).
+   * @param {MediaStream} stream
+   */
+  async setCameraStream(stream) {
+    await Promise.all([
+      this.setTrack('camera', 'audio', stream.getAudioTracks()[0] ?? null),
+      this.setTrack('camera', 'video', stream.getVideoTracks()[0] ?? null),
+    ]);
+  }
+
+  /**
+   * Removes the track of `tag` and `kind` from every connection (renegotiates).
+   * @param {string} tag
+   * @param {'audio' | 'video'} kind
+   */
+  removeTrack(tag, kind) {
+    const key = `${tag}:${kind}`;
+    this.local.delete(key);
+    for (const link of this.links.values()) {
+      const sender = link.senders.get(key);
+      if (sender) {
+        link.senders.delete(key);
+        if (link.pc.signalingState !== 'closed') link.pc.removeTrack(sender);
+      }
+    }
+  }
+
+  /**
+   * Sends data to one peer over its data channel; false when the channel is not open.
+   * @param {string} peer
+   * @param {string} data
+   */
+  sendData(peer, data) {
+    const channel = this.links.get(peer)?.channel;
+    if (!channel || channel.readyState !== 'open') return false;
+    channel.send(data);
+    return true;
+  }
+
+  /**
+   * The connection to `peer`, if any.
+   * @param {string} peer
+   * @returns {RTCPeerConnection | null}
+   */
+  connection(peer) {
+    return this.links.get(peer)?.pc ?? null;
+  }
+
+  /**
+   * A quality sample of the connection to `peer` (RTT, loss, bitrates since the previous call).
+   * @param {string} peer
+   * @returns {Promise<QualitySample | null>}
+   */
+  async quality(peer) {
+    const link = this.links.get(peer);
+    if (!link || link.closed) return null;
+    const report = await link.pc.getStats();
+    const sample = summarizeStats(report, link.lastSample, performance.now());
+    link.lastSample = sample;
+    return sample;
+  }
+
+  /**
+   * The loudest incoming audio level from `peer`, 0..1 (from the RTP receivers' sources).
+   * @param {string} peer
+   */
+  audioLevel(peer) {
+    const link = this.links.get(peer);
+    if (!link || link.closed) return 0;
+    let level = 0;
+    for (const receiver of link.pc.getReceivers()) {
+      if (receiver.track?.kind !== 'audio' || typeof receiver.getSynchronizationSources !== 'function') continue;
+      for (const source of receiver.getSynchronizationSources()) {
+        if (Date.now() - source.timestamp < 1000) level = Math.max(level, source.audioLevel ?? 0);
+      }
+    }
+    return level;
+  }
+
+  /**
+   * Ends the call: `call_end` to every connected peer, connections closed, the room left. The
+   * client stays open.
+   * @param {string} [reason]
+   */
+  hangup(reason = 'hangup') {
+    if (!this.active) return;
+    for (const peer of this.links.keys()) {
+      try {
+        this.client.send('call_end', { room: this.room, to: peer, payload: { call_id: this.callId, reason } });
+      } catch {
+        // the client is closed
+      }
+    }
+    this._closeAll('hangup');
+    this._unlisten();
+    this.client.leave(this.room).catch(() => {});
+  }
+
+  // ---- internals ----
+
+  _listen() {
+    if (this.active) return;
+    this.active = true;
+    const c = this.client;
+    const mine = (/** @type {{room: string}} */ e) => e.room === this.room;
+    this._offs.push(
+      c.on('joined', (e) => {
+        if (!mine(e)) return;
+        this.self = { peer: e.peer, role: e.role };
+        this.mode = e.mode;
+        this.iceServers = e.ice_servers ?? [];
+        this.members = new Map(e.peers.map((p) => [p.peer, p]));
+        this.emit('self', this.self);
+        this.emit('mode', { mode: this.mode });
+        this.emit('members', this.members);
+        this._reconcile();
+      }),
+      c.on('peer_joined', (e) => {
+        if (!mine(e)) return;
+        const { room: _room, ...info } = e;
+        this.members.set(e.peer, info);
+        this.emit('members', this.members);
+        // A member that rejoined (a new session) needs a new connection.
+        this._close(e.peer, 'rejoined');
+        this._reconcile();
+      }),
+      c.on('peer_left', (e) => {
+        if (!mine(e)) return;
+        this.members.delete(e.peer);
+        this.emit('members', this.members);
+        this._close(e.peer, e.reason);
+      }),
+      c.on('mode_changed', (e) => {
+        if (!mine(e)) return;
+        this.mode = e.mode;
+        this.emit('mode', { mode: e.mode, by: e.by });
+        this._reconcile();
+      }),
+      c.on('left', (e) => mine(e) && this._ended(e.reason, e.by)),
+      c.on('room_closed', (e) => mine(e) && this._ended(`room_closed:${e.reason}`)),
+      c.on('replaced', (e) => mine(e) && this._ended('replaced')),
+      c.on('session_reset', () => {
+        // The others saw this side leave; the client joins again and `joined` reconnects.
+        this._closeAll('session_reset');
+      }),
+      c.on('signal', (e) => mine(e) && this._signal(e)),
+    );
+    if (this.options.hangupOnUnload !== false) globalThis.addEventListener?.('pagehide', this._onPageHide);
+  }
+
+  _unlisten() {
+    this.active = false;
+    for (const off of this._offs) off();
+    this._offs = [];
+    globalThis.removeEventListener?.('pagehide', this._onPageHide);
+  }
+
+  /**
+   * @param {string} reason
+   * @param {string} [by]
+   */
+  _ended(reason, by) {
+    this._closeAll(reason);
+    this.members.clear();
+    this.emit('members', this.members);
+    this._unlisten();
+    this.emit('ended', { reason, by });
+  }
+
+  /** @param {PeerInfo} info */
+  _allowed(info) {
+    if (!this.self) return false;
+    const policy = this.options.policy;
+    return policy ? policy(this.self, info, this.mode) : shouldConnect(this.mode, this.self.role, info.role);
+  }
+
+  /** Connects to the members the policy allows and disconnects from the others. */
+  _reconcile() {
+    for (const info of this.members.values()) {
+      if (this._allowed(info)) this._link(info.peer);
+    }
+    for (const peer of [...this.links.keys()]) {
+      const info = this.members.get(peer);
+      if (!info || !this._allowed(info)) this._close(peer, 'policy');
+    }
+  }
+
+  /** @param {string} tag */
+  _stream(tag) {
+    let stream = this.localStreams.get(tag);
+    if (!stream) {
+      const MS = this.options.MediaStream ?? globalThis.MediaStream;
+      stream = new MS();
+      this.localStreams.set(tag, stream);
+    }
+    return stream;
+  }
+
+  /** `{streamId: tag}` of the local streams, sent with every description. */
+  _streamTags() {
+    /** @type {Record<string, string>} */
+    const tags = {};
+    for (const [tag, stream] of this.localStreams) tags[stream.id] = tag;
+    return tags;
+  }
+
+  /**
+   * The link to `peer`, created if the peer is a member the policy allows.
+   * @param {string} peer
+   * @returns {Link | null}
+   */
+  _link(peer) {
+    const existing = this.links.get(peer);
+    if (existing) return existing;
+    const info = this.members.get(peer);
+    if (!this.self || !info || !this._allowed(info)) return null;
+    const PC = this.options.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+    const base = this.options.rtcConfig ?? {};
+    const pc = new PC({ ...base, iceServers: [...(base.iceServers ?? []), ...this.iceServers] });
+    const link = new Link(peer, pc, isPolite(this.self.peer, peer));
+    this.links.set(peer, link);
+    this._wire(link);
+    if (this.options.dataChannel !== false) {
+      const channel = pc.createDataChannel('switchboard', { negotiated: true, id: 0 });
+      channel.onmessage = (e) => this.emit('data', { peer, data: e.data });
+      link.channel = channel;
+    }
+    for (const [key, { tag, track }] of this.local) {
+      if (track) link.senders.set(key, pc.addTrack(track, this._stream(tag)));
+    }
+    this.emit('peer', { peer, info });
+    return link;
+  }
+
+  /** @param {Link} link */
+  _wire(link) {
+    const { pc, peer, negotiation } = link;
+    pc.onnegotiationneeded = async () => {
+      try {
+        negotiation.makingOffer = true;
+        await pc.setLocalDescription();
+        this._sendDescription(link);
+      } catch (error) {
+        this.emit('error', { peer, error });
+      } finally {
+        negotiation.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (link.closed) return;
+      this._send('candidate', peer, candidateToWire(candidate));
+    };
+    pc.oniceconnectionstatechange = () => {
+      const state = pc.iceConnectionState;
+      if (link.restartTimer) clearTimeout(link.restartTimer);
+      link.restartTimer = null;
+      if (state === 'failed') {
+        this._restartIce(link);
+      } else if (state === 'disconnected') {
+        link.restartTimer = setTimeout(() => {
+          if (pc.iceConnectionState === 'disconnected') this._restartIce(link);
+        }, this.options.disconnectedRestartMs ?? 4000);
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      this.emit('connection_state', { peer, state: pc.connectionState });
+    };
+    pc.ontrack = ({ track, streams }) => {
+      const MS = this.options.MediaStream ?? globalThis.MediaStream;
+      const stream = streams[0] ?? new MS([track]);
+      const tag = link.remoteTags.get(stream.id) ?? 'camera';
+      if (!link.streams.has(stream.id)) {
+        link.streams.set(stream.id, stream);
+        stream.addEventListener('removetrack', () => {
+          if (stream.getTracks().length === 0 && link.streams.delete(stream.id)) {
+            this.emit('stream_removed', { peer, stream, tag });
+          }
+        });
+      }
+      this.emit('track', { peer, track, stream, tag });
+    };
+  }
+
+  /** @param {Link} link */
+  _restartIce(link) {
+    if (link.closed) return;
+    link.restarts += 1;
+    link.pc.restartIce();
+  }
+
+  /** @param {Link} link */
+  _sendDescription(link) {
+    const d = link.pc.localDescription;
+    if (!d || link.closed) return;
+    this._send(d.type, link.peer, { type: d.type, sdp: d.sdp, streams: this._streamTags() });
+  }
+
+  /**
+   * @param {string} type
+   * @param {string} to
+   * @param {object} payload
+   */
+  _send(type, to, payload) {
+    try {
+      this.client.send(type, { room: this.room, to, payload });
+    } catch (error) {
+      this.emit('error', { peer: to, error });
+    }
+  }
+
+  /** @param {SignalEvent} e */
+  _signal(e) {
+    if (e.type === 'call_end') {
+      this._close(e.from, 'call_end');
+      return;
+    }
+    const link = this._link(e.from);
+    if (!link) return;
+    link.chain = link.chain
+      .then(() => this._handle(link, e))
+      .catch((error) => this.emit('error', { peer: link.peer, error }));
+  }
+
+  /**
+   * @param {Link} link
+   * @param {SignalEvent} e
+   */
+  async _handle(link, e) {
+    if (link.closed) return;
+    const { pc, negotiation } = link;
+    const p = e.payload ?? {};
+    if (e.type === 'offer' || e.type === 'answer') {
+      if (p.streams && typeof p.streams === 'object') {
+        for (const [id, tag] of Object.entries(p.streams)) link.remoteTags.set(id, String(tag));
+      }
+      if (negotiation.onDescription(e.type, pc.signalingState) === 'ignore') return;
+      negotiation.settingRemoteAnswer = e.type === 'answer';
+      try {
+        await pc.setRemoteDescription({ type: e.type, sdp: String(p.sdp) });
+      } finally {
+        negotiation.settingRemoteAnswer = false;
+      }
+      for (const candidate of negotiation.takeBuffered()) {
+        await pc.addIceCandidate(candidate).catch(() => {});
+      }
+      if (e.type === 'offer') {
+        await pc.setLocalDescription();
+        this._sendDescription(link);
+      }
+    } else if (e.type === 'candidate') {
+      const candidate = candidateFromWire(p);
+      if (negotiation.onCandidate(candidate, pc.remoteDescription !== null) === 'buffer') return;
+      try {
+        await pc.addIceCandidate(candidate);
+      } catch (error) {
+        // Candidates of an ignored offer, and end-of-candidates markers some browsers refuse.
+        if (!negotiation.ignoreOffer && candidate.candidate) throw error;
+      }
+    }
+    // call_start: the link exists now; nothing else to do.
+  }
+
+  /**
+   * @param {string} peer
+   * @param {string} reason
+   */
+  _close(peer, reason) {
+    const link = this.links.get(peer);
+    if (!link) return;
+    this.links.delete(peer);
+    link.closed = true;
+    if (link.restartTimer) clearTimeout(link.restartTimer);
+    link.channel?.close();
+    link.pc.onnegotiationneeded = link.pc.onicecandidate = link.pc.ontrack = null;
+    link.pc.oniceconnectionstatechange = link.pc.onconnectionstatechange = null;
+    link.pc.close();
+    for (const stream of link.streams.values()) {
+      this.emit('stream_removed', { peer, stream, tag: link.remoteTags.get(stream.id) ?? 'camera' });
+    }
+    this.emit('peer_closed', { peer, reason });
+  }
+
+  /** @param {string} reason */
+  _closeAll(reason) {
+    for (const peer of [...this.links.keys()]) this._close(peer, reason);
+  }
+}

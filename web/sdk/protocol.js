@@ -1,0 +1,175 @@
+// @ts-check
+/**
+ * Wire types of the switchboard protocol (see docs/protocol.md), as JSDoc for `tsc --checkJs`,
+ * and the error class every SDK failure uses.
+ */
+
+/** @typedef {'ws' | 'sse' | 'poll'} TransportName */
+/** @typedef {'host' | 'guest'} Role */
+/** @typedef {'host_only' | 'free_for_all'} RoomMode */
+
+/**
+ * One message from the server.
+ * @typedef {object} ServerMessage
+ * @property {string} type
+ * @property {string} [room]
+ * @property {number} seq
+ * @property {number} ts
+ * @property {string} [from]
+ * @property {string} [id]
+ * @property {any} payload
+ */
+
+/**
+ * One message to the server.
+ * @typedef {object} ClientMessage
+ * @property {string} type
+ * @property {string} [room]
+ * @property {number} seq
+ * @property {number} ts
+ * @property {string} [to]
+ * @property {string} [id]
+ * @property {any} [payload]
+ */
+
+/**
+ * @typedef {object} Limits
+ * @property {number} max_frame_bytes
+ * @property {number} max_sdp_bytes
+ * @property {number} max_candidate_bytes
+ * @property {number} max_meta_bytes
+ * @property {number} max_message_bytes
+ * @property {number} max_token_bytes
+ * @property {number} ts_skew_ms
+ */
+
+/**
+ * `hello.payload`.
+ * @typedef {object} HelloPayload
+ * @property {string} session
+ * @property {string} [peer]
+ * @property {number} heartbeat_ms
+ * @property {number} resume_ms
+ * @property {Limits} limits
+ * @property {number} last_client_seq
+ * @property {boolean} [resumed]
+ */
+
+/**
+ * A member of a room, as in `joined.peers` and `peer_joined`.
+ * @typedef {object} PeerInfo
+ * @property {string} peer
+ * @property {Role} role
+ * @property {string} [name]
+ * @property {any} meta
+ */
+
+/**
+ * An ICE server as handed out in `joined.ice_servers` (the shape of `RTCIceServer`).
+ * @typedef {object} IceServer
+ * @property {string[]} urls
+ * @property {string} [username]
+ * @property {string} [credential]
+ */
+
+/**
+ * `joined.payload`.
+ * @typedef {object} JoinedPayload
+ * @property {string} peer
+ * @property {Role} role
+ * @property {RoomMode} mode
+ * @property {PeerInfo[]} peers
+ * @property {IceServer[]} ice_servers
+ */
+
+/**
+ * A per-message result of `POST /v1/sessions/{id}/messages`.
+ * @typedef {{accepted: boolean, error?: {code: string, message: string}}} PostResult
+ */
+
+/** The error codes of the protocol, plus the SDK's own (`transport_failed`, `timeout`, ...). */
+export const ErrorCodes = Object.freeze({
+  invalid_message: 'invalid_message',
+  unknown_type: 'unknown_type',
+  payload_too_large: 'payload_too_large',
+  unauthorized: 'unauthorized',
+  forbidden: 'forbidden',
+  not_in_room: 'not_in_room',
+  unknown_peer: 'unknown_peer',
+  room_full: 'room_full',
+  rate_limited: 'rate_limited',
+  duplicate_seq: 'duplicate_seq',
+  stale_ts: 'stale_ts',
+  session_expired: 'session_expired',
+  peer_taken: 'peer_taken',
+  not_found: 'not_found',
+  unavailable: 'unavailable',
+  internal: 'internal',
+  // The SDK's own:
+  transport_failed: 'transport_failed',
+  unreachable: 'unreachable',
+  timeout: 'timeout',
+  closed: 'closed',
+  replaced: 'replaced',
+  session_reset: 'session_reset',
+});
+
+/** An error from the server (`error` message or HTTP error body) or from the SDK itself. */
+export class SwitchboardError extends Error {
+  /**
+   * @param {string} code One of {@link ErrorCodes}.
+   * @param {string} message Human-readable text.
+   * @param {{status?: number, reply?: ServerMessage}} [details]
+   */
+  constructor(code, message, details = {}) {
+    super(message);
+    this.name = 'SwitchboardError';
+    /** @type {string} */
+    this.code = code;
+    /** HTTP status, when the error answered an HTTP request. @type {number | undefined} */
+    this.status = details.status;
+    /** The server's `error` message, when there was one. @type {ServerMessage | undefined} */
+    this.reply = details.reply;
+  }
+
+  /**
+   * The error an `error` message carries.
+   * @param {ServerMessage} msg
+   */
+  static fromMessage(msg) {
+    const p = msg.payload ?? {};
+    return new SwitchboardError(String(p.code ?? 'internal'), String(p.message ?? p.code ?? 'error'), {
+      reply: msg,
+    });
+  }
+}
+
+/**
+ * The error of a failed HTTP answer (`{"error": {"code", "message"}}`), or one made up from its
+ * status when the body is not that shape.
+ * @param {Response} response
+ * @returns {Promise<SwitchboardError>}
+ */
+export async function errorFromResponse(response) {
+  /** @type {any} */
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON
+  }
+  const byStatus = /** @type {Record<number, string>} */ ({
+    400: 'invalid_message',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'not_found',
+    409: 'room_full',
+    410: 'session_expired',
+    413: 'payload_too_large',
+    429: 'rate_limited',
+    503: 'unavailable',
+  });
+  const code = body?.error?.code ?? byStatus[response.status] ?? 'internal';
+  const message = body?.error?.message ?? `HTTP ${response.status}`;
+  return new SwitchboardError(code, message, { status: response.status });
+}
