@@ -143,6 +143,9 @@ export async function withDiagnostics(pages, body) {
             receivers: l.pc.getReceivers().map((r) => `${r.track.kind}:${r.track.readyState}:${r.track.muted}`),
             streams: [...l.streams.keys()].length,
             restarts: l.restarts,
+            counts: l.counts,
+            local: l.pc.localDescription?.sdp?.match(/a=ice-ufrag:.*/g),
+            remote: l.pc.remoteDescription?.sdp?.match(/a=ice-ufrag:.*/g),
           }));
         })
         .catch((e) => `page gone: ${e}`);

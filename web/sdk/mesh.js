@@ -188,6 +188,8 @@ class Link {
     /** @type {QualitySample | null} */
     this.lastSample = null;
     this.closed = false;
+    /** Counters, for diagnostics. */
+    this.counts = { offersSent: 0, answersSent: 0, candidatesSent: 0, candidatesReceived: 0, candidatesAdded: 0, candidateErrors: 0, ignoredOffers: 0 };
   }
 }
 
@@ -509,6 +511,7 @@ export class Mesh extends Emitter {
     };
     pc.onicecandidate = ({ candidate }) => {
       if (link.closed) return;
+      link.counts.candidatesSent += 1;
       this._send('candidate', peer, candidateToWire(candidate));
     };
     pc.oniceconnectionstatechange = () => {
@@ -553,6 +556,8 @@ export class Mesh extends Emitter {
   _sendDescription(link) {
     const d = link.pc.localDescription;
     if (!d || link.closed) return;
+    if (d.type === 'offer') link.counts.offersSent += 1;
+    else link.counts.answersSent += 1;
     this._send(d.type, link.peer, { type: d.type, sdp: d.sdp, streams: this._streamTags() });
   }
 
@@ -594,7 +599,10 @@ export class Mesh extends Emitter {
       if (p.streams && typeof p.streams === 'object') {
         for (const [id, tag] of Object.entries(p.streams)) link.remoteTags.set(id, String(tag));
       }
-      if (negotiation.onDescription(e.type, pc.signalingState) === 'ignore') return;
+      if (negotiation.onDescription(e.type, pc.signalingState) === 'ignore') {
+        link.counts.ignoredOffers += 1;
+        return;
+      }
       negotiation.settingRemoteAnswer = e.type === 'answer';
       try {
         await pc.setRemoteDescription({ type: e.type, sdp: String(p.sdp) });
@@ -602,7 +610,10 @@ export class Mesh extends Emitter {
         negotiation.settingRemoteAnswer = false;
       }
       for (const candidate of negotiation.takeBuffered()) {
-        await pc.addIceCandidate(candidate).catch(() => {});
+        await pc.addIceCandidate(candidate).then(
+          () => (link.counts.candidatesAdded += 1),
+          () => (link.counts.candidateErrors += 1),
+        );
       }
       if (e.type === 'offer') {
         await pc.setLocalDescription();
@@ -610,10 +621,13 @@ export class Mesh extends Emitter {
       }
     } else if (e.type === 'candidate') {
       const candidate = candidateFromWire(p);
+      link.counts.candidatesReceived += 1;
       if (negotiation.onCandidate(candidate, pc.remoteDescription !== null) === 'buffer') return;
       try {
         await pc.addIceCandidate(candidate);
+        link.counts.candidatesAdded += 1;
       } catch (error) {
+        link.counts.candidateErrors += 1;
         // Candidates of an ignored offer, and end-of-candidates markers some browsers refuse.
         if (!negotiation.ignoreOffer && candidate.candidate) throw error;
       }

@@ -21,7 +21,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{Role, RoomId, SignalError};
 
-use crate::{error::ApiError, node::Node};
+use crate::{error::ApiError, node::Node, transport::http::ClientAddress};
 
 /// How long a guest token is valid. Long enough for a long call: a resume after a network drop
 /// presents the token again.
@@ -86,14 +86,24 @@ fn random_user() -> String {
 }
 
 /// `POST /v1/token`.
-pub async fn token(State(node): State<Node>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn token(
+    State(node): State<Node>,
+    ClientAddress(address): ClientAddress,
+    body: Bytes,
+) -> Result<Response, Response> {
+    node.admit_new_session(address)
+        .map_err(IntoResponse::into_response)?;
+    issue(&node, &body).map_err(IntoResponse::into_response)
+}
+
+fn issue(node: &Node, body: &[u8]) -> Result<Response, ApiError> {
     if !node.config().guest_access {
         return Err(SignalError::Forbidden(
             "guest access is disabled on this server; ask for an invitation token".into(),
         )
         .into());
     }
-    let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
+    let request: TokenRequest = serde_json::from_slice(body).map_err(|e| {
         SignalError::invalid(format!("expected {{\"room\": ..., \"name\": ...}}: {e}"))
     })?;
     let room = RoomId::parse(&request.room)?;

@@ -2,6 +2,7 @@
 //! every transport task shares.
 
 use std::{
+    net::IpAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -19,6 +20,7 @@ use crate::{
     admission::Admission,
     auth::{Signer, Verifier},
     config::Config,
+    error::TooManyRequests,
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
@@ -115,6 +117,15 @@ impl Node {
     /// Admission control.
     pub fn admission(&self) -> &Admission {
         &self.0.admission
+    }
+
+    /// Charges a new session or token to the client's address budget; a refusal is counted as
+    /// `rate_limited_total{scope="new_session"}` and answers 429 with `Retry-After`.
+    pub fn admit_new_session(&self, address: Option<IpAddr>) -> Result<(), TooManyRequests> {
+        self.0
+            .admission
+            .new_session(address, Instant::now())
+            .inspect_err(|_| self.0.metrics.rate_limited("new_session"))
     }
 
     /// Metrics.

@@ -83,8 +83,7 @@ pub async fn create(
         .map_err(IntoResponse::into_response)?;
     identity.address = address;
     identity.ice_servers = node.session_ice_servers(&identity.user);
-    node.admission()
-        .new_session(address, std::time::Instant::now())
+    node.admit_new_session(address)
         .map_err(IntoResponse::into_response)?;
     let hello = node
         .with_hub(|hub, now| {

@@ -99,7 +99,7 @@ pub async fn upgrade(
             return ApiError(e).into_response();
         }
     };
-    if let Err(refusal) = node.admission().new_session(address, Instant::now()) {
+    if let Err(refusal) = node.admit_new_session(address) {
         return refusal.into_response();
     }
     let permit = match node.admission().connection() {
