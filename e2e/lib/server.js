@@ -1,5 +1,5 @@
 // Starts the real switchboard binary on an ephemeral port with a temporary data dir and secret.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,6 +25,7 @@ export function serverBinary() {
  * @property {string} url e.g. http://127.0.0.1:41234
  * @property {number} port
  * @property {string[]} logs The server's log lines so far.
+ * @property {(claims: {room: string, user: string, role?: string, name?: string}) => string} mint
  * @property {() => Promise<void>} stop
  */
 
@@ -34,10 +35,11 @@ export function serverBinary() {
  */
 export async function startServer(options = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchboard-e2e-'));
+  const secret = randomBytes(32).toString('hex');
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dataDir,
-    SWITCHBOARD_SECRET: randomBytes(32).toString('hex'),
+    SWITCHBOARD_SECRET: secret,
     SWITCHBOARD_DATA_DIR: dataDir,
     SWITCHBOARD_LOG: process.env.SWITCHBOARD_E2E_LOG ?? 'info',
     SWITCHBOARD_LOG_FORMAT: 'text',
@@ -81,6 +83,18 @@ export async function startServer(options = {}) {
     url,
     port: Number(String(address).split(':')[1]),
     logs,
+    /**
+     * A token signed with this server's secret, minted by the binary's `token` command.
+     * @param {{room: string, user: string, role?: string, name?: string}} claims
+     */
+    mint({ room, user, role = 'guest', name }) {
+      const args = ['token', '--room', room, '--user', user, '--role', role, '--ttl', '10m'];
+      if (name) args.push('--name', name);
+      return execFileSync(serverBinary(), args, {
+        env: { PATH: env.PATH, HOME: env.HOME, SWITCHBOARD_SECRET: secret, SWITCHBOARD_DATA_DIR: dataDir },
+        encoding: 'utf8',
+      }).trim();
+    },
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -67,6 +67,13 @@ test('two pages see each other, chat both ways, mute, share a screen and leave',
     await b.page.getByRole('button', { name: 'Microphone muted (click to unmute)' }).click();
     await a.page.locator(`.tile[data-peer="${b.peer}"]:not(.mic-off)`).waitFor();
 
+    // Alice turns her camera off (the track is stopped, no renegotiation) and on again.
+    await a.page.getByRole('button', { name: 'Camera on (click to turn off)' }).click();
+    await b.page.locator(`.tile[data-peer="${a.peer}"].no-video`).waitFor();
+    await a.page.getByRole('button', { name: 'Camera off (click to turn on)' }).click();
+    await b.page.locator(`.tile[data-peer="${a.peer}"]:not(.no-video)`).waitFor();
+    await expectVideoFrom(b.page, a.peer);
+
     // Screen share adds a track: the connection renegotiates and Bob sees a second video.
     await a.page.getByRole('button', { name: 'Share your screen' }).click();
     await expectVideoFrom(b.page, a.peer, 'screen');

@@ -1,4 +1,5 @@
-// Four pages in one room form a full mesh: each shows the three others' video playing.
+// Four pages in one room form a full mesh: each shows the three others' video playing; a closed
+// tab leaves at once.
 import { after, before, test } from 'node:test';
 import { expectVideoFrom, joinCall, launch, screenshot, withDiagnostics } from '../lib/browser.js';
 import { startServer } from '../lib/server.js';
@@ -27,6 +28,13 @@ test('four pages form a full mesh', async () => {
       await viewer.page.locator('#people-count', { hasText: '4' }).waitFor();
     }
     await screenshot(pages[3].page, 'call-four-pages');
+    // Closing a tab hangs up at once (pagehide): the others see it leave, not after resume_ms.
+    const gone = pages.pop();
+    await gone.page.close();
+    for (const viewer of pages) {
+      await viewer.page.locator(`.tile[data-peer="${gone.peer}"]`).waitFor({ state: 'detached', timeout: 10000 });
+      await viewer.page.locator('#people-count', { hasText: '3' }).waitFor({ timeout: 10000 });
+    }
   });
   await Promise.all(pages.map((p) => p.context.close()));
 });

@@ -122,32 +122,33 @@ export class Call {
    */
   async start() {
     const { room, name, transport } = this.options;
-    const media = await openCamera({ audio: true, video: true });
-    this.stream = media.stream;
-    this.camOn = !!media.stream?.getVideoTracks().length;
-    const audio = media.stream?.getAudioTracks()[0];
-    if (audio) audio.enabled = this.micOn;
-    this.showMediaNotice(media.error);
-
     const stored = this.options.token ? null : storedToken(room, name);
-    let token = this.options.token ?? stored;
-    if (!token) {
-      const guest = await requestGuestToken({ room, name: name || undefined });
-      token = guest.token;
-      storeToken(room, name, guest.token, guest.expires_at);
-    }
-    const client = new Client({ token, transport });
-    this.client = client;
-    const mesh = new Mesh(client, { room });
-    this.mesh = mesh;
-    this.wire(client, mesh);
-    // For the browser tests and for poking around in the console.
-    Object.assign(globalThis, { __switchboard: { client, mesh, call: this } });
     try {
+      // The token first: a server without guest access says so before the camera is asked for.
+      let token = this.options.token ?? stored;
+      if (!token) {
+        const guest = await requestGuestToken({ room, name: name || undefined });
+        token = guest.token;
+        storeToken(room, name, guest.token, guest.expires_at);
+      }
+      const media = await openCamera({ audio: true, video: true });
+      this.stream = media.stream;
+      this.camOn = !!media.stream?.getVideoTracks().length;
+      const audio = media.stream?.getAudioTracks()[0];
+      if (audio) audio.enabled = this.micOn;
+      this.showMediaNotice(media.error);
+      const client = new Client({ token, transport });
+      this.client = client;
+      const mesh = new Mesh(client, { room });
+      this.mesh = mesh;
+      this.wire(client, mesh);
+      // For the browser tests and for poking around in the console.
+      Object.assign(globalThis, { __switchboard: { client, mesh, call: this } });
       await client.connect();
       if (this.stream) await mesh.setCameraStream(this.stream);
       await mesh.join({ meta: name ? { name } : undefined });
     } catch (error) {
+      // Nothing stays behind: no connection, and the camera light goes off.
       this.teardown();
       if (stored && error instanceof SwitchboardError && error.code === 'unauthorized') {
         // The kept token went bad (the server's secret changed): start over with a new one.
@@ -956,6 +957,7 @@ export class Call {
   /** Hangs up, closes the client and releases the camera. Safe to call twice. */
   teardown() {
     this.ended = true;
+    byId('media-notice').hidden = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     for (const off of this.cleanup.splice(0)) off();

@@ -5,7 +5,10 @@
  *
  * - Roles: of two peers, the one whose peer id sorts higher is *polite* (it rolls back its own offer
  *   when offers cross); the other is *impolite* (it ignores the crossing offer). Both may offer at
- *   any time, so glare never deadlocks.
+ *   any time, so glare never deadlocks. To keep glare rare, the impolite side opens each connection
+ *   and the polite side waits for its offer (or opens it itself after `politeWaitMs`).
+ * - The impolite side also restarts ICE (`restartIce()`) when a connection fails, stays
+ *   disconnected, or never starts checking (a browser can lose its candidates after a rollback).
  * - Trickle ICE: candidates are sent as they are gathered; received ones wait in a buffer until
  *   the remote description is set.
  * - A connection whose ICE fails (or stays disconnected) is restarted with `restartIce()`.
@@ -27,6 +30,14 @@ import { summarizeStats } from './quality.js';
 /** @typedef {import('./protocol.js').JoinedPayload} JoinedPayload */
 /** @typedef {import('./quality.js').QualitySample} QualitySample */
 /** @typedef {import('./client.js').SignalEvent} SignalEvent */
+
+/**
+ * Lets Node exit while a timer runs (browsers return plain numbers, which need nothing).
+ * @param {any} timer
+ */
+function unref(timer) {
+  timer?.unref?.();
+}
 
 /**
  * Whether the local peer is the polite one towards `remote`: the higher id is polite.
@@ -137,6 +148,10 @@ export class Negotiation {
  * @property {boolean} [dataChannel] Open a data channel to every peer (default true); it also makes
  *   sure peers without media still connect.
  * @property {number} [disconnectedRestartMs] Restart ICE after this long `disconnected` (default 4000).
+ * @property {number} [stuckRestartMs] Restart ICE when a negotiated connection has not connected
+ *   after this long (default 8000).
+ * @property {number} [politeWaitMs] How long the polite side waits for the other's first offer
+ *   before opening the connection itself (default 3000).
  * @property {boolean} [hangupOnUnload] Send `call_end` and leave on `pagehide` (default true).
  * @property {(local: {peer: string, role: Role}, remote: PeerInfo, mode: RoomMode) => boolean} [policy]
  *   Which members to connect to (default {@link shouldConnect}).
@@ -184,6 +199,10 @@ class Link {
     this.channel = null;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.restartTimer = null;
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this.watchdog = null;
+    /** Since when the connection has been negotiated but not connected (0: it is not). */
+    this.stuckSince = 0;
     this.restarts = 0;
     /** @type {QualitySample | null} */
     this.lastSample = null;
@@ -207,6 +226,8 @@ export class Mesh extends Emitter {
     this.callId = `call-${Math.random().toString(36).slice(2, 10)}`;
     /** @type {Map<string, Link>} */
     this.links = new Map();
+    /** Polite side: members whose offer it waits for, with the timer that stops waiting. @type {Map<string, ReturnType<typeof setTimeout>>} */
+    this.waiting = new Map();
     /** The room's other members. @type {Map<string, PeerInfo>} */
     this.members = new Map();
     /** @type {{peer: string, role: Role} | null} */
@@ -440,9 +461,23 @@ export class Mesh extends Emitter {
   /** Connects to the members the policy allows and disconnects from the others. */
   _reconcile() {
     for (const info of this.members.values()) {
-      if (this._allowed(info)) this._link(info.peer);
+      if (!this._allowed(info) || this.links.has(info.peer)) continue;
+      if (!this.self || !isPolite(this.self.peer, info.peer)) {
+        this._link(info.peer);
+      } else if (!this.waiting.has(info.peer)) {
+        // The impolite side opens the connection; open it here only if its offer does not come.
+        const peer = info.peer;
+        this.waiting.set(
+          peer,
+          setTimeout(() => {
+            this.waiting.delete(peer);
+            if (this.active) this._link(peer);
+          }, this.options.politeWaitMs ?? 3000),
+        );
+        unref(this.waiting.get(peer));
+      }
     }
-    for (const peer of [...this.links.keys()]) {
+    for (const peer of [...this.links.keys(), ...this.waiting.keys()]) {
       const info = this.members.get(peer);
       if (!info || !this._allowed(info)) this._close(peer, 'policy');
     }
@@ -482,6 +517,9 @@ export class Mesh extends Emitter {
     const pc = new PC({ ...base, iceServers: [...(base.iceServers ?? []), ...this.iceServers] });
     const link = new Link(peer, pc, isPolite(this.self.peer, peer));
     this.links.set(peer, link);
+    const waiting = this.waiting.get(peer);
+    if (waiting !== undefined) clearTimeout(waiting);
+    this.waiting.delete(peer);
     this._wire(link);
     if (this.options.dataChannel !== false) {
       const channel = pc.createDataChannel('switchboard', { negotiated: true, id: 0 });
@@ -526,6 +564,21 @@ export class Mesh extends Emitter {
         }, this.options.disconnectedRestartMs ?? 4000);
       }
     };
+    // Negotiated but never connecting: restart (once per `stuckRestartMs`).
+    const stuckMs = this.options.stuckRestartMs ?? 8000;
+    link.watchdog = setInterval(() => {
+      const negotiated = pc.signalingState === 'stable' && pc.remoteDescription !== null;
+      const connecting = ['new', 'checking'].includes(pc.iceConnectionState);
+      if (!negotiated || !connecting) {
+        link.stuckSince = 0;
+      } else if (!link.stuckSince) {
+        link.stuckSince = Date.now();
+      } else if (Date.now() - link.stuckSince >= stuckMs) {
+        link.stuckSince = 0;
+        this._restartIce(link);
+      }
+    }, Math.min(1000, stuckMs / 2));
+    unref(link.watchdog);
     pc.onconnectionstatechange = () => {
       this.emit('connection_state', { peer, state: pc.connectionState });
     };
@@ -545,9 +598,13 @@ export class Mesh extends Emitter {
     };
   }
 
-  /** @param {Link} link */
+  /**
+   * Restarts ICE from the impolite side only: its restart offer is never rolled back, and two
+   * sides restarting at once would only make offers cross.
+   * @param {Link} link
+   */
   _restartIce(link) {
-    if (link.closed) return;
+    if (link.closed || link.negotiation.polite) return;
     link.restarts += 1;
     link.pc.restartIce();
   }
@@ -640,11 +697,15 @@ export class Mesh extends Emitter {
    * @param {string} reason
    */
   _close(peer, reason) {
+    const waiting = this.waiting.get(peer);
+    if (waiting !== undefined) clearTimeout(waiting);
+    this.waiting.delete(peer);
     const link = this.links.get(peer);
     if (!link) return;
     this.links.delete(peer);
     link.closed = true;
     if (link.restartTimer) clearTimeout(link.restartTimer);
+    if (link.watchdog) clearInterval(link.watchdog);
     link.channel?.close();
     link.pc.onnegotiationneeded = link.pc.onicecandidate = link.pc.ontrack = null;
     link.pc.oniceconnectionstatechange = link.pc.onconnectionstatechange = null;

@@ -349,8 +349,12 @@ class HttpBase extends Base {
         this.ctx.openTimeoutMs,
       );
     });
+    // A stream that dies while being established fails the start at once.
+    const died = this.closed.then((end) => {
+      throw new SwitchboardError('transport_failed', end.message);
+    });
     try {
-      await Promise.race([steps(), timeout]);
+      await Promise.race([steps(), timeout, died]);
       this.established = true;
     } catch (error) {
       this.ended = true;

@@ -35,15 +35,28 @@ class FakePC {
     this.offers = 0;
     this.restarts = 0;
     this.needed = false;
+    this.ops = 0;
   }
   _negotiationNeeded() {
     this.needed = true;
-    setTimeout(() => {
-      if (this.needed && this.signalingState === 'stable' && this.signalingState !== 'closed') {
-        this.needed = false;
-        this.onnegotiationneeded?.();
-      }
-    }, 0);
+    setTimeout(() => this._checkNegotiation(), 0);
+  }
+  // Like the browser: only with an empty operations chain and in stable.
+  _checkNegotiation() {
+    if (this.ops === 0 && this.needed && this.signalingState === 'stable') {
+      this.needed = false;
+      this.onnegotiationneeded?.();
+    }
+  }
+  async _op(body) {
+    this.ops = (this.ops ?? 0) + 1;
+    try {
+      await tick();
+      return body();
+    } finally {
+      this.ops -= 1;
+      if (this.ops === 0) setTimeout(() => this._checkNegotiation(), 0);
+    }
   }
   createDataChannel() {
     this._negotiationNeeded();
@@ -63,12 +76,16 @@ class FakePC {
     this.restarts += 1;
     this._negotiationNeeded();
   }
-  async setLocalDescription() {
-    await tick();
+  setLocalDescription() {
+    return this._op(() => this._sld());
+  }
+  setRemoteDescription(desc) {
+    return this._op(() => this._srd(desc));
+  }
+  _sld() {
     if (this.signalingState === 'have-remote-offer') {
       this.localDescription = { type: 'answer', sdp: `answer-from-${this.id}` };
       this.signalingState = 'stable';
-      if (this.needed) this._negotiationNeeded();
     } else if (this.signalingState === 'stable') {
       this.offers += 1;
       this.localDescription = { type: 'offer', sdp: `offer-${this.offers}-from-${this.id}` };
@@ -78,8 +95,7 @@ class FakePC {
       throw Object.assign(new Error(`setLocalDescription in ${this.signalingState}`), { name: 'InvalidStateError' });
     }
   }
-  async setRemoteDescription(desc) {
-    await tick();
+  _srd(desc) {
     if (desc.type === 'offer') {
       if (this.signalingState === 'have-local-offer') {
         // Implicit rollback (what the polite side relies on).
@@ -87,6 +103,9 @@ class FakePC {
         this.needed = true;
       } else if (this.signalingState !== 'stable') {
         throw Object.assign(new Error(`offer in ${this.signalingState}`), { name: 'InvalidStateError' });
+      } else {
+        // Tracks added before a remote offer ride on its m-lines: the answer covers them.
+        this.needed = false;
       }
       this.remoteDescription = desc;
       this.signalingState = 'have-remote-offer';
@@ -96,7 +115,6 @@ class FakePC {
       }
       this.remoteDescription = desc;
       this.signalingState = 'stable';
-      if (this.needed) this._negotiationNeeded();
     }
   }
   async addIceCandidate(candidate) {
@@ -213,13 +231,10 @@ test('who connects to whom in each mode', () => {
   assert.equal(shouldConnect('host_only', 'host', 'guest'), true);
 });
 
-test('two meshes whose offers cross (glare) still end up negotiated', async () => {
+test('the impolite side opens the connection and the polite side answers it', async () => {
   const net = pair();
   const a = new Mesh(net.add('alice', 'host'), meshOptions);
   const b = new Mesh(net.add('bob'), meshOptions);
-  const errors = [];
-  a.on('error', (e) => errors.push(e));
-  b.on('error', (e) => errors.push(e));
   await a.setTrack('camera', 'video', { kind: 'video', id: 'va' });
   await b.setTrack('camera', 'video', { kind: 'video', id: 'vb' });
   await a.join();
@@ -228,34 +243,60 @@ test('two meshes whose offers cross (glare) still end up negotiated', async () =
   const pa = a.links.get('bob').pc;
   const pb = b.links.get('alice').pc;
   assert.deepEqual(pa.config.iceServers, [{ urls: ['stun:x'] }], 'the server ICE servers are used');
-  await until(
-    () => pa.signalingState === 'stable' && pb.signalingState === 'stable' && pa.remoteDescription && pb.remoteDescription,
-    'both stable with remote descriptions',
-  );
-  await tick(20);
-  assert.equal(pa.signalingState, 'stable');
-  assert.equal(pb.signalingState, 'stable');
-  assert.deepEqual(errors, []);
-  // Both offered (glare): alice is impolite, so bob rolled back and answered alice's offer.
-  assert.ok(pa.offers >= 1 && pb.offers >= 1);
+  await until(() => pa.signalingState === 'stable' && pb.remoteDescription && pa.remoteDescription, 'negotiated');
   assert.equal(a.links.get('bob').negotiation.polite, false);
   assert.equal(b.links.get('alice').negotiation.polite, true);
+  assert.equal(a.links.get('bob').counts.offersSent, 1);
+  assert.equal(b.links.get('alice').counts.offersSent, 0, 'no crossing offer from the polite side');
+});
+
+test('offers that cross (glare) still end up negotiated on both sides', async () => {
+  const net = pair();
+  const a = new Mesh(net.add('alice'), meshOptions);
+  const b = new Mesh(net.add('bob'), meshOptions);
+  const errors = [];
+  a.on('error', (e) => errors.push(e));
+  b.on('error', (e) => errors.push(e));
+  await a.join();
+  await b.join();
+  await until(() => a.links.has('bob') && b.links.has('alice'), 'links');
+  const la = a.links.get('bob');
+  const lb = b.links.get('alice');
+  await until(() => la.pc.signalingState === 'stable' && lb.pc.signalingState === 'stable' && la.pc.remoteDescription, 'first negotiation');
+  await tick(20);
+  // Both add a track at once: both offer.
+  await Promise.all([
+    a.setTrack('screen', 'video', { kind: 'video', id: 'sa' }),
+    b.setTrack('screen', 'video', { kind: 'video', id: 'sb' }),
+  ]);
+  await until(() => la.counts.offersSent >= 2 && lb.counts.offersSent >= 1, 'both offered');
+  await until(
+    () => la.pc.signalingState === 'stable' && lb.pc.signalingState === 'stable',
+    'both stable again',
+  );
+  await tick(50);
+  assert.equal(la.pc.signalingState, 'stable');
+  assert.equal(lb.pc.signalingState, 'stable');
+  assert.deepEqual(errors, []);
+  assert.ok(la.counts.ignoredOffers >= 1, 'the impolite side ignored the crossing offer');
+  // The polite side's own track was negotiated after it answered.
+  assert.ok(la.counts.answersSent >= 1 && lb.counts.answersSent >= 1);
 });
 
 test('candidates that arrive before the remote description are applied after it', async () => {
   const net = pair();
-  const alice = net.add('alice'); // a member with no mesh: the test speaks for it
-  alice.joined = true;
+  const zed = net.add('zed'); // a member with no mesh: the test speaks for it (bob is impolite to it)
+  zed.joined = true;
   const b = new Mesh(net.add('bob'), meshOptions);
   await b.join();
-  await until(() => b.links.get('alice')?.pc.signalingState === 'have-local-offer', 'bob offers to alice');
-  const pc = b.links.get('alice').pc;
-  const from = (type, payload) => b.client.emit('signal', { type, room: 'r', from: 'alice', payload });
+  await until(() => b.links.get('zed')?.pc.signalingState === 'have-local-offer', 'bob offers to zed');
+  const pc = b.links.get('zed').pc;
+  const from = (type, payload) => b.client.emit('signal', { type, room: 'r', from: 'zed', payload });
   from('candidate', { candidate: 'candidate:early', sdp_mid: '0', sdp_m_line_index: 0 });
   from('candidate', { candidate: 'candidate:early-2', sdp_mid: '0', sdp_m_line_index: 0 });
   await tick(5);
   assert.equal(pc.added.length, 0, 'buffered while there is no remote description');
-  from('answer', { type: 'answer', sdp: 'answer-from-alice' });
+  from('answer', { type: 'answer', sdp: 'answer-from-zed' });
   await until(() => pc.added.length === 2, 'buffered candidates applied');
   assert.deepEqual(pc.added.map((c) => c.candidate), ['candidate:early', 'candidate:early-2']);
   from('candidate', { candidate: 'candidate:late', sdp_mid: '0' });
@@ -310,6 +351,21 @@ test('peer_left and call_end close the connection; host_only disconnects guests 
   assert.equal(g1.members.has('host'), false);
 });
 
+test('the impolite side restarts ICE on a negotiated connection that never connects', async () => {
+  const net = pair();
+  const opts = { ...meshOptions, stuckRestartMs: 60 };
+  const a = new Mesh(net.add('alice'), opts);
+  const b = new Mesh(net.add('bob'), opts);
+  await a.join();
+  await b.join();
+  await until(() => a.links.get('bob')?.pc.remoteDescription && b.links.get('alice')?.pc.remoteDescription, 'negotiated');
+  // FakePC never connects (ICE stays "new").
+  await until(() => a.links.get('bob').restarts >= 1, 'a restart from alice');
+  assert.equal(b.links.get('alice').restarts, 0, 'the polite side leaves restarts to the other');
+  a.hangup();
+  b.hangup();
+});
+
 test('ICE failure restarts ICE', async () => {
   const net = pair();
   const a = new Mesh(net.add('alice'), meshOptions);
@@ -331,7 +387,7 @@ test('hangup sends call_end to every peer and leaves', async () => {
   const b = new Mesh(net.add('bob'), meshOptions);
   await a.join();
   await b.join();
-  await until(() => a.links.has('bob'), 'link');
+  await until(() => a.links.has('bob') && b.links.has('alice'), 'links');
   const ended = [];
   b.on('peer_closed', (e) => ended.push(e.reason));
   a.hangup();
