@@ -59,8 +59,9 @@ export async function joinCall(browser, base, { room, name, transport, viewport 
 
 /**
  * Waits until `page` shows `peer`'s camera video with decoded frames: a width, and a frame count
- * that keeps going up.
- * @param {import('playwright-core').Page} page
+ * that keeps going up. Uses only `page.evaluate`, so it works for a Playwright page and for a
+ * Puppeteer (Firefox) page alike.
+ * @param {{evaluate: (fn: (sel: string) => any, arg: string) => Promise<any>}} page
  * @param {string} peer
  * @param {string} [tag]
  */
@@ -70,7 +71,10 @@ export async function expectVideoFrom(page, peer, tag = 'camera') {
     page.evaluate((sel) => {
       const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(sel));
       if (!v) return null;
-      return { width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames, paused: v.paused };
+      // Firefox leaves totalVideoFrames at 0 for a MediaStream (srcObject) video; its own count of
+      // frames painted (mozPaintedFrames) goes up as the video plays. Chromium has no such field.
+      const painted = /** @type {{mozPaintedFrames?: number}} */ (/** @type {unknown} */ (v)).mozPaintedFrames ?? 0;
+      return { width: v.videoWidth, frames: Math.max(v.getVideoPlaybackQuality().totalVideoFrames, painted), paused: v.paused };
     }, selector);
   const deadline = Date.now() + WAIT;
   let first = null;
@@ -80,7 +84,7 @@ export async function expectVideoFrom(page, peer, tag = 'camera') {
       if (!first) first = now;
       else if (now.frames > first.frames + 3) return now;
     }
-    await page.waitForTimeout(250);
+    await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`no playing video from ${peer} (${tag}) on the page: last ${JSON.stringify(await frames())}`);
 }
