@@ -8,6 +8,7 @@ use axum::{
     http::StatusCode,
     response::IntoResponse,
     routing::{get, post},
+    serve::ListenerExt,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -128,6 +129,13 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
     let service = app(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
+    // behind delayed ACKs for tens of milliseconds.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(event = "server.nodelay_failed", error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move { serve_shutdown.cancelled().await });
     let mut serving = tokio::spawn(server.into_future());

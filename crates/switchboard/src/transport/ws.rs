@@ -25,6 +25,9 @@ use crate::{auth::token_from, error::ApiError, node::Node};
 /// Frames taken from the outbox per write; bounds the time between socket reads.
 const BATCH: usize = 64;
 
+/// Initial read buffer of a WebSocket connection, in bytes.
+const READ_BUFFER: usize = 1024;
+
 /// Query parameters of `GET /v1/ws`. Read leniently (any query string yields them, the first of a
 /// repeated key counts), so that a bad one is still answered with the documented JSON errors, and
 /// a missing or bad token with 401 before anything else about the request is judged.
@@ -121,8 +124,12 @@ pub async fn upgrade(
     let cap = node.config().hard_frame_cap();
     let guard = node.tasks().token();
     let span = crate::telemetry::ws_span(matches!(start, Start::Resume { .. }));
+    // tungstenite allocates its whole read buffer per connection up front (128 KiB by default);
+    // signaling frames are small, and the buffer grows for the rare large one, so an idle session
+    // keeps only a few KiB.
     ws.max_message_size(cap)
         .max_frame_size(cap)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| {
             tracing::Instrument::instrument(
                 async move {
