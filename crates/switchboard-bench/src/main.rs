@@ -1,0 +1,369 @@
+//! `switchboard-bench`: runs one workload against one server and prints a JSON line (stdout) and
+//! a Markdown table (stderr); `bare-relay` serves the reference relay; `report` turns JSON lines
+//! into the comparison tables. See `docs/benchmarks.md`.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
+
+use clap::{Args, Parser, Subcommand};
+use switchboard_bench::{
+    net::{Sources, check_loopback},
+    proto::{Endpoint, Target, Transport},
+    report::{self, Report},
+    scenario::{self, ChurnParams, ConnectParams, FanoutParams, RelayParams, RunOptions, Scenario},
+};
+
+/// Load generator and benchmarks: switchboard against its peers and a bare relay.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pairs in their own rooms, ping-pong: relays/s and round-trip latency.
+    Relay {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// Rooms of N, one member broadcasting to the others: deliveries/s and one-way latency.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// Rooms.
+        #[arg(long, default_value_t = 20)]
+        rooms: usize,
+        /// Members per room, the broadcaster included.
+        #[arg(long, default_value_t = 8)]
+        room_size: usize,
+        /// Broadcasts in flight per room.
+        #[arg(long, default_value_t = 1)]
+        window: usize,
+        /// Payload bytes.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
+    /// Many idle sessions in rooms of two: server memory per session, join latency, probes.
+    Connect {
+        #[command(flatten)]
+        common: Common,
+        /// Sessions to open.
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        /// Seconds the sessions idle before the server's memory is read.
+        #[arg(long, default_value_t = 3.0)]
+        settle: f64,
+        /// Pairs probed with a round trip after the ramp.
+        #[arg(long, default_value_t = 100)]
+        probes: usize,
+    },
+    /// Sessions joining and leaving at a rate while pairs relay.
+    Churn {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        relay: RelayArgs,
+        /// Join/leave operations started per second.
+        #[arg(long, default_value_t = 100.0)]
+        churn_rate: f64,
+        /// Shared rooms the churning sessions join.
+        #[arg(long, default_value_t = 20)]
+        churn_rooms: usize,
+    },
+    /// Serves the bare reference relay (`ws://ADDR/<room>`, frames forwarded verbatim).
+    BareRelay {
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Reads JSON lines of runs and prints the comparison tables and the verdicts on the targets.
+    Report {
+        /// Files of JSON lines (`-` for stdin).
+        files: Vec<PathBuf>,
+        /// The label every row is compared with.
+        #[arg(long, default_value = "bare")]
+        baseline: String,
+        /// The open-loop rate the latency targets are checked at.
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The server's protocol.
+    #[arg(long, value_enum, default_value = "switchboard")]
+    target: Target,
+    /// The server's address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// switchboard's transport.
+    #[arg(long, value_enum, default_value = "ws")]
+    transport: Transport,
+    /// switchboard's HS256 secret (the server's `SWITCHBOARD_SECRET`).
+    #[arg(long, env = "SWITCHBOARD_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// The server's name in the report.
+    #[arg(long)]
+    label: Option<String>,
+    /// The server's process id, for its CPU time and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Warm-up seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Connections set up at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// First client source address.
+    #[arg(long, default_value = "127.0.0.2")]
+    source_start: Ipv4Addr,
+    /// Connections per source address.
+    #[arg(long, default_value_t = 500)]
+    per_address: u32,
+    /// Seconds allowed for connecting and joining.
+    #[arg(long, default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Runtime worker threads (1: a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Debug, Args)]
+struct RelayArgs {
+    /// Pairs.
+    #[arg(long, default_value_t = 50)]
+    pairs: usize,
+    /// Messages in flight per pair (closed loop).
+    #[arg(long, default_value_t = 1)]
+    window: usize,
+    /// Payload bytes.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Open loop: offered relays per second over all pairs (a round trip is two relays).
+    #[arg(long)]
+    rate: Option<f64>,
+}
+
+impl RelayArgs {
+    fn params(&self) -> RelayParams {
+        RelayParams {
+            pairs: self.pairs,
+            window: self.window,
+            size: self.size,
+            rate: self.rate,
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.0, 24.0 * 3600.0))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Report {
+            files,
+            baseline,
+            rate,
+        } => report_command(&files, &baseline, rate),
+        Command::BareRelay { listen } => bare_relay(listen),
+        Command::Relay { common, relay } => run(common, Scenario::Relay(relay.params())),
+        Command::Fanout {
+            common,
+            rooms,
+            room_size,
+            window,
+            size,
+        } => run(
+            common,
+            Scenario::Fanout(FanoutParams {
+                rooms,
+                room_size,
+                window,
+                size,
+            }),
+        ),
+        Command::Connect {
+            common,
+            sessions,
+            settle,
+            probes,
+        } => run(
+            common,
+            Scenario::Connect(ConnectParams {
+                sessions,
+                settle: secs(settle),
+                probes,
+            }),
+        ),
+        Command::Churn {
+            common,
+            relay,
+            churn_rate,
+            churn_rooms,
+        } => run(
+            common,
+            Scenario::Churn(ChurnParams {
+                relay: relay.params(),
+                churn_rate,
+                churn_rooms,
+            }),
+        ),
+    }
+}
+
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+}
+
+fn run(common: Common, scenario: Scenario) -> ExitCode {
+    if let Err(e) = check_loopback(common.addr) {
+        eprintln!("switchboard-bench: {e}");
+        return ExitCode::from(2);
+    }
+    let sources = match Sources::new(common.source_start, common.per_address) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("switchboard-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if common.target == Target::Switchboard && common.secret.is_none() {
+        eprintln!("switchboard-bench: switchboard needs --secret or SWITCHBOARD_SECRET");
+        return ExitCode::from(2);
+    }
+    let transport = if common.target == Target::Switchboard {
+        common.transport
+    } else {
+        Transport::Ws
+    };
+    let files = switchboard_bench::raise_open_files_limit();
+    let mut ep = Endpoint::new(
+        common.target,
+        transport,
+        common.addr,
+        common.secret.as_deref().map(str::as_bytes),
+    );
+    ep.sources = sources;
+    ep.connect_timeout = secs(common.connect_timeout);
+    let opts = RunOptions {
+        label: common.label.clone(),
+        server_pid: common.server_pid,
+        warmup: secs(common.warmup),
+        duration: secs(common.duration),
+        concurrency: common.concurrency,
+    };
+    let rt = match runtime(common.threads) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard-bench: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report: Report = rt.block_on(scenario::run(&ep, &opts, &scenario));
+    // Leftover tasks (abandoned connections) must not keep the process alive.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    println!("{}", report.json_line());
+    eprintln!(
+        "{}",
+        report::markdown(std::slice::from_ref(&report), "bare")
+    );
+    if report.errors > 0 {
+        eprintln!(
+            "switchboard-bench: {} errors (open files limit {files}); first: {:?}",
+            report.errors, report.error_samples
+        );
+    }
+    if report.sessions_ok == 0 {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn bare_relay(listen: SocketAddr) -> ExitCode {
+    if let Err(e) = check_loopback(listen) {
+        eprintln!("switchboard-bench: {e}");
+        return ExitCode::from(2);
+    }
+    switchboard_bench::raise_open_files_limit();
+    let rt = match runtime(1) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard-bench: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        eprintln!(
+            "bare relay listening on ws://{}/<room>",
+            listener.local_addr()?
+        );
+        tokio::select! {
+            r = switchboard_bench::bare::serve(listener) => r,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard-bench: bare relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_command(files: &[PathBuf], baseline: &str, rate: f64) -> ExitCode {
+    let mut reports = Vec::new();
+    let mut text = String::new();
+    for file in files {
+        let read = if file.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(file)
+        };
+        match read {
+            Ok(t) => text.push_str(&t),
+            Err(e) => {
+                eprintln!("switchboard-bench: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        text.push('\n');
+    }
+    for line in text.lines().filter(|l| l.trim_start().starts_with('{')) {
+        match serde_json::from_str::<Report>(line) {
+            Ok(r) => reports.push(r),
+            Err(e) => eprintln!("switchboard-bench: skipping a line: {e}"),
+        }
+    }
+    print!("{}", report::markdown(&reports, baseline));
+    println!("### Targets (issue 6)\n");
+    print!(
+        "{}",
+        report::verdict_table(&report::verdicts(&reports, rate))
+    );
+    ExitCode::SUCCESS
+}
