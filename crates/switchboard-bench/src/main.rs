@@ -138,6 +138,9 @@ struct Common {
     /// Runtime worker threads (1: a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// switchboard: acknowledge after this many server messages, as the browser SDK does (0: never).
+    #[arg(long, default_value_t = switchboard_bench::proto::DEFAULT_ACK_EVERY)]
+    ack_every: u32,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +271,7 @@ fn run(common: Common, scenario: Scenario) -> ExitCode {
     );
     ep.sources = sources;
     ep.connect_timeout = secs(common.connect_timeout);
+    ep.ack_every = common.ack_every;
     let opts = RunOptions {
         label: common.label.clone(),
         server_pid: common.server_pid,

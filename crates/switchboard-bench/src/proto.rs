@@ -97,6 +97,8 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// A prefix that makes this run's ids and rooms unique on a long-running server.
     pub run_id: String,
+    /// switchboard: send an `ack` after this many server messages (0: never).
+    pub ack_every: u32,
 }
 
 impl Endpoint {
@@ -116,6 +118,7 @@ impl Endpoint {
             sources: Sources::default(),
             connect_timeout: Duration::from_secs(10),
             run_id,
+            ack_every: DEFAULT_ACK_EVERY,
         }
     }
 
@@ -206,9 +209,9 @@ enum Link {
     Http(Box<HttpLink>),
 }
 
-/// Acknowledge switchboard messages after this many (a real client acks regularly, so the server
-/// can release what a resume would no longer need).
-const ACK_EVERY: u32 = 128;
+/// Acknowledge switchboard messages after this many by default: what the browser SDK does
+/// (`ackEvery: 32`), so the server can release what a resume would no longer need.
+pub const DEFAULT_ACK_EVERY: u32 = 32;
 
 /// A connected client of any target.
 pub struct Client {
@@ -223,8 +226,9 @@ pub struct Client {
     /// switchboard: highest server `seq` received, and messages since the last `ack`.
     server_seq: u64,
     unacked: u32,
-    /// switchboard over long-poll acknowledges with `after` instead of `ack`.
-    acks: bool,
+    /// switchboard: `ack` after this many messages (0: never; long-poll acknowledges with
+    /// `after` instead).
+    ack_every: u32,
 }
 
 impl Client {
@@ -257,17 +261,22 @@ impl Client {
                         ))
                     }
                 };
-                Client::new(link, ep.target, peer, room, ep.transport != Transport::Poll)
+                let acks = if ep.transport == Transport::Poll {
+                    0
+                } else {
+                    ep.ack_every
+                };
+                Client::new(link, ep.target, peer, room, acks)
             }
             Target::Matchbox | Target::Bare => {
                 let ws = ws_connect(src, ep.addr, &format!("/{room}"), deadline).await?;
-                Client::new(Link::Ws(Box::new(ws)), ep.target, "", room, false)
+                Client::new(Link::Ws(Box::new(ws)), ep.target, "", room, 0)
             }
             Target::Peerjs => {
                 let token = format!("{:08x}", rand::random::<u32>());
                 let path = format!("/peerjs?key=peerjs&id={peer}&token={token}");
                 let ws = ws_connect(src, ep.addr, &path, deadline).await?;
-                Client::new(Link::Ws(Box::new(ws)), ep.target, peer, room, false)
+                Client::new(Link::Ws(Box::new(ws)), ep.target, peer, room, 0)
             }
         };
         let rest = deadline.saturating_sub(started.elapsed());
@@ -278,7 +287,7 @@ impl Client {
         }
     }
 
-    fn new(link: Link, target: Target, me: &str, room: &str, acks: bool) -> Client {
+    fn new(link: Link, target: Target, me: &str, room: &str, ack_every: u32) -> Client {
         Client {
             link,
             target,
@@ -287,7 +296,7 @@ impl Client {
             seq: 0,
             server_seq: 0,
             unacked: 0,
-            acks,
+            ack_every,
         }
     }
 
@@ -432,7 +441,7 @@ impl Client {
     /// Sends an `ack` when enough switchboard messages arrived since the last one. Kept out of
     /// [`Client::recv`] so that `recv` stays cancel-safe (it only awaits the next frame).
     pub async fn flush_ack(&mut self) -> Result<()> {
-        if self.acks && self.unacked >= ACK_EVERY {
+        if self.ack_every > 0 && self.unacked >= self.ack_every {
             self.unacked = 0;
             let payload = format!("{{\"seq\":{}}}", self.server_seq);
             let ack = self.envelope("ack", None, None, &payload);
