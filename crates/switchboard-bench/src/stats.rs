@@ -167,6 +167,13 @@ impl Shared {
         self.phase() == Phase::Drain
     }
 
+    /// A connection ended: an error, unless the run is draining (then servers close on purpose).
+    pub fn connection_ended(&self, what: impl Into<String>) {
+        if !self.draining() {
+            self.error(what);
+        }
+    }
+
     /// Counts an error and keeps its text if it is among the first few.
     pub fn error(&self, what: impl Into<String>) {
         self.errors.fetch_add(1, Ordering::Relaxed);

@@ -148,9 +148,7 @@ async fn sender(
                 Ok(Incoming::Error(e)) => shared.error(e),
                 Ok(_) => {}
                 Err(e) => {
-                    if !shared.draining() {
-                        shared.error(e);
-                    }
+                    shared.connection_ended(e);
                     break;
                 }
             },
@@ -179,9 +177,7 @@ async fn receiver(mut c: Client, shared: Arc<Shared>, done: mpsc::UnboundedSende
                 Ok(Incoming::Error(e)) => shared.error(e),
                 Ok(_) => {}
                 Err(e) => {
-                    if !shared.draining() {
-                        shared.error(e);
-                    }
+                    shared.connection_ended(e);
                     break;
                 }
             },

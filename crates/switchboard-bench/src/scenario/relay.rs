@@ -147,9 +147,7 @@ async fn pinger(
                 Ok(Incoming::Error(e)) => shared.error(e),
                 Ok(_) => {}
                 Err(e) => {
-                    if !shared.draining() {
-                        shared.error(e);
-                    }
+                    shared.connection_ended(e);
                     break;
                 }
             },
@@ -215,9 +213,7 @@ async fn echoer(mut c: Client, shared: Arc<Shared>, size: usize) -> Client {
                 Ok(Incoming::Error(e)) => shared.error(e),
                 Ok(_) => {}
                 Err(e) => {
-                    if !shared.draining() {
-                        shared.error(e);
-                    }
+                    shared.connection_ended(e);
                     break;
                 }
             },
