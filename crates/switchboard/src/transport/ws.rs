@@ -1,32 +1,37 @@
 //! WebSocket transport: `GET /v1/ws`.
 //!
 //! The token is checked before the upgrade (a bad one gets HTTP 401 and no socket). After it, one
-//! task per connection moves frames between the socket and the hub: client text frames go to
-//! [`Hub::receive`], the session's outbox comes back through [`Hub::poll_transmit`], and a ping
-//! every `heartbeat_ms` lets the hub notice a dead peer.
+//! task per connection ([`connection`]) moves frames between the raw socket and the hub: client
+//! text frames go to [`Hub::receive`], the session's outbox comes back through
+//! [`Hub::poll_transmit`], and a ping every `heartbeat_ms` lets the hub notice a dead peer. The
+//! handshake ([`handshake`]) and the framing ([`frame`], [`reader`]) are this module's own, so that
+//! an idle connection keeps no buffer.
+//!
+//! [`Hub::receive`]: switchboard_core::Hub::receive
+//! [`Hub::poll_transmit`]: switchboard_core::Hub::poll_transmit
 
-use std::{future::poll_fn, time::Instant};
+mod connection;
+mod frame;
+mod handshake;
+mod reader;
+
+use std::future::poll_fn;
 
 use axum::{
-    extract::{
-        Query, State, WebSocketUpgrade,
-        ws::{CloseFrame, Message, WebSocket, rejection::WebSocketUpgradeRejection},
-    },
+    extract::{Query, State},
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use futures_util::{SinkExt, StreamExt};
-use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Refusal, Transmit};
+use switchboard_core::Attachment;
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
+use tokio::net::TcpStream;
 
+use self::{
+    connection::Connection,
+    handshake::{Upgrade, UpgradeRejection},
+};
 use super::http::ClientAddress;
 use crate::{auth::token_from, error::ApiError, node::Node};
-
-/// Frames taken from the outbox per write; bounds the time between socket reads.
-const BATCH: usize = 64;
-
-/// Initial read buffer of a WebSocket connection, in bytes.
-const READ_BUFFER: usize = 1024;
 
 /// Query parameters of `GET /v1/ws`. Read leniently (any query string yields them, the first of a
 /// repeated key counts), so that a bad one is still answered with the documented JSON errors, and
@@ -63,7 +68,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ClientAddress(address): ClientAddress,
     Query(pairs): Query<Vec<(String, String)>>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, UpgradeRejection>,
 ) -> Response {
     let params = WsParams::from_pairs(pairs);
     tracing::debug!(event = "ws.connect", "websocket upgrade requested");
@@ -121,24 +126,27 @@ pub async fn upgrade(
             Err(e) => return ApiError(e).into_response(),
         },
     };
-    let cap = node.config().hard_frame_cap();
-    let guard = node.tasks().token();
     let span = crate::telemetry::ws_span(matches!(start, Start::Resume { .. }));
-    // tungstenite allocates its whole read buffer per connection up front (128 KiB by default);
-    // signaling frames are small, and the buffer grows for the rare large one, so an idle session
-    // keeps only a few KiB.
-    ws.max_message_size(cap)
-        .max_frame_size(cap)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| {
-            tracing::Instrument::instrument(
-                async move {
-                    serve(socket, node, start).await;
-                    drop((guard, permit));
-                },
-                span,
-            )
-        })
+    let (response, upgraded) = ws.accept();
+    let task = node.clone();
+    node.tasks().spawn(tracing::Instrument::instrument(
+        async move {
+            match upgraded.await {
+                Ok((stream, early)) => serve(stream, &early, task, start).await,
+                Err(e) => {
+                    tracing::debug!(event = "ws.upgrade_failed", error = %e, "upgrade failed");
+                    if let Start::Opened(at) = start {
+                        task.with_hub(|hub, now| {
+                            hub.disconnect(&at, switchboard_core::Disconnect::Lost, now)
+                        });
+                    }
+                }
+            }
+            drop(permit);
+        },
+        span,
+    ));
+    response
 }
 
 enum Start {
@@ -150,28 +158,8 @@ enum Start {
     },
 }
 
-/// The WebSocket close code for why the hub ended the transport.
-fn close_code(reason: CloseReason) -> u16 {
-    match reason {
-        CloseReason::ClientClosed | CloseReason::TransportLost => 1000,
-        CloseReason::Shutdown => 1001,
-        CloseReason::Abuse => 1008,
-        CloseReason::Replaced => 4001,
-        CloseReason::Superseded => 4002,
-        CloseReason::HeartbeatTimeout => 4003,
-        CloseReason::Expired => 4004,
-        CloseReason::Overflow => 4005,
-    }
-}
-
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
-}
-
-async fn serve(mut socket: WebSocket, node: Node, start: Start) {
+async fn serve(stream: TcpStream, early: &[u8], node: Node, start: Start) {
+    let mut connection = Connection::new(stream, node.config().hard_frame_cap());
     let opened = match start {
         Start::Opened(at) => Ok(at),
         Start::Resume {
@@ -186,98 +174,26 @@ async fn serve(mut socket: WebSocket, node: Node, start: Start) {
             // No session to number this in: it is sent with seq 0, then the socket closes.
             let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
             let text = error.encode(0, node.now().unix_ms);
-            let _ = socket.send(Message::Text(text.into())).await;
-            let _ = socket.send(close(4004, "resume refused")).await;
+            connection.refuse(&text, 4004, "resume refused").await;
             return;
         }
     };
     node.metrics().stream_opened("ws");
-    let (ended, reason) = pump(socket, &node, &at).await;
-    super::stream_closed(&node, "ws", reason);
-    if let Some(how) = ended {
+    connection.early_bytes(&node, &at, early);
+    let ended = pump(&mut connection, &node, &at).await;
+    super::stream_closed(&node, "ws", ended.reason);
+    if let Some(how) = ended.disconnect {
         node.with_hub(|hub, now| hub.disconnect(&at, how, now));
     }
-}
-
-/// Moves frames until the transport ends, then says why. `Some` when the client side ended it
-/// (the hub must be told), `None` when the hub asked for the close.
-async fn pump(
-    socket: WebSocket,
-    node: &Node,
-    at: &Attachment,
-) -> (Option<Disconnect>, &'static str) {
-    let lost = (Some(Disconnect::Lost), "transport_lost");
-    let (mut tx, mut rx) = socket.split();
-    let mut heartbeat = tokio::time::interval(node.config().core().heartbeat_interval);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    heartbeat.tick().await;
-    loop {
-        tokio::select! {
-            biased;
-            transmit = poll_fn(|cx| node.hub().poll_transmit(at, cx.waker(), BATCH)) => match transmit {
-                Transmit::Messages(frames) => {
-                    for frame in frames {
-                        node.metrics().sent(&frame, Instant::now());
-                        if tx.feed(Message::Text(frame.text.into())).await.is_err() {
-                            return lost;
-                        }
-                    }
-                    if tx.flush().await.is_err() {
-                        return lost;
-                    }
-                }
-                Transmit::Close(reason) => {
-                    let _ = tx.send(close(close_code(reason), reason.as_str())).await;
-                    return (None, reason.as_str());
-                }
-            },
-            frame = rx.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    crate::telemetry::receive_span().in_scope(|| {
-                        node.with_hub(|hub, now| receive(hub, at, text.as_str(), now))
-                    });
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    let e = SignalError::invalid("binary frames are not accepted; send JSON text frames");
-                    let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
-                    node.with_hub(|hub, now| hub.reply(at, error, now));
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                    node.with_hub(|hub, now| hub.heard_from(at, now));
-                }
-                Some(Ok(Message::Close(_))) => {
-                    let _ = tx.close().await;
-                    return (Some(Disconnect::Closed), "client_closed");
-                }
-                Some(Err(e)) => {
-                    if is_oversized(e) {
-                        let _ = tx.send(close(1009, "frame over the hard size cap")).await;
-                        return (Some(Disconnect::Lost), "frame_too_large");
-                    }
-                    return (Some(Disconnect::Lost), "transport_error");
-                }
-                None => return lost,
-            },
-            _ = heartbeat.tick() => {
-                if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    return lost;
-                }
-            }
-        }
+    if ended != connection::LOST {
+        connection.finish().await;
     }
 }
 
-/// Whether the socket failed because a frame exceeded [`crate::config::Config::hard_frame_cap`].
-fn is_oversized(error: axum::Error) -> bool {
-    error
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
-}
-
-/// Hands a frame to the hub; a refusal goes back on the same socket as an `error`.
-fn receive(hub: &mut Hub, at: &Attachment, text: &str, now: switchboard_core::Now) {
-    if let Err(Refusal::Reply(error)) = hub.receive(at, text, now) {
-        hub.reply(at, *error, now);
-    }
+/// Drives the connection until it ends, with its heartbeat timer.
+async fn pump(connection: &mut Connection, node: &Node, at: &Attachment) -> connection::Ended {
+    let interval = node.config().core().heartbeat_interval;
+    let heartbeat = tokio::time::sleep(interval);
+    tokio::pin!(heartbeat);
+    poll_fn(|cx| connection.poll(cx, node, at, heartbeat.as_mut())).await
 }
