@@ -29,7 +29,6 @@ async fn switchboard() -> Running {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limits,
         max_sessions_per_address: 100_000,
-        max_connections: 100_000,
         ..Config::default()
     };
     let secret = Secret {

@@ -32,12 +32,13 @@ pub struct Admission {
 impl Admission {
     /// Limits from `config`.
     pub fn new(config: &Config) -> Self {
+        let max_connections = crate::open_files::max_connections(config.max_connections);
         Admission {
             rate: config.rate_limits.sessions_per_sec_per_address,
             burst: config.rate_limits.session_burst_per_address,
             by_address: Mutex::new(HashMap::new()),
-            connections: Arc::new(Semaphore::new(config.max_connections)),
-            max_connections: config.max_connections,
+            connections: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
         }
     }
 

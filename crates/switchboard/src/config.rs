@@ -144,8 +144,10 @@ pub struct Config {
     /// Sessions one client address may hold at once.
     pub max_sessions_per_address: usize,
     /// Open client streams (WebSocket, SSE, pending polls) the node accepts in all; past it new
-    /// ones get 503 `unavailable`.
-    pub max_connections: usize,
+    /// ones get 503 `unavailable`. Unset: derived from the open-files limit
+    /// ([`crate::open_files::max_connections`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
     /// Whether `POST /v1/token` hands out guest tokens (the web app's lobby uses it). On by default
     /// for local runs; turn it off in production and mint tokens in your own backend.
     pub guest_access: bool,
@@ -195,7 +197,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             max_sessions_per_user: core.max_sessions_per_user,
             max_sessions_per_address: core.max_sessions_per_address,
-            max_connections: 10_000,
+            max_connections: None,
             guest_access: true,
             turn_secret: None,
             turn_urls: Vec::new(),
@@ -328,6 +330,24 @@ mod tests {
             assert_eq!(c.limits.max_candidate_bytes, 333);
             assert_eq!(c.limits.max_frame_bytes, Limits::default().max_frame_bytes);
             assert_eq!(c.listen, Config::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn max_connections_is_derived_unless_set() {
+        figment::Jail::expect_with(|_| {
+            let none: HashMap<&str, u64> = HashMap::new();
+            assert_eq!(Config::load(None, &none).unwrap().max_connections, None);
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_MAX_CONNECTIONS", "900");
+            let none: HashMap<&str, u64> = HashMap::new();
+            assert_eq!(
+                Config::load(None, &none).unwrap().max_connections,
+                Some(900)
+            );
             Ok(())
         });
     }

@@ -66,6 +66,7 @@ pub struct Metrics {
     resumes: Family<OutcomeLabel, Counter>,
     replayed: Counter,
     sessions_closed: Family<ReasonLabel, Counter>,
+    connections_refused: Family<ReasonLabel, Counter>,
 }
 
 /// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
@@ -90,6 +91,7 @@ impl Default for Metrics {
             resumes: Family::default(),
             replayed: Counter::default(),
             sessions_closed: Family::default(),
+            connections_refused: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -147,6 +149,11 @@ impl Default for Metrics {
             "sessions_closed",
             "Sessions ended, by reason (expired, replaced, overflow, ...)",
             m.sessions_closed.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept, by reason (fd_limit: out of file descriptors)",
+            m.connections_refused.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -217,6 +224,13 @@ impl Metrics {
         self.rate_limited.get_or_create(&ScopeLabel { scope }).inc();
     }
 
+    /// Counts a connection turned away before any request was read.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// A stream opened.
     pub fn stream_opened(&self, transport: &'static str) {
         self.connections
@@ -272,6 +286,7 @@ mod tests {
         m.stream_opened("ws");
         m.stream_closed("ws", "client_closed");
         m.rate_limited("session");
+        m.connection_refused("fd_limit");
         let text = m.render(Stats {
             sessions: 3,
             attached: 2,
@@ -288,6 +303,7 @@ mod tests {
             "relay_latency_ms_bucket",
             "stream_churn_total{transport=\"ws\",event=\"close\",reason=\"client_closed\"} 1",
             "sessions_gauge 3",
+            "connections_refused_total{reason=\"fd_limit\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -131,7 +131,7 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     let service = app(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
-    let listener = listener.tap_io(|tcp| {
+    let listener = crate::listener::Listener::new(listener, node.clone()).tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(event = "server.nodelay_failed", error = %e, "TCP_NODELAY not set");
         }

@@ -214,7 +214,7 @@ async fn a_new_session_flood_from_one_address_gets_429_with_retry_after() {
 async fn caps_refuse_with_a_clear_error_instead_of_failing() {
     let server = TestServer::start_with(|c| {
         c.max_sessions_per_user = 2;
-        c.max_connections = 3;
+        c.max_connections = Some(3);
         c.rate_limits.sessions_per_sec_per_address = 0.0;
     })
     .await;

@@ -9,20 +9,16 @@ mod common;
 
 use std::{
     collections::HashMap,
-    process::Stdio,
-    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use common::{Client, DEADLINE, SECRET, TestServer, ws_refusal};
-use parking_lot::Mutex;
+use common::{Client, DEADLINE, Process, SECRET, TestServer, ws_refusal};
 use serde_json::{Value, json};
 use switchboard::{
     auth::{Claims, Signer},
     observe::UserHasher,
 };
 use switchboard_protocol::Role;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const ALICE: &str = "user-alice-9d2f61";
 const BOB: &str = "user-bob-4c81e7";
@@ -160,82 +156,9 @@ async fn trickle(from: &mut Client, to: &mut Client, peer: &str) {
     }
 }
 
-/// The real binary, serving JSON logs at debug level on an ephemeral port, its stderr collected.
-struct Process {
-    child: tokio::process::Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: tokio::task::JoinHandle<()>,
-    addr: String,
-}
-
-impl Process {
-    async fn start() -> Process {
-        let data_dir = std::env::temp_dir().join(format!("sb-logs-{}", std::process::id()));
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .env("SWITCHBOARD_SECRET", SECRET)
-            .env("SWITCHBOARD_LOG", "debug")
-            .env("SWITCHBOARD_DATA_DIR", &data_dir)
-            .env_remove("SWITCHBOARD_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("switchboard binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        let collected = lines.clone();
-        let reader = tokio::spawn(async move {
-            let mut addr_tx = Some(addr_tx);
-            let mut stderr = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = stderr.next_line().await {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["event"] == "server.listening"
-                    && let Some(tx) = addr_tx.take()
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                }
-                collected.lock().push(line);
-            }
-        });
-        let addr = tokio::time::timeout(DEADLINE, addr_rx)
-            .await
-            .expect("the server logs its address in time")
-            .expect("a server.listening line");
-        Process {
-            child,
-            lines,
-            reader,
-            addr,
-        }
-    }
-
-    /// SIGTERM, then every line the process wrote until it exited.
-    async fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = tokio::time::timeout(DEADLINE, self.child.wait())
-            .await
-            .expect("graceful exit in time")
-            .unwrap();
-        assert!(exit.success(), "{exit:?}");
-        tokio::time::timeout(DEADLINE, self.reader)
-            .await
-            .expect("stderr closes")
-            .unwrap();
-        std::mem::take(&mut *self.lines.lock())
-    }
-}
-
 #[tokio::test]
 async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
-    let server = Process::start().await;
+    let server = Process::start(&[("SWITCHBOARD_LOG", "debug")], None).await;
     let signer = Signer::new(SECRET.as_bytes());
     let (secrets, alice, bob) = scripted_call(&format!("ws://{}", server.addr), &signer).await;
     let bob_leave = {
@@ -537,6 +460,7 @@ fn operations_doc_names_every_setting_and_the_dashboard_covers_the_metrics() {
         "jwt_issuer",
         "jwt_audience",
         "otlp_endpoint",
+        "max_connections",
     ];
     let keys = config
         .as_object()
@@ -574,6 +498,7 @@ fn operations_doc_names_every_setting_and_the_dashboard_covers_the_metrics() {
         "relay_latency_ms_bucket",
         "stream_churn_total",
         "resumes_total",
+        "connections_refused_total",
     ] {
         assert!(
             exprs.iter().any(|e| e.contains(metric)),

@@ -13,6 +13,7 @@ use crate::{
 pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     let config = Config::load(args.config.as_deref(), &args).map_err(|e| e.to_string())?;
     let telemetry = init_logging(&config)?;
+    crate::open_files::raise_soft_limit();
     let secret = Secret::load(&config).map_err(|e| format!("secret: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let result = runtime.block_on(serve(config, secret));

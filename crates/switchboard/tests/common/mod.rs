@@ -8,10 +8,16 @@
 
 use std::{
     net::SocketAddr,
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use switchboard::{
     auth::{Claims, Signer},
@@ -21,7 +27,10 @@ use switchboard::{
 };
 use switchboard_core::Stats;
 use switchboard_protocol::{ClientEnvelope, Role, ServerEnvelope};
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpStream,
+};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{
@@ -130,6 +139,21 @@ impl Client {
         let mut c = Client::connect_raw(url).await;
         c.read_hello().await;
         c
+    }
+
+    /// Connects and reads `hello` within `within`: the client, or the error the upgrade ended in;
+    /// `None` if the server answered nothing in time.
+    pub async fn try_connect(
+        url: &str,
+        within: Duration,
+    ) -> Option<Result<Client, tokio_tungstenite::tungstenite::Error>> {
+        let connecting = async {
+            let (ws, _) = tokio_tungstenite::connect_async(request(url, &[])).await?;
+            let mut c = Client::over(ws, url);
+            c.read_hello().await;
+            Ok(c)
+        };
+        tokio::time::timeout(within, connecting).await.ok()
     }
 
     /// Connects with extra request headers (such as `Authorization`) and reads `hello`.
@@ -528,4 +552,119 @@ fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     };
     let payload = buf.get(header..header + len)?.to_vec();
     Some((b0 & 0x0f, payload, header + len))
+}
+
+/// The real `switchboard serve` binary on an ephemeral port, logging JSON; its stderr is collected
+/// line by line (and so never fills up and blocks the server).
+pub struct Process {
+    child: tokio::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: tokio::task::JoinHandle<()>,
+    pub addr: String,
+}
+
+impl Process {
+    /// Starts the binary with `env` on top of the test secret. With `open_files`, it runs under
+    /// that open-files limit (soft and hard, set by the shell's `ulimit -n` before `exec`).
+    pub async fn start(env: &[(&str, &str)], open_files: Option<u64>) -> Process {
+        static STARTED: AtomicU64 = AtomicU64::new(0);
+        let data_dir = std::env::temp_dir().join(format!(
+            "sb-process-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let binary = env!("CARGO_BIN_EXE_switchboard");
+        let serve = ["serve", "--listen", "127.0.0.1:0", "--log-format", "json"];
+        let mut command = match open_files {
+            None => tokio::process::Command::new(binary),
+            Some(n) => {
+                let mut sh = tokio::process::Command::new("sh");
+                sh.args([
+                    "-c",
+                    &format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+                    binary,
+                ]);
+                sh
+            }
+        };
+        let mut child = command
+            .args(serve)
+            .env("SWITCHBOARD_SECRET", SECRET)
+            .env("SWITCHBOARD_DATA_DIR", &data_dir)
+            .env_remove("SWITCHBOARD_CONFIG")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("switchboard binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let collected = lines.clone();
+        let reader = tokio::spawn(async move {
+            let mut addr_tx = Some(addr_tx);
+            let mut stderr = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = stderr.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["event"] == "server.listening"
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                }
+                collected.lock().push(line);
+            }
+        });
+        let addr = tokio::time::timeout(DEADLINE, addr_rx)
+            .await
+            .expect("the server logs its address in time")
+            .expect("a server.listening line");
+        Process {
+            child,
+            lines,
+            reader,
+            addr,
+        }
+    }
+
+    /// The server's process id (the shell `exec`s it, so it keeps the child's id).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("wait status").is_none()
+    }
+
+    /// The JSON log lines so far whose `event` is `event`.
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        self.lines
+            .lock()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == event)
+            .collect()
+    }
+
+    /// SIGTERM, then every line the process wrote until it exited.
+    pub async fn stop(mut self) -> Vec<String> {
+        let pid = self.pid().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("graceful exit in time")
+            .unwrap();
+        assert!(exit.success(), "{exit:?}");
+        tokio::time::timeout(DEADLINE, self.reader)
+            .await
+            .expect("stderr closes")
+            .unwrap();
+        std::mem::take(&mut *self.lines.lock())
+    }
 }
