@@ -22,6 +22,7 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use switchboard_core::Attachment;
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 use tokio::net::TcpStream;
@@ -132,7 +133,7 @@ pub async fn upgrade(
     node.tasks().spawn(tracing::Instrument::instrument(
         async move {
             match upgraded.await {
-                Ok((stream, early)) => serve(stream, &early, task, start).await,
+                Ok((stream, early)) => serve(stream, early, task, start).await,
                 Err(e) => {
                     tracing::debug!(event = "ws.upgrade_failed", error = %e, "upgrade failed");
                     if let Start::Opened(at) = start {
@@ -158,7 +159,7 @@ enum Start {
     },
 }
 
-async fn serve(stream: TcpStream, early: &[u8], node: Node, start: Start) {
+async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
     let mut connection = Connection::new(stream, node.config().hard_frame_cap());
     let opened = match start {
         Start::Opened(at) => Ok(at),

@@ -15,6 +15,7 @@ use std::{
     time::Instant,
 };
 
+use bytes::Bytes;
 use switchboard_core::{Attachment, CloseReason, Disconnect, Frame, Hub, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 use tokio::{
@@ -77,8 +78,10 @@ impl Connection {
     }
 
     /// Handles bytes the HTTP server read past the upgrade request before handing the socket
-    /// over: a client may send its first frames without waiting for the `101`.
-    pub fn early_bytes(&mut self, node: &Node, at: &Attachment, bytes: &[u8]) {
+    /// over: a client may send its first frames without waiting for the `101`. Taken by value and
+    /// dropped here: the bytes share the HTTP server's whole read buffer, which must not stay
+    /// alive with the connection.
+    pub fn early_bytes(&mut self, node: &Node, at: &Attachment, bytes: Bytes) {
         if !bytes.is_empty() {
             self.handle(node, at, &mut bytes.to_vec());
         }
