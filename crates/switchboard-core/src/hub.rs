@@ -14,10 +14,11 @@ use std::{
 use std::net::IpAddr;
 
 use rand::RngCore;
+use serde_json::value::RawValue;
 use switchboard_protocol::{
-    ClientFrame, ClientMessage, ErrorBody, ErrorCode, Hello, Joined, Left, Mode, ModeChanged,
-    Notice, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId,
-    ServerBody, ServerMessage, SignalError, SignalKind, parse_client_frame,
+    ClientFrame, ClientMessage, Envelope, ErrorBody, ErrorCode, Hello, Joined, Left, Mode,
+    ModeChanged, Notice, Payload, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role,
+    RoomClosed, RoomId, ServerBody, ServerMessage, SignalError, SignalKind, parse_client_frame,
 };
 
 use crate::{
@@ -99,6 +100,8 @@ pub struct Hub {
     sessions_by_address: HashMap<IpAddr, usize>,
     /// Join budgets per client address; full buckets are forgotten by the timers.
     joins_by_address: HashMap<IpAddr, TokenBucket>,
+    /// Where messages are encoded before their text is moved into an outbox.
+    scratch: String,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -120,6 +123,7 @@ impl Hub {
             sessions_by_user: HashMap::new(),
             sessions_by_address: HashMap::new(),
             joins_by_address: HashMap::new(),
+            scratch: String::new(),
         }
     }
 
@@ -174,9 +178,11 @@ impl Hub {
             candidates: TokenBucket::new(rate.candidates_per_sec, rate.candidate_burst, now.at),
             abuse: AbuseMeter::new(now.at),
         };
-        let hello = self.hello(&session, false);
+        let hello = self
+            .hello(&session, false)
+            .encode(session.outbox.next_seq(), now.unix_ms);
         // A fresh outbox has room for its first message.
-        let _ = session.outbox.push(hello, now);
+        let _ = session.outbox.push("hello", hello.into(), now);
         self.events.push(Event::SessionOpened {
             session: id.clone(),
             user: session.identity.user.clone(),
@@ -254,15 +260,19 @@ impl Hub {
         how: Restart,
         now: Now,
     ) -> Result<Attachment, SignalError> {
+        let from = how.position();
         let hello = match how {
-            Restart::Resume { .. } => Some(self.hello(self.owned(session, user)?, true)),
+            // The hello becomes the next seq after the client's position.
+            Restart::Resume { .. } => Some(
+                self.hello(self.owned(session, user)?, true)
+                    .encode(from + 1, now.unix_ms),
+            ),
             Restart::Continue { .. } => None,
         };
         let s = self.owned_mut(session, user)?;
         let was_detached = !s.is_attached();
-        let from = how.position();
         let replayed = match hello {
-            Some(hello) => s.outbox.resume(from, hello, now),
+            Some(hello) => s.outbox.resume(from, hello.into(), now),
             None => s.outbox.rewind(from),
         }
         .map_err(|gap| gap_error(gap, from))?;
@@ -484,7 +494,7 @@ impl Hub {
                 code: ErrorCode::RateLimited,
                 message: format!("messages over the {scope} budget are being dropped; slow down"),
             });
-            self.push(id, ServerMessage::new(notice), now);
+            self.push(id, &ServerMessage::new(notice), now);
         }
     }
 
@@ -517,7 +527,7 @@ impl Hub {
     /// Queues `message` for the attached session (a rejection, or a transport-level warning).
     pub fn reply(&mut self, at: &Attachment, message: ServerMessage, now: Now) {
         if self.current(at).is_some() {
-            self.push(&at.session, message, now);
+            self.push(&at.session, &message, now);
             self.settle(now);
         }
     }
@@ -677,14 +687,32 @@ impl Hub {
         self.rooms.get(room).map_or(0, |r| r.members.len())
     }
 
-    fn push(&mut self, to: &SessionId, message: ServerMessage, now: Now) {
+    fn push(&mut self, to: &SessionId, message: &ServerMessage, now: Now) {
+        let kind = message.body.type_name();
+        self.push_with(to, kind, now, |out, seq, ts| {
+            message.encode_into(out, seq, ts)
+        });
+    }
+
+    /// Queues a message of type `kind` that `encode` writes for a given `seq` and `ts`, and wakes
+    /// the recipient's transport.
+    fn push_with(
+        &mut self,
+        to: &SessionId,
+        kind: &'static str,
+        now: Now,
+        encode: impl FnOnce(&mut String, u64, u64),
+    ) {
         let Some(s) = self.sessions.get_mut(to) else {
             return;
         };
         if s.closing.is_some() {
             return;
         }
-        match s.outbox.push(message, now) {
+        // Encoded into a reused buffer, so the text kept costs one allocation of its exact size.
+        self.scratch.clear();
+        encode(&mut self.scratch, s.outbox.next_seq(), now.unix_ms);
+        match s.outbox.push(kind, Arc::from(self.scratch.as_str()), now) {
             Ok(()) => s.wake(),
             Err(_) => {
                 if !self.overflowed.contains(to) {
@@ -785,19 +813,17 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(id) {
             s.rooms.retain(|r| r != room_id);
         }
-        let notice = ServerMessage::new(ServerBody::PeerLeft(PeerLeft {
+        let mut notice = ServerMessage::new(ServerBody::PeerLeft(PeerLeft {
             peer: member.info.peer.clone(),
             reason,
         }))
         .in_room(room_id);
         for other in others {
-            let mut notice = notice.clone();
-            if let Some((echo_to, echo_id)) = &echo
-                && *echo_to == &other
-            {
-                notice.id = echo_id.clone();
-            }
-            self.push(&other, notice, now);
+            notice.id = match &echo {
+                Some((echo_to, echo_id)) if *echo_to == &other => echo_id.clone(),
+                _ => None,
+            };
+            self.push(&other, &notice, now);
         }
         self.events.push(Event::Left {
             room: room_id.clone(),
@@ -820,7 +846,7 @@ impl Hub {
             if let Some(s) = self.sessions.get_mut(&member.session) {
                 s.rooms.retain(|r| r != room_id);
             }
-            self.push(&member.session, notice.clone(), now);
+            self.push(&member.session, &notice, now);
             self.events.push(Event::Left {
                 room: room_id.clone(),
                 peer: member.info.peer,
@@ -866,7 +892,7 @@ impl Hub {
                 });
                 self.push(
                     id,
-                    ServerMessage::new(left).in_room(&room).with_id(echo),
+                    &ServerMessage::new(left).in_room(&room).with_id(echo),
                     now,
                 );
                 Ok(())
@@ -876,21 +902,26 @@ impl Hub {
                 room,
                 to,
                 payload,
-            } => self.relay(
-                id,
-                &room,
-                Some(to),
-                ServerBody::Signal(kind, payload),
-                echo,
-                now,
-            ),
+            } => {
+                let relayed = Relayed {
+                    kind: kind.as_str(),
+                    to: Some(to),
+                    payload: &payload,
+                };
+                self.relay(id, &room, relayed, echo, now)
+            }
             ClientMessage::Message { room, to, payload } => {
-                self.relay(id, &room, to, ServerBody::Message(payload), echo, now)
+                let relayed = Relayed {
+                    kind: "message",
+                    to,
+                    payload: &payload,
+                };
+                self.relay(id, &room, relayed, echo, now)
             }
             ClientMessage::Mode { room, mode } => self.set_mode(id, &room, mode, echo, now),
             ClientMessage::Kick { room, peer } => self.kick(id, &room, &peer, echo, now),
             ClientMessage::Ping => {
-                self.push(id, ServerMessage::new(ServerBody::Pong).with_id(echo), now);
+                self.push(id, &ServerMessage::new(ServerBody::Pong).with_id(echo), now);
                 Ok(())
             }
             ClientMessage::Ack { seq } => {
@@ -925,7 +956,7 @@ impl Hub {
             .is_some_and(|r| r.member_of_session(id).is_some());
         if already {
             let joined = self.joined_body(id, &room_id);
-            self.push(id, joined.in_room(&room_id).with_id(echo), now);
+            self.push(id, &joined.in_room(&room_id).with_id(echo), now);
             return Ok(());
         }
         if s.rooms.len() >= self.config.max_rooms_per_session {
@@ -972,7 +1003,7 @@ impl Hub {
             let notice = ServerBody::Replaced(Replaced {
                 reason: "a newer session of the same user joined this room".into(),
             });
-            self.push(&old, ServerMessage::new(notice).in_room(&room_id), now);
+            self.push(&old, &ServerMessage::new(notice).in_room(&room_id), now);
             self.events.push(Event::Replaced {
                 room: room_id.clone(),
                 user: user.clone(),
@@ -1020,10 +1051,10 @@ impl Hub {
         });
         let members = room.members.len();
         let joined = self.joined_body(id, &room_id);
-        self.push(id, joined.in_room(&room_id).with_id(echo), now);
+        self.push(id, &joined.in_room(&room_id).with_id(echo), now);
         let announce = ServerMessage::new(ServerBody::PeerJoined(info)).in_room(&room_id);
         for other in others {
-            self.push(&other, announce.clone(), now);
+            self.push(&other, &announce, now);
         }
         self.events.push(Event::Joined {
             room: room_id,
@@ -1081,8 +1112,7 @@ impl Hub {
         &mut self,
         id: &SessionId,
         room_id: &RoomId,
-        to: Option<PeerId>,
-        body: ServerBody,
+        Relayed { kind, to, payload }: Relayed,
         echo: Option<Arc<str>>,
         now: Now,
     ) -> Result<(), SignalError> {
@@ -1117,16 +1147,19 @@ impl Hub {
                     .collect()
             }
         };
-        let kind = body.type_name();
-        let message = ServerMessage {
-            room: Some(room_id.clone()),
-            from: Some(me.info.peer.clone()),
-            id: echo,
-            body: Arc::new(body),
+        let from = me.info.peer.clone();
+        let envelope = Envelope {
+            kind,
+            room: Some(room_id),
+            from: Some(&from),
+            id: echo.as_deref(),
+            payload: Payload::Raw(payload.get()),
         };
         let count = recipients.len();
         for r in recipients {
-            self.push(&r, message.clone(), now);
+            self.push_with(&r, kind, now, |out, seq, ts| {
+                envelope.encode_into(out, seq, ts)
+            });
         }
         self.events.push(Event::Relayed {
             kind,
@@ -1160,7 +1193,7 @@ impl Hub {
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
         let changed = room.mode != mode;
         room.mode = mode;
-        let notice =
+        let mut notice =
             ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by })).in_room(room_id);
         let recipients: Vec<SessionId> = if changed {
             room.members.iter().map(|m| m.session.clone()).collect()
@@ -1168,12 +1201,8 @@ impl Hub {
             vec![id.clone()]
         };
         for r in recipients {
-            let notice = if &r == id {
-                notice.clone().with_id(echo.clone())
-            } else {
-                notice.clone()
-            };
-            self.push(&r, notice, now);
+            notice.id = if &r == id { echo.clone() } else { None };
+            self.push(&r, &notice, now);
         }
         if changed {
             self.events.push(Event::ModeChanged {
@@ -1211,7 +1240,7 @@ impl Hub {
         });
         self.push(
             &target_session,
-            ServerMessage::new(left).in_room(room_id),
+            &ServerMessage::new(left).in_room(room_id),
             now,
         );
         self.leave_room(
@@ -1223,6 +1252,14 @@ impl Hub {
         );
         Ok(())
     }
+}
+
+/// A message to relay, as its sender wrote it.
+struct Relayed<'a> {
+    kind: &'static str,
+    /// The recipient, or everybody else in the room.
+    to: Option<PeerId>,
+    payload: &'a RawValue,
 }
 
 /// How a new transport takes over a session.

@@ -18,6 +18,7 @@ pub use error::{ErrorCode, SignalError};
 pub use ids::{PeerId, Role, RoomGrant, RoomId};
 pub use limits::Limits;
 pub use server::{
-    ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, PeerInfo, PeerLeft,
-    PeerLeftReason, Replaced, RoomClosed, ServerBody, ServerEnvelope, ServerMessage,
+    Envelope, ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, Payload, PeerInfo,
+    PeerLeft, PeerLeftReason, Replaced, RoomClosed, ServerBody, ServerEnvelope, ServerMessage,
+    renumber,
 };

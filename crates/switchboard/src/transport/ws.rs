@@ -218,7 +218,7 @@ async fn pump(
                 Transmit::Messages(frames) => {
                     for frame in frames {
                         node.metrics().sent(&frame, Instant::now());
-                        if tx.feed(Message::Text(frame.text.into())).await.is_err() {
+                        if tx.feed(Message::Text((&*frame.text).into())).await.is_err() {
                             return lost;
                         }
                     }
