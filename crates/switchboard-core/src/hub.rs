@@ -17,8 +17,9 @@ use rand::RngCore;
 use serde_json::value::RawValue;
 use switchboard_protocol::{
     ClientFrame, ClientMessage, Envelope, ErrorBody, ErrorCode, Hello, Joined, Left, Mode,
-    ModeChanged, Notice, Payload, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role,
-    RoomClosed, RoomId, ServerBody, ServerMessage, SignalError, SignalKind, parse_client_frame,
+    ModeChanged, Notice, Payload, PeerId, PeerInfo, PeerLeft, PeerLeftReason, PeerRef, Replaced,
+    Role, RoomClosed, RoomId, RoomRef, ServerBody, ServerMessage, SignalError, SignalKind,
+    parse_client_frame,
 };
 
 use crate::{
@@ -410,7 +411,7 @@ impl Hub {
             }
             Err(e) => {
                 let mut reply = self.rejection(e, id, Some(type_name), Some(seq));
-                reply.room = room;
+                reply.room = room.as_ref().map(RoomRef::owned);
                 Err(reply.into())
             }
         }
@@ -456,7 +457,7 @@ impl Hub {
             }
             ClientMessage::Signal { room, .. } | ClientMessage::Message { room, .. } => {
                 if rate.room_messages_per_sec > 0.0
-                    && let Some(r) = self.rooms.get_mut(room)
+                    && let Some(r) = self.rooms.get_mut(room.as_str())
                     && !r.budget.try_take(now.at)
                 {
                     return Err("room");
@@ -877,8 +878,12 @@ impl Hub {
             }
         }
         match frame.message {
-            ClientMessage::Join { room, peer, meta } => self.join(id, room, peer, meta, echo, now),
+            ClientMessage::Join { room, peer, meta } => {
+                let meta = meta.map(|m| Arc::from(m.to_owned()));
+                self.join(id, room.owned(), peer.map(|p| p.owned()), meta, echo, now)
+            }
             ClientMessage::Leave { room } => {
+                let room = room.owned();
                 let member = self
                     .rooms
                     .get(&room)
@@ -906,7 +911,7 @@ impl Hub {
                 let relayed = Relayed {
                     kind: kind.as_str(),
                     to: Some(to),
-                    payload: &payload,
+                    payload,
                 };
                 self.relay(id, &room, relayed, echo, now)
             }
@@ -914,12 +919,14 @@ impl Hub {
                 let relayed = Relayed {
                     kind: "message",
                     to,
-                    payload: &payload,
+                    payload,
                 };
                 self.relay(id, &room, relayed, echo, now)
             }
-            ClientMessage::Mode { room, mode } => self.set_mode(id, &room, mode, echo, now),
-            ClientMessage::Kick { room, peer } => self.kick(id, &room, &peer, echo, now),
+            ClientMessage::Mode { room, mode } => self.set_mode(id, &room.owned(), mode, echo, now),
+            ClientMessage::Kick { room, peer } => {
+                self.kick(id, &room.owned(), &peer.owned(), echo, now)
+            }
             ClientMessage::Ping => {
                 self.push(id, &ServerMessage::new(ServerBody::Pong).with_id(echo), now);
                 Ok(())
@@ -987,7 +994,7 @@ impl Hub {
                 .iter()
                 .find(|m| m.user == user)
                 .map(|m| m.session.clone());
-            let taken = room.member(&peer).is_some_and(|m| m.user != user);
+            let taken = room.member(peer.as_str()).is_some_and(|m| m.user != user);
             if taken {
                 return Err(SignalError::PeerTaken(peer));
             }
@@ -1100,18 +1107,18 @@ impl Hub {
     fn membership(
         &self,
         id: &SessionId,
-        room_id: &RoomId,
+        room_id: &RoomRef,
     ) -> Result<(&Room, &Member), SignalError> {
         self.rooms
-            .get(room_id)
+            .get(room_id.as_str())
             .and_then(|r| r.member_of_session(id).map(|m| (r, m)))
-            .ok_or_else(|| SignalError::NotInRoom(room_id.clone()))
+            .ok_or_else(|| SignalError::NotInRoom(room_id.owned()))
     }
 
     fn relay(
         &mut self,
         id: &SessionId,
-        room_id: &RoomId,
+        room_id: &RoomRef,
         Relayed { kind, to, payload }: Relayed,
         echo: Option<Arc<str>>,
         now: Now,
@@ -1120,10 +1127,12 @@ impl Hub {
         let guest_limited = room.mode == Mode::HostOnly && me.info.role == Role::Guest;
         let recipients: Vec<SessionId> = match &to {
             Some(peer) => {
-                let target = room.member(peer).ok_or_else(|| SignalError::UnknownPeer {
-                    room: room_id.clone(),
-                    peer: peer.clone(),
-                })?;
+                let target =
+                    room.member(peer.as_str())
+                        .ok_or_else(|| SignalError::UnknownPeer {
+                            room: room_id.owned(),
+                            peer: peer.owned(),
+                        })?;
                 if &target.session == id {
                     return Err(SignalError::invalid("a message cannot be sent to yourself"));
                 }
@@ -1150,8 +1159,8 @@ impl Hub {
         let from = me.info.peer.clone();
         let envelope = Envelope {
             kind,
-            room: Some(room_id),
-            from: Some(&from),
+            room: Some(room_id.as_str()),
+            from: Some(from.as_str()),
             id: echo.as_deref(),
             payload: Payload::Raw(payload.get()),
         };
@@ -1174,7 +1183,7 @@ impl Hub {
         room_id: &RoomId,
         action: &str,
     ) -> Result<PeerId, SignalError> {
-        let (_, me) = self.membership(id, room_id)?;
+        let (_, me) = self.membership(id, &room_id.borrowed())?;
         if me.info.role != Role::Host {
             return Err(SignalError::Forbidden(format!("only a host may {action}")));
         }
@@ -1223,10 +1232,12 @@ impl Hub {
     ) -> Result<(), SignalError> {
         let by = self.host_membership(id, room_id, "kick")?;
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
-        let target = room.member(peer).ok_or_else(|| SignalError::UnknownPeer {
-            room: room_id.clone(),
-            peer: peer.clone(),
-        })?;
+        let target = room
+            .member(peer.as_str())
+            .ok_or_else(|| SignalError::UnknownPeer {
+                room: room_id.clone(),
+                peer: peer.clone(),
+            })?;
         if &target.session == id {
             return Err(SignalError::invalid(
                 "a host cannot kick itself; send leave",
@@ -1258,7 +1269,7 @@ impl Hub {
 struct Relayed<'a> {
     kind: &'static str,
     /// The recipient, or everybody else in the room.
-    to: Option<PeerId>,
+    to: Option<PeerRef<'a>>,
     payload: &'a RawValue,
 }
 

@@ -5,12 +5,12 @@
 //! belongs to the core, which owns that state. Relayed payloads are validated against their typed
 //! shape and then kept as the sender's raw JSON, so the recipient gets exactly what was sent.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{Limits, PeerId, RoomId, SignalError};
+use crate::{Limits, PeerRef, RoomRef, SignalError};
 
 /// A room's control mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -51,56 +51,57 @@ impl SignalKind {
     }
 }
 
-/// A validated client message, without its envelope header.
+/// A validated client message, without its envelope header. It borrows from the frame's text, so
+/// relaying one copies the payload only into the recipients' messages.
 #[derive(Debug, Clone)]
-pub enum ClientMessage {
+pub enum ClientMessage<'a> {
     /// Join `room`, optionally choosing the peer id and announcing `meta` to the others.
     Join {
         /// Room to join.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Requested peer id; the server picks one when absent.
-        peer: Option<PeerId>,
+        peer: Option<PeerRef<'a>>,
         /// App data shown to the other members (a JSON object).
-        meta: Option<Arc<RawValue>>,
+        meta: Option<&'a RawValue>,
     },
     /// Leave `room`.
     Leave {
         /// Room to leave.
-        room: RoomId,
+        room: RoomRef<'a>,
     },
     /// A targeted signaling message, relayed to `to` with `from` set.
     Signal {
         /// Which message.
         kind: SignalKind,
         /// Room both peers are in.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Recipient.
-        to: PeerId,
+        to: PeerRef<'a>,
         /// The sender's payload, relayed verbatim.
-        payload: Arc<RawValue>,
+        payload: &'a RawValue,
     },
     /// App data or chat: to one peer, or to the whole room without `to`.
     Message {
         /// Room of the message.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Recipient, or everybody else in the room.
-        to: Option<PeerId>,
+        to: Option<PeerRef<'a>>,
         /// The sender's payload, relayed verbatim.
-        payload: Arc<RawValue>,
+        payload: &'a RawValue,
     },
     /// Change the room's mode (hosts only).
     Mode {
         /// Room to change.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// New mode.
         mode: Mode,
     },
     /// Remove a member from the room (hosts only).
     Kick {
         /// Room to remove from.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Peer to remove.
-        peer: PeerId,
+        peer: PeerRef<'a>,
     },
     /// Liveness probe, answered with `pong`.
     Ping,
@@ -111,7 +112,7 @@ pub enum ClientMessage {
     },
 }
 
-impl ClientMessage {
+impl<'a> ClientMessage<'a> {
     /// The wire `type`.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -127,7 +128,7 @@ impl ClientMessage {
     }
 
     /// The room the message is about, if any.
-    pub fn room(&self) -> Option<&RoomId> {
+    pub fn room(&self) -> Option<&RoomRef<'a>> {
         match self {
             ClientMessage::Join { room, .. }
             | ClientMessage::Leave { room }
@@ -155,11 +156,11 @@ pub struct FrameHeader {
 
 /// A parsed client frame: header and message.
 #[derive(Debug, Clone)]
-pub struct ClientFrame {
+pub struct ClientFrame<'a> {
     /// Envelope fields.
     pub header: FrameHeader,
     /// The validated message.
-    pub message: ClientMessage,
+    pub message: ClientMessage<'a>,
 }
 
 /// What [`parse_client_frame`] could read before it failed, so the error can echo `id` and the core
@@ -218,11 +219,65 @@ fn required<'a, T: Deserialize<'a>>(
     field(raw, name, expected)?.ok_or_else(|| SignalError::invalid(format!("`{name}` is required")))
 }
 
+// The envelope's fields are read from their raw text without serde when they are written the
+// common way; anything else (escapes, `null`, a wrong type, an invalid id) goes through `field`,
+// which accepts and refuses exactly as before and words the error.
+
+/// A string field's contents when it has no escapes.
+fn plain_str(raw: Option<&RawValue>) -> Option<&str> {
+    let s = raw?.get().strip_prefix('"')?.strip_suffix('"')?;
+    (!s.contains('\\')).then_some(s)
+}
+
+/// An integer field's value when it is plain digits that fit.
+fn plain_u64(raw: Option<&RawValue>) -> Option<u64> {
+    let s = raw?.get();
+    // JSON has no leading zeros; `field` refuses them.
+    let canonical = (1..=19).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+fn text_field<'a>(
+    raw: Option<&'a RawValue>,
+    name: &str,
+) -> Result<Option<Cow<'a, str>>, SignalError> {
+    match plain_str(raw) {
+        Some(s) => Ok(Some(Cow::Borrowed(s))),
+        None => field(raw, name, "a string"),
+    }
+}
+
+fn required_u64(raw: Option<&RawValue>, name: &str, expected: &str) -> Result<u64, SignalError> {
+    match plain_u64(raw) {
+        Some(n) => Ok(n),
+        None => required(raw, name, expected),
+    }
+}
+
+fn room_field<'a>(raw: &RawEnvelope<'a>) -> Result<RoomRef<'a>, SignalError> {
+    match plain_str(raw.room).map(RoomRef::parse) {
+        Some(Ok(room)) => Ok(room),
+        _ => required(raw.room, "room", "a room id"),
+    }
+}
+
+fn peer_field<'a>(raw: &RawEnvelope<'a>) -> Result<Option<PeerRef<'a>>, SignalError> {
+    match plain_str(raw.to).map(PeerRef::parse) {
+        Some(Ok(peer)) => Ok(Some(peer)),
+        _ => field(raw.to, "to", "a peer id"),
+    }
+}
+
 /// Parses and validates one client frame against `limits`.
 ///
 /// Checks, in order: frame size, JSON syntax, `id`, `type`, `seq`, `ts`, then the type's fields and
 /// payload limits. On failure the [`Rejected`] carries as much of the header as was valid.
-pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Box<Rejected>> {
+pub fn parse_client_frame<'a>(
+    text: &'a str,
+    limits: &Limits,
+) -> Result<ClientFrame<'a>, Box<Rejected>> {
     let reject = |error, header: Option<FrameHeader>, id, type_name| {
         Box::new(Rejected {
             error,
@@ -250,13 +305,13 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Bo
         Ok(id) => id,
         Err(error) => return Err(reject(error, None, None, None)),
     };
-    let type_name: Option<String> = match field(raw.kind, "type", "a string") {
+    let type_name = match text_field(raw.kind, "type") {
         Ok(t) => t,
         Err(error) => return Err(reject(error, None, id, None)),
     };
     let header = match read_header(&raw, id.clone()) {
         Ok(h) => h,
-        Err(error) => return Err(reject(error, None, id, type_name)),
+        Err(error) => return Err(reject(error, None, id, type_name.map(Cow::into_owned))),
     };
     let Some(type_name) = type_name else {
         let error = SignalError::invalid("`type` is required");
@@ -264,7 +319,12 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Bo
     };
     match read_message(&type_name, &raw, limits) {
         Ok(message) => Ok(ClientFrame { header, message }),
-        Err(error) => Err(reject(error, Some(header), id, Some(type_name))),
+        Err(error) => Err(reject(
+            error,
+            Some(header),
+            id,
+            Some(type_name.into_owned()),
+        )),
     }
 }
 
@@ -275,23 +335,23 @@ impl From<Box<Rejected>> for SignalError {
 }
 
 fn read_id(raw: &RawEnvelope, limits: &Limits) -> Result<Option<Arc<str>>, SignalError> {
-    let id: Option<String> = field(raw.id, "id", "a string")?;
+    let id = text_field(raw.id, "id")?;
     match id {
         Some(id) if id.len() > limits.max_token_bytes => Err(SignalError::PayloadTooLarge {
             what: "id",
             size: id.len(),
             limit: limits.max_token_bytes,
         }),
-        other => Ok(other.map(Arc::from)),
+        other => Ok(other.as_deref().map(Arc::from)),
     }
 }
 
 fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, SignalError> {
-    let seq: u64 = required(raw.seq, "seq", "a positive integer")?;
+    let seq = required_u64(raw.seq, "seq", "a positive integer")?;
     if seq == 0 {
         return Err(SignalError::invalid("`seq` must be at least 1"));
     }
-    let ts: u64 = required(raw.ts, "ts", "Unix time in milliseconds")?;
+    let ts = required_u64(raw.ts, "ts", "Unix time in milliseconds")?;
     let claimed_from: Option<String> = field(raw.from, "from", "a string")?;
     Ok(FrameHeader {
         seq,
@@ -303,7 +363,8 @@ fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, S
 
 #[derive(Deserialize)]
 struct JoinPayload<'a> {
-    peer: Option<PeerId>,
+    #[serde(borrow)]
+    peer: Option<PeerRef<'a>>,
     #[serde(borrow)]
     meta: Option<&'a RawValue>,
 }
@@ -338,8 +399,9 @@ struct ModePayload {
 }
 
 #[derive(Deserialize)]
-struct KickPayload {
-    peer: PeerId,
+struct KickPayload<'a> {
+    #[serde(borrow)]
+    peer: PeerRef<'a>,
 }
 
 #[derive(Deserialize)]
@@ -374,14 +436,15 @@ fn limit(what: &'static str, size: usize, limit: usize) -> Result<(), SignalErro
     Ok(())
 }
 
-fn read_message(
+fn read_message<'a>(
     type_name: &str,
-    raw: &RawEnvelope,
+    raw: &RawEnvelope<'a>,
     limits: &Limits,
-) -> Result<ClientMessage, SignalError> {
-    let room = || -> Result<RoomId, SignalError> { required(raw.room, "room", "a room id") };
-    let to = || -> Result<PeerId, SignalError> { required(raw.to, "to", "a peer id") };
-    let owned = |p: &RawValue| -> Arc<RawValue> { Arc::from(p.to_owned()) };
+) -> Result<ClientMessage<'a>, SignalError> {
+    let room = || room_field(raw);
+    let to = || -> Result<PeerRef<'a>, SignalError> {
+        peer_field(raw)?.ok_or_else(|| SignalError::invalid("`to` is required"))
+    };
     let message = match type_name {
         "join" => {
             let room = room()?;
@@ -396,7 +459,7 @@ fn read_message(
                         }
                         Some(m) => {
                             limit("meta", m.get().len(), limits.max_meta_bytes)?;
-                            Some(owned(m))
+                            Some(m)
                         }
                         None => None,
                     };
@@ -423,7 +486,7 @@ fn read_message(
                 kind,
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "candidate" => {
@@ -438,7 +501,7 @@ fn read_message(
                 kind: SignalKind::Candidate,
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "call_start" | "call_end" => {
@@ -461,18 +524,18 @@ fn read_message(
                 kind,
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "message" => {
             let room = room()?;
-            let to: Option<PeerId> = field(raw.to, "to", "a peer id")?;
+            let to = peer_field(raw)?;
             let p = required_payload(raw, type_name)?;
             limit("message payload", p.get().len(), limits.max_message_bytes)?;
             ClientMessage::Message {
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "mode" => {
@@ -574,8 +637,9 @@ mod tests {
     use crate::ErrorCode;
     use serde_json::json;
 
-    fn parse(v: serde_json::Value) -> Result<ClientFrame, Box<Rejected>> {
-        parse_client_frame(&v.to_string(), &Limits::default())
+    fn parse(v: serde_json::Value) -> Result<ClientFrame<'static>, Box<Rejected>> {
+        // A frame borrows its text; a test's few frames can live as long as the test process.
+        parse_client_frame(v.to_string().leak(), &Limits::default())
     }
 
     fn code(v: serde_json::Value) -> ErrorCode {
@@ -751,7 +815,8 @@ mod tests {
             .to("p")
             .id("x")
             .payload(json!({"text": "hello"}));
-        let frame = parse_client_frame(&env.to_json(), &Limits::default()).unwrap();
+        let text = env.to_json();
+        let frame = parse_client_frame(&text, &Limits::default()).unwrap();
         assert_eq!(frame.header.seq, 4);
         assert_eq!(frame.header.id.as_deref(), Some("x"));
         assert!(matches!(
@@ -760,7 +825,47 @@ mod tests {
         ));
     }
 
+    /// What serde alone makes of an envelope field: the reference for the fast paths.
+    fn serde_reading<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
+        serde_json::from_str(raw).ok()
+    }
+
     proptest::proptest! {
+        /// Fields read without serde are accepted and refused exactly as serde reads them, however
+        /// they are written (escapes, leading zeros, exponents, signs, overflow).
+        #[test]
+        fn fast_field_reads_agree_with_serde(
+            room in "[A-Za-z0-9_.:* -]{0,3}|.{0,3}",
+            escape_room in proptest::prelude::any::<bool>(),
+            seq in "-?0{0,2}[0-9]{0,21}(\\.[0-9])?(e[0-9])?",
+        ) {
+            let room_json = if escape_room {
+                room.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>()
+            } else {
+                serde_json::to_string(&room).unwrap().trim_matches('"').to_owned()
+            };
+            let text = format!(
+                r#"{{"type":"leave","room":"{room_json}","seq":{seq},"ts":{seq},"id":"{room_json}"}}"#
+            );
+            let parsed = parse_client_frame(&text, &Limits::default());
+            let serde_seq: Option<u64> = serde_reading(&seq);
+            let valid_room = crate::RoomId::parse(&room).is_ok();
+            match (serde_seq, &parsed) {
+                (Some(n), Ok(frame)) => {
+                    proptest::prop_assert!(n > 0 && valid_room);
+                    proptest::prop_assert_eq!(frame.header.seq, n);
+                    proptest::prop_assert_eq!(frame.header.ts, n);
+                    proptest::prop_assert_eq!(frame.header.id.as_deref(), Some(room.as_str()));
+                    proptest::prop_assert_eq!(frame.message.room().map(|r| r.as_str()), Some(room.as_str()));
+                }
+                (Some(n), Err(r)) => {
+                    proptest::prop_assert!(n == 0 || !valid_room, "{:?}", r.error);
+                    proptest::prop_assert_eq!(r.header.is_some(), n > 0);
+                }
+                (None, parsed) => proptest::prop_assert!(parsed.is_err()),
+            }
+        }
+
         #[test]
         fn arbitrary_text_never_panics(s in ".{0,300}") {
             let _ = parse_client_frame(&s, &Limits::default());

@@ -309,8 +309,8 @@ impl ServerMessage {
         };
         Envelope {
             kind: self.body.type_name(),
-            room: self.room.as_ref(),
-            from: self.from.as_ref(),
+            room: self.room.as_ref().map(RoomId::as_str),
+            from: self.from.as_ref().map(PeerId::as_str),
             id: self.id.as_deref(),
             payload,
         }
@@ -324,10 +324,10 @@ impl ServerMessage {
 pub struct Envelope<'a> {
     /// The wire `type`.
     pub kind: &'static str,
-    /// Room, for room messages.
-    pub room: Option<&'a RoomId>,
-    /// Sender, for relayed messages.
-    pub from: Option<&'a PeerId>,
+    /// Room id, for room messages.
+    pub room: Option<&'a str>,
+    /// Sender's peer id, for relayed messages.
+    pub from: Option<&'a str>,
     /// Correlation id being echoed or relayed.
     pub id: Option<&'a str>,
     /// The payload.
@@ -355,15 +355,15 @@ impl Envelope<'_> {
             Payload::Raw(raw) => raw.len(),
             Payload::Body(_) => 256,
         };
-        let ids = self.room.map_or(0, |r| r.as_str().len())
-            + self.from.map_or(0, |f| f.as_str().len())
+        let ids = self.room.map_or(0, str::len)
+            + self.from.map_or(0, str::len)
             + self.id.map_or(0, str::len);
         out.reserve(80 + ids + payload_len);
         out.push_str(r#"{"type":"#);
         push_json_str(out, self.kind);
         if let Some(room) = self.room {
             out.push_str(r#","room":"#);
-            push_json_str(out, room.as_str());
+            push_json_str(out, room);
         }
         out.push_str(SEQ_FIELD);
         push_u64(out, seq);
@@ -371,7 +371,7 @@ impl Envelope<'_> {
         push_u64(out, ts);
         if let Some(from) = self.from {
             out.push_str(r#","from":"#);
-            push_json_str(out, from.as_str());
+            push_json_str(out, from);
         }
         if let Some(id) = self.id {
             out.push_str(r#","id":"#);
