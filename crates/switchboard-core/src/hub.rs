@@ -27,7 +27,7 @@ use crate::{
     outbox::{Frame, Outbox, ResumeGap},
     rate::{AbuseMeter, TokenBucket},
     room::{Member, Room},
-    session::{Link, Session},
+    session::{Link, Session, Sessions},
 };
 
 /// A transport's claim on a session. Calls with an attachment that a newer transport superseded are
@@ -89,7 +89,7 @@ pub struct Stats {
 /// See the module documentation.
 pub struct Hub {
     config: CoreConfig,
-    sessions: HashMap<SessionId, Session>,
+    sessions: Sessions,
     rooms: HashMap<RoomId, Room>,
     rng: Box<dyn RngCore + Send>,
     events: Vec<Event>,
@@ -116,7 +116,7 @@ impl Hub {
     pub fn new(config: CoreConfig, rng: impl RngCore + Send + 'static) -> Self {
         Hub {
             config,
-            sessions: HashMap::new(),
+            sessions: Sessions::default(),
             rooms: HashMap::new(),
             rng: Box::new(rng),
             events: Vec::new(),
@@ -188,7 +188,7 @@ impl Hub {
             session: id.clone(),
             user: session.identity.user.clone(),
         });
-        self.sessions.insert(id.clone(), session);
+        self.sessions.insert(id.clone(), Box::new(session));
         Ok(Attachment {
             session: id,
             generation: 1,
@@ -313,7 +313,10 @@ impl Hub {
 
     fn owned_mut(&mut self, session: &str, user: &str) -> Result<&mut Session, SignalError> {
         self.owned(session, user)?;
-        self.sessions.get_mut(session).ok_or(SignalError::Internal)
+        self.sessions
+            .get_mut(session)
+            .map(|s| &mut **s)
+            .ok_or(SignalError::Internal)
     }
 
     fn hello(&self, s: &Session, resumed: bool) -> ServerMessage {
@@ -331,6 +334,7 @@ impl Hub {
     fn current(&mut self, at: &Attachment) -> Option<&mut Session> {
         self.sessions
             .get_mut(&at.session)
+            .map(|s| &mut **s)
             .filter(|s| s.generation == at.generation && s.is_attached() && s.closing.is_none())
     }
 
@@ -1037,6 +1041,8 @@ impl Hub {
         }
         let s = self.sessions.get_mut(id).ok_or(SignalError::Internal)?;
         s.peer = Some(peer.clone());
+        // Most sessions stay in one room: no spare capacity.
+        s.rooms.reserve_exact(1);
         s.rooms.push(room_id.clone());
         let info = PeerInfo {
             peer: peer.clone(),
@@ -1051,6 +1057,9 @@ impl Hub {
             Room::new(room_id.clone(), &self.config.rate, now.at)
         });
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
+        // Most rooms hold two members: grown one at a time, since joins are rare and idle members
+        // many.
+        room.members.reserve_exact(1);
         room.members.push(Member {
             session: id.clone(),
             user: user.clone(),
