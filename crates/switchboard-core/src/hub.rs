@@ -1134,7 +1134,8 @@ impl Hub {
     ) -> Result<(), SignalError> {
         let (room, me) = self.membership(id, room_id)?;
         let guest_limited = room.mode == Mode::HostOnly && me.info.role == Role::Guest;
-        let recipients: Vec<SessionId> = match &to {
+        // A targeted message, the common case, needs no list of recipients.
+        let (target, others): (Option<SessionId>, Vec<SessionId>) = match &to {
             Some(peer) => {
                 let target =
                     room.member(peer.as_str())
@@ -1150,7 +1151,7 @@ impl Hub {
                         "in host_only mode a guest may signal only hosts".into(),
                     ));
                 }
-                vec![target.session.clone()]
+                (Some(target.session.clone()), Vec::new())
             }
             None => {
                 if guest_limited {
@@ -1158,11 +1159,8 @@ impl Hub {
                         "in host_only mode a guest may not broadcast".into(),
                     ));
                 }
-                room.members
-                    .iter()
-                    .filter(|m| &m.session != id)
-                    .map(|m| m.session.clone())
-                    .collect()
+                let others = room.members.iter().filter(|m| &m.session != id);
+                (None, others.map(|m| m.session.clone()).collect())
             }
         };
         let from = me.info.peer.clone();
@@ -1173,8 +1171,8 @@ impl Hub {
             id: echo.as_deref(),
             payload: Payload::Raw(payload.get()),
         };
-        let count = recipients.len();
-        for r in recipients {
+        let count = usize::from(target.is_some()) + others.len();
+        for r in target.into_iter().chain(others) {
             self.push_with(&r, kind, now, |out, seq, ts| {
                 envelope.encode_into(out, seq, ts)
             });
