@@ -177,8 +177,145 @@ pub struct Rejected {
     pub type_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The envelope's fields, each as its JSON text.
+#[derive(Default)]
 struct RawEnvelope<'a> {
+    kind: Option<&'a str>,
+    room: Option<&'a str>,
+    seq: Option<&'a str>,
+    ts: Option<&'a str>,
+    to: Option<&'a str>,
+    from: Option<&'a str>,
+    id: Option<&'a str>,
+    payload: Option<&'a RawValue>,
+}
+
+impl<'a> RawEnvelope<'a> {
+    /// Splits `text` into its fields, refusing what serde refuses.
+    fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        if let Some(raw) = split_envelope(text) {
+            return Ok(raw);
+        }
+        let raw: SerdeEnvelope = serde_json::from_str(text)?;
+        Ok(RawEnvelope {
+            kind: raw.kind.map(RawValue::get),
+            room: raw.room.map(RawValue::get),
+            seq: raw.seq.map(RawValue::get),
+            ts: raw.ts.map(RawValue::get),
+            to: raw.to.map(RawValue::get),
+            from: raw.from.map(RawValue::get),
+            id: raw.id.map(RawValue::get),
+            payload: raw.payload,
+        })
+    }
+}
+
+/// Splits an envelope written the common way without serde's generic machinery: one object with
+/// no whitespace between tokens, known fields once each, keys and scalar values without escapes,
+/// and an object or array payload (which serde still checks). For anything else it returns `None`
+/// and serde reads the frame, so what is accepted, and how a refusal is worded, is serde's.
+fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
+    let b = text.as_bytes();
+    let mut raw = RawEnvelope::default();
+    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return None;
+    }
+    if b.len() == 2 {
+        return Some(raw);
+    }
+    let mut i = 1;
+    loop {
+        let key_end = plain_string_end(b, i)?;
+        let key = &text[i + 1..key_end - 1];
+        if b.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let start = key_end + 1;
+        let end = if key == "payload" {
+            if !matches!(b.get(start), Some(b'{' | b'[')) || raw.payload.is_some() {
+                return None;
+            }
+            let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter();
+            raw.payload = Some(values.next()?.ok()?);
+            start + values.byte_offset()
+        } else {
+            let end = match b.get(start)? {
+                b'"' => plain_string_end(b, start)?,
+                _ => start + scalar_len(&b[start..])?,
+            };
+            let slot = match key {
+                "type" => &mut raw.kind,
+                "room" => &mut raw.room,
+                "seq" => &mut raw.seq,
+                "ts" => &mut raw.ts,
+                "to" => &mut raw.to,
+                "from" => &mut raw.from,
+                "id" => &mut raw.id,
+                _ => return None,
+            };
+            if slot.replace(&text[start..end]).is_some() {
+                return None;
+            }
+            end
+        };
+        match b.get(end)? {
+            b',' => i = end + 1,
+            b'}' if end + 1 == b.len() => return Some(raw),
+            _ => return None,
+        }
+    }
+}
+
+/// The end (after the closing quote) of a string starting at `start` that has no escapes and no
+/// control characters.
+fn plain_string_end(b: &[u8], start: usize) -> Option<usize> {
+    if b.get(start) != Some(&b'"') {
+        return None;
+    }
+    let len = b[start + 1..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let close = start + 1 + len;
+    (b[close] == b'"').then_some(close + 1)
+}
+
+/// The length of a JSON number, `true`, `false` or `null` at the start of `b`.
+fn scalar_len(b: &[u8]) -> Option<usize> {
+    for literal in [&b"true"[..], b"false", b"null"] {
+        if b.starts_with(literal) {
+            return Some(literal.len());
+        }
+    }
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
+}
+
+#[derive(Deserialize)]
+struct SerdeEnvelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -198,21 +335,21 @@ struct RawEnvelope<'a> {
 }
 
 fn field<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     name: &str,
     expected: &str,
 ) -> Result<Option<T>, SignalError> {
     match raw {
         None => Ok(None),
-        Some(v) if v.get() == "null" => Ok(None),
-        Some(v) => serde_json::from_str(v.get())
+        Some("null") => Ok(None),
+        Some(v) => serde_json::from_str(v)
             .map(Some)
             .map_err(|e| SignalError::invalid(format!("`{name}` must be {expected}: {e}"))),
     }
 }
 
 fn required<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     name: &str,
     expected: &str,
 ) -> Result<T, SignalError> {
@@ -224,14 +361,14 @@ fn required<'a, T: Deserialize<'a>>(
 // which accepts and refuses exactly as before and words the error.
 
 /// A string field's contents when it has no escapes.
-fn plain_str(raw: Option<&RawValue>) -> Option<&str> {
-    let s = raw?.get().strip_prefix('"')?.strip_suffix('"')?;
+fn plain_str(raw: Option<&str>) -> Option<&str> {
+    let s = raw?.strip_prefix('"')?.strip_suffix('"')?;
     (!s.contains('\\')).then_some(s)
 }
 
 /// An integer field's value when it is plain digits that fit.
-fn plain_u64(raw: Option<&RawValue>) -> Option<u64> {
-    let s = raw?.get();
+fn plain_u64(raw: Option<&str>) -> Option<u64> {
+    let s = raw?;
     // JSON has no leading zeros; `field` refuses them.
     let canonical = (1..=19).contains(&s.len())
         && s.bytes().all(|b| b.is_ascii_digit())
@@ -239,17 +376,14 @@ fn plain_u64(raw: Option<&RawValue>) -> Option<u64> {
     canonical.then(|| s.parse().ok()).flatten()
 }
 
-fn text_field<'a>(
-    raw: Option<&'a RawValue>,
-    name: &str,
-) -> Result<Option<Cow<'a, str>>, SignalError> {
+fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, SignalError> {
     match plain_str(raw) {
         Some(s) => Ok(Some(Cow::Borrowed(s))),
         None => field(raw, name, "a string"),
     }
 }
 
-fn required_u64(raw: Option<&RawValue>, name: &str, expected: &str) -> Result<u64, SignalError> {
+fn required_u64(raw: Option<&str>, name: &str, expected: &str) -> Result<u64, SignalError> {
     match plain_u64(raw) {
         Some(n) => Ok(n),
         None => required(raw, name, expected),
@@ -294,7 +428,7 @@ pub fn parse_client_frame<'a>(
         };
         return Err(reject(error, None, None, None));
     }
-    let raw: RawEnvelope = match serde_json::from_str(text) {
+    let raw = match RawEnvelope::read(text) {
         Ok(raw) => raw,
         Err(e) => {
             let error = SignalError::invalid(format!("not a JSON message object: {e}"));
@@ -830,7 +964,105 @@ mod tests {
         serde_json::from_str(raw).ok()
     }
 
+    #[test]
+    fn frames_as_sdks_write_them_are_split_without_serde() {
+        for text in [
+            r#"{"type":"message","room":"r-1","seq":12,"ts":1763700000000,"to":"p2","payload":{"text":"hi"}}"#,
+            r#"{"type":"ack","seq":13,"ts":1763700000000,"payload":{"seq":40}}"#,
+            r#"{"type":"candidate","room":"r","seq":3,"ts":1,"to":"b","id":"c-1","payload":{"candidate":"","sdp_mid":null}}"#,
+            r#"{"type":"ping","seq":1,"ts":1,"from":"a"}"#,
+            "{}",
+        ] {
+            let split = split_envelope(text).unwrap_or_else(|| panic!("{text}"));
+            let serde: SerdeEnvelope = serde_json::from_str(text).unwrap();
+            assert_eq!(split.seq, serde.seq.map(RawValue::get), "{text}");
+            assert_eq!(
+                split.payload.map(RawValue::get),
+                serde.payload.map(RawValue::get)
+            );
+        }
+    }
+
+    /// Every field's text, to compare two readings of one frame.
+    fn fields<'a>(raw: &RawEnvelope<'a>) -> [Option<&'a str>; 8] {
+        [
+            raw.kind,
+            raw.room,
+            raw.seq,
+            raw.ts,
+            raw.to,
+            raw.from,
+            raw.id,
+            raw.payload.map(RawValue::get),
+        ]
+    }
+
+    /// One `"key":value` member, from pieces that are common, unusual or invalid JSON.
+    fn member() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("type"),
+            Just("room"),
+            Just("seq"),
+            Just("ts"),
+            Just("to"),
+            Just("from"),
+            Just("id"),
+            Just("payload"),
+            Just("pad"),
+            Just("s\\u0065q"),
+            Just("ty pe"),
+        ];
+        let value = prop_oneof![
+            "\"[a-z0-9 .:_-]{0,6}\"",
+            "\"[a-z\\\\\"\\t\\u{1}é]{0,4}\"",
+            "-?(0|[1-9][0-9]{0,20}|0[0-9])(\\.[0-9]{0,2})?([eE][+-]?[0-9]{0,2})?",
+            Just("true".to_owned()),
+            Just("nul".to_owned()),
+            Just("null".to_owned()),
+            "\\{(\"[a-z]\":[0-9\\[\\]{}\" ]{0,4})?\\}",
+            "\\[[0-9,\\]]{0,4}",
+            Just("1x".to_owned()),
+        ];
+        (key, value, prop_oneof![Just(""), Just(" "), Just("\n")])
+            .prop_map(|(k, v, ws)| format!("\"{k}\"{ws}:{v}"))
+    }
+
     proptest::proptest! {
+        /// The envelope split without serde is exactly serde's reading, whenever it gives one.
+        #[test]
+        fn envelope_split_agrees_with_serde(
+            members in proptest::collection::vec(member(), 0..6),
+            separator in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(","),
+                proptest::prelude::Just(", "),
+                proptest::prelude::Just(",,"),
+            ],
+            tail in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(""),
+                proptest::prelude::Just(" "),
+                proptest::prelude::Just(","),
+                proptest::prelude::Just("}"),
+            ],
+        ) {
+            let text = format!("{{{}{tail}}}", members.join(separator));
+            if let Some(split) = split_envelope(&text) {
+                let serde: SerdeEnvelope = serde_json::from_str(&text)
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{text}: {e}")))?;
+                let expected = RawEnvelope {
+                    kind: serde.kind.map(RawValue::get),
+                    room: serde.room.map(RawValue::get),
+                    seq: serde.seq.map(RawValue::get),
+                    ts: serde.ts.map(RawValue::get),
+                    to: serde.to.map(RawValue::get),
+                    from: serde.from.map(RawValue::get),
+                    id: serde.id.map(RawValue::get),
+                    payload: serde.payload,
+                };
+                proptest::prop_assert_eq!(fields(&split), fields(&expected), "{}", text);
+            }
+        }
+
         /// Fields read without serde are accepted and refused exactly as serde reads them, however
         /// they are written (escapes, leading zeros, exponents, signs, overflow).
         #[test]
