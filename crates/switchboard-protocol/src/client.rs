@@ -373,7 +373,8 @@ fn plain_u64(raw: Option<&str>) -> Option<u64> {
     let canonical = (1..=19).contains(&s.len())
         && s.bytes().all(|b| b.is_ascii_digit())
         && (s == "0" || !s.starts_with('0'));
-    canonical.then(|| s.parse().ok()).flatten()
+    // 19 digits cannot overflow a u64.
+    canonical.then(|| s.bytes().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, SignalError> {
