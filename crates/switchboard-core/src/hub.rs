@@ -90,7 +90,8 @@ pub struct Stats {
 pub struct Hub {
     config: CoreConfig,
     sessions: Sessions,
-    rooms: HashMap<RoomId, Room>,
+    /// Boxed, like the sessions, so the table's spare capacity stays small.
+    rooms: HashMap<RoomId, Box<Room>>,
     rng: Box<dyn RngCore + Send>,
     events: Vec<Event>,
     /// Sessions whose outbox overflowed during the current call; ended once the call's own work is
@@ -1033,7 +1034,7 @@ impl Hub {
                 let mut room = Room::new(room_id.clone(), &self.config.rate, now.at);
                 room.mode = mode;
                 room.banned = banned;
-                self.rooms.insert(room_id.clone(), room);
+                self.rooms.insert(room_id.clone(), Box::new(room));
                 self.events.push(Event::RoomOpened {
                     room: room_id.clone(),
                 });
@@ -1054,7 +1055,7 @@ impl Hub {
             self.events.push(Event::RoomOpened {
                 room: room_id.clone(),
             });
-            Room::new(room_id.clone(), &self.config.rate, now.at)
+            Box::new(Room::new(room_id.clone(), &self.config.rate, now.at))
         });
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         // Most rooms hold two members: grown one at a time, since joins are rare and idle members
@@ -1120,7 +1121,7 @@ impl Hub {
     ) -> Result<(&Room, &Member), SignalError> {
         self.rooms
             .get(room_id.as_str())
-            .and_then(|r| r.member_of_session(id).map(|m| (r, m)))
+            .and_then(|r| r.member_of_session(id).map(|m| (&**r, m)))
             .ok_or_else(|| SignalError::NotInRoom(room_id.owned()))
     }
 
