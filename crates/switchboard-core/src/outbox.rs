@@ -269,6 +269,21 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_drops_the_hello_of_an_earlier_resume_the_client_never_got() {
+        let mut o = Outbox::new(10);
+        push(&mut o, 1).unwrap();
+        o.take_unsent(10);
+        assert_eq!(resume(&mut o, 0, "first"), Ok(1));
+        o.take_unsent(10);
+        // The first hello and the replayed 1 are lost with the transport.
+        assert_eq!(resume(&mut o, 0, "second"), Ok(1));
+        assert_eq!(
+            decode(&o.take_unsent(10)),
+            [(1, "second".into()), (2, "1".into())]
+        );
+    }
+
+    #[test]
     fn resume_from_a_released_or_unsent_position_fails() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
