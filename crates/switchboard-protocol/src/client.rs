@@ -260,10 +260,25 @@ fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
         };
         match b.get(end)? {
             b',' => i = end + 1,
-            b'}' if end + 1 == b.len() => return Some(raw),
+            b'}' if end + 1 == b.len() => break,
             _ => return None,
         }
     }
+    // Serde reads a `null` field as absent (after counting it for duplicates).
+    for slot in [
+        &mut raw.kind,
+        &mut raw.room,
+        &mut raw.seq,
+        &mut raw.ts,
+        &mut raw.to,
+        &mut raw.from,
+        &mut raw.id,
+    ] {
+        if *slot == Some("null") {
+            *slot = None;
+        }
+    }
+    Some(raw)
 }
 
 /// The end (after the closing quote) of a string starting at `start` that has no escapes and no
@@ -1073,9 +1088,10 @@ mod tests {
             seq in "-?0{0,2}[0-9]{0,21}(\\.[0-9])?(e[0-9])?",
         ) {
             let room_json = if escape_room {
-                room.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>()
+                room.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>()
             } else {
-                serde_json::to_string(&room).unwrap().trim_matches('"').to_owned()
+                let quoted = serde_json::to_string(&room).unwrap();
+                quoted[1..quoted.len() - 1].to_owned()
             };
             let text = format!(
                 r#"{{"type":"leave","room":"{room_json}","seq":{seq},"ts":{seq},"id":"{room_json}"}}"#

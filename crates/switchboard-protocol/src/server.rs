@@ -1,8 +1,9 @@
 //! Server -> client messages: typed bodies and their one encoding.
 //!
-//! A [`ServerMessage`] is built by the core without a `seq` or `ts`; those are stamped when the
-//! message leaves a session's outbox ([`ServerMessage::encode`]), because `seq` is per recipient
-//! session and may be reassigned on resume. [`ServerEnvelope`] is the decoding side, for clients.
+//! A [`ServerMessage`] (or, for relayed messages, an [`Envelope`] borrowing the sender's frame) is
+//! built by the core without a `seq` or `ts`; those are stamped when it is queued for one recipient
+//! session, because `seq` is per session. A resume reassigns seqs with [`renumber`].
+//! [`ServerEnvelope`] is the decoding side, for clients.
 
 use std::sync::Arc;
 
