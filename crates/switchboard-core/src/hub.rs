@@ -14,10 +14,12 @@ use std::{
 use std::net::IpAddr;
 
 use rand::RngCore;
+use serde_json::value::RawValue;
 use switchboard_protocol::{
-    ClientFrame, ClientMessage, ErrorBody, ErrorCode, Hello, Joined, Left, Mode, ModeChanged,
-    Notice, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role, RoomClosed, RoomId,
-    ServerBody, ServerMessage, SignalError, SignalKind, parse_client_frame,
+    ClientFrame, ClientMessage, Envelope, ErrorBody, ErrorCode, Hello, Joined, Left, Mode,
+    ModeChanged, Notice, Payload, PeerId, PeerInfo, PeerLeft, PeerLeftReason, PeerRef, Replaced,
+    Role, RoomClosed, RoomId, RoomRef, ServerBody, ServerMessage, SignalError, SignalKind,
+    parse_client_frame,
 };
 
 use crate::{
@@ -25,7 +27,7 @@ use crate::{
     outbox::{Frame, Outbox, ResumeGap},
     rate::{AbuseMeter, TokenBucket},
     room::{Member, Room},
-    session::{Link, Session},
+    session::{Link, Session, Sessions},
 };
 
 /// A transport's claim on a session. Calls with an attachment that a newer transport superseded are
@@ -87,8 +89,9 @@ pub struct Stats {
 /// See the module documentation.
 pub struct Hub {
     config: CoreConfig,
-    sessions: HashMap<SessionId, Session>,
-    rooms: HashMap<RoomId, Room>,
+    sessions: Sessions,
+    /// Boxed, like the sessions, so the table's spare capacity stays small.
+    rooms: HashMap<RoomId, Box<Room>>,
     rng: Box<dyn RngCore + Send>,
     events: Vec<Event>,
     /// Sessions whose outbox overflowed during the current call; ended once the call's own work is
@@ -99,6 +102,8 @@ pub struct Hub {
     sessions_by_address: HashMap<IpAddr, usize>,
     /// Join budgets per client address; full buckets are forgotten by the timers.
     joins_by_address: HashMap<IpAddr, TokenBucket>,
+    /// Where messages are encoded before their text is moved into an outbox.
+    scratch: String,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -112,7 +117,7 @@ impl Hub {
     pub fn new(config: CoreConfig, rng: impl RngCore + Send + 'static) -> Self {
         Hub {
             config,
-            sessions: HashMap::new(),
+            sessions: Sessions::default(),
             rooms: HashMap::new(),
             rng: Box::new(rng),
             events: Vec::new(),
@@ -120,6 +125,7 @@ impl Hub {
             sessions_by_user: HashMap::new(),
             sessions_by_address: HashMap::new(),
             joins_by_address: HashMap::new(),
+            scratch: String::new(),
         }
     }
 
@@ -174,14 +180,16 @@ impl Hub {
             candidates: TokenBucket::new(rate.candidates_per_sec, rate.candidate_burst, now.at),
             abuse: AbuseMeter::new(now.at),
         };
-        let hello = self.hello(&session, false);
+        let hello = self
+            .hello(&session, false)
+            .encode(session.outbox.next_seq(), now.unix_ms);
         // A fresh outbox has room for its first message.
-        let _ = session.outbox.push(hello, now);
+        let _ = session.outbox.push("hello", hello.into(), now);
         self.events.push(Event::SessionOpened {
             session: id.clone(),
             user: session.identity.user.clone(),
         });
-        self.sessions.insert(id.clone(), session);
+        self.sessions.insert(id.clone(), Box::new(session));
         Ok(Attachment {
             session: id,
             generation: 1,
@@ -254,15 +262,19 @@ impl Hub {
         how: Restart,
         now: Now,
     ) -> Result<Attachment, SignalError> {
+        let from = how.position();
         let hello = match how {
-            Restart::Resume { .. } => Some(self.hello(self.owned(session, user)?, true)),
+            // The hello becomes the next seq after the client's position.
+            Restart::Resume { .. } => Some(
+                self.hello(self.owned(session, user)?, true)
+                    .encode(from + 1, now.unix_ms),
+            ),
             Restart::Continue { .. } => None,
         };
         let s = self.owned_mut(session, user)?;
         let was_detached = !s.is_attached();
-        let from = how.position();
         let replayed = match hello {
-            Some(hello) => s.outbox.resume(from, hello, now),
+            Some(hello) => s.outbox.resume(from, hello.into(), now),
             None => s.outbox.rewind(from),
         }
         .map_err(|gap| gap_error(gap, from))?;
@@ -302,7 +314,10 @@ impl Hub {
 
     fn owned_mut(&mut self, session: &str, user: &str) -> Result<&mut Session, SignalError> {
         self.owned(session, user)?;
-        self.sessions.get_mut(session).ok_or(SignalError::Internal)
+        self.sessions
+            .get_mut(session)
+            .map(|s| &mut **s)
+            .ok_or(SignalError::Internal)
     }
 
     fn hello(&self, s: &Session, resumed: bool) -> ServerMessage {
@@ -320,6 +335,7 @@ impl Hub {
     fn current(&mut self, at: &Attachment) -> Option<&mut Session> {
         self.sessions
             .get_mut(&at.session)
+            .map(|s| &mut **s)
             .filter(|s| s.generation == at.generation && s.is_attached() && s.closing.is_none())
     }
 
@@ -400,7 +416,7 @@ impl Hub {
             }
             Err(e) => {
                 let mut reply = self.rejection(e, id, Some(type_name), Some(seq));
-                reply.room = room;
+                reply.room = room.as_ref().map(RoomRef::owned);
                 Err(reply.into())
             }
         }
@@ -446,7 +462,7 @@ impl Hub {
             }
             ClientMessage::Signal { room, .. } | ClientMessage::Message { room, .. } => {
                 if rate.room_messages_per_sec > 0.0
-                    && let Some(r) = self.rooms.get_mut(room)
+                    && let Some(r) = self.rooms.get_mut(room.as_str())
                     && !r.budget.try_take(now.at)
                 {
                     return Err("room");
@@ -484,7 +500,7 @@ impl Hub {
                 code: ErrorCode::RateLimited,
                 message: format!("messages over the {scope} budget are being dropped; slow down"),
             });
-            self.push(id, ServerMessage::new(notice), now);
+            self.push(id, &ServerMessage::new(notice), now);
         }
     }
 
@@ -517,7 +533,7 @@ impl Hub {
     /// Queues `message` for the attached session (a rejection, or a transport-level warning).
     pub fn reply(&mut self, at: &Attachment, message: ServerMessage, now: Now) {
         if self.current(at).is_some() {
-            self.push(&at.session, message, now);
+            self.push(&at.session, &message, now);
             self.settle(now);
         }
     }
@@ -677,14 +693,32 @@ impl Hub {
         self.rooms.get(room).map_or(0, |r| r.members.len())
     }
 
-    fn push(&mut self, to: &SessionId, message: ServerMessage, now: Now) {
+    fn push(&mut self, to: &SessionId, message: &ServerMessage, now: Now) {
+        let kind = message.body.type_name();
+        self.push_with(to, kind, now, |out, seq, ts| {
+            message.encode_into(out, seq, ts)
+        });
+    }
+
+    /// Queues a message of type `kind` that `encode` writes for a given `seq` and `ts`, and wakes
+    /// the recipient's transport.
+    fn push_with(
+        &mut self,
+        to: &SessionId,
+        kind: &'static str,
+        now: Now,
+        encode: impl FnOnce(&mut String, u64, u64),
+    ) {
         let Some(s) = self.sessions.get_mut(to) else {
             return;
         };
         if s.closing.is_some() {
             return;
         }
-        match s.outbox.push(message, now) {
+        // Encoded into a reused buffer, so the text kept costs one allocation of its exact size.
+        self.scratch.clear();
+        encode(&mut self.scratch, s.outbox.next_seq(), now.unix_ms);
+        match s.outbox.push(kind, Arc::from(self.scratch.as_str()), now) {
             Ok(()) => s.wake(),
             Err(_) => {
                 if !self.overflowed.contains(to) {
@@ -785,19 +819,17 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(id) {
             s.rooms.retain(|r| r != room_id);
         }
-        let notice = ServerMessage::new(ServerBody::PeerLeft(PeerLeft {
+        let mut notice = ServerMessage::new(ServerBody::PeerLeft(PeerLeft {
             peer: member.info.peer.clone(),
             reason,
         }))
         .in_room(room_id);
         for other in others {
-            let mut notice = notice.clone();
-            if let Some((echo_to, echo_id)) = &echo
-                && *echo_to == &other
-            {
-                notice.id = echo_id.clone();
-            }
-            self.push(&other, notice, now);
+            notice.id = match &echo {
+                Some((echo_to, echo_id)) if *echo_to == &other => echo_id.clone(),
+                _ => None,
+            };
+            self.push(&other, &notice, now);
         }
         self.events.push(Event::Left {
             room: room_id.clone(),
@@ -820,7 +852,7 @@ impl Hub {
             if let Some(s) = self.sessions.get_mut(&member.session) {
                 s.rooms.retain(|r| r != room_id);
             }
-            self.push(&member.session, notice.clone(), now);
+            self.push(&member.session, &notice, now);
             self.events.push(Event::Left {
                 room: room_id.clone(),
                 peer: member.info.peer,
@@ -851,8 +883,12 @@ impl Hub {
             }
         }
         match frame.message {
-            ClientMessage::Join { room, peer, meta } => self.join(id, room, peer, meta, echo, now),
+            ClientMessage::Join { room, peer, meta } => {
+                let meta = meta.map(|m| Arc::from(m.to_owned()));
+                self.join(id, room.owned(), peer.map(|p| p.owned()), meta, echo, now)
+            }
             ClientMessage::Leave { room } => {
+                let room = room.owned();
                 let member = self
                     .rooms
                     .get(&room)
@@ -866,7 +902,7 @@ impl Hub {
                 });
                 self.push(
                     id,
-                    ServerMessage::new(left).in_room(&room).with_id(echo),
+                    &ServerMessage::new(left).in_room(&room).with_id(echo),
                     now,
                 );
                 Ok(())
@@ -876,21 +912,28 @@ impl Hub {
                 room,
                 to,
                 payload,
-            } => self.relay(
-                id,
-                &room,
-                Some(to),
-                ServerBody::Signal(kind, payload),
-                echo,
-                now,
-            ),
-            ClientMessage::Message { room, to, payload } => {
-                self.relay(id, &room, to, ServerBody::Message(payload), echo, now)
+            } => {
+                let relayed = Relayed {
+                    kind: kind.as_str(),
+                    to: Some(to),
+                    payload,
+                };
+                self.relay(id, &room, relayed, echo, now)
             }
-            ClientMessage::Mode { room, mode } => self.set_mode(id, &room, mode, echo, now),
-            ClientMessage::Kick { room, peer } => self.kick(id, &room, &peer, echo, now),
+            ClientMessage::Message { room, to, payload } => {
+                let relayed = Relayed {
+                    kind: "message",
+                    to,
+                    payload,
+                };
+                self.relay(id, &room, relayed, echo, now)
+            }
+            ClientMessage::Mode { room, mode } => self.set_mode(id, &room.owned(), mode, echo, now),
+            ClientMessage::Kick { room, peer } => {
+                self.kick(id, &room.owned(), &peer.owned(), echo, now)
+            }
             ClientMessage::Ping => {
-                self.push(id, ServerMessage::new(ServerBody::Pong).with_id(echo), now);
+                self.push(id, &ServerMessage::new(ServerBody::Pong).with_id(echo), now);
                 Ok(())
             }
             ClientMessage::Ack { seq } => {
@@ -925,7 +968,7 @@ impl Hub {
             .is_some_and(|r| r.member_of_session(id).is_some());
         if already {
             let joined = self.joined_body(id, &room_id);
-            self.push(id, joined.in_room(&room_id).with_id(echo), now);
+            self.push(id, &joined.in_room(&room_id).with_id(echo), now);
             return Ok(());
         }
         if s.rooms.len() >= self.config.max_rooms_per_session {
@@ -956,7 +999,7 @@ impl Hub {
                 .iter()
                 .find(|m| m.user == user)
                 .map(|m| m.session.clone());
-            let taken = room.member(&peer).is_some_and(|m| m.user != user);
+            let taken = room.member(peer.as_str()).is_some_and(|m| m.user != user);
             if taken {
                 return Err(SignalError::PeerTaken(peer));
             }
@@ -972,7 +1015,7 @@ impl Hub {
             let notice = ServerBody::Replaced(Replaced {
                 reason: "a newer session of the same user joined this room".into(),
             });
-            self.push(&old, ServerMessage::new(notice).in_room(&room_id), now);
+            self.push(&old, &ServerMessage::new(notice).in_room(&room_id), now);
             self.events.push(Event::Replaced {
                 room: room_id.clone(),
                 user: user.clone(),
@@ -991,7 +1034,7 @@ impl Hub {
                 let mut room = Room::new(room_id.clone(), &self.config.rate, now.at);
                 room.mode = mode;
                 room.banned = banned;
-                self.rooms.insert(room_id.clone(), room);
+                self.rooms.insert(room_id.clone(), Box::new(room));
                 self.events.push(Event::RoomOpened {
                     room: room_id.clone(),
                 });
@@ -999,6 +1042,8 @@ impl Hub {
         }
         let s = self.sessions.get_mut(id).ok_or(SignalError::Internal)?;
         s.peer = Some(peer.clone());
+        // Most sessions stay in one room: no spare capacity.
+        s.rooms.reserve_exact(1);
         s.rooms.push(room_id.clone());
         let info = PeerInfo {
             peer: peer.clone(),
@@ -1010,9 +1055,12 @@ impl Hub {
             self.events.push(Event::RoomOpened {
                 room: room_id.clone(),
             });
-            Room::new(room_id.clone(), &self.config.rate, now.at)
+            Box::new(Room::new(room_id.clone(), &self.config.rate, now.at))
         });
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
+        // Most rooms hold two members: grown one at a time, since joins are rare and idle members
+        // many.
+        room.members.reserve_exact(1);
         room.members.push(Member {
             session: id.clone(),
             user: user.clone(),
@@ -1020,10 +1068,10 @@ impl Hub {
         });
         let members = room.members.len();
         let joined = self.joined_body(id, &room_id);
-        self.push(id, joined.in_room(&room_id).with_id(echo), now);
+        self.push(id, &joined.in_room(&room_id).with_id(echo), now);
         let announce = ServerMessage::new(ServerBody::PeerJoined(info)).in_room(&room_id);
         for other in others {
-            self.push(&other, announce.clone(), now);
+            self.push(&other, &announce, now);
         }
         self.events.push(Event::Joined {
             room: room_id,
@@ -1069,31 +1117,33 @@ impl Hub {
     fn membership(
         &self,
         id: &SessionId,
-        room_id: &RoomId,
+        room_id: &RoomRef,
     ) -> Result<(&Room, &Member), SignalError> {
         self.rooms
-            .get(room_id)
-            .and_then(|r| r.member_of_session(id).map(|m| (r, m)))
-            .ok_or_else(|| SignalError::NotInRoom(room_id.clone()))
+            .get(room_id.as_str())
+            .and_then(|r| r.member_of_session(id).map(|m| (&**r, m)))
+            .ok_or_else(|| SignalError::NotInRoom(room_id.owned()))
     }
 
     fn relay(
         &mut self,
         id: &SessionId,
-        room_id: &RoomId,
-        to: Option<PeerId>,
-        body: ServerBody,
+        room_id: &RoomRef,
+        Relayed { kind, to, payload }: Relayed,
         echo: Option<Arc<str>>,
         now: Now,
     ) -> Result<(), SignalError> {
         let (room, me) = self.membership(id, room_id)?;
         let guest_limited = room.mode == Mode::HostOnly && me.info.role == Role::Guest;
-        let recipients: Vec<SessionId> = match &to {
+        // A targeted message, the common case, needs no list of recipients.
+        let (target, others): (Option<SessionId>, Vec<SessionId>) = match &to {
             Some(peer) => {
-                let target = room.member(peer).ok_or_else(|| SignalError::UnknownPeer {
-                    room: room_id.clone(),
-                    peer: peer.clone(),
-                })?;
+                let target =
+                    room.member(peer.as_str())
+                        .ok_or_else(|| SignalError::UnknownPeer {
+                            room: room_id.owned(),
+                            peer: peer.owned(),
+                        })?;
                 if &target.session == id {
                     return Err(SignalError::invalid("a message cannot be sent to yourself"));
                 }
@@ -1102,7 +1152,7 @@ impl Hub {
                         "in host_only mode a guest may signal only hosts".into(),
                     ));
                 }
-                vec![target.session.clone()]
+                (Some(target.session.clone()), Vec::new())
             }
             None => {
                 if guest_limited {
@@ -1110,23 +1160,23 @@ impl Hub {
                         "in host_only mode a guest may not broadcast".into(),
                     ));
                 }
-                room.members
-                    .iter()
-                    .filter(|m| &m.session != id)
-                    .map(|m| m.session.clone())
-                    .collect()
+                let others = room.members.iter().filter(|m| &m.session != id);
+                (None, others.map(|m| m.session.clone()).collect())
             }
         };
-        let kind = body.type_name();
-        let message = ServerMessage {
-            room: Some(room_id.clone()),
-            from: Some(me.info.peer.clone()),
-            id: echo,
-            body: Arc::new(body),
+        let from = me.info.peer.clone();
+        let envelope = Envelope {
+            kind,
+            room: Some(room_id.as_str()),
+            from: Some(from.as_str()),
+            id: echo.as_deref(),
+            payload: Payload::Raw(payload.get()),
         };
-        let count = recipients.len();
-        for r in recipients {
-            self.push(&r, message.clone(), now);
+        let count = usize::from(target.is_some()) + others.len();
+        for r in target.into_iter().chain(others) {
+            self.push_with(&r, kind, now, |out, seq, ts| {
+                envelope.encode_into(out, seq, ts)
+            });
         }
         self.events.push(Event::Relayed {
             kind,
@@ -1141,7 +1191,7 @@ impl Hub {
         room_id: &RoomId,
         action: &str,
     ) -> Result<PeerId, SignalError> {
-        let (_, me) = self.membership(id, room_id)?;
+        let (_, me) = self.membership(id, &room_id.borrowed())?;
         if me.info.role != Role::Host {
             return Err(SignalError::Forbidden(format!("only a host may {action}")));
         }
@@ -1160,7 +1210,7 @@ impl Hub {
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
         let changed = room.mode != mode;
         room.mode = mode;
-        let notice =
+        let mut notice =
             ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by })).in_room(room_id);
         let recipients: Vec<SessionId> = if changed {
             room.members.iter().map(|m| m.session.clone()).collect()
@@ -1168,12 +1218,8 @@ impl Hub {
             vec![id.clone()]
         };
         for r in recipients {
-            let notice = if &r == id {
-                notice.clone().with_id(echo.clone())
-            } else {
-                notice.clone()
-            };
-            self.push(&r, notice, now);
+            notice.id = if &r == id { echo.clone() } else { None };
+            self.push(&r, &notice, now);
         }
         if changed {
             self.events.push(Event::ModeChanged {
@@ -1194,10 +1240,12 @@ impl Hub {
     ) -> Result<(), SignalError> {
         let by = self.host_membership(id, room_id, "kick")?;
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
-        let target = room.member(peer).ok_or_else(|| SignalError::UnknownPeer {
-            room: room_id.clone(),
-            peer: peer.clone(),
-        })?;
+        let target = room
+            .member(peer.as_str())
+            .ok_or_else(|| SignalError::UnknownPeer {
+                room: room_id.clone(),
+                peer: peer.clone(),
+            })?;
         if &target.session == id {
             return Err(SignalError::invalid(
                 "a host cannot kick itself; send leave",
@@ -1211,7 +1259,7 @@ impl Hub {
         });
         self.push(
             &target_session,
-            ServerMessage::new(left).in_room(room_id),
+            &ServerMessage::new(left).in_room(room_id),
             now,
         );
         self.leave_room(
@@ -1223,6 +1271,14 @@ impl Hub {
         );
         Ok(())
     }
+}
+
+/// A message to relay, as its sender wrote it.
+struct Relayed<'a> {
+    kind: &'static str,
+    /// The recipient, or everybody else in the room.
+    to: Option<PeerRef<'a>>,
+    payload: &'a RawValue,
 }
 
 /// How a new transport takes over a session.

@@ -7,18 +7,18 @@
 //! then fails loudly); if every kept message is still unsent, the client is not keeping up and the
 //! push fails so the session can be ended rather than lose a message silently.
 
-use std::{collections::VecDeque, time::Instant};
+use std::{collections::VecDeque, sync::Arc, time::Instant};
 
-use switchboard_protocol::{ServerBody, ServerMessage};
+use switchboard_protocol::renumber;
 
 use crate::Now;
 
+/// A kept message, as the JSON text sent, so handing it out (again) is a reference count.
 struct Entry {
-    seq: u64,
-    ts: u64,
+    kind: &'static str,
     /// When it was queued, so transports can measure the time to hand it over.
     queued_at: Instant,
-    message: ServerMessage,
+    text: Arc<str>,
 }
 
 /// One encoded server message, ready for a transport.
@@ -30,11 +30,13 @@ pub struct Frame {
     pub kind: &'static str,
     /// When the core queued it (for a relayed message: when the sender's frame was handled).
     pub queued_at: Instant,
-    /// The JSON text, identical on every transport.
-    pub text: String,
+    /// The JSON text, identical on every transport; shared with the outbox, which keeps it until
+    /// the client acknowledges it.
+    pub text: Arc<str>,
 }
 
-/// See the module documentation.
+/// See the module documentation. Seqs of kept entries are contiguous, ending at `next_seq - 1`,
+/// so an entry's seq is its position and nothing needs searching.
 pub(crate) struct Outbox {
     entries: VecDeque<Entry>,
     /// `seq` of the next queued message.
@@ -70,21 +72,34 @@ impl Outbox {
         }
     }
 
-    pub(crate) fn push(&mut self, message: ServerMessage, now: Now) -> Result<(), Overflow> {
+    /// The seq the next pushed message gets: its text must carry it.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn front_seq(&self) -> u64 {
+        self.next_seq - self.entries.len() as u64
+    }
+
+    /// Queues a message of type `kind` encoded with [`Outbox::next_seq`].
+    pub(crate) fn push(
+        &mut self,
+        kind: &'static str,
+        text: Arc<str>,
+        now: Now,
+    ) -> Result<(), Overflow> {
         if self.entries.len() >= self.limit {
-            match self.entries.front() {
-                Some(oldest) if oldest.seq <= self.sent_upto => {
-                    self.released_upto = oldest.seq;
-                    self.entries.pop_front();
-                }
-                _ => return Err(Overflow),
+            let oldest = self.front_seq();
+            if oldest > self.sent_upto {
+                return Err(Overflow);
             }
+            self.released_upto = oldest;
+            self.entries.pop_front();
         }
         self.entries.push_back(Entry {
-            seq: self.next_seq,
-            ts: now.unix_ms,
+            kind,
             queued_at: now.at,
-            message,
+            text,
         });
         self.next_seq += 1;
         Ok(())
@@ -94,40 +109,44 @@ impl Outbox {
         self.next_seq - 1 > self.sent_upto
     }
 
-    /// Encodes up to `max` unsent messages and marks them sent.
+    /// Hands out up to `max` unsent messages and marks them sent.
     pub(crate) fn take_unsent(&mut self, max: usize) -> Vec<Frame> {
-        let first = self.entries.partition_point(|e| e.seq <= self.sent_upto);
+        let first_seq = self.sent_upto + 1;
+        let first = (first_seq - self.front_seq()) as usize;
+        let count = (self.entries.len() - first).min(max);
         let batch: Vec<Frame> = self
             .entries
-            .range(first..)
-            .take(max)
-            .map(|e| Frame {
-                seq: e.seq,
-                kind: e.message.body.type_name(),
+            .range(first..first + count)
+            .zip(first_seq..)
+            .map(|(e, seq)| Frame {
+                seq,
+                kind: e.kind,
                 queued_at: e.queued_at,
-                text: e.message.encode(e.seq, e.ts),
+                text: e.text.clone(),
             })
             .collect();
-        self.sent_upto += batch.len() as u64;
+        self.sent_upto += count as u64;
         batch
     }
 
     /// Releases everything up to `seq` (clamped to what was sent).
     pub(crate) fn ack(&mut self, seq: u64) {
         let seq = seq.min(self.sent_upto);
-        while self.entries.front().is_some_and(|e| e.seq <= seq) {
-            self.entries.pop_front();
+        let front = self.front_seq();
+        if seq >= front {
+            self.entries.drain(..(seq + 1 - front) as usize);
         }
         self.released_upto = self.released_upto.max(seq);
     }
 
-    /// Restarts delivery after `last_seq`: releases what the client has, queues `hello` as the next
-    /// seq the client expects, and renumbers what it missed after it, so the client sees `hello`
-    /// first and then every missed message once, in order, with no gap in `seq`.
+    /// Restarts delivery after `last_seq`: releases what the client has, queues `hello` (encoded
+    /// with seq `last_seq + 1`) as the next seq the client expects, and renumbers what it missed
+    /// after it, so the client sees `hello` first and then every missed message once, in order,
+    /// with no gap in `seq`.
     pub(crate) fn resume(
         &mut self,
         last_seq: u64,
-        hello: ServerMessage,
+        hello: Arc<str>,
         now: Now,
     ) -> Result<usize, ResumeGap> {
         self.rewind(last_seq)?;
@@ -135,23 +154,21 @@ impl Outbox {
         // message: this hello replaces it (replaying it would hand the client a stale one).
         let missed: Vec<Entry> = std::mem::take(&mut self.entries)
             .into_iter()
-            .filter(|e| !matches!(*e.message.body, ServerBody::Hello(_)))
+            .filter(|e| e.kind != HELLO)
             .collect();
         let replayed = missed.len();
-        self.sent_upto = last_seq;
         self.next_seq = last_seq + 1;
         let hello = Entry {
-            seq: 0,
-            ts: now.unix_ms,
+            kind: HELLO,
             queued_at: now.at,
-            message: hello,
+            text: hello,
         };
         // The hello may put the outbox one over its bound until the transport takes it.
-        for entry in std::iter::once(hello).chain(missed) {
-            self.entries.push_back(Entry {
-                seq: self.next_seq,
-                ..entry
-            });
+        self.entries.push_back(hello);
+        self.next_seq += 1;
+        for entry in missed {
+            let text = renumber(&entry.text, self.next_seq).into();
+            self.entries.push_back(Entry { text, ..entry });
             self.next_seq += 1;
         }
         Ok(replayed)
@@ -179,10 +196,12 @@ impl Outbox {
     }
 }
 
+const HELLO: &str = "hello";
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_protocol::ServerEnvelope;
+    use switchboard_protocol::{ServerBody, ServerEnvelope, ServerMessage};
 
     fn now() -> Now {
         Now {
@@ -191,8 +210,19 @@ mod tests {
         }
     }
 
-    fn msg(n: u64) -> ServerMessage {
-        ServerMessage::new(ServerBody::Pong).with_id(Some(n.to_string().into()))
+    fn msg(id: &str) -> ServerMessage {
+        ServerMessage::new(ServerBody::Pong).with_id(Some(id.into()))
+    }
+
+    /// Queues a `pong` whose `id` is `n`, encoded as the hub does.
+    fn push(o: &mut Outbox, n: u64) -> Result<(), Overflow> {
+        let text = msg(&n.to_string()).encode(o.next_seq(), 0);
+        o.push("pong", text.into(), now())
+    }
+
+    /// Resumes after `last_seq` with a hello whose `id` is `id`.
+    fn resume(o: &mut Outbox, last_seq: u64, id: &str) -> Result<usize, ResumeGap> {
+        o.resume(last_seq, msg(id).encode(last_seq + 1, 0).into(), now())
     }
 
     fn decode(batch: &[Frame]) -> Vec<(u64, String)> {
@@ -210,7 +240,7 @@ mod tests {
     fn numbers_without_gaps_and_sends_once() {
         let mut o = Outbox::new(10);
         for n in 1..=3 {
-            o.push(msg(n), now()).unwrap();
+            push(&mut o, n).unwrap();
         }
         assert_eq!(
             decode(&o.take_unsent(2)),
@@ -225,51 +255,66 @@ mod tests {
     fn resume_replays_missed_after_hello_renumbered() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
-            o.push(msg(n), now()).unwrap();
+            push(&mut o, n).unwrap();
         }
         o.take_unsent(10);
         // The client got 1 and 2; 3 and 4 were in flight when the transport died.
-        assert_eq!(o.resume(2, msg(99), now()), Ok(2));
+        assert_eq!(resume(&mut o, 2, "99"), Ok(2));
         assert_eq!(
             decode(&o.take_unsent(10)),
             [(3, "99".into()), (4, "3".into()), (5, "4".into())]
         );
-        o.push(msg(5), now()).unwrap();
+        push(&mut o, 5).unwrap();
         assert_eq!(decode(&o.take_unsent(10)), [(6, "5".into())]);
+    }
+
+    #[test]
+    fn a_resume_drops_the_hello_of_an_earlier_resume_the_client_never_got() {
+        let mut o = Outbox::new(10);
+        push(&mut o, 1).unwrap();
+        o.take_unsent(10);
+        assert_eq!(resume(&mut o, 0, "first"), Ok(1));
+        o.take_unsent(10);
+        // The first hello and the replayed 1 are lost with the transport.
+        assert_eq!(resume(&mut o, 0, "second"), Ok(1));
+        assert_eq!(
+            decode(&o.take_unsent(10)),
+            [(1, "second".into()), (2, "1".into())]
+        );
     }
 
     #[test]
     fn resume_from_a_released_or_unsent_position_fails() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
-            o.push(msg(n), now()).unwrap();
+            push(&mut o, n).unwrap();
         }
         o.take_unsent(3);
         o.ack(2);
-        assert_eq!(o.resume(1, msg(0), now()), Err(ResumeGap::Released));
-        assert_eq!(o.resume(4, msg(0), now()), Err(ResumeGap::Ahead));
-        assert_eq!(o.resume(3, msg(0), now()), Ok(1));
+        assert_eq!(resume(&mut o, 1, "0"), Err(ResumeGap::Released));
+        assert_eq!(resume(&mut o, 4, "0"), Err(ResumeGap::Ahead));
+        assert_eq!(resume(&mut o, 3, "0"), Ok(1));
     }
 
     #[test]
     fn full_outbox_releases_sent_messages_then_overflows_on_unsent() {
         let mut o = Outbox::new(3);
         for n in 1..=3 {
-            o.push(msg(n), now()).unwrap();
+            push(&mut o, n).unwrap();
         }
         o.take_unsent(2);
-        o.push(msg(4), now()).unwrap(); // releases 1
-        o.push(msg(5), now()).unwrap(); // releases 2
+        push(&mut o, 4).unwrap(); // releases 1
+        push(&mut o, 5).unwrap(); // releases 2
         assert_eq!(o.len(), 3);
-        assert_eq!(o.push(msg(6), now()), Err(Overflow));
-        assert_eq!(o.resume(0, msg(0), now()), Err(ResumeGap::Released));
+        assert_eq!(push(&mut o, 6), Err(Overflow));
+        assert_eq!(resume(&mut o, 0, "0"), Err(ResumeGap::Released));
     }
 
     #[test]
     fn rewind_resends_with_the_same_seqs() {
         let mut o = Outbox::new(10);
         for n in 1..=4 {
-            o.push(msg(n), now()).unwrap();
+            push(&mut o, n).unwrap();
         }
         o.take_unsent(10);
         assert_eq!(o.rewind(2), Ok(2));
@@ -285,8 +330,8 @@ mod tests {
     #[test]
     fn ack_never_releases_unsent_messages() {
         let mut o = Outbox::new(10);
-        o.push(msg(1), now()).unwrap();
-        o.push(msg(2), now()).unwrap();
+        push(&mut o, 1).unwrap();
+        push(&mut o, 2).unwrap();
         o.take_unsent(1);
         o.ack(50);
         assert_eq!(decode(&o.take_unsent(10)), [(2, "2".into())]);
@@ -304,7 +349,7 @@ mod tests {
             let mut in_flight: Vec<Frame> = Vec::new();
             for op in ops {
                 match op {
-                    0 => { pushed += 1; o.push(msg(pushed), now()).unwrap(); }
+                    0 => { pushed += 1; push(&mut o, pushed).unwrap(); }
                     1 => in_flight.extend(o.take_unsent(3)),
                     2 => {
                         // The transport delivers what is in flight.
@@ -317,8 +362,7 @@ mod tests {
                     _ => {
                         // The transport dies, losing what is in flight; the client resumes.
                         in_flight.clear();
-                        let hello = ServerMessage::new(ServerBody::Pong).with_id(Some("hello".into()));
-                        o.resume(last_seq, hello, now()).unwrap();
+                        resume(&mut o, last_seq, "hello").unwrap();
                     }
                 }
             }

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
-use switchboard_protocol::{Mode, PeerId, PeerInfo, RoomId};
+use switchboard_protocol::{Mode, PeerInfo, RoomId};
 
 use crate::{RateLimits, SessionId, rate::TokenBucket};
 
@@ -37,8 +37,8 @@ impl Room {
         }
     }
 
-    pub(crate) fn member(&self, peer: &PeerId) -> Option<&Member> {
-        self.members.iter().find(|m| &m.info.peer == peer)
+    pub(crate) fn member(&self, peer: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.info.peer.as_str() == peer)
     }
 
     pub(crate) fn member_of_session(&self, session: &SessionId) -> Option<&Member> {

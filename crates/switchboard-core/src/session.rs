@@ -1,6 +1,14 @@
 //! A session: one client identity with its peer id, rooms, replay guard, outbox and transport link.
 
-use std::{fmt, net::IpAddr, sync::Arc, task::Waker, time::Instant};
+use std::{
+    collections::HashMap,
+    fmt,
+    hash::{BuildHasherDefault, Hasher},
+    net::IpAddr,
+    sync::Arc,
+    task::Waker,
+    time::Instant,
+};
 
 use switchboard_protocol::{IceServer, PeerId, Role, RoomGrant, RoomId};
 
@@ -41,6 +49,33 @@ impl fmt::Display for SessionId {
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// The hub's sessions. Boxed, so the table's spare capacity costs a pointer per slot rather than a
+/// whole session.
+pub(crate) type Sessions = HashMap<SessionId, Box<Session>, BuildHasherDefault<SessionIdHasher>>;
+
+/// A cheap hash for session ids, which are looked up several times per message. They are random
+/// and chosen by the server, so nobody can make them collide and they need no keyed hash. Lookups
+/// by the text a client sent hash it the same way, as a `str` (its bytes, then `0xff`).
+#[derive(Default)]
+pub(crate) struct SessionIdHasher(u64);
+
+impl Hasher for SessionIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            // FxHash's round: the multiplication spreads every input bit over the high bits, which
+            // the table reads first; the rotation carries them into the low ones.
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -5,12 +5,12 @@
 //! belongs to the core, which owns that state. Relayed payloads are validated against their typed
 //! shape and then kept as the sender's raw JSON, so the recipient gets exactly what was sent.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{Limits, PeerId, RoomId, SignalError};
+use crate::{Limits, PeerRef, RoomRef, SignalError};
 
 /// A room's control mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -51,56 +51,57 @@ impl SignalKind {
     }
 }
 
-/// A validated client message, without its envelope header.
+/// A validated client message, without its envelope header. It borrows from the frame's text, so
+/// relaying one copies the payload only into the recipients' messages.
 #[derive(Debug, Clone)]
-pub enum ClientMessage {
+pub enum ClientMessage<'a> {
     /// Join `room`, optionally choosing the peer id and announcing `meta` to the others.
     Join {
         /// Room to join.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Requested peer id; the server picks one when absent.
-        peer: Option<PeerId>,
+        peer: Option<PeerRef<'a>>,
         /// App data shown to the other members (a JSON object).
-        meta: Option<Arc<RawValue>>,
+        meta: Option<&'a RawValue>,
     },
     /// Leave `room`.
     Leave {
         /// Room to leave.
-        room: RoomId,
+        room: RoomRef<'a>,
     },
     /// A targeted signaling message, relayed to `to` with `from` set.
     Signal {
         /// Which message.
         kind: SignalKind,
         /// Room both peers are in.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Recipient.
-        to: PeerId,
+        to: PeerRef<'a>,
         /// The sender's payload, relayed verbatim.
-        payload: Arc<RawValue>,
+        payload: &'a RawValue,
     },
     /// App data or chat: to one peer, or to the whole room without `to`.
     Message {
         /// Room of the message.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Recipient, or everybody else in the room.
-        to: Option<PeerId>,
+        to: Option<PeerRef<'a>>,
         /// The sender's payload, relayed verbatim.
-        payload: Arc<RawValue>,
+        payload: &'a RawValue,
     },
     /// Change the room's mode (hosts only).
     Mode {
         /// Room to change.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// New mode.
         mode: Mode,
     },
     /// Remove a member from the room (hosts only).
     Kick {
         /// Room to remove from.
-        room: RoomId,
+        room: RoomRef<'a>,
         /// Peer to remove.
-        peer: PeerId,
+        peer: PeerRef<'a>,
     },
     /// Liveness probe, answered with `pong`.
     Ping,
@@ -111,7 +112,7 @@ pub enum ClientMessage {
     },
 }
 
-impl ClientMessage {
+impl<'a> ClientMessage<'a> {
     /// The wire `type`.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -127,7 +128,7 @@ impl ClientMessage {
     }
 
     /// The room the message is about, if any.
-    pub fn room(&self) -> Option<&RoomId> {
+    pub fn room(&self) -> Option<&RoomRef<'a>> {
         match self {
             ClientMessage::Join { room, .. }
             | ClientMessage::Leave { room }
@@ -155,11 +156,11 @@ pub struct FrameHeader {
 
 /// A parsed client frame: header and message.
 #[derive(Debug, Clone)]
-pub struct ClientFrame {
+pub struct ClientFrame<'a> {
     /// Envelope fields.
     pub header: FrameHeader,
     /// The validated message.
-    pub message: ClientMessage,
+    pub message: ClientMessage<'a>,
 }
 
 /// What [`parse_client_frame`] could read before it failed, so the error can echo `id` and the core
@@ -176,8 +177,160 @@ pub struct Rejected {
     pub type_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The envelope's fields, each as its JSON text.
+#[derive(Default)]
 struct RawEnvelope<'a> {
+    kind: Option<&'a str>,
+    room: Option<&'a str>,
+    seq: Option<&'a str>,
+    ts: Option<&'a str>,
+    to: Option<&'a str>,
+    from: Option<&'a str>,
+    id: Option<&'a str>,
+    payload: Option<&'a RawValue>,
+}
+
+impl<'a> RawEnvelope<'a> {
+    /// Splits `text` into its fields, refusing what serde refuses.
+    fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        if let Some(raw) = split_envelope(text) {
+            return Ok(raw);
+        }
+        let raw: SerdeEnvelope = serde_json::from_str(text)?;
+        Ok(RawEnvelope {
+            kind: raw.kind.map(RawValue::get),
+            room: raw.room.map(RawValue::get),
+            seq: raw.seq.map(RawValue::get),
+            ts: raw.ts.map(RawValue::get),
+            to: raw.to.map(RawValue::get),
+            from: raw.from.map(RawValue::get),
+            id: raw.id.map(RawValue::get),
+            payload: raw.payload,
+        })
+    }
+}
+
+/// Splits an envelope written the common way without serde's generic machinery: one object with
+/// no whitespace between tokens, known fields once each, keys and scalar values without escapes,
+/// and an object or array payload (which serde still checks). For anything else it returns `None`
+/// and serde reads the frame, so what is accepted, and how a refusal is worded, is serde's.
+fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
+    let b = text.as_bytes();
+    let mut raw = RawEnvelope::default();
+    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return None;
+    }
+    if b.len() == 2 {
+        return Some(raw);
+    }
+    let mut i = 1;
+    loop {
+        let key_end = plain_string_end(b, i)?;
+        let key = &text[i + 1..key_end - 1];
+        if b.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let start = key_end + 1;
+        let end = if key == "payload" {
+            if !matches!(b.get(start), Some(b'{' | b'[')) || raw.payload.is_some() {
+                return None;
+            }
+            let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter();
+            raw.payload = Some(values.next()?.ok()?);
+            start + values.byte_offset()
+        } else {
+            let end = match b.get(start)? {
+                b'"' => plain_string_end(b, start)?,
+                _ => start + scalar_len(&b[start..])?,
+            };
+            let slot = match key {
+                "type" => &mut raw.kind,
+                "room" => &mut raw.room,
+                "seq" => &mut raw.seq,
+                "ts" => &mut raw.ts,
+                "to" => &mut raw.to,
+                "from" => &mut raw.from,
+                "id" => &mut raw.id,
+                _ => return None,
+            };
+            if slot.replace(&text[start..end]).is_some() {
+                return None;
+            }
+            end
+        };
+        match b.get(end)? {
+            b',' => i = end + 1,
+            b'}' if end + 1 == b.len() => break,
+            _ => return None,
+        }
+    }
+    // Serde reads a `null` field as absent (after counting it for duplicates).
+    for slot in [
+        &mut raw.kind,
+        &mut raw.room,
+        &mut raw.seq,
+        &mut raw.ts,
+        &mut raw.to,
+        &mut raw.from,
+        &mut raw.id,
+    ] {
+        if *slot == Some("null") {
+            *slot = None;
+        }
+    }
+    Some(raw)
+}
+
+/// The end (after the closing quote) of a string starting at `start` that has no escapes and no
+/// control characters.
+fn plain_string_end(b: &[u8], start: usize) -> Option<usize> {
+    if b.get(start) != Some(&b'"') {
+        return None;
+    }
+    let len = b[start + 1..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let close = start + 1 + len;
+    (b[close] == b'"').then_some(close + 1)
+}
+
+/// The length of a JSON number, `true`, `false` or `null` at the start of `b`.
+fn scalar_len(b: &[u8]) -> Option<usize> {
+    for literal in [&b"true"[..], b"false", b"null"] {
+        if b.starts_with(literal) {
+            return Some(literal.len());
+        }
+    }
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
+}
+
+#[derive(Deserialize)]
+struct SerdeEnvelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -197,32 +350,84 @@ struct RawEnvelope<'a> {
 }
 
 fn field<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     name: &str,
     expected: &str,
 ) -> Result<Option<T>, SignalError> {
     match raw {
         None => Ok(None),
-        Some(v) if v.get() == "null" => Ok(None),
-        Some(v) => serde_json::from_str(v.get())
+        Some("null") => Ok(None),
+        Some(v) => serde_json::from_str(v)
             .map(Some)
             .map_err(|e| SignalError::invalid(format!("`{name}` must be {expected}: {e}"))),
     }
 }
 
 fn required<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     name: &str,
     expected: &str,
 ) -> Result<T, SignalError> {
     field(raw, name, expected)?.ok_or_else(|| SignalError::invalid(format!("`{name}` is required")))
 }
 
+// The envelope's fields are read from their raw text without serde when they are written the
+// common way; anything else (escapes, `null`, a wrong type, an invalid id) goes through `field`,
+// which accepts and refuses exactly as before and words the error.
+
+/// A string field's contents when it has no escapes.
+fn plain_str(raw: Option<&str>) -> Option<&str> {
+    let s = raw?.strip_prefix('"')?.strip_suffix('"')?;
+    (!s.contains('\\')).then_some(s)
+}
+
+/// An integer field's value when it is plain digits that fit.
+fn plain_u64(raw: Option<&str>) -> Option<u64> {
+    let s = raw?;
+    // JSON has no leading zeros; `field` refuses them.
+    let canonical = (1..=19).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    // 19 digits cannot overflow a u64.
+    canonical.then(|| s.bytes().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, SignalError> {
+    match plain_str(raw) {
+        Some(s) => Ok(Some(Cow::Borrowed(s))),
+        None => field(raw, name, "a string"),
+    }
+}
+
+fn required_u64(raw: Option<&str>, name: &str, expected: &str) -> Result<u64, SignalError> {
+    match plain_u64(raw) {
+        Some(n) => Ok(n),
+        None => required(raw, name, expected),
+    }
+}
+
+fn room_field<'a>(raw: &RawEnvelope<'a>) -> Result<RoomRef<'a>, SignalError> {
+    match plain_str(raw.room).map(RoomRef::parse) {
+        Some(Ok(room)) => Ok(room),
+        _ => required(raw.room, "room", "a room id"),
+    }
+}
+
+fn peer_field<'a>(raw: &RawEnvelope<'a>) -> Result<Option<PeerRef<'a>>, SignalError> {
+    match plain_str(raw.to).map(PeerRef::parse) {
+        Some(Ok(peer)) => Ok(Some(peer)),
+        _ => field(raw.to, "to", "a peer id"),
+    }
+}
+
 /// Parses and validates one client frame against `limits`.
 ///
 /// Checks, in order: frame size, JSON syntax, `id`, `type`, `seq`, `ts`, then the type's fields and
 /// payload limits. On failure the [`Rejected`] carries as much of the header as was valid.
-pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Box<Rejected>> {
+pub fn parse_client_frame<'a>(
+    text: &'a str,
+    limits: &Limits,
+) -> Result<ClientFrame<'a>, Box<Rejected>> {
     let reject = |error, header: Option<FrameHeader>, id, type_name| {
         Box::new(Rejected {
             error,
@@ -239,7 +444,7 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Bo
         };
         return Err(reject(error, None, None, None));
     }
-    let raw: RawEnvelope = match serde_json::from_str(text) {
+    let raw = match RawEnvelope::read(text) {
         Ok(raw) => raw,
         Err(e) => {
             let error = SignalError::invalid(format!("not a JSON message object: {e}"));
@@ -250,13 +455,13 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Bo
         Ok(id) => id,
         Err(error) => return Err(reject(error, None, None, None)),
     };
-    let type_name: Option<String> = match field(raw.kind, "type", "a string") {
+    let type_name = match text_field(raw.kind, "type") {
         Ok(t) => t,
         Err(error) => return Err(reject(error, None, id, None)),
     };
     let header = match read_header(&raw, id.clone()) {
         Ok(h) => h,
-        Err(error) => return Err(reject(error, None, id, type_name)),
+        Err(error) => return Err(reject(error, None, id, type_name.map(Cow::into_owned))),
     };
     let Some(type_name) = type_name else {
         let error = SignalError::invalid("`type` is required");
@@ -264,7 +469,12 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Bo
     };
     match read_message(&type_name, &raw, limits) {
         Ok(message) => Ok(ClientFrame { header, message }),
-        Err(error) => Err(reject(error, Some(header), id, Some(type_name))),
+        Err(error) => Err(reject(
+            error,
+            Some(header),
+            id,
+            Some(type_name.into_owned()),
+        )),
     }
 }
 
@@ -275,23 +485,23 @@ impl From<Box<Rejected>> for SignalError {
 }
 
 fn read_id(raw: &RawEnvelope, limits: &Limits) -> Result<Option<Arc<str>>, SignalError> {
-    let id: Option<String> = field(raw.id, "id", "a string")?;
+    let id = text_field(raw.id, "id")?;
     match id {
         Some(id) if id.len() > limits.max_token_bytes => Err(SignalError::PayloadTooLarge {
             what: "id",
             size: id.len(),
             limit: limits.max_token_bytes,
         }),
-        other => Ok(other.map(Arc::from)),
+        other => Ok(other.as_deref().map(Arc::from)),
     }
 }
 
 fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, SignalError> {
-    let seq: u64 = required(raw.seq, "seq", "a positive integer")?;
+    let seq = required_u64(raw.seq, "seq", "a positive integer")?;
     if seq == 0 {
         return Err(SignalError::invalid("`seq` must be at least 1"));
     }
-    let ts: u64 = required(raw.ts, "ts", "Unix time in milliseconds")?;
+    let ts = required_u64(raw.ts, "ts", "Unix time in milliseconds")?;
     let claimed_from: Option<String> = field(raw.from, "from", "a string")?;
     Ok(FrameHeader {
         seq,
@@ -303,7 +513,8 @@ fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, S
 
 #[derive(Deserialize)]
 struct JoinPayload<'a> {
-    peer: Option<PeerId>,
+    #[serde(borrow)]
+    peer: Option<PeerRef<'a>>,
     #[serde(borrow)]
     meta: Option<&'a RawValue>,
 }
@@ -338,8 +549,9 @@ struct ModePayload {
 }
 
 #[derive(Deserialize)]
-struct KickPayload {
-    peer: PeerId,
+struct KickPayload<'a> {
+    #[serde(borrow)]
+    peer: PeerRef<'a>,
 }
 
 #[derive(Deserialize)]
@@ -374,14 +586,15 @@ fn limit(what: &'static str, size: usize, limit: usize) -> Result<(), SignalErro
     Ok(())
 }
 
-fn read_message(
+fn read_message<'a>(
     type_name: &str,
-    raw: &RawEnvelope,
+    raw: &RawEnvelope<'a>,
     limits: &Limits,
-) -> Result<ClientMessage, SignalError> {
-    let room = || -> Result<RoomId, SignalError> { required(raw.room, "room", "a room id") };
-    let to = || -> Result<PeerId, SignalError> { required(raw.to, "to", "a peer id") };
-    let owned = |p: &RawValue| -> Arc<RawValue> { Arc::from(p.to_owned()) };
+) -> Result<ClientMessage<'a>, SignalError> {
+    let room = || room_field(raw);
+    let to = || -> Result<PeerRef<'a>, SignalError> {
+        peer_field(raw)?.ok_or_else(|| SignalError::invalid("`to` is required"))
+    };
     let message = match type_name {
         "join" => {
             let room = room()?;
@@ -396,7 +609,7 @@ fn read_message(
                         }
                         Some(m) => {
                             limit("meta", m.get().len(), limits.max_meta_bytes)?;
-                            Some(owned(m))
+                            Some(m)
                         }
                         None => None,
                     };
@@ -423,7 +636,7 @@ fn read_message(
                 kind,
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "candidate" => {
@@ -438,7 +651,7 @@ fn read_message(
                 kind: SignalKind::Candidate,
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "call_start" | "call_end" => {
@@ -461,18 +674,18 @@ fn read_message(
                 kind,
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "message" => {
             let room = room()?;
-            let to: Option<PeerId> = field(raw.to, "to", "a peer id")?;
+            let to = peer_field(raw)?;
             let p = required_payload(raw, type_name)?;
             limit("message payload", p.get().len(), limits.max_message_bytes)?;
             ClientMessage::Message {
                 room,
                 to,
-                payload: owned(p),
+                payload: p,
             }
         }
         "mode" => {
@@ -574,8 +787,9 @@ mod tests {
     use crate::ErrorCode;
     use serde_json::json;
 
-    fn parse(v: serde_json::Value) -> Result<ClientFrame, Box<Rejected>> {
-        parse_client_frame(&v.to_string(), &Limits::default())
+    fn parse(v: serde_json::Value) -> Result<ClientFrame<'static>, Box<Rejected>> {
+        // A frame borrows its text; a test's few frames can live as long as the test process.
+        parse_client_frame(v.to_string().leak(), &Limits::default())
     }
 
     fn code(v: serde_json::Value) -> ErrorCode {
@@ -751,7 +965,8 @@ mod tests {
             .to("p")
             .id("x")
             .payload(json!({"text": "hello"}));
-        let frame = parse_client_frame(&env.to_json(), &Limits::default()).unwrap();
+        let text = env.to_json();
+        let frame = parse_client_frame(&text, &Limits::default()).unwrap();
         assert_eq!(frame.header.seq, 4);
         assert_eq!(frame.header.id.as_deref(), Some("x"));
         assert!(matches!(
@@ -760,7 +975,146 @@ mod tests {
         ));
     }
 
+    /// What serde alone makes of an envelope field: the reference for the fast paths.
+    fn serde_reading<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
+        serde_json::from_str(raw).ok()
+    }
+
+    #[test]
+    fn frames_as_sdks_write_them_are_split_without_serde() {
+        for text in [
+            r#"{"type":"message","room":"r-1","seq":12,"ts":1763700000000,"to":"p2","payload":{"text":"hi"}}"#,
+            r#"{"type":"ack","seq":13,"ts":1763700000000,"payload":{"seq":40}}"#,
+            r#"{"type":"candidate","room":"r","seq":3,"ts":1,"to":"b","id":"c-1","payload":{"candidate":"","sdp_mid":null}}"#,
+            r#"{"type":"ping","seq":1,"ts":1,"from":"a"}"#,
+            "{}",
+        ] {
+            let split = split_envelope(text).unwrap_or_else(|| panic!("{text}"));
+            let serde: SerdeEnvelope = serde_json::from_str(text).unwrap();
+            assert_eq!(split.seq, serde.seq.map(RawValue::get), "{text}");
+            assert_eq!(
+                split.payload.map(RawValue::get),
+                serde.payload.map(RawValue::get)
+            );
+        }
+    }
+
+    /// Every field's text, to compare two readings of one frame.
+    fn fields<'a>(raw: &RawEnvelope<'a>) -> [Option<&'a str>; 8] {
+        [
+            raw.kind,
+            raw.room,
+            raw.seq,
+            raw.ts,
+            raw.to,
+            raw.from,
+            raw.id,
+            raw.payload.map(RawValue::get),
+        ]
+    }
+
+    /// One `"key":value` member, from pieces that are common, unusual or invalid JSON.
+    fn member() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("type"),
+            Just("room"),
+            Just("seq"),
+            Just("ts"),
+            Just("to"),
+            Just("from"),
+            Just("id"),
+            Just("payload"),
+            Just("pad"),
+            Just("s\\u0065q"),
+            Just("ty pe"),
+        ];
+        let value = prop_oneof![
+            "\"[a-z0-9 .:_-]{0,6}\"",
+            "\"[a-z\\\\\"\\t\\u{1}é]{0,4}\"",
+            "-?(0|[1-9][0-9]{0,20}|0[0-9])(\\.[0-9]{0,2})?([eE][+-]?[0-9]{0,2})?",
+            Just("true".to_owned()),
+            Just("nul".to_owned()),
+            Just("null".to_owned()),
+            "\\{(\"[a-z]\":[0-9\\[\\]{}\" ]{0,4})?\\}",
+            "\\[[0-9,\\]]{0,4}",
+            Just("1x".to_owned()),
+        ];
+        (key, value, prop_oneof![Just(""), Just(" "), Just("\n")])
+            .prop_map(|(k, v, ws)| format!("\"{k}\"{ws}:{v}"))
+    }
+
     proptest::proptest! {
+        /// The envelope split without serde is exactly serde's reading, whenever it gives one.
+        #[test]
+        fn envelope_split_agrees_with_serde(
+            members in proptest::collection::vec(member(), 0..6),
+            separator in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(","),
+                proptest::prelude::Just(", "),
+                proptest::prelude::Just(",,"),
+            ],
+            tail in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(""),
+                proptest::prelude::Just(" "),
+                proptest::prelude::Just(","),
+                proptest::prelude::Just("}"),
+            ],
+        ) {
+            let text = format!("{{{}{tail}}}", members.join(separator));
+            if let Some(split) = split_envelope(&text) {
+                let serde: SerdeEnvelope = serde_json::from_str(&text)
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{text}: {e}")))?;
+                let expected = RawEnvelope {
+                    kind: serde.kind.map(RawValue::get),
+                    room: serde.room.map(RawValue::get),
+                    seq: serde.seq.map(RawValue::get),
+                    ts: serde.ts.map(RawValue::get),
+                    to: serde.to.map(RawValue::get),
+                    from: serde.from.map(RawValue::get),
+                    id: serde.id.map(RawValue::get),
+                    payload: serde.payload,
+                };
+                proptest::prop_assert_eq!(fields(&split), fields(&expected), "{}", text);
+            }
+        }
+
+        /// Fields read without serde are accepted and refused exactly as serde reads them, however
+        /// they are written (escapes, leading zeros, exponents, signs, overflow).
+        #[test]
+        fn fast_field_reads_agree_with_serde(
+            room in "[A-Za-z0-9_.:* -]{0,3}|.{0,3}",
+            escape_room in proptest::prelude::any::<bool>(),
+            seq in "-?0{0,2}[0-9]{0,21}(\\.[0-9])?(e[0-9])?",
+        ) {
+            let room_json = if escape_room {
+                room.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>()
+            } else {
+                let quoted = serde_json::to_string(&room).unwrap();
+                quoted[1..quoted.len() - 1].to_owned()
+            };
+            let text = format!(
+                r#"{{"type":"leave","room":"{room_json}","seq":{seq},"ts":{seq},"id":"{room_json}"}}"#
+            );
+            let parsed = parse_client_frame(&text, &Limits::default());
+            let serde_seq: Option<u64> = serde_reading(&seq);
+            let valid_room = crate::RoomId::parse(&room).is_ok();
+            match (serde_seq, &parsed) {
+                (Some(n), Ok(frame)) => {
+                    proptest::prop_assert!(n > 0 && valid_room);
+                    proptest::prop_assert_eq!(frame.header.seq, n);
+                    proptest::prop_assert_eq!(frame.header.ts, n);
+                    proptest::prop_assert_eq!(frame.header.id.as_deref(), Some(room.as_str()));
+                    proptest::prop_assert_eq!(frame.message.room().map(|r| r.as_str()), Some(room.as_str()));
+                }
+                (Some(n), Err(r)) => {
+                    proptest::prop_assert!(n == 0 || !valid_room, "{:?}", r.error);
+                    proptest::prop_assert_eq!(r.header.is_some(), n > 0);
+                }
+                (None, parsed) => proptest::prop_assert!(parsed.is_err()),
+            }
+        }
+
         #[test]
         fn arbitrary_text_never_panics(s in ".{0,300}") {
             let _ = parse_client_frame(&s, &Limits::default());

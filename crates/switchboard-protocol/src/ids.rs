@@ -3,7 +3,7 @@
 //! Identifiers are validated once, at the edge, and are cheap to clone afterwards (`Arc<str>`), since
 //! every relayed message carries a room and a sender.
 
-use std::{fmt, sync::Arc};
+use std::{borrow::Cow, fmt, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,7 @@ fn check_id(kind: &str, value: &str, extra: &[u8]) -> Result<(), SignalError> {
 }
 
 macro_rules! id_type {
-    ($name:ident, $kind:literal, $extra:expr, $doc:literal) => {
+    ($name:ident, $borrowed:ident, $kind:literal, $extra:expr, $doc:literal) => {
         #[doc = $doc]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -47,6 +47,18 @@ macro_rules! id_type {
 
             /// The id as text.
             pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as the type client frames carry.
+            pub fn borrowed(&self) -> $borrowed<'_> {
+                $borrowed(Cow::Borrowed(&self.0))
+            }
+        }
+
+        /// Maps keyed by ids are searched with the borrowed text of a client frame.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }
@@ -65,21 +77,84 @@ macro_rules! id_type {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
+                Ok($borrowed::deserialize(d)?.owned())
+            }
+        }
+
+        #[doc = concat!("A validated [`", stringify!($name), "`] as read from a client frame: borrowed from the frame's")]
+        /// text whenever it was written without escapes, so looking it up allocates nothing.
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $borrowed<'a>(Cow<'a, str>);
+
+        impl<'a> $borrowed<'a> {
+            /// Validates `value` and borrows it.
+            pub fn parse(value: &'a str) -> Result<Self, SignalError> {
+                check_id($kind, value, $extra)?;
+                Ok(Self(Cow::Borrowed(value)))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id, to keep.
+            pub fn owned(&self) -> $name {
+                $name(Arc::from(&*self.0))
+            }
+        }
+
+        impl fmt::Display for $borrowed<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $borrowed<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl<'de: 'a, 'a> Deserialize<'de> for $borrowed<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = d.deserialize_str(CowStr)?;
+                check_id($kind, &text, $extra).map_err(serde::de::Error::custom)?;
+                Ok(Self(text))
             }
         }
     };
 }
 
+/// Reads a string, borrowing it from the input when it has no escapes.
+struct CowStr;
+
+impl<'de> serde::de::Visitor<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
 id_type!(
     RoomId,
+    RoomRef,
     "room",
     b".:",
     "A room id: 1 to 64 of `A-Z a-z 0-9 _ - . :`."
 );
 id_type!(
     PeerId,
+    PeerRef,
     "peer",
     b".",
     "A peer id, unique inside a room: 1 to 64 of `A-Z a-z 0-9 _ - .`."

@@ -15,9 +15,10 @@ pub use client::{
     ClientEnvelope, ClientFrame, ClientMessage, FrameHeader, Mode, SignalKind, parse_client_frame,
 };
 pub use error::{ErrorCode, SignalError};
-pub use ids::{PeerId, Role, RoomGrant, RoomId};
+pub use ids::{PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};
 pub use limits::Limits;
 pub use server::{
-    ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, PeerInfo, PeerLeft,
-    PeerLeftReason, Replaced, RoomClosed, ServerBody, ServerEnvelope, ServerMessage,
+    Envelope, ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, Payload, PeerInfo,
+    PeerLeft, PeerLeftReason, Replaced, RoomClosed, ServerBody, ServerEnvelope, ServerMessage,
+    renumber,
 };

@@ -1,8 +1,9 @@
 //! Server -> client messages: typed bodies and their one encoding.
 //!
-//! A [`ServerMessage`] is built by the core without a `seq` or `ts`; those are stamped when the
-//! message leaves a session's outbox ([`ServerMessage::encode`]), because `seq` is per recipient
-//! session and may be reassigned on resume. [`ServerEnvelope`] is the decoding side, for clients.
+//! A [`ServerMessage`] (or, for relayed messages, an [`Envelope`] borrowing the sender's frame) is
+//! built by the core without a `seq` or `ts`; those are stamped when it is queued for one recipient
+//! session, because `seq` is per session. A resume reassigns seqs with [`renumber`].
+//! [`ServerEnvelope`] is the decoding side, for clients.
 
 use std::sync::Arc;
 
@@ -267,23 +268,8 @@ pub struct ServerMessage {
     pub from: Option<PeerId>,
     /// Correlation id being echoed or relayed.
     pub id: Option<Arc<str>>,
-    /// Type and payload. Shared, because a broadcast puts one body in many outboxes.
-    pub body: Arc<ServerBody>,
-}
-
-#[derive(Serialize)]
-struct Wire<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    room: Option<&'a RoomId>,
-    seq: u64,
-    ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<&'a PeerId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    payload: &'a ServerBody,
+    /// Type and payload.
+    pub body: Box<ServerBody>,
 }
 
 impl ServerMessage {
@@ -293,7 +279,7 @@ impl ServerMessage {
             room: None,
             from: None,
             id: None,
-            body: Arc::new(body),
+            body: Box::new(body),
         }
     }
 
@@ -311,18 +297,163 @@ impl ServerMessage {
 
     /// The JSON text as sent, stamped with the recipient's `seq` and the server time `ts`.
     pub fn encode(&self, seq: u64, ts: u64) -> String {
-        let wire = Wire {
-            kind: self.body.type_name(),
-            room: self.room.as_ref(),
-            seq,
-            ts,
-            from: self.from.as_ref(),
-            id: self.id.as_deref(),
-            payload: &self.body,
-        };
-        // Every field is a string, an integer or a derived struct of those: serialization cannot fail.
-        serde_json::to_string(&wire).expect("server message serializes")
+        let mut out = String::new();
+        self.encode_into(&mut out, seq, ts);
+        out
     }
+
+    /// Appends the JSON text of [`ServerMessage::encode`] to `out`.
+    pub fn encode_into(&self, out: &mut String, seq: u64, ts: u64) {
+        let payload = match &*self.body {
+            ServerBody::Signal(_, raw) | ServerBody::Message(raw) => Payload::Raw(raw.get()),
+            body => Payload::Body(body),
+        };
+        Envelope {
+            kind: self.body.type_name(),
+            room: self.room.as_ref().map(RoomId::as_str),
+            from: self.from.as_ref().map(PeerId::as_str),
+            id: self.id.as_deref(),
+            payload,
+        }
+        .encode_into(out, seq, ts);
+    }
+}
+
+/// A server message's envelope with borrowed parts: what the relay path encodes straight from the
+/// sender's frame, with no [`ServerMessage`] built in between.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// The wire `type`.
+    pub kind: &'static str,
+    /// Room id, for room messages.
+    pub room: Option<&'a str>,
+    /// Sender's peer id, for relayed messages.
+    pub from: Option<&'a str>,
+    /// Correlation id being echoed or relayed.
+    pub id: Option<&'a str>,
+    /// The payload.
+    pub payload: Payload<'a>,
+}
+
+/// A payload to encode.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// JSON text relayed verbatim.
+    Raw(&'a str),
+    /// A body serialized with serde (the rare messages).
+    Body(&'a ServerBody),
+}
+
+impl Envelope<'_> {
+    /// Appends the JSON text, stamped with the recipient's `seq` and the server time `ts`.
+    ///
+    /// Written by hand rather than derived, because it runs once per recipient of every relayed
+    /// message: fields in contract order, byte for byte what serde_json writes for the same
+    /// envelope (a test compares both), with `seq` right after `type` and `room` so that
+    /// [`renumber`] can find it.
+    pub fn encode_into(&self, out: &mut String, seq: u64, ts: u64) {
+        let payload_len = match self.payload {
+            Payload::Raw(raw) => raw.len(),
+            Payload::Body(_) => 256,
+        };
+        let ids = self.room.map_or(0, str::len)
+            + self.from.map_or(0, str::len)
+            + self.id.map_or(0, str::len);
+        out.reserve(80 + ids + payload_len);
+        out.push_str(r#"{"type":"#);
+        push_json_str(out, self.kind);
+        if let Some(room) = self.room {
+            out.push_str(r#","room":"#);
+            push_json_str(out, room);
+        }
+        out.push_str(SEQ_FIELD);
+        push_u64(out, seq);
+        out.push_str(r#","ts":"#);
+        push_u64(out, ts);
+        if let Some(from) = self.from {
+            out.push_str(r#","from":"#);
+            push_json_str(out, from);
+        }
+        if let Some(id) = self.id {
+            out.push_str(r#","id":"#);
+            push_json_str(out, id);
+        }
+        out.push_str(r#","payload":"#);
+        match self.payload {
+            Payload::Raw(raw) => out.push_str(raw),
+            // Every body is strings, integers and derived structs of those: it cannot fail.
+            Payload::Body(body) => {
+                out.push_str(&serde_json::to_string(body).expect("server body serializes"))
+            }
+        }
+        out.push('}');
+    }
+}
+
+const SEQ_FIELD: &str = r#","seq":"#;
+
+/// `text`, an encoded server message, with its `seq` replaced: for a resume, which renumbers the
+/// messages it replays. The first `,"seq":` is the envelope's, since only `type` and `room` come
+/// before it and neither can hold an unescaped quote.
+pub fn renumber(text: &str, seq: u64) -> String {
+    let start = text
+        .find(SEQ_FIELD)
+        .expect("an encoded server message has a seq")
+        + SEQ_FIELD.len();
+    let digits = text[start..]
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len() - start);
+    let mut out = String::with_capacity(text.len() + 20);
+    out.push_str(&text[..start]);
+    push_u64(&mut out, seq);
+    out.push_str(&text[start + digits..]);
+    out
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut clean = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte escaped is ASCII, so `clean..i` and `i + 1..` are on character boundaries.
+        out.push_str(&s[clean..i]);
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+        clean = i + 1;
+    }
+    out.push_str(&s[clean..]);
+    out.push('"');
 }
 
 /// A server message as a client decodes it.
@@ -352,7 +483,159 @@ pub struct ServerEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// The envelope as serde writes it: the reference the hand-written encoder must match.
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a RoomId>,
+        seq: u64,
+        ts: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<&'a PeerId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        payload: &'a ServerBody,
+    }
+
+    fn serde_encode(m: &ServerMessage, seq: u64, ts: u64) -> String {
+        serde_json::to_string(&Wire {
+            kind: m.body.type_name(),
+            room: m.room.as_ref(),
+            seq,
+            ts,
+            from: m.from.as_ref(),
+            id: m.id.as_deref(),
+            payload: &m.body,
+        })
+        .unwrap()
+    }
+
+    fn raw(text: &str) -> Arc<RawValue> {
+        Arc::from(RawValue::from_string(text.to_owned()).unwrap())
+    }
+
+    /// One body of every kind, with `text` in every free-text field.
+    fn every_body(text: &str) -> Vec<ServerBody> {
+        let peer = PeerId::parse("p-1.x").unwrap();
+        let info = PeerInfo {
+            peer: peer.clone(),
+            role: Role::Host,
+            name: Some(text.to_owned()),
+            meta: Some(raw(&serde_json::to_string(&json!({ "m": text })).unwrap())),
+        };
+        let payload = raw(&serde_json::to_string(&json!({ "sdp": text, "n": [1, 2.5] })).unwrap());
+        let mut error = ErrorBody::from_error(&SignalError::invalid(text));
+        error.type_name = Some(text.to_owned());
+        error.client_seq = Some(u64::MAX);
+        let mut bodies = vec![
+            ServerBody::Hello(Hello {
+                session: text.to_owned(),
+                peer: Some(peer.clone()),
+                heartbeat_ms: 15_000,
+                resume_ms: 30_000,
+                limits: Limits::default(),
+                last_client_seq: 3,
+                resumed: true,
+            }),
+            ServerBody::Joined(Joined {
+                peer: peer.clone(),
+                role: Role::Guest,
+                mode: Mode::HostOnly,
+                peers: vec![
+                    info.clone(),
+                    PeerInfo {
+                        name: None,
+                        meta: None,
+                        ..info.clone()
+                    },
+                ],
+                ice_servers: vec![IceServer {
+                    urls: vec![text.to_owned()],
+                    username: Some(text.to_owned()),
+                    credential: None,
+                }],
+            }),
+            ServerBody::PeerJoined(info),
+            ServerBody::PeerLeft(PeerLeft {
+                peer: peer.clone(),
+                reason: PeerLeftReason::Timeout,
+            }),
+            ServerBody::Left(Left {
+                reason: PeerLeftReason::Kicked,
+                by: Some(peer.clone()),
+            }),
+            ServerBody::Message(payload.clone()),
+            ServerBody::ModeChanged(ModeChanged {
+                mode: Mode::FreeForAll,
+                by: peer,
+            }),
+            ServerBody::Pong,
+            ServerBody::Replaced(Replaced {
+                reason: text.to_owned(),
+            }),
+            ServerBody::Warning(Notice {
+                code: ErrorCode::RateLimited,
+                message: text.to_owned(),
+            }),
+            ServerBody::RoomClosed(RoomClosed {
+                reason: text.to_owned(),
+            }),
+            ServerBody::Error(error),
+        ];
+        for kind in [
+            SignalKind::Offer,
+            SignalKind::Answer,
+            SignalKind::Candidate,
+            SignalKind::CallStart,
+            SignalKind::CallEnd,
+        ] {
+            bodies.push(ServerBody::Signal(kind, payload.clone()));
+        }
+        bodies
+    }
+
+    proptest! {
+        /// The hand-written encoder writes exactly what serde writes, for every body kind, with and
+        /// without each optional field, whatever the strings hold.
+        #[test]
+        fn hand_encoder_matches_serde(
+            text in any::<String>(),
+            id in proptest::option::of(any::<String>()),
+            room in proptest::option::of("[A-Za-z0-9_.:-]{1,64}"),
+            from in proptest::option::of("[A-Za-z0-9_.-]{1,64}"),
+            seq in any::<u64>(),
+            ts in any::<u64>(),
+        ) {
+            for body in every_body(&text) {
+                let message = ServerMessage {
+                    room: room.as_deref().map(|r| RoomId::parse(r).unwrap()),
+                    from: from.as_deref().map(|f| PeerId::parse(f).unwrap()),
+                    id: id.as_deref().map(Arc::from),
+                    body: Box::new(body),
+                };
+                let text = message.encode(seq, ts);
+                prop_assert_eq!(&text, &serde_encode(&message, seq, ts));
+                prop_assert_eq!(renumber(&text, 7), message.encode(7, ts));
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_every_control_character_as_serde_does() {
+        let all: String = (0u8..0x80)
+            .map(char::from)
+            .chain(['é', '\u{2028}', '😀'])
+            .collect();
+        for body in every_body(&all) {
+            let message = ServerMessage::new(body).with_id(Some(all.as_str().into()));
+            assert_eq!(message.encode(0, 0), serde_encode(&message, 0, 0));
+        }
+    }
 
     #[test]
     fn encodes_envelope_fields_in_contract_shape() {

@@ -54,7 +54,7 @@ impl Hub {
         let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) else {
             return;
         };
-        self.push(&id, message, now);
+        self.push(&id, &message, now);
         self.settle(now);
     }
 }

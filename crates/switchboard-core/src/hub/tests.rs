@@ -199,7 +199,7 @@ impl World {
                 Poll::Pending => return out,
                 Poll::Ready(Transmit::Messages(frames)) => {
                     assert!(!frames.is_empty(), "Ready with no frames");
-                    for f in frames.into_iter().map(|f| f.text) {
+                    for f in frames.into_iter().map(|f| f.text.to_string()) {
                         let env = decode(&f);
                         assert_eq!(env.seq, p.last_seq + 1, "seq gap or repeat in {f}");
                         p.last_seq = env.seq;
@@ -224,7 +224,7 @@ impl World {
             match self.poll(p) {
                 Poll::Pending => panic!("expected a close, got only {out:?}"),
                 Poll::Ready(Transmit::Messages(frames)) => {
-                    for f in frames.into_iter().map(|f| f.text) {
+                    for f in frames.into_iter().map(|f| f.text.to_string()) {
                         let env = decode(&f);
                         assert_eq!(env.seq, p.last_seq + 1, "seq gap or repeat in {f}");
                         p.last_seq = env.seq;
@@ -2575,7 +2575,7 @@ impl Sim {
                 Poll::Pending => return,
                 Poll::Ready(Transmit::Messages(frames)) => {
                     assert!(!frames.is_empty());
-                    for f in frames.into_iter().map(|f| f.text) {
+                    for f in frames.into_iter().map(|f| f.text.to_string()) {
                         self.process(c, decode(&f));
                     }
                 }
@@ -2995,7 +2995,7 @@ impl Sim {
             loop {
                 match self.hub.poll_transmit(&at, Waker::noop(), 1000) {
                     Poll::Ready(Transmit::Messages(frames)) => {
-                        for f in frames.into_iter().map(|f| f.text) {
+                        for f in frames.into_iter().map(|f| f.text.to_string()) {
                             let m = decode(&f);
                             assert_eq!(m.kind, "room_closed", "{f}");
                             assert_eq!(m.payload["reason"], "shutdown");

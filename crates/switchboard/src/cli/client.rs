@@ -367,49 +367,52 @@ mod tests {
     use super::*;
     use switchboard_protocol::{ClientMessage, Limits, parse_client_frame};
 
-    fn parsed(state: &mut State, line: &str) -> ClientMessage {
+    /// Whether the message `line` becomes passes `check`.
+    fn parsed(state: &mut State, line: &str, check: impl Fn(&ClientMessage) -> bool) -> bool {
         let text = state.command(line).unwrap().unwrap();
-        parse_client_frame(&text, &Limits::default())
-            .unwrap()
-            .message
+        check(
+            &parse_client_frame(&text, &Limits::default())
+                .unwrap()
+                .message,
+        )
     }
 
     #[test]
     fn commands_become_valid_messages_with_rising_seq() {
         let mut s = State::default();
-        assert!(matches!(
-            parsed(&mut s, "join r1 alice"),
+        assert!(parsed(&mut s, "join r1 alice", |m| matches!(
+            m,
             ClientMessage::Join { .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "offer bob v=0\\r\\no=-"),
+        )));
+        assert!(parsed(&mut s, "offer bob v=0\\r\\no=-", |m| matches!(
+            m,
             ClientMessage::Signal { .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "candidate bob"),
+        )));
+        assert!(parsed(&mut s, "candidate bob", |m| matches!(
+            m,
             ClientMessage::Signal { .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "msg hello all"),
+        )));
+        assert!(parsed(&mut s, "msg hello all", |m| matches!(
+            m,
             ClientMessage::Message { to: None, .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "msg @bob hi"),
+        )));
+        assert!(parsed(&mut s, "msg @bob hi", |m| matches!(
+            m,
             ClientMessage::Message { to: Some(_), .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "mode host_only"),
+        )));
+        assert!(parsed(&mut s, "mode host_only", |m| matches!(
+            m,
             ClientMessage::Mode { .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "kick bob"),
+        )));
+        assert!(parsed(&mut s, "kick bob", |m| matches!(
+            m,
             ClientMessage::Kick { .. }
-        ));
-        assert!(matches!(
-            parsed(&mut s, "call_end bob c1 hung up"),
+        )));
+        assert!(parsed(&mut s, "call_end bob c1 hung up", |m| matches!(
+            m,
             ClientMessage::Signal { .. }
-        ));
-        assert!(matches!(parsed(&mut s, "ping"), ClientMessage::Ping));
+        )));
+        assert!(parsed(&mut s, "ping", |m| matches!(m, ClientMessage::Ping)));
         assert_eq!(s.seq, 9);
         assert!(s.command("frobnicate").is_err());
         assert!(s.command("offer").is_err());

@@ -103,7 +103,7 @@ pub async fn create(
         })
         .map_err(|e| ApiError(e).into_response())?;
     let (session, hello) = hello;
-    let hello = RawValue::from_string(hello)
+    let hello = RawValue::from_string(hello.to_string())
         .map_err(|_| ApiError(SignalError::Internal).into_response())?;
     // `hello` stays the exact text a WebSocket client gets, field order included.
     #[derive(serde::Serialize)]

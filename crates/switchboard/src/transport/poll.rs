@@ -51,7 +51,7 @@ pub async fn poll(
     let body = match outcome {
         Some(Transmit::Messages(frames)) => {
             let now = std::time::Instant::now();
-            let texts: Vec<String> = frames
+            let texts: Vec<std::sync::Arc<str>> = frames
                 .into_iter()
                 .map(|f| {
                     metrics.sent(&f, now);
