@@ -577,8 +577,11 @@ impl Hub {
         self.settle(now);
     }
 
-    /// What the transport holding `at` should send next. Pending means nothing yet: `waker` is
-    /// woken when that changes.
+    /// What the transport holding `at` should send next. Pending means nothing yet. `waker` is
+    /// woken when more is queued or the transport must close; it also stays registered when
+    /// messages are handed out (and is woken at once if more remain after the batch), so a
+    /// transport that writes them from another task (see the WebSocket transport) hears of the
+    /// next ones without polling again.
     pub fn poll_transmit(&mut self, at: &Attachment, waker: &Waker, max: usize) -> Poll<Transmit> {
         let max = max.max(1);
         let Some(s) = self.sessions.get_mut(&at.session) else {
@@ -590,16 +593,22 @@ impl Hub {
         if let Link::Detached { reason, .. } = s.link {
             return Poll::Ready(Transmit::Close(reason));
         }
-        if s.outbox.has_unsent() {
-            return Poll::Ready(Transmit::Messages(s.outbox.take_unsent(max)));
-        }
-        if let Some(reason) = s.closing {
+        if let Some(reason) = s.closing.filter(|_| !s.outbox.has_unsent()) {
             self.forget(&at.session);
             return Poll::Ready(Transmit::Close(reason));
         }
         match &s.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => s.waker = Some(waker.clone()),
+        }
+        if s.outbox.has_unsent() {
+            let frames = s.outbox.take_unsent(max);
+            if s.outbox.has_unsent() || s.closing.is_some() {
+                // More to do after this batch: said at once, so a transport that does not poll
+                // again right away still gets to it.
+                s.wake();
+            }
+            return Poll::Ready(Transmit::Messages(frames));
         }
         Poll::Pending
     }

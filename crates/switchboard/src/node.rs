@@ -24,6 +24,7 @@ use crate::{
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
+    transport::ws,
     turn::TurnMinter,
 };
 
@@ -88,14 +89,16 @@ impl Node {
         }
     }
 
-    /// Runs `f` on the hub with the current time, then logs and counts the events it produced
-    /// (outside the lock).
+    /// Runs `f` on the hub with the current time; then, outside the lock, writes what it queued
+    /// for WebSocket connections straight to their sockets ([`ws::deliver_noted`]) and logs and
+    /// counts the events it produced.
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub, Now) -> R) -> R {
         let now = self.now();
         let mut hub = self.0.hub.lock();
-        let result = f(&mut hub, now);
+        let result = ws::noting(|| f(&mut hub, now));
         let events: Vec<_> = hub.drain_events().collect();
         drop(hub);
+        ws::deliver_noted(self);
         crate::telemetry::name_span(&events);
         for event in &events {
             log_event(&self.0.hasher, event);

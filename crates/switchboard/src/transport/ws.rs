@@ -14,6 +14,9 @@ mod connection;
 mod frame;
 mod handshake;
 mod reader;
+mod sender;
+
+pub use sender::{deliver_noted, noting};
 
 use std::future::poll_fn;
 
@@ -160,7 +163,6 @@ enum Start {
 }
 
 async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
-    let mut connection = Connection::new(stream, node.config().hard_frame_cap());
     let opened = match start {
         Start::Opened(at) => Ok(at),
         Start::Resume {
@@ -175,13 +177,14 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
             // No session to number this in: it is sent with seq 0, then the socket closes.
             let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
             let text = error.encode(0, node.now().unix_ms);
-            connection.refuse(&text, 4004, "resume refused").await;
+            connection::refuse(stream, &text, 4004, "resume refused").await;
             return;
         }
     };
     node.metrics().stream_opened("ws");
-    connection.early_bytes(&node, &at, early);
-    let ended = pump(&mut connection, &node, &at).await;
+    let mut connection = Connection::new(stream, at.clone(), node.config().hard_frame_cap());
+    connection.early_bytes(&node, early);
+    let ended = pump(&mut connection, &node).await;
     super::stream_closed(&node, "ws", ended.reason);
     if let Some(how) = ended.disconnect {
         node.with_hub(|hub, now| hub.disconnect(&at, how, now));
@@ -192,9 +195,9 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
 }
 
 /// Drives the connection until it ends, with its heartbeat timer.
-async fn pump(connection: &mut Connection, node: &Node, at: &Attachment) -> connection::Ended {
+async fn pump(connection: &mut Connection, node: &Node) -> connection::Ended {
     let interval = node.config().core().heartbeat_interval;
     let heartbeat = tokio::time::sleep(interval);
     tokio::pin!(heartbeat);
-    poll_fn(|cx| connection.poll(cx, node, at, heartbeat.as_mut())).await
+    poll_fn(|cx| connection.poll(cx, node, heartbeat.as_mut())).await
 }

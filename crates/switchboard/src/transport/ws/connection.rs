@@ -7,31 +7,30 @@
 //! read or a write leaves unfinished is kept on the heap. An idle connection holds no buffer.
 
 use std::{
-    io::{self, IoSlice},
+    future::poll_fn,
+    io,
     mem::MaybeUninit,
     ops::ControlFlow,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
-    time::Instant,
 };
 
 use bytes::Bytes;
-use switchboard_core::{Attachment, CloseReason, Disconnect, Frame, Hub, Refusal, Transmit};
+use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
-    net::TcpStream,
+    net::{TcpStream, tcp::OwnedReadHalf},
     time::Sleep,
 };
 
 use super::{
-    frame::{self, MAX_HEADER, Opcode, Violation},
+    frame::{self, Opcode, Violation},
     reader::{Inbound, Reader},
+    sender::{Out, Sender},
 };
 use crate::node::Node;
-
-/// Frames taken from the outbox per write; bounds the time between socket reads.
-const BATCH: usize = 64;
 
 /// Bytes read from the socket at a time, into a buffer on the stack.
 const READ_CHUNK: usize = 16 * 1024;
@@ -57,23 +56,48 @@ pub const LOST: Ended = Ended {
 
 /// See the module documentation.
 pub struct Connection {
-    stream: TcpStream,
+    read: OwnedReadHalf,
     reader: Reader,
-    /// Bytes handed to the socket that it has not taken yet (after a short write).
-    unsent: Vec<u8>,
+    sender: Arc<Sender>,
     /// Set once a close frame is queued: nothing else is sent or read, and the connection ends
-    /// as soon as `unsent` is written.
+    /// as soon as it is written.
     closing: Option<Ended>,
+    /// Whether the heartbeat timer knows which task to wake (it is polled once after each reset,
+    /// and afterwards only once it has fired).
+    heartbeat_armed: bool,
+}
+
+/// Sends one text frame and then a close frame, outside any session (a refused resume), and
+/// ends the connection.
+pub async fn refuse(mut stream: TcpStream, text: &str, code: u16, reason: &str) {
+    let close = frame::close_payload(code, reason);
+    let mut bytes = Vec::with_capacity(text.len() + close.len() + 2 * frame::MAX_HEADER);
+    for (opcode, payload) in [(Opcode::Text, text.as_bytes()), (Opcode::Close, &close[..])] {
+        let mut header = [0u8; frame::MAX_HEADER];
+        let len = frame::write_header(&mut header, opcode, payload.len());
+        bytes.extend_from_slice(&header[..len]);
+        bytes.extend_from_slice(payload);
+    }
+    let _ = tokio::time::timeout(LINGER, async {
+        stream.write_all(&bytes).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
 }
 
 impl Connection {
-    /// A connection on `stream`, refusing messages over `max_message` bytes.
-    pub fn new(stream: TcpStream, max_message: usize) -> Self {
+    /// The connection of `at` on `stream`, refusing messages over `max_message` bytes.
+    pub fn new(stream: TcpStream, at: Attachment, max_message: usize) -> Self {
+        let (read, write) = stream.into_split();
         Connection {
-            stream,
+            read,
             reader: Reader::new(max_message),
-            unsent: Vec::new(),
+            sender: Sender::new(at, write),
             closing: None,
+            heartbeat_armed: false,
         }
     }
 
@@ -81,17 +105,10 @@ impl Connection {
     /// over: a client may send its first frames without waiting for the `101`. Taken by value and
     /// dropped here: the bytes share the HTTP server's whole read buffer, which must not stay
     /// alive with the connection.
-    pub fn early_bytes(&mut self, node: &Node, at: &Attachment, bytes: Bytes) {
+    pub fn early_bytes(&mut self, node: &Node, bytes: Bytes) {
         if !bytes.is_empty() {
-            self.handle(node, at, &mut bytes.to_vec());
+            self.handle(node, &mut bytes.to_vec());
         }
-    }
-
-    /// Sends one text frame and then a close frame, outside any session (a refused resume).
-    pub async fn refuse(mut self, text: &str, code: u16, reason: &str) {
-        let _ = self.send(Opcode::Text, text.as_bytes());
-        let _ = self.send(Opcode::Close, &frame::close_payload(code, reason));
-        self.finish().await;
     }
 
     /// Moves frames until the connection ends.
@@ -99,55 +116,61 @@ impl Connection {
         &mut self,
         cx: &mut Context<'_>,
         node: &Node,
-        at: &Attachment,
         mut heartbeat: Pin<&mut Sleep>,
     ) -> Poll<Ended> {
+        self.sender.register(cx.waker());
         for _ in 0..BUDGET {
             let mut progress = false;
-            if !self.unsent.is_empty() {
-                match self.poll_flush(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return Poll::Ready(LOST),
-                    Poll::Pending => {}
+            {
+                let mut out = self.sender.lock();
+                if !out.unsent.is_empty() && out.poll_flush(cx).is_ready() && !out.unsent.is_empty()
+                {
+                    out.broken = true;
                 }
-            }
-            if let Some(ended) = self.closing {
-                if self.unsent.is_empty() {
-                    return Poll::Ready(ended);
+                if out.broken {
+                    return Poll::Ready(LOST);
                 }
-                return Poll::Pending;
-            }
-            // Nothing more is taken from the outbox while the socket is full: the outbox's bound
-            // then decides what happens to a client that does not keep up.
-            if self.unsent.is_empty() {
-                match node.hub().poll_transmit(at, cx.waker(), BATCH) {
-                    Poll::Ready(Transmit::Messages(frames)) => {
-                        if self.send_frames(node, &frames).is_err() {
-                            return Poll::Ready(LOST);
+                if let Some(ended) = self.closing {
+                    return match out.unsent.is_empty() {
+                        true => Poll::Ready(ended),
+                        false => Poll::Pending,
+                    };
+                }
+                if let Some(reason) = out.close.take() {
+                    close_for(&mut self.closing, &mut out, reason);
+                    continue;
+                }
+                // Nothing more is taken from the outbox while the socket is full: the outbox's
+                // bound then decides what happens to a client that does not keep up.
+                if out.unsent.is_empty() {
+                    match self.sender.poll_transmit(node) {
+                        Poll::Ready(Transmit::Messages(frames)) => {
+                            out.send_frames(node, &frames);
+                            progress = true;
                         }
-                        progress = true;
+                        Poll::Ready(Transmit::Close(reason)) => {
+                            close_for(&mut self.closing, &mut out, reason);
+                            continue;
+                        }
+                        Poll::Pending => {}
                     }
-                    Poll::Ready(Transmit::Close(reason)) => {
-                        self.close(close_code(reason), reason.as_str(), None, reason.as_str());
-                        continue;
-                    }
-                    Poll::Pending => {}
                 }
             }
-            match self.poll_read(cx, node, at) {
+            match self.poll_read(cx, node) {
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Ready(Err(ended)) => return Poll::Ready(ended),
                 Poll::Pending => {}
             }
-            if heartbeat.as_mut().poll(cx).is_ready() {
-                let interval = node.config().core().heartbeat_interval;
-                heartbeat
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + interval);
-                if self.send(Opcode::Ping, &[]).is_err() {
-                    return Poll::Ready(LOST);
+            if !self.heartbeat_armed || heartbeat.is_elapsed() {
+                self.heartbeat_armed = heartbeat.as_mut().poll(cx).is_pending();
+                if !self.heartbeat_armed {
+                    let interval = node.config().core().heartbeat_interval;
+                    heartbeat
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + interval);
+                    self.sender.lock().send(Opcode::Ping, &[]);
+                    progress = true;
                 }
-                progress = true;
             }
             if !progress {
                 return Poll::Pending;
@@ -161,54 +184,53 @@ impl Connection {
     /// reads until the client closes too, so that unread bytes do not turn the close into a reset
     /// that could destroy the close frame in flight. Bounded by [`LINGER`].
     pub async fn finish(mut self) {
+        let sender = self.sender.clone();
         let _ = tokio::time::timeout(LINGER, async {
-            self.stream.write_all(&self.unsent).await?;
-            self.stream.shutdown().await?;
+            poll_fn(|cx| sender.lock().poll_flush(cx)).await?;
+            poll_fn(|cx| Pin::new(sender.lock().socket()).poll_shutdown(cx)).await?;
             let mut sink = [0u8; 1024];
-            while self.stream.read(&mut sink).await? > 0 {}
+            while self.read.read(&mut sink).await? > 0 {}
             io::Result::Ok(())
         })
         .await;
     }
 
     /// Reads once and handles every complete message read. `Ok` when bytes came in.
-    fn poll_read(
-        &mut self,
-        cx: &mut Context<'_>,
-        node: &Node,
-        at: &Attachment,
-    ) -> Poll<Result<(), Ended>> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, node: &Node) -> Poll<Result<(), Ended>> {
         let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
         let mut buf = ReadBuf::uninit(&mut chunk);
-        if ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf)).is_err() {
+        if ready!(Pin::new(&mut self.read).poll_read(cx, &mut buf)).is_err() {
             return Poll::Ready(Err(LOST));
         }
         if buf.filled().is_empty() {
             return Poll::Ready(Err(LOST));
         }
-        self.handle(node, at, buf.filled_mut());
-        match self.closing {
-            Some(ended) if self.unsent.is_empty() => Poll::Ready(Err(ended)),
-            _ => Poll::Ready(Ok(())),
-        }
+        self.handle(node, buf.filled_mut());
+        Poll::Ready(Ok(()))
     }
 
     /// Hands the client's bytes to the reader, and what it makes of them to the hub.
-    fn handle(&mut self, node: &Node, at: &Attachment, bytes: &mut [u8]) {
+    fn handle(&mut self, node: &Node, bytes: &mut [u8]) {
         let mut reader = std::mem::replace(&mut self.reader, Reader::new(0));
-        let result = reader.feed(bytes, &mut |inbound| self.inbound(node, at, inbound));
+        let result = reader.feed(bytes, &mut |inbound| self.inbound(node, inbound));
         self.reader = reader;
         if let Err(violation) = result {
             let reason = match violation {
                 Violation::TooBig => "frame_too_large",
                 Violation::Protocol(_) | Violation::NotUtf8 => "transport_error",
             };
+            let ended = Ended {
+                disconnect: Some(Disconnect::Lost),
+                reason,
+            };
             let code = violation.close_code();
-            self.close(code, &violation.to_string(), Some(Disconnect::Lost), reason);
+            let out = &mut self.sender.lock();
+            close(&mut self.closing, out, code, &violation.to_string(), ended);
         }
     }
 
-    fn inbound(&mut self, node: &Node, at: &Attachment, inbound: Inbound<'_>) -> ControlFlow<()> {
+    fn inbound(&mut self, node: &Node, inbound: Inbound<'_>) -> ControlFlow<()> {
+        let at = self.sender.attachment();
         match inbound {
             Inbound::Text(text) => crate::telemetry::receive_span()
                 .in_scope(|| node.with_hub(|hub, now| receive(hub, at, text, now))),
@@ -220,108 +242,37 @@ impl Connection {
             }
             Inbound::Ping(payload) => {
                 node.with_hub(|hub, now| hub.heard_from(at, now));
-                if self.send(Opcode::Pong, payload).is_err() {
-                    self.closing = Some(LOST);
-                    return ControlFlow::Break(());
-                }
+                self.sender.lock().send(Opcode::Pong, payload);
             }
             Inbound::Pong => node.with_hub(|hub, now| hub.heard_from(at, now)),
             Inbound::Close(code) => {
-                self.close(
-                    code.unwrap_or(1000),
-                    "",
-                    Some(Disconnect::Closed),
-                    "client_closed",
-                );
+                let ended = Ended {
+                    disconnect: Some(Disconnect::Closed),
+                    reason: "client_closed",
+                };
+                let out = &mut self.sender.lock();
+                close(&mut self.closing, out, code.unwrap_or(1000), "", ended);
                 return ControlFlow::Break(());
             }
         }
         ControlFlow::Continue(())
     }
+}
 
-    /// Queues a close frame; the connection ends once it is written.
-    fn close(
-        &mut self,
-        code: u16,
-        reason: &str,
-        disconnect: Option<Disconnect>,
-        label: &'static str,
-    ) {
-        if self.closing.is_some() {
-            return;
-        }
-        let ended = match self.send(Opcode::Close, &frame::close_payload(code, reason)) {
-            Ok(()) => Ended {
-                disconnect,
-                reason: label,
-            },
-            Err(_) => Ended {
-                disconnect: disconnect.or(LOST.disconnect),
-                reason: label,
-            },
-        };
-        self.closing = Some(ended);
-    }
+/// Sends the close frame for a close the hub asked for.
+fn close_for(closing: &mut Option<Ended>, out: &mut Out, reason: CloseReason) {
+    let ended = Ended {
+        disconnect: None,
+        reason: reason.as_str(),
+    };
+    close(closing, out, close_code(reason), reason.as_str(), ended);
+}
 
-    /// Writes the outbox's frames with one vectored write; what the socket does not take waits in
-    /// `unsent`.
-    fn send_frames(&mut self, node: &Node, frames: &[Frame]) -> io::Result<()> {
-        let mut headers = [[0u8; MAX_HEADER]; BATCH];
-        let mut lengths = [0usize; BATCH];
-        for ((header, len), frame) in headers.iter_mut().zip(&mut lengths).zip(frames) {
-            *len = frame::write_header(header, Opcode::Text, frame.text.len());
-        }
-        let mut parts = [IoSlice::new(&[]); 2 * BATCH];
-        for (i, frame) in frames.iter().enumerate() {
-            parts[2 * i] = IoSlice::new(&headers[i][..lengths[i]]);
-            parts[2 * i + 1] = IoSlice::new(frame.text.as_bytes());
-        }
-        let now = Instant::now();
-        for frame in frames {
-            node.metrics().sent(frame, now);
-        }
-        self.write(&parts[..2 * frames.len()])
-    }
-
-    /// Writes one frame.
-    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
-        let mut header = [0u8; MAX_HEADER];
-        let len = frame::write_header(&mut header, opcode, payload.len());
-        self.write(&[IoSlice::new(&header[..len]), IoSlice::new(payload)])
-    }
-
-    /// Writes `parts` now if nothing is waiting before them, and keeps what the socket does not
-    /// take.
-    fn write(&mut self, parts: &[IoSlice<'_>]) -> io::Result<()> {
-        let written = if self.unsent.is_empty() {
-            match self.stream.try_write_vectored(parts) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(e) => return Err(e),
-            }
-        } else {
-            0
-        };
-        let mut skip = written;
-        for part in parts {
-            let (taken, rest) = part.split_at(skip.min(part.len()));
-            skip -= taken.len();
-            self.unsent.extend_from_slice(rest);
-        }
-        Ok(())
-    }
-
-    /// Writes what is waiting in `unsent`; `Ready(Ok)` once all of it is gone.
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.unsent.is_empty() {
-            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.unsent))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.unsent.drain(..n);
-        }
-        self.unsent = Vec::new();
-        Poll::Ready(Ok(()))
+/// Queues a close frame; the connection ends once it is written.
+fn close(closing: &mut Option<Ended>, out: &mut Out, code: u16, reason: &str, ended: Ended) {
+    if closing.is_none() {
+        out.send(Opcode::Close, &frame::close_payload(code, reason));
+        *closing = Some(ended);
     }
 }
 

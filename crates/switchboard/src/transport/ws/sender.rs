@@ -1,0 +1,235 @@
+//! The sending side of a WebSocket connection, shared by the connection's own task and every task
+//! that queues messages for it.
+//!
+//! When a client's message is relayed, the hub queues it in the recipient's outbox and wakes the
+//! recipient's waker, which is its [`Sender`]. Inside [`Node::with_hub`] that wake is only noted;
+//! once the hub lock is released, the sending task writes the recipient's frames into the
+//! recipient's socket itself ([`deliver_noted`]), as a bare relay would, instead of scheduling the
+//! recipient's task to do it. The recipient's task is woken only for what cannot be done on the
+//! spot: a socket that is full, a close, or a sender already busy with that socket.
+//!
+//! Frames leave an outbox only under its connection's `out` lock and are written before the lock
+//! is released, so they reach the socket in `seq` order whoever writes them.
+//!
+//! [`Node::with_hub`]: crate::node::Node::with_hub
+
+use std::{
+    cell::{Cell, RefCell},
+    io::{self, IoSlice},
+    sync::Arc,
+    task::{Poll, Wake, Waker},
+    time::Instant,
+};
+
+use futures_util::task::AtomicWaker;
+use parking_lot::{Mutex, MutexGuard};
+use switchboard_core::{Attachment, CloseReason, Frame, Transmit};
+use tokio::net::tcp::OwnedWriteHalf;
+
+use super::frame::{self, MAX_HEADER, Opcode};
+use crate::node::Node;
+
+/// Frames taken from the outbox per write; bounds the time between socket reads.
+pub const BATCH: usize = 64;
+
+/// See the module documentation.
+pub struct Sender {
+    at: Attachment,
+    out: Mutex<Out>,
+    /// The connection task, woken for what the sender cannot do on the spot.
+    task: AtomicWaker,
+}
+
+/// What is written to the socket, and what is left over.
+pub struct Out {
+    socket: OwnedWriteHalf,
+    /// Bytes handed to the socket that it has not taken yet (after a short write).
+    pub unsent: Vec<u8>,
+    /// A close the hub asked for while another task held the outbox: the connection task sends
+    /// it.
+    pub close: Option<CloseReason>,
+    /// A write failed: the connection task ends the connection.
+    pub broken: bool,
+}
+
+impl Sender {
+    /// The sender for the connection of `at` writing to `socket`.
+    pub fn new(at: Attachment, socket: OwnedWriteHalf) -> Arc<Self> {
+        Arc::new(Sender {
+            at,
+            out: Mutex::new(Out {
+                socket,
+                unsent: Vec::new(),
+                close: None,
+                broken: false,
+            }),
+            task: AtomicWaker::new(),
+        })
+    }
+
+    /// The attachment whose outbox this sender writes.
+    pub fn attachment(&self) -> &Attachment {
+        &self.at
+    }
+
+    /// Makes `waker` the connection task's.
+    pub fn register(&self, waker: &Waker) {
+        self.task.register(waker);
+    }
+
+    /// The socket side, for the connection task.
+    pub fn lock(&self) -> MutexGuard<'_, Out> {
+        self.out.lock()
+    }
+
+    /// The next frames from the hub, taken under `out`'s lock (the caller holds it).
+    pub fn poll_transmit(self: &Arc<Self>, node: &Node) -> Poll<Transmit> {
+        let waker = Waker::from(self.clone());
+        node.hub().poll_transmit(&self.at, &waker, BATCH)
+    }
+
+    /// Writes what the hub has for this connection now, from whichever task queued it.
+    fn deliver(self: &Arc<Self>, node: &Node) {
+        let Some(mut out) = self.out.try_lock() else {
+            // The connection task or another sender is writing: it takes these frames too.
+            return self.task.wake();
+        };
+        if !out.unsent.is_empty() || out.close.is_some() || out.broken {
+            drop(out);
+            return self.task.wake();
+        }
+        match self.poll_transmit(node) {
+            Poll::Ready(Transmit::Messages(frames)) => {
+                out.send_frames(node, &frames);
+                if out.broken || !out.unsent.is_empty() {
+                    drop(out);
+                    self.task.wake();
+                }
+            }
+            Poll::Ready(Transmit::Close(reason)) => {
+                out.close = Some(reason);
+                drop(out);
+                self.task.wake();
+            }
+            Poll::Pending => {}
+        }
+    }
+}
+
+impl Wake for Sender {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if NOTING.get() {
+            NOTED.with_borrow_mut(|noted| noted.push(self.clone()));
+        } else {
+            self.task.wake();
+        }
+    }
+}
+
+impl Out {
+    /// Writes the outbox's frames with one vectored write.
+    pub fn send_frames(&mut self, node: &Node, frames: &[Frame]) {
+        let mut headers = [[0u8; MAX_HEADER]; BATCH];
+        let mut lengths = [0usize; BATCH];
+        for ((header, len), frame) in headers.iter_mut().zip(&mut lengths).zip(frames) {
+            *len = frame::write_header(header, Opcode::Text, frame.text.len());
+        }
+        let mut parts = [IoSlice::new(&[]); 2 * BATCH];
+        for (i, frame) in frames.iter().enumerate() {
+            parts[2 * i] = IoSlice::new(&headers[i][..lengths[i]]);
+            parts[2 * i + 1] = IoSlice::new(frame.text.as_bytes());
+        }
+        let now = Instant::now();
+        for frame in frames {
+            node.metrics().sent(frame, now);
+        }
+        self.write(&parts[..2 * frames.len()]);
+    }
+
+    /// Writes one frame.
+    pub fn send(&mut self, opcode: Opcode, payload: &[u8]) {
+        let mut header = [0u8; MAX_HEADER];
+        let len = frame::write_header(&mut header, opcode, payload.len());
+        self.write(&[IoSlice::new(&header[..len]), IoSlice::new(payload)]);
+    }
+
+    /// Writes `parts` now if nothing is waiting before them, and keeps what the socket does not
+    /// take.
+    fn write(&mut self, parts: &[IoSlice<'_>]) {
+        if self.broken {
+            return;
+        }
+        let written = if self.unsent.is_empty() {
+            match self.socket.try_write_vectored(parts) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(_) => {
+                    self.broken = true;
+                    return;
+                }
+            }
+        } else {
+            0
+        };
+        let mut skip = written;
+        for part in parts {
+            let (taken, rest) = part.split_at(skip.min(part.len()));
+            skip -= taken.len();
+            self.unsent.extend_from_slice(rest);
+        }
+    }
+
+    /// Writes what waits in `unsent`; `Ready(Ok)` once all of it is gone.
+    pub fn poll_flush(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        use tokio::io::AsyncWrite;
+        while !self.unsent.is_empty() {
+            let n = std::task::ready!(
+                std::pin::Pin::new(&mut self.socket).poll_write(cx, &self.unsent)
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.unsent.drain(..n);
+        }
+        self.unsent = Vec::new();
+        Poll::Ready(Ok(()))
+    }
+
+    /// The socket, to end the connection with.
+    pub fn socket(&mut self) -> &mut OwnedWriteHalf {
+        &mut self.socket
+    }
+}
+
+thread_local! {
+    /// Whether wakes of senders are noted rather than acted on: true while this thread runs a
+    /// hub call.
+    static NOTING: Cell<bool> = const { Cell::new(false) };
+    /// Senders woken during this thread's current hub call.
+    static NOTED: RefCell<Vec<Arc<Sender>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` (a hub call) noting the senders it wakes instead of waking their tasks.
+pub fn noting<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            NOTING.set(false);
+        }
+    }
+    NOTING.set(true);
+    let _reset = Reset;
+    f()
+}
+
+/// Writes the frames of every sender noted by the last hub call on this thread. Call it with the
+/// hub lock released.
+pub fn deliver_noted(node: &Node) {
+    while let Some(sender) = NOTED.with_borrow_mut(Vec::pop) {
+        sender.deliver(node);
+    }
+}
