@@ -28,6 +28,13 @@ use crate::{
     turn::TurnMinter,
 };
 
+thread_local! {
+    /// The events of this thread's current hub call, taken out of the hub so they are logged and
+    /// counted after its lock is released; kept between calls so that costs no allocation.
+    static EVENTS: std::cell::RefCell<Vec<switchboard_core::Event>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
 pub struct Node(Arc<Inner>);
@@ -96,14 +103,16 @@ impl Node {
         let now = self.now();
         let mut hub = self.0.hub.lock();
         let result = ws::noting(|| f(&mut hub, now));
-        let events: Vec<_> = hub.drain_events().collect();
-        drop(hub);
-        ws::deliver_noted(self);
-        crate::telemetry::name_span(&events);
-        for event in &events {
-            log_event(&self.0.hasher, event);
-            self.0.metrics.record(event);
-        }
+        EVENTS.with_borrow_mut(|events| {
+            events.extend(hub.drain_events());
+            drop(hub);
+            ws::deliver_noted(self);
+            crate::telemetry::name_span(events);
+            for event in events.drain(..) {
+                log_event(&self.0.hasher, &event);
+                self.0.metrics.record(&event);
+            }
+        });
         result
     }
 
