@@ -133,7 +133,7 @@ pub async fn upgrade(
     let span = crate::telemetry::ws_span(matches!(start, Start::Resume { .. }));
     let (response, upgraded) = ws.accept();
     let task = node.clone();
-    node.tasks().spawn(tracing::Instrument::instrument(
+    let connection = tracing::Instrument::instrument(
         async move {
             match upgraded.await {
                 Ok((stream, early)) => serve(stream, early, task, start).await,
@@ -149,7 +149,8 @@ pub async fn upgrade(
             drop(permit);
         },
         span,
-    ));
+    );
+    node.tasks().spawn(connection);
     response
 }
 
@@ -177,7 +178,7 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
             // No session to number this in: it is sent with seq 0, then the socket closes.
             let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
             let text = error.encode(0, node.now().unix_ms);
-            connection::refuse(stream, &text, 4004, "resume refused").await;
+            Box::pin(connection::refuse(stream, &text, 4004, "resume refused")).await;
             return;
         }
     };
@@ -189,8 +190,10 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
     if let Some(how) = ended.disconnect {
         node.with_hub(|hub, now| hub.disconnect(&at, how, now));
     }
+    // Boxed, as `refuse` above: the task's future is as large as its largest await, and every
+    // idle connection would carry the room for the closing handshake inline.
     if ended != connection::LOST {
-        connection.finish().await;
+        Box::pin(connection.finish()).await;
     }
 }
 

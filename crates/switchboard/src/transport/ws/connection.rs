@@ -81,7 +81,7 @@ pub async fn refuse(mut stream: TcpStream, text: &str, code: u16, reason: &str) 
     let _ = tokio::time::timeout(LINGER, async {
         stream.write_all(&bytes).await?;
         stream.shutdown().await?;
-        let mut sink = [0u8; 1024];
+        let mut sink = vec![0u8; 1024];
         while stream.read(&mut sink).await? > 0 {}
         io::Result::Ok(())
     })
@@ -188,7 +188,7 @@ impl Connection {
         let _ = tokio::time::timeout(LINGER, async {
             poll_fn(|cx| sender.lock().poll_flush(cx)).await?;
             poll_fn(|cx| Pin::new(sender.lock().socket()).poll_shutdown(cx)).await?;
-            let mut sink = [0u8; 1024];
+            let mut sink = vec![0u8; 1024];
             while self.read.read(&mut sink).await? > 0 {}
             io::Result::Ok(())
         })
