@@ -14,7 +14,6 @@ use std::{
 use std::net::IpAddr;
 
 use rand::RngCore;
-use serde_json::value::RawValue;
 use switchboard_protocol::{
     ClientFrame, ClientMessage, Envelope, ErrorBody, ErrorCode, Hello, Joined, Left, Mode,
     ModeChanged, Notice, Payload, PeerId, PeerInfo, PeerLeft, PeerLeftReason, PeerRef, Replaced,
@@ -1179,7 +1178,7 @@ impl Hub {
             room: Some(room_id.as_str()),
             from: Some(from.as_str()),
             id: echo.as_deref(),
-            payload: Payload::Raw(payload.get()),
+            payload: Payload::Raw(payload),
         };
         let count = usize::from(target.is_some()) + others.len();
         for r in target.into_iter().chain(others) {
@@ -1287,7 +1286,7 @@ struct Relayed<'a> {
     kind: &'static str,
     /// The recipient, or everybody else in the room.
     to: Option<PeerRef<'a>>,
-    payload: &'a RawValue,
+    payload: &'a str,
 }
 
 /// How a new transport takes over a session.

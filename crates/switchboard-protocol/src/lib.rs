@@ -8,6 +8,7 @@
 mod client;
 mod error;
 mod ids;
+mod json;
 mod limits;
 mod server;
 
