@@ -1175,8 +1175,8 @@ impl Hub {
         let from = me.info.peer.clone();
         let envelope = Envelope {
             kind,
-            room: Some(room_id.as_str()),
-            from: Some(from.as_str()),
+            room: Some(room_id.text()),
+            from: Some(from.text()),
             id: echo.as_deref(),
             payload: Payload::Raw(payload),
         };
