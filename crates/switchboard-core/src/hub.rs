@@ -14,7 +14,6 @@ use std::{
 use std::net::IpAddr;
 
 use rand::RngCore;
-use serde_json::value::RawValue;
 use switchboard_protocol::{
     ClientFrame, ClientMessage, Envelope, ErrorBody, ErrorCode, Hello, Joined, Left, Mode,
     ModeChanged, Notice, Payload, PeerId, PeerInfo, PeerLeft, PeerLeftReason, PeerRef, Replaced,
@@ -173,6 +172,7 @@ impl Hub {
             last_client_seq: 0,
             outbox: Outbox::new(self.config.outbox_limit),
             link: Link::Attached { last_seen: now.at },
+            last_active: now.at,
             generation: 1,
             closing: None,
             waker: None,
@@ -504,15 +504,12 @@ impl Hub {
         }
     }
 
-    /// A valid message from a member, whatever it is, keeps the member's rooms from idling out.
+    /// A valid message from a member, whatever it is, keeps the member's rooms from idling out. It
+    /// is noted on the session alone, so a message costs no room lookups: a room takes up its
+    /// members' activity when it looks idle, and a member's when it leaves.
     fn mark_active(&mut self, id: &SessionId, now: Now) {
-        let Some(s) = self.sessions.get(id) else {
-            return;
-        };
-        for room in &s.rooms {
-            if let Some(r) = self.rooms.get_mut(room) {
-                r.last_activity = now.at;
-            }
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.last_active = now.at;
         }
     }
 
@@ -654,11 +651,20 @@ impl Hub {
             self.forget(&id);
         }
         let idle = self.config.room_idle_timeout;
+        let sessions = &self.sessions;
         let idle_rooms: Vec<RoomId> = self
             .rooms
-            .values()
-            .filter(|r| now.at.duration_since(r.last_activity) >= idle)
-            .map(|r| r.id.clone())
+            .values_mut()
+            .filter_map(|r| {
+                if now.at.duration_since(r.last_activity) < idle {
+                    return None;
+                }
+                let members = r.members.iter().filter_map(|m| sessions.get(&m.session));
+                if let Some(last) = members.map(|s| s.last_active).max() {
+                    r.last_activity = r.last_activity.max(last);
+                }
+                (now.at.duration_since(r.last_activity) >= idle).then(|| r.id.clone())
+            })
             .collect();
         for room in idle_rooms {
             self.close_room(&room, "idle", now);
@@ -810,12 +816,17 @@ impl Hub {
         echo: Option<(&SessionId, Option<Arc<str>>)>,
         now: Now,
     ) {
+        let last_active = self.sessions.get(id).map(|s| s.last_active);
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
         let Some(member) = room.remove_session(id) else {
             return;
         };
+        // What the member did while in the room still counts for it.
+        if let Some(at) = last_active {
+            room.last_activity = room.last_activity.max(at);
+        }
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         let members = room.members.len();
         if members == 0 {
@@ -1176,10 +1187,10 @@ impl Hub {
         let from = me.info.peer.clone();
         let envelope = Envelope {
             kind,
-            room: Some(room_id.as_str()),
-            from: Some(from.as_str()),
+            room: Some(room_id.text()),
+            from: Some(from.text()),
             id: echo.as_deref(),
-            payload: Payload::Raw(payload.get()),
+            payload: Payload::Raw(payload),
         };
         let count = usize::from(target.is_some()) + others.len();
         for r in target.into_iter().chain(others) {
@@ -1287,7 +1298,7 @@ struct Relayed<'a> {
     kind: &'static str,
     /// The recipient, or everybody else in the room.
     to: Option<PeerRef<'a>>,
-    payload: &'a RawValue,
+    payload: &'a str,
 }
 
 /// How a new transport takes over a session.

@@ -20,6 +20,7 @@ pub(crate) struct Room {
     pub(crate) members: Vec<Member>,
     /// Users a host kicked; they cannot rejoin while the room lives.
     pub(crate) banned: HashSet<Arc<str>>,
+    /// Activity taken up so far; members' messages since are on their sessions (`last_active`).
     pub(crate) last_activity: Instant,
     /// Budget for messages relayed in the room by all members together.
     pub(crate) budget: TokenBucket,

@@ -116,6 +116,8 @@ pub(crate) struct Session {
     pub(crate) last_client_seq: u64,
     pub(crate) outbox: Outbox,
     pub(crate) link: Link,
+    /// When the session last sent a valid message; its rooms take this up as their activity.
+    pub(crate) last_active: Instant,
     /// Generation of the attached transport; a transport holding an older one is superseded.
     pub(crate) generation: u64,
     /// Set when the session is ending: its transport drains the outbox, then closes with this.

@@ -10,7 +10,10 @@ use std::{borrow::Cow, sync::Arc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{Limits, PeerRef, RoomRef, SignalError};
+use crate::{
+    Limits, PeerRef, RoomRef, SignalError,
+    json::{container_end, plain_string_end, scalar_len},
+};
 
 /// A room's control mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -77,8 +80,8 @@ pub enum ClientMessage<'a> {
         room: RoomRef<'a>,
         /// Recipient.
         to: PeerRef<'a>,
-        /// The sender's payload, relayed verbatim.
-        payload: &'a RawValue,
+        /// The sender's payload (the text of a JSON object), relayed verbatim.
+        payload: &'a str,
     },
     /// App data or chat: to one peer, or to the whole room without `to`.
     Message {
@@ -86,8 +89,8 @@ pub enum ClientMessage<'a> {
         room: RoomRef<'a>,
         /// Recipient, or everybody else in the room.
         to: Option<PeerRef<'a>>,
-        /// The sender's payload, relayed verbatim.
-        payload: &'a RawValue,
+        /// The sender's payload (the text of a JSON object), relayed verbatim.
+        payload: &'a str,
     },
     /// Change the room's mode (hosts only).
     Mode {
@@ -187,7 +190,7 @@ struct RawEnvelope<'a> {
     to: Option<&'a str>,
     from: Option<&'a str>,
     id: Option<&'a str>,
-    payload: Option<&'a RawValue>,
+    payload: Option<&'a str>,
 }
 
 impl<'a> RawEnvelope<'a> {
@@ -205,15 +208,15 @@ impl<'a> RawEnvelope<'a> {
             to: raw.to.map(RawValue::get),
             from: raw.from.map(RawValue::get),
             id: raw.id.map(RawValue::get),
-            payload: raw.payload,
+            payload: raw.payload.map(RawValue::get),
         })
     }
 }
 
 /// Splits an envelope written the common way without serde's generic machinery: one object with
 /// no whitespace between tokens, known fields once each, keys and scalar values without escapes,
-/// and an object or array payload (which serde still checks). For anything else it returns `None`
-/// and serde reads the frame, so what is accepted, and how a refusal is worded, is serde's.
+/// and an object or array payload (checked as serde checks it). For anything else it returns
+/// `None` and serde reads the frame, so what is accepted, and how a refusal is worded, is serde's.
 fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
     let b = text.as_bytes();
     let mut raw = RawEnvelope::default();
@@ -232,12 +235,12 @@ fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
         }
         let start = key_end + 1;
         let end = if key == "payload" {
-            if !matches!(b.get(start), Some(b'{' | b'[')) || raw.payload.is_some() {
+            if raw.payload.is_some() {
                 return None;
             }
-            let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter();
-            raw.payload = Some(values.next()?.ok()?);
-            start + values.byte_offset()
+            let end = container_end(b, start)?;
+            raw.payload = Some(&text[start..end]);
+            end
         } else {
             let end = match b.get(start)? {
                 b'"' => plain_string_end(b, start)?,
@@ -279,54 +282,6 @@ fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
         }
     }
     Some(raw)
-}
-
-/// The end (after the closing quote) of a string starting at `start` that has no escapes and no
-/// control characters.
-fn plain_string_end(b: &[u8], start: usize) -> Option<usize> {
-    if b.get(start) != Some(&b'"') {
-        return None;
-    }
-    let len = b[start + 1..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    let close = start + 1 + len;
-    (b[close] == b'"').then_some(close + 1)
-}
-
-/// The length of a JSON number, `true`, `false` or `null` at the start of `b`.
-fn scalar_len(b: &[u8]) -> Option<usize> {
-    for literal in [&b"true"[..], b"false", b"null"] {
-        if b.starts_with(literal) {
-            return Some(literal.len());
-        }
-    }
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    match b.get(i)? {
-        b'0' => i += 1,
-        b'1'..=b'9' => i += digits(i),
-        _ => return None,
-    }
-    if b.get(i) == Some(&b'.') {
-        let n = digits(i + 1);
-        if n == 0 {
-            return None;
-        }
-        i += 1 + n;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let n = digits(i);
-        if n == 0 {
-            return None;
-        }
-        i += n;
-    }
-    Some(i)
 }
 
 #[derive(Deserialize)]
@@ -559,17 +514,14 @@ struct AckPayload {
     seq: u64,
 }
 
-fn payload<'a, T: Deserialize<'a>>(raw: &'a RawValue, type_name: &str) -> Result<T, SignalError> {
-    serde_json::from_str(raw.get())
+fn payload<'a, T: Deserialize<'a>>(raw: &'a str, type_name: &str) -> Result<T, SignalError> {
+    serde_json::from_str(raw)
         .map_err(|e| SignalError::invalid(format!("invalid `{type_name}` payload: {e}")))
 }
 
-fn required_payload<'a>(
-    raw: &RawEnvelope<'a>,
-    type_name: &str,
-) -> Result<&'a RawValue, SignalError> {
+fn required_payload<'a>(raw: &RawEnvelope<'a>, type_name: &str) -> Result<&'a str, SignalError> {
     match raw.payload {
-        Some(p) if p.get().starts_with('{') => Ok(p),
+        Some(p) if p.starts_with('{') => Ok(p),
         Some(_) => Err(SignalError::invalid(format!(
             "`{type_name}` payload must be a JSON object"
         ))),
@@ -681,7 +633,7 @@ fn read_message<'a>(
             let room = room()?;
             let to = peer_field(raw)?;
             let p = required_payload(raw, type_name)?;
-            limit("message payload", p.get().len(), limits.max_message_bytes)?;
+            limit("message payload", p.len(), limits.max_message_bytes)?;
             ClientMessage::Message {
                 room,
                 to,
@@ -834,7 +786,7 @@ mod tests {
         let ClientMessage::Signal { payload, .. } = frame.message else {
             panic!()
         };
-        assert_eq!(payload.get(), r#"{"sdp":"v=0\r\n","x":[1, 2]}"#);
+        assert_eq!(payload, r#"{"sdp":"v=0\r\n","x":[1, 2]}"#);
     }
 
     #[test]
@@ -992,10 +944,7 @@ mod tests {
             let split = split_envelope(text).unwrap_or_else(|| panic!("{text}"));
             let serde: SerdeEnvelope = serde_json::from_str(text).unwrap();
             assert_eq!(split.seq, serde.seq.map(RawValue::get), "{text}");
-            assert_eq!(
-                split.payload.map(RawValue::get),
-                serde.payload.map(RawValue::get)
-            );
+            assert_eq!(split.payload, serde.payload.map(RawValue::get));
         }
     }
 
@@ -1009,7 +958,7 @@ mod tests {
             raw.to,
             raw.from,
             raw.id,
-            raw.payload.map(RawValue::get),
+            raw.payload,
         ]
     }
 
@@ -1073,7 +1022,7 @@ mod tests {
                     to: serde.to.map(RawValue::get),
                     from: serde.from.map(RawValue::get),
                     id: serde.id.map(RawValue::get),
-                    payload: serde.payload,
+                    payload: serde.payload.map(RawValue::get),
                 };
                 proptest::prop_assert_eq!(fields(&split), fields(&expected), "{}", text);
             }

@@ -50,6 +50,11 @@ macro_rules! id_type {
                 &self.0
             }
 
+            /// The id's text, to encode.
+            pub fn text(&self) -> IdText<'_> {
+                IdText(&self.0)
+            }
+
             /// The id as the type client frames carry.
             pub fn borrowed(&self) -> $borrowed<'_> {
                 $borrowed(Cow::Borrowed(&self.0))
@@ -98,6 +103,11 @@ macro_rules! id_type {
                 &self.0
             }
 
+            /// The id's text, to encode.
+            pub fn text(&self) -> IdText<'_> {
+                IdText(&self.0)
+            }
+
             /// The id, to keep.
             pub fn owned(&self) -> $name {
                 $name(Arc::from(&*self.0))
@@ -124,6 +134,18 @@ macro_rules! id_type {
             }
         }
     };
+}
+
+/// The text of a validated room or peer id. Only the id types hand it out, so it is always of their
+/// alphabet, which needs no escaping in JSON: an encoder writes it between quotes as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdText<'a>(&'a str);
+
+impl<'a> IdText<'a> {
+    /// The id as text.
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
 }
 
 /// Reads a string, borrowing it from the input when it has no escapes.

@@ -8,6 +8,7 @@
 mod client;
 mod error;
 mod ids;
+mod json;
 mod limits;
 mod server;
 
@@ -15,7 +16,7 @@ pub use client::{
     ClientEnvelope, ClientFrame, ClientMessage, FrameHeader, Mode, SignalKind, parse_client_frame,
 };
 pub use error::{ErrorCode, SignalError};
-pub use ids::{PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};
+pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};
 pub use limits::Limits;
 pub use server::{
     Envelope, ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, Payload, PeerInfo,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{ErrorCode, Limits, Mode, PeerId, Role, RoomId, SignalError, SignalKind};
+use crate::{ErrorCode, IdText, Limits, Mode, PeerId, Role, RoomId, SignalError, SignalKind};
 
 /// `hello`: the first message of a session, and of every resume.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -310,8 +310,8 @@ impl ServerMessage {
         };
         Envelope {
             kind: self.body.type_name(),
-            room: self.room.as_ref().map(RoomId::as_str),
-            from: self.from.as_ref().map(PeerId::as_str),
+            room: self.room.as_ref().map(RoomId::text),
+            from: self.from.as_ref().map(PeerId::text),
             id: self.id.as_deref(),
             payload,
         }
@@ -326,9 +326,9 @@ pub struct Envelope<'a> {
     /// The wire `type`.
     pub kind: &'static str,
     /// Room id, for room messages.
-    pub room: Option<&'a str>,
+    pub room: Option<IdText<'a>>,
     /// Sender's peer id, for relayed messages.
-    pub from: Option<&'a str>,
+    pub from: Option<IdText<'a>>,
     /// Correlation id being echoed or relayed.
     pub id: Option<&'a str>,
     /// The payload.
@@ -356,23 +356,25 @@ impl Envelope<'_> {
             Payload::Raw(raw) => raw.len(),
             Payload::Body(_) => 256,
         };
-        let ids = self.room.map_or(0, str::len)
-            + self.from.map_or(0, str::len)
+        let ids = self.room.map_or(0, |r| r.as_str().len())
+            + self.from.map_or(0, |f| f.as_str().len())
             + self.id.map_or(0, str::len);
         out.reserve(80 + ids + payload_len);
         out.push_str(r#"{"type":"#);
         push_json_str(out, self.kind);
         if let Some(room) = self.room {
-            out.push_str(r#","room":"#);
-            push_json_str(out, room);
+            out.push_str(r#","room":""#);
+            out.push_str(room.as_str());
+            out.push('"');
         }
         out.push_str(SEQ_FIELD);
         push_u64(out, seq);
         out.push_str(r#","ts":"#);
         push_u64(out, ts);
         if let Some(from) = self.from {
-            out.push_str(r#","from":"#);
-            push_json_str(out, from);
+            out.push_str(r#","from":""#);
+            out.push_str(from.as_str());
+            out.push('"');
         }
         if let Some(id) = self.id {
             out.push_str(r#","id":"#);
@@ -410,18 +412,8 @@ pub fn renumber(text: &str, seq: u64) -> String {
     out
 }
 
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+fn push_u64(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.

@@ -2015,6 +2015,29 @@ fn an_idle_room_is_closed_and_a_room_with_activity_is_kept() {
 }
 
 #[test]
+fn a_members_activity_counts_for_a_room_after_it_leaves_but_its_leave_does_not() {
+    let mut w = World::with(CoreConfig {
+        room_idle_timeout: secs(60),
+        heartbeat_timeout: secs(3600),
+        ..CoreConfig::default()
+    });
+    let (mut alice, mut bob) = pair(&mut w);
+    w.advance(secs(30));
+    w.send(&mut alice, message_to("bob", "x"));
+    w.advance(secs(10));
+    w.send(&mut alice, json!({"type": "leave", "room": "r1"}));
+    w.drain(&mut bob);
+    w.advance(secs(49));
+    w.tick();
+    w.assert_quiet(&mut bob);
+    w.advance(secs(1));
+    w.tick();
+    let got = w.drain(&mut bob);
+    assert_eq!(kinds(&got), ["room_closed"]);
+    assert_eq!(got[0].payload, json!({"reason": "idle"}));
+}
+
+#[test]
 fn a_room_closed_for_idleness_no_longer_counts_against_max_rooms() {
     let mut w = World::with(CoreConfig {
         max_rooms_per_session: 2,

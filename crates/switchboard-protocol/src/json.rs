@@ -1,0 +1,346 @@
+//! Scanning JSON text without serde's generic machinery, for the fields and payload of every
+//! relayed frame. Each function accepts exactly what serde_json accepts where the frame splitter
+//! uses it; what they refuse goes to serde, so refusals are still worded by serde.
+
+/// Nesting kept track of by [`container_end`]: one bit per open container. serde_json skips a
+/// value of any depth, so deeper payloads are left to it rather than refused.
+const MAX_DEPTH: u32 = u128::BITS;
+
+/// The index of the first `"`, `\` or control character at or after `from`, where a string's
+/// plain run stops. Eight bytes at a time: payloads are mostly long strings.
+fn string_stop(b: &[u8], from: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut offset = from;
+    for chunk in &mut chunks {
+        if let Some(i) = first_stop(chunk.try_into().expect("chunks of eight")) {
+            return Some(offset + i);
+        }
+        offset += 8;
+    }
+    // The last few bytes, padded with bytes that are no stop.
+    let tail = chunks.remainder();
+    let mut last = [b' '; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    let i = first_stop(last).filter(|&i| i < tail.len())?;
+    Some(offset + i)
+}
+
+/// The index of the first `"`, `\` or control character in `chunk`.
+fn first_stop(chunk: [u8; 8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    let x = u64::from_le_bytes(chunk);
+    // Mycroft's test for a zero byte, on `x` xored with `"` and with `\`, and for a byte below
+    // 0x20 on `x` itself: a byte is flagged in its high bit, and the lowest flagged byte is always
+    // a true match, since a borrow only starts at one. The xored words' high bits are those of
+    // `x`, so one `!x` serves all three.
+    let below = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
+        | (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
+        | x.wrapping_sub(ONES * 0x20);
+    let found = below & !x & (ONES * 0x80);
+    (found != 0).then(|| found.trailing_zeros() as usize / 8)
+}
+
+/// The end (after the closing quote) of a string starting at `start` that has no escapes and no
+/// control characters.
+pub(crate) fn plain_string_end(b: &[u8], start: usize) -> Option<usize> {
+    if b.get(start) != Some(&b'"') {
+        return None;
+    }
+    let close = string_stop(b, start + 1)?;
+    (b[close] == b'"').then_some(close + 1)
+}
+
+/// The end (after the closing quote) of a string whose contents start at `i`. Like serde_json
+/// when it skips a string, any `\u` with four hex digits passes, paired surrogate or not.
+fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        i = string_stop(b, i)?;
+        match b[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => {
+                i += match *b.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                    b'u' if b.get(i + 2..i + 6)?.iter().all(u8::is_ascii_hexdigit) => 6,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The length of a JSON number, `true`, `false` or `null` at the start of `b`. A leading zero is
+/// taken alone (`01` is `0` then `1`): what follows a scalar is checked by its caller, which
+/// refuses a digit there, as serde does.
+pub(crate) fn scalar_len(b: &[u8]) -> Option<usize> {
+    for literal in [&b"true"[..], b"false", b"null"] {
+        if b.starts_with(literal) {
+            return Some(literal.len());
+        }
+    }
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
+}
+
+fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Skips an object member's `"key":` at `i` (after whitespace), returning where its value starts.
+fn member_key(b: &[u8], i: usize) -> Option<usize> {
+    let i = skip_whitespace(b, i);
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let i = skip_whitespace(b, string_end(b, i + 1)?);
+    (b.get(i) == Some(&b':')).then_some(i + 1)
+}
+
+/// The end of the object or array starting at `b[start]`, when it is one JSON value as serde_json
+/// reads a `RawValue` from it (`serde_json::StreamDeserializer` then `byte_offset`). `None` when
+/// it is not, and when it nests deeper than [`MAX_DEPTH`].
+pub(crate) fn container_end(b: &[u8], start: usize) -> Option<usize> {
+    if !matches!(b.get(start), Some(b'{' | b'[')) {
+        return None;
+    }
+    // The open containers, innermost in the lowest bit: 1 for an object.
+    let mut open: u128 = 0;
+    let mut depth = 0;
+    let mut i = start;
+    loop {
+        i = skip_whitespace(b, i);
+        match *b.get(i)? {
+            c @ (b'{' | b'[') => {
+                let object = c == b'{';
+                i = skip_whitespace(b, i + 1);
+                let empty = b.get(i) == Some(if object { &b'}' } else { &b']' });
+                if empty {
+                    i += 1;
+                } else {
+                    if depth == MAX_DEPTH {
+                        return None;
+                    }
+                    depth += 1;
+                    open = open << 1 | u128::from(object);
+                    if object {
+                        i = member_key(b, i)?;
+                    }
+                    continue;
+                }
+            }
+            b'"' => i = string_end(b, i + 1)?,
+            _ => i += scalar_len(&b[i..])?,
+        }
+        // A value ended: a comma goes on to the next one, closing brackets end containers.
+        loop {
+            if depth == 0 {
+                return Some(i);
+            }
+            i = skip_whitespace(b, i);
+            let object = open & 1 == 1;
+            match *b.get(i)? {
+                b',' if object => {
+                    i = member_key(b, i + 1)?;
+                    break;
+                }
+                b',' => {
+                    i += 1;
+                    break;
+                }
+                b'}' if object => {}
+                b']' if !object => {}
+                _ => return None,
+            }
+            i += 1;
+            open >>= 1;
+            depth -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    /// serde_json's reading, the reference: where the first value of `text` ends, if it is valid.
+    fn serde_end(text: &str) -> Option<usize> {
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+        values.next()?.ok()?;
+        Some(values.byte_offset())
+    }
+
+    #[test]
+    fn finds_the_end_of_common_payloads() {
+        for text in [
+            r#"{"text":"hi"}"#,
+            r#"{ "sdp" : "v=0\r\n\u00e9\/" , "x" : [1, -2.5e+3, true, null, {}] }tail"#,
+            "[]",
+            "[ ]",
+            r#"[{"a":[[]]},"\ud800"]"#,
+        ] {
+            assert_eq!(container_end(text.as_bytes(), 0), serde_end(text), "{text}");
+            assert!(serde_end(text).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_ascii_character_in_a_string_is_read_as_serde_reads_it() {
+        for c in (0..0x80u8).map(char::from) {
+            // At every place in an eight-byte word, and in the padded last few bytes.
+            for pad in 0..20 {
+                let x = "x".repeat(pad);
+                for text in [format!("[\"{x}{c}\"]"), format!("[\"{x}\\{c}\"]")] {
+                    assert_eq!(
+                        container_end(text.as_bytes(), 0),
+                        serde_end(&text),
+                        "{text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let deepest = nested(MAX_DEPTH as usize + 1);
+        assert_eq!(container_end(deepest.as_bytes(), 0), Some(deepest.len()));
+        let deeper = nested(MAX_DEPTH as usize + 2);
+        assert_eq!(container_end(deeper.as_bytes(), 0), None);
+        assert_eq!(serde_end(&deeper), Some(deeper.len()));
+    }
+
+    /// Plain strings, strings with every valid escape, and strings with one doubtful piece.
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\"[a-z0-9 é]{0,12}\"",
+            "\"([a-z\\x7f]|\\\\[\"\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*\"",
+            "\"[a-z]{0,3}(\\\\[uvx0 é]|\\\\u[0-9a-fA-FgG]{0,4}|[\\x00-\\x1f])[a-z]{0,3}\"",
+        ]
+    }
+
+    fn whitespace() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just(""), Just(""), Just(" "), Just("\n\t"), Just("\r ")]
+    }
+
+    /// JSON-ish text from JSON's grammar, with near misses among its pieces.
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            string(),
+            "-?(0|[1-9][0-9]{0,5}|0[0-9])(\\.[0-9]{0,3})?([eE][+-]?[0-9]{0,3})?",
+            prop_oneof![
+                Just("true"),
+                Just("false"),
+                Just("null"),
+                Just("nul"),
+                Just("tru"),
+                Just("-"),
+            ]
+            .prop_map(str::to_owned),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            let item = move || {
+                (whitespace(), inner.clone(), whitespace())
+                    .prop_map(|(a, v, b)| format!("{a}{v}{b}"))
+            };
+            prop_oneof![
+                prop::collection::vec(item(), 0..6)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                prop::collection::vec((string(), whitespace(), item()), 0..6).prop_map(|members| {
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, ws, v)| format!("{k}{ws}:{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// An edit of one character: replaced, inserted before, or removed; or the text cut there.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Replace(prop::sample::Index, char),
+        Insert(prop::sample::Index, char),
+        Remove(prop::sample::Index),
+        Cut(prop::sample::Index),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let at = any::<prop::sample::Index>;
+        let c = || {
+            prop::sample::select(
+                "[]{},:\"\\/0123456789eE+-. \n\ttfnulrubx\u{1}\u{1f}\u{7f}é"
+                    .chars()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        prop_oneof![
+            (at(), c()).prop_map(|(i, c)| Edit::Replace(i, c)),
+            (at(), c()).prop_map(|(i, c)| Edit::Insert(i, c)),
+            at().prop_map(Edit::Remove),
+            at().prop_map(Edit::Cut),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Valid, broken and edited JSON: accepted and refused as serde_json does, ending where it
+        /// ends (whatever follows the value).
+        #[test]
+        fn container_end_agrees_with_serde(
+            root in prop_oneof![value().prop_map(|v| format!("[{v}]")), value()],
+            edits in prop::collection::vec(edit(), 0..3),
+            tail in "[ ,\\]}x1\"]{0,2}",
+        ) {
+            let mut chars: Vec<char> = format!("{root}{tail}").chars().collect();
+            for edit in edits {
+                let len = chars.len() + 1;
+                match edit {
+                    Edit::Replace(i, c) if !chars.is_empty() => chars[i.index(len - 1)] = c,
+                    Edit::Insert(i, c) => chars.insert(i.index(len), c),
+                    Edit::Remove(i) if !chars.is_empty() => {
+                        chars.remove(i.index(len - 1));
+                    }
+                    Edit::Cut(i) => chars.truncate(i.index(len)),
+                    _ => {}
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            let expected = if text.starts_with(['{', '[']) { serde_end(&text) } else { None };
+            prop_assert_eq!(container_end(text.as_bytes(), 0), expected, "{:?}", text);
+        }
+    }
+}
