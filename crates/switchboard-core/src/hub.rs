@@ -461,8 +461,11 @@ impl Hub {
                 }
             }
             ClientMessage::Signal { room, .. } | ClientMessage::Message { room, .. } => {
+                // Only members spend a room's budget: anyone else is refused `not_in_room` by
+                // `dispatch`, and must not be able to drain the budget of a room it is not in.
                 if rate.room_messages_per_sec > 0.0
                     && let Some(r) = self.rooms.get_mut(room.as_str())
+                    && r.member_of_session(id).is_some()
                     && !r.budget.try_take(now.at)
                 {
                     return Err("room");

@@ -3286,6 +3286,30 @@ fn a_room_has_one_budget_for_all_its_members() {
 }
 
 #[test]
+fn only_members_spend_a_room_budget() {
+    let mut w = rated(crate::RateLimits {
+        room_messages_per_sec: 0.001,
+        room_message_burst: 3.0,
+        ..crate::RateLimits::default()
+    });
+    let (mut alice, _bob) = pair(&mut w);
+    let mut mallory = w.open("mallory", Role::Guest);
+    for n in 0..10 {
+        let text = w.frame(&mut mallory, message_to("bob", &format!("m{n}")));
+        match w.hub.receive(&mallory.at, &text, w.now) {
+            Err(Refusal::Reply(e)) => assert!(e.encode(0, 0).contains("not_in_room")),
+            other => panic!("an outsider's message must be refused, got {other:?}"),
+        }
+    }
+    for n in 0..3 {
+        assert!(
+            w.offer_frame(&mut alice, message_to("bob", &format!("a{n}"))),
+            "the members' budget is untouched"
+        );
+    }
+}
+
+#[test]
 fn session_caps_per_user_and_per_address() {
     let mut w = World::with(CoreConfig {
         max_sessions_per_user: 2,
