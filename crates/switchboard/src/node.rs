@@ -103,10 +103,10 @@ impl Node {
         let now = self.now();
         let mut hub = self.0.hub.lock();
         let result = ws::noting(|| f(&mut hub, now));
+        EVENTS.with_borrow_mut(|events| events.extend(hub.drain_events()));
+        drop(hub);
+        ws::deliver_noted(self);
         EVENTS.with_borrow_mut(|events| {
-            events.extend(hub.drain_events());
-            drop(hub);
-            ws::deliver_noted(self);
             crate::telemetry::name_span(events);
             for event in events.drain(..) {
                 log_event(&self.0.hasher, &event);

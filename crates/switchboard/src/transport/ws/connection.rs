@@ -81,11 +81,18 @@ pub async fn refuse(mut stream: TcpStream, text: &str, code: u16, reason: &str) 
     let _ = tokio::time::timeout(LINGER, async {
         stream.write_all(&bytes).await?;
         stream.shutdown().await?;
-        let mut sink = vec![0u8; 1024];
-        while stream.read(&mut sink).await? > 0 {}
-        io::Result::Ok(())
+        read_until_closed(&mut stream).await
     })
     .await;
+}
+
+/// Reads and drops what the client still sends until it closes, so that unread bytes do not turn
+/// our close into a reset that could destroy the close frame in flight. The buffer is on the heap:
+/// on the stack it would make every connection's task larger.
+async fn read_until_closed(read: &mut (impl AsyncRead + Unpin)) -> io::Result<()> {
+    let mut sink = vec![0u8; 1024];
+    while read.read(&mut sink).await? > 0 {}
+    Ok(())
 }
 
 impl Connection {
@@ -123,8 +130,7 @@ impl Connection {
             let mut progress = false;
             {
                 let mut out = self.sender.lock();
-                if !out.unsent.is_empty() && out.poll_flush(cx).is_ready() && !out.unsent.is_empty()
-                {
+                if !out.unsent.is_empty() && matches!(out.poll_flush(cx), Poll::Ready(Err(_))) {
                     out.broken = true;
                 }
                 if out.broken {
@@ -181,16 +187,13 @@ impl Connection {
     }
 
     /// Ends the connection politely: writes what is left (the close frame), stops sending, and
-    /// reads until the client closes too, so that unread bytes do not turn the close into a reset
-    /// that could destroy the close frame in flight. Bounded by [`LINGER`].
+    /// reads until the client closes too. Bounded by [`LINGER`].
     pub async fn finish(mut self) {
         let sender = self.sender.clone();
         let _ = tokio::time::timeout(LINGER, async {
             poll_fn(|cx| sender.lock().poll_flush(cx)).await?;
             poll_fn(|cx| Pin::new(sender.lock().socket()).poll_shutdown(cx)).await?;
-            let mut sink = vec![0u8; 1024];
-            while self.read.read(&mut sink).await? > 0 {}
-            io::Result::Ok(())
+            read_until_closed(&mut self.read).await
         })
         .await;
     }
@@ -211,9 +214,15 @@ impl Connection {
 
     /// Hands the client's bytes to the reader, and what it makes of them to the hub.
     fn handle(&mut self, node: &Node, bytes: &mut [u8]) {
-        let mut reader = std::mem::replace(&mut self.reader, Reader::new(0));
-        let result = reader.feed(bytes, &mut |inbound| self.inbound(node, inbound));
-        self.reader = reader;
+        let Connection {
+            reader,
+            sender,
+            closing,
+            ..
+        } = self;
+        let result = reader.feed(bytes, &mut |inbound| {
+            self::inbound(node, sender, closing, inbound)
+        });
         if let Err(violation) = result {
             let reason = match violation {
                 Violation::TooBig => "frame_too_large",
@@ -224,39 +233,49 @@ impl Connection {
                 reason,
             };
             let code = violation.close_code();
-            let out = &mut self.sender.lock();
-            close(&mut self.closing, out, code, &violation.to_string(), ended);
+            close(
+                closing,
+                &mut sender.lock(),
+                code,
+                &violation.to_string(),
+                ended,
+            );
         }
     }
+}
 
-    fn inbound(&mut self, node: &Node, inbound: Inbound<'_>) -> ControlFlow<()> {
-        let at = self.sender.attachment();
-        match inbound {
-            Inbound::Text(text) => crate::telemetry::receive_span()
-                .in_scope(|| node.with_hub(|hub, now| receive(hub, at, text, now))),
-            Inbound::Binary => {
-                let e =
-                    SignalError::invalid("binary frames are not accepted; send JSON text frames");
-                let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
-                node.with_hub(|hub, now| hub.reply(at, error, now));
-            }
-            Inbound::Ping(payload) => {
-                node.with_hub(|hub, now| hub.heard_from(at, now));
-                self.sender.lock().send(Opcode::Pong, payload);
-            }
-            Inbound::Pong => node.with_hub(|hub, now| hub.heard_from(at, now)),
-            Inbound::Close(code) => {
-                let ended = Ended {
-                    disconnect: Some(Disconnect::Closed),
-                    reason: "client_closed",
-                };
-                let out = &mut self.sender.lock();
-                close(&mut self.closing, out, code.unwrap_or(1000), "", ended);
-                return ControlFlow::Break(());
-            }
+/// What one thing the client sent does: text goes to the hub, pings are answered, a close is
+/// returned.
+fn inbound(
+    node: &Node,
+    sender: &Sender,
+    closing: &mut Option<Ended>,
+    inbound: Inbound<'_>,
+) -> ControlFlow<()> {
+    let at = sender.attachment();
+    match inbound {
+        Inbound::Text(text) => crate::telemetry::receive_span()
+            .in_scope(|| node.with_hub(|hub, now| receive(hub, at, text, now))),
+        Inbound::Binary => {
+            let e = SignalError::invalid("binary frames are not accepted; send JSON text frames");
+            let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
+            node.with_hub(|hub, now| hub.reply(at, error, now));
         }
-        ControlFlow::Continue(())
+        Inbound::Ping(payload) => {
+            node.with_hub(|hub, now| hub.heard_from(at, now));
+            sender.lock().send(Opcode::Pong, payload);
+        }
+        Inbound::Pong => node.with_hub(|hub, now| hub.heard_from(at, now)),
+        Inbound::Close(code) => {
+            let ended = Ended {
+                disconnect: Some(Disconnect::Closed),
+                reason: "client_closed",
+            };
+            close(closing, &mut sender.lock(), code.unwrap_or(1000), "", ended);
+            return ControlFlow::Break(());
+        }
     }
+    ControlFlow::Continue(())
 }
 
 /// Sends the close frame for a close the hub asked for.

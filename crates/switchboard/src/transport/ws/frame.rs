@@ -6,45 +6,36 @@
 //! control frames must be final and at most 125 bytes. Violations end the connection with the
 //! close code [`Violation::close_code`] names.
 
-/// What a frame carries.
+/// What a frame carries; the discriminants are the wire's opcode bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Opcode {
     /// More of a fragmented message.
-    Continuation,
+    Continuation = 0x0,
     /// A text message (or its first fragment).
-    Text,
+    Text = 0x1,
     /// A binary message (or its first fragment).
-    Binary,
+    Binary = 0x2,
     /// The closing handshake.
-    Close,
+    Close = 0x8,
     /// A ping, answered with a pong carrying the same bytes.
-    Ping,
+    Ping = 0x9,
     /// A pong.
-    Pong,
+    Pong = 0xA,
 }
 
 impl Opcode {
     fn from_bits(bits: u8) -> Option<Opcode> {
-        Some(match bits {
-            0x0 => Opcode::Continuation,
-            0x1 => Opcode::Text,
-            0x2 => Opcode::Binary,
-            0x8 => Opcode::Close,
-            0x9 => Opcode::Ping,
-            0xA => Opcode::Pong,
-            _ => return None,
-        })
-    }
-
-    fn bits(self) -> u8 {
-        match self {
-            Opcode::Continuation => 0x0,
-            Opcode::Text => 0x1,
-            Opcode::Binary => 0x2,
-            Opcode::Close => 0x8,
-            Opcode::Ping => 0x9,
-            Opcode::Pong => 0xA,
-        }
+        [
+            Opcode::Continuation,
+            Opcode::Text,
+            Opcode::Binary,
+            Opcode::Close,
+            Opcode::Ping,
+            Opcode::Pong,
+        ]
+        .into_iter()
+        .find(|opcode| *opcode as u8 == bits)
     }
 
     /// Whether this is a control frame (close, ping, pong).
@@ -178,7 +169,7 @@ pub const MAX_HEADER: usize = 10;
 /// Writes the header of an unmasked, final server frame carrying `payload_len` bytes into `out`;
 /// returns how many bytes it used.
 pub fn write_header(out: &mut [u8; MAX_HEADER], opcode: Opcode, payload_len: usize) -> usize {
-    out[0] = 0x80 | opcode.bits();
+    out[0] = 0x80 | opcode as u8;
     match payload_len {
         0..=125 => {
             out[1] = payload_len as u8;
@@ -234,7 +225,7 @@ pub(super) mod tests {
 
     /// A masked client frame, as a browser sends it.
     pub fn client_frame(fin: bool, opcode: Opcode, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-        let mut frame = vec![u8::from(fin) << 7 | opcode.bits()];
+        let mut frame = vec![u8::from(fin) << 7 | opcode as u8];
         match payload.len() {
             n @ 0..=125 => frame.push(0x80 | n as u8),
             n @ 126..=0xFFFF => {
