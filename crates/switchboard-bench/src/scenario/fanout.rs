@@ -17,7 +17,9 @@ use crate::{
     stats::{Shared, now_ns},
 };
 
-use super::{FanoutParams, RunOptions, close_all, join_all, measure, set_up, since, sync_bare};
+use super::{
+    FanoutParams, RunOptions, close_all, join_all, measure, set_up, since, sync_bare, unhandled,
+};
 
 struct Room {
     sender: Client,
@@ -144,13 +146,8 @@ async fn sender(
                 Some(()) => delivered += 1,
                 None => break,
             },
-            incoming = c.recv() => match incoming {
-                Ok(Incoming::Error(e)) => shared.error(e),
-                Ok(_) => {}
-                Err(e) => {
-                    shared.connection_ended(e);
-                    break;
-                }
+            incoming = c.recv() => if unhandled(&shared, incoming).is_break() {
+                break;
             },
         }
         if let Err(e) = c.flush_ack().await {
@@ -174,11 +171,10 @@ async fn receiver(mut c: Client, shared: Arc<Shared>, done: mpsc::UnboundedSende
                     }
                     let _ = done.send(());
                 }
-                Ok(Incoming::Error(e)) => shared.error(e),
-                Ok(_) => {}
-                Err(e) => {
-                    shared.connection_ended(e);
-                    break;
+                other => {
+                    if unhandled(&shared, other).is_break() {
+                        break;
+                    }
                 }
             },
         }

@@ -8,6 +8,7 @@ mod fanout;
 mod relay;
 
 use std::{
+    ops::ControlFlow,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
@@ -16,10 +17,24 @@ use futures_util::{StreamExt, stream};
 
 use crate::{
     net::ConnectError,
-    proto::{Client, Endpoint, Target},
+    proto::{Client, Endpoint, Incoming, Target},
     report::Report,
     stats::{CpuMeter, MachineMeter, Phase, Shared, load_average, now_ns},
 };
+
+/// What a scenario's loop does with what it has no use of its own for: a server `error` counts as
+/// one, anything else is ignored, and a connection that ended stops the loop.
+fn unhandled(shared: &Shared, incoming: crate::net::Result<Incoming>) -> ControlFlow<()> {
+    match incoming {
+        Ok(Incoming::Error(e)) => shared.error(e),
+        Ok(_) => {}
+        Err(e) => {
+            shared.connection_ended(e);
+            return ControlFlow::Break(());
+        }
+    }
+    ControlFlow::Continue(())
+}
 
 /// Options every scenario shares.
 #[derive(Debug, Clone)]

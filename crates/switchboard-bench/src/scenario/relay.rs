@@ -16,7 +16,8 @@ use crate::{
 };
 
 use super::{
-    ChurnParams, RelayParams, RunOptions, close_all, connect_pair, join_all, measure, set_up, since,
+    ChurnParams, RelayParams, RunOptions, close_all, connect_pair, join_all, measure, set_up,
+    since, unhandled,
 };
 
 /// Open loop: at most this many messages outstanding per pair; later sends are skipped (and
@@ -144,11 +145,10 @@ async fn pinger(
                         outstanding += 1;
                     }
                 }
-                Ok(Incoming::Error(e)) => shared.error(e),
-                Ok(_) => {}
-                Err(e) => {
-                    shared.connection_ended(e);
-                    break;
+                other => {
+                    if unhandled(&shared, other).is_break() {
+                        break;
+                    }
                 }
             },
             _ = tokio::time::sleep(wait), if schedule.is_some() && !shared.draining() => {
@@ -210,11 +210,10 @@ async fn echoer(mut c: Client, shared: Arc<Shared>, size: usize) -> Client {
                         shared.sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Ok(Incoming::Error(e)) => shared.error(e),
-                Ok(_) => {}
-                Err(e) => {
-                    shared.connection_ended(e);
-                    break;
+                other => {
+                    if unhandled(&shared, other).is_break() {
+                        break;
+                    }
                 }
             },
         }
