@@ -343,22 +343,36 @@ impl Hub {
     /// [`Hub::reply`], or returns it in an HTTP answer). Frames from a superseded transport are
     /// dropped.
     pub fn receive(&mut self, at: &Attachment, text: &str, now: Now) -> Result<(), Refusal> {
-        let Some(session) = self.current(at) else {
-            return Ok(());
-        };
-        session.link = Link::Attached { last_seen: now.at };
-        self.handle_text(&at.session, text, now)
+        self.handle_text(at.session.as_str(), text, now, |s| {
+            let current = s.generation == at.generation && s.is_attached() && s.closing.is_none();
+            if current {
+                s.link = Link::Attached { last_seen: now.at };
+            }
+            current
+        })
     }
 
     /// The one path every client frame takes, whatever carried it: parse and validate, apply the
-    /// `seq` guard and the clock window, then act.
-    fn handle_text(&mut self, session_id: &SessionId, text: &str, now: Now) -> Result<(), Refusal> {
+    /// `seq` guard and the clock window, then act. `accept` decides whether the session may send
+    /// it (a frame it refuses is dropped), and notes the transport's activity: one lookup serves
+    /// both.
+    fn handle_text(
+        &mut self,
+        session_id: &str,
+        text: &str,
+        now: Now,
+        accept: impl FnOnce(&mut Session) -> bool,
+    ) -> Result<(), Refusal> {
         let limits = &self.config.limits;
-        let parsed = parse_client_frame(text, limits);
-        let window = limits.ts_skew_ms;
         let Some(session) = self.sessions.get_mut(session_id) else {
             return Ok(());
         };
+        if !accept(session) {
+            return Ok(());
+        }
+        let parsed = parse_client_frame(text, limits);
+        let window = limits.ts_skew_ms;
+        let session_id = &session.id.clone();
         let last = session.last_client_seq;
         let (frame, id) = match parsed {
             Ok(frame) => {
@@ -381,6 +395,14 @@ impl Hub {
                         .rejection(e, id, Some(frame.message.type_name()), Some(seq))
                         .into());
                 }
+                // A valid message, whatever becomes of it, keeps the member's rooms from idling
+                // out. It is noted on the session alone, so a message costs no room lookups: a
+                // room takes up its members' activity when it looks idle, and a member's when it
+                // leaves (so a `leave` is noted only once it is done: it is no activity in the room
+                // it leaves).
+                if !matches!(frame.message, ClientMessage::Leave { .. }) {
+                    session.last_active = now.at;
+                }
                 (frame, id)
             }
             Err(rejected) => {
@@ -400,14 +422,19 @@ impl Hub {
         let type_name = frame.message.type_name();
         let room = frame.message.room().cloned();
         let seq = frame.header.seq;
+        let leave = matches!(frame.message, ClientMessage::Leave { .. });
         if let Err(scope) = self.admit(session_id, &frame.message, now) {
             self.throttled(session_id, scope, now);
-            self.mark_active(session_id, now);
+            if leave {
+                self.mark_active(session_id, now);
+            }
             self.settle(now);
             return Err(Refusal::Dropped);
         }
         let result = self.dispatch(session_id, frame, now);
-        self.mark_active(session_id, now);
+        if leave {
+            self.mark_active(session_id, now);
+        }
         self.settle(now);
         match result {
             Ok(()) => {
@@ -507,9 +534,7 @@ impl Hub {
         }
     }
 
-    /// A valid message from a member, whatever it is, keeps the member's rooms from idling out. It
-    /// is noted on the session alone, so a message costs no room lookups: a room takes up its
-    /// members' activity when it looks idle, and a member's when it leaves.
+    /// Notes a `leave` as activity once it is done (see [`Hub::handle_text`]).
     fn mark_active(&mut self, id: &SessionId, now: Now) {
         if let Some(s) = self.sessions.get_mut(id) {
             s.last_active = now.at;

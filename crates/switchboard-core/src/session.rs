@@ -62,16 +62,32 @@ pub(crate) type Sessions = HashMap<SessionId, Box<Session>, BuildHasherDefault<S
 #[derive(Default)]
 pub(crate) struct SessionIdHasher(u64);
 
+impl SessionIdHasher {
+    /// FxHash's round: the multiplication spreads every input bit over the high bits, which the
+    /// table reads first; the rotation carries them into the low ones.
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
 impl Hasher for SessionIdHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            // FxHash's round: the multiplication spreads every input bit over the high bits, which
-            // the table reads first; the rotation carries them into the low ones.
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        // Whole words are loaded as such and the tail folded byte by byte: a copy of a variable
+        // length would be a call to `memcpy` per word.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut whole = [0u8; 8];
+            whole.copy_from_slice(word);
+            self.add(u64::from_le_bytes(whole));
         }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            self.add(tail.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
     }
 
     fn finish(&self) -> u64 {

@@ -38,14 +38,13 @@ impl Hub {
         text: &str,
         now: Now,
     ) -> Result<(), Refusal> {
-        let Ok(s) = self.owned_mut(session, user) else {
-            return Ok(());
-        };
-        if s.is_attached() {
-            s.link = Link::Attached { last_seen: now.at };
-        }
-        let id = s.id.clone();
-        self.handle_text(&id, text, now)
+        self.handle_text(session, text, now, |s| {
+            let owned = &*s.identity.user == user && s.closing.is_none();
+            if owned && s.is_attached() {
+                s.link = Link::Attached { last_seen: now.at };
+            }
+            owned
+        })
     }
 
     /// Queues `message` for `session` whichever stream is attached (the `error` answering a posted

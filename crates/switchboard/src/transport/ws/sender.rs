@@ -16,7 +16,10 @@
 use std::{
     cell::{Cell, RefCell},
     io::{self, IoSlice},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Poll, Wake, Waker},
     time::Instant,
 };
@@ -32,12 +35,20 @@ use crate::node::Node;
 /// Frames taken from the outbox per write; bounds the time between socket reads.
 pub const BATCH: usize = 64;
 
+/// Frames in a batch small enough for [`Out::send_frames`]'s small arrays.
+const SMALL_BATCH: usize = 4;
+
 /// See the module documentation.
 pub struct Sender {
     at: Attachment,
     out: Mutex<Out>,
     /// The connection task, woken for what the sender cannot do on the spot.
     task: AtomicWaker,
+    /// Whether the hub woke this sender since its outbox was last asked for frames. The hub wakes
+    /// for every change a transport must see (a queued message, a close, a newer attachment), so
+    /// while this is false there is nothing to ask for, and the connection task, which runs for
+    /// every read, skips the hub lock and the session lookup.
+    woken: AtomicBool,
 }
 
 /// What is written to the socket, and what is left over.
@@ -64,6 +75,8 @@ impl Sender {
                 broken: false,
             }),
             task: AtomicWaker::new(),
+            // The first ask registers the sender with the hub.
+            woken: AtomicBool::new(true),
         })
     }
 
@@ -82,8 +95,12 @@ impl Sender {
         self.out.lock()
     }
 
-    /// The next frames from the hub, taken under `out`'s lock (the caller holds it).
+    /// The next frames from the hub, taken under `out`'s lock (the caller holds it). Pending
+    /// without asking the hub unless it woke this sender since the last ask.
     pub fn poll_transmit(self: &Arc<Self>, node: &Node) -> Poll<Transmit> {
+        if !self.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
         let waker = Waker::from(self.clone());
         node.hub().poll_transmit(&self.at, &waker, BATCH)
     }
@@ -122,6 +139,7 @@ impl Wake for Sender {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
         if NOTING.get() {
             NOTED.with_borrow_mut(|noted| noted.push(self.clone()));
         } else {
@@ -133,21 +151,33 @@ impl Wake for Sender {
 impl Out {
     /// Writes the outbox's frames with one vectored write.
     pub fn send_frames(&mut self, node: &Node, frames: &[Frame]) {
-        let mut headers = [[0u8; MAX_HEADER]; BATCH];
-        let mut lengths = [0usize; BATCH];
-        for ((header, len), frame) in headers.iter_mut().zip(&mut lengths).zip(frames) {
-            *len = frame::write_header(header, Opcode::Text, frame.text.len());
-        }
-        let mut parts = [IoSlice::new(&[]); 2 * BATCH];
-        for (i, frame) in frames.iter().enumerate() {
-            parts[2 * i] = IoSlice::new(&headers[i][..lengths[i]]);
-            parts[2 * i + 1] = IoSlice::new(frame.text.as_bytes());
-        }
         let now = Instant::now();
         for frame in frames {
             node.metrics().sent(frame, now);
         }
-        self.write(&parts[..2 * frames.len()]);
+        // Every slot of the arrays the write is built in is initialised, and most batches are
+        // one relayed message: small batches get small arrays.
+        if frames.len() <= SMALL_BATCH {
+            self.write_frames::<SMALL_BATCH>(frames);
+        } else {
+            self.write_frames::<BATCH>(frames);
+        }
+    }
+
+    /// Writes up to `N` frames, each a header on the stack and the text by reference.
+    fn write_frames<const N: usize>(&mut self, frames: &[Frame]) {
+        let frames = &frames[..frames.len().min(N)];
+        let mut headers = [[0u8; MAX_HEADER]; N];
+        let mut lengths = [0usize; N];
+        for ((header, len), frame) in headers.iter_mut().zip(&mut lengths).zip(frames) {
+            *len = frame::write_header(header, Opcode::Text, frame.text.len());
+        }
+        let mut parts = [[IoSlice::new(&[]); 2]; N];
+        for (((part, header), len), frame) in parts.iter_mut().zip(&headers).zip(lengths).zip(frames)
+        {
+            *part = [IoSlice::new(&header[..len]), IoSlice::new(frame.text.as_bytes())];
+        }
+        self.write(&parts.as_flattened()[..2 * frames.len()]);
     }
 
     /// Writes one frame.
