@@ -23,6 +23,7 @@ use switchboard_protocol::{Role, RoomGrant, SignalError};
 use crate::{
     config::Config,
     keys::{ASYMMETRIC, Jwks, PublicKey},
+    verified::{self, VerifiedTokens},
 };
 
 /// The claims switchboard reads.
@@ -54,6 +55,8 @@ pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
     public: Option<PublicKeys>,
+    /// HS256 tokens already verified (see [`crate::verified`]).
+    verified: VerifiedTokens,
 }
 
 /// The asymmetric side of a [`Verifier`].
@@ -95,6 +98,7 @@ impl Verifier {
             key: DecodingKey::from_secret(secret),
             validation: base_validation(Algorithm::HS256),
             public: None,
+            verified: VerifiedTokens::new(verified::CAPACITY),
         }
     }
 
@@ -208,6 +212,10 @@ impl Verifier {
     }
 
     fn check(&self, token: &str) -> Result<Identity, Refusal> {
+        let now = unix_now();
+        if let Some(identity) = self.verified.get(token, now) {
+            return Ok(identity);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             SignalError::Unauthorized(match e.kind() {
                 jsonwebtoken::errors::ErrorKind::Json(_) => {
@@ -217,7 +225,10 @@ impl Verifier {
             })
         })?;
         if header.alg == Algorithm::HS256 {
-            return Ok(decode(token, &self.key, &self.validation)?);
+            let (identity, exp) = decode(token, &self.key, &self.validation)?;
+            let until = exp.saturating_add(self.validation.leeway);
+            self.verified.insert(token, &identity, until, now);
+            return Ok(identity);
         }
         let Some(public) = &self.public else {
             return Err(not_accepted().into());
@@ -247,7 +258,7 @@ impl Verifier {
         let mut last = None;
         for key in candidates {
             match decode(token, &key.key, &validation) {
-                Ok(identity) => return Ok(identity),
+                Ok((identity, _)) => return Ok(identity),
                 // Another key may have signed it; any other failure is about the token itself.
                 Err(SignalError::Unauthorized(m)) if m == BAD_SIGNATURE => last = Some(m),
                 Err(e) => return Err(e.into()),
@@ -267,12 +278,13 @@ fn unknown_kid() -> SignalError {
     SignalError::Unauthorized("token key id (`kid`) is not in the key set".into())
 }
 
-/// Checks the signature and claims of `token` with one key, and reads the identity.
+/// Checks the signature and claims of `token` with one key, and reads the identity and the
+/// token's `exp`.
 fn decode(
     token: &str,
     key: &DecodingKey,
     validation: &Validation,
-) -> Result<Identity, SignalError> {
+) -> Result<(Identity, u64), SignalError> {
     let data = jsonwebtoken::decode::<Claims>(token, key, validation)
         .map_err(|e| SignalError::Unauthorized(describe(&e)))?;
     let claims = data.claims;
@@ -290,7 +302,7 @@ fn decode(
             "`name` must be at most 256 bytes".into(),
         ));
     }
-    Ok(Identity {
+    let identity = Identity {
         user: claims.sub.into(),
         role: claims.role.unwrap_or_default(),
         name: claims.name,
@@ -299,7 +311,16 @@ fn decode(
         address: None,
         // Set by the server when it opens a session (TURN credentials).
         ice_servers: Vec::new(),
-    })
+    };
+    Ok((identity, claims.exp))
+}
+
+/// Now, in Unix seconds, as `exp` counts.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
@@ -340,10 +361,7 @@ impl Signer {
         ttl: Duration,
     ) -> Result<String, SignalError> {
         RoomGrant::parse(room)?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix_now();
         let claims = Claims {
             sub: user.to_owned(),
             exp: now + ttl.as_secs().max(1),
@@ -459,6 +477,27 @@ mod tests {
                 .mint("u", "bad room", Role::Guest, None, Duration::from_secs(5))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_verified_token_is_kept_and_nothing_else_passes_for_it() {
+        let v = Verifier::new(SECRET);
+        let t = Signer::new(SECRET)
+            .mint("u1", "r1", Role::Host, None, Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(&*v.verify(&t).unwrap().user, "u1");
+        assert_eq!(v.verified.len(), 1);
+        assert_eq!(&*v.verify(&t).unwrap().user, "u1");
+        // The same header and claims with another signature, and a token of another secret.
+        let at = t.len() - 10;
+        let swapped = if &t[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &t[..at], &t[at + 1..]);
+        assert!(v.verify(&forged).is_err());
+        let other = Signer::new(b"another-secret-another-secret-an")
+            .mint("u1", "r1", Role::Host, None, Duration::from_secs(60))
+            .unwrap();
+        assert!(v.verify(&other).is_err());
+        assert_eq!(v.verified.len(), 1);
     }
 
     #[test]

@@ -22,4 +22,5 @@ pub mod server;
 pub mod telemetry;
 pub mod transport;
 pub mod turn;
+pub mod verified;
 pub mod web;

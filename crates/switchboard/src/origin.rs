@@ -14,17 +14,20 @@
 
 use std::{sync::Arc, time::Duration};
 
+use std::task::{Context, Poll};
+
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{
         HeaderName, HeaderValue, Method, Uri,
         header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER},
         request::Parts,
     },
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use switchboard_protocol::SignalError;
+use futures_util::future::{Either, Ready, ready};
+use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ApiError;
@@ -196,28 +199,62 @@ pub fn policy(config: &crate::config::Config) -> Arc<OriginPolicy> {
 }
 
 /// Middleware: refuses a `/v1/` request whose `Origin` the policy does not allow, with HTTP 403
-/// and the JSON error body, before anything else looks at it.
-pub async fn guard(
-    State(policy): State<Arc<OriginPolicy>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.uri().path().starts_with(GUARDED_PREFIX)
-        && let Some(origin) = request.headers().get(ORIGIN)
-        && !policy.allows(origin, host_of(request.headers(), request.uri()))
-    {
-        tracing::info!(
-            event = "origin.refused",
-            origin = %String::from_utf8_lossy(&origin.as_bytes()[..origin.len().min(128)]),
-            path = request.uri().path(),
-            "request from a disallowed origin refused"
-        );
-        return ApiError(SignalError::Forbidden(
-            "requests from this origin are not allowed (allowed_origins)".into(),
-        ))
-        .into_response();
+/// and the JSON error body, before anything else looks at it. A plain layer rather than
+/// `axum::middleware::from_fn`, which boxes and clones the whole inner stack for every request:
+/// long-poll and SSE clients make one request per poll and per post.
+#[derive(Clone)]
+pub struct GuardLayer(pub Arc<OriginPolicy>);
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            policy: self.0.clone(),
+        }
     }
-    next.run(request).await
+}
+
+/// See [`GuardLayer`].
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    policy: Arc<OriginPolicy>,
+}
+
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.uri().path().starts_with(GUARDED_PREFIX)
+            && let Some(origin) = request.headers().get(ORIGIN)
+            && !self
+                .policy
+                .allows(origin, host_of(request.headers(), request.uri()))
+        {
+            tracing::info!(
+                event = "origin.refused",
+                origin = %String::from_utf8_lossy(&origin.as_bytes()[..origin.len().min(128)]),
+                path = request.uri().path(),
+                "request from a disallowed origin refused"
+            );
+            let refused = ApiError(SignalError::Forbidden(
+                "requests from this origin are not allowed (allowed_origins)".into(),
+            ));
+            return Either::Left(ready(Ok(refused.into_response())));
+        }
+        Either::Right(self.inner.call(request))
+    }
 }
 
 /// CORS for the `/v1/` endpoints: allowed origins may `GET` and `POST` with `Authorization`,

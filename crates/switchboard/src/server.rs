@@ -39,10 +39,7 @@ pub fn app(node: Node) -> Router {
         .merge(crate::web::routes())
         .with_state(node)
         .layer(crate::origin::cors(origins.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            origins,
-            crate::origin::guard,
-        ))
+        .layer(crate::origin::GuardLayer(origins))
         .layer(crate::telemetry::http_layer())
 }
 
