@@ -363,6 +363,7 @@ fn report_command(files: &[PathBuf], baseline: &str, rate: f64) -> ExitCode {
             Err(e) => eprintln!("switchboard-bench: skipping a line: {e}"),
         }
     }
+    let reports = report::medians(&reports);
     print!("{}", report::markdown(&reports, baseline));
     println!("### Targets (issue 6)\n");
     print!(

@@ -128,6 +128,64 @@ pub struct Report {
     pub load_avg: Option<String>,
     /// Distinct client source addresses used.
     pub source_addresses: u32,
+    /// Runs this report is the median of ([`medians`]); 0 or 1 for a single run.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub runs: u64,
+}
+
+/// Collapses repeated runs of one configuration (same label, transport and parameters) into one
+/// report per configuration, in the order each first appears. Every figure is the median of the
+/// runs' figures, taken on its own (so p50 and p99 may come from different runs), and `runs`
+/// counts them: this machine's run-to-run noise is larger than most differences measured, so the
+/// targets are judged on medians of interleaved repeats.
+pub fn medians(reports: &[Report]) -> Vec<Report> {
+    let mut order: Vec<String> = Vec::new();
+    let mut runs: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for r in reports {
+        let key = format!("{} {} {}", r.label, r.transport, r.group());
+        if !runs.contains_key(&key) {
+            order.push(key.clone());
+        }
+        runs.entry(key)
+            .or_default()
+            .push(serde_json::to_value(r).unwrap_or_default());
+    }
+    order
+        .iter()
+        .filter_map(|key| {
+            let values = &runs[key];
+            let mut report: Report = serde_json::from_value(median(values)).ok()?;
+            report.runs = values.len() as u64;
+            Some(report)
+        })
+        .collect()
+}
+
+/// The median of each number in `values` (all shaped alike), field by field; anything else is
+/// taken from the first. The middle element is taken, not an average, so integers stay integers.
+fn median(values: &[serde_json::Value]) -> serde_json::Value {
+    use serde_json::Value;
+    match &values[0] {
+        Value::Number(_) => {
+            let mut numbers: Vec<&Value> = values.iter().filter(|v| v.is_number()).collect();
+            numbers.sort_by(|a, b| {
+                let (a, b) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                a.total_cmp(&b)
+            });
+            numbers[(numbers.len() - 1) / 2].clone()
+        }
+        Value::Object(first) => Value::Object(
+            first
+                .keys()
+                .map(|k| {
+                    let field: Vec<Value> =
+                        values.iter().filter_map(|v| v.get(k).cloned()).collect();
+                    (k.clone(), median(&field))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -202,6 +260,12 @@ pub fn markdown(reports: &[Report], baseline: &str) -> String {
             .find(|r| r.label == baseline && r.transport == "ws")
             .copied();
         let _ = writeln!(out, "### {key}\n");
+        if let Some(n) = rows.iter().map(|r| r.runs).max().filter(|&n| n > 1) {
+            let _ = writeln!(
+                out,
+                "Each figure is the median over the configuration's runs ({n} each).\n"
+            );
+        }
         let scenario = rows[0].scenario.as_str();
         match scenario {
             "connect" => {
@@ -437,4 +501,48 @@ pub fn verdict_table(verdicts: &[Verdict]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(label: &str, relays: u64, per_cpu: f64, p99: f64) -> Report {
+        Report {
+            scenario: "relay".into(),
+            label: label.into(),
+            target: label.into(),
+            transport: "ws".into(),
+            pairs: Some(50),
+            relays,
+            relays_per_server_cpu_s: Some(per_cpu),
+            latency_us: Some(Percentiles {
+                p99,
+                ..Percentiles::default()
+            }),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn repeated_runs_collapse_into_the_median_of_each_figure() {
+        let reports = [
+            run("switchboard", 10, 3.0, 900.0),
+            run("bare", 7, 1.0, 100.0),
+            run("switchboard", 30, 1.0, 400.0),
+            run("switchboard", 20, 2.0, 500.0),
+        ];
+        let collapsed = medians(&reports);
+        assert_eq!(collapsed.len(), 2);
+        let sb = &collapsed[0];
+        assert_eq!((sb.label.as_str(), sb.runs), ("switchboard", 3));
+        assert_eq!(sb.relays, 20);
+        assert_eq!(sb.relays_per_server_cpu_s, Some(2.0));
+        assert_eq!(sb.latency_us.as_ref().map(|p| p.p99), Some(500.0));
+        assert_eq!(
+            (collapsed[1].label.as_str(), collapsed[1].runs),
+            ("bare", 1)
+        );
+        assert_eq!(collapsed[1].relays, 7);
+    }
 }

@@ -25,8 +25,8 @@ use axum::{
     },
     response::{IntoResponse, Response},
 };
-use switchboard_protocol::SignalError;
 use futures_util::future::{Either, Ready, ready};
+use switchboard_protocol::SignalError;
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 

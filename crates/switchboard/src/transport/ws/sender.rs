@@ -173,9 +173,13 @@ impl Out {
             *len = frame::write_header(header, Opcode::Text, frame.text.len());
         }
         let mut parts = [[IoSlice::new(&[]); 2]; N];
-        for (((part, header), len), frame) in parts.iter_mut().zip(&headers).zip(lengths).zip(frames)
+        for (((part, header), len), frame) in
+            parts.iter_mut().zip(&headers).zip(lengths).zip(frames)
         {
-            *part = [IoSlice::new(&header[..len]), IoSlice::new(frame.text.as_bytes())];
+            *part = [
+                IoSlice::new(&header[..len]),
+                IoSlice::new(frame.text.as_bytes()),
+            ];
         }
         self.write(&parts.as_flattened()[..2 * frames.len()]);
     }
