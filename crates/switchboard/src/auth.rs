@@ -181,7 +181,7 @@ impl Verifier {
     /// starts in the background (at most once per `jwks_cooldown_ms`); [`Verifier::verify_async`]
     /// waits for that refresh instead.
     pub fn verify(&self, token: &str) -> Result<Identity, SignalError> {
-        match self.check(token) {
+        match self.check(token, false) {
             Ok(identity) => Ok(identity),
             Err(Refusal::Invalid(e)) => Err(e),
             Err(Refusal::UnknownKid) => {
@@ -196,14 +196,26 @@ impl Verifier {
     /// [`Verifier::verify`], but a token naming an unknown key id waits for a refresh of the key
     /// set (unless one ran less than `jwks_cooldown_ms` ago) and is checked again.
     pub async fn verify_async(&self, token: &str) -> Result<Identity, SignalError> {
-        match self.check(token) {
+        self.verify_presented(token, false).await
+    }
+
+    /// [`Verifier::verify_async`] for a token its client presents with every request (the HTTP
+    /// transports' polls and posts): an HS256 token is kept once verified (see
+    /// [`crate::verified`]). A WebSocket presents its token once, so it is not kept: that would
+    /// only add to every idle session's memory.
+    pub async fn verify_repeated(&self, token: &str) -> Result<Identity, SignalError> {
+        self.verify_presented(token, true).await
+    }
+
+    async fn verify_presented(&self, token: &str, keep: bool) -> Result<Identity, SignalError> {
+        match self.check(token, keep) {
             Ok(identity) => Ok(identity),
             Err(Refusal::Invalid(e)) => Err(e),
             Err(Refusal::UnknownKid) => {
                 if let Some(jwks) = self.jwks() {
                     jwks.refresh_for_unknown_kid().await;
                 }
-                self.check(token).map_err(|r| match r {
+                self.check(token, keep).map_err(|r| match r {
                     Refusal::Invalid(e) => e,
                     Refusal::UnknownKid => unknown_kid(),
                 })
@@ -211,7 +223,9 @@ impl Verifier {
         }
     }
 
-    fn check(&self, token: &str) -> Result<Identity, Refusal> {
+    /// Verifies `token`, found among the kept ones or in full; `keep` keeps an HS256 token
+    /// verified in full.
+    fn check(&self, token: &str, keep: bool) -> Result<Identity, Refusal> {
         let now = unix_now();
         if let Some(identity) = self.verified.get(token, now) {
             return Ok(identity);
@@ -227,7 +241,9 @@ impl Verifier {
         if header.alg == Algorithm::HS256 {
             let (identity, exp) = decode(token, &self.key, &self.validation)?;
             let until = exp.saturating_add(self.validation.leeway);
-            self.verified.insert(token, &identity, until, now);
+            if keep {
+                self.verified.insert(token, &identity, until, now);
+            }
             return Ok(identity);
         }
         let Some(public) = &self.public else {
@@ -486,17 +502,19 @@ mod tests {
             .mint("u1", "r1", Role::Host, None, Duration::from_secs(60))
             .unwrap();
         assert_eq!(&*v.verify(&t).unwrap().user, "u1");
+        assert!(v.verified.is_empty(), "a token presented once is not kept");
+        assert_eq!(&*v.check(&t, true).ok().unwrap().user, "u1");
         assert_eq!(v.verified.len(), 1);
         assert_eq!(&*v.verify(&t).unwrap().user, "u1");
         // The same header and claims with another signature, and a token of another secret.
         let at = t.len() - 10;
         let swapped = if &t[at..=at] == "A" { "B" } else { "A" };
         let forged = format!("{}{swapped}{}", &t[..at], &t[at + 1..]);
-        assert!(v.verify(&forged).is_err());
+        assert!(v.check(&forged, true).is_err());
         let other = Signer::new(b"another-secret-another-secret-an")
             .mint("u1", "r1", Role::Host, None, Duration::from_secs(60))
             .unwrap();
-        assert!(v.verify(&other).is_err());
+        assert!(v.check(&other, true).is_err());
         assert_eq!(v.verified.len(), 1);
     }
 

@@ -53,7 +53,7 @@ pub async fn authenticate(
 ) -> Result<Identity, ApiError> {
     let token = token_from(headers, params.token.as_deref())
         .ok_or_else(|| SignalError::Unauthorized("a token is required".into()))?;
-    node.verifier().verify_async(token).await.map_err(|e| {
+    node.verifier().verify_repeated(token).await.map_err(|e| {
         tracing::info!(event = "ws.auth_failure", reason = %e, "session request refused");
         ApiError(e)
     })
