@@ -38,6 +38,13 @@ pub struct Attachment {
     generation: u64,
 }
 
+impl Attachment {
+    /// Whether `s` may still act through this attachment: not superseded, attached, not ending.
+    fn is_current(&self, s: &Session) -> bool {
+        s.generation == self.generation && s.is_attached() && s.closing.is_none()
+    }
+}
+
 /// What a transport should do next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Transmit {
@@ -336,7 +343,7 @@ impl Hub {
         self.sessions
             .get_mut(&at.session)
             .map(|s| &mut **s)
-            .filter(|s| s.generation == at.generation && s.is_attached() && s.closing.is_none())
+            .filter(|s| at.is_current(s))
     }
 
     /// Handles one client frame. `Err` is the `error` to answer with (the caller queues it with
@@ -344,7 +351,7 @@ impl Hub {
     /// dropped.
     pub fn receive(&mut self, at: &Attachment, text: &str, now: Now) -> Result<(), Refusal> {
         self.handle_text(at.session.as_str(), text, now, |s| {
-            let current = s.generation == at.generation && s.is_attached() && s.closing.is_none();
+            let current = at.is_current(s);
             if current {
                 s.link = Link::Attached { last_seen: now.at };
             }
@@ -374,7 +381,7 @@ impl Hub {
         let window = limits.ts_skew_ms;
         let session_id = &session.id.clone();
         let last = session.last_client_seq;
-        let (frame, id) = match parsed {
+        let (frame, id, leave) = match parsed {
             Ok(frame) => {
                 let id = frame.header.id.clone();
                 let seq = frame.header.seq;
@@ -400,10 +407,11 @@ impl Hub {
                 // room takes up its members' activity when it looks idle, and a member's when it
                 // leaves (so a `leave` is noted only once it is done: it is no activity in the room
                 // it leaves).
-                if !matches!(frame.message, ClientMessage::Leave { .. }) {
+                let leave = matches!(frame.message, ClientMessage::Leave { .. });
+                if !leave {
                     session.last_active = now.at;
                 }
-                (frame, id)
+                (frame, id, leave)
             }
             Err(rejected) => {
                 let seq = rejected.header.as_ref().map(|h| h.seq);
@@ -422,20 +430,20 @@ impl Hub {
         let type_name = frame.message.type_name();
         let room = frame.message.room().cloned();
         let seq = frame.header.seq;
-        let leave = matches!(frame.message, ClientMessage::Leave { .. });
-        if let Err(scope) = self.admit(session_id, &frame.message, now) {
-            self.throttled(session_id, scope, now);
-            if leave {
-                self.mark_active(session_id, now);
+        let dispatched = match self.admit(session_id, &frame.message, now) {
+            Ok(()) => Some(self.dispatch(session_id, frame, now)),
+            Err(scope) => {
+                self.throttled(session_id, scope, now);
+                None
             }
-            self.settle(now);
-            return Err(Refusal::Dropped);
-        }
-        let result = self.dispatch(session_id, frame, now);
+        };
         if leave {
             self.mark_active(session_id, now);
         }
         self.settle(now);
+        let Some(result) = dispatched else {
+            return Err(Refusal::Dropped);
+        };
         match result {
             Ok(()) => {
                 self.events.push(Event::Received { kind: type_name });

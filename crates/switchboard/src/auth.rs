@@ -240,8 +240,8 @@ impl Verifier {
         })?;
         if header.alg == Algorithm::HS256 {
             let (identity, exp) = decode(token, &self.key, &self.validation)?;
-            let until = exp.saturating_add(self.validation.leeway);
             if keep {
+                let until = exp.saturating_add(self.validation.leeway);
                 self.verified.insert(token, &identity, until, now);
             }
             return Ok(identity);

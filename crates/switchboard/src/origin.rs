@@ -12,9 +12,11 @@
 //! preflights) carry `Access-Control-Allow-Origin` for allowed origins only; credentials are never
 //! allowed, since tokens travel as bearer tokens, not cookies.
 
-use std::{sync::Arc, time::Duration};
-
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     extract::Request,
