@@ -51,6 +51,7 @@ const KEYS: &[&str] = &[
     "max_sessions_per_user",
     "max_sessions_per_address",
     "max_connections",
+    "worker_threads",
     "guest_access",
     "turn_secret",
     "turn_urls",
@@ -148,6 +149,10 @@ pub struct Config {
     /// ([`crate::open_files::max_connections`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
+    /// Threads that run connections. Unset: one per CPU the process may use; with one, the
+    /// single-threaded scheduler ([`crate::runtime`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
     /// Whether `POST /v1/token` hands out guest tokens (the web app's lobby uses it). On by default
     /// for local runs; turn it off in production and mint tokens in your own backend.
     pub guest_access: bool,
@@ -198,6 +203,7 @@ impl Default for Config {
             max_sessions_per_user: core.max_sessions_per_user,
             max_sessions_per_address: core.max_sessions_per_address,
             max_connections: None,
+            worker_threads: None,
             guest_access: true,
             turn_secret: None,
             turn_urls: Vec::new(),
@@ -364,6 +370,11 @@ mod tests {
             )?;
             assert!(Config::load(Some(Path::new("bad.toml")), &none).is_err());
             assert!(Config::load(Some(Path::new("missing.toml")), &none).is_err());
+            jail.set_env("SWITCHBOARD_WORKER_THREADS", "0");
+            assert!(Config::load(None, &none).is_err());
+            jail.set_env("SWITCHBOARD_WORKER_THREADS", "1");
+            let config = Config::load(None, &none).unwrap();
+            assert_eq!(config.worker_threads.map(|n| n.get()), Some(1));
             Ok(())
         });
     }

@@ -17,6 +17,7 @@ pub mod node;
 pub mod observe;
 pub mod open_files;
 pub mod origin;
+pub mod runtime;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -5,6 +5,7 @@ use tracing_subscriber::{EnvFilter, util::SubscriberInitExt};
 use super::ServeArgs;
 use crate::{
     config::Config,
+    runtime,
     secret::{Secret, SecretSource},
     server,
     telemetry::{self, Telemetry},
@@ -15,7 +16,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     let telemetry = init_logging(&config)?;
     crate::open_files::raise_soft_limit();
     let secret = Secret::load(&config).map_err(|e| format!("secret: {e}"))?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = runtime::build(config.worker_threads).map_err(|e| format!("runtime: {e}"))?;
     let result = runtime.block_on(serve(config, secret));
     drop(runtime);
     // After the runtime: the exporter's last batch goes out on its own thread.
