@@ -35,8 +35,11 @@ use crate::node::Node;
 /// Frames taken from the outbox per write; bounds the time between socket reads.
 pub const BATCH: usize = 64;
 
-/// Frames in a batch small enough for [`Out::send_frames`]'s small arrays.
-const SMALL_BATCH: usize = 4;
+/// Batches of up to this many bytes are copied into one buffer and written with `send(2)`;
+/// larger ones are written with `writev(2)` from where they are. For the kernel a `writev` costs
+/// more than a `send` of the same bytes (an iovec array to import and check), and a relayed
+/// message is a few hundred bytes: copying it is cheaper.
+const GATHER_LIMIT: usize = 16 * 1024;
 
 /// See the module documentation.
 pub struct Sender {
@@ -149,30 +152,38 @@ impl Wake for Sender {
 }
 
 impl Out {
-    /// Writes the outbox's frames with one vectored write.
+    /// Writes the outbox's frames with one write.
     pub fn send_frames(&mut self, node: &Node, frames: &[Frame]) {
         let now = Instant::now();
         for frame in frames {
             node.metrics().sent(frame, now);
         }
-        // Every slot of the arrays the write is built in is initialised, and most batches are
-        // one relayed message: small batches get small arrays.
-        if frames.len() <= SMALL_BATCH {
-            self.write_frames::<SMALL_BATCH>(frames);
+        let size: usize = frames.iter().map(|f| MAX_HEADER + f.text.len()).sum();
+        if size <= GATHER_LIMIT {
+            GATHERED.with_borrow_mut(|bytes| {
+                bytes.clear();
+                for frame in frames {
+                    let mut header = [0u8; MAX_HEADER];
+                    let len = frame::write_header(&mut header, Opcode::Text, frame.text.len());
+                    bytes.extend_from_slice(&header[..len]);
+                    bytes.extend_from_slice(frame.text.as_bytes());
+                }
+                self.write(&[IoSlice::new(bytes)]);
+            });
         } else {
-            self.write_frames::<BATCH>(frames);
+            self.write_vectored(frames);
         }
     }
 
-    /// Writes up to `N` frames, each a header on the stack and the text by reference.
-    fn write_frames<const N: usize>(&mut self, frames: &[Frame]) {
-        let frames = &frames[..frames.len().min(N)];
-        let mut headers = [[0u8; MAX_HEADER]; N];
-        let mut lengths = [0usize; N];
+    /// Writes up to [`BATCH`] frames, each a header on the stack and the text by reference.
+    fn write_vectored(&mut self, frames: &[Frame]) {
+        let frames = &frames[..frames.len().min(BATCH)];
+        let mut headers = [[0u8; MAX_HEADER]; BATCH];
+        let mut lengths = [0usize; BATCH];
         for ((header, len), frame) in headers.iter_mut().zip(&mut lengths).zip(frames) {
             *len = frame::write_header(header, Opcode::Text, frame.text.len());
         }
-        let mut parts = [[IoSlice::new(&[]); 2]; N];
+        let mut parts = [[IoSlice::new(&[]); 2]; BATCH];
         for (((part, header), len), frame) in
             parts.iter_mut().zip(&headers).zip(lengths).zip(frames)
         {
@@ -198,7 +209,11 @@ impl Out {
             return;
         }
         let written = if self.unsent.is_empty() {
-            match self.socket.try_write_vectored(parts) {
+            let attempt = match parts {
+                [one] => self.socket.try_write(one),
+                _ => self.socket.try_write_vectored(parts),
+            };
+            match attempt {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                 Err(_) => {
@@ -245,6 +260,9 @@ thread_local! {
     static NOTING: Cell<bool> = const { Cell::new(false) };
     /// Senders woken during this thread's current hub call.
     static NOTED: RefCell<Vec<Arc<Sender>>> = const { RefCell::new(Vec::new()) };
+    /// Where this thread gathers a batch of frames (see [`GATHER_LIMIT`]): one buffer per thread,
+    /// so an idle connection holds none.
+    static GATHERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` (a hub call) noting the senders it wakes instead of waking their tasks.
