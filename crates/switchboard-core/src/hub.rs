@@ -22,7 +22,7 @@ use switchboard_protocol::{
 };
 
 use crate::{
-    CloseReason, CoreConfig, Event, Identity, Now, SessionId,
+    CloseReason, CoreConfig, Event, Identity, Now, RateLimits, SessionId,
     outbox::{Frame, Outbox, ResumeGap},
     rate::{AbuseMeter, TokenBucket},
     room::{Member, Room},
@@ -427,10 +427,18 @@ impl Hub {
                 return Err(self.rejection(error, rejected.id, type_name, seq).into());
             }
         };
+        let admitted = Self::admit(
+            session,
+            &self.config.rate,
+            &mut self.joins_by_address,
+            &mut self.rooms,
+            &frame.message,
+            now,
+        );
         let type_name = frame.message.type_name();
         let room = frame.message.room().cloned();
         let seq = frame.header.seq;
-        let dispatched = match self.admit(session_id, &frame.message, now) {
+        let dispatched = match admitted {
             Ok(()) => Some(self.dispatch(session_id, frame, now)),
             Err(scope) => {
                 self.throttled(session_id, scope, now);
@@ -458,16 +466,16 @@ impl Hub {
     }
 
     /// Charges `message` to the budgets it draws on; `Err` names the one that is spent.
+    /// Takes the session and the tables it draws on apart from the hub, so the caller's lookup
+    /// of the sender serves.
     fn admit(
-        &mut self,
-        id: &SessionId,
+        s: &mut Session,
+        rate: &RateLimits,
+        joins_by_address: &mut HashMap<IpAddr, TokenBucket>,
+        rooms: &mut HashMap<RoomId, Box<Room>>,
         message: &ClientMessage,
         now: Now,
     ) -> Result<(), &'static str> {
-        let rate = &self.config.rate;
-        let Some(s) = self.sessions.get_mut(id) else {
-            return Ok(());
-        };
         let own = match message {
             ClientMessage::Signal {
                 kind: SignalKind::Candidate,
@@ -483,7 +491,7 @@ impl Hub {
                 if let Some(address) = s.identity.address
                     && rate.joins_per_sec_per_address > 0.0
                 {
-                    let bucket = self.joins_by_address.entry(address).or_insert_with(|| {
+                    let bucket = joins_by_address.entry(address).or_insert_with(|| {
                         TokenBucket::new(
                             rate.joins_per_sec_per_address,
                             rate.join_burst_per_address,
@@ -499,8 +507,8 @@ impl Hub {
                 // Only members spend a room's budget: anyone else is refused `not_in_room` by
                 // `dispatch`, and must not be able to drain the budget of a room it is not in.
                 if rate.room_messages_per_sec > 0.0
-                    && let Some(r) = self.rooms.get_mut(room.as_str())
-                    && r.member_of_session(id).is_some()
+                    && let Some(r) = rooms.get_mut(room.as_str())
+                    && r.member_of_session(&s.id).is_some()
                     && !r.budget.try_take(now.at)
                 {
                     return Err("room");
