@@ -7,38 +7,102 @@
 const MAX_DEPTH: u32 = u128::BITS;
 
 /// The index of the first `"`, `\` or control character at or after `from`, where a string's
-/// plain run stops. Eight bytes at a time: payloads are mostly long strings.
+/// plain run stops.
 fn string_stop(b: &[u8], from: usize) -> Option<usize> {
-    let rest = b.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut offset = from;
-    for chunk in &mut chunks {
-        if let Some(i) = first_stop(chunk.try_into().expect("chunks of eight")) {
-            return Some(offset + i);
-        }
-        offset += 8;
-    }
-    // The last few bytes, padded with bytes that are no stop.
-    let tail = chunks.remainder();
-    let mut last = [b' '; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    let i = first_stop(last).filter(|&i| i < tail.len())?;
-    Some(offset + i)
+    scan_stops(b, from, native::first_stop)
 }
 
-/// The index of the first `"`, `\` or control character in `chunk`.
-fn first_stop(chunk: [u8; 8]) -> Option<usize> {
-    const ONES: u64 = u64::MAX / 255;
-    let x = u64::from_le_bytes(chunk);
-    // Mycroft's test for a zero byte, on `x` xored with `"` and with `\`, and for a byte below
-    // 0x20 on `x` itself: a byte is flagged in its high bit, and the lowest flagged byte is always
-    // a true match, since a borrow only starts at one. The xored words' high bits are those of
-    // `x`, so one `!x` serves all three.
-    let below = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
-        | (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
-        | x.wrapping_sub(ONES * 0x20);
-    let found = below & !x & (ONES * 0x80);
-    (found != 0).then(|| found.trailing_zeros() as usize / 8)
+#[cfg(target_arch = "x86_64")]
+use sse2 as native;
+#[cfg(not(target_arch = "x86_64"))]
+use swar as native;
+
+/// [`string_stop`] with `first_stop`, which finds the first stop at or after a given index of a
+/// block of `N` bytes. Short strings are the most common (keys, ids, types), so the bytes after the
+/// last whole block are not copied out: they are looked at in the buffer's last `N` bytes.
+fn scan_stops<const N: usize>(
+    b: &[u8],
+    from: usize,
+    first_stop: impl Fn(&[u8; N], usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut i = from;
+    while let Some(block) = b.get(i..i + N) {
+        if let Some(k) = first_stop(block.try_into().expect("a block"), 0) {
+            return Some(i + k);
+        }
+        i += N;
+    }
+    if i >= b.len() {
+        return None;
+    }
+    match b.len().checked_sub(N) {
+        Some(start) => {
+            let block = b[start..].try_into().expect("a block");
+            first_stop(block, i - start).map(|k| start + k)
+        }
+        // A buffer shorter than a block, padded with bytes that are no stop.
+        None => {
+            let mut block = [b' '; N];
+            block[..b.len()].copy_from_slice(b);
+            first_stop(&block, i)
+        }
+    }
+}
+
+/// Sixteen bytes at a time with SSE2, which every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use core::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// The index of the first `"`, `\` or control character in `block` at or after `skip`.
+    pub(super) fn first_stop(block: &[u8; 16], skip: usize) -> Option<usize> {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 processor runs `stops`.
+        #[allow(unsafe_code)]
+        let stops = unsafe { stops(block) };
+        let found = stops & (u32::MAX << skip);
+        (found != 0).then(|| found.trailing_zeros() as usize)
+    }
+
+    /// The stops in `block`, one bit per byte, lowest bit first.
+    #[target_feature(enable = "sse2")]
+    fn stops(block: &[u8; 16]) -> u32 {
+        // SAFETY: the load reads the sixteen bytes of `block`, and needs no alignment.
+        #[allow(unsafe_code)]
+        let x = unsafe { _mm_loadu_si128(block.as_ptr().cast()) };
+        let splat = |c: u8| _mm_set1_epi8(c as i8);
+        let quote = _mm_cmpeq_epi8(x, splat(b'"'));
+        let backslash = _mm_cmpeq_epi8(x, splat(b'\\'));
+        // A byte is below 0x20 where raising it to at least 0x1f leaves 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(x, splat(0x1f)), splat(0x1f));
+        let any = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+        // `movemask` gathers the bytes' high bits into the low sixteen bits.
+        _mm_movemask_epi8(any) as u32
+    }
+}
+
+/// Eight bytes at a time in a `u64`, on any machine; on x86_64, only to check [`sse2`] against.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+mod swar {
+    /// The index of the first `"`, `\` or control character in `block` at or after `skip`.
+    pub(super) fn first_stop(block: &[u8; 8], skip: usize) -> Option<usize> {
+        const ONES: u64 = u64::MAX / 255;
+        // Mycroft's test for a zero byte, on `x` xored with `"` and with `\`, and for a byte below
+        // 0x20 on `x` itself: a byte is flagged in its high bit, and the lowest flagged byte is
+        // always a true match, since a borrow only starts at one. The xored words' high bits are
+        // those of `x`, so one `!x` serves all three. The bytes before `skip` are made spaces
+        // first, as a stop there could flag a byte after it falsely.
+        let keep = u64::MAX << (8 * skip);
+        let spaces = ONES * u64::from(b' ');
+        let x = (u64::from_le_bytes(*block) & keep) | (spaces & !keep);
+        let below = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
+            | (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
+            | x.wrapping_sub(ONES * 0x20);
+        let found = below & !x & (ONES * 0x80);
+        (found != 0).then(|| found.trailing_zeros() as usize / 8)
+    }
 }
 
 /// The end (after the closing quote) of a string starting at `start` that has no escapes and no
@@ -214,11 +278,59 @@ mod tests {
         }
     }
 
+    /// The reference for [`string_stop`]: one byte at a time.
+    fn bytewise_stop(b: &[u8], from: usize) -> Option<usize> {
+        let stop = |c: &u8| matches!(c, b'"' | b'\\' | 0..0x20);
+        Some(from + b.get(from..)?.iter().position(stop)?)
+    }
+
+    #[test]
+    fn stops_are_found_at_every_place_of_a_block_and_of_the_tail() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [b'"', b'\\', 0, 0x1f] {
+                    let mut b = vec![b'x'; len];
+                    b[at] = c;
+                    for from in 0..=len + 1 {
+                        let expected = bytewise_stop(&b, from);
+                        assert_eq!(string_stop(&b, from), expected, "{b:?} from {from}");
+                        assert_eq!(scan_stops(&b, from, swar::first_stop), expected);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Both block scanners find the first stop as a byte-at-a-time scan does, wherever the scan
+        /// starts and however long the buffer is, with stops before the start too.
+        #[test]
+        fn block_scans_agree_with_a_bytewise_scan(
+            b in prop::collection::vec(
+                prop_oneof![
+                    8 => Just(b'a'),
+                    1 => Just(b'"'),
+                    1 => Just(b'\\'),
+                    1 => any::<u8>(),
+                ],
+                0..80,
+            ),
+            from in any::<prop::sample::Index>(),
+        ) {
+            let from = from.index(b.len() + 2);
+            let expected = bytewise_stop(&b, from);
+            prop_assert_eq!(string_stop(&b, from), expected);
+            prop_assert_eq!(scan_stops(&b, from, swar::first_stop), expected);
+        }
+    }
+
     #[test]
     fn every_ascii_character_in_a_string_is_read_as_serde_reads_it() {
         for c in (0..0x80u8).map(char::from) {
-            // At every place in an eight-byte word, and in the padded last few bytes.
-            for pad in 0..20 {
+            // At every place in a block, and in the last few bytes.
+            for pad in 0..40 {
                 let x = "x".repeat(pad);
                 for text in [format!("[\"{x}{c}\"]"), format!("[\"{x}\\{c}\"]")] {
                     assert_eq!(
