@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     Limits, PeerRef, RoomRef, SignalError,
-    json::{container_end, plain_string_end, scalar_len},
+    json::{container_end, digits_len, digits_value, plain_string_end, scalar_len},
 };
 
 /// A room's control mode.
@@ -226,62 +226,90 @@ fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
     if b.len() == 2 {
         return Some(raw);
     }
+    // The fields read so far, one bit each: a second one goes to serde, which refuses it.
+    let mut seen = 0u8;
     let mut i = 1;
     loop {
-        let key_end = plain_string_end(b, i)?;
-        let key = &text[i + 1..key_end - 1];
-        if b.get(key_end) != Some(&b':') {
+        let (field, key_len) = envelope_key(&b[i..])?;
+        if seen & field.bit() != 0 {
             return None;
         }
-        let start = key_end + 1;
-        let end = if key == "payload" {
-            if raw.payload.is_some() {
-                return None;
-            }
-            let end = container_end(b, start)?;
-            raw.payload = Some(&text[start..end]);
-            end
-        } else {
-            let end = match b.get(start)? {
-                b'"' => plain_string_end(b, start)?,
-                _ => start + scalar_len(&b[start..])?,
-            };
-            let slot = match key {
-                "type" => &mut raw.kind,
-                "room" => &mut raw.room,
-                "seq" => &mut raw.seq,
-                "ts" => &mut raw.ts,
-                "to" => &mut raw.to,
-                "from" => &mut raw.from,
-                "id" => &mut raw.id,
-                _ => return None,
-            };
-            if slot.replace(&text[start..end]).is_some() {
-                return None;
-            }
-            end
+        seen |= field.bit();
+        let start = i + key_len;
+        let end = match (field, b.get(start)?) {
+            (Field::Payload, _) => container_end(b, start)?,
+            (_, b'"') => plain_string_end(b, start)?,
+            _ => start + scalar_len(&b[start..])?,
         };
+        let value = &text[start..end];
+        // Serde reads a `null` field as absent (after counting it for duplicates); a payload is
+        // never `null` here, as `container_end` reads only objects and arrays.
+        if value != "null" {
+            *raw.slot(field) = Some(value);
+        }
         match b.get(end)? {
             b',' => i = end + 1,
-            b'}' if end + 1 == b.len() => break,
+            b'}' if end + 1 == b.len() => return Some(raw),
             _ => return None,
         }
     }
-    // Serde reads a `null` field as absent (after counting it for duplicates).
-    for slot in [
-        &mut raw.kind,
-        &mut raw.room,
-        &mut raw.seq,
-        &mut raw.ts,
-        &mut raw.to,
-        &mut raw.from,
-        &mut raw.id,
-    ] {
-        if *slot == Some("null") {
-            *slot = None;
+}
+
+/// A field of the envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Kind,
+    Room,
+    Seq,
+    Ts,
+    To,
+    From,
+    Id,
+    Payload,
+}
+
+impl Field {
+    /// The field's bit in a set of fields.
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl<'a> RawEnvelope<'a> {
+    fn slot(&mut self, field: Field) -> &mut Option<&'a str> {
+        match field {
+            Field::Kind => &mut self.kind,
+            Field::Room => &mut self.room,
+            Field::Seq => &mut self.seq,
+            Field::Ts => &mut self.ts,
+            Field::To => &mut self.to,
+            Field::From => &mut self.from,
+            Field::Id => &mut self.id,
+            Field::Payload => &mut self.payload,
         }
     }
-    Some(raw)
+}
+
+/// The field whose key, quoted and followed by `:`, starts `b`, and the length of that. Keys are
+/// compared as these literal bytes, so a key written any other way (escaped, unknown, or with
+/// whitespace before its colon) goes to serde.
+fn envelope_key(b: &[u8]) -> Option<(Field, usize)> {
+    /// `field` when `b` starts with `key` (a fixed length, so the compare is a few loads).
+    fn key<const N: usize>(b: &[u8], key: &[u8; N], field: Field) -> Option<(Field, usize)> {
+        (b.get(..N)? == key).then_some((field, N))
+    }
+    // The key's first two letters tell which it can be.
+    match b.get(1..3)? {
+        b"ty" => key(b, b"\"type\":", Field::Kind),
+        b"ro" => key(b, b"\"room\":", Field::Room),
+        b"se" => key(b, b"\"seq\":", Field::Seq),
+        b"ts" => key(b, b"\"ts\":", Field::Ts),
+        b"to" => key(b, b"\"to\":", Field::To),
+        b"fr" => key(b, b"\"from\":", Field::From),
+        b"id" => key(b, b"\"id\":", Field::Id),
+        b"pa" => key(b, b"\"payload\":", Field::Payload),
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -332,19 +360,23 @@ fn required<'a, T: Deserialize<'a>>(
 
 /// A string field's contents when it has no escapes.
 fn plain_str(raw: Option<&str>) -> Option<&str> {
-    let s = raw?.strip_prefix('"')?.strip_suffix('"')?;
+    let s = quoted(raw)?;
     (!s.contains('\\')).then_some(s)
+}
+
+/// A string field's contents, escapes and all. Enough to check an id with: an id's alphabet has
+/// no `\\`, so a written escape fails the check, and the field goes to `field` to be read.
+fn quoted(raw: Option<&str>) -> Option<&str> {
+    raw?.strip_prefix('"')?.strip_suffix('"')
 }
 
 /// An integer field's value when it is plain digits that fit.
 fn plain_u64(raw: Option<&str>) -> Option<u64> {
-    let s = raw?;
-    // JSON has no leading zeros; `field` refuses them.
-    let canonical = (1..=19).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
-    // 19 digits cannot overflow a u64.
-    canonical.then(|| s.bytes().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+    let s = raw?.as_bytes();
+    // JSON has no leading zeros (`field` refuses them), and 19 digits cannot overflow a u64.
+    let canonical =
+        (1..=19).contains(&s.len()) && digits_len(s) == s.len() && (s == b"0" || s[0] != b'0');
+    canonical.then(|| digits_value(s))
 }
 
 fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, SignalError> {
@@ -362,14 +394,14 @@ fn required_u64(raw: Option<&str>, name: &str, expected: &str) -> Result<u64, Si
 }
 
 fn room_field<'a>(raw: &RawEnvelope<'a>) -> Result<RoomRef<'a>, SignalError> {
-    match plain_str(raw.room).map(RoomRef::parse) {
+    match quoted(raw.room).map(RoomRef::parse) {
         Some(Ok(room)) => Ok(room),
         _ => required(raw.room, "room", "a room id"),
     }
 }
 
 fn peer_field<'a>(raw: &RawEnvelope<'a>) -> Result<Option<PeerRef<'a>>, SignalError> {
-    match plain_str(raw.to).map(PeerRef::parse) {
+    match quoted(raw.to).map(PeerRef::parse) {
         Some(Ok(peer)) => Ok(Some(peer)),
         _ => field(raw.to, "to", "a peer id"),
     }

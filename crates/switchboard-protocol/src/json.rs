@@ -138,12 +138,18 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
 /// taken alone (`01` is `0` then `1`): what follows a scalar is checked by its caller, which
 /// refuses a digit there, as serde does.
 pub(crate) fn scalar_len(b: &[u8]) -> Option<usize> {
-    for literal in [&b"true"[..], b"false", b"null"] {
-        if b.starts_with(literal) {
-            return Some(literal.len());
-        }
+    let literal = |word: &[u8]| b.starts_with(word).then_some(word.len());
+    match b.first()? {
+        b't' => literal(b"true"),
+        b'f' => literal(b"false"),
+        b'n' => literal(b"null"),
+        _ => number_len(b),
     }
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+}
+
+/// The length of a JSON number at the start of `b`, as [`scalar_len`] reads it.
+fn number_len(b: &[u8]) -> Option<usize> {
+    let digits = |from: usize| digits_len(&b[from..]);
     let mut i = usize::from(b.first() == Some(&b'-'));
     match b.get(i)? {
         b'0' => i += 1,
@@ -169,6 +175,46 @@ pub(crate) fn scalar_len(b: &[u8]) -> Option<usize> {
         i += n;
     }
     Some(i)
+}
+
+/// How many ASCII digits `b` starts with. Eight at a time: a timestamp has thirteen.
+pub(crate) fn digits_len(b: &[u8]) -> usize {
+    const ONES: u64 = u64::MAX / 255;
+    let mut n = 0;
+    while let Some(word) = b.get(n..n + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        // Each byte's high bit flags it: set already at 0x80 and above; below that, adding 0x46
+        // sets it from 0x3a (past `9`) and adding 0x50 leaves it clear below 0x30 (`0`). No sum
+        // carries into the next byte.
+        let low = x & (ONES * 0x7f);
+        let past_nine = low + ONES * 0x46;
+        let from_zero = low + ONES * 0x50;
+        let not_digit = (x | past_nine | !from_zero) & (ONES * 0x80);
+        if not_digit != 0 {
+            return n + not_digit.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + b[n..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// The value of `digits`, ASCII digits that fit a `u64`: the first few one at a time, then eight
+/// at a time.
+pub(crate) fn digits_value(digits: &[u8]) -> u64 {
+    let (head, words) = digits.split_at(digits.len() % 8);
+    let n = head.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'));
+    words.chunks_exact(8).fold(n, |n, word| {
+        n * 100_000_000 + eight_digits(word.try_into().expect("eight bytes"))
+    })
+}
+
+/// The value of eight ASCII digits, the first the most significant. Neighbouring numbers are
+/// joined in lanes twice as wide each step: two digits, then four, then eight.
+fn eight_digits(word: [u8; 8]) -> u64 {
+    let v = u64::from_le_bytes(word) - u64::from_le_bytes([b'0'; 8]);
+    let v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    (v * 10_000 + (v >> 32)) & 0xffff_ffff
 }
 
 fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
@@ -323,6 +369,27 @@ mod tests {
             let expected = bytewise_stop(&b, from);
             prop_assert_eq!(string_stop(&b, from), expected);
             prop_assert_eq!(scan_stops(&b, from, swar::first_stop), expected);
+        }
+    }
+
+    proptest! {
+        /// Digits are counted as one at a time, whatever byte ends them and wherever it is.
+        #[test]
+        fn digit_runs_are_counted_as_bytewise(
+            digits in "[0-9]{0,20}",
+            end in any::<u8>(),
+            tail in prop::collection::vec(any::<u8>(), 0..10),
+        ) {
+            let b = [digits.as_bytes(), &[end], &tail].concat();
+            let expected = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            prop_assert_eq!(digits_len(&b), expected);
+            prop_assert_eq!(digits_len(digits.as_bytes()), digits.len());
+        }
+
+        /// Up to nineteen digits, leading zeros and all, are valued as `str::parse` values them.
+        #[test]
+        fn digits_are_valued_as_parse_values_them(digits in "[0-9]{1,19}") {
+            prop_assert_eq!(Some(digits_value(digits.as_bytes())), digits.parse().ok());
         }
     }
 
