@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     Limits, PeerRef, RoomRef, SignalError,
-    json::{container_end, digits_len, digits_value, plain_string_end, scalar_len},
+    json::{container_end, digits_value, plain_string_end, scalar_len},
 };
 
 /// A room's control mode.
@@ -374,9 +374,10 @@ fn quoted(raw: Option<&str>) -> Option<&str> {
 fn plain_u64(raw: Option<&str>) -> Option<u64> {
     let s = raw?.as_bytes();
     // JSON has no leading zeros (`field` refuses them), and 19 digits cannot overflow a u64.
-    let canonical =
-        (1..=19).contains(&s.len()) && digits_len(s) == s.len() && (s == b"0" || s[0] != b'0');
-    canonical.then(|| digits_value(s))
+    if !(1..=19).contains(&s.len()) || (s[0] == b'0' && s.len() > 1) {
+        return None;
+    }
+    digits_value(s)
 }
 
 fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, SignalError> {

@@ -178,34 +178,51 @@ fn number_len(b: &[u8]) -> Option<usize> {
 }
 
 /// How many ASCII digits `b` starts with. Eight at a time: a timestamp has thirteen.
-pub(crate) fn digits_len(b: &[u8]) -> usize {
-    const ONES: u64 = u64::MAX / 255;
+fn digits_len(b: &[u8]) -> usize {
     let mut n = 0;
     while let Some(word) = b.get(n..n + 8) {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        // Each byte's high bit flags it: set already at 0x80 and above; below that, adding 0x46
-        // sets it from 0x3a (past `9`) and adding 0x50 leaves it clear below 0x30 (`0`). No sum
-        // carries into the next byte.
-        let low = x & (ONES * 0x7f);
-        let past_nine = low + ONES * 0x46;
-        let from_zero = low + ONES * 0x50;
-        let not_digit = (x | past_nine | !from_zero) & (ONES * 0x80);
-        if not_digit != 0 {
-            return n + not_digit.trailing_zeros() as usize / 8;
+        let not_digits = not_digits(word.try_into().expect("eight bytes"));
+        if not_digits != 0 {
+            return n + not_digits.trailing_zeros() as usize / 8;
         }
         n += 8;
     }
     n + b[n..].iter().take_while(|c| c.is_ascii_digit()).count()
 }
 
-/// The value of `digits`, ASCII digits that fit a `u64`: the first few one at a time, then eight
-/// at a time.
-pub(crate) fn digits_value(digits: &[u8]) -> u64 {
+/// The bytes of `word` that are not ASCII digits, each flagged in its high bit.
+fn not_digits(word: [u8; 8]) -> u64 {
+    const ONES: u64 = u64::MAX / 255;
+    let x = u64::from_le_bytes(word);
+    // A byte's high bit is set already at 0x80 and above; below that, adding 0x46 sets it from
+    // 0x3a (past `9`), and adding 0x50 leaves it clear below 0x30 (`0`). No sum carries into the
+    // next byte.
+    let low = x & (ONES * 0x7f);
+    let past_nine = low + ONES * 0x46;
+    let from_zero = low + ONES * 0x50;
+    (x | past_nine | !from_zero) & (ONES * 0x80)
+}
+
+/// The value of `digits` when they are all ASCII digits, at most nineteen (so that they fit a
+/// `u64`): the first few one at a time, then eight at a time.
+pub(crate) fn digits_value(digits: &[u8]) -> Option<u64> {
     let (head, words) = digits.split_at(digits.len() % 8);
-    let n = head.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'));
-    words.chunks_exact(8).fold(n, |n, word| {
-        n * 100_000_000 + eight_digits(word.try_into().expect("eight bytes"))
-    })
+    let mut n = 0;
+    for &c in head {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(digit);
+    }
+    for word in words.chunks_exact(8) {
+        let word = word.try_into().expect("eight bytes");
+        if not_digits(word) != 0 {
+            return None;
+        }
+        n = n * 100_000_000 + eight_digits(word);
+    }
+    Some(n)
 }
 
 /// The value of eight ASCII digits, the first the most significant. Neighbouring numbers are
@@ -386,10 +403,20 @@ mod tests {
             prop_assert_eq!(digits_len(digits.as_bytes()), digits.len());
         }
 
-        /// Up to nineteen digits, leading zeros and all, are valued as `str::parse` values them.
+        /// Up to nineteen digits, leading zeros and all, are valued as `str::parse` values them,
+        /// and anything else among them is refused.
         #[test]
-        fn digits_are_valued_as_parse_values_them(digits in "[0-9]{1,19}") {
-            prop_assert_eq!(Some(digits_value(digits.as_bytes())), digits.parse().ok());
+        fn digits_are_valued_as_parse_values_them(
+            digits in "[0-9]{1,19}",
+            other in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let mut digits = digits.into_bytes();
+            if let Some((at, c)) = other {
+                let at = at.index(digits.len());
+                digits[at] = c;
+            }
+            let expected = std::str::from_utf8(&digits).ok().and_then(|s| s.parse().ok());
+            prop_assert_eq!(digits_value(&digits), expected);
         }
     }
 
