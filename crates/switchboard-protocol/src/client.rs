@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     Limits, PeerRef, RoomRef, SignalError,
-    json::{container_end, digits_value, plain_string_end, scalar_len},
+    json::{container_end, digits_value, plain_integer, plain_string_end, scalar_len},
 };
 
 /// A room's control mode.
@@ -191,6 +191,10 @@ struct RawEnvelope<'a> {
     from: Option<&'a str>,
     id: Option<&'a str>,
     payload: Option<&'a str>,
+    /// The values of `seq` and `ts` when [`split_envelope`] read them as plain integers, so they
+    /// are not read twice.
+    seq_value: Option<u64>,
+    ts_value: Option<u64>,
 }
 
 impl<'a> RawEnvelope<'a> {
@@ -209,6 +213,8 @@ impl<'a> RawEnvelope<'a> {
             from: raw.from.map(RawValue::get),
             id: raw.id.map(RawValue::get),
             payload: raw.payload.map(RawValue::get),
+            seq_value: None,
+            ts_value: None,
         })
     }
 }
@@ -239,6 +245,13 @@ fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
         let end = match (field, b.get(start)?) {
             (Field::Payload, _) => container_end(b, start)?,
             (_, b'"') => plain_string_end(b, start)?,
+            (Field::Seq | Field::Ts, _) => match plain_integer(&b[start..]) {
+                Some((value, len)) => {
+                    *raw.value_slot(field) = Some(value);
+                    start + len
+                }
+                None => start + scalar_len(&b[start..])?,
+            },
             _ => start + scalar_len(&b[start..])?,
         };
         let value = &text[start..end];
@@ -286,6 +299,15 @@ impl<'a> RawEnvelope<'a> {
             Field::From => &mut self.from,
             Field::Id => &mut self.id,
             Field::Payload => &mut self.payload,
+        }
+    }
+
+    /// Where the value of an integer field goes.
+    fn value_slot(&mut self, field: Field) -> &mut Option<u64> {
+        match field {
+            Field::Seq => &mut self.seq_value,
+            Field::Ts => &mut self.ts_value,
+            _ => unreachable!("only `seq` and `ts` are read as integers"),
         }
     }
 }
@@ -387,8 +409,13 @@ fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str
     }
 }
 
-fn required_u64(raw: Option<&str>, name: &str, expected: &str) -> Result<u64, SignalError> {
-    match plain_u64(raw) {
+fn required_u64(
+    raw: Option<&str>,
+    split: Option<u64>,
+    name: &str,
+    expected: &str,
+) -> Result<u64, SignalError> {
+    match split.or_else(|| plain_u64(raw)) {
         Some(n) => Ok(n),
         None => required(raw, name, expected),
     }
@@ -485,11 +512,11 @@ fn read_id(raw: &RawEnvelope, limits: &Limits) -> Result<Option<Arc<str>>, Signa
 }
 
 fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, SignalError> {
-    let seq = required_u64(raw.seq, "seq", "a positive integer")?;
+    let seq = required_u64(raw.seq, raw.seq_value, "seq", "a positive integer")?;
     if seq == 0 {
         return Err(SignalError::invalid("`seq` must be at least 1"));
     }
-    let ts = required_u64(raw.ts, "ts", "Unix time in milliseconds")?;
+    let ts = required_u64(raw.ts, raw.ts_value, "ts", "Unix time in milliseconds")?;
     let claimed_from: Option<String> = field(raw.from, "from", "a string")?;
     Ok(FrameHeader {
         seq,
@@ -979,6 +1006,13 @@ mod tests {
             assert_eq!(split.seq, serde.seq.map(RawValue::get), "{text}");
             assert_eq!(split.payload, serde.payload.map(RawValue::get));
         }
+        // `seq` and `ts` are valued as they are split, when enough of the frame follows them.
+        let split = split_envelope(r#"{"type":"ack","seq":13,"ts":1763700000000,"payload":{}}"#);
+        let split = split.unwrap();
+        assert_eq!(
+            (split.seq_value, split.ts_value),
+            (Some(13), Some(1763700000000))
+        );
     }
 
     /// Every field's text, to compare two readings of one frame.
@@ -1056,8 +1090,16 @@ mod tests {
                     from: serde.from.map(RawValue::get),
                     id: serde.id.map(RawValue::get),
                     payload: serde.payload.map(RawValue::get),
+                    seq_value: None,
+                    ts_value: None,
                 };
                 proptest::prop_assert_eq!(fields(&split), fields(&expected), "{}", text);
+                // An integer's value, when the split read it, is serde's reading of its text.
+                for (value, text) in [(split.seq_value, split.seq), (split.ts_value, split.ts)] {
+                    if let Some(value) = value {
+                        proptest::prop_assert_eq!(Some(value), text.and_then(serde_reading));
+                    }
+                }
             }
         }
 

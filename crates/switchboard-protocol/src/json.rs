@@ -225,6 +225,47 @@ pub(crate) fn digits_value(digits: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// The value and length of an integer at the start of `b` written plainly: one to fifteen digits,
+/// the first not `0`, and no fraction or exponent after them. Read eight bytes at a time, so it
+/// needs the eight (or, past eight digits, sixteen) bytes from the start; `None` for anything
+/// else, which [`scalar_len`] and serde read.
+pub(crate) fn plain_integer(b: &[u8]) -> Option<(u64, usize)> {
+    const POWERS_OF_TEN: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+    if !matches!(b.first()?, b'1'..=b'9') {
+        return None;
+    }
+    let first = b.get(..8)?.try_into().expect("eight bytes");
+    let (value, len) = match not_digits(first) {
+        0 => {
+            let second = b.get(8..16)?.try_into().expect("eight bytes");
+            let n = not_digits(second).trailing_zeros() as usize / 8;
+            // Sixteen digits or more (`n` is 8) are left to the slow path.
+            let low = leading_digits(second, n)?;
+            (eight_digits(first) * POWERS_OF_TEN[n] + low, 8 + n)
+        }
+        stops => {
+            let n = stops.trailing_zeros() as usize / 8;
+            (leading_digits(first, n)?, n)
+        }
+    };
+    (!matches!(b.get(len), Some(b'.' | b'e' | b'E'))).then_some((value, len))
+}
+
+/// The value of the first `n` bytes of `word`, digits, when `n` is less than eight: they are moved
+/// to the end of the word, after `0`s.
+fn leading_digits(word: [u8; 8], n: usize) -> Option<u64> {
+    if n >= 8 {
+        return None;
+    }
+    if n == 0 {
+        return Some(0);
+    }
+    let shift = 8 * (8 - n as u32);
+    let zeros = u64::from_le_bytes([b'0'; 8]);
+    let word = (u64::from_le_bytes(word) << shift) | (zeros >> (64 - shift));
+    Some(eight_digits(word.to_le_bytes()))
+}
+
 /// The value of eight ASCII digits, the first the most significant. Neighbouring numbers are
 /// joined in lanes twice as wide each step: two digits, then four, then eight.
 fn eight_digits(word: [u8; 8]) -> u64 {
@@ -401,6 +442,26 @@ mod tests {
             let expected = b.iter().take_while(|c| c.is_ascii_digit()).count();
             prop_assert_eq!(digits_len(&b), expected);
             prop_assert_eq!(digits_len(digits.as_bytes()), digits.len());
+        }
+
+        /// A plain integer is valued as serde values it, and ends where [`scalar_len`] ends it.
+        #[test]
+        fn plain_integers_are_read_as_serde_reads_them(
+            number in "-?[0-9]{1,18}(\\.[0-9])?([eE][0-9])?",
+            tail in "[,}\\]x0-9 .eE]{0,20}",
+        ) {
+            let text = format!("{number}{tail}");
+            let b = text.as_bytes();
+            if let Some((value, len)) = plain_integer(b) {
+                prop_assert_eq!(Some(len), scalar_len(b));
+                prop_assert_eq!(serde_json::from_str::<u64>(&text[..len]).ok(), Some(value));
+            } else if let Ok(n) = number.parse::<u64>() {
+                // Only a number that is not plain, or too near the end, is left to the slow path.
+                let plain = number.len() <= 15 && !number.starts_with('0');
+                let room = if number.len() < 8 { 8 } else { 16 };
+                let followed = !tail.starts_with(|c: char| c.is_ascii_digit() || ".eE".contains(c));
+                prop_assert!(!(plain && followed && b.len() >= room), "{} {}", text, n);
+            }
         }
 
         /// Up to nineteen digits, leading zeros and all, are valued as `str::parse` values them,
