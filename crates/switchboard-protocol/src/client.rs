@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     Limits, PeerRef, RoomRef, SignalError,
-    json::{container_end, plain_string_end, scalar_len},
+    json::{container_end, digits_value, plain_integer, plain_string_end, scalar_len},
 };
 
 /// A room's control mode.
@@ -191,6 +191,10 @@ struct RawEnvelope<'a> {
     from: Option<&'a str>,
     id: Option<&'a str>,
     payload: Option<&'a str>,
+    /// The values of `seq` and `ts` when [`split_envelope`] read them as plain integers, so they
+    /// are not read twice.
+    seq_value: Option<u64>,
+    ts_value: Option<u64>,
 }
 
 impl<'a> RawEnvelope<'a> {
@@ -209,6 +213,8 @@ impl<'a> RawEnvelope<'a> {
             from: raw.from.map(RawValue::get),
             id: raw.id.map(RawValue::get),
             payload: raw.payload.map(RawValue::get),
+            seq_value: None,
+            ts_value: None,
         })
     }
 }
@@ -226,62 +232,106 @@ fn split_envelope(text: &str) -> Option<RawEnvelope<'_>> {
     if b.len() == 2 {
         return Some(raw);
     }
+    // The fields read so far, one bit each: a second one goes to serde, which refuses it.
+    let mut seen = 0u8;
     let mut i = 1;
     loop {
-        let key_end = plain_string_end(b, i)?;
-        let key = &text[i + 1..key_end - 1];
-        if b.get(key_end) != Some(&b':') {
+        let (field, key_len) = envelope_key(&b[i..])?;
+        if seen & field.bit() != 0 {
             return None;
         }
-        let start = key_end + 1;
-        let end = if key == "payload" {
-            if raw.payload.is_some() {
-                return None;
-            }
-            let end = container_end(b, start)?;
-            raw.payload = Some(&text[start..end]);
-            end
-        } else {
-            let end = match b.get(start)? {
-                b'"' => plain_string_end(b, start)?,
-                _ => start + scalar_len(&b[start..])?,
-            };
-            let slot = match key {
-                "type" => &mut raw.kind,
-                "room" => &mut raw.room,
-                "seq" => &mut raw.seq,
-                "ts" => &mut raw.ts,
-                "to" => &mut raw.to,
-                "from" => &mut raw.from,
-                "id" => &mut raw.id,
-                _ => return None,
-            };
-            if slot.replace(&text[start..end]).is_some() {
-                return None;
-            }
-            end
+        seen |= field.bit();
+        let start = i + key_len;
+        let end = match (field, b.get(start)?) {
+            (Field::Payload, _) => container_end(b, start)?,
+            (_, b'"') => plain_string_end(b, start)?,
+            (Field::Seq | Field::Ts, _) => match plain_integer(&b[start..]) {
+                Some((value, len)) => {
+                    *raw.value_slot(field) = Some(value);
+                    start + len
+                }
+                None => start + scalar_len(&b[start..])?,
+            },
+            _ => start + scalar_len(&b[start..])?,
         };
+        let value = &text[start..end];
+        // Serde reads a `null` field as absent (after counting it for duplicates); a payload is
+        // never `null` here, as `container_end` reads only objects and arrays.
+        if value != "null" {
+            *raw.slot(field) = Some(value);
+        }
         match b.get(end)? {
             b',' => i = end + 1,
-            b'}' if end + 1 == b.len() => break,
+            b'}' if end + 1 == b.len() => return Some(raw),
             _ => return None,
         }
     }
-    // Serde reads a `null` field as absent (after counting it for duplicates).
-    for slot in [
-        &mut raw.kind,
-        &mut raw.room,
-        &mut raw.seq,
-        &mut raw.ts,
-        &mut raw.to,
-        &mut raw.from,
-        &mut raw.id,
-    ] {
-        if *slot == Some("null") {
-            *slot = None;
+}
+
+/// A field of the envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Kind,
+    Room,
+    Seq,
+    Ts,
+    To,
+    From,
+    Id,
+    Payload,
+}
+
+impl Field {
+    /// The field's bit in a set of fields.
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl<'a> RawEnvelope<'a> {
+    fn slot(&mut self, field: Field) -> &mut Option<&'a str> {
+        match field {
+            Field::Kind => &mut self.kind,
+            Field::Room => &mut self.room,
+            Field::Seq => &mut self.seq,
+            Field::Ts => &mut self.ts,
+            Field::To => &mut self.to,
+            Field::From => &mut self.from,
+            Field::Id => &mut self.id,
+            Field::Payload => &mut self.payload,
         }
     }
-    Some(raw)
+
+    /// Where the value of an integer field goes.
+    fn value_slot(&mut self, field: Field) -> &mut Option<u64> {
+        match field {
+            Field::Seq => &mut self.seq_value,
+            Field::Ts => &mut self.ts_value,
+            _ => unreachable!("only `seq` and `ts` are read as integers"),
+        }
+    }
+}
+
+/// The field whose key, quoted and followed by `:`, starts `b`, and the length of that. Keys are
+/// compared as these literal bytes, so a key written any other way (escaped, unknown, or with
+/// whitespace before its colon) goes to serde.
+fn envelope_key(b: &[u8]) -> Option<(Field, usize)> {
+    /// `field` when `b` starts with `key` (a fixed length, so the compare is a few loads).
+    fn key<const N: usize>(b: &[u8], key: &[u8; N], field: Field) -> Option<(Field, usize)> {
+        (b.get(..N)? == key).then_some((field, N))
+    }
+    // The key's first two letters tell which it can be.
+    match b.get(1..3)? {
+        b"ty" => key(b, b"\"type\":", Field::Kind),
+        b"ro" => key(b, b"\"room\":", Field::Room),
+        b"se" => key(b, b"\"seq\":", Field::Seq),
+        b"ts" => key(b, b"\"ts\":", Field::Ts),
+        b"to" => key(b, b"\"to\":", Field::To),
+        b"fr" => key(b, b"\"from\":", Field::From),
+        b"id" => key(b, b"\"id\":", Field::Id),
+        b"pa" => key(b, b"\"payload\":", Field::Payload),
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -332,19 +382,25 @@ fn required<'a, T: Deserialize<'a>>(
 
 /// A string field's contents when it has no escapes.
 fn plain_str(raw: Option<&str>) -> Option<&str> {
-    let s = raw?.strip_prefix('"')?.strip_suffix('"')?;
-    (!s.contains('\\')).then_some(s)
+    let s = quoted(raw)?;
+    // A byte at a time: these strings are short, too short for `contains` to pay for its setup.
+    (!s.bytes().any(|c| c == b'\\')).then_some(s)
+}
+
+/// A string field's contents, escapes and all. Enough to check an id with: an id's alphabet has
+/// no `\\`, so a written escape fails the check, and the field goes to `field` to be read.
+fn quoted(raw: Option<&str>) -> Option<&str> {
+    raw?.strip_prefix('"')?.strip_suffix('"')
 }
 
 /// An integer field's value when it is plain digits that fit.
 fn plain_u64(raw: Option<&str>) -> Option<u64> {
-    let s = raw?;
-    // JSON has no leading zeros; `field` refuses them.
-    let canonical = (1..=19).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
-    // 19 digits cannot overflow a u64.
-    canonical.then(|| s.bytes().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+    let s = raw?.as_bytes();
+    // JSON has no leading zeros (`field` refuses them), and 19 digits cannot overflow a u64.
+    if !(1..=19).contains(&s.len()) || (s[0] == b'0' && s.len() > 1) {
+        return None;
+    }
+    digits_value(s)
 }
 
 fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, SignalError> {
@@ -354,22 +410,27 @@ fn text_field<'a>(raw: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str
     }
 }
 
-fn required_u64(raw: Option<&str>, name: &str, expected: &str) -> Result<u64, SignalError> {
-    match plain_u64(raw) {
+fn required_u64(
+    raw: Option<&str>,
+    split: Option<u64>,
+    name: &str,
+    expected: &str,
+) -> Result<u64, SignalError> {
+    match split.or_else(|| plain_u64(raw)) {
         Some(n) => Ok(n),
         None => required(raw, name, expected),
     }
 }
 
 fn room_field<'a>(raw: &RawEnvelope<'a>) -> Result<RoomRef<'a>, SignalError> {
-    match plain_str(raw.room).map(RoomRef::parse) {
+    match quoted(raw.room).map(RoomRef::parse) {
         Some(Ok(room)) => Ok(room),
         _ => required(raw.room, "room", "a room id"),
     }
 }
 
 fn peer_field<'a>(raw: &RawEnvelope<'a>) -> Result<Option<PeerRef<'a>>, SignalError> {
-    match plain_str(raw.to).map(PeerRef::parse) {
+    match quoted(raw.to).map(PeerRef::parse) {
         Some(Ok(peer)) => Ok(Some(peer)),
         _ => field(raw.to, "to", "a peer id"),
     }
@@ -452,11 +513,11 @@ fn read_id(raw: &RawEnvelope, limits: &Limits) -> Result<Option<Arc<str>>, Signa
 }
 
 fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, SignalError> {
-    let seq = required_u64(raw.seq, "seq", "a positive integer")?;
+    let seq = required_u64(raw.seq, raw.seq_value, "seq", "a positive integer")?;
     if seq == 0 {
         return Err(SignalError::invalid("`seq` must be at least 1"));
     }
-    let ts = required_u64(raw.ts, "ts", "Unix time in milliseconds")?;
+    let ts = required_u64(raw.ts, raw.ts_value, "ts", "Unix time in milliseconds")?;
     let claimed_from: Option<String> = field(raw.from, "from", "a string")?;
     Ok(FrameHeader {
         seq,
@@ -946,6 +1007,13 @@ mod tests {
             assert_eq!(split.seq, serde.seq.map(RawValue::get), "{text}");
             assert_eq!(split.payload, serde.payload.map(RawValue::get));
         }
+        // `seq` and `ts` are valued as they are split, when enough of the frame follows them.
+        let split = split_envelope(r#"{"type":"ack","seq":13,"ts":1763700000000,"payload":{}}"#);
+        let split = split.unwrap();
+        assert_eq!(
+            (split.seq_value, split.ts_value),
+            (Some(13), Some(1763700000000))
+        );
     }
 
     /// Every field's text, to compare two readings of one frame.
@@ -1023,8 +1091,16 @@ mod tests {
                     from: serde.from.map(RawValue::get),
                     id: serde.id.map(RawValue::get),
                     payload: serde.payload.map(RawValue::get),
+                    seq_value: None,
+                    ts_value: None,
                 };
                 proptest::prop_assert_eq!(fields(&split), fields(&expected), "{}", text);
+                // An integer's value, when the split read it, is serde's reading of its text.
+                for (value, text) in [(split.seq_value, split.seq), (split.ts_value, split.ts)] {
+                    if let Some(value) = value {
+                        proptest::prop_assert_eq!(Some(value), text.and_then(serde_reading));
+                    }
+                }
             }
         }
 

@@ -12,16 +12,50 @@ use crate::SignalError;
 /// Longest room or peer id, in bytes.
 pub const MAX_ID_LEN: usize = 64;
 
-fn check_id(kind: &str, value: &str, extra: &[u8]) -> Result<(), SignalError> {
+/// The characters of an id: ASCII letters, digits, `_`, `-` and the kind's `extra` ones.
+struct Alphabet {
+    /// `room` or `peer`, to word errors with.
+    kind: &'static str,
+    extra: &'static [u8],
+    /// Whether each byte is in the alphabet: one lookup a byte, as every relayed frame's ids are
+    /// checked.
+    allowed: [bool; 256],
+}
+
+impl Alphabet {
+    const fn new(kind: &'static str, extra: &'static [u8]) -> Self {
+        let mut allowed = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            allowed[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+            b += 1;
+        }
+        let mut i = 0;
+        while i < extra.len() {
+            allowed[extra[i] as usize] = true;
+            i += 1;
+        }
+        Alphabet {
+            kind,
+            extra,
+            allowed,
+        }
+    }
+}
+
+static ROOM_ALPHABET: Alphabet = Alphabet::new("room", b".:");
+static PEER_ALPHABET: Alphabet = Alphabet::new("peer", b".");
+
+fn check_id(alphabet: &Alphabet, value: &str) -> Result<(), SignalError> {
+    let kind = alphabet.kind;
     if value.is_empty() || value.len() > MAX_ID_LEN {
         return Err(SignalError::invalid(format!(
             "{kind} id must be 1 to {MAX_ID_LEN} characters"
         )));
     }
-    let ok = value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b));
-    if !ok {
+    if !value.bytes().all(|b| alphabet.allowed[usize::from(b)]) {
+        let extra = alphabet.extra;
         let allowed = String::from_utf8_lossy(extra).into_owned();
         return Err(SignalError::invalid(format!(
             "{kind} id may contain only ASCII letters, digits, `_`, `-`{}{allowed}",
@@ -32,7 +66,7 @@ fn check_id(kind: &str, value: &str, extra: &[u8]) -> Result<(), SignalError> {
 }
 
 macro_rules! id_type {
-    ($name:ident, $borrowed:ident, $kind:literal, $extra:expr, $doc:literal) => {
+    ($name:ident, $borrowed:ident, $alphabet:expr, $doc:literal) => {
         #[doc = $doc]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -41,7 +75,7 @@ macro_rules! id_type {
         impl $name {
             /// Validates `value` and wraps it.
             pub fn parse(value: &str) -> Result<Self, SignalError> {
-                check_id($kind, value, $extra)?;
+                check_id(&$alphabet, value)?;
                 Ok(Self(Arc::from(value)))
             }
 
@@ -94,7 +128,7 @@ macro_rules! id_type {
         impl<'a> $borrowed<'a> {
             /// Validates `value` and borrows it.
             pub fn parse(value: &'a str) -> Result<Self, SignalError> {
-                check_id($kind, value, $extra)?;
+                check_id(&$alphabet, value)?;
                 Ok(Self(Cow::Borrowed(value)))
             }
 
@@ -129,7 +163,7 @@ macro_rules! id_type {
         impl<'de: 'a, 'a> Deserialize<'de> for $borrowed<'a> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = d.deserialize_str(CowStr)?;
-                check_id($kind, &text, $extra).map_err(serde::de::Error::custom)?;
+                check_id(&$alphabet, &text).map_err(serde::de::Error::custom)?;
                 Ok(Self(text))
             }
         }
@@ -170,15 +204,13 @@ impl<'de> serde::de::Visitor<'de> for CowStr {
 id_type!(
     RoomId,
     RoomRef,
-    "room",
-    b".:",
+    ROOM_ALPHABET,
     "A room id: 1 to 64 of `A-Z a-z 0-9 _ - . :`."
 );
 id_type!(
     PeerId,
     PeerRef,
-    "peer",
-    b".",
+    PEER_ALPHABET,
     "A peer id, unique inside a room: 1 to 64 of `A-Z a-z 0-9 _ - .`."
 );
 
@@ -242,6 +274,37 @@ mod tests {
         assert!(RoomId::parse("sp ace").is_err());
         assert!(RoomId::parse("ünï").is_err());
         assert!(RoomId::parse("r*").is_err());
+    }
+
+    #[test]
+    fn the_alphabets_hold_exactly_the_documented_bytes() {
+        for b in 0..=u8::MAX {
+            let common = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            assert_eq!(
+                ROOM_ALPHABET.allowed[usize::from(b)],
+                common || b".:".contains(&b)
+            );
+            assert_eq!(PEER_ALPHABET.allowed[usize::from(b)], common || b == b'.');
+        }
+    }
+
+    #[test]
+    fn id_errors_are_worded_as_documented() {
+        let message = |e: SignalError| e.to_string();
+        assert_eq!(
+            message(RoomId::parse("a b").unwrap_err()),
+            SignalError::invalid("room id may contain only ASCII letters, digits, `_`, `-` and .:")
+                .to_string()
+        );
+        assert_eq!(
+            message(PeerRef::parse("a:b").unwrap_err()),
+            SignalError::invalid("peer id may contain only ASCII letters, digits, `_`, `-` and .")
+                .to_string()
+        );
+        assert_eq!(
+            message(PeerId::parse("").unwrap_err()),
+            SignalError::invalid("peer id must be 1 to 64 characters").to_string()
+        );
     }
 
     #[test]

@@ -7,38 +7,102 @@
 const MAX_DEPTH: u32 = u128::BITS;
 
 /// The index of the first `"`, `\` or control character at or after `from`, where a string's
-/// plain run stops. Eight bytes at a time: payloads are mostly long strings.
+/// plain run stops.
 fn string_stop(b: &[u8], from: usize) -> Option<usize> {
-    let rest = b.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut offset = from;
-    for chunk in &mut chunks {
-        if let Some(i) = first_stop(chunk.try_into().expect("chunks of eight")) {
-            return Some(offset + i);
-        }
-        offset += 8;
-    }
-    // The last few bytes, padded with bytes that are no stop.
-    let tail = chunks.remainder();
-    let mut last = [b' '; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    let i = first_stop(last).filter(|&i| i < tail.len())?;
-    Some(offset + i)
+    scan_stops(b, from, native::first_stop)
 }
 
-/// The index of the first `"`, `\` or control character in `chunk`.
-fn first_stop(chunk: [u8; 8]) -> Option<usize> {
-    const ONES: u64 = u64::MAX / 255;
-    let x = u64::from_le_bytes(chunk);
-    // Mycroft's test for a zero byte, on `x` xored with `"` and with `\`, and for a byte below
-    // 0x20 on `x` itself: a byte is flagged in its high bit, and the lowest flagged byte is always
-    // a true match, since a borrow only starts at one. The xored words' high bits are those of
-    // `x`, so one `!x` serves all three.
-    let below = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
-        | (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
-        | x.wrapping_sub(ONES * 0x20);
-    let found = below & !x & (ONES * 0x80);
-    (found != 0).then(|| found.trailing_zeros() as usize / 8)
+#[cfg(target_arch = "x86_64")]
+use sse2 as native;
+#[cfg(not(target_arch = "x86_64"))]
+use swar as native;
+
+/// [`string_stop`] with `first_stop`, which finds the first stop at or after a given index of a
+/// block of `N` bytes. Short strings are the most common (keys, ids, types), so the bytes after the
+/// last whole block are not copied out: they are looked at in the buffer's last `N` bytes.
+fn scan_stops<const N: usize>(
+    b: &[u8],
+    from: usize,
+    first_stop: impl Fn(&[u8; N], usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut i = from;
+    while let Some(block) = b.get(i..i + N) {
+        if let Some(k) = first_stop(block.try_into().expect("a block"), 0) {
+            return Some(i + k);
+        }
+        i += N;
+    }
+    if i >= b.len() {
+        return None;
+    }
+    match b.len().checked_sub(N) {
+        Some(start) => {
+            let block = b[start..].try_into().expect("a block");
+            first_stop(block, i - start).map(|k| start + k)
+        }
+        // A buffer shorter than a block, padded with bytes that are no stop.
+        None => {
+            let mut block = [b' '; N];
+            block[..b.len()].copy_from_slice(b);
+            first_stop(&block, i)
+        }
+    }
+}
+
+/// Sixteen bytes at a time with SSE2, which every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use core::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// The index of the first `"`, `\` or control character in `block` at or after `skip`.
+    pub(super) fn first_stop(block: &[u8; 16], skip: usize) -> Option<usize> {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 processor runs `stops`.
+        #[allow(unsafe_code)]
+        let stops = unsafe { stops(block) };
+        let found = stops & (u32::MAX << skip);
+        (found != 0).then(|| found.trailing_zeros() as usize)
+    }
+
+    /// The stops in `block`, one bit per byte, lowest bit first.
+    #[target_feature(enable = "sse2")]
+    fn stops(block: &[u8; 16]) -> u32 {
+        // SAFETY: the load reads the sixteen bytes of `block`, and needs no alignment.
+        #[allow(unsafe_code)]
+        let x = unsafe { _mm_loadu_si128(block.as_ptr().cast()) };
+        let splat = |c: u8| _mm_set1_epi8(c as i8);
+        let quote = _mm_cmpeq_epi8(x, splat(b'"'));
+        let backslash = _mm_cmpeq_epi8(x, splat(b'\\'));
+        // A byte is below 0x20 where raising it to at least 0x1f leaves 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(x, splat(0x1f)), splat(0x1f));
+        let any = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+        // `movemask` gathers the bytes' high bits into the low sixteen bits.
+        _mm_movemask_epi8(any) as u32
+    }
+}
+
+/// Eight bytes at a time in a `u64`, on any machine; on x86_64, only to check [`sse2`] against.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+mod swar {
+    /// The index of the first `"`, `\` or control character in `block` at or after `skip`.
+    pub(super) fn first_stop(block: &[u8; 8], skip: usize) -> Option<usize> {
+        const ONES: u64 = u64::MAX / 255;
+        // Mycroft's test for a zero byte, on `x` xored with `"` and with `\`, and for a byte below
+        // 0x20 on `x` itself: a byte is flagged in its high bit, and the lowest flagged byte is
+        // always a true match, since a borrow only starts at one. The xored words' high bits are
+        // those of `x`, so one `!x` serves all three. The bytes before `skip` are made spaces
+        // first, as a stop there could flag a byte after it falsely.
+        let keep = u64::MAX << (8 * skip);
+        let spaces = ONES * u64::from(b' ');
+        let x = (u64::from_le_bytes(*block) & keep) | (spaces & !keep);
+        let below = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
+            | (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
+            | x.wrapping_sub(ONES * 0x20);
+        let found = below & !x & (ONES * 0x80);
+        (found != 0).then(|| found.trailing_zeros() as usize / 8)
+    }
 }
 
 /// The end (after the closing quote) of a string starting at `start` that has no escapes and no
@@ -74,12 +138,18 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
 /// taken alone (`01` is `0` then `1`): what follows a scalar is checked by its caller, which
 /// refuses a digit there, as serde does.
 pub(crate) fn scalar_len(b: &[u8]) -> Option<usize> {
-    for literal in [&b"true"[..], b"false", b"null"] {
-        if b.starts_with(literal) {
-            return Some(literal.len());
-        }
+    let literal = |word: &[u8]| b.starts_with(word).then_some(word.len());
+    match b.first()? {
+        b't' => literal(b"true"),
+        b'f' => literal(b"false"),
+        b'n' => literal(b"null"),
+        _ => number_len(b),
     }
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+}
+
+/// The length of a JSON number at the start of `b`, as [`scalar_len`] reads it.
+fn number_len(b: &[u8]) -> Option<usize> {
+    let digits = |from: usize| digits_len(&b[from..]);
     let mut i = usize::from(b.first() == Some(&b'-'));
     match b.get(i)? {
         b'0' => i += 1,
@@ -105,6 +175,104 @@ pub(crate) fn scalar_len(b: &[u8]) -> Option<usize> {
         i += n;
     }
     Some(i)
+}
+
+/// How many ASCII digits `b` starts with. Eight at a time: a timestamp has thirteen.
+fn digits_len(b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(word) = b.get(n..n + 8) {
+        let not_digits = not_digits(word.try_into().expect("eight bytes"));
+        if not_digits != 0 {
+            return n + not_digits.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + b[n..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// The bytes of `word` that are not ASCII digits, each flagged in its high bit.
+fn not_digits(word: [u8; 8]) -> u64 {
+    const ONES: u64 = u64::MAX / 255;
+    let x = u64::from_le_bytes(word);
+    // A byte's high bit is set already at 0x80 and above; below that, adding 0x46 sets it from
+    // 0x3a (past `9`), and adding 0x50 leaves it clear below 0x30 (`0`). No sum carries into the
+    // next byte.
+    let low = x & (ONES * 0x7f);
+    let past_nine = low + ONES * 0x46;
+    let from_zero = low + ONES * 0x50;
+    (x | past_nine | !from_zero) & (ONES * 0x80)
+}
+
+/// The value of `digits` when they are all ASCII digits, at most nineteen (so that they fit a
+/// `u64`): the first few one at a time, then eight at a time.
+pub(crate) fn digits_value(digits: &[u8]) -> Option<u64> {
+    let (head, words) = digits.split_at(digits.len() % 8);
+    let mut n = 0;
+    for &c in head {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(digit);
+    }
+    for word in words.chunks_exact(8) {
+        let word = word.try_into().expect("eight bytes");
+        if not_digits(word) != 0 {
+            return None;
+        }
+        n = n * 100_000_000 + eight_digits(word);
+    }
+    Some(n)
+}
+
+/// The value and length of an integer at the start of `b` written plainly: one to fifteen digits,
+/// the first not `0`, and no fraction or exponent after them. Read eight bytes at a time, so it
+/// needs the eight (or, past eight digits, sixteen) bytes from the start; `None` for anything
+/// else, which [`scalar_len`] and serde read.
+pub(crate) fn plain_integer(b: &[u8]) -> Option<(u64, usize)> {
+    const POWERS_OF_TEN: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+    if !matches!(b.first()?, b'1'..=b'9') {
+        return None;
+    }
+    let first = b.get(..8)?.try_into().expect("eight bytes");
+    let (value, len) = match not_digits(first) {
+        0 => {
+            let second = b.get(8..16)?.try_into().expect("eight bytes");
+            let n = not_digits(second).trailing_zeros() as usize / 8;
+            // Sixteen digits or more (`n` is 8) are left to the slow path.
+            let low = leading_digits(second, n)?;
+            (eight_digits(first) * POWERS_OF_TEN[n] + low, 8 + n)
+        }
+        stops => {
+            let n = stops.trailing_zeros() as usize / 8;
+            (leading_digits(first, n)?, n)
+        }
+    };
+    (!matches!(b.get(len), Some(b'.' | b'e' | b'E'))).then_some((value, len))
+}
+
+/// The value of the first `n` bytes of `word`, digits, when `n` is less than eight: they are moved
+/// to the end of the word, after `0`s.
+fn leading_digits(word: [u8; 8], n: usize) -> Option<u64> {
+    if n >= 8 {
+        return None;
+    }
+    if n == 0 {
+        return Some(0);
+    }
+    let shift = 8 * (8 - n as u32);
+    let zeros = u64::from_le_bytes([b'0'; 8]);
+    let word = (u64::from_le_bytes(word) << shift) | (zeros >> (64 - shift));
+    Some(eight_digits(word.to_le_bytes()))
+}
+
+/// The value of eight ASCII digits, the first the most significant. Neighbouring numbers are
+/// joined in lanes twice as wide each step: two digits, then four, then eight.
+fn eight_digits(word: [u8; 8]) -> u64 {
+    let v = u64::from_le_bytes(word) - u64::from_le_bytes([b'0'; 8]);
+    let v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    (v * 10_000 + (v >> 32)) & 0xffff_ffff
 }
 
 fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
@@ -214,11 +382,110 @@ mod tests {
         }
     }
 
+    /// The reference for [`string_stop`]: one byte at a time.
+    fn bytewise_stop(b: &[u8], from: usize) -> Option<usize> {
+        let stop = |c: &u8| matches!(c, b'"' | b'\\' | 0..0x20);
+        Some(from + b.get(from..)?.iter().position(stop)?)
+    }
+
+    #[test]
+    fn stops_are_found_at_every_place_of_a_block_and_of_the_tail() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [b'"', b'\\', 0, 0x1f] {
+                    let mut b = vec![b'x'; len];
+                    b[at] = c;
+                    for from in 0..=len + 1 {
+                        let expected = bytewise_stop(&b, from);
+                        assert_eq!(string_stop(&b, from), expected, "{b:?} from {from}");
+                        assert_eq!(scan_stops(&b, from, swar::first_stop), expected);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Both block scanners find the first stop as a byte-at-a-time scan does, wherever the scan
+        /// starts and however long the buffer is, with stops before the start too.
+        #[test]
+        fn block_scans_agree_with_a_bytewise_scan(
+            b in prop_oneof![Just(8), Just(100)].prop_flat_map(|plain| prop::collection::vec(
+                prop_oneof![
+                    plain => Just(b'a'),
+                    1 => Just(b'"'),
+                    1 => Just(b'\\'),
+                    1 => any::<u8>(),
+                ],
+                0..300,
+            )),
+            from in any::<prop::sample::Index>(),
+        ) {
+            let from = from.index(b.len() + 2);
+            let expected = bytewise_stop(&b, from);
+            prop_assert_eq!(string_stop(&b, from), expected);
+            prop_assert_eq!(scan_stops(&b, from, swar::first_stop), expected);
+        }
+    }
+
+    proptest! {
+        /// Digits are counted as one at a time, whatever byte ends them and wherever it is.
+        #[test]
+        fn digit_runs_are_counted_as_bytewise(
+            digits in "[0-9]{0,20}",
+            end in any::<u8>(),
+            tail in prop::collection::vec(any::<u8>(), 0..10),
+        ) {
+            let b = [digits.as_bytes(), &[end], &tail].concat();
+            let expected = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            prop_assert_eq!(digits_len(&b), expected);
+            prop_assert_eq!(digits_len(digits.as_bytes()), digits.len());
+        }
+
+        /// A plain integer is valued as serde values it, and ends where [`scalar_len`] ends it.
+        #[test]
+        fn plain_integers_are_read_as_serde_reads_them(
+            number in "-?[0-9]{1,18}(\\.[0-9])?([eE][0-9])?",
+            tail in "[,}\\]x0-9 .eE]{0,20}",
+        ) {
+            let text = format!("{number}{tail}");
+            let b = text.as_bytes();
+            if let Some((value, len)) = plain_integer(b) {
+                prop_assert_eq!(Some(len), scalar_len(b));
+                prop_assert_eq!(serde_json::from_str::<u64>(&text[..len]).ok(), Some(value));
+            } else if let Ok(n) = number.parse::<u64>() {
+                // Only a number that is not plain, or too near the end, is left to the slow path.
+                let plain = number.len() <= 15 && !number.starts_with('0');
+                let room = if number.len() < 8 { 8 } else { 16 };
+                let followed = !tail.starts_with(|c: char| c.is_ascii_digit() || ".eE".contains(c));
+                prop_assert!(!(plain && followed && b.len() >= room), "{} {}", text, n);
+            }
+        }
+
+        /// Up to nineteen digits, leading zeros and all, are valued as `str::parse` values them,
+        /// and anything else among them is refused.
+        #[test]
+        fn digits_are_valued_as_parse_values_them(
+            digits in "[0-9]{1,19}",
+            other in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let mut digits = digits.into_bytes();
+            if let Some((at, c)) = other {
+                let at = at.index(digits.len());
+                digits[at] = c;
+            }
+            let expected = std::str::from_utf8(&digits).ok().and_then(|s| s.parse().ok());
+            prop_assert_eq!(digits_value(&digits), expected);
+        }
+    }
+
     #[test]
     fn every_ascii_character_in_a_string_is_read_as_serde_reads_it() {
         for c in (0..0x80u8).map(char::from) {
-            // At every place in an eight-byte word, and in the padded last few bytes.
-            for pad in 0..20 {
+            // At every place in a block, and in the last few bytes.
+            for pad in 0..40 {
                 let x = "x".repeat(pad);
                 for text in [format!("[\"{x}{c}\"]"), format!("[\"{x}\\{c}\"]")] {
                     assert_eq!(
