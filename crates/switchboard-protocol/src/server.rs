@@ -323,7 +323,7 @@ impl ServerMessage {
 /// sender's frame, with no [`ServerMessage`] built in between.
 #[derive(Debug, Clone, Copy)]
 pub struct Envelope<'a> {
-    /// The wire `type`.
+    /// The wire `type`: one of the protocol's type names, written as is (they need no escaping).
     pub kind: &'static str,
     /// Room id, for room messages.
     pub room: Option<IdText<'a>>,
@@ -360,8 +360,10 @@ impl Envelope<'_> {
             + self.from.map_or(0, |f| f.as_str().len())
             + self.id.map_or(0, str::len);
         out.reserve(80 + ids + payload_len);
-        out.push_str(r#"{"type":"#);
-        push_json_str(out, self.kind);
+        // Type names are the protocol's own lowercase words: nothing in them to escape.
+        out.push_str(r#"{"type":""#);
+        out.push_str(self.kind);
+        out.push('"');
         if let Some(room) = self.room {
             out.push_str(r#","room":""#);
             out.push_str(room.as_str());
