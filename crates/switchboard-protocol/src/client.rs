@@ -725,6 +725,17 @@ fn read_message<'a>(
     Ok(message)
 }
 
+/// The messages of a batch posted over HTTP (a JSON array of client messages), each as its JSON
+/// text for [`parse_client_frame`]; serde's error when `text` is not a JSON array. The usual array
+/// of objects is split without serde.
+pub fn split_batch(text: &str) -> Result<Vec<&str>, serde_json::Error> {
+    if let Some(items) = crate::json::object_items(text) {
+        return Ok(items);
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(text)?;
+    Ok(items.into_iter().map(RawValue::get).collect())
+}
+
 /// A client message as a client writes it: what the CLI client, tests and load generator send.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientEnvelope {

@@ -354,6 +354,35 @@ pub(crate) fn container_end(b: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// The objects of the JSON array of objects that is `text` (whitespace allowed around tokens),
+/// each as serde_json reads it as a `RawValue`; `None` for anything else, which is then left to
+/// serde: a posted batch of client messages is an array of objects.
+pub(crate) fn object_items(text: &str) -> Option<Vec<&str>> {
+    let b = text.as_bytes();
+    let mut i = skip_whitespace(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = skip_whitespace(b, i + 1);
+    let mut items = Vec::new();
+    if b.get(i) != Some(&b']') {
+        loop {
+            if b.get(i) != Some(&b'{') {
+                return None;
+            }
+            let end = container_end(b, i)?;
+            items.push(&text[i..end]);
+            i = skip_whitespace(b, end);
+            match b.get(i)? {
+                b',' => i = skip_whitespace(b, i + 1),
+                b']' => break,
+                _ => return None,
+            }
+        }
+    }
+    (skip_whitespace(b, i + 1) == b.len()).then_some(items)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -608,6 +637,43 @@ mod tests {
             let text: String = chars.into_iter().collect();
             let expected = if text.starts_with(['{', '[']) { serde_end(&text) } else { None };
             prop_assert_eq!(container_end(text.as_bytes(), 0), expected, "{:?}", text);
+        }
+
+        #[test]
+        fn object_items_are_split_as_serde_splits_them(
+            items in prop::collection::vec(
+                prop_oneof![4 => value().prop_filter("an object", |v| v.starts_with('{')), 1 => value()],
+                0..4,
+            ),
+            spaces in prop::collection::vec(whitespace(), 8),
+            edits in prop::collection::vec(edit(), 0..2),
+        ) {
+            let sp = |i: usize| spaces[i % spaces.len()];
+            let joined = items.iter().enumerate().map(|(i, v)| format!("{}{v}{}", sp(i), sp(i + 1)))
+                .collect::<Vec<_>>().join(",");
+            let mut chars: Vec<char> = format!("{}[{joined}]{}", sp(5), sp(6)).chars().collect();
+            for edit in edits {
+                let len = chars.len() + 1;
+                match edit {
+                    Edit::Replace(i, c) if !chars.is_empty() => chars[i.index(len - 1)] = c,
+                    Edit::Insert(i, c) => chars.insert(i.index(len), c),
+                    Edit::Remove(i) if !chars.is_empty() => {
+                        chars.remove(i.index(len - 1));
+                    }
+                    Edit::Cut(i) => chars.truncate(i.index(len)),
+                    _ => {}
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            let by_serde = serde_json::from_str::<Vec<&RawValue>>(&text)
+                .ok()
+                .map(|v| v.into_iter().map(RawValue::get).collect::<Vec<_>>());
+            if let Some(fast) = object_items(&text) {
+                prop_assert_eq!(Some(fast), by_serde, "{:?}", text);
+            } else if let Some(items) = by_serde {
+                // Left to serde only when an item is not an object.
+                prop_assert!(items.iter().any(|v| !v.starts_with('{')), "{:?}", text);
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ mod server;
 
 pub use client::{
     ClientEnvelope, ClientFrame, ClientMessage, FrameHeader, Mode, SignalKind, parse_client_frame,
+    split_batch,
 };
 pub use error::{ErrorCode, SignalError};
 pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};

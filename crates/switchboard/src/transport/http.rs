@@ -13,7 +13,7 @@ use serde_json::{Value, json, value::RawValue};
 use std::net::{IpAddr, SocketAddr};
 
 use switchboard_core::{Identity, Refusal, Transmit};
-use switchboard_protocol::{ErrorBody, ServerBody, SignalError};
+use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
 
 use crate::{auth::token_from, error::ApiError, node::Node};
 
@@ -136,9 +136,8 @@ pub async fn post_messages(
         .map_err(|_| SignalError::invalid("the body must be UTF-8 JSON"))?;
     let batch = text.trim_start().starts_with('[');
     let frames: Vec<&str> = if batch {
-        let items: Vec<&RawValue> = serde_json::from_str(text)
-            .map_err(|e| SignalError::invalid(format!("not a JSON array of messages: {e}")))?;
-        items.into_iter().map(RawValue::get).collect()
+        split_batch(text)
+            .map_err(|e| SignalError::invalid(format!("not a JSON array of messages: {e}")))?
     } else {
         vec![text]
     };
