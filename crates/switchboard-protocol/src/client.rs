@@ -388,7 +388,7 @@ fn plain_str(raw: Option<&str>) -> Option<&str> {
 }
 
 /// A string field's contents, escapes and all. Enough to check an id with: an id's alphabet has
-/// no `\\`, so a written escape fails the check, and the field goes to `field` to be read.
+/// no `\`, so a written escape fails the check, and the field goes to `field` to be read.
 fn quoted(raw: Option<&str>) -> Option<&str> {
     raw?.strip_prefix('"')?.strip_suffix('"')
 }

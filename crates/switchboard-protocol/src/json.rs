@@ -6,6 +6,10 @@
 /// value of any depth, so deeper payloads are left to it rather than refused.
 const MAX_DEPTH: u32 = u128::BITS;
 
+/// `0x01` in every byte of a word: multiplied by a byte, that byte in every lane (the word-at-a-time
+/// scans below).
+const ONES: u64 = u64::MAX / 255;
+
 /// The index of the first `"`, `\` or control character at or after `from`, where a string's
 /// plain run stops.
 fn string_stop(b: &[u8], from: usize) -> Option<usize> {
@@ -88,7 +92,7 @@ mod sse2 {
 mod swar {
     /// The index of the first `"`, `\` or control character in `block` at or after `skip`.
     pub(super) fn first_stop(block: &[u8; 8], skip: usize) -> Option<usize> {
-        const ONES: u64 = u64::MAX / 255;
+        use super::ONES;
         // Mycroft's test for a zero byte, on `x` xored with `"` and with `\`, and for a byte below
         // 0x20 on `x` itself: a byte is flagged in its high bit, and the lowest flagged byte is
         // always a true match, since a borrow only starts at one. The xored words' high bits are
@@ -192,7 +196,6 @@ fn digits_len(b: &[u8]) -> usize {
 
 /// The bytes of `word` that are not ASCII digits, each flagged in its high bit.
 fn not_digits(word: [u8; 8]) -> u64 {
-    const ONES: u64 = u64::MAX / 255;
     let x = u64::from_le_bytes(word);
     // A byte's high bit is set already at 0x80 and above; below that, adding 0x46 sets it from
     // 0x3a (past `9`), and adding 0x50 leaves it clear below 0x30 (`0`). No sum carries into the
@@ -610,6 +613,24 @@ mod tests {
         ]
     }
 
+    /// `text` with `edits` made to it, one after the other.
+    fn edited(text: &str, edits: Vec<Edit>) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for edit in edits {
+            let len = chars.len() + 1;
+            match edit {
+                Edit::Replace(i, c) if !chars.is_empty() => chars[i.index(len - 1)] = c,
+                Edit::Insert(i, c) => chars.insert(i.index(len), c),
+                Edit::Remove(i) if !chars.is_empty() => {
+                    chars.remove(i.index(len - 1));
+                }
+                Edit::Cut(i) => chars.truncate(i.index(len)),
+                _ => {}
+            }
+        }
+        chars.into_iter().collect()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
 
@@ -621,24 +642,13 @@ mod tests {
             edits in prop::collection::vec(edit(), 0..3),
             tail in "[ ,\\]}x1\"]{0,2}",
         ) {
-            let mut chars: Vec<char> = format!("{root}{tail}").chars().collect();
-            for edit in edits {
-                let len = chars.len() + 1;
-                match edit {
-                    Edit::Replace(i, c) if !chars.is_empty() => chars[i.index(len - 1)] = c,
-                    Edit::Insert(i, c) => chars.insert(i.index(len), c),
-                    Edit::Remove(i) if !chars.is_empty() => {
-                        chars.remove(i.index(len - 1));
-                    }
-                    Edit::Cut(i) => chars.truncate(i.index(len)),
-                    _ => {}
-                }
-            }
-            let text: String = chars.into_iter().collect();
+            let text = edited(&format!("{root}{tail}"), edits);
             let expected = if text.starts_with(['{', '[']) { serde_end(&text) } else { None };
             prop_assert_eq!(container_end(text.as_bytes(), 0), expected, "{:?}", text);
         }
 
+        /// Arrays of objects (and of other values), whitespace around every token, some edited:
+        /// split as serde splits them, or left to serde only when an item is not an object.
         #[test]
         fn object_items_are_split_as_serde_splits_them(
             items in prop::collection::vec(
@@ -651,27 +661,13 @@ mod tests {
             let sp = |i: usize| spaces[i % spaces.len()];
             let joined = items.iter().enumerate().map(|(i, v)| format!("{}{v}{}", sp(i), sp(i + 1)))
                 .collect::<Vec<_>>().join(",");
-            let mut chars: Vec<char> = format!("{}[{joined}]{}", sp(5), sp(6)).chars().collect();
-            for edit in edits {
-                let len = chars.len() + 1;
-                match edit {
-                    Edit::Replace(i, c) if !chars.is_empty() => chars[i.index(len - 1)] = c,
-                    Edit::Insert(i, c) => chars.insert(i.index(len), c),
-                    Edit::Remove(i) if !chars.is_empty() => {
-                        chars.remove(i.index(len - 1));
-                    }
-                    Edit::Cut(i) => chars.truncate(i.index(len)),
-                    _ => {}
-                }
-            }
-            let text: String = chars.into_iter().collect();
+            let text = edited(&format!("{}[{joined}]{}", sp(5), sp(6)), edits);
             let by_serde = serde_json::from_str::<Vec<&RawValue>>(&text)
                 .ok()
                 .map(|v| v.into_iter().map(RawValue::get).collect::<Vec<_>>());
             if let Some(fast) = object_items(&text) {
                 prop_assert_eq!(Some(fast), by_serde, "{:?}", text);
             } else if let Some(items) = by_serde {
-                // Left to serde only when an item is not an object.
                 prop_assert!(items.iter().any(|v| !v.starts_with('{')), "{:?}", text);
             }
         }
