@@ -7,7 +7,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use parking_lot::Mutex;
@@ -33,6 +33,36 @@ thread_local! {
     /// counted after its lock is released; kept between calls so that costs no allocation.
     static EVENTS: std::cell::RefCell<Vec<switchboard_core::Event>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// This thread's last reading of the wall clock, and the monotonic time it was taken at. A hub
+    /// call needs both clocks (`ts` is wall time); deriving the wall time from the monotonic clock
+    /// for a second halves the clock reads per relayed message, and a second is too short for the
+    /// two clocks to drift apart by a millisecond (a stepped wall clock shows within a second).
+    static WALL_CLOCK: std::cell::Cell<Option<(Instant, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// How long a thread's wall-clock reading stands.
+const WALL_CLOCK_REREAD: Duration = Duration::from_secs(1);
+
+/// Unix time in milliseconds at `at` (a monotonic time of about now): the thread's last wall-clock
+/// reading advanced by the monotonic time since, or a fresh reading once that is older than
+/// [`WALL_CLOCK_REREAD`].
+fn unix_ms_at(at: Instant) -> u64 {
+    WALL_CLOCK.with(|wall| match wall.get() {
+        Some((read_at, ms)) if at.saturating_duration_since(read_at) < WALL_CLOCK_REREAD => {
+            ms + at.saturating_duration_since(read_at).as_millis() as u64
+        }
+        _ => {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            wall.set(Some((at, ms)));
+            ms
+        }
+    })
 }
 
 /// Shared server state; cheap to clone.
@@ -84,15 +114,13 @@ impl Node {
         }))
     }
 
-    /// The current time on both clocks.
+    /// The current time on both clocks. The wall clock is read at most once a second per thread
+    /// and advanced by the monotonic clock in between (see [`WALL_CLOCK`]).
     pub fn now(&self) -> Now {
-        let unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let at = Instant::now();
         Now {
-            at: Instant::now(),
-            unix_ms,
+            at,
+            unix_ms: unix_ms_at(at),
         }
     }
 
@@ -105,7 +133,7 @@ impl Node {
         let result = ws::noting(|| f(&mut hub, now));
         EVENTS.with_borrow_mut(|events| events.extend(hub.drain_events()));
         drop(hub);
-        ws::deliver_noted(self);
+        ws::deliver_noted(self, now.at);
         EVENTS.with_borrow_mut(|events| {
             crate::telemetry::name_span(events);
             for event in events.drain(..) {
@@ -183,5 +211,34 @@ impl Node {
 
     pub(crate) fn stop_accepting(&self) {
         self.0.accepting.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64
+    }
+
+    #[test]
+    fn wall_time_is_derived_from_the_monotonic_clock_for_a_second() {
+        let at = Instant::now();
+        let before = wall_ms();
+        let read = unix_ms_at(at);
+        assert!(read >= before && read <= wall_ms(), "a fresh reading");
+        // Within the second the reading is advanced, not taken again: exactly the elapsed time.
+        let later = at + Duration::from_millis(999);
+        assert_eq!(unix_ms_at(later), read + 999);
+        assert_eq!(unix_ms_at(at + Duration::from_millis(250)), read + 250);
+        // After it the wall clock is read again (here: the real time, well before `much_later`'s
+        // derived value).
+        let much_later = at + Duration::from_secs(3600);
+        let fresh = unix_ms_at(much_later);
+        assert!(fresh <= wall_ms() && fresh < read + 3_600_000);
     }
 }

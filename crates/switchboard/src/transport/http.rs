@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::{Value, json, value::RawValue};
+use serde_json::value::RawValue;
 use std::net::{IpAddr, SocketAddr};
 
 use switchboard_core::{Identity, Refusal, Transmit};
@@ -142,18 +142,18 @@ pub async fn post_messages(
         vec![text]
     };
     let receive = crate::telemetry::receive_span();
-    let results: Vec<Value> = receive.in_scope(|| {
+    let results: Vec<Outcome> = receive.in_scope(|| {
         node.with_hub(|hub, now| {
             hub.check_owner(&session, &identity.user)?;
             let results = frames
                 .iter()
                 .map(
                     |frame| match hub.receive_posted(&session, &identity.user, frame, now) {
-                        Ok(()) => json!({"accepted": true}),
+                        Ok(()) => Outcome::ACCEPTED,
                         Err(Refusal::Dropped) => {
                             let e =
                                 SignalError::RateLimited("dropped: over the rate budget".into());
-                            json!({"accepted": false, "error": ErrorBody::from_error(&e)})
+                            Outcome::refused(ErrorBody::from_error(&e))
                         }
                         Err(Refusal::Reply(error)) => {
                             let body = match &*error.body {
@@ -161,7 +161,7 @@ pub async fn post_messages(
                                 _ => ErrorBody::from_error(&SignalError::Internal),
                             };
                             hub.reply_to(&session, *error, now);
-                            json!({"accepted": false, "error": body})
+                            Outcome::refused(body)
                         }
                     },
                 )
@@ -169,10 +169,32 @@ pub async fn post_messages(
             Ok::<_, SignalError>(results)
         })
     })?;
-    let answer = if batch {
-        Value::Array(results)
-    } else {
-        results.into_iter().next().unwrap_or(Value::Null)
+    let response = match results.as_slice() {
+        [single] if !batch => Json(single).into_response(),
+        all => Json(all).into_response(),
     };
-    Ok(Json(answer).into_response())
+    Ok(response)
+}
+
+/// The answer for one posted message: `{"accepted": true}` or
+/// `{"accepted": false, "error": {...}}`.
+#[derive(serde::Serialize)]
+struct Outcome {
+    accepted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+}
+
+impl Outcome {
+    const ACCEPTED: Outcome = Outcome {
+        accepted: true,
+        error: None,
+    };
+
+    fn refused(error: ErrorBody) -> Outcome {
+        Outcome {
+            accepted: false,
+            error: Some(error),
+        }
+    }
 }

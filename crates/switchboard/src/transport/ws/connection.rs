@@ -151,7 +151,7 @@ impl Connection {
                 if out.unsent.is_empty() {
                     match self.sender.poll_transmit(node) {
                         Poll::Ready(Transmit::Messages(frames)) => {
-                            out.send_frames(node, &frames);
+                            out.send_frames(node, &frames, std::time::Instant::now());
                             progress = true;
                         }
                         Poll::Ready(Transmit::Close(reason)) => {

@@ -108,8 +108,9 @@ impl Sender {
         node.hub().poll_transmit(&self.at, &waker, BATCH)
     }
 
-    /// Writes what the hub has for this connection now, from whichever task queued it.
-    fn deliver(self: &Arc<Self>, node: &Node) {
+    /// Writes what the hub has for this connection now, from whichever task queued it; `now` is
+    /// when the hub call that queued it began.
+    fn deliver(self: &Arc<Self>, node: &Node, now: Instant) {
         let Some(mut out) = self.out.try_lock() else {
             // The connection task or another sender is writing: it takes these frames too.
             return self.task.wake();
@@ -120,7 +121,7 @@ impl Sender {
         }
         match self.poll_transmit(node) {
             Poll::Ready(Transmit::Messages(frames)) => {
-                out.send_frames(node, &frames);
+                out.send_frames(node, &frames, now);
                 if out.broken || !out.unsent.is_empty() {
                     drop(out);
                     self.task.wake();
@@ -152,9 +153,9 @@ impl Wake for Sender {
 }
 
 impl Out {
-    /// Writes the outbox's frames with one write.
-    pub fn send_frames(&mut self, node: &Node, frames: &[Frame]) {
-        let now = Instant::now();
+    /// Writes the outbox's frames with one write; `now` is when they are handed over, for the
+    /// relay latency metric.
+    pub fn send_frames(&mut self, node: &Node, frames: &[Frame], now: Instant) {
         for frame in frames {
             node.metrics().sent(frame, now);
         }
@@ -278,10 +279,14 @@ pub fn noting<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Writes the frames of every sender noted by the last hub call on this thread. Call it with the
-/// hub lock released.
-pub fn deliver_noted(node: &Node) {
+/// Writes the frames of every sender noted by the last hub call on this thread, which began at
+/// `now`. Call it with the hub lock released.
+///
+/// The hub call's time stands for the time of handing over: the two are microseconds apart,
+/// below the relay latency histogram's resolution, and reading the clock again per relay costs
+/// more than that precision is worth.
+pub fn deliver_noted(node: &Node, now: Instant) {
     while let Some(sender) = NOTED.with_borrow_mut(Vec::pop) {
-        sender.deliver(node);
+        sender.deliver(node, now);
     }
 }
