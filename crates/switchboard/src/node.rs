@@ -132,8 +132,7 @@ impl Node {
         let mut hub = self.0.hub.lock();
         let result = ws::noting(|| f(&mut hub, now));
         EVENTS.with_borrow_mut(|events| events.extend(hub.drain_events()));
-        drop(hub);
-        ws::deliver_noted(self, now.at);
+        ws::deliver_noted(self, hub, now.at);
         EVENTS.with_borrow_mut(|events| {
             crate::telemetry::name_span(events);
             for event in events.drain(..) {

@@ -20,13 +20,13 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    task::{Poll, Wake, Waker},
+    task::{Poll, Waker},
     time::Instant,
 };
 
-use futures_util::task::AtomicWaker;
+use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use parking_lot::{Mutex, MutexGuard};
-use switchboard_core::{Attachment, CloseReason, Frame, Transmit};
+use switchboard_core::{Attachment, CloseReason, Frame, Hub, Transmit};
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::frame::{self, MAX_HEADER, Opcode};
@@ -101,53 +101,67 @@ impl Sender {
     /// The next frames from the hub, taken under `out`'s lock (the caller holds it). Pending
     /// without asking the hub unless it woke this sender since the last ask.
     pub fn poll_transmit(self: &Arc<Self>, node: &Node) -> Poll<Transmit> {
+        self.poll_hub(&mut node.hub())
+    }
+
+    /// [`Sender::poll_transmit`] on a hub the caller has locked.
+    fn poll_hub(self: &Arc<Self>, hub: &mut Hub) -> Poll<Transmit> {
         if !self.woken.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        let waker = Waker::from(self.clone());
-        node.hub().poll_transmit(&self.at, &waker, BATCH)
+        // Borrowed: the hub clones it only when the session holds another waker.
+        hub.poll_transmit(&self.at, &waker_ref(self), BATCH)
     }
 
-    /// Writes what the hub has for this connection now, from whichever task queued it; `now` is
-    /// when the hub call that queued it began.
-    fn deliver(self: &Arc<Self>, node: &Node, now: Instant) {
-        let Some(mut out) = self.out.try_lock() else {
+    /// Takes what the hub has for this connection now, for whichever task queued it, with the
+    /// connection's `out` lock, so the frames are written before anyone else takes more. `None`
+    /// when there is nothing to write here: nothing queued, or the connection task has it (busy
+    /// with the socket, or there is a close or a leftover to write first; it is woken).
+    ///
+    /// Called with the hub locked, where the lock order is `out` then hub: `out` is only tried,
+    /// never waited for.
+    fn take(self: &Arc<Self>, hub: &mut Hub) -> Option<(MutexGuard<'_, Out>, Vec<Frame>)> {
+        let Some(out) = self.out.try_lock() else {
             // The connection task or another sender is writing: it takes these frames too.
-            return self.task.wake();
+            self.task.wake();
+            return None;
         };
         if !out.unsent.is_empty() || out.close.is_some() || out.broken {
             drop(out);
-            return self.task.wake();
+            self.task.wake();
+            return None;
         }
-        match self.poll_transmit(node) {
-            Poll::Ready(Transmit::Messages(frames)) => {
-                out.send_frames(node, &frames, now);
-                if out.broken || !out.unsent.is_empty() {
-                    drop(out);
-                    self.task.wake();
-                }
-            }
+        match self.poll_hub(hub) {
+            Poll::Ready(Transmit::Messages(frames)) => Some((out, frames)),
             Poll::Ready(Transmit::Close(reason)) => {
+                let mut out = out;
                 out.close = Some(reason);
                 drop(out);
                 self.task.wake();
+                None
             }
-            Poll::Pending => {}
+            Poll::Pending => None,
+        }
+    }
+
+    /// Writes frames [`Sender::take`] took, then releases `out`; `now` is when the hub call that
+    /// queued them began.
+    fn hand_over(&self, mut out: MutexGuard<'_, Out>, frames: &[Frame], node: &Node, now: Instant) {
+        out.send_frames(node, frames, now);
+        if out.broken || !out.unsent.is_empty() {
+            drop(out);
+            self.task.wake();
         }
     }
 }
 
-impl Wake for Sender {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
+impl ArcWake for Sender {
+    fn wake_by_ref(sender: &Arc<Self>) {
+        sender.woken.store(true, Ordering::Release);
         if NOTING.get() {
-            NOTED.with_borrow_mut(|noted| noted.push(self.clone()));
+            NOTED.with_borrow_mut(|noted| noted.push(sender.clone()));
         } else {
-            self.task.wake();
+            sender.task.wake();
         }
     }
 }
@@ -279,14 +293,39 @@ pub fn noting<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Writes the frames of every sender noted by the last hub call on this thread, which began at
-/// `now`. Call it with the hub lock released.
+/// Writes the frames of every sender noted by the hub call on this thread that has just ended,
+/// which began at `now`; `hub` is still locked from it.
+///
+/// A single recipient, the common case, has its frames taken before the hub lock is released,
+/// which saves a second lock and lookup. Several recipients are served after it is released, one
+/// hub call each: holding every recipient's `out` lock at once is not worth it for a broadcast.
+/// The socket is written with the hub released either way.
 ///
 /// The hub call's time stands for the time of handing over: the two are microseconds apart,
 /// below the relay latency histogram's resolution, and reading the clock again per relay costs
 /// more than that precision is worth.
-pub fn deliver_noted(node: &Node, now: Instant) {
-    while let Some(sender) = NOTED.with_borrow_mut(Vec::pop) {
-        sender.deliver(node, now);
+pub fn deliver_noted(node: &Node, mut hub: MutexGuard<'_, Hub>, now: Instant) {
+    let mut noted = NOTED.take();
+    match noted.as_slice() {
+        [] => drop(hub),
+        [sender] => {
+            let taken = sender.take(&mut hub);
+            drop(hub);
+            if let Some((out, frames)) = taken {
+                sender.hand_over(out, &frames, node, now);
+            }
+        }
+        senders => {
+            drop(hub);
+            for sender in senders {
+                let taken = sender.take(&mut node.hub());
+                if let Some((out, frames)) = taken {
+                    sender.hand_over(out, &frames, node, now);
+                }
+            }
+        }
     }
+    // Kept for its capacity; writing frames makes no hub call, so nothing was noted meanwhile.
+    noted.clear();
+    NOTED.set(noted);
 }
