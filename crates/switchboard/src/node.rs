@@ -50,18 +50,19 @@ const WALL_CLOCK_REREAD: Duration = Duration::from_secs(1);
 /// reading advanced by the monotonic time since, or a fresh reading once that is older than
 /// [`WALL_CLOCK_REREAD`].
 fn unix_ms_at(at: Instant) -> u64 {
-    WALL_CLOCK.with(|wall| match wall.get() {
-        Some((read_at, ms)) if at.saturating_duration_since(read_at) < WALL_CLOCK_REREAD => {
-            ms + at.saturating_duration_since(read_at).as_millis() as u64
+    WALL_CLOCK.with(|wall| {
+        if let Some((read_at, ms)) = wall.get() {
+            let elapsed = at.saturating_duration_since(read_at);
+            if elapsed < WALL_CLOCK_REREAD {
+                return ms + elapsed.as_millis() as u64;
+            }
         }
-        _ => {
-            let ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64;
-            wall.set(Some((at, ms)));
-            ms
-        }
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        wall.set(Some((at, ms)));
+        ms
     })
 }
 

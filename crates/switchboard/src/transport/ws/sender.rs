@@ -285,10 +285,10 @@ pub fn noting<R>(f: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            NOTING.set(false);
+            NOTING.with(|noting| noting.set(false));
         }
     }
-    NOTING.set(true);
+    NOTING.with(|noting| noting.set(true));
     let _reset = Reset;
     f()
 }
@@ -305,27 +305,26 @@ pub fn noting<R>(f: impl FnOnce() -> R) -> R {
 /// below the relay latency histogram's resolution, and reading the clock again per relay costs
 /// more than that precision is worth.
 pub fn deliver_noted(node: &Node, mut hub: MutexGuard<'_, Hub>, now: Instant) {
-    let mut noted = NOTED.take();
-    match noted.as_slice() {
-        [] => drop(hub),
-        [sender] => {
-            let taken = sender.take(&mut hub);
-            drop(hub);
-            if let Some((out, frames)) = taken {
-                sender.hand_over(out, &frames, node, now);
-            }
+    let (first, alone) = NOTED.with_borrow_mut(|noted| (noted.pop(), noted.is_empty()));
+    let Some(first) = first else {
+        return;
+    };
+    if alone {
+        let taken = first.take(&mut hub);
+        drop(hub);
+        if let Some((out, frames)) = taken {
+            first.hand_over(out, &frames, node, now);
         }
-        senders => {
-            drop(hub);
-            for sender in senders {
-                let taken = sender.take(&mut node.hub());
-                if let Some((out, frames)) = taken {
-                    sender.hand_over(out, &frames, node, now);
-                }
-            }
-        }
+        return;
     }
-    // Kept for its capacity; writing frames makes no hub call, so nothing was noted meanwhile.
-    noted.clear();
-    NOTED.set(noted);
+    drop(hub);
+    // Writing frames makes no hub call, so nothing is noted while these are served.
+    let mut next = Some(first);
+    while let Some(sender) = next {
+        let taken = sender.take(&mut node.hub());
+        if let Some((out, frames)) = taken {
+            sender.hand_over(out, &frames, node, now);
+        }
+        next = NOTED.with_borrow_mut(Vec::pop);
+    }
 }
