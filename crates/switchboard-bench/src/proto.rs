@@ -165,10 +165,16 @@ fn unix_ms() -> u64 {
 
 /// The application message: `{"t":<t>,"p":"xx.."}`, exactly `size` bytes when `size` allows.
 pub fn body(t: u64, size: usize) -> String {
+    // Copied in pieces: extending a `String` char by char was the generator's costliest function.
+    const PADDING: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     let mut s = String::with_capacity(size.max(32));
     let _ = write!(s, "{{\"t\":{t},\"p\":\"");
-    let pad = size.saturating_sub(s.len() + 2);
-    s.extend(std::iter::repeat_n('x', pad));
+    let mut pad = size.saturating_sub(s.len() + 2);
+    while pad > 0 {
+        let piece = pad.min(PADDING.len());
+        s.push_str(&PADDING[..piece]);
+        pad -= piece;
+    }
     s.push_str("\"}");
     s
 }
@@ -178,7 +184,17 @@ struct Body {
     t: u64,
 }
 
+/// The `t` of a body. A body as [`body`] wrote it is read without a JSON parse (every target
+/// passes it on verbatim, so this is every body a run receives); anything else is parsed.
 fn body_time(raw: &str) -> Option<u64> {
+    if let Some(rest) = raw.strip_prefix("{\"t\":")
+        && let Some(end) = rest.find(',')
+        && rest[..end].bytes().all(|b| b.is_ascii_digit())
+        && let Ok(t) = rest[..end].parse::<u64>()
+        && rest[end..].starts_with(",\"p\":\"")
+    {
+        return Some(t);
+    }
     serde_json::from_str::<Body>(raw).ok().map(|b| b.t)
 }
 
@@ -616,6 +632,12 @@ mod tests {
         assert_eq!(b.len(), 200);
         assert_eq!(body_time(&b), Some(123_456));
         assert_eq!(body_time(&body(7, 1)), Some(7));
+        assert_eq!(body(1, 1000).len(), 1000);
+        // Bodies written differently are parsed.
+        assert_eq!(body_time(r#"{"p":"xx","t":42}"#), Some(42));
+        assert_eq!(body_time(r#"{ "t" : 5 , "p" : "" }"#), Some(5));
+        assert_eq!(body_time(r#"{"t":-1,"p":""}"#), None);
+        assert_eq!(body_time(r#"{"t":+1,"p":""}"#), None);
     }
 
     #[test]
