@@ -57,13 +57,18 @@ fn unix_ms_at(at: Instant) -> u64 {
                 return ms + elapsed.as_millis() as u64;
             }
         }
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let ms = wall_clock_ms();
         wall.set(Some((at, ms)));
         ms
     })
+}
+
+/// The wall clock, read now, in Unix milliseconds.
+fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 /// Shared server state; cheap to clone.
@@ -218,19 +223,12 @@ impl Node {
 mod tests {
     use super::*;
 
-    fn wall_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64
-    }
-
     #[test]
     fn wall_time_is_derived_from_the_monotonic_clock_for_a_second() {
         let at = Instant::now();
-        let before = wall_ms();
+        let before = wall_clock_ms();
         let read = unix_ms_at(at);
-        assert!(read >= before && read <= wall_ms(), "a fresh reading");
+        assert!(read >= before && read <= wall_clock_ms(), "a fresh reading");
         // Within the second the reading is advanced, not taken again: exactly the elapsed time.
         let later = at + Duration::from_millis(999);
         assert_eq!(unix_ms_at(later), read + 999);
@@ -239,6 +237,6 @@ mod tests {
         // derived value).
         let much_later = at + Duration::from_secs(3600);
         let fresh = unix_ms_at(much_later);
-        assert!(fresh <= wall_ms() && fresh < read + 3_600_000);
+        assert!(fresh <= wall_clock_ms() && fresh < read + 3_600_000);
     }
 }

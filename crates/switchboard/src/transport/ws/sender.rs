@@ -121,7 +121,7 @@ impl Sender {
     /// Called with the hub locked, where the lock order is `out` then hub: `out` is only tried,
     /// never waited for.
     fn take(self: &Arc<Self>, hub: &mut Hub) -> Option<(MutexGuard<'_, Out>, Vec<Frame>)> {
-        let Some(out) = self.out.try_lock() else {
+        let Some(mut out) = self.out.try_lock() else {
             // The connection task or another sender is writing: it takes these frames too.
             self.task.wake();
             return None;
@@ -134,7 +134,6 @@ impl Sender {
         match self.poll_hub(hub) {
             Poll::Ready(Transmit::Messages(frames)) => Some((out, frames)),
             Poll::Ready(Transmit::Close(reason)) => {
-                let mut out = out;
                 out.close = Some(reason);
                 drop(out);
                 self.task.wake();
@@ -296,35 +295,23 @@ pub fn noting<R>(f: impl FnOnce() -> R) -> R {
 /// Writes the frames of every sender noted by the hub call on this thread that has just ended,
 /// which began at `now`; `hub` is still locked from it.
 ///
-/// A single recipient, the common case, has its frames taken before the hub lock is released,
-/// which saves a second lock and lookup. Several recipients are served after it is released, one
-/// hub call each: holding every recipient's `out` lock at once is not worth it for a broadcast.
-/// The socket is written with the hub released either way.
+/// The first recipient's frames are taken under that lock, which saves a second lock and lookup
+/// for a message to one peer; any further recipient (a broadcast) takes its own. The hub is
+/// released before each write: the lock order is `out` then hub, and `take` only tries `out`.
 ///
 /// The hub call's time stands for the time of handing over: the two are microseconds apart,
 /// below the relay latency histogram's resolution, and reading the clock again per relay costs
 /// more than that precision is worth.
-pub fn deliver_noted(node: &Node, mut hub: MutexGuard<'_, Hub>, now: Instant) {
-    let (first, alone) = NOTED.with_borrow_mut(|noted| (noted.pop(), noted.is_empty()));
-    let Some(first) = first else {
-        return;
-    };
-    if alone {
-        let taken = first.take(&mut hub);
-        drop(hub);
-        if let Some((out, frames)) = taken {
-            first.hand_over(out, &frames, node, now);
-        }
-        return;
-    }
-    drop(hub);
+pub fn deliver_noted(node: &Node, hub: MutexGuard<'_, Hub>, now: Instant) {
+    let mut held = Some(hub);
     // Writing frames makes no hub call, so nothing is noted while these are served.
-    let mut next = Some(first);
-    while let Some(sender) = next {
-        let taken = sender.take(&mut node.hub());
+    while let Some(sender) = NOTED.with_borrow_mut(Vec::pop) {
+        let taken = match held.take() {
+            Some(mut hub) => sender.take(&mut hub),
+            None => sender.take(&mut node.hub()),
+        };
         if let Some((out, frames)) = taken {
             sender.hand_over(out, &frames, node, now);
         }
-        next = NOTED.with_borrow_mut(Vec::pop);
     }
 }
