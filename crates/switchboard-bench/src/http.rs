@@ -5,12 +5,14 @@
 
 use std::{net::Ipv4Addr, net::SocketAddr, time::Duration};
 
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::net::{ConnectError, Context, HttpConn, Result};
+use crate::{
+    h1::HttpConn,
+    net::{ConnectError, Context, Result},
+};
 
 /// Which stream carries the server's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +72,8 @@ impl HttpLink {
         let setup = async {
             let mut posts = HttpConn::open(src, dst).await?;
             let (status, body) = posts.call("POST", "/v1/sessions", &token, None).await?;
-            if !status.is_success() {
-                return Err(ConnectError::Refused(status.as_u16()));
+            if !is_success(status) {
+                return Err(ConnectError::Refused(status));
             }
             let created: Created = serde_json::from_slice(&body).ctx("session answer")?;
             let hello = created.hello.get().to_owned();
@@ -112,6 +114,10 @@ impl HttpLink {
     }
 }
 
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
 /// Most messages posted in one request.
 const POST_BATCH: usize = 64;
 
@@ -138,8 +144,8 @@ async fn post_loop(
         } else {
             format!("[{}]", batch.join(","))
         };
-        match conn.call("POST", &path, &token, Some(body)).await {
-            Ok((status, answer)) if status.is_success() => {
+        match conn.call("POST", &path, &token, Some(&body)).await {
+            Ok((status, answer)) if is_success(status) => {
                 let text = String::from_utf8_lossy(&answer);
                 if text.contains("\"accepted\":false") {
                     let _ = inbox.send(LinkEvent::Refused(text.chars().take(300).collect()));
@@ -174,10 +180,10 @@ async fn sse_loop(
     let mut last_id: u64 = 1;
     for _ in 0..=SSE_REOPENS {
         let path = format!("/v1/sessions/{session}/events?last_seq={last_id}");
-        let response = match conn.start("GET", &path, &token, None).await {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                let _ = inbox.send(LinkEvent::Closed(format!("SSE: HTTP {}", r.status())));
+        let mut body = match conn.start("GET", &path, &token, None).await {
+            Ok((status, body)) if is_success(status) => body,
+            Ok((status, _)) => {
+                let _ = inbox.send(LinkEvent::Closed(format!("SSE: HTTP {status}")));
                 return;
             }
             Err(e) => {
@@ -185,19 +191,15 @@ async fn sse_loop(
                 return;
             }
         };
-        let mut body = response.into_body();
         let mut buffer: Vec<u8> = Vec::with_capacity(1024);
         loop {
-            let frame = match body.frame().await {
-                Some(Ok(frame)) => frame,
-                Some(Err(e)) => {
+            let data = match body.next().await {
+                Ok(Some(data)) => data,
+                Ok(None) => break, // the stream's lifetime is over: reopen
+                Err(e) => {
                     let _ = inbox.send(LinkEvent::Closed(format!("SSE body: {e}")));
                     return;
                 }
-                None => break, // the stream's lifetime is over: reopen
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
             };
             buffer.extend_from_slice(&data);
             while let Some(end) = find_event_end(&buffer) {
@@ -273,7 +275,7 @@ async fn poll_loop(
     loop {
         let path = format!("/v1/sessions/{session}/poll?after={after}");
         let body = match conn.call("GET", &path, &token, None).await {
-            Ok((status, body)) if status.is_success() => body,
+            Ok((status, body)) if is_success(status) => body,
             Ok((status, body)) => {
                 let text = String::from_utf8_lossy(&body);
                 let _ = inbox.send(LinkEvent::Closed(format!(

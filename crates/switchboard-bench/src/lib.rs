@@ -7,6 +7,7 @@
 //! `docs/benchmarks.md` says how to run it and what it measured.
 
 pub mod bare;
+pub mod h1;
 pub mod http;
 pub mod net;
 pub mod proto;

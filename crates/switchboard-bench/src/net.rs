@@ -10,10 +10,6 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, StatusCode, body::Incoming};
-use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::{
     WebSocketStream,
@@ -160,77 +156,5 @@ pub async fn ws_connect(
     match tokio::time::timeout(deadline, attempt).await {
         Ok(result) => result,
         Err(_) => Err(ConnectError::Timeout),
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection (requests go one after the other).
-pub struct HttpConn {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    host: String,
-    driver: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for HttpConn {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-impl HttpConn {
-    /// Connects from `src` to `dst`.
-    pub async fn open(src: Ipv4Addr, dst: SocketAddr) -> Result<HttpConn> {
-        let stream = tcp_connect(src, dst).await?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .ctx("http handshake")?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(HttpConn {
-            sender,
-            host: dst.to_string(),
-            driver,
-        })
-    }
-
-    /// Sends one request and returns the response head with its body still streaming.
-    pub async fn start(
-        &mut self,
-        method: &str,
-        path: &str,
-        bearer: &str,
-        body: Option<String>,
-    ) -> Result<Response<Incoming>> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, &self.host)
-            .header(hyper::header::AUTHORIZATION, format!("Bearer {bearer}"));
-        if body.is_some() {
-            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
-        }
-        let body = Full::new(body.map(Bytes::from).unwrap_or_default());
-        let request = request.body(body).ctx("request")?;
-        self.sender.ready().await.ctx("http connection")?;
-        self.sender.send_request(request).await.ctx("http request")
-    }
-
-    /// Sends one request and reads the whole answer.
-    pub async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        bearer: &str,
-        body: Option<String>,
-    ) -> Result<(StatusCode, Bytes)> {
-        let response = self.start(method, path, bearer, body).await?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .ctx("http body")?
-            .to_bytes();
-        Ok((status, body))
     }
 }
