@@ -208,8 +208,9 @@ fn parse_chunk_line(buffer: &[u8]) -> Result<Option<(usize, usize)>> {
 }
 
 impl Body<'_> {
-    /// The next piece of the body, or `None` at its end.
-    pub async fn next(&mut self) -> Result<Option<Vec<u8>>> {
+    /// The next piece of the body, or `None` at its end. The piece is split off the read buffer,
+    /// not copied out of it.
+    pub async fn next(&mut self) -> Result<Option<BytesMut>> {
         loop {
             let conn = &mut *self.conn;
             match self.framing {
@@ -223,14 +224,14 @@ impl Body<'_> {
                     }
                     let take = left.min(conn.buffer.len());
                     self.framing = Framing::Length(left - take);
-                    return Ok(Some(conn.buffer.split_to(take).to_vec()));
+                    return Ok(Some(conn.buffer.split_to(take)));
                 }
                 Framing::Close => {
                     if conn.buffer.is_empty() && !conn.fill().await? {
                         self.framing = Framing::Done;
                         return Ok(None);
                     }
-                    return Ok(Some(conn.buffer.split().to_vec()));
+                    return Ok(Some(conn.buffer.split()));
                 }
                 Framing::Chunked(0) => match parse_chunk_line(&conn.buffer)? {
                     None => conn.fill_or_fail("chunk size").await?,
@@ -257,7 +258,7 @@ impl Body<'_> {
                     chunk.truncate(left - 2);
                     self.framing = Framing::Chunked(0);
                     if !chunk.is_empty() {
-                        return Ok(Some(chunk.to_vec()));
+                        return Ok(Some(chunk));
                     }
                 }
             }
@@ -346,8 +347,8 @@ mod tests {
         assert_eq!(answer, (200, b"hello".to_vec()));
         let (status, mut body) = conn.start("GET", "/events", "t", None).await.unwrap();
         assert_eq!(status, 200);
-        assert_eq!(body.next().await.unwrap(), Some(b"abcde".to_vec()));
-        assert_eq!(body.next().await.unwrap(), Some(b"fgh".to_vec()));
+        assert_eq!(body.next().await.unwrap().as_deref(), Some(&b"abcde"[..]));
+        assert_eq!(body.next().await.unwrap().as_deref(), Some(&b"fgh"[..]));
         assert_eq!(body.next().await.unwrap(), None);
         let answer = conn.call("GET", "/poll", "t", None).await.unwrap();
         assert_eq!(answer, (503, Vec::new()));
