@@ -13,6 +13,7 @@ pub mod net;
 pub mod proto;
 pub mod report;
 pub mod scenario;
+pub mod shape;
 pub mod stats;
 
 /// Raises this process's soft limit on open files to its hard limit; returns the new soft limit.

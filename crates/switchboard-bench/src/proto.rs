@@ -14,7 +14,6 @@
 
 use std::{
     borrow::Cow,
-    fmt::Write as _,
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -29,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::{
     http::{HttpLink, LinkEvent, Stream},
     net::{ConnectError, Context, Result, Sources, Ws, ws_connect},
+    shape,
 };
 
 /// The server under test.
@@ -168,7 +168,9 @@ pub fn body(t: u64, size: usize) -> String {
     // Copied in pieces: extending a `String` char by char was the generator's costliest function.
     const PADDING: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     let mut s = String::with_capacity(size.max(32));
-    let _ = write!(s, "{{\"t\":{t},\"p\":\"");
+    s.push_str(r#"{"t":"#);
+    s.push_str(itoa::Buffer::new().format(t));
+    s.push_str(r#","p":""#);
     let mut pad = size.saturating_sub(s.len() + 2);
     while pad > 0 {
         let piece = pad.min(PADDING.len());
@@ -184,18 +186,10 @@ struct Body {
     t: u64,
 }
 
-/// The `t` of a body. A body as [`body`] wrote it is read without a JSON parse (every target
-/// passes it on verbatim, so this is every body a run receives); anything else is parsed.
+/// The `t` of a body: read directly when it is as [`body`] wrote it (every target passes it on
+/// verbatim, so this is every body a run receives), parsed otherwise.
 fn body_time(raw: &str) -> Option<u64> {
-    if let Some(rest) = raw.strip_prefix("{\"t\":")
-        && let Some(end) = rest.find(',')
-        && rest[..end].bytes().all(|b| b.is_ascii_digit())
-        && let Ok(t) = rest[..end].parse::<u64>()
-        && rest[end..].starts_with(",\"p\":\"")
-    {
-        return Some(t);
-    }
-    serde_json::from_str::<Body>(raw).ok().map(|b| b.t)
+    shape::body_time(raw).or_else(|| serde_json::from_str::<Body>(raw).ok().map(|b| b.t))
 }
 
 /// What a client received.
@@ -372,16 +366,30 @@ impl Client {
         payload: &str,
     ) -> String {
         self.seq += 1;
+        // Written piece by piece rather than with `write!`: this runs for every message sent, on
+        // the core whose speed decides closed-loop throughput (see `shape`).
+        let mut numbers = itoa::Buffer::new();
         let mut s = String::with_capacity(payload.len() + 128);
-        let _ = write!(s, "{{\"type\":\"{kind}\"");
+        s.push_str(r#"{"type":""#);
+        s.push_str(kind);
+        s.push('"');
         if let Some(room) = room {
-            let _ = write!(s, ",\"room\":\"{room}\"");
+            s.push_str(r#","room":""#);
+            s.push_str(room);
+            s.push('"');
         }
-        let _ = write!(s, ",\"seq\":{},\"ts\":{}", self.seq, unix_ms());
+        s.push_str(r#","seq":"#);
+        s.push_str(numbers.format(self.seq));
+        s.push_str(r#","ts":"#);
+        s.push_str(numbers.format(unix_ms()));
         if let Some(to) = to {
-            let _ = write!(s, ",\"to\":\"{to}\"");
+            s.push_str(r#","to":""#);
+            s.push_str(to);
+            s.push('"');
         }
-        let _ = write!(s, ",\"payload\":{payload}}}");
+        s.push_str(r#","payload":"#);
+        s.push_str(payload);
+        s.push('}');
         s
     }
 
@@ -508,6 +516,13 @@ impl Client {
     }
 
     fn decode_switchboard(&mut self, text: &str) -> Incoming {
+        if let Some((seq, from, t)) = shape::switchboard_message(text) {
+            self.received(seq);
+            return Incoming::Data {
+                from: Some(from.to_owned()),
+                t,
+            };
+        }
         #[derive(Deserialize)]
         struct In<'a> {
             #[serde(rename = "type", borrow)]
@@ -527,10 +542,7 @@ impl Client {
         let Ok(m) = serde_json::from_str::<In>(text) else {
             return Incoming::Error(format!("unreadable: {}", clip(text)));
         };
-        if m.seq > self.server_seq {
-            self.server_seq = m.seq;
-            self.unacked += 1;
-        }
+        self.received(m.seq);
         let payload = m.payload.map(RawValue::get).unwrap_or("{}");
         match &*m.kind {
             "message" => match body_time(payload) {
@@ -551,6 +563,14 @@ impl Client {
         }
     }
 
+    /// Notes a switchboard message's `seq`, for the next `ack`.
+    fn received(&mut self, seq: u64) {
+        if seq > self.server_seq {
+            self.server_seq = seq;
+            self.unacked += 1;
+        }
+    }
+
     /// Closes the connection politely (a WebSocket close, awaited briefly).
     pub async fn close(self) {
         if let Link::Ws(mut ws) = self.link {
@@ -568,6 +588,12 @@ fn clip(text: &str) -> String {
 }
 
 fn decode_matchbox(text: &str) -> Incoming {
+    if let Some((sender, t)) = shape::matchbox_signal(text) {
+        return Incoming::Data {
+            from: Some(sender.to_owned()),
+            t,
+        };
+    }
     #[derive(Deserialize)]
     enum In<'a> {
         IdAssigned(Cow<'a, str>),
@@ -596,6 +622,12 @@ fn decode_matchbox(text: &str) -> Incoming {
 }
 
 fn decode_peerjs(text: &str) -> Incoming {
+    if let Some((src, t)) = shape::peerjs_signal(text) {
+        return Incoming::Data {
+            from: Some(src.to_owned()),
+            t,
+        };
+    }
     #[derive(Deserialize)]
     struct In<'a> {
         #[serde(rename = "type", borrow)]
