@@ -131,14 +131,14 @@ impl Node {
     }
 
     /// Runs `f` on the hub with the current time; then, outside the lock, writes what it queued
-    /// for WebSocket connections straight to their sockets ([`ws::deliver_noted`]) and logs and
-    /// counts the events it produced.
+    /// for WebSocket connections straight to their sockets (or leaves that to the end of the
+    /// read being handled, [`ws::deliver_or_hold`]) and logs and counts the events it produced.
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub, Now) -> R) -> R {
         let now = self.now();
         let mut hub = self.0.hub.lock();
         let result = ws::noting(|| f(&mut hub, now));
         EVENTS.with_borrow_mut(|events| events.extend(hub.drain_events()));
-        ws::deliver_noted(self, hub, now.at);
+        ws::deliver_or_hold(self, hub, now.at);
         EVENTS.with_borrow_mut(|events| {
             crate::telemetry::name_span(events);
             for event in events.drain(..) {

@@ -1,7 +1,8 @@
 //! The server's own WebSocket framing, seen from a raw TCP client that writes frames byte by
 //! byte: fragmented messages with control frames between their fragments are reassembled, frames
 //! split across TCP writes are read whole, and broken framing or text that is not UTF-8 closes
-//! the connection with the RFC 6455 code (1002, 1007) while the server keeps serving.
+//! the connection with the RFC 6455 code (1002, 1007) while the server keeps serving. Messages
+//! written at once are answered in order, and a close written after them comes after the answers.
 
 mod common;
 
@@ -205,4 +206,30 @@ async fn broken_framing_closes_1002_and_bad_text_closes_1007() {
         .await
         .unwrap();
     assert!(fine.next_text().await.contains(r#""type":"pong""#));
+}
+
+#[tokio::test]
+async fn messages_written_at_once_are_answered_in_order_before_the_close() {
+    let server = TestServer::start().await;
+    let mut raw = Raw::open(&server, "burst").await;
+    let mut bytes = Vec::new();
+    for seq in 1..=3 {
+        bytes.extend(frame(true, TEXT, &ping_message(seq), true));
+    }
+    bytes.extend(frame(true, CLOSE, &1000u16.to_be_bytes(), true));
+    raw.stream.write_all(&bytes).await.unwrap();
+    let mut answers = Vec::new();
+    let code = loop {
+        match raw.next_frame().await {
+            (TEXT, payload) => answers.push(String::from_utf8(payload).unwrap()),
+            (CLOSE, payload) => break u16::from_be_bytes([payload[0], payload[1]]),
+            _ => {}
+        }
+    };
+    assert_eq!(code, 1000);
+    let ids: Vec<bool> = (1..=3)
+        .map(|seq| answers[seq - 1].contains(&format!(r#""id":"p{seq}""#)))
+        .collect();
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(ids, [true; 3], "{answers:?}");
 }

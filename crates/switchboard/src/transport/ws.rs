@@ -16,7 +16,7 @@ mod handshake;
 mod reader;
 mod sender;
 
-pub use sender::{deliver_noted, noting};
+pub use sender::{deliver_or_hold, noting};
 
 use std::future::poll_fn;
 

@@ -28,7 +28,7 @@ use tokio::{
 use super::{
     frame::{self, Opcode, Violation},
     reader::{Inbound, Reader},
-    sender::{Out, Sender},
+    sender::{Out, Sender, deliver_held, holding},
 };
 use crate::node::Node;
 
@@ -220,8 +220,10 @@ impl Connection {
             closing,
             ..
         } = self;
-        let result = reader.feed(bytes, &mut |inbound| {
-            self::inbound(node, sender, closing, inbound)
+        let result = holding(node, || {
+            reader.feed(bytes, &mut |inbound| {
+                self::inbound(node, sender, closing, inbound)
+            })
         });
         if let Err(violation) = result {
             let reason = match violation {
@@ -263,10 +265,13 @@ fn inbound(
         }
         Inbound::Ping(payload) => {
             node.with_hub(|hub, now| hub.heard_from(at, now));
+            deliver_held(node);
             sender.lock().send(Opcode::Pong, payload);
         }
         Inbound::Pong => node.with_hub(|hub, now| hub.heard_from(at, now)),
         Inbound::Close(code) => {
+            // The answers to what came before the close go out before the close frame.
+            deliver_held(node);
             let ended = Ended {
                 disconnect: Some(Disconnect::Closed),
                 reason: "client_closed",

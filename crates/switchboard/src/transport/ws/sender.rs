@@ -8,6 +8,11 @@
 //! recipient's task to do it. The recipient's task is woken only for what cannot be done on the
 //! spot: a socket that is full, a close, or a sender already busy with that socket.
 //!
+//! While a connection handles the messages of one read ([`holding`]), the frames they queue are
+//! written once the last of them is handled rather than after each: a client that sent several
+//! messages at once (a burst of ICE candidates, a pipelined sender) gets them to each recipient
+//! in one write, and the kernel's per-packet cost on both sides is paid once per batch.
+//!
 //! Frames leave an outbox only under its connection's `out` lock and are written before the lock
 //! is released, so they reach the socket in `seq` order whoever writes them.
 //!
@@ -272,6 +277,11 @@ thread_local! {
     /// Whether wakes of senders are noted rather than acted on: true while this thread runs a
     /// hub call.
     static NOTING: Cell<bool> = const { Cell::new(false) };
+    /// Whether noted senders are held until this thread has handled the rest of a read: true
+    /// inside [`holding`].
+    static HOLDING: Cell<bool> = const { Cell::new(false) };
+    /// When the latest hub call whose senders are held began, if any did.
+    static HELD_AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Senders woken during this thread's current hub call.
     static NOTED: RefCell<Vec<Arc<Sender>>> = const { RefCell::new(Vec::new()) };
     /// Where this thread gathers a batch of frames (see [`GATHER_LIMIT`]): one buffer per thread,
@@ -292,17 +302,58 @@ pub fn noting<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Writes the frames of every sender noted by the hub call on this thread that has just ended,
-/// which began at `now`; `hub` is still locked from it.
+/// Runs `f` (handling the messages of one read) holding back the writes of the hub calls it
+/// makes; then writes everything they queued ([`deliver_held`]).
+pub fn holding<R>(node: &Node, f: impl FnOnce() -> R) -> R {
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            HOLDING.set(false);
+        }
+    }
+    HOLDING.set(true);
+    let result = {
+        let _release = Release;
+        f()
+    };
+    deliver_held(node);
+    result
+}
+
+/// Writes what the hub calls of the current [`holding`] queued so far, so that what the
+/// connection writes or does next comes after it.
+pub fn deliver_held(node: &Node) {
+    if let Some(at) = HELD_AT.take() {
+        deliver_noted(node, node.hub(), at);
+    }
+}
+
+/// Ends a hub call that began at `now` with `hub` still locked: writes the frames of every sender
+/// it noted ([`deliver_noted`]), or, inside [`holding`], releases the hub and leaves them noted
+/// for [`deliver_held`].
+pub fn deliver_or_hold(node: &Node, hub: MutexGuard<'_, Hub>, now: Instant) {
+    if HOLDING.get() {
+        drop(hub);
+        if NOTED.with_borrow(|noted| !noted.is_empty()) {
+            HELD_AT.set(Some(now));
+        }
+    } else {
+        deliver_noted(node, hub, now);
+    }
+}
+
+/// Writes the frames of every sender noted by the hub calls on this thread that have just ended,
+/// the latest of which began at `now`; `hub` is locked.
 ///
 /// The first recipient's frames are taken under that lock, which saves a second lock and lookup
 /// for a message to one peer; any further recipient (a broadcast) takes its own. The hub is
 /// released before each write: the lock order is `out` then hub, and `take` only tries `out`.
 ///
-/// The hub call's time stands for the time of handing over: the two are microseconds apart,
-/// below the relay latency histogram's resolution, and reading the clock again per relay costs
-/// more than that precision is worth.
-pub fn deliver_noted(node: &Node, hub: MutexGuard<'_, Hub>, now: Instant) {
+/// The latest hub call's time stands for the time of handing over: the two are microseconds
+/// apart, below the relay latency histogram's resolution, and reading the clock again per relay
+/// costs more than that precision is worth. Frames held from earlier calls of the same read show
+/// the time they were held.
+fn deliver_noted(node: &Node, hub: MutexGuard<'_, Hub>, now: Instant) {
     let mut held = Some(hub);
     // Writing frames makes no hub call, so nothing is noted while these are served.
     while let Some(sender) = NOTED.with_borrow_mut(Vec::pop) {
