@@ -227,9 +227,9 @@ async fn messages_written_at_once_are_answered_in_order_before_the_close() {
         }
     };
     assert_eq!(code, 1000);
+    assert_eq!(answers.len(), 3, "{answers:?}");
     let ids: Vec<bool> = (1..=3)
         .map(|seq| answers[seq - 1].contains(&format!(r#""id":"p{seq}""#)))
         .collect();
-    assert_eq!(answers.len(), 3, "{answers:?}");
     assert_eq!(ids, [true; 3], "{answers:?}");
 }

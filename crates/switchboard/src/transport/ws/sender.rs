@@ -26,6 +26,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     task::{Poll, Waker},
+    thread::LocalKey,
     time::Instant,
 };
 
@@ -289,33 +290,28 @@ thread_local! {
     static GATHERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` (a hub call) noting the senders it wakes instead of waking their tasks.
-pub fn noting<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset;
-    impl Drop for Reset {
+/// Runs `f` with this thread's `flag` set, clearing it afterwards even if `f` panics.
+fn with_flag<R>(flag: &'static LocalKey<Cell<bool>>, f: impl FnOnce() -> R) -> R {
+    struct Clear(&'static LocalKey<Cell<bool>>);
+    impl Drop for Clear {
         fn drop(&mut self) {
-            NOTING.with(|noting| noting.set(false));
+            self.0.set(false);
         }
     }
-    NOTING.with(|noting| noting.set(true));
-    let _reset = Reset;
+    flag.set(true);
+    let _clear = Clear(flag);
     f()
+}
+
+/// Runs `f` (a hub call) noting the senders it wakes instead of waking their tasks.
+pub fn noting<R>(f: impl FnOnce() -> R) -> R {
+    with_flag(&NOTING, f)
 }
 
 /// Runs `f` (handling the messages of one read) holding back the writes of the hub calls it
 /// makes; then writes everything they queued ([`deliver_held`]).
 pub fn holding<R>(node: &Node, f: impl FnOnce() -> R) -> R {
-    struct Release;
-    impl Drop for Release {
-        fn drop(&mut self) {
-            HOLDING.set(false);
-        }
-    }
-    HOLDING.set(true);
-    let result = {
-        let _release = Release;
-        f()
-    };
+    let result = with_flag(&HOLDING, f);
     deliver_held(node);
     result
 }
