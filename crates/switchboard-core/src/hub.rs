@@ -350,7 +350,7 @@ impl Hub {
     /// [`Hub::reply`], or returns it in an HTTP answer). Frames from a superseded transport are
     /// dropped.
     pub fn receive(&mut self, at: &Attachment, text: &str, now: Now) -> Result<(), Refusal> {
-        self.handle_text(at.session.as_str(), text, now, |s| {
+        self.handle_text(&at.session, text, now, |s| {
             let current = at.is_current(s);
             if current {
                 s.link = Link::Attached { last_seen: now.at };
@@ -363,9 +363,13 @@ impl Hub {
     /// `seq` guard and the clock window, then act. `accept` decides whether the session may send
     /// it (a frame it refuses is dropped), and notes the transport's activity: one lookup serves
     /// both.
+    ///
+    /// The session is named by a `SessionId` rather than its text: the attachment's is the
+    /// session's own `Arc`, so the lookup's key comparison is a pointer comparison and nothing
+    /// touches the id's text, a cold line on every message.
     fn handle_text(
         &mut self,
-        session_id: &str,
+        session_id: &SessionId,
         text: &str,
         now: Now,
         accept: impl FnOnce(&mut Session) -> bool,
@@ -379,7 +383,6 @@ impl Hub {
         }
         let parsed = parse_client_frame(text, limits);
         let window = limits.ts_skew_ms;
-        let session_id = &session.id.clone();
         let last = session.last_client_seq;
         let (frame, id, leave) = match parsed {
             Ok(frame) => {

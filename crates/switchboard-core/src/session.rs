@@ -122,30 +122,45 @@ pub(crate) enum Link {
     Detached { since: Instant, reason: CloseReason },
 }
 
+/// Laid out by hand, hottest fields first and aligned to a cache line: a session's state is cold
+/// by the time its next message comes (the kernel's network stack runs in between), and every line
+/// a message touches is a cache miss. The outbox fills the first line and what a message from the
+/// session reads and writes the second, so sending touches one line of the session and receiving
+/// three (the waker is in the third). The alignment rounds 440 bytes up to 448, which costs
+/// nothing with jemalloc, the server's allocator: 440 bytes take one of its 448-byte slots anyway.
+#[repr(C, align(64))]
 pub(crate) struct Session {
+    pub(crate) outbox: Outbox,
+    /// Generation of the attached transport; a transport holding an older one is superseded.
+    pub(crate) generation: u64,
+    /// Set when the session is ending: its transport drains the outbox, then closes with this.
+    pub(crate) closing: Option<CloseReason>,
+    pub(crate) link: Link,
+    /// Replay guard: the highest client `seq` accepted.
+    pub(crate) last_client_seq: u64,
+    /// When the session last sent a valid message; its rooms take this up as their activity.
+    pub(crate) last_active: Instant,
+    /// The attached transport's waker, woken when there is something to send or to close.
+    pub(crate) waker: Option<Waker>,
     pub(crate) id: SessionId,
     pub(crate) identity: Identity,
     /// Fixed at the first join (chosen by the client or generated), the same in every room.
     pub(crate) peer: Option<PeerId>,
     pub(crate) rooms: Vec<RoomId>,
-    /// Replay guard: the highest client `seq` accepted.
-    pub(crate) last_client_seq: u64,
-    pub(crate) outbox: Outbox,
-    pub(crate) link: Link,
-    /// When the session last sent a valid message; its rooms take this up as their activity.
-    pub(crate) last_active: Instant,
-    /// Generation of the attached transport; a transport holding an older one is superseded.
-    pub(crate) generation: u64,
-    /// Set when the session is ending: its transport drains the outbox, then closes with this.
-    pub(crate) closing: Option<CloseReason>,
-    /// The attached transport's waker, woken when there is something to send or to close.
-    pub(crate) waker: Option<Waker>,
     /// Budget for messages other than candidates.
     pub(crate) messages: TokenBucket,
     /// Budget for candidates.
     pub(crate) candidates: TokenBucket,
     pub(crate) abuse: AbuseMeter,
 }
+
+// The layout promised above.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<Outbox>() <= 64);
+    assert!(offset_of!(Session, generation) == 64);
+    assert!(offset_of!(Session, last_active) + size_of::<Instant>() <= 128);
+};
 
 impl Session {
     pub(crate) fn wake(&mut self) {

@@ -38,7 +38,10 @@ impl Hub {
         text: &str,
         now: Now,
     ) -> Result<(), Refusal> {
-        self.handle_text(session, text, now, |s| {
+        let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) else {
+            return Ok(());
+        };
+        self.handle_text(&id, text, now, |s| {
             let owned = &*s.identity.user == user && s.closing.is_none();
             if owned && s.is_attached() {
                 s.link = Link::Attached { last_seen: now.at };
