@@ -169,6 +169,11 @@ pub async fn post_messages(
             Ok::<_, SignalError>(results)
         })
     })?;
+    // The messages just queued woke the streams of their recipients (an SSE stream, a pending
+    // poll). Letting those tasks run before this one writes its answer puts the relayed messages
+    // on the wire first: the answer only tells the sender they were taken, and writing it first
+    // would add a loopback send to every relay's latency.
+    tokio::task::yield_now().await;
     let response = match results.as_slice() {
         [single] if !batch => Json(single).into_response(),
         all => Json(all).into_response(),
