@@ -254,7 +254,7 @@ impl Hub {
                     .sessions
                     .get(session)
                     .is_some_and(|s| !s.is_attached() && s.closing.is_none());
-            if unservable && let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) {
+            if unservable && let Some(id) = self.session_id(session) {
                 self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
                 self.settle(now);
             }
@@ -337,6 +337,12 @@ impl Hub {
             last_client_seq: s.last_client_seq,
             resumed,
         }))
+    }
+
+    /// The session's own id for its text (as an HTTP path names it), for the calls that take a
+    /// `SessionId`.
+    fn session_id(&self, text: &str) -> Option<SessionId> {
+        self.sessions.get(text).map(|s| s.id.clone())
     }
 
     fn current(&mut self, at: &Attachment) -> Option<&mut Session> {

@@ -38,7 +38,7 @@ impl Hub {
         text: &str,
         now: Now,
     ) -> Result<(), Refusal> {
-        let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) else {
+        let Some(id) = self.session_id(session) else {
             return Ok(());
         };
         self.handle_text(&id, text, now, |s| {
@@ -53,7 +53,7 @@ impl Hub {
     /// Queues `message` for `session` whichever stream is attached (the `error` answering a posted
     /// message goes on the stream too, as it would on a WebSocket).
     pub fn reply_to(&mut self, session: &str, message: ServerMessage, now: Now) {
-        let Some(id) = self.sessions.get(session).map(|s| s.id.clone()) else {
+        let Some(id) = self.session_id(session) else {
             return;
         };
         self.push(&id, &message, now);
