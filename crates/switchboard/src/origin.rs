@@ -12,25 +12,22 @@
 //! preflights) carry `Access-Control-Allow-Origin` for allowed origins only; credentials are never
 //! allowed, since tokens travel as bearer tokens, not cookies.
 
-use std::{
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::sync::Arc;
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{
-        HeaderName, HeaderValue, Method, Uri,
-        header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER},
-        request::Parts,
+        HeaderMap, HeaderValue, Method, Uri,
+        header::{
+            ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+            ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+            HOST, ORIGIN, VARY,
+        },
     },
+    middleware::Next,
     response::{IntoResponse, Response},
 };
-use futures_util::future::{Either, Ready, ready};
 use switchboard_protocol::SignalError;
-use tower::{Layer, Service};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ApiError;
 
@@ -182,7 +179,7 @@ fn same_origin(origin: &Parsed, host: &str) -> bool {
         && authority.port_u16().is_none_or(|port| port == origin.port)
 }
 
-fn host_of<'a>(headers: &'a axum::http::HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+fn host_of<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
     headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
@@ -200,83 +197,114 @@ pub fn policy(config: &crate::config::Config) -> Arc<OriginPolicy> {
     )
 }
 
-/// Middleware: refuses a `/v1/` request whose `Origin` the policy does not allow, with HTTP 403
-/// and the JSON error body, before anything else looks at it. A plain layer rather than
-/// `axum::middleware::from_fn`, which boxes and clones the whole inner stack for every request:
-/// long-poll and SSE clients make one request per poll and per post.
-#[derive(Clone)]
-pub struct GuardLayer(pub Arc<OriginPolicy>);
+/// What the policy makes of one request.
+pub enum Verdict {
+    /// The complete answer: 403 `forbidden` for a disallowed origin, or a CORS preflight's.
+    Answered(Response),
+    /// The request goes on; its answer gets these CORS headers.
+    Pass(CorsHeaders),
+}
 
-impl<S> Layer<S> for GuardLayer {
-    type Service = Guard<S>;
+/// The CORS headers of an answer to an actual (not preflight) request.
+pub struct CorsHeaders {
+    /// The request's `Origin`, when it is allowed on a guarded path.
+    allow_origin: Option<HeaderValue>,
+}
 
-    fn layer(&self, inner: S) -> Guard<S> {
-        Guard {
-            inner,
-            policy: self.0.clone(),
+/// Caches may not serve one origin's answer to another.
+const VARY_ON: &str = "origin, access-control-request-method, access-control-request-headers";
+
+impl CorsHeaders {
+    /// Adds the headers to `response`.
+    pub fn apply(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.append(VARY, HeaderValue::from_static(VARY_ON));
+        headers.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after"),
+        );
+        if let Some(origin) = self.allow_origin {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
     }
-}
 
-/// See [`GuardLayer`].
-#[derive(Clone)]
-pub struct Guard<S> {
-    inner: S,
-    policy: Arc<OriginPolicy>,
-}
-
-impl<S> Service<Request> for Guard<S>
-where
-    S: Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    /// The answer to a preflight (any `OPTIONS` request): allowed origins may `GET` and `POST`
+    /// with `Authorization`, `Content-Type` and `Last-Event-ID`, for ten minutes.
+    fn preflight(self) -> Response {
+        let mut response = Response::new(axum::body::Body::empty());
+        let headers = response.headers_mut();
+        headers.insert(VARY, HeaderValue::from_static(VARY_ON));
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET,POST"),
+        );
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization,content-type,last-event-id"),
+        );
+        headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        if let Some(origin) = self.allow_origin {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        response
     }
+}
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        if request.uri().path().starts_with(GUARDED_PREFIX)
-            && let Some(origin) = request.headers().get(ORIGIN)
-            && !self
-                .policy
-                .allows(origin, host_of(request.headers(), request.uri()))
+impl OriginPolicy {
+    /// Judges a request before anything else looks at it: a `/v1/` request whose `Origin` the
+    /// policy does not allow is refused with HTTP 403 and the JSON error body (no CORS headers);
+    /// any other `OPTIONS` request is answered as a CORS preflight; the rest pass.
+    pub fn judge(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Verdict {
+        let origin = headers
+            .get(ORIGIN)
+            .filter(|_| uri.path().starts_with(GUARDED_PREFIX));
+        if let Some(origin) = origin
+            && !self.allows(origin, host_of(headers, uri))
         {
             tracing::info!(
                 event = "origin.refused",
                 origin = %String::from_utf8_lossy(&origin.as_bytes()[..origin.len().min(128)]),
-                path = request.uri().path(),
+                path = uri.path(),
                 "request from a disallowed origin refused"
             );
             let refused = ApiError(SignalError::Forbidden(
                 "requests from this origin are not allowed (allowed_origins)".into(),
             ));
-            return Either::Left(ready(Ok(refused.into_response())));
+            return Verdict::Answered(refused.into_response());
         }
-        Either::Right(self.inner.call(request))
+        let cors = CorsHeaders {
+            allow_origin: origin.cloned(),
+        };
+        if method == Method::OPTIONS {
+            return Verdict::Answered(cors.preflight());
+        }
+        Verdict::Pass(cors)
+    }
+
+    /// Serves `request` with `handle` if the policy lets it through, adding the CORS headers to
+    /// its answer; otherwise answers it as [`judge`](Self::judge) says.
+    pub async fn guard<F>(&self, request: Request, handle: impl FnOnce(Request) -> F) -> Response
+    where
+        F: Future<Output = Response>,
+    {
+        match self.judge(request.method(), request.uri(), request.headers()) {
+            Verdict::Answered(response) => response,
+            Verdict::Pass(cors) => {
+                let mut response = handle(request).await;
+                cors.apply(&mut response);
+                response
+            }
+        }
     }
 }
 
-/// CORS for the `/v1/` endpoints: allowed origins may `GET` and `POST` with `Authorization`,
-/// `Content-Type` and `Last-Event-ID`, and read `Retry-After`.
-pub fn cors(policy: Arc<OriginPolicy>) -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(
-            move |origin: &HeaderValue, parts: &Parts| {
-                parts.uri.path().starts_with(GUARDED_PREFIX)
-                    && policy.allows(origin, host_of(&parts.headers, &parts.uri))
-            },
-        ))
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            AUTHORIZATION,
-            CONTENT_TYPE,
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([RETRY_AFTER])
-        .max_age(Duration::from_secs(600))
+/// Middleware for the router's routes: [`OriginPolicy::guard`].
+pub async fn middleware(
+    State(policy): State<Arc<OriginPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    policy.guard(request, |request| next.run(request)).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The HTTP server: routes, the timer task, and graceful shutdown.
 
-use std::{io, net::SocketAddr, time::Duration};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -14,33 +14,36 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, node::Node, secret::Secret, transport};
+use crate::{
+    config::Config, front::MakeFront, node::Node, origin::OriginPolicy, secret::Secret, transport,
+};
 
 /// How often the hub's timers run. Heartbeat, resume and idle deadlines are seconds long, so a
 /// quarter second of lateness is immaterial.
 const TICK: Duration = Duration::from_millis(250);
 
-/// The routes, apart from any socket, so they can be exercised directly.
-pub fn app(node: Node) -> Router {
-    let origins = crate::origin::policy(node.config());
+/// Every route but the session endpoints [`crate::front`] serves directly.
+fn router(node: Node, origins: Arc<OriginPolicy>) -> Router {
     Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
         .route("/v1/sessions", post(transport::http::create))
-        .route(
-            "/v1/sessions/{session}/messages",
-            post(transport::http::post_messages),
-        )
-        .route("/v1/sessions/{session}/events", get(transport::sse::events))
-        .route("/v1/sessions/{session}/poll", get(transport::poll::poll))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/v1/token", post(crate::guest::token))
         .merge(crate::web::routes())
         .with_state(node)
-        .layer(crate::origin::cors(origins.clone()))
-        .layer(crate::origin::GuardLayer(origins))
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            crate::origin::middleware,
+        ))
         .layer(crate::telemetry::http_layer())
+}
+
+/// What serves each connection: the session endpoints directly, the rest through the router.
+pub fn app(node: Node) -> MakeFront {
+    let origins = crate::origin::policy(node.config());
+    MakeFront::new(node.clone(), origins.clone(), router(node, origins))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -125,7 +128,7 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
-    let service = app(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app(node.clone());
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
     let listener = crate::listener::Listener::new(listener, node.clone()).tap_io(|tcp| {

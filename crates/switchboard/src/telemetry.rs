@@ -16,7 +16,10 @@ use std::{
     time::Duration,
 };
 
-use axum::{extract::MatchedPath, http::Request};
+use axum::{
+    extract::MatchedPath,
+    http::{Method, Request, StatusCode},
+};
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
@@ -209,15 +212,26 @@ impl<B> MakeSpan<B> for HttpSpan {
             .get::<MatchedPath>()
             .map(MatchedPath::as_str)
             .unwrap_or("unmatched");
-        tracing::info_span!(
-            target: SPANS,
-            "http.request",
-            otel.name = %format_args!("{} {route}", request.method()),
-            http.request.method = %request.method(),
-            http.route = route,
-            http.response.status_code = Empty
-        )
+        http_span(request.method(), route)
     }
+}
+
+/// The `http.request` span of a request for `route` (a template such as
+/// `/v1/sessions/{session}/poll`); [`record_status`] completes it.
+pub fn http_span(method: &Method, route: &str) -> Span {
+    tracing::info_span!(
+        target: SPANS,
+        "http.request",
+        otel.name = %format_args!("{method} {route}"),
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = Empty
+    )
+}
+
+/// Records the status of a request's answer on its [`http_span`].
+pub fn record_status(span: &Span, status: StatusCode) {
+    span.record("http.response.status_code", status.as_u16());
 }
 
 /// Records the status on the `http.request` span.
@@ -226,7 +240,7 @@ pub struct HttpStatus;
 
 impl<B> OnResponse<B> for HttpStatus {
     fn on_response(self, response: &axum::http::Response<B>, _latency: Duration, span: &Span) {
-        span.record("http.response.status_code", response.status().as_u16());
+        record_status(span, response.status());
     }
 }
 

@@ -293,17 +293,7 @@ async fn metrics_after_a_scripted_call_carry_the_documented_values() {
     let (_, alice, bob) = scripted_call(&base, &signer).await;
     // A long-poll session too, so two transports show.
     let token = server.token("carol", "r2", Role::Guest);
-    let created: Value = reqwest::Client::new()
-        .post(server.http("/v1/sessions"))
-        .bearer_auth(&token)
-        .timeout(DEADLINE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = created["session"].as_str().unwrap();
+    let session = server.http_session(&token).await;
     let polled = reqwest::Client::new()
         .get(server.http(&format!("/v1/sessions/{session}/poll?after=0")))
         .bearer_auth(&token)

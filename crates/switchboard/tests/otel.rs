@@ -109,14 +109,16 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
     );
     bob.send(candidate).await;
     alice.expect("candidate").await;
-    // An HTTP request too.
-    let health = reqwest::Client::new()
-        .get(server.http("/healthz"))
-        .timeout(DEADLINE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    // HTTP requests too: a routed one, and one of the session endpoints served outside the router.
+    for (path, status) in [("/healthz", 200), ("/v1/sessions/nope/poll", 401)] {
+        let response = reqwest::Client::new()
+            .get(server.http(path))
+            .timeout(DEADLINE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
     // Connection spans end when the sockets close.
     alice.close().await;
     bob.close().await;
@@ -130,6 +132,7 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
         "relay.candidate",
         "GET /v1/ws",
         "GET /healthz",
+        "GET /v1/sessions/{session}/poll",
         "switchboard",
     ];
     let until = tokio::time::Instant::now() + DEADLINE;

@@ -3,11 +3,13 @@
 
 use axum::{
     Json,
-    body::Bytes,
-    extract::{ConnectInfo, FromRequestParts, Path, Query, State},
+    body::Body,
+    extract::{ConnectInfo, FromRequestParts, State},
     http::{HeaderMap, HeaderValue, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +20,7 @@ use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
 use crate::{auth::token_from, error::ApiError, node::Node};
 
 /// Query parameters of the session endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct SessionParams {
     /// Token, for clients that cannot set `Authorization` (EventSource).
     pub token: Option<String>,
@@ -28,6 +30,23 @@ pub struct SessionParams {
     pub last_seq: Option<u64>,
     /// Last server seq received (long-poll).
     pub after: Option<u64>,
+}
+
+impl SessionParams {
+    /// The parameters in a request's query string; unknown keys are ignored, a known one that
+    /// does not parse (`after=x`) is `invalid_message`.
+    pub fn from_query(query: Option<&str>) -> Result<SessionParams, ApiError> {
+        serde_urlencoded::from_str(query.unwrap_or_default())
+            .map_err(|e| ApiError(SignalError::invalid(format!("bad query string: {e}"))))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        SessionParams::from_query(parts.uri.query())
+    }
 }
 
 /// The client's network address, when the server knows it (it does for every TCP connection).
@@ -72,7 +91,7 @@ pub async fn create(
     State(node): State<Node>,
     headers: HeaderMap,
     ClientAddress(address): ClientAddress,
-    Query(params): Query<SessionParams>,
+    params: SessionParams,
 ) -> Result<Response, Response> {
     if !node.accepting() {
         let e = SignalError::Unavailable("the server is shutting down".into());
@@ -125,14 +144,14 @@ pub async fn create(
 /// `{"accepted": false, "error": {...}}`); the `error` is also delivered on the session's stream,
 /// as a WebSocket client would get it.
 pub async fn post_messages(
-    State(node): State<Node>,
-    Path(session): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<SessionParams>,
-    body: Bytes,
+    node: &Node,
+    session: &str,
+    headers: &HeaderMap,
+    params: &SessionParams,
+    body: &[u8],
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&node, &headers, &params).await?;
-    let text = std::str::from_utf8(&body)
+    let identity = authenticate(node, headers, params).await?;
+    let text = std::str::from_utf8(body)
         .map_err(|_| SignalError::invalid("the body must be UTF-8 JSON"))?;
     let batch = text.trim_start().starts_with('[');
     let frames: Vec<&str> = if batch {
@@ -144,11 +163,11 @@ pub async fn post_messages(
     let receive = crate::telemetry::receive_span();
     let results: Vec<Outcome> = receive.in_scope(|| {
         node.with_hub(|hub, now| {
-            hub.check_owner(&session, &identity.user)?;
+            hub.check_owner(session, &identity.user)?;
             let results = frames
                 .iter()
                 .map(
-                    |frame| match hub.receive_posted(&session, &identity.user, frame, now) {
+                    |frame| match hub.receive_posted(session, &identity.user, frame, now) {
                         Ok(()) => Outcome::ACCEPTED,
                         Err(Refusal::Dropped) => {
                             let e =
@@ -160,7 +179,7 @@ pub async fn post_messages(
                                 ServerBody::Error(body) => body.clone(),
                                 _ => ErrorBody::from_error(&SignalError::Internal),
                             };
-                            hub.reply_to(&session, *error, now);
+                            hub.reply_to(session, *error, now);
                             Outcome::refused(body)
                         }
                     },
@@ -179,6 +198,52 @@ pub async fn post_messages(
         all => Json(all).into_response(),
     };
     Ok(response)
+}
+
+/// The largest body `POST /v1/sessions/{id}/messages` reads; each message in it must also fit
+/// `max_frame_bytes`.
+pub const MAX_POSTED_BYTES: usize = 2 * 1024 * 1024;
+
+/// Reads a posted body of at most [`MAX_POSTED_BYTES`]; a larger one is `payload_too_large`,
+/// refused by its `Content-Length` before any of it is read when it has one.
+pub async fn read_posted(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = |what, size| SignalError::PayloadTooLarge {
+        what,
+        size,
+        limit: MAX_POSTED_BYTES,
+    };
+    if let Some(size) = declared.filter(|&size| size > MAX_POSTED_BYTES) {
+        return Err(too_large("the request body", size).into());
+    }
+    let mut body = body;
+    // One frame is the usual case and is taken as it is; more are joined.
+    let mut whole = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| SignalError::invalid("the request body could not be read"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let size = joined.as_ref().map_or(whole.len(), BytesMut::len) + data.len();
+        if size > MAX_POSTED_BYTES {
+            return Err(too_large("the request body received so far", size).into());
+        }
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&data),
+            None if whole.is_empty() => whole = data,
+            None => {
+                let mut both = BytesMut::from(&whole[..]);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or(whole, BytesMut::freeze))
 }
 
 /// The answer for one posted message: `{"accepted": true}` or

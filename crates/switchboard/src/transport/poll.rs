@@ -8,7 +8,6 @@
 use std::{future::poll_fn, time::Duration};
 
 use axum::{
-    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
@@ -23,15 +22,15 @@ const BATCH: usize = 256;
 
 /// `GET /v1/sessions/{id}/poll`.
 pub async fn poll(
-    State(node): State<Node>,
-    Path(session): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<SessionParams>,
+    node: &Node,
+    session: &str,
+    headers: &HeaderMap,
+    params: &SessionParams,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&node, &headers, &params).await?;
+    let identity = authenticate(node, headers, params).await?;
     let after = params.after.or(params.last_seq).unwrap_or(0);
     let _permit = node.admission().connection()?;
-    let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
+    let at = node.with_hub(|hub, now| hub.attach(session, &identity.user, after, now))?;
     let _guard = node.tasks().token();
     let metrics = node.metrics();
     metrics.stream_opened("poll");
@@ -47,18 +46,19 @@ pub async fn poll(
         None => "wait_elapsed",
         Some(Transmit::Close(reason)) => reason.as_str(),
     };
-    super::stream_closed(&node, "poll", reason);
+    super::stream_closed(node, "poll", reason);
     let body = match outcome {
         Some(Transmit::Messages(frames)) => {
             let now = std::time::Instant::now();
-            let texts: Vec<std::sync::Arc<str>> = frames
-                .into_iter()
-                .map(|f| {
-                    metrics.sent(&f, now);
-                    f.text
-                })
-                .collect();
-            format!("[{}]", texts.join(","))
+            let size = frames.iter().map(|f| f.text.len() + 1).sum::<usize>() + 1;
+            let mut body = String::with_capacity(size);
+            for frame in &frames {
+                body.push(if body.is_empty() { '[' } else { ',' });
+                body.push_str(&frame.text);
+                metrics.sent(frame, now);
+            }
+            body.push(']');
+            body
         }
         None | Some(Transmit::Close(CloseReason::Superseded)) => "[]".to_owned(),
         Some(Transmit::Close(CloseReason::Shutdown)) => {

@@ -15,7 +15,6 @@ use std::{
 };
 
 use axum::{
-    extract::{Path, Query, State},
     http::HeaderMap,
     response::{
         IntoResponse, Response,
@@ -27,6 +26,7 @@ use rand::Rng;
 use switchboard_core::{Attachment, Disconnect, Transmit};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::task_tracker::TaskTrackerToken;
+use tracing::Span;
 
 use super::http::{SessionParams, authenticate, no_buffering};
 use crate::{error::ApiError, node::Node};
@@ -34,21 +34,22 @@ use crate::{error::ApiError, node::Node};
 /// Messages taken from the outbox per poll.
 const BATCH: usize = 64;
 
-/// `GET /v1/sessions/{id}/events`.
+/// `GET /v1/sessions/{id}/events`; `span` is the request's, entered whenever the stream runs.
 pub async fn events(
-    State(node): State<Node>,
-    Path(session): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<SessionParams>,
+    node: &Node,
+    session: &str,
+    headers: &HeaderMap,
+    params: &SessionParams,
+    span: Span,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&node, &headers, &params).await?;
+    let identity = authenticate(node, headers, params).await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(params.last_seq).unwrap_or(0);
     let permit = node.admission().connection()?;
-    let at = node.with_hub(|hub, now| hub.attach(&session, &identity.user, after, now))?;
+    let at = node.with_hub(|hub, now| hub.attach(session, &identity.user, after, now))?;
     let config = node.config();
     let jitter = rand::rng().random_range(0..=config.sse_jitter_ms);
     let lifetime = Duration::from_millis(config.sse_lifetime_ms + jitter);
@@ -62,6 +63,7 @@ pub async fn events(
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat),
         queue: VecDeque::from([Event::default().retry(retry)]),
         ended: None,
+        span,
     };
     node.metrics().stream_opened("sse");
     let mut response = Sse::new(stream).into_response();
@@ -82,6 +84,8 @@ struct EventStream {
     queue: VecDeque<Event>,
     /// Why the stream ended, once it has.
     ended: Option<Ended>,
+    /// The `http.request` span, which lasts as long as the stream.
+    span: Span,
 }
 
 enum Ended {
@@ -96,6 +100,7 @@ impl Stream for EventStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let _entered = this.span.enter();
         if let Some(event) = this.queue.pop_front() {
             return Poll::Ready(Some(Ok(event)));
         }

@@ -104,6 +104,24 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Starts an HTTP (SSE or long-poll) session with `token`; its id.
+    pub async fn http_session(&self, token: &str) -> String {
+        let created: Value = reqwest::Client::new()
+            .post(self.http("/v1/sessions"))
+            .bearer_auth(token)
+            .timeout(DEADLINE)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["session"]
+            .as_str()
+            .expect("a session id")
+            .to_owned()
+    }
+
     pub fn sign(&self, claims: &Claims) -> String {
         self.signer.sign(claims).unwrap()
     }

@@ -1,0 +1,238 @@
+//! The service each HTTP request meets first. The three session endpoints that carry every
+//! message of the HTTP transports (`POST .../messages`, `GET .../events`, `GET .../poll`) are
+//! served here directly; everything else goes to the router.
+//!
+//! SSE and long-poll make a request per posted message and one per poll. Through the router each
+//! paid for matching, for cloning its route's boxed stack of layers, for the layers themselves
+//! and for the extractors' parsing and copying: about a fifth of the server's CPU per relay. The
+//! direct path does what those did and no more: the origin policy and CORS
+//! ([`OriginPolicy::guard`], shared with the router's middleware), the `http.request` span, the
+//! session id from the path and the parameters from the query.
+
+use std::{
+    borrow::Cow,
+    convert::Infallible,
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::{
+    Router,
+    extract::{ConnectInfo, Request},
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    serve::{IncomingStream, Listener},
+};
+use futures_util::future::{BoxFuture, Either, FutureExt, Ready, ready};
+use switchboard_protocol::SignalError;
+use tower::Service;
+use tracing::{Instrument, Span};
+
+use crate::{
+    error::ApiError,
+    node::Node,
+    origin::OriginPolicy,
+    transport::{
+        http::{self, SessionParams},
+        poll, sse,
+    },
+};
+
+/// The session endpoints served directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Messages,
+    Events,
+    Poll,
+}
+
+/// The path prefix of the session endpoints.
+const SESSIONS: &str = "/v1/sessions/";
+
+impl Endpoint {
+    /// The endpoint `path` names, and its session segment (still percent-encoded).
+    fn of(path: &str) -> Option<(Endpoint, &str)> {
+        let (session, name) = path.strip_prefix(SESSIONS)?.split_once('/')?;
+        let endpoint = match name {
+            "messages" => Endpoint::Messages,
+            "events" => Endpoint::Events,
+            "poll" => Endpoint::Poll,
+            _ => return None,
+        };
+        (!session.is_empty()).then_some((endpoint, session))
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Endpoint::Messages => Method::POST,
+            Endpoint::Events | Endpoint::Poll => Method::GET,
+        }
+    }
+
+    /// The route template, as spans name it.
+    fn route(self) -> &'static str {
+        match self {
+            Endpoint::Messages => "/v1/sessions/{session}/messages",
+            Endpoint::Events => "/v1/sessions/{session}/events",
+            Endpoint::Poll => "/v1/sessions/{session}/poll",
+        }
+    }
+}
+
+/// What the direct path needs, shared by every connection.
+struct Shared {
+    node: Node,
+    policy: Arc<OriginPolicy>,
+}
+
+/// Makes one [`Front`] per accepted connection, knowing its peer's address.
+#[derive(Clone)]
+pub struct MakeFront {
+    shared: Arc<Shared>,
+    router: Router,
+}
+
+impl MakeFront {
+    /// Serves the session endpoints for `node` directly and everything else with `router`.
+    pub fn new(node: Node, policy: Arc<OriginPolicy>, router: Router) -> MakeFront {
+        MakeFront {
+            shared: Arc::new(Shared { node, policy }),
+            router,
+        }
+    }
+}
+
+impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for MakeFront {
+    type Response = Front;
+    type Error = Infallible;
+    type Future = Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
+        ready(Ok(Front {
+            shared: self.shared.clone(),
+            router: self.router.clone(),
+            peer: *stream.remote_addr(),
+        }))
+    }
+}
+
+/// The service of one connection; see the module documentation.
+#[derive(Clone)]
+pub struct Front {
+    shared: Arc<Shared>,
+    router: Router,
+    peer: SocketAddr,
+}
+
+impl Service<Request> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<
+        <Router as Service<Request>>::Future,
+        BoxFuture<'static, Result<Response, Infallible>>,
+    >;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match Endpoint::of(request.uri().path()) {
+            Some((endpoint, _)) => {
+                let shared = self.shared.clone();
+                Either::Right(serve(shared, endpoint, request).map(Ok).boxed())
+            }
+            None => {
+                request.extensions_mut().insert(ConnectInfo(self.peer));
+                Either::Left(self.router.call(request))
+            }
+        }
+    }
+}
+
+/// One request for `endpoint`, in its `http.request` span.
+async fn serve(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Response {
+    let span = crate::telemetry::http_span(request.method(), endpoint.route());
+    let response = shared
+        .policy
+        .guard(request, |request| {
+            dispatch(&shared.node, endpoint, request, span.clone())
+        })
+        .instrument(span.clone())
+        .await;
+    crate::telemetry::record_status(&span, response.status());
+    response
+}
+
+async fn dispatch(node: &Node, endpoint: Endpoint, request: Request, span: Span) -> Response {
+    if request.method() != endpoint.method() {
+        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        if let Ok(allow) = HeaderValue::try_from(endpoint.method().as_str()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let answer = async {
+        let params = SessionParams::from_query(parts.uri.query())?;
+        let session = session_id(parts.uri.path())?;
+        let headers = &parts.headers;
+        match endpoint {
+            Endpoint::Messages => {
+                let body = http::read_posted(headers, body).await?;
+                http::post_messages(node, &session, headers, &params, &body).await
+            }
+            Endpoint::Events => sse::events(node, &session, headers, &params, span).await,
+            Endpoint::Poll => poll::poll(node, &session, headers, &params).await,
+        }
+    };
+    answer.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The session id in an endpoint's path, percent-decoded.
+fn session_id(path: &str) -> Result<Cow<'_, str>, ApiError> {
+    let (_, encoded) = Endpoint::of(path).ok_or(SignalError::Internal)?;
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .map_err(|_| SignalError::invalid("the session id is not UTF-8").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_three_session_endpoints_are_served_directly() {
+        assert_eq!(
+            Endpoint::of("/v1/sessions/s1/messages"),
+            Some((Endpoint::Messages, "s1"))
+        );
+        assert_eq!(
+            Endpoint::of("/v1/sessions/a%20b/events"),
+            Some((Endpoint::Events, "a%20b"))
+        );
+        assert_eq!(
+            Endpoint::of("/v1/sessions/s1/poll"),
+            Some((Endpoint::Poll, "s1"))
+        );
+        for other in [
+            "/v1/sessions",
+            "/v1/sessions/",
+            "/v1/sessions//poll",
+            "/v1/sessions/s1/poll/",
+            "/v1/sessions/s1/other",
+            "/v1/sessions/s1",
+            "/v1/ws",
+            "/sessions/s1/poll",
+        ] {
+            assert_eq!(Endpoint::of(other), None, "{other}");
+        }
+        assert_eq!(session_id("/v1/sessions/a%20b/poll").unwrap(), "a b");
+        assert!(session_id("/v1/sessions/%FF/poll").is_err());
+    }
+}
