@@ -143,9 +143,14 @@ impl Service<Request> for Front {
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         match Endpoint::of(request.uri().path()) {
-            Some((endpoint, _)) => {
+            Some((endpoint, session)) => {
                 let shared = self.shared.clone();
-                Either::Right(serve(shared, endpoint, request).map(Ok).boxed())
+                let session_len = session.len();
+                Either::Right(
+                    serve(shared, endpoint, session_len, request)
+                        .map(Ok)
+                        .boxed(),
+                )
             }
             None => {
                 request.extensions_mut().insert(ConnectInfo(self.peer));
@@ -155,13 +160,19 @@ impl Service<Request> for Front {
     }
 }
 
-/// One request for `endpoint`, in its `http.request` span.
-async fn serve(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Response {
+/// One request for `endpoint`, in its `http.request` span; its path's session segment, right
+/// after [`SESSIONS`], is `session_len` bytes long.
+async fn serve(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    session_len: usize,
+    request: Request,
+) -> Response {
     let span = crate::telemetry::http_span(request.method(), endpoint.route());
     let response = shared
         .policy
         .guard(request, |request| {
-            dispatch(&shared.node, endpoint, request, span.clone())
+            dispatch(&shared.node, endpoint, session_len, request, span.clone())
         })
         .instrument(span.clone())
         .await;
@@ -169,7 +180,13 @@ async fn serve(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Res
     response
 }
 
-async fn dispatch(node: &Node, endpoint: Endpoint, request: Request, span: Span) -> Response {
+async fn dispatch(
+    node: &Node,
+    endpoint: Endpoint,
+    session_len: usize,
+    request: Request,
+    span: Span,
+) -> Response {
     if request.method() != endpoint.method() {
         let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
         if let Ok(allow) = HeaderValue::try_from(endpoint.method().as_str()) {
@@ -180,7 +197,7 @@ async fn dispatch(node: &Node, endpoint: Endpoint, request: Request, span: Span)
     let (parts, body) = request.into_parts();
     let answer = async {
         let params = SessionParams::from_query(parts.uri.query())?;
-        let session = session_id(parts.uri.path())?;
+        let session = session_id(&parts.uri.path()[SESSIONS.len()..][..session_len])?;
         let headers = &parts.headers;
         match endpoint {
             Endpoint::Messages => {
@@ -194,9 +211,8 @@ async fn dispatch(node: &Node, endpoint: Endpoint, request: Request, span: Span)
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The session id in an endpoint's path, percent-decoded.
-fn session_id(path: &str) -> Result<Cow<'_, str>, ApiError> {
-    let (_, encoded) = Endpoint::of(path).ok_or(SignalError::Internal)?;
+/// The session id of a path's session segment, percent-decoded.
+fn session_id(encoded: &str) -> Result<Cow<'_, str>, ApiError> {
     percent_encoding::percent_decode_str(encoded)
         .decode_utf8()
         .map_err(|_| SignalError::invalid("the session id is not UTF-8").into())
@@ -232,7 +248,7 @@ mod tests {
         ] {
             assert_eq!(Endpoint::of(other), None, "{other}");
         }
-        assert_eq!(session_id("/v1/sessions/a%20b/poll").unwrap(), "a b");
-        assert!(session_id("/v1/sessions/%FF/poll").is_err());
+        assert_eq!(session_id("a%20b").unwrap(), "a b");
+        assert!(session_id("%FF").is_err());
     }
 }

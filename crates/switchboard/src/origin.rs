@@ -215,17 +215,14 @@ pub struct CorsHeaders {
 const VARY_ON: &str = "origin, access-control-request-method, access-control-request-headers";
 
 impl CorsHeaders {
-    /// Adds the headers to `response`.
+    /// Adds the headers to `response`; those every CORS answer carries, and `Retry-After` made
+    /// readable.
     pub fn apply(self, response: &mut Response) {
-        let headers = response.headers_mut();
-        headers.append(VARY, HeaderValue::from_static(VARY_ON));
-        headers.insert(
+        response.headers_mut().insert(
             ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("retry-after"),
         );
-        if let Some(origin) = self.allow_origin {
-            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        }
+        self.apply_common(response);
     }
 
     /// The answer to a preflight (any `OPTIONS` request): allowed origins may `GET` and `POST`
@@ -233,7 +230,6 @@ impl CorsHeaders {
     fn preflight(self) -> Response {
         let mut response = Response::new(axum::body::Body::empty());
         let headers = response.headers_mut();
-        headers.insert(VARY, HeaderValue::from_static(VARY_ON));
         headers.insert(
             ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET,POST"),
@@ -243,10 +239,18 @@ impl CorsHeaders {
             HeaderValue::from_static("authorization,content-type,last-event-id"),
         );
         headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        self.apply_common(&mut response);
+        response
+    }
+
+    /// What preflights and actual answers both carry: `Vary` (added to any the answer has) and
+    /// the allowed origin.
+    fn apply_common(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.append(VARY, HeaderValue::from_static(VARY_ON));
         if let Some(origin) = self.allow_origin {
             headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
-        response
     }
 }
 

@@ -20,7 +20,7 @@ use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
 use crate::{auth::token_from, error::ApiError, node::Node};
 
 /// Query parameters of the session endpoints.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct SessionParams {
     /// Token, for clients that cannot set `Authorization` (EventSource).
     pub token: Option<String>,
@@ -206,7 +206,7 @@ pub const MAX_POSTED_BYTES: usize = 2 * 1024 * 1024;
 
 /// Reads a posted body of at most [`MAX_POSTED_BYTES`]; a larger one is `payload_too_large`,
 /// refused by its `Content-Length` before any of it is read when it has one.
-pub async fn read_posted(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+pub async fn read_posted(headers: &HeaderMap, mut body: Body) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -219,7 +219,6 @@ pub async fn read_posted(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiEr
     if let Some(size) = declared.filter(|&size| size > MAX_POSTED_BYTES) {
         return Err(too_large("the request body", size).into());
     }
-    let mut body = body;
     // One frame is the usual case and is taken as it is; more are joined.
     let mut whole = Bytes::new();
     let mut joined: Option<BytesMut> = None;
