@@ -42,6 +42,12 @@ test('two pages see each other, chat both ways, mute, share a screen and leave',
     await expectVideoFrom(a.page, b.peer);
     await expectVideoFrom(b.page, a.peer);
     assert.equal(await a.page.locator('#transport-badge').textContent(), 'WebSocket');
+    // Once the video plays, neither list still says the other is connecting (it did until the
+    // next two-second quality sample).
+    for (const [page, peer] of [[a.page, b.peer], [b.page, a.peer]]) {
+      const stats = await page.locator(`#people li[data-peer="${peer}"] .stats`).textContent();
+      assert.notEqual(stats, 'connecting…');
+    }
 
     // The first one into the room is its host, and both lists say so.
     await a.page.locator(`#people li[data-peer="${a.peer}"] .host-badge`).waitFor();

@@ -236,6 +236,7 @@ export class Call {
       mesh.on('peer', ({ peer }) => {
         this.ensureTile(peer, 'camera');
         this.sendState(peer);
+        this.renderPeople();
       }),
     );
     on(
@@ -258,6 +259,10 @@ export class Call {
       mesh.on('connection_state', ({ peer, state }) => {
         const tile = this.tiles.get(`${peer}|camera`);
         if (tile) tile.el.dataset.connection = state;
+        // The people list and the tile's RTT would otherwise say "connecting" until the next
+        // two-second sample, while the video already plays.
+        if (state === 'connected') void this.sampleQuality();
+        else this.renderPeople();
       }),
     );
     on(
@@ -539,16 +544,18 @@ export class Call {
   personItem(peer, name, role, me, canKick) {
     const sample = this.quality.get(peer);
     const state = me ? { mic: this.micOn, cam: this.camOn } : this.remoteState.get(peer);
-    const connected = !me && !!this.mesh?.connection(peer);
+    const link = me ? null : this.mesh?.connection(peer);
     const stats = me
       ? 'you'
-      : !connected
+      : !link
         ? this.mode === 'host_only'
           ? 'not connected (host-only mode)'
           : 'connecting…'
         : sample
           ? describeSample(sample)
-          : 'measuring…';
+          : link.connectionState === 'connected'
+            ? 'measuring…'
+            : 'connecting…';
     return h(
       'li',
       { 'data-peer': peer, class: this.speaker === (me ? SELF : peer) ? 'speaking' : '' },
