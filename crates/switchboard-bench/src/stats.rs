@@ -199,7 +199,7 @@ impl Shared {
 /// 20,000 relays/s it used 0.6–0.75 CPU-seconds in 6 s, so two readings 10 ms apiece made ±1.5%
 /// of noise in every relays-per-CPU-second figure). Both count the same time: the kernel scales
 /// the ticks to the scheduler's nanoseconds before reporting them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CpuSample {
     ticks: Duration,
     /// Nanoseconds on a CPU per live thread, sorted by thread id; `None` where the kernel keeps no

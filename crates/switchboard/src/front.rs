@@ -20,7 +20,7 @@ use std::{
 use axum::{
     Router,
     extract::{ConnectInfo, Request},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     serve::{IncomingStream, Listener},
 };
@@ -63,10 +63,11 @@ impl Endpoint {
         (!session.is_empty()).then_some((endpoint, session))
     }
 
-    fn method(self) -> Method {
+    /// The one method the endpoint takes.
+    fn method(self) -> &'static str {
         match self {
-            Endpoint::Messages => Method::POST,
-            Endpoint::Events | Endpoint::Poll => Method::GET,
+            Endpoint::Messages => "POST",
+            Endpoint::Events | Endpoint::Poll => "GET",
         }
     }
 
@@ -187,12 +188,9 @@ async fn dispatch(
     request: Request,
     span: Span,
 ) -> Response {
-    if request.method() != endpoint.method() {
-        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
-        if let Ok(allow) = HeaderValue::try_from(endpoint.method().as_str()) {
-            response.headers_mut().insert(header::ALLOW, allow);
-        }
-        return response;
+    if request.method().as_str() != endpoint.method() {
+        let allow = [(header::ALLOW, HeaderValue::from_static(endpoint.method()))];
+        return (StatusCode::METHOD_NOT_ALLOWED, allow).into_response();
     }
     let (parts, body) = request.into_parts();
     let answer = async {
