@@ -1,6 +1,7 @@
 //! The hub's per-message path, measured without IO: pairs in rooms of two relay 256-byte `message`
-//! payloads to each other, each recipient's transport takes the frame at once, and every client
-//! acknowledges every 32 messages, as the benchmark client does against the server.
+//! payloads to each other, the outputs are drained after each call as the server does, each
+//! recipient's transport takes the message at once, and every client acknowledges every 32
+//! messages, as the benchmark client does against the server.
 //!
 //! `relay` counts wall time, but only instruction counts are repeatable on a shared machine: run it
 //! under callgrind with collection limited to [`run_relays`] (commands in `docs/benchmarks.md`).
@@ -8,12 +9,14 @@
 
 use std::{
     hint::black_box,
-    task::{Poll, Waker},
     time::{Duration, Instant},
 };
 
 use rand::{SeedableRng, rngs::StdRng};
-use switchboard_core::{Attachment, CoreConfig, Hub, Identity, Now, RateLimits, Transmit};
+use switchboard_core::{Attachment, CoreConfig, Identity, Now, Outputs, RateLimits, Transmit};
+
+/// The hub with each client's sink its index, as the server's hub holds each transport's.
+type Hub = switchboard_core::Hub<usize>;
 use switchboard_protocol::{Role, RoomGrant};
 
 const PAIRS: usize = 50;
@@ -57,13 +60,23 @@ fn now() -> Now {
 }
 
 fn transmit(hub: &mut Hub, c: &mut Client) {
-    match hub.poll_transmit(&c.at, Waker::noop(), 64) {
-        Poll::Ready(Transmit::Messages(frames)) => {
-            c.last_server_seq = frames.last().map_or(c.last_server_seq, |f| f.seq);
+    match hub.transmit(&c.at, 64) {
+        Transmit::Messages { batch, .. } => {
+            c.last_server_seq = batch.last().map_or(c.last_server_seq, |m| m.seq);
         }
-        Poll::Ready(Transmit::Close(reason)) => panic!("closed: {reason:?}"),
-        Poll::Pending => {}
+        Transmit::Close(reason) => panic!("closed: {reason:?}"),
+        Transmit::Idle => {}
     }
+}
+
+/// Takes the hub's outputs, as the server does after every call.
+fn drain(hub: &mut Hub, outputs: &mut Outputs<usize>) {
+    hub.drain_outputs(outputs);
+    black_box(&outputs.ready);
+    outputs.ready.clear();
+    outputs.events.drain(..).for_each(|e| {
+        black_box(e);
+    });
 }
 
 fn send(hub: &mut Hub, c: &mut Client, text: &str) {
@@ -75,6 +88,7 @@ fn send(hub: &mut Hub, c: &mut Client, text: &str) {
 /// Opens `pairs` pairs of sessions, each pair joined in its own room, with every frame so far taken.
 fn open_pairs(pairs: usize) -> (Hub, Vec<Client>) {
     let mut hub = Hub::new(config(), StdRng::seed_from_u64(7));
+    let mut outputs = Outputs::default();
     let mut clients = Vec::new();
     for i in 0..pairs * 2 {
         let room = format!("room-{}", i / 2);
@@ -87,6 +101,7 @@ fn open_pairs(pairs: usize) -> (Hub, Vec<Client>) {
             ice_servers: Vec::new(),
         };
         let at = hub.open(identity, now()).expect("a session");
+        hub.connect(&at, i);
         let peer = format!("p{i}");
         let mut c = Client {
             at,
@@ -100,14 +115,13 @@ fn open_pairs(pairs: usize) -> (Hub, Vec<Client>) {
             r#"{{"type":"join","room":"{room}","seq":1,"ts":{T0_UNIX_MS},"payload":{{"peer":"{peer}"}}}}"#
         );
         send(&mut hub, &mut c, &join);
-        // As the server does after every call, so the event queue stays small.
-        hub.drain_events().for_each(drop);
+        drain(&mut hub, &mut outputs);
         clients.push(c);
     }
     for c in &mut clients {
         transmit(&mut hub, c);
     }
-    hub.drain_events().for_each(drop);
+    drain(&mut hub, &mut outputs);
     (hub, clients)
 }
 
@@ -132,14 +146,16 @@ fn ack(c: &Client, server_seq: u64) -> String {
 #[inline(never)]
 fn run_relays(
     hub: &mut Hub,
+    outputs: &mut Outputs<usize>,
     from: &mut Client,
     to: &mut Client,
     text: &str,
     ack_text: &mut String,
 ) {
     send(hub, from, text);
-    let frames = match hub.poll_transmit(&to.at, Waker::noop(), 64) {
-        Poll::Ready(Transmit::Messages(frames)) => frames,
+    drain(hub, outputs);
+    let frames = match hub.transmit(&to.at, 64) {
+        Transmit::Messages { batch, .. } => batch,
         other => panic!("expected the relayed message, got {other:?}"),
     };
     to.received += frames.len() as u64;
@@ -149,10 +165,8 @@ fn run_relays(
     if to.received.is_multiple_of(ACK_EVERY) {
         send(hub, to, ack_text);
         ack_text.clear();
+        drain(hub, outputs);
     }
-    hub.drain_events().for_each(|e| {
-        black_box(e);
-    });
 }
 
 fn relay(rounds: usize) {
@@ -162,6 +176,7 @@ fn relay(rounds: usize) {
     let started = Instant::now();
     let mut relays = 0u64;
     let mut ack_text = String::new();
+    let mut outputs = Outputs::default();
     for _ in 0..rounds {
         for pair in clients.chunks_mut(2) {
             for direction in 0..2 {
@@ -176,7 +191,7 @@ fn relay(rounds: usize) {
                     // Sent once this message arrived: it acknowledges the recipient's next seq.
                     ack_text = ack(to, to.last_server_seq + 1);
                 }
-                run_relays(&mut hub, from, to, &text, &mut ack_text);
+                run_relays(&mut hub, &mut outputs, from, to, &text, &mut ack_text);
                 relays += 1;
             }
         }

@@ -4,46 +4,25 @@
 
 use std::sync::Arc;
 
-use switchboard_protocol::{ErrorCode, Mode, PeerId, PeerLeftReason, RoomId};
+use switchboard_protocol::{ErrorCode, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId};
 
-use crate::SessionId;
+use crate::{CloseReason, RateScope, SessionId};
 
-/// Why a session's transport, or the whole session, is being closed.
+/// Why a room ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// The client closed its transport on purpose.
-    ClientClosed,
-    /// A newer session of the same user joined one of its rooms.
-    Replaced,
-    /// The transport broke without a close; the session may still resume.
-    TransportLost,
-    /// A newer transport attached to the same session (resume, or a second stream).
-    Superseded,
-    /// The transport missed its heartbeats; the session may still resume.
-    HeartbeatTimeout,
-    /// The resume window passed, or the session was otherwise gone.
-    Expired,
-    /// The outbox filled with messages the client was not taking.
-    Overflow,
-    /// The server is shutting down.
-    Shutdown,
-    /// Sustained abuse of the rate limits.
-    Abuse,
+pub enum RoomEnd {
+    /// Its last member left; nobody is told.
+    Empty,
+    /// It was closed under its members, who got `room_closed` with this reason.
+    Closed(RoomClosedReason),
 }
 
-impl CloseReason {
+impl RoomEnd {
     /// A stable name for logs and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
-            CloseReason::ClientClosed => "client_closed",
-            CloseReason::Replaced => "replaced",
-            CloseReason::TransportLost => "transport_lost",
-            CloseReason::Superseded => "superseded",
-            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
-            CloseReason::Expired => "expired",
-            CloseReason::Overflow => "overflow",
-            CloseReason::Shutdown => "shutdown",
-            CloseReason::Abuse => "abuse",
+            RoomEnd::Empty => "empty",
+            RoomEnd::Closed(reason) => reason.as_str(),
         }
     }
 }
@@ -132,8 +111,8 @@ pub enum Event {
     RoomClosed {
         /// The room.
         room: RoomId,
-        /// `empty`, `idle` or `shutdown`.
-        reason: &'static str,
+        /// Why.
+        reason: RoomEnd,
     },
     /// A host changed a room's mode.
     ModeChanged {
@@ -156,8 +135,8 @@ pub enum Event {
     },
     /// A client message was dropped by a rate limit.
     RateLimited {
-        /// Which budget: `session`, `candidate`, `room` or `address`.
-        scope: &'static str,
+        /// Which budget.
+        scope: RateScope,
         /// The session that sent it.
         session: SessionId,
         /// Whether the sender was warned now (at most once a second).

@@ -1,13 +1,15 @@
 //! switchboard's signaling core, sans IO.
 //!
-//! The [`Hub`] owns every session and room of a node. The IO layer feeds it what happened (a frame
-//! arrived, a transport dropped, time passed), always with the current [`Now`], and takes out what
-//! to send ([`Hub::poll_transmit`]) and what to log or count ([`Hub::drain_events`]). Nothing in
-//! here opens a socket, spawns a task or reads a clock, so every rule is unit-tested with a virtual
-//! clock and no sleeps.
+//! The [`Hub`] owns every session and room of a node. The IO layer feeds it what happened (a
+//! message arrived, a transport dropped, a deadline passed), always with the current [`Now`], and
+//! drains what should happen next as values ([`Hub::drain_outputs`]): which sessions' transports
+//! have messages to take ([`Hub::transmit`]) or must close, what to log and count, and when to
+//! come back for the timers. Nothing in here opens a socket, spawns a task or reads a clock, so
+//! every rule is unit-tested with a virtual clock and no sleeps.
 
 mod clock;
 mod config;
+mod deadlines;
 mod event;
 mod hub;
 mod outbox;
@@ -17,8 +19,8 @@ mod session;
 
 pub use clock::Now;
 pub use config::{CoreConfig, RateLimits};
-pub use event::{CloseReason, Event};
-pub use hub::{Attachment, Disconnect, Hub, Refusal, Stats, Transmit};
-pub use outbox::Frame;
-pub use rate::TokenBucket;
-pub use session::{Identity, SessionId};
+pub use event::{Event, RoomEnd};
+pub use hub::{Attachment, Disconnect, Hub, Outputs, Refusal, Stats, Transmit};
+pub use outbox::Outgoing;
+pub use rate::{RateScope, TokenBucket};
+pub use session::{CloseReason, Identity, SessionId};

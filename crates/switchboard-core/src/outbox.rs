@@ -21,9 +21,9 @@ struct Entry {
     text: Arc<str>,
 }
 
-/// One encoded server message, ready for a transport.
+/// One encoded server message handed to a transport (an outbox entry on its way out).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub struct Outgoing {
     /// Its seq in the recipient's session (SSE uses it as the event id).
     pub seq: u64,
     /// Its `type`, for metrics.
@@ -110,15 +110,15 @@ impl Outbox {
     }
 
     /// Hands out up to `max` unsent messages and marks them sent.
-    pub(crate) fn take_unsent(&mut self, max: usize) -> Vec<Frame> {
+    pub(crate) fn take_unsent(&mut self, max: usize) -> Vec<Outgoing> {
         let first_seq = self.sent_upto + 1;
         let first = (first_seq - self.front_seq()) as usize;
         let count = (self.entries.len() - first).min(max);
-        let batch: Vec<Frame> = self
+        let batch: Vec<Outgoing> = self
             .entries
             .range(first..first + count)
             .zip(first_seq..)
-            .map(|(e, seq)| Frame {
+            .map(|(e, seq)| Outgoing {
                 seq,
                 kind: e.kind,
                 queued_at: e.queued_at,
@@ -234,7 +234,7 @@ mod tests {
         o.resume(last_seq, msg(id).encode(last_seq + 1, 0).into(), now())
     }
 
-    fn decode(batch: &[Frame]) -> Vec<(u64, String)> {
+    fn decode(batch: &[Outgoing]) -> Vec<(u64, String)> {
         batch
             .iter()
             .map(|f| {
@@ -355,7 +355,7 @@ mod tests {
             let mut pushed = 0u64;
             let mut received: Vec<String> = Vec::new();
             let mut last_seq = 0u64;
-            let mut in_flight: Vec<Frame> = Vec::new();
+            let mut in_flight: Vec<Outgoing> = Vec::new();
             for op in ops {
                 match op {
                     0 => { pushed += 1; push(&mut o, pushed).unwrap(); }

@@ -4,6 +4,35 @@
 
 use std::time::{Duration, Instant};
 
+/// The budget a dropped message or refused request was charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateScope {
+    /// A session's budget for messages other than candidates.
+    Session,
+    /// A session's budget for ICE candidates.
+    Candidate,
+    /// A room's budget, shared by its members.
+    Room,
+    /// The joins of one client address.
+    Address,
+    /// New sessions and guest tokens of one client address (charged by the server, before the
+    /// hub sees the request).
+    NewSession,
+}
+
+impl RateScope {
+    /// A stable name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateScope::Session => "session",
+            RateScope::Candidate => "candidate",
+            RateScope::Room => "room",
+            RateScope::Address => "address",
+            RateScope::NewSession => "new_session",
+        }
+    }
+}
+
 /// A token bucket: `burst` tokens at most, refilled at `rate` per second.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
@@ -54,6 +83,15 @@ impl TokenBucket {
     pub fn is_full(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= self.burst
+    }
+
+    /// When the bucket will be full again if nothing more is taken (`now` if it is).
+    pub fn full_at(&mut self, now: Instant) -> Instant {
+        self.refill(now);
+        if self.tokens >= self.burst || self.rate <= 0.0 {
+            return now;
+        }
+        now + Duration::from_secs_f64((self.burst - self.tokens) / self.rate)
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
-use switchboard_protocol::{Mode, PeerInfo, RoomId};
+use switchboard_protocol::{Mode, PeerInfo};
 
-use crate::{RateLimits, SessionId, rate::TokenBucket};
+use crate::{RateLimits, SessionId, deadlines::TimerToken, rate::TokenBucket};
 
 pub(crate) struct Member {
     pub(crate) session: SessionId,
@@ -13,7 +13,6 @@ pub(crate) struct Member {
 }
 
 pub(crate) struct Room {
-    pub(crate) id: RoomId,
     pub(crate) mode: Mode,
     /// In join order, so `joined.peers` lists the longest-present first. Rooms are small (`max_peers`),
     /// so a linear search beats a map here.
@@ -24,12 +23,14 @@ pub(crate) struct Room {
     pub(crate) last_activity: Instant,
     /// Budget for messages relayed in the room by all members together.
     pub(crate) budget: TokenBucket,
+    /// The room's live entry in the hub's timers (its idle deadline).
+    pub(crate) timer: TimerToken,
 }
 
 impl Room {
-    pub(crate) fn new(id: RoomId, rate: &RateLimits, now: Instant) -> Self {
+    pub(crate) fn new(rate: &RateLimits, now: Instant, timer: TimerToken) -> Self {
         Room {
-            id,
+            timer,
             mode: Mode::default(),
             members: Vec::new(),
             banned: HashSet::new(),

@@ -6,14 +6,13 @@ use std::{
     hash::{BuildHasherDefault, Hasher},
     net::IpAddr,
     sync::Arc,
-    task::Waker,
     time::Instant,
 };
 
 use switchboard_protocol::{IceServer, PeerId, Role, RoomGrant, RoomId};
 
 use crate::{
-    CloseReason,
+    deadlines::TimerToken,
     outbox::Outbox,
     rate::{AbuseMeter, TokenBucket},
 };
@@ -54,7 +53,8 @@ impl fmt::Debug for SessionId {
 
 /// The hub's sessions. Boxed, so the table's spare capacity costs a pointer per slot rather than a
 /// whole session.
-pub(crate) type Sessions = HashMap<SessionId, Box<Session>, BuildHasherDefault<SessionIdHasher>>;
+pub(crate) type Sessions<S> =
+    HashMap<SessionId, Box<Session<S>>, BuildHasherDefault<SessionIdHasher>>;
 
 /// A cheap hash for session ids, which are looked up several times per message. They are random
 /// and chosen by the server, so nobody can make them collide and they need no keyed hash. Lookups
@@ -95,6 +95,46 @@ impl Hasher for SessionIdHasher {
     }
 }
 
+/// Why a session's transport, or the whole session, is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed its transport on purpose.
+    ClientClosed,
+    /// A newer session of the same user joined one of its rooms.
+    Replaced,
+    /// The transport broke without a close; the session may still resume.
+    TransportLost,
+    /// A newer transport attached to the same session (resume, or a second stream).
+    Superseded,
+    /// The transport missed its heartbeats; the session may still resume.
+    HeartbeatTimeout,
+    /// The resume window passed, or the session was otherwise gone.
+    Expired,
+    /// The outbox filled with messages the client was not taking.
+    Overflow,
+    /// The server is shutting down.
+    Shutdown,
+    /// Sustained abuse of the rate limits.
+    Abuse,
+}
+
+impl CloseReason {
+    /// A stable name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::Replaced => "replaced",
+            CloseReason::TransportLost => "transport_lost",
+            CloseReason::Superseded => "superseded",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::Expired => "expired",
+            CloseReason::Overflow => "overflow",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Abuse => "abuse",
+        }
+    }
+}
+
 /// Who a session is, as established by its token.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -126,22 +166,28 @@ pub(crate) enum Link {
 /// by the time its next message comes (the kernel's network stack runs in between), and every line
 /// a message touches is a cache miss. The outbox fills the first line and what a message from the
 /// session reads and writes the second, so sending touches one line of the session and receiving
-/// three (the waker is in the third). The alignment rounds 440 bytes up to 448, which costs
-/// nothing with jemalloc, the server's allocator: 440 bytes take one of its 448-byte slots anyway.
+/// three (the sink is in the third). The alignment rounds the size up to a whole number of lines,
+/// which costs nothing with jemalloc, the server's allocator: its size classes are as coarse.
 #[repr(C, align(64))]
-pub(crate) struct Session {
+pub(crate) struct Session<S> {
     pub(crate) outbox: Outbox,
     /// Generation of the attached transport; a transport holding an older one is superseded.
     pub(crate) generation: u64,
     /// Set when the session is ending: its transport drains the outbox, then closes with this.
     pub(crate) closing: Option<CloseReason>,
+    /// Whether the sink was handed out as ready since the transport last took from the outbox:
+    /// a sink is signalled once per batch of work, however many messages the batch holds.
+    pub(crate) signalled: bool,
     pub(crate) link: Link,
     /// Replay guard: the highest client `seq` accepted.
     pub(crate) last_client_seq: u64,
     /// When the session last sent a valid message; its rooms take this up as their activity.
     pub(crate) last_active: Instant,
-    /// The attached transport's waker, woken when there is something to send or to close.
-    pub(crate) waker: Option<Waker>,
+    /// Where the attached transport takes its frames from: handed out as ready
+    /// ([`crate::Outputs::ready`]) when there is something to send or to close.
+    pub(crate) sink: Option<S>,
+    /// The session's live entry in the hub's timers; older entries are stale.
+    pub(crate) timer: TimerToken,
     pub(crate) id: SessionId,
     pub(crate) identity: Identity,
     /// Fixed at the first join (chosen by the client or generated), the same in every room.
@@ -154,21 +200,17 @@ pub(crate) struct Session {
     pub(crate) abuse: AbuseMeter,
 }
 
-// The layout promised above.
+// The layout promised above, for the server's sink (a reference-counted trait object).
 const _: () = {
     use std::mem::{offset_of, size_of};
+    type Served = Session<Arc<dyn Send + Sync>>;
     assert!(size_of::<Outbox>() <= 64);
-    assert!(offset_of!(Session, generation) == 64);
-    assert!(offset_of!(Session, last_active) + size_of::<Instant>() <= 128);
+    assert!(offset_of!(Served, generation) == 64);
+    assert!(offset_of!(Served, last_active) + size_of::<Instant>() <= 128);
+    assert!(offset_of!(Served, sink) + size_of::<Option<Arc<dyn Send + Sync>>>() <= 192);
 };
 
-impl Session {
-    pub(crate) fn wake(&mut self) {
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-
+impl<S> Session<S> {
     pub(crate) fn is_attached(&self) -> bool {
         matches!(self.link, Link::Attached { .. })
     }

@@ -21,6 +21,6 @@ pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};
 pub use limits::Limits;
 pub use server::{
     Envelope, ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, Payload, PeerInfo,
-    PeerLeft, PeerLeftReason, Replaced, RoomClosed, ServerBody, ServerEnvelope, ServerMessage,
-    renumber,
+    PeerLeft, PeerLeftReason, Replaced, RoomClosed, RoomClosedReason, ServerBody, ServerEnvelope,
+    ServerMessage, renumber,
 };

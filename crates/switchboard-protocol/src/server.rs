@@ -154,8 +154,28 @@ pub struct Notice {
 /// `room_closed`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RoomClosed {
-    /// `idle` or `shutdown`.
-    pub reason: String,
+    /// Why the room was closed.
+    pub reason: RoomClosedReason,
+}
+
+/// Why a room was closed under its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomClosedReason {
+    /// Nobody sent anything in it for `room_idle_ms`.
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl RoomClosedReason {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomClosedReason::Idle => "idle",
+            RoomClosedReason::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// `error`.
@@ -577,7 +597,7 @@ mod tests {
                 message: text.to_owned(),
             }),
             ServerBody::RoomClosed(RoomClosed {
-                reason: text.to_owned(),
+                reason: RoomClosedReason::Idle,
             }),
             ServerBody::Error(error),
         ];

@@ -278,10 +278,19 @@ impl Config {
         if let Err(e) = crate::origin::OriginPolicy::new(&self.allowed_origins) {
             return bad(&e);
         }
-        if let Err(e) = crate::turn::check(self) {
+        if let Err(e) = crate::turn::check(self.turn()) {
             return bad(&e);
         }
         Ok(())
+    }
+
+    /// The TURN settings.
+    pub fn turn(&self) -> crate::turn::TurnSettings<'_> {
+        crate::turn::TurnSettings {
+            secret: self.turn_secret.as_deref(),
+            urls: &self.turn_urls,
+            ttl_ms: self.turn_ttl_ms,
+        }
     }
 
     /// The core's share of the settings.

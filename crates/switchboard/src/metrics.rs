@@ -11,7 +11,7 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
-use switchboard_core::{Event, Frame, Stats};
+use switchboard_core::{Event, Outgoing, RateScope, Stats};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
@@ -230,7 +230,7 @@ impl Metrics {
                     })
                     .inc();
             }
-            Event::RateLimited { scope, .. } => self.rate_limited(scope),
+            Event::RateLimited { scope, .. } => self.rate_limited(*scope),
             Event::SessionClosed { reason, .. } => {
                 self.sessions_closed
                     .get_or_create(&ReasonLabel {
@@ -258,20 +258,24 @@ impl Metrics {
         }
     }
 
-    /// Counts a frame handed to a transport, and the relay latency of relayed ones.
-    pub fn sent(&self, frame: &Frame, now: Instant) {
-        self.count_message(frame.kind, Direction::Out);
+    /// Counts a message handed to a transport, and the relay latency of relayed ones.
+    pub fn sent(&self, message: &Outgoing, now: Instant) {
+        self.count_message(message.kind, Direction::Out);
         if matches!(
-            frame.kind,
+            message.kind,
             "offer" | "answer" | "candidate" | "call_start" | "call_end" | "message"
         ) {
-            let ms = now.saturating_duration_since(frame.queued_at).as_secs_f64() * 1000.0;
+            let ms = now
+                .saturating_duration_since(message.queued_at)
+                .as_secs_f64()
+                * 1000.0;
             self.relay_latency.observe(ms);
         }
     }
 
     /// Counts a dropped message or request.
-    pub fn rate_limited(&self, scope: &'static str) {
+    pub fn rate_limited(&self, scope: RateScope) {
+        let scope = scope.as_str();
         self.rate_limited.get_or_create(&ScopeLabel { scope }).inc();
     }
 
@@ -336,7 +340,7 @@ mod tests {
         });
         m.stream_opened("ws");
         m.stream_closed("ws", "client_closed");
-        m.rate_limited("session");
+        m.rate_limited(RateScope::Session);
         m.connection_refused("fd_limit");
         let text = m.render(Stats {
             sessions: 3,

@@ -12,7 +12,7 @@ use std::{
 
 use parking_lot::Mutex;
 use rand::SeedableRng;
-use switchboard_core::{Hub, Now};
+use switchboard_core::{Attachment, Now, RateScope, Transmit};
 use switchboard_protocol::IceServer;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -20,20 +20,14 @@ use crate::{
     admission::Admission,
     auth::{Signer, Verifier},
     config::Config,
+    delivery::{Delivery, Hub, HubAccess},
     error::TooManyRequests,
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
-    transport::ws,
+    timer::TimerSignal,
     turn::TurnMinter,
 };
-
-thread_local! {
-    /// The events of this thread's current hub call, taken out of the hub so they are logged and
-    /// counted after its lock is released; kept between calls so that costs no allocation.
-    static EVENTS: std::cell::RefCell<Vec<switchboard_core::Event>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
 
 thread_local! {
     /// This thread's last reading of the wall clock, and the monotonic time it was taken at. A hub
@@ -79,6 +73,8 @@ struct Inner {
     /// The only copy of room and session state. The lock is held for synchronous hub calls only,
     /// never across an `.await`, so it is never contended for long.
     hub: Mutex<Hub>,
+    /// Tells the timer task when the hub's next deadline comes earlier than it planned for.
+    timer: TimerSignal,
     config: Config,
     verifier: Verifier,
     hasher: UserHasher,
@@ -107,12 +103,13 @@ impl Node {
         let hub = Hub::new(config.core(), rand::rngs::StdRng::from_os_rng());
         Node(Arc::new(Inner {
             hub: Mutex::new(hub),
+            timer: TimerSignal::default(),
             verifier,
             hasher: UserHasher::new(&secret.bytes),
             metrics: Metrics::default(),
             admission: Admission::new(&config),
             signer: Signer::new(&secret.bytes),
-            turn: TurnMinter::from_config(&config),
+            turn: TurnMinter::new(config.turn()),
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -130,28 +127,75 @@ impl Node {
         }
     }
 
-    /// Runs `f` on the hub with the current time; then, outside the lock, writes what it queued
-    /// for WebSocket connections straight to their sockets (or leaves that to the end of the
-    /// read being handled, [`ws::deliver_or_hold`]) and logs and counts the events it produced.
+    /// Runs `f` on the hub with the current time and delivers its outputs at once: the sinks it
+    /// signalled ([`Delivery`]), the first still under the call's lock; then its events are
+    /// logged and counted, in the caller's span.
     pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub, Now) -> R) -> R {
-        let now = self.now();
-        let mut hub = self.0.hub.lock();
-        let result = ws::noting(|| f(&mut hub, now));
-        EVENTS.with_borrow_mut(|events| events.extend(hub.drain_events()));
-        ws::deliver_or_hold(self, hub, now.at);
-        EVENTS.with_borrow_mut(|events| {
-            crate::telemetry::name_span(events);
-            for event in events.drain(..) {
-                log_event(&self.0.hasher, &event);
-                self.0.metrics.record(&event);
-            }
-        });
+        let mut delivery = Delivery::default();
+        let (result, hub) = self.call(&mut delivery, f);
+        delivery.deliver(HubAccess::new(&self.0.hub, Some(hub)), &self.0.metrics);
+        self.observe(&mut delivery);
         result
     }
 
-    /// Direct access for calls that produce no events (polling for output).
+    /// Runs `f` on the hub like [`Node::with_hub`], but keeps the sinks it signalled in `delivery`
+    /// for the caller to deliver with [`Node::deliver`] (a WebSocket connection delivers what one
+    /// read produced once the read is handled). Events are still handled at once.
+    pub fn with_hub_into<R>(
+        &self,
+        delivery: &mut Delivery,
+        f: impl FnOnce(&mut Hub, Now) -> R,
+    ) -> R {
+        let (result, hub) = self.call(delivery, f);
+        drop(hub);
+        self.observe(delivery);
+        result
+    }
+
+    /// Delivers what [`Node::with_hub_into`] gathered.
+    pub fn deliver(&self, delivery: &mut Delivery) {
+        delivery.deliver(HubAccess::new(&self.0.hub, None), &self.0.metrics);
+    }
+
+    /// Takes up to `max` messages for the transport holding `at` (a call that produces no
+    /// outputs).
+    pub fn transmit(&self, at: &Attachment, max: usize) -> Transmit {
+        self.0.hub.lock().transmit(at, max)
+    }
+
+    /// One hub call: `f`, then its outputs gathered into `delivery` and the timer task told of an
+    /// earlier deadline. Returns the lock still held, for the caller to deliver under or release.
+    fn call<R>(
+        &self,
+        delivery: &mut Delivery,
+        f: impl FnOnce(&mut Hub, Now) -> R,
+    ) -> (R, parking_lot::MutexGuard<'_, Hub>) {
+        let now = self.now();
+        let mut hub = self.0.hub.lock();
+        let result = f(&mut hub, now);
+        delivery.gather(&mut hub, now.at);
+        self.0.timer.arm(delivery.deadline());
+        (result, hub)
+    }
+
+    /// Logs and counts the events a call gathered into `delivery`, with the hub released.
+    fn observe(&self, delivery: &mut Delivery) {
+        let events = delivery.events();
+        crate::telemetry::name_span(events.as_slice());
+        for event in events {
+            log_event(&self.0.hasher, &event);
+            self.0.metrics.record(&event);
+        }
+    }
+
+    /// Read access for gauges and health answers (calls that produce no outputs).
     pub fn hub(&self) -> parking_lot::MutexGuard<'_, Hub> {
         self.0.hub.lock()
+    }
+
+    /// The timer task's signal.
+    pub(crate) fn timer(&self) -> &TimerSignal {
+        &self.0.timer
     }
 
     /// Settings.
@@ -170,7 +214,7 @@ impl Node {
         self.0
             .admission
             .new_session(address, Instant::now())
-            .inspect_err(|_| self.0.metrics.rate_limited("new_session"))
+            .inspect_err(|_| self.0.metrics.rate_limited(RateScope::NewSession))
     }
 
     /// Metrics.

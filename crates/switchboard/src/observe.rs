@@ -116,7 +116,7 @@ pub fn log_event(hasher: &UserHasher, event: &Event) {
             tracing::debug!(event = "room.opened", %room, "room opened")
         }
         Event::RoomClosed { room, reason } => {
-            tracing::info!(event = "room.closed", %room, reason, "room closed")
+            tracing::info!(event = "room.closed", %room, reason = reason.as_str(), "room closed")
         }
         Event::ModeChanged { room, mode } => {
             tracing::info!(event = "room.mode", %room, mode = ?mode, "mode changed")
@@ -129,7 +129,7 @@ pub fn log_event(hasher: &UserHasher, event: &Event) {
             session,
             warned: true,
         } => {
-            tracing::info!(event = "rate.limited", scope, %session, "messages dropped over budget")
+            tracing::info!(event = "rate.limited", scope = scope.as_str(), %session, "messages dropped over budget")
         }
         Event::Received { .. } | Event::RateLimited { .. } => {}
         Event::Rejected { code } => {

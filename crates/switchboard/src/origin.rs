@@ -186,11 +186,11 @@ fn host_of<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
         .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
-/// The policy of `config.allowed_origins`. `Config::load` has checked the list; a list that was
-/// never checked and is invalid falls back to same-origin only (closed, not open).
-pub fn policy(config: &crate::config::Config) -> Arc<OriginPolicy> {
+/// The policy of the `allowed_origins` setting. `Config::load` has checked the list; a list that
+/// was never checked and is invalid falls back to same-origin only (closed, not open).
+pub fn policy(allowed_origins: &[String]) -> Arc<OriginPolicy> {
     Arc::new(
-        OriginPolicy::new(&config.allowed_origins).unwrap_or_else(|e| {
+        OriginPolicy::new(allowed_origins).unwrap_or_else(|e| {
             tracing::error!(event = "origin.bad_config", error = %e, "allowing the server's own origin only");
             OriginPolicy::same_origin_only()
         }),

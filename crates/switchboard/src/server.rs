@@ -1,4 +1,4 @@
-//! The HTTP server: routes, the timer task, and graceful shutdown.
+//! The HTTP server: routes, the tasks beside them (timers, key refresh), and graceful shutdown.
 
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,10 +17,6 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::Config, front::MakeFront, node::Node, origin::OriginPolicy, secret::Secret, transport,
 };
-
-/// How often the hub's timers run. Heartbeat, resume and idle deadlines are seconds long, so a
-/// quarter second of lateness is immaterial.
-const TICK: Duration = Duration::from_millis(250);
 
 /// Every route but the session endpoints [`crate::front`] serves directly.
 fn router(node: Node, origins: Arc<OriginPolicy>) -> Router {
@@ -42,7 +38,7 @@ fn router(node: Node, origins: Arc<OriginPolicy>) -> Router {
 
 /// What serves each connection: the session endpoints directly, the rest through the router.
 pub fn app(node: Node) -> MakeFront {
-    let origins = crate::origin::policy(node.config());
+    let origins = crate::origin::policy(&node.config().allowed_origins);
     MakeFront::new(node.clone(), origins.clone(), router(node, origins))
 }
 
@@ -178,19 +174,18 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs the hub's timers when they are due ([`crate::timer`]) until shutdown, and prunes the
+/// per-address admission budgets with them.
 async fn run_timers(node: Node, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                let now = node.with_hub(|hub, now| {
-                    hub.handle_timeout(now);
-                    now
-                });
-                node.admission().prune(now.at);
-            }
+        node.timer().disarm();
+        let now = node.with_hub(|hub, now| {
+            hub.handle_timeout(now);
+            now
+        });
+        node.admission().prune(now.at);
+        if !node.timer().sleep(now.at, &shutdown).await {
+            return;
         }
     }
 }

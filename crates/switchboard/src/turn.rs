@@ -11,7 +11,16 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use switchboard_protocol::IceServer;
 
-use crate::config::Config;
+/// The TURN settings (`turn_secret`, `turn_urls`, `turn_ttl_ms`), as the configuration holds them.
+#[derive(Debug, Clone, Copy)]
+pub struct TurnSettings<'a> {
+    /// The secret shared with the TURN server.
+    pub secret: Option<&'a str>,
+    /// The TURN server's URLs.
+    pub urls: &'a [String],
+    /// How long minted credentials stay valid, in milliseconds.
+    pub ttl_ms: u64,
+}
 
 /// Mints per-session TURN credentials for the configured URLs.
 #[derive(Clone)]
@@ -39,16 +48,16 @@ pub fn password(secret: &[u8], username: &str) -> String {
 }
 
 impl TurnMinter {
-    /// A minter for the config's `turn_secret` and `turn_urls`, if both are set.
-    pub fn from_config(config: &Config) -> Option<TurnMinter> {
-        let secret = config.turn_secret.as_deref().filter(|s| !s.is_empty())?;
-        if config.turn_urls.is_empty() {
+    /// A minter for the settings' secret and URLs, if both are set.
+    pub fn new(settings: TurnSettings<'_>) -> Option<TurnMinter> {
+        let secret = settings.secret.filter(|s| !s.is_empty())?;
+        if settings.urls.is_empty() {
             return None;
         }
         Some(TurnMinter {
             secret: secret.as_bytes().to_vec(),
-            urls: config.turn_urls.clone(),
-            ttl: Duration::from_millis(config.turn_ttl_ms),
+            urls: settings.urls.to_vec(),
+            ttl: Duration::from_millis(settings.ttl_ms),
         })
     }
 
@@ -66,9 +75,9 @@ impl TurnMinter {
 
 /// Checks the TURN settings: URLs must be `turn:` or `turns:`, a secret needs URLs and a TTL of at
 /// least a second.
-pub fn check(config: &Config) -> Result<(), String> {
-    if let Some(url) = config
-        .turn_urls
+pub fn check(settings: TurnSettings<'_>) -> Result<(), String> {
+    if let Some(url) = settings
+        .urls
         .iter()
         .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
     {
@@ -76,14 +85,14 @@ pub fn check(config: &Config) -> Result<(), String> {
             "turn_urls must be turn: or turns: URLs (STUN servers go in ice_servers), not `{url}`"
         ));
     }
-    let has_secret = config.turn_secret.as_deref().is_some_and(|s| !s.is_empty());
-    if has_secret && config.turn_urls.is_empty() {
+    let has_secret = settings.secret.is_some_and(|s| !s.is_empty());
+    if has_secret && settings.urls.is_empty() {
         return Err("turn_secret is set but turn_urls is empty".into());
     }
-    if !has_secret && !config.turn_urls.is_empty() {
+    if !has_secret && !settings.urls.is_empty() {
         return Err("turn_urls is set but turn_secret is missing".into());
     }
-    if has_secret && config.turn_ttl_ms < 1000 {
+    if has_secret && settings.ttl_ms < 1000 {
         return Err("turn_ttl_ms must be at least 1000".into());
     }
     Ok(())
@@ -92,6 +101,15 @@ pub fn check(config: &Config) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Settings with an hour's TTL.
+    fn settings<'a>(secret: Option<&'a str>, urls: &'a [String]) -> TurnSettings<'a> {
+        TurnSettings {
+            secret,
+            urls,
+            ttl_ms: 3_600_000,
+        }
+    }
 
     #[test]
     fn hmac_sha1_matches_rfc_2202() {
@@ -104,15 +122,10 @@ mod tests {
 
     #[test]
     fn credentials_follow_the_shared_secret_scheme() {
-        let config = Config {
-            turn_secret: Some("north".into()),
-            turn_urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
-            turn_ttl_ms: 3_600_000,
-            ..Config::default()
-        };
-        let minter = TurnMinter::from_config(&config).unwrap();
+        let urls = ["turn:turn.example.org:3478?transport=udp".to_owned()];
+        let minter = TurnMinter::new(settings(Some("north"), &urls)).unwrap();
         let server = minter.ice_server("alice", 1_763_782_800);
-        assert_eq!(server.urls, config.turn_urls);
+        assert_eq!(server.urls, urls);
         assert_eq!(server.username.as_deref(), Some("1763786400:alice"));
         // Independently: printf '1763786400:alice' | openssl dgst -sha1 -hmac north -binary | base64
         assert_eq!(
@@ -124,24 +137,19 @@ mod tests {
 
     #[test]
     fn minting_needs_a_secret_and_urls() {
-        assert!(TurnMinter::from_config(&Config::default()).is_none());
-        let only_secret = Config {
-            turn_secret: Some("s".into()),
-            ..Config::default()
+        assert!(TurnMinter::new(settings(None, &[])).is_none());
+        let only_secret = settings(Some("s"), &[]);
+        assert!(TurnMinter::new(only_secret).is_none());
+        assert!(check(only_secret).is_err());
+        let turn = ["turn:t.example.org".to_owned()];
+        assert!(check(settings(None, &turn)).is_err());
+        let stun = ["stun:t.example.org".to_owned()];
+        assert!(check(settings(Some("s"), &stun)).is_err());
+        assert!(check(settings(None, &[])).is_ok());
+        let short = TurnSettings {
+            ttl_ms: 999,
+            ..settings(Some("s"), &turn)
         };
-        assert!(TurnMinter::from_config(&only_secret).is_none());
-        assert!(check(&only_secret).is_err());
-        let only_urls = Config {
-            turn_urls: vec!["turn:t.example.org".into()],
-            ..Config::default()
-        };
-        assert!(check(&only_urls).is_err());
-        let stun = Config {
-            turn_secret: Some("s".into()),
-            turn_urls: vec!["stun:t.example.org".into()],
-            ..Config::default()
-        };
-        assert!(check(&stun).is_err());
-        assert!(check(&Config::default()).is_ok());
+        assert!(check(short).is_err());
     }
 }

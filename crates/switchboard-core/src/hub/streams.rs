@@ -4,10 +4,10 @@
 
 use switchboard_protocol::{ServerMessage, SignalError};
 
-use super::{Attachment, Hub, Refusal, Restart};
+use super::{Attachment, Hub, Refusal, sessions::Restart};
 use crate::{Now, session::Link};
 
-impl Hub {
+impl<S: Clone> Hub<S> {
     /// Attaches a new stream to `session` for `user`, delivering every message after `after` (the
     /// SSE `Last-Event-ID` or the poll's `after`) again with its own seq. The previous stream, if
     /// any, is superseded. Unlike [`Hub::resume`] no `hello` is sent: the client is continuing a
@@ -28,8 +28,8 @@ impl Hub {
         self.owned(session, user).map(|_| ())
     }
 
-    /// Handles one client frame that arrived on its own request (`POST .../messages`), exactly as
-    /// a WebSocket frame would be handled. Call [`Hub::check_owner`] first; a session that is gone
+    /// Handles one client message that arrived on its own request (`POST .../messages`), exactly
+    /// as a WebSocket message would be handled. Call [`Hub::check_owner`] first; a session that is gone
     /// drops the frame.
     pub fn receive_posted(
         &mut self,
@@ -60,3 +60,6 @@ impl Hub {
         self.settle(now);
     }
 }
+
+#[cfg(test)]
+mod tests;

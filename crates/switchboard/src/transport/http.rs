@@ -113,9 +113,9 @@ pub async fn create(
                 None => hub.open(identity, now)?,
             };
             // The hello is the first unsent message of a new or resumed session.
-            match hub.poll_transmit(&at, std::task::Waker::noop(), 1) {
-                std::task::Poll::Ready(Transmit::Messages(mut frames)) if !frames.is_empty() => {
-                    Ok((at.session, frames.swap_remove(0).text))
+            match hub.transmit(&at, 1) {
+                Transmit::Messages { mut batch, .. } if !batch.is_empty() => {
+                    Ok((at.session, batch.swap_remove(0).text))
                 }
                 _ => Err(SignalError::Internal),
             }

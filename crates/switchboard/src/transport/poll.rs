@@ -5,7 +5,7 @@
 //! so a response lost on the way is simply sent again by the next poll. A newer poll of the same
 //! session ends an older one still waiting (it answers `[]`).
 
-use std::{future::poll_fn, time::Duration};
+use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
 
 use axum::{
     http::{HeaderMap, HeaderValue, header},
@@ -15,10 +15,14 @@ use switchboard_core::{CloseReason, Transmit};
 use switchboard_protocol::SignalError;
 
 use super::http::{SessionParams, authenticate, no_buffering};
-use crate::{error::ApiError, node::Node};
+use crate::{
+    delivery::{SinkRef, StreamSink},
+    error::ApiError,
+    node::Node,
+};
 
 /// Messages answered per poll at most; the client polls again at once for the rest.
-const BATCH: usize = 256;
+const MESSAGES_PER_ANSWER: usize = 256;
 
 /// `GET /v1/sessions/{id}/poll`.
 pub async fn poll(
@@ -30,37 +34,50 @@ pub async fn poll(
     let identity = authenticate(node, headers, params).await?;
     let after = params.after.or(params.last_seq).unwrap_or(0);
     let _permit = node.admission().connection()?;
-    let at = node.with_hub(|hub, now| hub.attach(session, &identity.user, after, now))?;
+    let sink = Arc::new(StreamSink::default());
+    let at = node.with_hub(|hub, now| {
+        let at = hub.attach(session, &identity.user, after, now)?;
+        hub.connect(&at, sink.clone() as SinkRef);
+        Ok::<_, SignalError>(at)
+    })?;
     let _guard = node.tasks().token();
     let metrics = node.metrics();
     metrics.stream_opened("poll");
     let wait = Duration::from_millis(node.config().poll_wait_ms);
+    let answer = poll_fn(|cx| {
+        sink.register(cx.waker());
+        match node.transmit(&at, MESSAGES_PER_ANSWER) {
+            Transmit::Idle => Poll::Pending,
+            ready => Poll::Ready(ready),
+        }
+    });
     let outcome = tokio::select! {
-        transmit = poll_fn(|cx| node.hub().poll_transmit(&at, cx.waker(), BATCH)) => Some(transmit),
+        transmit = answer => Some(transmit),
         _ = tokio::time::sleep(wait) => None,
     };
     // The gap until the next poll counts from the end of this one.
     node.with_hub(|hub, now| hub.heard_from(&at, now));
     let reason = match &outcome {
-        Some(Transmit::Messages(_)) => "answered",
-        None => "wait_elapsed",
+        Some(Transmit::Messages { .. }) => "answered",
+        None | Some(Transmit::Idle) => "wait_elapsed",
         Some(Transmit::Close(reason)) => reason.as_str(),
     };
     super::stream_closed(node, "poll", reason);
     let body = match outcome {
-        Some(Transmit::Messages(frames)) => {
+        // What is left after a full answer is taken by the next poll.
+        Some(Transmit::Messages { batch, .. }) => {
             let now = std::time::Instant::now();
-            let size = frames.iter().map(|f| f.text.len() + 1).sum::<usize>() + 1;
+            let size = batch.iter().map(|m| m.text.len() + 1).sum::<usize>() + 1;
             let mut body = String::with_capacity(size);
-            for frame in &frames {
+            for message in &batch {
                 body.push(if body.is_empty() { '[' } else { ',' });
-                body.push_str(&frame.text);
-                metrics.sent(frame, now);
+                body.push_str(&message.text);
+                metrics.sent(message, now);
             }
             body.push(']');
             body
         }
-        None | Some(Transmit::Close(CloseReason::Superseded)) => "[]".to_owned(),
+        None | Some(Transmit::Idle | Transmit::Close(CloseReason::Superseded)) => "[]".to_owned(),
         Some(Transmit::Close(CloseReason::Shutdown)) => {
             return Err(SignalError::Unavailable("the server is shutting down".into()).into());
         }

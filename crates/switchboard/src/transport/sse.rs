@@ -10,6 +10,7 @@ use std::{
     collections::VecDeque,
     convert::Infallible,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -29,10 +30,14 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
 use super::http::{SessionParams, authenticate, no_buffering};
-use crate::{error::ApiError, node::Node};
+use crate::{
+    delivery::{SinkRef, StreamSink},
+    error::ApiError,
+    node::Node,
+};
 
-/// Messages taken from the outbox per poll.
-const BATCH: usize = 64;
+/// Messages taken from the outbox per poll of the stream.
+const MESSAGES_PER_POLL: usize = 64;
 
 /// `GET /v1/sessions/{id}/events`; `span` is the request's, entered whenever the stream runs.
 pub async fn events(
@@ -49,7 +54,12 @@ pub async fn events(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(params.last_seq).unwrap_or(0);
     let permit = node.admission().connection()?;
-    let at = node.with_hub(|hub, now| hub.attach(session, &identity.user, after, now))?;
+    let sink = Arc::new(StreamSink::default());
+    let at = node.with_hub(|hub, now| {
+        let at = hub.attach(session, &identity.user, after, now)?;
+        hub.connect(&at, sink.clone() as SinkRef);
+        Ok::<_, switchboard_protocol::SignalError>(at)
+    })?;
     let config = node.config();
     let jitter = rand::rng().random_range(0..=config.sse_jitter_ms);
     let lifetime = Duration::from_millis(config.sse_lifetime_ms + jitter);
@@ -59,6 +69,7 @@ pub async fn events(
         held: (node.tasks().token(), permit),
         node: node.clone(),
         at,
+        sink,
         deadline: Box::pin(tokio::time::sleep(lifetime)),
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat),
         queue: VecDeque::from([Event::default().retry(retry)]),
@@ -79,16 +90,18 @@ struct EventStream {
     held: (TaskTrackerToken, OwnedSemaphorePermit),
     node: Node,
     at: Attachment,
+    /// Wakes this stream's task when the hub has messages for it.
+    sink: Arc<StreamSink>,
     deadline: Pin<Box<tokio::time::Sleep>>,
     heartbeat: tokio::time::Interval,
     queue: VecDeque<Event>,
     /// Why the stream ended, once it has.
-    ended: Option<Ended>,
+    ended: Option<StreamEnd>,
     /// The `http.request` span, which lasts as long as the stream.
     span: Span,
 }
 
-enum Ended {
+enum StreamEnd {
     /// The hub closed it; the hub needs no news.
     ByHub(&'static str),
     /// The lifetime cap; the hub must learn the transport is gone.
@@ -108,24 +121,26 @@ impl Stream for EventStream {
             return Poll::Ready(None);
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            this.ended = Some(Ended::Lifetime);
+            this.ended = Some(StreamEnd::Lifetime);
             return Poll::Ready(None);
         }
-        match this.node.hub().poll_transmit(&this.at, cx.waker(), BATCH) {
-            Poll::Ready(Transmit::Messages(frames)) => {
+        this.sink.register(cx.waker());
+        match this.node.transmit(&this.at, MESSAGES_PER_POLL) {
+            // With more to take, the next poll (the queue emptied) takes it.
+            Transmit::Messages { batch, .. } => {
                 let metrics = this.node.metrics();
                 let now = std::time::Instant::now();
-                this.queue.extend(frames.into_iter().map(|f| {
-                    metrics.sent(&f, now);
-                    Event::default().id(f.seq.to_string()).data(f.text)
+                this.queue.extend(batch.into_iter().map(|m| {
+                    metrics.sent(&m, now);
+                    Event::default().id(m.seq.to_string()).data(m.text)
                 }));
                 return Poll::Ready(this.queue.pop_front().map(Ok));
             }
-            Poll::Ready(Transmit::Close(reason)) => {
-                this.ended = Some(Ended::ByHub(reason.as_str()));
+            Transmit::Close(reason) => {
+                this.ended = Some(StreamEnd::ByHub(reason.as_str()));
                 return Poll::Ready(None);
             }
-            Poll::Pending => {}
+            Transmit::Idle => {}
         }
         // The comment keeps proxies from closing an idle stream. It proves nothing about the
         // client (a write into a dead connection succeeds until TCP gives up), so liveness comes
@@ -140,12 +155,12 @@ impl Stream for EventStream {
 impl Drop for EventStream {
     fn drop(&mut self) {
         let reason = match self.ended {
-            Some(Ended::ByHub(reason)) => reason,
-            Some(Ended::Lifetime) => "lifetime",
+            Some(StreamEnd::ByHub(reason)) => reason,
+            Some(StreamEnd::Lifetime) => "lifetime",
             None => "client_gone",
         };
         super::stream_closed(&self.node, "sse", reason);
-        if !matches!(self.ended, Some(Ended::ByHub(_))) {
+        if !matches!(self.ended, Some(StreamEnd::ByHub(_))) {
             let at = self.at.clone();
             self.node
                 .with_hub(|hub, now| hub.disconnect(&at, Disconnect::Lost, now));

@@ -3,20 +3,19 @@
 //! The token is checked before the upgrade (a bad one gets HTTP 401 and no socket). After it, one
 //! task per connection ([`connection`]) moves frames between the raw socket and the hub: client
 //! text frames go to [`Hub::receive`], the session's outbox comes back through
-//! [`Hub::poll_transmit`], and a ping every `heartbeat_ms` lets the hub notice a dead peer. The
-//! handshake ([`handshake`]) and the framing ([`frame`], [`reader`]) are this module's own, so that
-//! an idle connection keeps no buffer.
+//! [`Hub::transmit`] (taken by the connection's [`sender`], which is the session's sink), and a
+//! ping every `heartbeat_ms` lets the hub notice a dead peer. The handshake ([`handshake`]) and
+//! the framing ([`frame`], [`reader`]) are this module's own, so that an idle connection keeps no
+//! buffer.
 //!
 //! [`Hub::receive`]: switchboard_core::Hub::receive
-//! [`Hub::poll_transmit`]: switchboard_core::Hub::poll_transmit
+//! [`Hub::transmit`]: switchboard_core::Hub::transmit
 
 mod connection;
 mod frame;
 mod handshake;
 mod reader;
 mod sender;
-
-pub use sender::{deliver_or_hold, noting};
 
 use std::future::poll_fn;
 
@@ -183,7 +182,7 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
         }
     };
     node.metrics().stream_opened("ws");
-    let mut connection = Connection::new(stream, at.clone(), node.config().hard_frame_cap());
+    let mut connection = Connection::new(&node, stream, at.clone(), node.config().hard_frame_cap());
     connection.early_bytes(&node, early);
     let ended = pump(&mut connection, &node).await;
     super::stream_closed(&node, "ws", ended.reason);
@@ -198,7 +197,7 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
 }
 
 /// Drives the connection until it ends, with its heartbeat timer.
-async fn pump(connection: &mut Connection, node: &Node) -> connection::Ended {
+async fn pump(connection: &mut Connection, node: &Node) -> connection::ConnectionEnd {
     let interval = node.config().core().heartbeat_interval;
     let heartbeat = tokio::time::sleep(interval);
     tokio::pin!(heartbeat);

@@ -17,7 +17,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use switchboard_core::{Attachment, CloseReason, Disconnect, Hub, Refusal, Transmit};
+use switchboard_core::{Attachment, CloseReason, Disconnect, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
@@ -28,9 +28,12 @@ use tokio::{
 use super::{
     frame::{self, Opcode, Violation},
     reader::{Inbound, Reader},
-    sender::{Out, Sender, deliver_held, holding},
+    sender::{Out, Sender},
 };
-use crate::node::Node;
+use crate::{
+    delivery::{Delivery, Hub, SinkRef},
+    node::Node,
+};
 
 /// Bytes read from the socket at a time, into a buffer on the stack.
 const READ_CHUNK: usize = 16 * 1024;
@@ -44,12 +47,12 @@ pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// How the connection ended: `disconnect` is `Some` when the client side ended it (the hub must
 /// be told), `None` when the hub asked for the close; `reason` labels the stream metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ended {
+pub struct ConnectionEnd {
     pub disconnect: Option<Disconnect>,
     pub reason: &'static str,
 }
 
-pub const LOST: Ended = Ended {
+pub const LOST: ConnectionEnd = ConnectionEnd {
     disconnect: Some(Disconnect::Lost),
     reason: "transport_lost",
 };
@@ -61,7 +64,7 @@ pub struct Connection {
     sender: Arc<Sender>,
     /// Set once a close frame is queued: nothing else is sent or read, and the connection ends
     /// as soon as it is written.
-    closing: Option<Ended>,
+    closing: Option<ConnectionEnd>,
     /// Whether the heartbeat timer knows which task to wake (it is polled once after each reset,
     /// and afterwards only once it has fired).
     heartbeat_armed: bool,
@@ -96,13 +99,17 @@ async fn read_until_closed(read: &mut (impl AsyncRead + Unpin)) -> io::Result<()
 }
 
 impl Connection {
-    /// The connection of `at` on `stream`, refusing messages over `max_message` bytes.
-    pub fn new(stream: TcpStream, at: Attachment, max_message: usize) -> Self {
+    /// The connection of `at` on `stream`, refusing messages over `max_message` bytes. Its sender
+    /// becomes the session's sink, and writes what is already queued (the `hello`, a replay).
+    pub fn new(node: &Node, stream: TcpStream, at: Attachment, max_message: usize) -> Self {
         let (read, write) = stream.into_split();
+        let sender = Sender::new(at, write);
+        let sink: SinkRef = sender.clone();
+        node.with_hub(|hub, _| hub.connect(sender.attachment(), sink));
         Connection {
             read,
             reader: Reader::new(max_message),
-            sender: Sender::new(at, write),
+            sender,
             closing: None,
             heartbeat_armed: false,
         }
@@ -124,7 +131,7 @@ impl Connection {
         cx: &mut Context<'_>,
         node: &Node,
         mut heartbeat: Pin<&mut Sleep>,
-    ) -> Poll<Ended> {
+    ) -> Poll<ConnectionEnd> {
         self.sender.register(cx.waker());
         for _ in 0..BUDGET {
             let mut progress = false;
@@ -149,16 +156,17 @@ impl Connection {
                 // Nothing more is taken from the outbox while the socket is full: the outbox's
                 // bound then decides what happens to a client that does not keep up.
                 if out.unsent.is_empty() {
-                    match self.sender.poll_transmit(node) {
-                        Poll::Ready(Transmit::Messages(frames)) => {
-                            out.send_frames(node, &frames, std::time::Instant::now());
+                    match self.sender.transmit(node) {
+                        Transmit::Messages { batch, .. } => {
+                            let now = std::time::Instant::now();
+                            out.send_messages(node.metrics(), &batch, now);
                             progress = true;
                         }
-                        Poll::Ready(Transmit::Close(reason)) => {
+                        Transmit::Close(reason) => {
                             close_for(&mut self.closing, &mut out, reason);
                             continue;
                         }
-                        Poll::Pending => {}
+                        Transmit::Idle => {}
                     }
                 }
             }
@@ -199,7 +207,7 @@ impl Connection {
     }
 
     /// Reads once and handles every complete message read. `Ok` when bytes came in.
-    fn poll_read(&mut self, cx: &mut Context<'_>, node: &Node) -> Poll<Result<(), Ended>> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, node: &Node) -> Poll<Result<(), ConnectionEnd>> {
         let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
         let mut buf = ReadBuf::uninit(&mut chunk);
         if ready!(Pin::new(&mut self.read).poll_read(cx, &mut buf)).is_err() {
@@ -212,7 +220,9 @@ impl Connection {
         Poll::Ready(Ok(()))
     }
 
-    /// Hands the client's bytes to the reader, and what it makes of them to the hub.
+    /// Hands the client's bytes to the reader, and what it makes of them to the hub. What the
+    /// messages of one read queue is delivered once all of them are handled, so each recipient
+    /// gets it in one write.
     fn handle(&mut self, node: &Node, bytes: &mut [u8]) {
         let Connection {
             reader,
@@ -220,17 +230,17 @@ impl Connection {
             closing,
             ..
         } = self;
-        let result = holding(node, || {
-            reader.feed(bytes, &mut |inbound| {
-                self::inbound(node, sender, closing, inbound)
-            })
+        let mut delivery = Delivery::default();
+        let result = reader.feed(bytes, &mut |inbound| {
+            self::inbound(node, &mut delivery, sender, closing, inbound)
         });
+        node.deliver(&mut delivery);
         if let Err(violation) = result {
             let reason = match violation {
                 Violation::TooBig => "frame_too_large",
                 Violation::Protocol(_) | Violation::NotUtf8 => "transport_error",
             };
-            let ended = Ended {
+            let ended = ConnectionEnd {
                 disconnect: Some(Disconnect::Lost),
                 reason,
             };
@@ -247,32 +257,34 @@ impl Connection {
 }
 
 /// What one thing the client sent does: text goes to the hub, pings are answered, a close is
-/// returned.
+/// returned. Hub calls gather their outputs into `delivery`; what the connection writes itself
+/// (a pong, the close) goes after what was gathered so far.
 fn inbound(
     node: &Node,
+    delivery: &mut Delivery,
     sender: &Sender,
-    closing: &mut Option<Ended>,
+    closing: &mut Option<ConnectionEnd>,
     inbound: Inbound<'_>,
 ) -> ControlFlow<()> {
     let at = sender.attachment();
     match inbound {
         Inbound::Text(text) => crate::telemetry::receive_span()
-            .in_scope(|| node.with_hub(|hub, now| receive(hub, at, text, now))),
+            .in_scope(|| node.with_hub_into(delivery, |hub, now| receive(hub, at, text, now))),
         Inbound::Binary => {
             let e = SignalError::invalid("binary frames are not accepted; send JSON text frames");
             let error = ServerMessage::new(ServerBody::Error(ErrorBody::from_error(&e)));
-            node.with_hub(|hub, now| hub.reply(at, error, now));
+            node.with_hub_into(delivery, |hub, now| hub.reply(at, error, now));
         }
         Inbound::Ping(payload) => {
-            node.with_hub(|hub, now| hub.heard_from(at, now));
-            deliver_held(node);
+            node.with_hub_into(delivery, |hub, now| hub.heard_from(at, now));
+            node.deliver(delivery);
             sender.lock().send(Opcode::Pong, payload);
         }
-        Inbound::Pong => node.with_hub(|hub, now| hub.heard_from(at, now)),
+        Inbound::Pong => node.with_hub_into(delivery, |hub, now| hub.heard_from(at, now)),
         Inbound::Close(code) => {
             // The answers to what came before the close go out before the close frame.
-            deliver_held(node);
-            let ended = Ended {
+            node.deliver(delivery);
+            let ended = ConnectionEnd {
                 disconnect: Some(Disconnect::Closed),
                 reason: "client_closed",
             };
@@ -284,8 +296,8 @@ fn inbound(
 }
 
 /// Sends the close frame for a close the hub asked for.
-fn close_for(closing: &mut Option<Ended>, out: &mut Out, reason: CloseReason) {
-    let ended = Ended {
+fn close_for(closing: &mut Option<ConnectionEnd>, out: &mut Out, reason: CloseReason) {
+    let ended = ConnectionEnd {
         disconnect: None,
         reason: reason.as_str(),
     };
@@ -293,7 +305,13 @@ fn close_for(closing: &mut Option<Ended>, out: &mut Out, reason: CloseReason) {
 }
 
 /// Queues a close frame; the connection ends once it is written.
-fn close(closing: &mut Option<Ended>, out: &mut Out, code: u16, reason: &str, ended: Ended) {
+fn close(
+    closing: &mut Option<ConnectionEnd>,
+    out: &mut Out,
+    code: u16,
+    reason: &str,
+    ended: ConnectionEnd,
+) {
     if closing.is_none() {
         out.send(Opcode::Close, &frame::close_payload(code, reason));
         *closing = Some(ended);

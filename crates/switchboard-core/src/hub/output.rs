@@ -1,0 +1,156 @@
+//! What the hub hands back: messages go into their recipients' outboxes, the recipients' sinks are
+//! signalled, transports take their messages ([`Hub::transmit`]), and the IO layer drains the
+//! outputs ([`Hub::drain_outputs`]) after every call.
+//!
+//! A sink is signalled once per batch of work: the first message queued for a session after its
+//! transport last took from the outbox signals it, later ones find it signalled. So a broadcast
+//! to a busy recipient costs one output, and a transport that writes on the spot takes everything
+//! queued by the same call at once.
+
+use std::{sync::Arc, time::Instant};
+
+use switchboard_protocol::{PeerLeftReason, ServerMessage};
+
+use super::{Attachment, Hub};
+use crate::{CloseReason, Event, Now, SessionId, outbox::Outgoing, session::Session};
+
+/// What the transport holding an attachment should do next ([`Hub::transmit`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// Send these messages, in order. `more` says that more are queued, or a close follows: the
+    /// transport comes back for them without being signalled again.
+    Messages {
+        /// The messages, encoded, with their seqs.
+        batch: Vec<Outgoing>,
+        /// Whether to call again at once.
+        more: bool,
+    },
+    /// Close the transport; nothing more will come.
+    Close(CloseReason),
+    /// Nothing now; the sink is signalled when there is.
+    Idle,
+}
+
+/// What the hub's inputs produced, drained with [`Hub::drain_outputs`] after every input.
+#[derive(Debug)]
+pub struct Outputs<S> {
+    /// Sinks whose sessions have messages to take or must close: each one's transport calls
+    /// [`Hub::transmit`]. A sink appears once however many messages wait for it.
+    pub ready: Vec<S>,
+    /// What happened, for the IO layer to log and count.
+    pub events: Vec<Event>,
+    /// When to call [`Hub::handle_timeout`] next (`None`: no timers at all). An input may bring
+    /// it forward; the next drain shows it.
+    pub deadline: Option<Instant>,
+}
+
+impl<S> Default for Outputs<S> {
+    fn default() -> Self {
+        Outputs {
+            ready: Vec::new(),
+            events: Vec::new(),
+            deadline: None,
+        }
+    }
+}
+
+impl<S: Clone> Hub<S> {
+    /// Moves what the calls since the last drain produced into `outputs` (appending to what it
+    /// holds, so a caller may gather the outputs of several calls), and sets its deadline.
+    pub fn drain_outputs(&mut self, outputs: &mut Outputs<S>) {
+        outputs.ready.append(&mut self.ready);
+        outputs.events.append(&mut self.events);
+        outputs.deadline = self.timers.next();
+    }
+
+    /// Takes up to `max` messages for the transport holding `at`, or tells it to close. A
+    /// transport that a newer one superseded is told [`CloseReason::Superseded`]; one whose
+    /// session ended gets what was queued before the end, then the close.
+    pub fn transmit(&mut self, at: &Attachment, max: usize) -> Transmit {
+        let max = max.max(1);
+        let Some(s) = self.sessions.get_mut(&at.session) else {
+            return Transmit::Close(CloseReason::Expired);
+        };
+        if !at.is_latest(s) {
+            return Transmit::Close(CloseReason::Superseded);
+        }
+        if let crate::session::Link::Detached { reason, .. } = s.link {
+            return Transmit::Close(reason);
+        }
+        s.signalled = false;
+        if !s.outbox.has_unsent() {
+            if let Some(reason) = s.closing {
+                self.forget(&at.session);
+                return Transmit::Close(reason);
+            }
+            return Transmit::Idle;
+        }
+        let batch = s.outbox.take_unsent(max);
+        let more = s.outbox.has_unsent() || s.closing.is_some();
+        // The transport comes back by itself while there is more: no signal needed till then.
+        s.signalled = more;
+        Transmit::Messages { batch, more }
+    }
+
+    /// Hands `s`'s sink out as ready unless it already is, or the session has none yet.
+    pub(super) fn signal(ready: &mut Vec<S>, s: &mut Session<S>) {
+        if !s.signalled
+            && let Some(sink) = &s.sink
+        {
+            s.signalled = true;
+            ready.push(sink.clone());
+        }
+    }
+
+    /// Queues `message` for `to`.
+    pub(super) fn push(&mut self, to: &SessionId, message: &ServerMessage, now: Now) {
+        let kind = message.body.type_name();
+        self.push_with(to, kind, now, |out, seq, ts| {
+            message.encode_into(out, seq, ts)
+        });
+    }
+
+    /// Queues a message of type `kind` that `encode` writes for a given `seq` and `ts`, and
+    /// signals the recipient's sink.
+    pub(super) fn push_with(
+        &mut self,
+        to: &SessionId,
+        kind: &'static str,
+        now: Now,
+        encode: impl FnOnce(&mut String, u64, u64),
+    ) {
+        let Some(s) = self.sessions.get_mut(to) else {
+            return;
+        };
+        if s.closing.is_some() {
+            return;
+        }
+        // Encoded into a reused buffer, so the text kept costs one allocation of its exact size.
+        self.scratch.clear();
+        encode(&mut self.scratch, s.outbox.next_seq(), now.unix_ms);
+        match s.outbox.push(kind, Arc::from(self.scratch.as_str()), now) {
+            Ok(()) => Self::signal(&mut self.ready, s),
+            Err(_) => {
+                if !self.overflowed.contains(to) {
+                    self.overflowed.push(to.clone());
+                }
+            }
+        }
+    }
+
+    /// Ends the sessions whose outbox overflowed during the call now ending: a client that does
+    /// not take its messages is disconnected rather than silently lose one.
+    pub(super) fn settle(&mut self, now: Now) {
+        while let Some(id) = self.overflowed.pop() {
+            self.close_session(
+                &id,
+                CloseReason::Overflow,
+                PeerLeftReason::Disconnected,
+                now,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
