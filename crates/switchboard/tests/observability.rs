@@ -161,6 +161,15 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
     let server = Process::start(&[("SWITCHBOARD_LOG", "debug")], None).await;
     let signer = Signer::new(SECRET.as_bytes());
     let (secrets, alice, bob) = scripted_call(&format!("ws://{}", server.addr), &signer).await;
+    // An auth failure on an HTTP session endpoint too, with the same distinctive token.
+    let refused = reqwest::Client::new()
+        .post(format!("http://{}/v1/sessions", server.addr))
+        .bearer_auth(BAD_TOKEN)
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(refused.status(), 401);
     let bob_leave = {
         let mut bob = bob;
         let leave = bob.msg("leave").room("r1");
@@ -186,7 +195,7 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
     for event in [
         "server.listening",
         "ws.connect",
-        "ws.auth_failure",
+        "auth.failure",
         "ws.auth_success",
         "session.opened",
         "room.join",
@@ -205,6 +214,19 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
         assert!(
             events.iter().any(|e| e == event),
             "no {event} in the log:\n{log}"
+        );
+    }
+
+    // One name for auth failures on every transport, which a field tells apart.
+    let failures: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "auth.failure")
+        .collect();
+    for transport in ["ws", "http"] {
+        assert!(
+            failures.iter().any(|v| v["transport"] == transport),
+            "no auth.failure for {transport}: {failures:?}"
         );
     }
 
