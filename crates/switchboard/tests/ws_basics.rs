@@ -1,10 +1,8 @@
 //! End-to-end basics over real sockets: hello, join, relay, leave, health endpoints.
 
-mod common;
-
-use common::TestServer;
 use serde_json::json;
 use switchboard_protocol::Role;
+use switchboard_testkit::{TestServer, http::http_get};
 
 #[tokio::test]
 async fn two_peers_join_and_relay_an_offer() {
@@ -36,8 +34,8 @@ async fn two_peers_join_and_relay_an_offer() {
 #[tokio::test]
 async fn health_and_readiness() {
     let server = TestServer::start().await;
-    let health = reqwest::get(server.http("/healthz")).await.unwrap();
-    assert_eq!(health.status(), 200);
-    let ready = reqwest::get(server.http("/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 200);
+    let (status, _) = http_get(&server.http("/healthz"), &[]).await;
+    assert_eq!(status, 200);
+    let (status, _) = http_get(&server.http("/readyz"), &[]).await;
+    assert_eq!(status, 200);
 }

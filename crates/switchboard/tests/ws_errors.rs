@@ -2,12 +2,10 @@
 //! (with the request's `id` echoed when it could be read) and the connection stays open, which the
 //! ping barrier after it proves. Only a frame over the hard cap closes the socket (1009).
 
-mod common;
-
-use common::{Client, TestServer, unix_ms};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use switchboard_protocol::{Limits, Role};
+use switchboard_testkit::{Client, TestServer, unix_ms};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Sends `text`, expects one `error` with `code`, then proves the connection is still open and
@@ -28,8 +26,7 @@ async fn refused(c: &mut Client, text: &str, code: &str) -> Value {
 
 /// The next client `seq` and the current time, for hand-written frames.
 fn next(c: &mut Client) -> (u64, u64) {
-    c.seq += 1;
-    (c.seq, unix_ms())
+    (c.next_seq(), unix_ms())
 }
 
 /// Two members of `r1`: alice (host) and bob (guest), with the announcements read.
