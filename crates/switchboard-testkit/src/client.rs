@@ -183,10 +183,16 @@ impl Client {
         env
     }
 
-    /// The next message, which must be an `error` with `code`.
+    /// The next message, which must be an `error` with `code` and a message.
     pub async fn expect_error(&mut self, code: &str) -> ServerEnvelope {
         let env = self.expect("error").await;
         assert_eq!(env.payload["code"], code, "{env:?}");
+        assert!(
+            env.payload["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "an error explains itself: {env:?}"
+        );
         env
     }
 

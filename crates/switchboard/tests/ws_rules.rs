@@ -120,6 +120,11 @@ async fn join_answers_joined_and_announces_and_a_second_join_tells_nobody() {
         .map(|p| p["peer"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["alice", "bob"]);
+    assert_eq!(
+        joined.payload["peers"][1],
+        json!({"peer": "bob", "role": "guest", "meta": null}),
+        "a member without meta or name"
+    );
     for c in [&mut alice, &mut bob] {
         let announced = c.expect("peer_joined").await;
         assert_eq!(announced.payload["peer"], generated.as_str());
@@ -665,6 +670,7 @@ async fn a_full_room_refuses_the_next_join_but_not_a_replacing_session() {
         .payload(json!({"peer": "carol"}));
     carol.send(join).await;
     let error = carol.expect_error("room_full").await;
+    assert_ne!(error.seq, 0, "in-session errors are numbered");
     assert_eq!(error.id.as_deref(), Some("full"));
     assert_eq!(error.room.as_deref(), Some("r1"));
     carol.expect_quiet().await;
@@ -699,6 +705,7 @@ async fn a_peer_id_used_by_another_user_is_taken() {
         .payload(json!({"peer": "alice"}));
     mallory.send(join).await;
     let error = mallory.expect_error("peer_taken").await;
+    assert_ne!(error.seq, 0, "in-session errors are numbered");
     assert_eq!(error.id.as_deref(), Some("steal"));
     assert_eq!(error.room.as_deref(), Some("r1"));
     mallory.expect_quiet().await;
