@@ -4,38 +4,20 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use switchboard::{
-    config::Config,
-    secret::{Secret, SecretSource},
-    server::{self, Running},
-};
 use switchboard_bench::{
     proto::{Endpoint, Target, Transport},
     report::Report,
     scenario::{self, ChurnParams, ConnectParams, FanoutParams, RelayParams, RunOptions, Scenario},
 };
+use switchboard_testkit::{SECRET, TestServer, server::no_budgets};
 
-const SECRET: &[u8] = b"switchboard-bench smoke secret";
-
-async fn switchboard() -> Running {
-    // The benchmark's settings: every rate budget off (a rate of 0), caps far above the load.
-    let mut rate_limits = Config::default().rate_limits;
-    rate_limits.messages_per_sec = 0.0;
-    rate_limits.candidates_per_sec = 0.0;
-    rate_limits.room_messages_per_sec = 0.0;
-    rate_limits.joins_per_sec_per_address = 0.0;
-    rate_limits.sessions_per_sec_per_address = 0.0;
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        rate_limits,
-        max_sessions_per_address: 100_000,
-        ..Config::default()
-    };
-    let secret = Secret {
-        bytes: SECRET.to_vec(),
-        source: SecretSource::Configured,
-    };
-    server::start(config, &secret).await.expect("server starts")
+/// The server with the benchmark's settings: every rate budget off, caps far above the load.
+async fn switchboard() -> TestServer {
+    TestServer::start_with(|c| {
+        no_budgets(c);
+        c.max_sessions_per_address = 100_000;
+    })
+    .await
 }
 
 fn options() -> RunOptions {
@@ -119,11 +101,12 @@ fn check(report: &Report) {
 }
 
 async fn against_switchboard(transport: Transport, scenario: Scenario) {
-    let server = switchboard().await;
-    let ep = Endpoint::new(Target::Switchboard, transport, server.addr, Some(SECRET));
+    let mut server = switchboard().await;
+    let secret = Some(SECRET.as_bytes());
+    let ep = Endpoint::new(Target::Switchboard, transport, server.addr, secret);
     let report = scenario::run(&ep, &options(), &scenario).await;
     check(&report);
-    server.shutdown().await.expect("server stops");
+    server.shutdown().await;
 }
 
 async fn against_bare(scenario: Scenario) {

@@ -5,9 +5,12 @@
 //! SSE and long-poll make a request per posted message and one per poll. Through the router each
 //! paid for matching, for cloning its route's boxed stack of layers, for the layers themselves
 //! and for the extractors' parsing and copying: about a fifth of the server's CPU per relay. The
-//! direct path does what those did and no more: the origin policy and CORS
-//! ([`OriginPolicy::guard`], shared with the router's middleware), the `http.request` span, the
-//! session id from the path and the parameters from the query.
+//! direct path does what those did and no more: the stages every request gets, listed once in
+//! [`crate::pipeline::STAGES`] (the router's layers are built from that list), applied here in
+//! `serve` and `dispatch` without boxing a layer stack; then the session id from the path and
+//! the parameters from the query. A constant below stops the build when the list changes, until
+//! this path applies the new list; a test in [`crate::pipeline`] fails when the router gets a
+//! layer that is not in it.
 
 use std::{
     borrow::Cow,
@@ -33,6 +36,7 @@ use crate::{
     error::ApiError,
     node::Node,
     origin::OriginPolicy,
+    pipeline::{STAGES, Stage},
     transport::{
         http::{self, SessionParams},
         poll, sse,
@@ -102,6 +106,15 @@ impl MakeFront {
             router,
         }
     }
+
+    /// The service of a connection from `peer`.
+    pub fn front(&self, peer: SocketAddr) -> Front {
+        Front {
+            shared: self.shared.clone(),
+            router: self.router.clone(),
+            peer,
+        }
+    }
 }
 
 impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for MakeFront {
@@ -114,11 +127,7 @@ impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for MakeFron
     }
 
     fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
-        ready(Ok(Front {
-            shared: self.shared.clone(),
-            router: self.router.clone(),
-            peer: *stream.remote_addr(),
-        }))
+        ready(Ok(self.front(*stream.remote_addr())))
     }
 }
 
@@ -161,15 +170,24 @@ impl Service<Request> for Front {
     }
 }
 
-/// One request for `endpoint`, in its `http.request` span; its path's session segment, right
-/// after [`SESSIONS`], is `session_len` bytes long.
+// The direct path applies the stages of the list by hand, in `serve` and `dispatch`: the build
+// stops here when the list changes, until they apply the new one.
+const _: () = assert!(
+    matches!(STAGES, [Stage::Trace, Stage::Origin, Stage::BodyLimit]),
+    "pipeline::STAGES changed: apply the new list on the direct path too"
+);
+
+/// One request for `endpoint`, through the stages of [`STAGES`]; its path's session segment,
+/// right after [`SESSIONS`], is `session_len` bytes long.
 async fn serve(
     shared: Arc<Shared>,
     endpoint: Endpoint,
     session_len: usize,
     request: Request,
 ) -> Response {
+    // Stage::Trace, around everything else.
     let span = crate::telemetry::http_span(request.method(), endpoint.route());
+    // Stage::Origin.
     let response = shared
         .policy
         .guard(request, |request| {
@@ -199,6 +217,7 @@ async fn dispatch(
         let headers = &parts.headers;
         match endpoint {
             Endpoint::Messages => {
+                // Stage::BodyLimit: the only body these endpoints read.
                 let body = http::read_posted(headers, body).await?;
                 http::post_messages(node, &session, headers, &params, &body).await
             }

@@ -19,6 +19,7 @@ pub mod node;
 pub mod observe;
 pub mod open_files;
 pub mod origin;
+pub mod pipeline;
 pub mod runtime;
 pub mod secret;
 pub mod server;

@@ -18,9 +18,10 @@ use crate::{
     config::Config, front::MakeFront, node::Node, origin::OriginPolicy, secret::Secret, transport,
 };
 
-/// Every route but the session endpoints [`crate::front`] serves directly.
-fn router(node: Node, origins: Arc<OriginPolicy>) -> Router {
-    Router::new()
+/// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
+/// [`crate::pipeline::STAGES`] (and no others: the direct path applies those).
+fn router(node: Node, origins: &Arc<OriginPolicy>) -> Router {
+    let routes = Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
         .route("/v1/sessions", post(transport::http::create))
         .route("/healthz", get(healthz))
@@ -28,18 +29,14 @@ fn router(node: Node, origins: Arc<OriginPolicy>) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/token", post(crate::guest::token))
         .merge(crate::web::routes())
-        .with_state(node)
-        .layer(axum::middleware::from_fn_with_state(
-            origins,
-            crate::origin::middleware,
-        ))
-        .layer(crate::telemetry::http_layer())
+        .with_state(node);
+    crate::pipeline::layer(routes, origins)
 }
 
 /// What serves each connection: the session endpoints directly, the rest through the router.
 pub fn app(node: Node) -> MakeFront {
     let origins = crate::origin::policy(&node.config().allowed_origins);
-    MakeFront::new(node.clone(), origins.clone(), router(node, origins))
+    MakeFront::new(node.clone(), origins.clone(), router(node, &origins))
 }
 
 async fn healthz() -> impl IntoResponse {

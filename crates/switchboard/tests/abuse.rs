@@ -2,15 +2,15 @@
 //! abuse is disconnected with 1008, new-session floods get 429 with `Retry-After`, caps answer with
 //! a clear error, and a normal call between other peers keeps working throughout.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Client, TestServer, ws_refusal};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use switchboard::config::Config;
 use switchboard_protocol::Role;
+use switchboard_testkit::{
+    Client, TestServer, eventually, metrics::scrape, server::no_address_budgets, ws_refusal,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 fn candidate(n: usize) -> serde_json::Value {
@@ -19,14 +19,13 @@ fn candidate(n: usize) -> serde_json::Value {
 }
 
 /// Small budgets so a test floods in milliseconds; the per-address budgets are off unless a test
-/// turns them on (every test client comes from 127.0.0.1).
+/// turns them on.
 fn small_budgets(c: &mut Config) {
+    no_address_budgets(c);
     c.rate_limits.candidates_per_sec = 20.0;
     c.rate_limits.candidate_burst = 20.0;
     c.rate_limits.messages_per_sec = 20.0;
     c.rate_limits.message_burst = 20.0;
-    c.rate_limits.sessions_per_sec_per_address = 0.0;
-    c.rate_limits.joins_per_sec_per_address = 0.0;
 }
 
 /// Reads until the `pong` answering a fresh ping, counting the messages of `kind` before it.
@@ -104,15 +103,13 @@ async fn a_candidate_flood_is_dropped_and_a_normal_call_keeps_working() {
         (1..=seconds).contains(&warnings),
         "{warnings} warnings in about {seconds} s"
     );
-    let metrics = reqwest::get(server.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&server.http("/metrics")).await;
     assert!(
-        metrics.contains("rate_limited_total{scope=\"candidate\"}"),
-        "{metrics}"
+        metrics
+            .text
+            .contains("rate_limited_total{scope=\"candidate\"}"),
+        "{}",
+        metrics.text
     );
 }
 
@@ -213,9 +210,9 @@ async fn a_new_session_flood_from_one_address_gets_429_with_retry_after() {
 #[tokio::test]
 async fn caps_refuse_with_a_clear_error_instead_of_failing() {
     let server = TestServer::start_with(|c| {
+        no_address_budgets(c);
         c.max_sessions_per_user = 2;
         c.max_connections = Some(3);
-        c.rate_limits.sessions_per_sec_per_address = 0.0;
     })
     .await;
     let alice = server.token("alice", "r1", Role::Guest);
@@ -233,15 +230,8 @@ async fn caps_refuse_with_a_clear_error_instead_of_failing() {
     // Existing sessions keep working, and a closed one frees its place.
     a1.expect_quiet().await;
     a1.close().await;
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let token = server.token("carol", "r1", Role::Guest);
-        match tokio_tungstenite::connect_async(url(&token)).await {
-            Ok(_) => break,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("no place freed: {e}"),
-        }
-    }
+    eventually("a place freed", || {
+        tokio_tungstenite::connect_async(url(&carol))
+    })
+    .await;
 }

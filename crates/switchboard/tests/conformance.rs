@@ -13,21 +13,18 @@
 //! A randomized test then drives a steady stream between two peers on random transports while
 //! dropping and resuming (sometimes switching) one side's transport at random points.
 
-mod common;
-#[path = "common/transports.rs"]
-mod transports;
-
 use std::{
     future::Future,
     time::{Duration, Instant},
 };
 
-use common::{TestServer, unix_ms, wait_for_stats};
 use serde_json::{Value, json};
 use switchboard::config::Config;
 use switchboard_protocol::{ClientEnvelope, Role, ServerEnvelope};
+use switchboard_testkit::{
+    AnyClient, End, TestServer, Transport, any_client::accepted, server::no_budgets, unix_ms,
+};
 use tokio::sync::OnceCell;
-use transports::{AnyClient, End, Transport};
 
 /// The room every scenario uses; tokens grant `room-*`.
 const ROOM: &str = "room-1";
@@ -49,12 +46,7 @@ async fn server(adjust: impl FnOnce(&mut Config)) -> TestServer {
         c.sse_retry_ms = 10;
         c.poll_wait_ms = 5_000;
         // Budgets are another suite's concern; these scenarios send fast on purpose.
-        let r = &mut c.rate_limits;
-        r.messages_per_sec = 0.0;
-        r.candidates_per_sec = 0.0;
-        r.room_messages_per_sec = 0.0;
-        r.joins_per_sec_per_address = 0.0;
-        r.sessions_per_sec_per_address = 0.0;
+        no_budgets(c);
         adjust(c);
     })
     .await
@@ -250,7 +242,7 @@ mod scenarios {
             })
             .collect();
         for answer in bob.send_batch(batch).await {
-            transports::accepted(&answer);
+            accepted(&answer);
         }
         for p in &candidates {
             let got = alice.expect("candidate").await;
@@ -413,8 +405,8 @@ mod scenarios {
         let answers = alice.send_batch(batch).await;
         let e = alice.expect_error("unknown_type").await;
         if a != Transport::Ws {
-            transports::accepted(&answers[0]);
-            transports::accepted(&answers[2]);
+            accepted(&answers[0]);
+            accepted(&answers[2]);
             let refused = answers[1].as_ref().unwrap();
             assert_eq!(refused["accepted"], false);
             assert_eq!(refused["error"], e.payload);
@@ -507,10 +499,9 @@ mod scenarios {
         alice2.expect_quiet().await;
         bob.expect_quiet().await;
         // The replaced session is gone from the server, whatever carried it.
-        wait_for_stats(&server, "the replaced session is removed", |s| {
-            s.sessions == 2
-        })
-        .await;
+        server
+            .wait_for("the replaced session is removed", |s| s.sessions == 2)
+            .await;
         let mut t = transcript(&[&alice, &alice2, &bob]);
         t[1].0 = "alice2".into();
         t
@@ -913,7 +904,7 @@ async fn randomized(seed: u64) -> (usize, usize) {
                     })
                     .collect();
                 for answer in c.send_batch(batch).await {
-                    transports::accepted(&answer);
+                    accepted(&answer);
                 }
             }
             _ => {

@@ -6,14 +6,13 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Client, DEADLINE, Process, SECRET};
 use serde_json::{Value, json};
-use switchboard::auth::Signer;
 use switchboard_protocol::Role;
+use switchboard_testkit::{
+    Client, Process, eventually, metrics, process::NO_ADDRESS_BUDGETS, tokens,
+};
 use tokio_tungstenite::tungstenite::Error;
 
 /// The server's open-files limit: room for a few dozen sessions.
@@ -22,12 +21,6 @@ const OPEN_FILES: u64 = 128;
 /// How long a refusal may take. A 503 over loopback takes a millisecond; the rest is slack for a
 /// loaded machine. A client left in the accept queue would wait until its own timeout.
 const PROMPT: Duration = Duration::from_secs(3);
-
-/// Every client comes from 127.0.0.1: the per-address budgets for new sessions and joins are off.
-const NO_ADDRESS_BUDGETS: [(&str, &str); 2] = [
-    ("SWITCHBOARD_RATE_LIMITS__SESSIONS_PER_SEC_PER_ADDRESS", "0"),
-    ("SWITCHBOARD_RATE_LIMITS__JOINS_PER_SEC_PER_ADDRESS", "0"),
-];
 
 enum Outcome {
     Opened(Box<Client>),
@@ -47,17 +40,16 @@ impl Outcome {
     }
 }
 
+/// The real binary under the open-files limit, with `env` and no per-address budgets (every client
+/// comes from 127.0.0.1).
+async fn start(env: &[(&str, &str)]) -> Process {
+    let env = [&NO_ADDRESS_BUDGETS[..], env].concat();
+    Process::start(env!("CARGO_BIN_EXE_switchboard"), &env, Some(OPEN_FILES)).await
+}
+
 /// Session `i` (its own user; two sessions to a room) tries to connect.
-async fn attempt(server: &Process, signer: &Signer, i: usize) -> Outcome {
-    let token = signer
-        .mint(
-            &format!("user-{i}"),
-            &room(i),
-            Role::Guest,
-            None,
-            DEADLINE * 10,
-        )
-        .unwrap();
+async fn attempt(server: &Process, i: usize) -> Outcome {
+    let token = tokens::mint(&format!("user-{i}"), &room(i), Role::Guest);
     let url = format!("ws://{}/v1/ws?token={token}", server.addr);
     match Client::try_connect(&url, PROMPT).await {
         None => panic!("session {i}: no answer within {PROMPT:?}"),
@@ -79,10 +71,10 @@ fn room(i: usize) -> String {
 }
 
 /// Opens sessions, two to a room, until one is refused: the open ones and that refusal.
-async fn fill(server: &Process, signer: &Signer) -> (Vec<Client>, Outcome) {
+async fn fill(server: &Process) -> (Vec<Client>, Outcome) {
     let mut sessions: Vec<Client> = Vec::new();
     for i in 0..4 * OPEN_FILES as usize {
-        match attempt(server, signer, i).await {
+        match attempt(server, i).await {
             Outcome::Opened(mut client) => {
                 client.join(&room(i), ["a", "b"][i % 2]).await;
                 if i % 2 == 1 {
@@ -126,7 +118,6 @@ fn cpu_time(pid: u32) -> Duration {
 /// core a spinning accept loop burns. Returns how many tried.
 async fn keep_refusing(
     server: &Process,
-    signer: &Signer,
     first: usize,
     refused: impl Fn(&Outcome) -> bool,
 ) -> usize {
@@ -134,7 +125,7 @@ async fn keep_refusing(
     let (cpu_before, started) = (cpu_time(pid), Instant::now());
     let mut i = first;
     while started.elapsed() < Duration::from_secs(1) {
-        let outcome = attempt(server, signer, i).await;
+        let outcome = attempt(server, i).await;
         assert!(refused(&outcome), "session {i}: {}", outcome.describe());
         i += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -150,15 +141,14 @@ async fn keep_refusing(
 
 #[tokio::test]
 async fn with_the_default_cap_sessions_past_it_get_a_prompt_503() {
-    let mut server = Process::start(&NO_ADDRESS_BUDGETS, Some(OPEN_FILES)).await;
-    let signer = Signer::new(SECRET.as_bytes());
+    let mut server = start(&[]).await;
     let cap = switchboard::open_files::connection_cap(OPEN_FILES);
     let limit = server.events("server.fd_limit");
     assert_eq!(limit.len(), 1, "{limit:?}");
     assert_eq!(limit[0]["level"], "INFO");
     assert_eq!(limit[0]["max_connections"], cap);
 
-    let (mut sessions, refusal) = fill(&server, &signer).await;
+    let (mut sessions, refusal) = fill(&server).await;
     assert!(
         matches!(refusal, Outcome::Refused),
         "{}",
@@ -166,7 +156,7 @@ async fn with_the_default_cap_sessions_past_it_get_a_prompt_503() {
     );
     assert_eq!(sessions.len(), cap);
     let is_503 = |o: &Outcome| matches!(o, Outcome::Refused);
-    keep_refusing(&server, &signer, cap + 1, is_503).await;
+    keep_refusing(&server, cap + 1, is_503).await;
     relay(&mut sessions).await;
     assert!(server.running());
     drop(sessions);
@@ -175,10 +165,7 @@ async fn with_the_default_cap_sessions_past_it_get_a_prompt_503() {
 
 #[tokio::test]
 async fn with_a_cap_above_the_limit_accept_turns_connections_away_promptly() {
-    let mut env = NO_ADDRESS_BUDGETS.to_vec();
-    env.push(("SWITCHBOARD_MAX_CONNECTIONS", "100000"));
-    let mut server = Process::start(&env, Some(OPEN_FILES)).await;
-    let signer = Signer::new(SECRET.as_bytes());
+    let mut server = start(&[("SWITCHBOARD_MAX_CONNECTIONS", "100000")]).await;
     let limit = server.events("server.fd_limit");
     assert_eq!(limit.len(), 1, "{limit:?}");
     assert_eq!(
@@ -186,12 +173,12 @@ async fn with_a_cap_above_the_limit_accept_turns_connections_away_promptly() {
         "a cap above the limit is a warning"
     );
 
-    let (mut sessions, _) = fill(&server, &signer).await;
+    let (mut sessions, _) = fill(&server).await;
     let opened = sessions.len();
     // The server holds one descriptor per session and a dozen of its own: it ran out of them.
     assert!(opened > OPEN_FILES as usize - 32, "only {opened} sessions");
     let at_accept = |o: &Outcome| matches!(o, Outcome::Refused | Outcome::Closed(_));
-    let tried = keep_refusing(&server, &signer, opened + 1, at_accept).await;
+    let tried = keep_refusing(&server, opened + 1, at_accept).await;
     relay(&mut sessions).await;
     assert!(server.running());
     assert!(!server.events("server.fd_exhausted").is_empty());
@@ -211,24 +198,21 @@ async fn with_a_cap_above_the_limit_accept_turns_connections_away_promptly() {
 /// for the scrape again.
 async fn loop_until_scraped(server: &Process) -> f64 {
     let url = format!("http://{}/metrics", server.addr);
-    let until = Instant::now() + DEADLINE;
-    loop {
+    let text = eventually("a scrape", || async {
         let response = reqwest::Client::new()
             .get(&url)
             .timeout(PROMPT)
             .send()
-            .await;
-        if let Ok(response) = response
-            && response.status() == 200
-        {
-            let text = response.text().await.unwrap();
-            let sample = text
-                .lines()
-                .find_map(|l| l.strip_prefix("connections_refused_total{reason=\"fd_limit\"} "))
-                .unwrap_or_else(|| panic!("no fd_limit refusals in\n{text}"));
-            return sample.parse().unwrap();
+            .await
+            .map_err(|e| e.to_string())?;
+        match response.status().as_u16() {
+            200 => response.text().await.map_err(|e| e.to_string()),
+            status => Err(format!("status {status}")),
         }
-        assert!(Instant::now() < until, "no scrape within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    let key = "connections_refused_total{reason=\"fd_limit\"}";
+    *metrics::samples(&text)
+        .get(key)
+        .unwrap_or_else(|| panic!("no fd_limit refusals in\n{text}"))
 }

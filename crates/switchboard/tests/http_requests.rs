@@ -2,13 +2,15 @@
 //! a wrong method, a bad query, a body over the limit (declared, and chunked without a length), a
 //! percent-encoded session id; and the same CORS headers from these endpoints as from the others.
 
-mod common;
-
-use common::{DEADLINE, TestServer};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 use switchboard::transport::http::MAX_POSTED_BYTES;
 use switchboard_protocol::Role;
+use switchboard_testkit::{
+    DEADLINE, TestServer,
+    http::{Answer, error_code, send},
+    unix_ms,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A server with an HTTP session of `alice`: the server, its bearer header value and the session.
@@ -19,21 +21,6 @@ async fn session(
     let token = server.token("alice", "r1", Role::Host);
     let session = server.http_session(&token).await;
     (server, format!("Bearer {token}"), session)
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (u16, header::HeaderMap, String) {
-    let response = request.timeout(DEADLINE).send().await.expect("HTTP answer");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
-}
-
-fn error_code(body: &str) -> String {
-    let body: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON: {body}"));
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -47,7 +34,9 @@ async fn wrong_methods_bad_queries_and_encoded_ids() {
         (Method::DELETE, "poll", "GET"),
     ] {
         let url = server.http(&format!("/v1/sessions/{session}/{endpoint}"));
-        let (status, headers, _) = send(
+        let Answer {
+            status, headers, ..
+        } = send(
             http.request(method.clone(), url)
                 .header(header::AUTHORIZATION, &bearer),
         )
@@ -84,25 +73,27 @@ async fn wrong_methods_bad_queries_and_encoded_ids() {
         let request = http
             .get(server.http(&path))
             .header(header::AUTHORIZATION, auth);
-        let (status, _, body) = send(request).await;
+        let answer = send(request).await;
         assert_eq!(
-            (status, error_code(&body).as_str()),
+            (answer.status, answer.error_code().as_str()),
             expected,
-            "{path}: {body}"
+            "{path}: {}",
+            answer.body
         );
     }
 
     // The session id is percent-decoded like any path segment.
     let encoded: String = session.bytes().map(|b| format!("%{b:02X}")).collect();
-    let ping = json!({"type": "ping", "seq": 1, "ts": common::unix_ms(), "payload": {}});
+    let ping = json!({"type": "ping", "seq": 1, "ts": unix_ms(), "payload": {}});
     let post = http
         .post(server.http(&format!("/v1/sessions/{encoded}/messages")))
         .header(header::AUTHORIZATION, &bearer)
         .body(ping.to_string());
-    let (status, _, body) = send(post).await;
+    let Answer { status, body, .. } = send(post).await;
     assert_eq!((status, body.as_str()), (200, r#"{"accepted":true}"#));
     let url = server.http(&format!("/v1/sessions/{encoded}/poll?after=1"));
-    let (status, _, body) = send(http.get(url).header(header::AUTHORIZATION, &bearer)).await;
+    let Answer { status, body, .. } =
+        send(http.get(url).header(header::AUTHORIZATION, &bearer)).await;
     assert_eq!(status, 200, "{body}");
     let answered: Vec<Value> = serde_json::from_str(&body).unwrap();
     assert_eq!(answered[0]["type"], "pong", "{body}");
@@ -150,14 +141,15 @@ async fn a_posted_body_over_the_limit_is_payload_too_large_and_the_session_goes_
     let path = format!("/v1/sessions/{session}/messages");
     let big = vec![b' '; MAX_POSTED_BYTES + 1];
 
-    let (status, _, body) = send(
+    let answer = send(
         http.post(server.http(&path))
             .header(header::AUTHORIZATION, &bearer)
             .body(big.clone()),
     )
     .await;
+    let body = answer.body.as_str();
     assert_eq!(
-        (status, error_code(&body).as_str()),
+        (answer.status, answer.error_code().as_str()),
         (413, "payload_too_large"),
         "{body}"
     );
@@ -170,14 +162,16 @@ async fn a_posted_body_over_the_limit_is_payload_too_large_and_the_session_goes_
     );
     let (status, body) = raw_chunked(&server, &head, &big, 64 * 1024).await;
     assert_eq!(
-        (status, error_code(&body).as_str()),
+        (
+            status,
+            error_code(&serde_json::from_str(&body).expect("JSON")).as_str()
+        ),
         (413, "payload_too_large"),
         "{body}"
     );
 
     // A chunked body within the limit is read whole, and the session still takes messages.
-    let ping =
-        json!({"type": "ping", "seq": 1, "ts": common::unix_ms(), "payload": {}}).to_string();
+    let ping = json!({"type": "ping", "seq": 1, "ts": unix_ms(), "payload": {}}).to_string();
     let padded = format!("{ping}{}", " ".repeat(30_000));
     let (status, body) = raw_chunked(&server, &head, padded.as_bytes(), 1000).await;
     assert_eq!((status, body.as_str()), (200, r#"{"accepted":true}"#));
@@ -201,15 +195,23 @@ async fn direct_and_routed_endpoints_answer_the_same_cors_headers() {
         .post(server.http("/v1/sessions"))
         .header(header::AUTHORIZATION, &bearer)
         .header(header::ORIGIN, "https://app.example");
-    let (status, routed, _) = send(routed).await;
+    let Answer {
+        status,
+        headers: routed,
+        ..
+    } = send(routed).await;
     assert_eq!(status, 200);
-    let ping = json!({"type": "ping", "seq": 1, "ts": common::unix_ms(), "payload": {}});
+    let ping = json!({"type": "ping", "seq": 1, "ts": unix_ms(), "payload": {}});
     let direct = http
         .post(server.http(&format!("/v1/sessions/{session}/messages")))
         .header(header::AUTHORIZATION, &bearer)
         .header(header::ORIGIN, "https://app.example")
         .body(ping.to_string());
-    let (status, direct, _) = send(direct).await;
+    let Answer {
+        status,
+        headers: direct,
+        ..
+    } = send(direct).await;
     assert_eq!(status, 200);
     assert_eq!(cors(&direct), cors(&routed));
     assert_eq!(

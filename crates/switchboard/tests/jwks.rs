@@ -3,8 +3,6 @@
 //! issuer and audience, and every algorithm-confusion attempt we know of. Keys are the committed
 //! throwaway fixtures in `tests/fixtures/jwt`.
 
-mod common;
-
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -12,15 +10,20 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use base64::Engine;
-use common::{Client, SECRET, TestServer, ws_refusal};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+use switchboard_testkit::{
+    Client, DEADLINE, SECRET, TestServer,
+    http::assert_error,
+    server::stub,
+    tokens::{self, b64, forge, hs256},
+    unix_s, ws_refusal,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,10 +33,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(fixture(name)).expect("fixture")
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A test key pair: `name` is the fixture stem (`rsa-a`, `ec-a`, `ed-a`, ...).
@@ -101,15 +100,9 @@ impl Key {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
+/// A host's claims for `r1`.
 fn claims(user: &str) -> Value {
-    json!({"sub": user, "exp": now() + 600, "room": "r1", "role": "host"})
+    tokens::claims(user, "r1")
 }
 
 /// A JWKS endpoint on 127.0.0.1:0 whose key set the test can swap, counting fetches.
@@ -137,10 +130,10 @@ impl KeySetServer {
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        KeySetServer { addr, state }
+        KeySetServer {
+            addr: stub(app).await,
+            state,
+        }
     }
 
     fn url(&self) -> String {
@@ -186,9 +179,7 @@ async fn accepted(server: &TestServer, token: &str, peer: &str) -> Client {
 async fn refused(server: &TestServer, token: &str) -> String {
     let auth = format!("Bearer {token}");
     let (status, body) = ws_refusal(&server.ws_url(), &[("authorization", &auth)]).await;
-    assert_eq!(status, 401, "{body}");
-    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
-    body["error"]["message"].as_str().unwrap().to_owned()
+    assert_error((status, &body), 401, "unauthorized")
 }
 
 #[tokio::test]
@@ -212,7 +203,7 @@ async fn rs256_es256_and_eddsa_tokens_from_the_key_set_open_sessions() {
     let response = reqwest::Client::new()
         .post(server.http("/v1/sessions"))
         .bearer_auth(RSA_A.sign(Some("r1"), &claims("u-http")))
-        .timeout(common::DEADLINE)
+        .timeout(DEADLINE)
         .send()
         .await
         .unwrap();
@@ -284,7 +275,7 @@ async fn wrong_key_expired_and_bad_claims_are_refused() {
     assert!(m.contains("signature"), "{m}");
     // Expired (beyond the 30 s leeway).
     let mut expired = good("u3");
-    expired["exp"] = (now() - 120).into();
+    expired["exp"] = (unix_s() - 120).into();
     let m = refused(&server, &RSA_A.sign(Some("a"), &expired)).await;
     assert!(m.contains("expired"), "{m}");
     // Issuer and audience.
@@ -315,38 +306,33 @@ async fn algorithm_confusion_and_none_are_refused() {
         c.jwt_algorithms = vec!["RS256".into(), "EdDSA".into()];
     })
     .await;
-    let payload = b64(claims("mallory").to_string().as_bytes());
-    let hs256 = |key: &[u8], header: Value| {
-        use hmac::{Hmac, Mac};
-        let signing_input = format!("{}.{payload}", b64(header.to_string().as_bytes()));
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-        mac.update(signing_input.as_bytes());
-        format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
-    };
+    let mallory = claims("mallory");
+    let payload = b64(mallory.to_string().as_bytes());
+    let signed = |key: &[u8], header: Value| forge(&header, &mallory, |input| hs256(key, input));
 
     // HS256 over the RSA public key (as PEM, and as the JWK's modulus bytes), naming its kid.
     let public_pem = read("rsa-a.pub.pem");
     refused(
         &server,
-        &hs256(&public_pem, json!({"alg": "HS256", "kid": "a"})),
+        &signed(&public_pem, json!({"alg": "HS256", "kid": "a"})),
     )
     .await;
-    refused(&server, &hs256(&public_pem, json!({"alg": "HS256"}))).await;
+    refused(&server, &signed(&public_pem, json!({"alg": "HS256"}))).await;
     // An RS256 or EdDSA header over an HMAC made with the server's own secret.
     let m = refused(
         &server,
-        &hs256(SECRET.as_bytes(), json!({"alg": "RS256", "kid": "a"})),
+        &signed(SECRET.as_bytes(), json!({"alg": "RS256", "kid": "a"})),
     )
     .await;
     assert!(m.contains("signature"), "{m}");
     refused(
         &server,
-        &hs256(SECRET.as_bytes(), json!({"alg": "EdDSA", "kid": "d"})),
+        &signed(SECRET.as_bytes(), json!({"alg": "EdDSA", "kid": "d"})),
     )
     .await;
     // The symmetric key from the key set, under either header.
-    refused(&server, &hs256(sym, json!({"alg": "HS256", "kid": "sym"}))).await;
-    refused(&server, &hs256(sym, json!({"alg": "RS256", "kid": "sym"}))).await;
+    refused(&server, &signed(sym, json!({"alg": "HS256", "kid": "sym"}))).await;
+    refused(&server, &signed(sym, json!({"alg": "RS256", "kid": "sym"}))).await;
     // alg none, with and without a signature.
     let none = format!("{}.{payload}.", b64(br#"{"alg":"none","kid":"a"}"#));
     refused(&server, &none).await;

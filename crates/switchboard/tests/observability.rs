@@ -5,20 +5,16 @@
 //! The log test runs the real `switchboard serve` binary and reads its stderr, so it sees exactly
 //! what an operator's log pipeline would, from startup to graceful shutdown.
 
-mod common;
-
-use std::{
-    collections::HashMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
-
-use common::{Client, DEADLINE, Process, SECRET, TestServer, ws_refusal};
 use serde_json::{Value, json};
-use switchboard::{
-    auth::{Claims, Signer},
-    observe::UserHasher,
-};
+use switchboard::observe::UserHasher;
 use switchboard_protocol::Role;
+use switchboard_testkit::{
+    Client, DEADLINE, Process, SECRET, TestServer,
+    metrics::{Scrape, scrape},
+    process,
+    tokens::{self, TTL},
+    ws_refusal,
+};
 
 const ALICE: &str = "user-alice-9d2f61";
 const BOB: &str = "user-bob-4c81e7";
@@ -39,27 +35,13 @@ struct Secrets {
 /// offer/answer with distinctive SDP, candidates both ways and end-of-candidates, call control,
 /// chat to the room and to one peer, a refused message, an auth failure with a distinctive token
 /// and an expired one, a dropped connection resumed, a leave. Returns the tokens used.
-async fn scripted_call(base: &str, signer: &Signer) -> (Secrets, Client, Client) {
+async fn scripted_call(base: &str) -> (Secrets, Client, Client) {
     let ws = format!("{base}/v1/ws");
-    let ttl = Duration::from_secs(600);
-    let alice_token = signer
-        .mint(ALICE, "r1", Role::Host, Some("Alice".into()), ttl)
+    let alice_token = tokens::signer()
+        .mint(ALICE, "r1", Role::Host, Some("Alice".into()), TTL)
         .unwrap();
-    let bob_token = signer.mint(BOB, "r1", Role::Guest, None, ttl).unwrap();
-    let expired = signer
-        .sign(&Claims {
-            sub: ALICE.into(),
-            exp: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-                - 3600,
-            iat: None,
-            room: "r1".into(),
-            role: None,
-            name: None,
-        })
-        .unwrap();
+    let bob_token = tokens::mint(BOB, "r1", Role::Guest);
+    let expired = tokens::expired(ALICE, "r1");
 
     // Auth failures: garbage with a marker, and a well-signed but expired token.
     for token in [BAD_TOKEN, expired.as_str()] {
@@ -123,7 +105,7 @@ async fn scripted_call(base: &str, signer: &Signer) -> (Secrets, Client, Client)
     alice.expect_error("unknown_peer").await;
 
     // Bob's network drops; he resumes and gets what he missed.
-    let (session, last_seq, seq) = (bob.session.clone(), bob.last_seq, bob.seq);
+    let (resume, last_seq, seq) = (bob.resume_url(&bob_url), bob.last_seq, bob.seq);
     bob.drop_connection();
     let end = alice
         .msg("call_end")
@@ -132,7 +114,6 @@ async fn scripted_call(base: &str, signer: &Signer) -> (Secrets, Client, Client)
         .payload(json!({"call_id": "call-1"}));
     alice.send(end).await;
     alice.expect_quiet().await;
-    let resume = format!("{bob_url}&resume={session}&last_seq={last_seq}");
     let mut bob = Client::connect_resumed(&resume, last_seq, seq).await;
     bob.expect("call_end").await;
     bob.expect_quiet().await;
@@ -158,9 +139,18 @@ async fn trickle(from: &mut Client, to: &mut Client, peer: &str) {
 
 #[tokio::test]
 async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
-    let server = Process::start(&[("SWITCHBOARD_LOG", "debug")], None).await;
-    let signer = Signer::new(SECRET.as_bytes());
-    let (secrets, alice, bob) = scripted_call(&format!("ws://{}", server.addr), &signer).await;
+    let binary = env!("CARGO_BIN_EXE_switchboard");
+    let server = Process::start(binary, &[("SWITCHBOARD_LOG", "debug")], None).await;
+    let (secrets, alice, bob) = scripted_call(&format!("ws://{}", server.addr)).await;
+    // An auth failure on an HTTP session endpoint too, with the same distinctive token.
+    let refused = reqwest::Client::new()
+        .post(format!("http://{}/v1/sessions", server.addr))
+        .bearer_auth(BAD_TOKEN)
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(refused.status(), 401);
     let bob_leave = {
         let mut bob = bob;
         let leave = bob.msg("leave").room("r1");
@@ -186,7 +176,7 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
     for event in [
         "server.listening",
         "ws.connect",
-        "ws.auth_failure",
+        "auth.failure",
         "ws.auth_success",
         "session.opened",
         "room.join",
@@ -205,6 +195,15 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
         assert!(
             events.iter().any(|e| e == event),
             "no {event} in the log:\n{log}"
+        );
+    }
+
+    // One name for auth failures on every transport, which a field tells apart.
+    let failures = process::events(&lines, "auth.failure");
+    for transport in ["ws", "http"] {
+        assert!(
+            failures.iter().any(|v| v["transport"] == transport),
+            "no auth.failure for {transport}: {failures:?}"
         );
     }
 
@@ -246,51 +245,11 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
     }
 }
 
-/// Samples of an OpenMetrics exposition: `name{labels}` (labels as written) -> value.
-fn parse_metrics(text: &str) -> HashMap<String, f64> {
-    let mut samples = HashMap::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let (key, value) = line.rsplit_once(' ').expect("`name value`");
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("number in {line}"));
-        assert!(
-            samples.insert(key.to_owned(), value).is_none(),
-            "duplicate {key}"
-        );
-    }
-    samples
-}
-
-async fn scrape(server: &TestServer) -> (String, HashMap<String, f64>) {
-    let response = reqwest::Client::new()
-        .get(server.http("/metrics"))
-        .timeout(DEADLINE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/openmetrics-text"),
-        "{content_type}"
-    );
-    let text = response.text().await.unwrap();
-    assert!(text.trim_end().ends_with("# EOF"), "complete exposition");
-    let samples = parse_metrics(&text);
-    (text, samples)
-}
-
 #[tokio::test]
 async fn metrics_after_a_scripted_call_carry_the_documented_values() {
     let server = TestServer::start().await;
-    let signer = Signer::new(SECRET.as_bytes());
     let base = format!("ws://{}", server.addr);
-    let (_, alice, bob) = scripted_call(&base, &signer).await;
+    let (_, alice, bob) = scripted_call(&base).await;
     // A long-poll session too, so two transports show.
     let token = server.token("carol", "r2", Role::Guest);
     let session = server.http_session(&token).await;
@@ -303,11 +262,9 @@ async fn metrics_after_a_scripted_call_carry_the_documented_values() {
         .unwrap();
     assert_eq!(polled.status(), 200);
 
-    let (text, m) = scrape(&server).await;
-    let get = |key: &str| -> f64 {
-        *m.get(key)
-            .unwrap_or_else(|| panic!("no sample `{key}` in\n{text}"))
-    };
+    let metrics = scrape(&server.http("/metrics")).await;
+    let Scrape { text, samples: m } = &metrics;
+    let get = |key: &str| metrics.get(key);
     // Type lines of every documented metric (`rate_limited` has none until something is limited).
     for (name, kind) in [
         ("ws_connections_gauge", "gauge"),
@@ -428,8 +385,8 @@ async fn metrics_after_a_scripted_call_carry_the_documented_values() {
     // The gauges follow the hub when members leave.
     alice.close().await;
     bob.close().await;
-    common::wait_for_stats(&server, "both gone", |s| s.members == 0).await;
-    let (_, m) = scrape(&server).await;
+    server.wait_for("both gone", |s| s.members == 0).await;
+    let m = scrape(&server.http("/metrics")).await.samples;
     assert_eq!(m[r#"ws_connections_gauge{transport="ws"}"#], 0.0);
     assert_eq!(m["rooms_gauge"], 0.0);
     assert_eq!(m["room_members_gauge"], 0.0);
@@ -533,11 +490,9 @@ async fn rate_limited_total_counts_messages_dropped_over_a_budget() {
     }
     // The sender is told (once) that it is over its budget.
     alice.expect("warning").await;
-    let (text, m) = scrape(&server).await;
-    let dropped = m
-        .get(r#"rate_limited_total{scope="candidate"}"#)
-        .copied()
-        .unwrap_or_else(|| panic!("no candidate scope in\n{text}"));
+    let metrics = scrape(&server.http("/metrics")).await;
+    let dropped = metrics.get(r#"rate_limited_total{scope="candidate"}"#);
+    let text = &metrics.text;
     assert!((1.0..=7.0).contains(&dropped), "{dropped}\n{text}");
     assert!(text.contains("# TYPE rate_limited counter\n"));
 }

@@ -3,22 +3,17 @@
 //! (by default) or the configured ones pass; requests without `Origin` pass; CORS answers name
 //! allowed origins only.
 
-mod common;
-
-use common::{Client, DEADLINE, TestServer, ws_refusal};
 use reqwest::{Method, header};
 use serde_json::Value;
 use switchboard_protocol::Role;
+use switchboard_testkit::{
+    Client, TestServer,
+    http::{Answer, assert_error, send},
+    ws_refusal,
+};
 
 fn assert_forbidden(status: u16, body: &Value) {
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "forbidden", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert_error((status, body), 403, "forbidden");
 }
 
 /// `method path` with `headers`: status, headers and body text.
@@ -27,17 +22,12 @@ async fn request(
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
-) -> (u16, header::HeaderMap, String) {
-    let mut request = reqwest::Client::new()
-        .request(method, server.http(path))
-        .timeout(DEADLINE);
+) -> Answer {
+    let mut request = reqwest::Client::new().request(method, server.http(path));
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
-    let response = request.send().await.expect("HTTP answer");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
+    send(request).await
 }
 
 #[tokio::test]
@@ -129,7 +119,11 @@ async fn http_session_endpoints_check_the_origin_and_answer_cors() {
         (Method::GET, "/v1/sessions/nope/events"),
         (Method::GET, "/v1/sessions/nope/poll"),
     ] {
-        let (status, headers, body) = request(
+        let Answer {
+            status,
+            headers,
+            body,
+        } = request(
             &server,
             method.clone(),
             path,
@@ -144,7 +138,11 @@ async fn http_session_endpoints_check_the_origin_and_answer_cors() {
     }
 
     // An allowed origin gets the answer, with CORS headers naming it (and no credentials).
-    let (status, headers, body) = request(
+    let Answer {
+        status,
+        headers,
+        body,
+    } = request(
         &server,
         Method::POST,
         "/v1/sessions",
@@ -184,7 +182,9 @@ async fn http_session_endpoints_check_the_origin_and_answer_cors() {
         ]
     };
     let path = format!("/v1/sessions/{session}/messages");
-    let (status, headers, _) = request(
+    let Answer {
+        status, headers, ..
+    } = request(
         &server,
         Method::OPTIONS,
         &path,
@@ -210,7 +210,11 @@ async fn http_session_endpoints_check_the_origin_and_answer_cors() {
             .unwrap()
             .contains("POST")
     );
-    let (status, headers, body) = request(
+    let Answer {
+        status,
+        headers,
+        body,
+    } = request(
         &server,
         Method::OPTIONS,
         &path,
@@ -221,7 +225,9 @@ async fn http_session_endpoints_check_the_origin_and_answer_cors() {
     assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 
     // Without an Origin (curl, SDKs, servers) nothing changes and no CORS headers are added.
-    let (status, headers, _) = request(
+    let Answer {
+        status, headers, ..
+    } = request(
         &server,
         Method::GET,
         &format!("/v1/sessions/{session}/poll?after=0"),
@@ -233,7 +239,7 @@ async fn http_session_endpoints_check_the_origin_and_answer_cors() {
 
     // Health, readiness and metrics are not browser endpoints and are not guarded.
     for path in ["/healthz", "/readyz", "/metrics"] {
-        let (status, _, _) = request(&server, Method::GET, path, &[evil]).await;
+        let Answer { status, .. } = request(&server, Method::GET, path, &[evil]).await;
         assert_eq!(status, 200, "{path}");
     }
 }

@@ -7,8 +7,6 @@
 //! thread's default; `#[tokio::test]` runs every task of the server on this one thread, so all of
 //! its spans go through it.
 
-mod common;
-
 use std::sync::Arc;
 
 use axum::{
@@ -18,11 +16,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use common::{DEADLINE, TestServer};
 use parking_lot::Mutex;
 use serde_json::json;
 use switchboard::{config::LogFormat, telemetry};
 use switchboard_protocol::Role;
+use switchboard_testkit::{DEADLINE, TestServer, eventually, server::stub};
 use tracing_subscriber::EnvFilter;
 
 /// Bodies of `POST /v1/traces`, with their content types.
@@ -46,10 +44,7 @@ async fn collector() -> (String, Received) {
     let app = Router::new()
         .route("/v1/traces", post(traces))
         .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), received)
+    (format!("http://{}", stub(app).await), received)
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -122,7 +117,9 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
     // Connection spans end when the sockets close.
     alice.close().await;
     bob.close().await;
-    common::wait_for_stats(&server, "sessions closed", |s| s.sessions == 0).await;
+    server
+        .wait_for("sessions closed", |s| s.sessions == 0)
+        .await;
 
     // Flush (blocking, off this thread: the collector answers on it) until every span arrived.
     let wanted = [
@@ -135,8 +132,7 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
         "GET /v1/sessions/{session}/poll",
         "switchboard",
     ];
-    let until = tokio::time::Instant::now() + DEADLINE;
-    let missing = loop {
+    eventually("every span exported", || async {
         let t = telemetry.clone();
         tokio::task::spawn_blocking(move || t.flush())
             .await
@@ -148,12 +144,13 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
             .copied()
             .filter(|name| !bodies.iter().any(|(_, body)| contains(body, name)))
             .collect();
-        if missing.is_empty() || tokio::time::Instant::now() > until {
-            break missing;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    assert!(missing.is_empty(), "spans never exported: {missing:?}");
+    })
+    .await;
     let bodies = received.lock().clone();
     assert!(
         bodies.iter().all(|(ct, _)| ct == "application/x-protobuf"),

@@ -1,21 +1,19 @@
 //! What the web app needs from the server: the embedded files, guest tokens, TURN credentials.
 
-mod common;
-
-use common::{Client, DEADLINE, TestServer, http_get};
 use serde_json::{Value, json};
 use switchboard::turn;
+use switchboard_testkit::{
+    Client, TestServer,
+    http::{http_get, send},
+    unix_s,
+};
 
 async fn post_token(server: &TestServer, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(server.http("/v1/token"))
-        .json(&body)
-        .timeout(DEADLINE)
-        .send()
-        .await
-        .expect("HTTP answer");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+        .json(&body);
+    let answer = send(request).await;
+    (answer.status, answer.json())
 }
 
 #[tokio::test]
@@ -123,7 +121,7 @@ async fn joined_carries_turn_credentials_minted_for_the_session() {
     let (expiry, user) = username.split_once(':').unwrap();
     assert_eq!(user, "alice");
     let expiry: u64 = expiry.parse().unwrap();
-    let now = common::unix_ms() / 1000;
+    let now = unix_s();
     assert!(
         (now + 3590..=now + 3610).contains(&expiry),
         "{expiry} vs {now}"

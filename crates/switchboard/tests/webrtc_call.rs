@@ -7,14 +7,12 @@
 //! callbacks, so signalling and WebRTC event handling run concurrently. The whole call is bounded
 //! by [`CALL_DEADLINE`]; nothing waits on a sleep.
 
-mod common;
-
 use std::{error::Error, sync::Arc, time::Duration};
 
-use common::TestServer;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use switchboard_protocol::{Role, ServerEnvelope};
+use switchboard_testkit::{Client, TestServer};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use webrtc::{
@@ -137,7 +135,7 @@ struct Outcome {
     sdp_had_candidates: bool,
     /// Kept alive until both sides are done, then closed by the test.
     pc: Arc<dyn PeerConnection>,
-    client: common::Client,
+    client: Client,
 }
 
 /// One side of the call: its signalling socket, its peer connection and the negotiation state.
@@ -145,7 +143,7 @@ struct Peer {
     me: &'static str,
     other: &'static str,
     greeting: &'static str,
-    client: common::Client,
+    client: Client,
     pc: Arc<dyn PeerConnection>,
     events_tx: mpsc::UnboundedSender<PeerEvent>,
     events: mpsc::UnboundedReceiver<PeerEvent>,
@@ -160,7 +158,7 @@ struct Peer {
 }
 
 impl Peer {
-    async fn new(me: &'static str, other: &'static str, client: common::Client) -> Peer {
+    async fn new(me: &'static str, other: &'static str, client: Client) -> Peer {
         let (events_tx, events) = mpsc::unbounded_channel();
         let pc = peer_connection(events_tx.clone()).await;
         let greeting = if me == "alice" { FROM_ALICE } else { FROM_BOB };

@@ -6,24 +6,18 @@
 //! what the reader takes would end its session with `overflow`, by design, which is not what
 //! this test is about.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::TestServer;
 use serde_json::json;
 use switchboard_protocol::Role;
+use switchboard_testkit::{TestServer, server::no_address_budgets};
 
 const SENDERS: usize = 6;
 const MESSAGES: u64 = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_senders_reach_one_recipient_once_each_and_in_order() {
-    let server = TestServer::start_with(|c| {
-        c.rate_limits.sessions_per_sec_per_address = 0.0;
-        c.rate_limits.joins_per_sec_per_address = 0.0;
-    })
-    .await;
+    let server = TestServer::start_with(no_address_budgets).await;
     let mut sink = server.joined("sink", "r1", Role::Host, "sink").await;
     let mut senders = Vec::new();
     for i in 0..SENDERS {

@@ -5,39 +5,22 @@
 //! Timers are made short through the configuration; a sleep only ever lets such a timer pass, and
 //! silence is proven with the ping barrier.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use common::{
-    Client, DEADLINE, RawClient, SECRET, TestServer, http_get, unix_ms, wait_for_stats, ws_refusal,
-};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use switchboard::auth::{Claims, Signer};
+use switchboard::auth::Signer;
 use switchboard_protocol::{Limits, Role};
+use switchboard_testkit::{
+    Client, DEADLINE, SECRET, TestServer,
+    http::{assert_error, http_get},
+    tokens::{self, claims, forge},
+    unix_s, ws_refusal,
+};
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A token built by hand: `header` and `claims` as given, signed with `sign` over
-/// `header.claims`.
-fn forge(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = sign(input.as_bytes());
-    format!("{input}.{}", b64(&signature))
-}
-
+/// HS256 with the server's secret.
 fn hs256(input: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(input);
-    mac.finalize().into_bytes().to_vec()
+    tokens::hs256(SECRET.as_bytes(), input)
 }
 
 fn hs384(input: &[u8]) -> Vec<u8> {
@@ -46,23 +29,15 @@ fn hs384(input: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn claims(user: &str, room: &str) -> Value {
-    json!({"sub": user, "exp": unix_ms() / 1000 + 600, "room": room, "role": "host"})
-}
-
 /// Asserts the documented 401 answer, and that it does not repeat the token.
 fn assert_unauthorized((status, body): (u16, Value), token: &str) {
-    assert_eq!(status, 401, "{body}");
-    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
-    let message = body["error"]["message"].as_str().expect("a message");
-    assert!(!message.is_empty());
+    let message = assert_error((status, &body), 401, "unauthorized");
     if !token.is_empty() {
         assert!(
             !message.contains(token),
             "the token is not echoed: {message}"
         );
     }
-    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
 }
 
 fn with_token(server: &TestServer, token: &str) -> String {
@@ -81,14 +56,7 @@ async fn every_bad_token_is_refused_with_401_before_the_upgrade() {
     }
 
     // Expired (well past the 30 s leeway).
-    let expired = server.sign(&Claims {
-        sub: "alice".into(),
-        exp: unix_ms() / 1000 - 3600,
-        iat: None,
-        room: "r1".into(),
-        role: Some(Role::Host),
-        name: None,
-    });
+    let expired = tokens::expired("alice", "r1");
     let (status, body) = ws_refusal(&with_token(&server, &expired), &[]).await;
     assert!(
         body["error"]["message"]
@@ -109,11 +77,11 @@ async fn every_bad_token_is_refused_with_401_before_the_upgrade() {
 
     // Invalid claims: no room, a bad room grant, an empty sub.
     for claims in [
-        json!({"sub": "alice", "exp": unix_ms() / 1000 + 600}),
-        json!({"sub": "alice", "exp": unix_ms() / 1000 + 600, "room": "bad room"}),
-        json!({"sub": "alice", "exp": unix_ms() / 1000 + 600, "room": "a*b*"}),
-        json!({"sub": "", "exp": unix_ms() / 1000 + 600, "room": "r1"}),
-        json!({"exp": unix_ms() / 1000 + 600, "room": "r1"}),
+        json!({"sub": "alice", "exp": unix_s() + 600}),
+        json!({"sub": "alice", "exp": unix_s() + 600, "room": "bad room"}),
+        json!({"sub": "alice", "exp": unix_s() + 600, "room": "a*b*"}),
+        json!({"sub": "", "exp": unix_s() + 600, "room": "r1"}),
+        json!({"exp": unix_s() + 600, "room": "r1"}),
     ] {
         let token = forge(&json!({"alg": "HS256", "typ": "JWT"}), &claims, hs256);
         assert_unauthorized(ws_refusal(&with_token(&server, &token), &[]).await, &token);
@@ -257,12 +225,7 @@ async fn a_clean_close_ends_the_session_and_peers_see_disconnected() {
     let mut alice = server.joined("alice", "r1", Role::Host, "alice").await;
     let bob = server.joined("bob", "r1", Role::Guest, "bob").await;
     alice.expect("peer_joined").await;
-    let resume = format!(
-        "{}&resume={}&last_seq={}",
-        bob.url(),
-        bob.session,
-        bob.last_seq
-    );
+    let resume = bob.resume_url(bob.url());
 
     bob.close().await;
     let left = alice.expect("peer_left").await;
@@ -278,7 +241,9 @@ async fn a_clean_close_ends_the_session_and_peers_see_disconnected() {
     again.expect_error("session_expired").await;
     let close = again.expect_close().await.expect("a close frame");
     assert_eq!(u16::from(close.code), 4004);
-    wait_for_stats(&server, "one session left", |s| s.sessions == 1).await;
+    server
+        .wait_for("one session left", |s| s.sessions == 1)
+        .await;
 }
 
 #[tokio::test]
@@ -293,9 +258,7 @@ async fn a_client_that_stops_answering_pings_times_out() {
     assert_eq!(bob.hello.payload["heartbeat_ms"], 100);
     assert_eq!(bob.hello.payload["resume_ms"], 300);
     // Alice is a bare client: she joins, then never reads again, so she never answers a ping.
-    let token = server.token("alice", "r1", Role::Host);
-    let mut alice = RawClient::connect(server.addr, &format!("/v1/ws?token={token}")).await;
-    alice.expect("hello").await;
+    let mut alice = server.raw_client("alice", "r1", Role::Host).await;
     let join = alice
         .msg("join")
         .room("r1")
@@ -309,7 +272,9 @@ async fn a_client_that_stops_answering_pings_times_out() {
     assert_eq!(left.room.as_deref(), Some("r1"));
     assert_eq!(left.payload, json!({"peer": "alice", "reason": "timeout"}));
     bob.expect_quiet().await;
-    wait_for_stats(&server, "alice's session removed", |s| s.sessions == 1).await;
+    server
+        .wait_for("alice's session removed", |s| s.sessions == 1)
+        .await;
 
     // What alice's socket holds: pings, then the heartbeat close.
     assert_eq!(alice.expect_close().await, Some(4003));
@@ -330,13 +295,12 @@ async fn a_resume_within_the_window_replays_every_missed_message_once_in_order()
     bob.expect("offer").await;
 
     let (last_seq, seq) = (alice.last_seq, alice.seq);
-    let resume = alice.resume_url(alice.url()).await;
+    let resume = alice.resume_url(alice.url());
     alice.drop_connection();
     // The server notices the lost transport; the session waits, still a member.
-    wait_for_stats(&server, "alice detached", |s| {
-        s.attached == 1 && s.sessions == 2
-    })
-    .await;
+    server
+        .wait_for("alice detached", |s| s.attached == 1 && s.sessions == 2)
+        .await;
 
     let sent = [
         bob.msg("answer")
@@ -428,7 +392,7 @@ async fn a_resume_loses_nothing_in_flight_and_supersedes_a_half_open_transport()
     // written to the dead socket or is still queued, alice gets each one exactly once.
     let base = alice.url().to_owned();
     let (last_seq, seq) = (alice.last_seq, alice.seq);
-    let resume = alice.resume_url(&base).await;
+    let resume = alice.resume_url(&base);
     alice.drop_connection();
     for n in 0..20 {
         let msg = bob
@@ -448,7 +412,7 @@ async fn a_resume_loses_nothing_in_flight_and_supersedes_a_half_open_transport()
     alice.expect_quiet().await;
 
     // A resume while the old transport still looks alive takes over; the old one is closed 4002.
-    let resume = alice.resume_url(alice.url()).await;
+    let resume = alice.resume_url(alice.url());
     assert!(resume.starts_with(&base) && resume.matches("resume=").count() == 1);
     let (last_seq, seq) = (alice.last_seq, alice.seq);
     let mut newer = Client::connect_resumed(&resume, last_seq, seq).await;
@@ -464,10 +428,9 @@ async fn a_resume_loses_nothing_in_flight_and_supersedes_a_half_open_transport()
     assert_eq!(newer.expect("offer").await.id.as_deref(), Some("to-newer"));
     newer.expect_quiet().await;
     bob.expect_quiet().await;
-    wait_for_stats(&server, "both attached", |s| {
-        s.attached == 2 && s.sessions == 2
-    })
-    .await;
+    server
+        .wait_for("both attached", |s| s.attached == 2 && s.sessions == 2)
+        .await;
 }
 
 #[tokio::test]
@@ -476,9 +439,9 @@ async fn a_session_away_for_too_many_messages_ends_on_overflow() {
     let mut alice = server.joined("alice", "r1", Role::Host, "alice").await;
     let mut bob = server.joined("bob", "r1", Role::Guest, "bob").await;
     alice.expect("peer_joined").await;
-    let resume = alice.resume_url(alice.url()).await;
+    let resume = alice.resume_url(alice.url());
     alice.drop_connection();
-    wait_for_stats(&server, "alice detached", |s| s.attached == 1).await;
+    server.wait_for("alice detached", |s| s.attached == 1).await;
 
     // Alice's outbox keeps 8 messages: the 3 she received make room for new ones, but once all 8
     // are unsent, the next one ends her session.
@@ -513,7 +476,7 @@ async fn a_resume_after_the_window_is_session_expired_and_peers_saw_a_timeout() 
     let server = TestServer::start_with(|c| c.resume_ms = 300).await;
     let alice = server.joined("alice", "r1", Role::Host, "alice").await;
     let mut bob = server.joined("bob", "r1", Role::Guest, "bob").await;
-    let resume = alice.resume_url(alice.url()).await;
+    let resume = alice.resume_url(alice.url());
     // Alice has bob's peer_joined unread; that is part of what a network failure loses.
     alice.drop_connection();
 
@@ -550,9 +513,9 @@ async fn a_resume_with_another_users_token_is_forbidden() {
     assert_eq!(u16::from(thief.expect_close().await.unwrap().code), 4004);
     alice.expect_quiet().await;
     let (last_seq, seq) = (alice.last_seq, alice.seq);
-    let resume = alice.resume_url(alice.url()).await;
+    let resume = alice.resume_url(alice.url());
     alice.drop_connection();
-    wait_for_stats(&server, "alice detached", |s| s.attached == 1).await;
+    server.wait_for("alice detached", |s| s.attached == 1).await;
     let mut thief = Client::connect_raw(&stolen).await;
     thief.expect_error("forbidden").await;
     assert_eq!(u16::from(thief.expect_close().await.unwrap().code), 4004);

@@ -4,12 +4,13 @@
 //!
 //! Silence is always proven with the ping barrier (`expect_quiet`), never with a sleep.
 
-mod common;
-
-use common::{Client, TestServer, unix_ms};
 use serde_json::{Value, json};
-use switchboard::auth::Claims;
 use switchboard_protocol::Role;
+use switchboard_testkit::{
+    Client, TestServer,
+    tokens::{self, TTL},
+    unix_ms,
+};
 
 /// `meta` of a peer entry, `null` when absent.
 fn meta(entry: &Value) -> Value {
@@ -18,11 +19,10 @@ fn meta(entry: &Value) -> Value {
 
 /// Sends `payload` as raw JSON text, so the test controls every byte the server must relay.
 async fn send_raw(c: &mut Client, kind: &str, to: Option<&str>, id: &str, payload: &str) {
-    c.seq += 1;
+    let seq = c.next_seq();
     let to = to.map(|t| format!(r#","to":"{t}""#)).unwrap_or_default();
     let text = format!(
-        r#"{{"type":"{kind}","room":"r1","seq":{},"ts":{}{to},"id":"{id}","payload":{payload}}}"#,
-        c.seq,
+        r#"{{"type":"{kind}","room":"r1","seq":{seq},"ts":{}{to},"id":"{id}","payload":{payload}}}"#,
         unix_ms()
     );
     c.send_text(&text).await;
@@ -120,6 +120,11 @@ async fn join_answers_joined_and_announces_and_a_second_join_tells_nobody() {
         .map(|p| p["peer"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["alice", "bob"]);
+    assert_eq!(
+        joined.payload["peers"][1],
+        json!({"peer": "bob", "role": "guest", "meta": null}),
+        "a member without meta or name"
+    );
     for c in [&mut alice, &mut bob] {
         let announced = c.expect("peer_joined").await;
         assert_eq!(announced.payload["peer"], generated.as_str());
@@ -643,13 +648,7 @@ async fn a_second_session_of_the_same_user_replaces_the_first() {
     new.expect_quiet().await;
 
     // The replaced session cannot be resumed.
-    let resume = format!(
-        "{}&resume={}&last_seq={}",
-        old.url(),
-        old.session,
-        old.last_seq
-    );
-    let mut again = Client::connect_raw(&resume).await;
+    let mut again = Client::connect_raw(&old.resume_url(old.url())).await;
     let error = again.expect_error("session_expired").await;
     assert_eq!(error.seq, 0);
     let close = again.expect_close().await.expect("a close frame");
@@ -671,6 +670,7 @@ async fn a_full_room_refuses_the_next_join_but_not_a_replacing_session() {
         .payload(json!({"peer": "carol"}));
     carol.send(join).await;
     let error = carol.expect_error("room_full").await;
+    assert_ne!(error.seq, 0, "in-session errors are numbered");
     assert_eq!(error.id.as_deref(), Some("full"));
     assert_eq!(error.room.as_deref(), Some("r1"));
     carol.expect_quiet().await;
@@ -705,6 +705,7 @@ async fn a_peer_id_used_by_another_user_is_taken() {
         .payload(json!({"peer": "alice"}));
     mallory.send(join).await;
     let error = mallory.expect_error("peer_taken").await;
+    assert_ne!(error.seq, 0, "in-session errors are numbered");
     assert_eq!(error.id.as_deref(), Some("steal"));
     assert_eq!(error.room.as_deref(), Some("r1"));
     mallory.expect_quiet().await;
@@ -767,14 +768,9 @@ async fn an_idle_room_is_closed_and_its_members_stay_connected() {
 #[tokio::test]
 async fn the_token_name_is_shown_to_the_other_members() {
     let server = TestServer::start().await;
-    let named = server.sign(&Claims {
-        sub: "alice".into(),
-        exp: unix_ms() / 1000 + 600,
-        iat: None,
-        room: "r1".into(),
-        role: Some(Role::Host),
-        name: Some("Alice A.".into()),
-    });
+    let named = tokens::signer()
+        .mint("alice", "r1", Role::Host, Some("Alice A.".into()), TTL)
+        .unwrap();
     let mut alice = Client::connect(&format!("{}?token={named}", server.ws_url())).await;
     alice.join("r1", "alice").await;
     let mut bob = server.client("bob", "r1", Role::Guest).await;

@@ -73,7 +73,7 @@ pub async fn authenticate(
     let token = token_from(headers, params.token.as_deref())
         .ok_or_else(|| SignalError::Unauthorized("a token is required".into()))?;
     node.verifier().verify_repeated(token).await.map_err(|e| {
-        tracing::info!(event = "ws.auth_failure", reason = %e, "session request refused");
+        tracing::info!(event = "auth.failure", transport = "http", reason = %e, "token refused");
         ApiError(e)
     })
 }

@@ -88,7 +88,7 @@ pub async fn upgrade(
     let mut identity = match identity {
         Ok(identity) => identity,
         Err(e) => {
-            tracing::info!(event = "ws.auth_failure", reason = %e, "websocket refused");
+            tracing::info!(event = "auth.failure", transport = "ws", reason = %e, "token refused");
             return ApiError(e).into_response();
         }
     };

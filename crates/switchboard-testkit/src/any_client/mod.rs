@@ -19,8 +19,12 @@
 //! another one (WebSocket `?resume`, or `POST /v1/sessions?resume=S&last_seq=N` for SSE and poll).
 //! After a `hello`, client messages above its `last_client_seq` that went out on a WebSocket (and
 //! may have died with it) are sent again, as the contract asks of clients.
+//!
+//! This file holds the session API; `connection.rs` opens, loses and resumes transports, and
+//! `streams.rs` holds the background reader of each transport.
 
-#![allow(dead_code)] // each scenario uses a different part of the client
+mod connection;
+mod streams;
 
 use std::{
     collections::VecDeque,
@@ -32,16 +36,14 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{
-    SinkExt, StreamExt,
-    stream::{SplitSink, SplitStream},
-};
-use serde_json::{Value, json, value::RawValue};
+use futures_util::{SinkExt, stream::SplitSink};
+use serde_json::{Value, json};
 use switchboard_protocol::{ClientEnvelope, Role, ServerEnvelope};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{DEADLINE, Socket, TestServer, unix_ms};
+use crate::{DEADLINE, TestServer, client::Socket, no_hello, unix_ms};
+use streams::{Incoming, created};
 
 /// The three transports of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,19 +87,14 @@ pub enum End {
     WsClose(Option<u16>),
     /// An HTTP request of the stream (an SSE (re)connect, a poll, a `POST /v1/sessions` resume)
     /// was refused with this status and error code.
-    Refused { status: u16, code: String },
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error code of the body.
+        code: String,
+    },
     /// The connection failed.
     Failed(String),
-}
-
-/// What a transport task hands over.
-enum Incoming {
-    /// One server message as received; `event_id` is the SSE `id:` it came with.
-    Text {
-        text: String,
-        event_id: Option<u64>,
-    },
-    End(End),
 }
 
 /// What arrived, checked, in order.
@@ -165,35 +162,6 @@ pub fn normalize(env: &ServerEnvelope) -> Value {
     })
 }
 
-fn error_code(body: &Value) -> String {
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The answer of `POST /v1/sessions`: the session id, and the `hello` exactly as sent.
-async fn created(response: reqwest::Response) -> (String, String) {
-    let body = response.text().await.expect("a body");
-    let created: std::collections::BTreeMap<String, Box<RawValue>> =
-        serde_json::from_str(&body).expect("a JSON object");
-    assert_eq!(created.len(), 2, "{{session, hello}}: {body}");
-    let session: String = serde_json::from_str(created["session"].get()).expect("a session id");
-    let hello = created["hello"].get().to_owned();
-    let parsed: Value = serde_json::from_str(&hello).expect("hello");
-    assert_eq!(parsed["payload"]["session"], session.as_str(), "{body}");
-    (session, hello)
-}
-
-async fn refusal(response: reqwest::Response) -> End {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    End::Refused {
-        status,
-        code: error_code(&body),
-    }
-}
-
 impl AnyClient {
     /// A new session for `user` (token grant `room`, `role`) on `transport`, its `hello` read.
     pub async fn connect(
@@ -209,15 +177,7 @@ impl AnyClient {
             transport,
             session: String::new(),
             seq: 0,
-            hello: ServerEnvelope {
-                kind: String::new(),
-                room: None,
-                seq: 0,
-                ts: 0,
-                from: None,
-                id: None,
-                payload: Value::Null,
-            },
+            hello: no_hello(),
             base: server.http(""),
             ws_url: server.ws_url(),
             token: server.token(user, room, role),
@@ -594,224 +554,6 @@ impl AnyClient {
         self.transcript
             .push(json!({"type": "<refused>", "code": code}));
     }
-
-    /// Loses the transport abruptly: no close frame, no request; the server is not told. What
-    /// had arrived counts as received.
-    pub async fn drop_transport(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-        self.sink = None;
-        while let Ok(incoming) = self.rx.try_recv() {
-            self.arrive(incoming);
-        }
-    }
-
-    /// Continues the session on `transport` from the last seq received (dropping the current
-    /// transport first if it is still up). Returns the `hello` when the resume produced one (a
-    /// WebSocket resume, or a switch to SSE or long-poll through `POST /v1/sessions?resume`); an
-    /// SSE reconnect or a poll continue the stream without one. A refused resume shows up as the
-    /// next item ([`AnyClient::expect_refused`]).
-    pub async fn resume(&mut self, transport: Transport) -> Option<ServerEnvelope> {
-        self.drop_transport().await;
-        // Messages already read are not expected again; anything left unread stays readable.
-        let from = self.transport;
-        self.transport = transport;
-        let last_seq = self.received_seq;
-        let hello = match (from, transport) {
-            (_, Transport::Ws) => {
-                let url = format!(
-                    "{}?token={}&resume={}&last_seq={last_seq}",
-                    self.ws_url, self.token, self.session
-                );
-                self.open_ws(&url).await;
-                // The first frame of the new socket: `hello`, or the refusal.
-                match self.arrive_next().await {
-                    Item::Msg(env) if env.kind == "hello" => Some(env),
-                    other => {
-                        self.ready.push_back(other);
-                        None
-                    }
-                }
-            }
-            (Transport::Sse, Transport::Sse) => {
-                self.open_stream(transport, last_seq, true).await;
-                None
-            }
-            (Transport::Poll, Transport::Poll) => {
-                self.open_stream(transport, last_seq, true).await;
-                None
-            }
-            (_, Transport::Sse | Transport::Poll) => {
-                let response = self.post_resume(last_seq).await;
-                if response.status().as_u16() != 200 {
-                    let end = refusal(response).await;
-                    self.arrive(Incoming::End(end));
-                    None
-                } else {
-                    let (session, hello) = created(response).await;
-                    assert_eq!(session, self.session);
-                    self.arrive(Incoming::Text {
-                        text: hello,
-                        event_id: None,
-                    });
-                    let hello = match self.ready.pop_back() {
-                        Some(Item::Msg(env)) => env,
-                        other => panic!("{}: no hello: {other:?}", self.name),
-                    };
-                    self.open_stream(transport, hello.seq, false).await;
-                    Some(hello)
-                }
-            }
-        };
-        if let Some(hello) = &hello {
-            self.resumed(hello.clone(), last_seq).await;
-        }
-        hello
-    }
-
-    /// Resumes on `transport` (a switch, so the resume answers `hello`), and loses that answer
-    /// in flight: over WebSocket the new socket dies with the `hello` (and anything after it)
-    /// unread; for SSE and long-poll the answer to `POST /v1/sessions?resume` never arrives. The
-    /// client is left as it was, to try again.
-    pub async fn resume_lost(&mut self, transport: Transport) {
-        let (from, received_seq, unread) = (self.transport, self.received_seq, self.ready.len());
-        assert_ne!(from, transport, "resume_lost is for a switch");
-        match transport {
-            Transport::Ws => {
-                let hello = self.resume(transport).await;
-                assert!(
-                    hello.is_some(),
-                    "{}: a WebSocket resume answers hello",
-                    self.name
-                );
-                self.drop_transport().await;
-                self.ready.truncate(unread);
-                self.received_seq = received_seq;
-            }
-            Transport::Sse | Transport::Poll => {
-                self.drop_transport().await;
-                let answer = self.post_resume(received_seq).await;
-                assert_eq!(answer.status().as_u16(), 200, "{}: resume", self.name);
-                drop(answer);
-            }
-        }
-        self.transport = from;
-    }
-
-    async fn post_resume(&self, last_seq: u64) -> reqwest::Response {
-        self.http
-            .post(format!(
-                "{}/v1/sessions?resume={}&last_seq={last_seq}",
-                self.base, self.session
-            ))
-            .bearer_auth(&self.token)
-            .timeout(DEADLINE)
-            .send()
-            .await
-            .expect("POST /v1/sessions?resume answers")
-    }
-
-    /// After a resume's `hello`: check it, and send again what it says the server did not get.
-    async fn resumed(&mut self, hello: ServerEnvelope, last_seq: u64) {
-        assert_eq!(hello.kind, "hello");
-        assert_eq!(
-            hello.seq,
-            last_seq + 1,
-            "{}: hello is last_seq + 1",
-            self.name
-        );
-        assert_eq!(hello.payload["resumed"], true, "{hello:?}");
-        assert_eq!(hello.payload["session"], self.session.as_str());
-        let last_client_seq = hello.payload["last_client_seq"].as_u64().unwrap();
-        assert!(last_client_seq <= self.seq, "{hello:?}");
-        self.hello = hello;
-        let lost: Vec<ClientEnvelope> = std::mem::take(&mut self.unconfirmed)
-            .into_iter()
-            .filter(|e| e.seq > last_client_seq)
-            .collect();
-        for mut env in lost {
-            env.ts = unix_ms();
-            let answer = self.send(env).await;
-            accepted(&answer);
-        }
-    }
-
-    async fn open_ws(&mut self, url: &str) {
-        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("connect in time")
-            .expect("WebSocket upgrade");
-        let (sink, stream) = ws.split();
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.rx = rx;
-        self.sink = Some(sink);
-        self.task = Some(tokio::spawn(ws_reader(stream, tx)));
-    }
-
-    /// Opens the SSE or long-poll stream after `after`. `header`: give the SSE position as
-    /// `Last-Event-ID` (a reconnect) rather than `?last_seq=` (a first connection).
-    async fn open_stream(&mut self, transport: Transport, after: u64, header: bool) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.rx = rx;
-        match transport {
-            Transport::Sse => {
-                let events = format!(
-                    "{}/v1/sessions/{}/events?token={}",
-                    self.base, self.session, self.token
-                );
-                // EventSource reconnects to the URL it was opened with (here possibly carrying
-                // `last_seq`), adding `Last-Event-ID`, which must win.
-                let (url, request) = if header {
-                    let request = self
-                        .http
-                        .get(&events)
-                        .header("last-event-id", after.to_string());
-                    (events, request)
-                } else {
-                    let url = format!("{events}&last_seq={after}");
-                    let request = self.http.get(&url);
-                    (url, request)
-                };
-                let response = tokio::time::timeout(DEADLINE, request.send())
-                    .await
-                    .expect("SSE answer in time")
-                    .expect("SSE answer");
-                if response.status().as_u16() != 200 {
-                    let end = refusal(response).await;
-                    self.arrive(Incoming::End(end));
-                    return;
-                }
-                let kind = response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                assert!(kind.starts_with("text/event-stream"), "{kind}");
-                let reader = SseReader {
-                    http: self.http.clone(),
-                    url,
-                    last_id: after,
-                    tx,
-                    reconnects: self.reconnects.clone(),
-                };
-                self.task = Some(tokio::spawn(reader.run(response)));
-            }
-            Transport::Poll => {
-                let poller = Poller {
-                    http: self.http.clone(),
-                    url: format!("{}/v1/sessions/{}/poll", self.base, self.session),
-                    token: self.token.clone(),
-                    after,
-                    timeout: self.poll_wait + DEADLINE,
-                    tx,
-                };
-                self.task = Some(tokio::spawn(poller.run()));
-            }
-            Transport::Ws => unreachable!("a WebSocket is opened with open_ws"),
-        }
-    }
 }
 
 /// Every transport carries the text a WebSocket client gets: the envelope's fields in the
@@ -840,175 +582,5 @@ pub fn accepted(answer: &Option<Value>) {
             &json!({"accepted": true}),
             "the message is accepted"
         );
-    }
-}
-
-async fn ws_reader(mut stream: SplitStream<Socket>, tx: mpsc::UnboundedSender<Incoming>) {
-    while let Some(frame) = stream.next().await {
-        let incoming = match frame {
-            Ok(Message::Text(text)) => Incoming::Text {
-                text: text.as_str().to_owned(),
-                event_id: None,
-            },
-            Ok(Message::Close(frame)) => {
-                let _ = tx.send(Incoming::End(End::WsClose(
-                    frame.map(|f| u16::from(f.code)),
-                )));
-                return;
-            }
-            Ok(Message::Binary(_)) => Incoming::End(End::Failed("a binary frame".into())),
-            Ok(_) => continue,
-            Err(e) => {
-                let _ = tx.send(Incoming::End(End::Failed(e.to_string())));
-                return;
-            }
-        };
-        if tx.send(incoming).is_err() {
-            return;
-        }
-    }
-    let _ = tx.send(Incoming::End(End::WsClose(None)));
-}
-
-/// Reads an event stream as EventSource does, reconnecting with `Last-Event-ID` when the server
-/// ends it.
-struct SseReader {
-    http: reqwest::Client,
-    url: String,
-    last_id: u64,
-    tx: mpsc::UnboundedSender<Incoming>,
-    reconnects: Arc<AtomicUsize>,
-}
-
-impl SseReader {
-    async fn run(mut self, mut response: reqwest::Response) {
-        // EventSource's default until the server announces one.
-        let mut retry = Duration::from_millis(1000);
-        loop {
-            self.read(&mut response, &mut retry).await;
-            tokio::time::sleep(retry).await;
-            self.reconnects.fetch_add(1, Ordering::SeqCst);
-            let request = self
-                .http
-                .get(&self.url)
-                .header("last-event-id", self.last_id.to_string());
-            response = match tokio::time::timeout(DEADLINE, request.send()).await {
-                Ok(Ok(r)) if r.status().as_u16() == 200 => r,
-                Ok(Ok(r)) => {
-                    let _ = self.tx.send(Incoming::End(refusal(r).await));
-                    return;
-                }
-                Ok(Err(e)) => {
-                    let _ = self.tx.send(Incoming::End(End::Failed(e.to_string())));
-                    return;
-                }
-                Err(_) => {
-                    let _ = self
-                        .tx
-                        .send(Incoming::End(End::Failed("reconnect timed out".into())));
-                    return;
-                }
-            };
-        }
-    }
-
-    /// Dispatches the events of one response until it ends; a partial event at the end is
-    /// dropped, as EventSource does.
-    async fn read(&mut self, response: &mut reqwest::Response, retry: &mut Duration) {
-        let mut buf: Vec<u8> = Vec::new();
-        let mut data: Vec<String> = Vec::new();
-        let mut event_id: Option<u64> = None;
-        while let Ok(Some(chunk)) = response.chunk().await {
-            buf.extend_from_slice(&chunk);
-            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                let raw: Vec<u8> = buf.drain(..=end).collect();
-                let line = String::from_utf8(raw).expect("UTF-8 event stream");
-                let line = line.trim_end_matches('\n').trim_end_matches('\r');
-                if line.is_empty() {
-                    if !data.is_empty() {
-                        let text = std::mem::take(&mut data).join("\n");
-                        let _ = self.tx.send(Incoming::Text { text, event_id });
-                    }
-                    event_id = None;
-                    continue;
-                }
-                if line.starts_with(':') {
-                    continue; // a comment (heartbeat)
-                }
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                match field {
-                    "id" => {
-                        let id: u64 = value.parse().expect("event ids are seqs");
-                        event_id = Some(id);
-                        self.last_id = id;
-                    }
-                    "data" => data.push(value.to_owned()),
-                    "retry" => {
-                        *retry = Duration::from_millis(value.parse().expect("retry is ms"));
-                    }
-                    other => panic!("unexpected SSE field {other:?}: {line}"),
-                }
-            }
-        }
-    }
-}
-
-/// Long-polls in a loop, each request after the last seq received.
-struct Poller {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    after: u64,
-    timeout: Duration,
-    tx: mpsc::UnboundedSender<Incoming>,
-}
-
-impl Poller {
-    async fn run(mut self) {
-        loop {
-            let response = self
-                .http
-                .get(format!("{}?after={}", self.url, self.after))
-                .bearer_auth(&self.token)
-                .timeout(self.timeout)
-                .send()
-                .await;
-            let response = match response {
-                Ok(r) if r.status().as_u16() == 200 => r,
-                Ok(r) => {
-                    let _ = self.tx.send(Incoming::End(refusal(r).await));
-                    return;
-                }
-                Err(e) => {
-                    let _ = self.tx.send(Incoming::End(End::Failed(e.to_string())));
-                    return;
-                }
-            };
-            let body = match response.text().await {
-                Ok(body) => body,
-                Err(e) => {
-                    let _ = self.tx.send(Incoming::End(End::Failed(e.to_string())));
-                    return;
-                }
-            };
-            let items: Vec<Box<RawValue>> =
-                serde_json::from_str(&body).expect("a poll answers a JSON array");
-            for item in items {
-                let env: ServerEnvelope = serde_json::from_str(item.get()).expect("a message");
-                self.after = self.after.max(env.seq);
-                let text = item.get().to_owned();
-                if self
-                    .tx
-                    .send(Incoming::Text {
-                        text,
-                        event_id: None,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
     }
 }
