@@ -1,6 +1,6 @@
 //! Client -> server messages: the one parse and validation path every transport calls.
 //!
-//! [`parse_client_frame`] turns text into a [`ClientFrame`] or a [`SignalError`]. It checks syntax
+//! [`parse_client_message`] turns text into a [`ParsedMessage`] or a [`SignalError`]. It checks syntax
 //! and limits only; what depends on state (the `seq` guard, the clock window, membership, roles)
 //! belongs to the core, which owns that state. Relayed payloads are validated against their typed
 //! shape and then kept as the sender's raw JSON, so the recipient gets exactly what was sent.
@@ -54,7 +54,7 @@ impl SignalKind {
     }
 }
 
-/// A validated client message, without its envelope header. It borrows from the frame's text, so
+/// A validated client message, without its envelope header. It borrows from the message text, so
 /// relaying one copies the payload only into the recipients' messages.
 #[derive(Debug, Clone)]
 pub enum ClientMessage<'a> {
@@ -146,7 +146,7 @@ impl<'a> ClientMessage<'a> {
 
 /// The envelope fields the core needs to order and answer a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameHeader {
+pub struct MessageHeader {
     /// Client sequence number (replay guard), at least 1.
     pub seq: u64,
     /// Client clock, Unix ms.
@@ -157,23 +157,23 @@ pub struct FrameHeader {
     pub claimed_from: Option<String>,
 }
 
-/// A parsed client frame: header and message.
+/// A parsed client message: its header and the message.
 #[derive(Debug, Clone)]
-pub struct ClientFrame<'a> {
+pub struct ParsedMessage<'a> {
     /// Envelope fields.
-    pub header: FrameHeader,
+    pub header: MessageHeader,
     /// The validated message.
     pub message: ClientMessage<'a>,
 }
 
-/// What [`parse_client_frame`] could read before it failed, so the error can echo `id` and the core
+/// What [`parse_client_message`] could read before it failed, so the error can echo `id` and the core
 /// can still apply the `seq` guard to a message whose body is invalid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     /// The error to send.
     pub error: SignalError,
     /// The header, when the envelope itself was valid.
-    pub header: Option<FrameHeader>,
+    pub header: Option<MessageHeader>,
     /// The correlation id, when it could be read.
     pub id: Option<Arc<str>>,
     /// The `type`, when it could be read.
@@ -436,15 +436,16 @@ fn peer_field<'a>(raw: &RawEnvelope<'a>) -> Result<Option<PeerRef<'a>>, SignalEr
     }
 }
 
-/// Parses and validates one client frame against `limits`.
+/// Parses and validates one client message (the text of one WebSocket frame or one posted item)
+/// against `limits`.
 ///
 /// Checks, in order: frame size, JSON syntax, `id`, `type`, `seq`, `ts`, then the type's fields and
 /// payload limits. On failure the [`Rejected`] carries as much of the header as was valid.
-pub fn parse_client_frame<'a>(
+pub fn parse_client_message<'a>(
     text: &'a str,
     limits: &Limits,
-) -> Result<ClientFrame<'a>, Box<Rejected>> {
-    let reject = |error, header: Option<FrameHeader>, id, type_name| {
+) -> Result<ParsedMessage<'a>, Box<Rejected>> {
+    let reject = |error, header: Option<MessageHeader>, id, type_name| {
         Box::new(Rejected {
             error,
             header,
@@ -484,7 +485,7 @@ pub fn parse_client_frame<'a>(
         return Err(reject(error, Some(header), id, None));
     };
     match read_message(&type_name, &raw, limits) {
-        Ok(message) => Ok(ClientFrame { header, message }),
+        Ok(message) => Ok(ParsedMessage { header, message }),
         Err(error) => Err(reject(
             error,
             Some(header),
@@ -512,14 +513,14 @@ fn read_id(raw: &RawEnvelope, limits: &Limits) -> Result<Option<Arc<str>>, Signa
     }
 }
 
-fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<FrameHeader, SignalError> {
+fn read_header(raw: &RawEnvelope, id: Option<Arc<str>>) -> Result<MessageHeader, SignalError> {
     let seq = required_u64(raw.seq, raw.seq_value, "seq", "a positive integer")?;
     if seq == 0 {
         return Err(SignalError::invalid("`seq` must be at least 1"));
     }
     let ts = required_u64(raw.ts, raw.ts_value, "ts", "Unix time in milliseconds")?;
     let claimed_from: Option<String> = field(raw.from, "from", "a string")?;
-    Ok(FrameHeader {
+    Ok(MessageHeader {
         seq,
         ts,
         id,
@@ -726,7 +727,7 @@ fn read_message<'a>(
 }
 
 /// The messages of a batch posted over HTTP (a JSON array of client messages), each as its JSON
-/// text for [`parse_client_frame`]; serde's error when `text` is not a JSON array. The usual array
+/// text for [`parse_client_message`]; serde's error when `text` is not a JSON array. The usual array
 /// of objects is split without serde.
 pub fn split_batch(text: &str) -> Result<Vec<&str>, serde_json::Error> {
     if let Some(items) = crate::json::object_items(text) {
@@ -811,9 +812,9 @@ mod tests {
     use crate::ErrorCode;
     use serde_json::json;
 
-    fn parse(v: serde_json::Value) -> Result<ClientFrame<'static>, Box<Rejected>> {
+    fn parse(v: serde_json::Value) -> Result<ParsedMessage<'static>, Box<Rejected>> {
         // A frame borrows its text; a test's few frames can live as long as the test process.
-        parse_client_frame(v.to_string().leak(), &Limits::default())
+        parse_client_message(v.to_string().leak(), &Limits::default())
     }
 
     fn code(v: serde_json::Value) -> ErrorCode {
@@ -854,7 +855,7 @@ mod tests {
     #[test]
     fn relayed_payload_is_kept_verbatim() {
         let text = r#"{"type":"offer","room":"r","seq":1,"ts":1,"to":"b","payload":{"sdp":"v=0\r\n","x":[1, 2]}}"#;
-        let frame = parse_client_frame(text, &Limits::default()).unwrap();
+        let frame = parse_client_message(text, &Limits::default()).unwrap();
         let ClientMessage::Signal { payload, .. } = frame.message else {
             panic!()
         };
@@ -864,7 +865,7 @@ mod tests {
     #[test]
     fn rejects_with_documented_codes() {
         assert_eq!(
-            parse_client_frame("nope", &Limits::default())
+            parse_client_message("nope", &Limits::default())
                 .unwrap_err()
                 .error
                 .code(),
@@ -951,7 +952,7 @@ mod tests {
             big(l.max_frame_bytes)
         );
         assert_eq!(
-            parse_client_frame(&frame, &l).unwrap_err().error.code(),
+            parse_client_message(&frame, &l).unwrap_err().error.code(),
             ErrorCode::PayloadTooLarge
         );
         // Exactly at the limit is accepted.
@@ -974,7 +975,7 @@ mod tests {
     fn duplicate_keys_are_rejected() {
         let text = r#"{"type":"ping","seq":1,"seq":2,"ts":1}"#;
         assert_eq!(
-            parse_client_frame(text, &Limits::default())
+            parse_client_message(text, &Limits::default())
                 .unwrap_err()
                 .error
                 .code(),
@@ -990,7 +991,7 @@ mod tests {
             .id("x")
             .payload(json!({"text": "hello"}));
         let text = env.to_json();
-        let frame = parse_client_frame(&text, &Limits::default()).unwrap();
+        let frame = parse_client_message(&text, &Limits::default()).unwrap();
         assert_eq!(frame.header.seq, 4);
         assert_eq!(frame.header.id.as_deref(), Some("x"));
         assert!(matches!(
@@ -1132,7 +1133,7 @@ mod tests {
             let text = format!(
                 r#"{{"type":"leave","room":"{room_json}","seq":{seq},"ts":{seq},"id":"{room_json}"}}"#
             );
-            let parsed = parse_client_frame(&text, &Limits::default());
+            let parsed = parse_client_message(&text, &Limits::default());
             let serde_seq: Option<u64> = serde_reading(&seq);
             let valid_room = crate::RoomId::parse(&room).is_ok();
             match (serde_seq, &parsed) {
@@ -1153,7 +1154,7 @@ mod tests {
 
         #[test]
         fn arbitrary_text_never_panics(s in ".{0,300}") {
-            let _ = parse_client_frame(&s, &Limits::default());
+            let _ = parse_client_message(&s, &Limits::default());
         }
 
         #[test]

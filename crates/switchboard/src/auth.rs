@@ -72,15 +72,15 @@ struct PublicKeys {
 }
 
 /// Why [`Verifier::check`] did not produce an identity.
-enum Refusal {
+enum TokenRefusal {
     /// The token names a key id the key set does not have (yet).
     UnknownKid,
     Invalid(SignalError),
 }
 
-impl From<SignalError> for Refusal {
+impl From<SignalError> for TokenRefusal {
     fn from(e: SignalError) -> Self {
-        Refusal::Invalid(e)
+        TokenRefusal::Invalid(e)
     }
 }
 
@@ -183,8 +183,8 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Identity, SignalError> {
         match self.check(token, false) {
             Ok(identity) => Ok(identity),
-            Err(Refusal::Invalid(e)) => Err(e),
-            Err(Refusal::UnknownKid) => {
+            Err(TokenRefusal::Invalid(e)) => Err(e),
+            Err(TokenRefusal::UnknownKid) => {
                 if let Some(jwks) = self.jwks() {
                     jwks.refresh_for_unknown_kid_later();
                 }
@@ -210,14 +210,14 @@ impl Verifier {
     async fn verify_presented(&self, token: &str, keep: bool) -> Result<Identity, SignalError> {
         match self.check(token, keep) {
             Ok(identity) => Ok(identity),
-            Err(Refusal::Invalid(e)) => Err(e),
-            Err(Refusal::UnknownKid) => {
+            Err(TokenRefusal::Invalid(e)) => Err(e),
+            Err(TokenRefusal::UnknownKid) => {
                 if let Some(jwks) = self.jwks() {
                     jwks.refresh_for_unknown_kid().await;
                 }
                 self.check(token, keep).map_err(|r| match r {
-                    Refusal::Invalid(e) => e,
-                    Refusal::UnknownKid => unknown_kid(),
+                    TokenRefusal::Invalid(e) => e,
+                    TokenRefusal::UnknownKid => unknown_kid(),
                 })
             }
         }
@@ -225,7 +225,7 @@ impl Verifier {
 
     /// Verifies `token`, found among the kept ones or in full; `keep` keeps an HS256 token
     /// verified in full.
-    fn check(&self, token: &str, keep: bool) -> Result<Identity, Refusal> {
+    fn check(&self, token: &str, keep: bool) -> Result<Identity, TokenRefusal> {
         let now = unix_now();
         if let Some(identity) = self.verified.get(token, now) {
             return Ok(identity);
@@ -264,7 +264,7 @@ impl Verifier {
         candidates.retain(|k| k.accepts(header.alg));
         if candidates.is_empty() {
             return Err(if header.kid.is_some() && public.jwks.is_some() {
-                Refusal::UnknownKid
+                TokenRefusal::UnknownKid
             } else {
                 SignalError::Unauthorized("no key accepts this token's algorithm".into()).into()
             });

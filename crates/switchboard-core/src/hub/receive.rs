@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    ClientFrame, ClientMessage, ErrorBody, PeerId, RoomRef, ServerBody, ServerMessage, SignalError,
-    parse_client_frame,
+    ClientMessage, ErrorBody, ParsedMessage, PeerId, RoomRef, ServerBody, ServerMessage,
+    SignalError, parse_client_message,
 };
 
 use super::{Attachment, Hub, relay::Relayed};
@@ -69,7 +69,7 @@ impl<S: Clone> Hub<S> {
         if !accept(session) {
             return Ok(());
         }
-        let parsed = parse_client_frame(text, limits);
+        let parsed = parse_client_message(text, limits);
         let window = limits.ts_skew_ms;
         let last = session.last_client_seq;
         let (frame, id, leave) = match parsed {
@@ -175,7 +175,7 @@ impl<S: Clone> Hub<S> {
     fn dispatch(
         &mut self,
         id: &SessionId,
-        frame: ClientFrame,
+        frame: ParsedMessage,
         now: Now,
     ) -> Result<(), SignalError> {
         let echo = frame.header.id.clone();

@@ -365,13 +365,13 @@ fn on_server_message(state: &mut State, text: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_protocol::{ClientMessage, Limits, parse_client_frame};
+    use switchboard_protocol::{ClientMessage, Limits, parse_client_message};
 
     /// Whether the message `line` becomes passes `check`.
     fn parsed(state: &mut State, line: &str, check: impl Fn(&ClientMessage) -> bool) -> bool {
         let text = state.command(line).unwrap().unwrap();
         check(
-            &parse_client_frame(&text, &Limits::default())
+            &parse_client_message(&text, &Limits::default())
                 .unwrap()
                 .message,
         )
@@ -425,7 +425,7 @@ mod tests {
             .command(r#"{"type":"join","room":"r9"}"#)
             .unwrap()
             .unwrap();
-        let frame = parse_client_frame(&text, &Limits::default()).unwrap();
+        let frame = parse_client_message(&text, &Limits::default()).unwrap();
         assert_eq!(frame.header.seq, 1);
         assert_eq!(s.room.as_deref(), Some("r9"));
         let kept = s

@@ -17,6 +17,8 @@ mod handshake;
 mod reader;
 mod sender;
 
+pub use handshake::{Upgrade, UpgradeRejection};
+
 use std::future::poll_fn;
 
 use axum::{
@@ -29,10 +31,7 @@ use switchboard_core::Attachment;
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 use tokio::net::TcpStream;
 
-use self::{
-    connection::Connection,
-    handshake::{Upgrade, UpgradeRejection},
-};
+use self::connection::Connection;
 use super::http::ClientAddress;
 use crate::{auth::token_from, error::ApiError, node::Node};
 
