@@ -1,7 +1,14 @@
-//! Every error code a client can provoke over WebSocket, end to end. Each refusal is one `error`
-//! (with the request's `id` echoed when it could be read) and the connection stays open, which the
-//! ping barrier after it proves. Only a frame over the hard cap closes the socket (1009).
-//! `room_full` and `peer_taken` are tested with the rules that produce them, in `ws_rules.rs`.
+//! The error answers over WebSocket that depend on the server, end to end: frames as the socket
+//! delivers them (malformed text, a binary frame), a frame between `max_frame_bytes` and the
+//! transport's hard cap, grants taken from the token and `max_rooms_per_session` from the server's
+//! settings, a refused resume (one `error` with seq 0, then close 4004), and a frame over the hard
+//! cap (close 1009). Each in-session refusal is one `error` (with the request's `id` echoed when it
+//! could be read) and the connection stays open, which the ping barrier after it proves.
+//!
+//! The codes that only the hub's rules decide (`unknown_type`, `not_in_room`, `unknown_peer`,
+//! `room_full`, `peer_taken`, `duplicate_seq`, `stale_ts`) are tested where they are owned, in
+//! `switchboard-core`'s `hub/<module>/tests.rs`, and over every pair of transports by the
+//! `errors` scenario of `conformance.rs`.
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -129,25 +136,6 @@ async fn invalid_message_for_malformed_frames_keeps_the_connection_open() {
         .payload(json!({"peer": "other"}));
     let e = refused(&mut multi, &join.to_json(), "invalid_message").await;
     assert_eq!(e["id"], "rename");
-}
-
-#[tokio::test]
-async fn unknown_type_echoes_the_id() {
-    let server = TestServer::start().await;
-    let mut alice = server.client("alice", "r1", Role::Host).await;
-    let (seq, ts) = next(&mut alice);
-    let zap = json!({"type": "zap", "room": "r1", "seq": seq, "ts": ts, "id": "u-1"});
-    let e = refused(&mut alice, &zap.to_string(), "unknown_type").await;
-    assert_eq!(e["id"], "u-1");
-    assert_eq!(e["payload"]["client_seq"], seq);
-    assert!(e["payload"]["message"].as_str().unwrap().contains("zap"));
-    // Server-only types are unknown as client messages.
-    for kind in ["hello", "pong", "joined", "error"] {
-        let (seq, ts) = next(&mut alice);
-        let env = json!({"type": kind, "seq": seq, "ts": ts, "id": kind});
-        let e = refused(&mut alice, &env.to_string(), "unknown_type").await;
-        assert_eq!(e["id"], kind);
-    }
 }
 
 #[tokio::test]
@@ -297,144 +285,6 @@ async fn forbidden_for_grants_roles_modes_spoofing_and_room_count() {
     let join = multi.msg("join").room("m3").id("third");
     let e = refused(&mut multi, &join.to_json(), "forbidden").await;
     assert_eq!(e["id"], "third");
-}
-
-#[tokio::test]
-async fn not_in_room_and_unknown_peer() {
-    let server = TestServer::start().await;
-    let (mut alice, mut bob) = pair(&server).await;
-    let mut carol = server.client("carol", "r*", Role::Host).await;
-
-    for (kind, to, payload) in [
-        ("offer", Some("alice"), json!({"sdp": "v=0"})),
-        ("answer", Some("alice"), json!({"sdp": "v=0"})),
-        ("candidate", Some("alice"), json!({"candidate": ""})),
-        ("call_start", Some("alice"), json!({"call_id": "c"})),
-        ("call_end", Some("alice"), json!({"call_id": "c"})),
-        ("message", Some("alice"), json!({})),
-        ("message", None, json!({})),
-        ("mode", None, json!({"mode": "host_only"})),
-        ("kick", None, json!({"peer": "alice"})),
-    ] {
-        let mut env = carol.msg(kind).room("r1").id(kind).payload(payload);
-        if let Some(to) = to {
-            env = env.to(to);
-        }
-        let e = refused(&mut carol, &env.to_json(), "not_in_room").await;
-        assert_eq!(e["id"], kind);
-        assert_eq!(e["room"], "r1");
-    }
-    alice.expect_quiet().await;
-
-    for (kind, payload) in [
-        ("offer", json!({"sdp": "v=0"})),
-        ("candidate", json!({"candidate": ""})),
-        ("message", json!({})),
-    ] {
-        let env = bob
-            .msg(kind)
-            .room("r1")
-            .to("ghost")
-            .id(kind)
-            .payload(payload);
-        let e = refused(&mut bob, &env.to_json(), "unknown_peer").await;
-        assert_eq!(e["id"], kind);
-        assert_eq!(e["room"], "r1");
-    }
-    let kick = alice
-        .msg("kick")
-        .room("r1")
-        .id("kick-ghost")
-        .payload(json!({"peer": "ghost"}));
-    assert_eq!(
-        refused(&mut alice, &kick.to_json(), "unknown_peer").await["id"],
-        "kick-ghost"
-    );
-    bob.expect_quiet().await;
-}
-
-#[tokio::test]
-async fn duplicate_seq_drops_a_replay_which_is_not_relayed_twice() {
-    let server = TestServer::start().await;
-    let (mut alice, mut bob) = pair(&server).await;
-
-    let offer = alice
-        .msg("offer")
-        .room("r1")
-        .to("bob")
-        .id("o-1")
-        .payload(json!({"sdp": "v=0"}));
-    let replay = offer.to_json();
-    alice.send_text(&replay).await;
-    let got = bob.expect("offer").await;
-    assert_eq!(got.id.as_deref(), Some("o-1"));
-
-    // The same frame again, and an older seq: dropped, not relayed.
-    let e = refused(&mut alice, &replay, "duplicate_seq").await;
-    assert_eq!(e["id"], "o-1");
-    assert_eq!(e["payload"]["client_seq"], offer.seq);
-    assert_eq!(e["payload"]["type"], "offer");
-    assert!(e.get("room").is_none(), "{e}");
-    let mut older = offer.clone();
-    older.seq = 1;
-    older.id = Some("o-old".into());
-    let e = refused(&mut alice, &older.to_json(), "duplicate_seq").await;
-    assert_eq!(e["id"], "o-old");
-    bob.expect_quiet().await;
-
-    // A refused message consumes its seq; a duplicate does not.
-    let (seq, ts) = next(&mut alice);
-    let bad =
-        json!({"type": "offer", "room": "r1", "seq": seq, "ts": ts, "payload": {"sdp": "v=0"}});
-    refused(&mut alice, &bad.to_string(), "invalid_message").await;
-    refused(&mut alice, &bad.to_string(), "duplicate_seq").await;
-    // Seqs may skip; the next higher one goes through.
-    alice.seq += 10;
-    let offer = alice
-        .msg("offer")
-        .room("r1")
-        .to("bob")
-        .id("o-2")
-        .payload(json!({"sdp": "v=0"}));
-    alice.send(offer).await;
-    assert_eq!(bob.expect("offer").await.id.as_deref(), Some("o-2"));
-    bob.expect_quiet().await;
-}
-
-#[tokio::test]
-async fn stale_ts_in_the_past_and_the_future() {
-    let server = TestServer::start().await;
-    let (mut alice, mut bob) = pair(&server).await;
-    let window = Limits::default().ts_skew_ms;
-
-    for (id, ts) in [
-        ("past", unix_ms() - window - 60_000),
-        ("future", unix_ms() + window + 60_000),
-    ] {
-        let mut offer = alice
-            .msg("offer")
-            .room("r1")
-            .to("bob")
-            .id(id)
-            .payload(json!({"sdp": "v=0"}));
-        offer.ts = ts;
-        let e = refused(&mut alice, &offer.to_json(), "stale_ts").await;
-        assert_eq!(e["id"], id);
-        assert_eq!(e["payload"]["client_seq"], offer.seq);
-        // The seq was consumed.
-        offer.ts = unix_ms();
-        refused(&mut alice, &offer.to_json(), "duplicate_seq").await;
-    }
-    bob.expect_quiet().await;
-    // Inside the window is fine.
-    let mut offer = alice
-        .msg("offer")
-        .room("r1")
-        .to("bob")
-        .payload(json!({"sdp": "v=0"}));
-    offer.ts = unix_ms() - window / 2;
-    alice.send(offer).await;
-    bob.expect("offer").await;
 }
 
 #[tokio::test]

@@ -40,8 +40,9 @@ fn duplicate_seq_is_refused_and_nothing_is_relayed_twice() {
     assert_eq!(e.room, None, "envelope-level errors carry no room");
     assert_eq!(e.payload["client_seq"], 5);
     assert_eq!(e.payload["type"], "message");
-    let e = w.reject(&mut alice, json!({"type": "ping", "seq": 4}));
+    let e = w.reject(&mut alice, json!({"type": "ping", "seq": 4, "id": "old"}));
     assert_eq!(code(&e), "duplicate_seq");
+    assert_eq!(e.id.as_deref(), Some("old"));
     // Even an invalid frame with an old seq is reported as the duplicate it is.
     let e = w.reject(&mut alice, json!({"type": "zap", "seq": 3}));
     assert_eq!(code(&e), "duplicate_seq");
@@ -60,6 +61,7 @@ fn stale_ts_outside_the_window_in_both_directions() {
     let (mut alice, mut bob) = pair(&mut w);
     let now = w.now.unix_ms;
     for ts in [now - 60_001, now + 60_001, 0] {
+        let seq = alice.next_seq;
         let e = w.reject(&mut alice, {
             let mut f = message_to("bob", "s");
             f["ts"] = ts.into();
@@ -69,6 +71,7 @@ fn stale_ts_outside_the_window_in_both_directions() {
         assert_eq!(e.id.as_deref(), Some("s"));
         assert_eq!(e.room, None);
         assert_eq!(e.payload["type"], "message");
+        assert_eq!(e.payload["client_seq"], seq);
     }
     w.assert_quiet(&mut bob);
     // The edges of the window are accepted.
@@ -180,6 +183,77 @@ fn invalid_frames_get_their_documented_code_echo_id_and_use_up_their_seq() {
 }
 
 #[test]
+fn an_unknown_type_is_named_in_the_error_and_server_only_types_are_unknown() {
+    let mut w = World::new();
+    let mut alice = w.open("alice", Role::Host);
+    let e = w.reject(
+        &mut alice,
+        json!({"type": "zap", "room": "r1", "id": "u-1"}),
+    );
+    assert_eq!(code(&e), "unknown_type");
+    assert_eq!(e.id.as_deref(), Some("u-1"));
+    let message = e.payload["message"].as_str().unwrap();
+    assert!(message.contains("zap"), "{message}");
+    for kind in ["hello", "pong", "joined", "error"] {
+        let e = w.reject(&mut alice, json!({"type": kind, "id": kind}));
+        assert_eq!(code(&e), "unknown_type", "{kind}");
+        assert_eq!(e.id.as_deref(), Some(kind));
+    }
+}
+
+#[test]
+fn every_refusal_is_one_numbered_error_that_explains_itself() {
+    let mut w = World::with(CoreConfig {
+        max_peers: 2,
+        ..CoreConfig::default()
+    });
+    let (alice, mut bob) = pair(&mut w);
+    w.join(&mut bob, "r2");
+    let carol = w.open("carol", Role::Guest);
+    let mut peers = [alice, bob, carol];
+    let (alice, bob, carol) = (0, 1, 2);
+    let sdp = json!({"sdp": "x".repeat(Limits::default().max_sdp_bytes + 1)});
+    let cases = [
+        ("unknown_type", alice, json!({"type": "zap"})),
+        (
+            "payload_too_large",
+            alice,
+            json!({"type": "offer", "room": "r1", "to": "bob", "payload": sdp}),
+        ),
+        (
+            "forbidden",
+            bob,
+            json!({"type": "mode", "room": "r1", "payload": {"mode": "host_only"}}),
+        ),
+        ("not_in_room", carol, message_to("alice", "n")),
+        ("unknown_peer", alice, message_to("nobody", "u")),
+        (
+            "room_full",
+            carol,
+            json!({"type": "join", "room": "r1", "payload": {"peer": "carol"}}),
+        ),
+        (
+            "peer_taken",
+            carol,
+            json!({"type": "join", "room": "r2", "payload": {"peer": "bob"}}),
+        ),
+        ("duplicate_seq", alice, json!({"type": "ping", "seq": 1})),
+        ("stale_ts", alice, json!({"type": "ping", "ts": 0})),
+    ];
+    for (expected, p, frame) in cases {
+        let e = w.reject(&mut peers[p], frame);
+        assert_eq!(code(&e), expected);
+        assert_ne!(e.seq, 0, "{expected}: in-session errors are numbered");
+        let message = e.payload["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{expected}: an error explains itself");
+    }
+    let e = w.reject_text(&mut peers[alice], "nope");
+    assert_eq!(code(&e), "invalid_message");
+    assert_ne!(e.seq, 0);
+    assert!(!e.payload["message"].as_str().unwrap_or_default().is_empty());
+}
+
+#[test]
 fn client_from_naming_another_peer_is_forbidden_and_own_from_is_accepted() {
     let mut w = World::new();
     let (mut alice, mut bob, mut carol) = trio(&mut w);
@@ -196,11 +270,14 @@ fn client_from_naming_another_peer_is_forbidden_and_own_from_is_accepted() {
     // Claiming one's own peer id is harmless; the server sets `from` either way.
     w.send(
         &mut bob,
-        json!({"type": "offer", "room": "r1", "to": "carol", "from": "bob", "payload": {"sdp": "v=0"}}),
+        json!({"type": "offer", "room": "r1", "to": "carol", "from": "bob", "id": "own", "payload": {"sdp": "v=0"}}),
     );
     let got = w.drain(&mut carol);
     assert_eq!(kinds(&got), ["offer"]);
     assert_eq!(got[0].from.as_deref(), Some("bob"));
+    assert_eq!(got[0].id.as_deref(), Some("own"));
+    w.assert_quiet(&mut bob);
+    w.assert_quiet(&mut alice);
     // A session with no peer id yet may not claim any.
     let mut dave = w.open("dave", Role::Guest);
     let e = w.reject(&mut dave, json!({"type": "ping", "from": "dave"}));

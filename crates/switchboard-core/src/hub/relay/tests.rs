@@ -2,12 +2,12 @@
 //! broadcast every other member, nothing crosses rooms; `host_only` mode and who may change the
 //! mode; `kick` and the ban it leaves.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_protocol::{Mode, Role};
 
 use crate::{
     Event,
-    hub::testkit::{World, code, decode, kinds, message_to, pair, room, trio},
+    hub::testkit::{World, code, decode, identity, kinds, message_to, pair, room, trio},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -49,6 +49,12 @@ fn targeted_messages_reach_only_to_with_from_set_and_payload_and_id_verbatim() {
             "{kind}: payload not relayed verbatim: {}",
             raw[0]
         );
+        let sent: Value = serde_json::from_str(&raw[0]).unwrap();
+        assert!(
+            sent.get("to").is_none(),
+            "server messages carry no `to`: {}",
+            raw[0]
+        );
         let env = decode(&raw[0]);
         assert_eq!(env.kind, kind);
         assert_eq!(env.room.as_deref(), Some("r1"));
@@ -81,6 +87,32 @@ fn broadcast_message_reaches_all_others_but_not_the_sender() {
         kind: "message",
         recipients: 2
     }));
+    // Each recipient gets the payload byte for byte, and no `to`.
+    let payload = r#"{"kind":"chat", "text" : "hi all","at":[1, 2.50]}"#;
+    let text = format!(
+        r#"{{"type":"message","room":"r1","seq":{},"ts":{},"id":"bc-1","payload":{payload}}}"#,
+        bob.next_seq, w.now.unix_ms
+    );
+    bob.next_seq += 1;
+    w.send_text(&bob, &text)
+        .unwrap_or_else(|e| panic!("{}", e.encode(0, 0)));
+    for other in [&mut alice, &mut carol] {
+        let raw = w.drain_raw(other);
+        assert_eq!(raw.len(), 1, "{raw:?}");
+        assert!(
+            raw[0].ends_with(&format!(r#","id":"bc-1","payload":{payload}}}"#)),
+            "payload not relayed verbatim: {}",
+            raw[0]
+        );
+        let sent: Value = serde_json::from_str(&raw[0]).unwrap();
+        assert!(
+            sent.get("to").is_none(),
+            "a broadcast names no `to`: {}",
+            raw[0]
+        );
+        assert_eq!(sent["from"], "bob");
+    }
+    w.assert_quiet(&mut bob);
 }
 
 #[test]
@@ -117,6 +149,124 @@ fn nothing_crosses_rooms() {
     let e = w.reject(&mut alice, message_to("carol", "x"));
     assert_eq!(code(&e), "unknown_peer");
     w.assert_quiet(&mut carol);
+}
+
+#[test]
+fn a_member_of_two_rooms_hears_and_speaks_in_each_apart() {
+    let mut w = World::new();
+    let mut alice = w.open("alice", Role::Host);
+    w.join(&mut alice, "r1");
+    w.join(&mut alice, "r2");
+    let mut bob = w.open_as(identity("bob", Role::Guest, "r1"));
+    w.join(&mut bob, "r1");
+    let got = w.drain(&mut alice);
+    assert_eq!(kinds(&got), ["peer_joined"]);
+    assert_eq!(got[0].room.as_deref(), Some("r1"));
+    let mut carol = w.open_as(identity("carol", Role::Guest, "r2"));
+    let joined = w.join(&mut carol, "r2");
+    assert_eq!(
+        joined.payload["peers"],
+        json!([{"peer": "alice", "role": "host", "meta": null}]),
+        "r2 lists only its own members"
+    );
+    let got = w.drain(&mut alice);
+    assert_eq!(kinds(&got), ["peer_joined"]);
+    assert_eq!(got[0].room.as_deref(), Some("r2"));
+    assert_eq!(got[0].payload["peer"], "carol");
+    w.assert_quiet(&mut bob);
+
+    // A broadcast stays in the room it names.
+    w.send(
+        &mut alice,
+        json!({"type": "message", "room": "r1", "payload": {"text": "r1 only"}}),
+    );
+    let got = w.drain(&mut bob);
+    assert_eq!(kinds(&got), ["message"]);
+    assert_eq!(got[0].room.as_deref(), Some("r1"));
+    w.assert_quiet(&mut carol);
+    w.send(
+        &mut alice,
+        json!({"type": "message", "room": "r2", "payload": {"text": "r2 only"}}),
+    );
+    let got = w.drain(&mut carol);
+    assert_eq!(kinds(&got), ["message"]);
+    assert_eq!(got[0].room.as_deref(), Some("r2"));
+    assert_eq!(got[0].payload, json!({"text": "r2 only"}));
+    w.assert_quiet(&mut bob);
+
+    // Bob and carol share no room: each is unknown in the other's, and a room one is not in is
+    // refused as such.
+    let offer = |room: &str, to: &str| json!({"type": "offer", "room": room, "to": to, "payload": {"sdp": "v=0"}});
+    let e = w.reject(&mut carol, offer("r2", "bob"));
+    assert_eq!(code(&e), "unknown_peer");
+    let e = w.reject(&mut carol, offer("r1", "bob"));
+    assert_eq!(code(&e), "not_in_room");
+    let e = w.reject(&mut bob, offer("r1", "carol"));
+    assert_eq!(code(&e), "unknown_peer");
+
+    // Alice reaches carol in r2, and the relay is tagged with r2.
+    w.send(&mut alice, offer("r2", "carol"));
+    let got = w.drain(&mut carol);
+    assert_eq!(kinds(&got), ["offer"]);
+    assert_eq!(got[0].room.as_deref(), Some("r2"));
+
+    // Membership news stays in its room too.
+    w.send(&mut bob, json!({"type": "leave", "room": "r1"}));
+    assert_eq!(kinds(&w.drain(&mut bob)), ["left"]);
+    let got = w.drain(&mut alice);
+    assert_eq!(kinds(&got), ["peer_left"]);
+    assert_eq!(got[0].room.as_deref(), Some("r1"));
+    w.assert_quiet(&mut carol);
+}
+
+#[test]
+fn every_room_message_of_a_non_member_is_not_in_room_and_to_one_unknown_peer() {
+    let mut w = World::new();
+    let (mut alice, mut bob) = pair(&mut w);
+    // A host, so that `mode` and `kick` are refused for the room and not for the role.
+    let mut carol = w.open("carol", Role::Host);
+    for (kind, to, payload) in [
+        ("offer", Some("alice"), json!({"sdp": "v=0"})),
+        ("answer", Some("alice"), json!({"sdp": "v=0"})),
+        ("candidate", Some("alice"), json!({"candidate": ""})),
+        ("call_start", Some("alice"), json!({"call_id": "c"})),
+        ("call_end", Some("alice"), json!({"call_id": "c"})),
+        ("message", Some("alice"), json!({})),
+        ("message", None, json!({})),
+        ("mode", None, json!({"mode": "host_only"})),
+        ("kick", None, json!({"peer": "alice"})),
+    ] {
+        let mut frame = json!({"type": kind, "room": "r1", "id": kind, "payload": payload});
+        if let Some(to) = to {
+            frame["to"] = to.into();
+        }
+        let e = w.reject(&mut carol, frame);
+        assert_eq!(code(&e), "not_in_room", "{kind}");
+        assert_eq!(e.id.as_deref(), Some(kind));
+        assert_eq!(e.room.as_deref(), Some("r1"));
+    }
+    w.assert_quiet(&mut alice);
+
+    for (kind, payload) in [
+        ("offer", json!({"sdp": "v=0"})),
+        ("candidate", json!({"candidate": ""})),
+        ("message", json!({})),
+    ] {
+        let e = w.reject(
+            &mut bob,
+            json!({"type": kind, "room": "r1", "to": "ghost", "id": kind, "payload": payload}),
+        );
+        assert_eq!(code(&e), "unknown_peer", "{kind}");
+        assert_eq!(e.id.as_deref(), Some(kind));
+        assert_eq!(e.room.as_deref(), Some("r1"));
+    }
+    let e = w.reject(
+        &mut alice,
+        json!({"type": "kick", "room": "r1", "id": "kick-ghost", "payload": {"peer": "ghost"}}),
+    );
+    assert_eq!(code(&e), "unknown_peer");
+    assert_eq!(e.id.as_deref(), Some("kick-ghost"));
+    w.assert_quiet(&mut bob);
 }
 
 #[test]
@@ -186,6 +336,20 @@ fn host_only_limits_guests_to_the_host_and_forbids_their_broadcasts() {
         json!({"type": "offer", "room": "r1", "to": "carol", "payload": {"sdp": "v=0"}}),
     );
     assert_eq!(code(&e), "forbidden");
+    assert_eq!(e.room.as_deref(), Some("r1"));
+    w.assert_quiet(&mut g2);
+    for (kind, payload) in [
+        ("candidate", json!({"candidate": ""})),
+        ("call_start", json!({"call_id": "c1"})),
+        ("message", json!({"t": 2})),
+    ] {
+        let e = w.reject(
+            &mut g1,
+            json!({"type": kind, "room": "r1", "to": "carol", "payload": payload}),
+        );
+        assert_eq!(code(&e), "forbidden", "{kind}");
+        assert_eq!(e.room.as_deref(), Some("r1"));
+    }
     w.assert_quiet(&mut g2);
     // Guest broadcast: forbidden.
     let e = w.reject(
@@ -222,13 +386,32 @@ fn host_only_limits_guests_to_the_host_and_forbids_their_broadcasts() {
         json!({"type": "mode", "room": "r1", "payload": {"mode": "free_for_all"}}),
     );
     for p in [&mut host, &mut g1, &mut g2] {
-        assert_eq!(kinds(&w.drain(p)), ["mode_changed"]);
+        let got = w.drain(p);
+        assert_eq!(kinds(&got), ["mode_changed"]);
+        assert_eq!(got[0].payload["mode"], "free_for_all");
     }
     w.send(
         &mut g1,
         json!({"type": "offer", "room": "r1", "to": "carol", "payload": {"sdp": "v=0"}}),
     );
     assert_eq!(kinds(&w.drain(&mut g2)), ["offer"]);
+}
+
+#[test]
+fn a_room_that_empties_forgets_its_mode() {
+    let mut w = World::new();
+    let (mut alice, mut bob) = pair(&mut w);
+    w.send(
+        &mut alice,
+        json!({"type": "mode", "room": "r1", "payload": {"mode": "host_only"}}),
+    );
+    assert_eq!(kinds(&w.drain(&mut bob)), ["mode_changed"]);
+    w.send(&mut bob, json!({"type": "leave", "room": "r1"}));
+    w.send(&mut alice, json!({"type": "leave", "room": "r1"}));
+    w.drain(&mut alice);
+    w.drain(&mut bob);
+    let joined = w.join(&mut bob, "r1");
+    assert_eq!(joined.payload["mode"], "free_for_all");
 }
 
 #[test]
@@ -271,6 +454,7 @@ fn mode_by_host_is_announced_to_all_members_with_id_echoed_only_to_the_host() {
     for p in [&mut bob, &mut carol] {
         let got = w.drain(p);
         assert_eq!(kinds(&got), ["mode_changed"]);
+        assert_eq!(got[0].room.as_deref(), Some("r1"));
         assert_eq!(got[0].id, None);
         assert_eq!(got[0].payload, json!({"mode": "host_only", "by": "alice"}));
     }
@@ -312,9 +496,10 @@ fn kick_by_a_guest_is_forbidden() {
     let (mut alice, mut bob, mut carol) = trio(&mut w);
     let e = w.reject(
         &mut bob,
-        json!({"type": "kick", "room": "r1", "payload": {"peer": "carol"}}),
+        json!({"type": "kick", "room": "r1", "id": "k-guest", "payload": {"peer": "carol"}}),
     );
     assert_eq!(code(&e), "forbidden");
+    assert_eq!(e.id.as_deref(), Some("k-guest"));
     w.assert_quiet(&mut alice);
     w.assert_quiet(&mut carol);
     assert_eq!(w.hub.stats().members, 3);
@@ -348,9 +533,10 @@ fn kick_by_host_removes_the_target_tells_everyone_and_bans_the_user() {
     // Bob cannot rejoin, not even from a new session; his session stays usable elsewhere.
     let e = w.reject(
         &mut bob,
-        json!({"type": "join", "room": "r1", "payload": {"peer": "bob"}}),
+        json!({"type": "join", "room": "r1", "id": "rejoin", "payload": {"peer": "bob"}}),
     );
     assert_eq!(code(&e), "forbidden");
+    assert_eq!(e.id.as_deref(), Some("rejoin"));
     let mut bob2 = w.open("bob", Role::Guest);
     let e = w.reject(
         &mut bob2,

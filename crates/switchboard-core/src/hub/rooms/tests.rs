@@ -77,6 +77,7 @@ fn join_answers_joined_with_earlier_members_in_join_order_and_ice_servers() {
         let got = w.drain(other);
         assert_eq!(kinds(&got), ["peer_joined"]);
         assert_eq!(got[0].room.as_deref(), Some("r1"));
+        assert_eq!(got[0].from, None, "an announcement comes from the server");
         assert_eq!(
             got[0].id, None,
             "the joiner's id is echoed only to the joiner"
@@ -134,6 +135,8 @@ fn joined_lists_the_configured_ice_servers_then_the_sessions_own() {
 #[test]
 fn join_without_a_peer_id_gets_a_generated_one_kept_for_the_session() {
     let mut w = World::new();
+    let mut bob = w.open("bob", Role::Guest);
+    w.join(&mut bob, "r1");
     let mut alice = w.open("alice", Role::Host);
     w.send(&mut alice, json!({"type": "join", "room": "r1"}));
     let got = w.drain(&mut alice);
@@ -141,6 +144,10 @@ fn join_without_a_peer_id_gets_a_generated_one_kept_for_the_session() {
     let peer = got[0].payload["peer"].as_str().unwrap().to_owned();
     assert_eq!(peer.len(), 12);
     assert!(peer.bytes().all(|c| c.is_ascii_alphanumeric()));
+    // The members hear of it as of any chosen id.
+    let got = w.drain(&mut bob);
+    assert_eq!(kinds(&got), ["peer_joined"]);
+    assert_eq!(got[0].payload["peer"], peer.as_str());
     w.send(&mut alice, json!({"type": "join", "room": "r2"}));
     let got = w.drain(&mut alice);
     assert_eq!(got[0].payload["peer"], peer.as_str());
@@ -167,6 +174,14 @@ fn second_join_of_the_same_room_answers_joined_again_and_tells_nobody() {
     w.assert_quiet(&mut alice);
     assert_eq!(w.hub.stats().members, first_members);
     assert_eq!(w.events(), [Event::Received { kind: "join" }]);
+    // A join without a payload is answered the same way.
+    w.send(&mut bob, json!({"type": "join", "room": "r1"}));
+    let got = w.drain(&mut bob);
+    assert_eq!(kinds(&got), ["joined"]);
+    assert_eq!(got[0].payload["peer"], "bob");
+    w.assert_quiet(&mut alice);
+    assert_eq!(w.hub.stats().members, first_members);
+    assert_eq!(w.events(), [Event::Received { kind: "join" }]);
 }
 
 #[test]
@@ -189,9 +204,20 @@ fn leave_answers_left_and_others_get_peer_left_with_reason_left() {
         assert_eq!(got[0].id, None);
         assert_eq!(got[0].payload, json!({"peer": "bob", "reason": "left"}));
     }
-    // Bob is out: he can no longer signal into r1.
+    // Bob is out: he can no longer signal into r1, and nobody there can reach him.
     let e = w.reject(&mut bob, message_to("alice", "x"));
     assert_eq!(code(&e), "not_in_room");
+    let e = w.reject(&mut alice, message_to("bob", "y"));
+    assert_eq!(code(&e), "unknown_peer");
+    // Leaving is not a ban: he joins again under the same peer id.
+    let joined = w.join(&mut bob, "r1");
+    assert_eq!(joined.payload["peer"], "bob");
+    assert_eq!(joined.payload["peers"][0]["peer"], "alice");
+    for other in [&mut alice, &mut carol] {
+        let got = w.drain(other);
+        assert_eq!(kinds(&got), ["peer_joined"]);
+        assert_eq!(got[0].payload["peer"], "bob");
+    }
 }
 
 #[test]
@@ -326,6 +352,47 @@ fn a_newer_session_of_the_same_user_joining_the_room_replaces_the_older() {
 }
 
 #[test]
+fn a_replaced_session_leaves_every_room_it_was_in_and_cannot_be_resumed() {
+    let mut w = World::new();
+    let mut alice = w.open("alice", Role::Host);
+    let mut bob = w.open("bob", Role::Guest);
+    let mut carol = w.open("carol", Role::Guest);
+    w.join(&mut alice, "r1");
+    w.join(&mut alice, "r2");
+    w.join(&mut bob, "r1");
+    w.join(&mut carol, "r2");
+    w.drain(&mut alice);
+    let mut alice2 = w.open("alice", Role::Host);
+    let joined = w.join(&mut alice2, "r1");
+    assert_eq!(
+        joined.payload["peers"],
+        json!([{"peer": "bob", "role": "guest", "meta": null}])
+    );
+    let (got, reason) = w.drain_to_close(&mut alice);
+    assert_eq!(kinds(&got), ["replaced"]);
+    assert_eq!(reason, CloseReason::Replaced);
+    assert_eq!(kinds(&w.drain(&mut bob)), ["peer_left", "peer_joined"]);
+    // Carol shares only r2 with the old session, which the new one has not joined.
+    let got = w.drain(&mut carol);
+    assert_eq!(kinds(&got), ["peer_left"]);
+    assert_eq!(got[0].room.as_deref(), Some("r2"));
+    assert_eq!(
+        got[0].payload,
+        json!({"peer": "alice", "reason": "replaced"})
+    );
+    // Signalling alice now reaches the new session.
+    w.send(
+        &mut bob,
+        json!({"type": "offer", "room": "r1", "to": "alice", "payload": {"sdp": "v=0"}}),
+    );
+    assert_eq!(kinds(&w.drain(&mut alice2)), ["offer"]);
+    w.assert_quiet(&mut carol);
+    // The replaced session is over: it cannot be resumed.
+    let e = w.resume(&mut alice).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SessionExpired);
+}
+
+#[test]
 fn replacing_a_detached_session_removes_it_and_its_resume_fails() {
     let mut w = World::new();
     let (mut alice, mut bob) = pair(&mut w);
@@ -392,9 +459,13 @@ fn room_full_past_max_peers_and_a_replacement_does_not_count_as_extra() {
     w.join(&mut bob2, "r1");
     assert_eq!(w.drain_to_close(&mut bob).1, CloseReason::Replaced);
     assert_eq!(w.hub.stats().members, 2);
+    assert_eq!(kinds(&w.drain(&mut alice)), ["peer_left", "peer_joined"]);
     // Once someone leaves, carol fits.
     w.send(&mut alice, json!({"type": "leave", "room": "r1"}));
     w.join(&mut carol, "r1");
+    let got = w.drain(&mut bob2);
+    assert_eq!(kinds(&got), ["peer_left", "peer_joined"]);
+    assert_eq!(got[1].payload["peer"], "carol");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,6 +488,7 @@ fn peer_id_is_chosen_by_the_client_and_peer_taken_when_another_user_has_it() {
     );
     assert_eq!(code(&e), "peer_taken");
     assert_eq!(e.id.as_deref(), Some("t"));
+    assert_eq!(e.room.as_deref(), Some("r1"));
     w.assert_quiet(&mut alice);
     assert_eq!(w.hub.stats().members, 1);
     // The refused join did not fix bob's peer id: he can still pick another.
