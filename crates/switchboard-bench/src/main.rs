@@ -32,7 +32,7 @@ enum Command {
     /// Pairs in their own rooms, ping-pong: relays/s and round-trip latency.
     ///
     /// Every message is its own write. Closed loop by default (`--window` in flight per pair);
-    /// `--rate` makes it an open loop. One message per server read and per wake-up, with the
+    /// `--rate` makes it an open loop. One message per server read, the sends kept apart, with the
     /// browser SDK's acks: `--pairs 100 --rate 20000 --pacing even --ack-every 32`.
     Relay {
         #[command(flatten)]

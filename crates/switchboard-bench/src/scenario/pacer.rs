@@ -5,7 +5,7 @@
 //! all pairs together are due every `interval / pairs`: every 100 µs at 20,000 relays/s over 100
 //! pairs. Waiting on tokio's timer, which fires on 1 ms ticks, every send due within a millisecond
 //! leaves at the same tick, ten at once there, and the server reads them in one wake-up. A load
-//! generator that keeps its sends apart makes the server wake for each message, which costs a
+//! generator that keeps its sends apart makes the server wake far more often, which costs a
 //! server more per message; [`Pacing::Even`] produces that shape with one thread that sleeps until
 //! each send is due and hands its due time to the pair's task.
 
@@ -24,8 +24,8 @@ pub enum Pacing {
     /// together, and the server takes them in one wake-up.
     #[default]
     Tick,
-    /// Each send at its own due time, released by a pacing thread: the server wakes for each
-    /// message.
+    /// Each send at its own due time, released by a pacing thread: sends due within a millisecond
+    /// leave apart, and the server takes them in separate wake-ups.
     Even,
 }
 
