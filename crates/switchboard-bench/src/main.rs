@@ -14,7 +14,9 @@ use switchboard_bench::{
     net::{Sources, check_loopback},
     proto::{Endpoint, Target, Transport},
     report::{self, Report},
-    scenario::{self, ChurnParams, ConnectParams, FanoutParams, RelayParams, RunOptions, Scenario},
+    scenario::{
+        self, ChurnParams, ConnectParams, FanoutParams, Pacing, RelayParams, RunOptions, Scenario,
+    },
 };
 
 /// Load generator and benchmarks: switchboard against its peers and a bare relay.
@@ -28,6 +30,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Pairs in their own rooms, ping-pong: relays/s and round-trip latency.
+    ///
+    /// Every message is its own write. Closed loop by default (`--window` in flight per pair);
+    /// `--rate` makes it an open loop. One message per server read, the sends kept apart, with the
+    /// browser SDK's acks: `--pairs 100 --rate 20000 --pacing even --ack-every 32`.
     Relay {
         #[command(flatten)]
         common: Common,
@@ -157,6 +163,9 @@ struct RelayArgs {
     /// Open loop: offered relays per second over all pairs (a round trip is two relays).
     #[arg(long)]
     rate: Option<f64>,
+    /// Open loop: how the sends are timed.
+    #[arg(long, value_enum, default_value = "tick")]
+    pacing: Pacing,
 }
 
 impl RelayArgs {
@@ -166,6 +175,7 @@ impl RelayArgs {
             window: self.window,
             size: self.size,
             rate: self.rate,
+            pacing: self.pacing,
         }
     }
 }

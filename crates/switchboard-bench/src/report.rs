@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Percentiles;
+use crate::{scenario::Pacing, stats::Percentiles};
 
 /// Everything one run measured. Absent values are left out of the JSON line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -30,6 +30,13 @@ pub struct Report {
     /// Offered load in relays per second (open loop); absent in closed loop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
+    /// Open loop: how the sends were timed (`tick` or `even`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<Pacing>,
+    /// switchboard over WebSocket or SSE: the clients acknowledged after this many messages (0:
+    /// never); long-poll acknowledges with each poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_every: Option<u32>,
     /// Rooms (fanout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rooms: Option<usize>,
@@ -207,6 +214,13 @@ impl Report {
             }
         };
         add("rate", self.rate.map(|r| format!("{r}")));
+        // Runs before pacing was a choice were paced on the timer's ticks.
+        add(
+            "pacing",
+            self.pacing
+                .filter(|&p| p != Pacing::Tick)
+                .map(|p| p.name().to_owned()),
+        );
         add("pairs", self.pairs.map(|v| v.to_string()));
         add(
             "window",

@@ -7,7 +7,9 @@ use std::{net::SocketAddr, time::Duration};
 use switchboard_bench::{
     proto::{Endpoint, Target, Transport},
     report::Report,
-    scenario::{self, ChurnParams, ConnectParams, FanoutParams, RelayParams, RunOptions, Scenario},
+    scenario::{
+        self, ChurnParams, ConnectParams, FanoutParams, Pacing, RelayParams, RunOptions, Scenario,
+    },
 };
 use switchboard_testkit::{SECRET, TestServer, server::no_budgets};
 
@@ -36,6 +38,18 @@ fn relay(rate: Option<f64>) -> Scenario {
         window: 2,
         size: 200,
         rate,
+        pacing: Pacing::Tick,
+    })
+}
+
+/// The open loop with each send released at its own due time by the pacing thread.
+fn relay_even(rate: f64) -> Scenario {
+    Scenario::Relay(RelayParams {
+        pairs: 10,
+        window: 1,
+        size: 200,
+        rate: Some(rate),
+        pacing: Pacing::Even,
     })
 }
 
@@ -63,6 +77,7 @@ fn churn() -> Scenario {
             window: 1,
             size: 200,
             rate: None,
+            pacing: Pacing::Tick,
         },
         churn_rate: 40.0,
         churn_rooms: 3,
@@ -92,6 +107,10 @@ fn check(report: &Report) {
             assert!(report.latency_us.is_some(), "no latency: {line}");
             assert!(report.server_cpu_s.is_some(), "no CPU figure: {line}");
         }
+    }
+    if report.rate.is_some() {
+        assert!(report.sent > 0, "nothing sent: {line}");
+        assert!(report.pacing.is_some(), "no pacing: {line}");
     }
     if report.scenario == "churn" {
         assert!(report.churn_ops.unwrap_or(0) > 0, "no churn: {line}");
@@ -138,6 +157,7 @@ smoke! {
     relay_poll: against_switchboard(Transport::Poll, relay(None));
     relay_open_loop_ws: against_switchboard(Transport::Ws, relay(Some(2_000.0)));
     relay_open_loop_sse: against_switchboard(Transport::Sse, relay(Some(1_000.0)));
+    relay_open_loop_even_ws: against_switchboard(Transport::Ws, relay_even(2_000.0));
     fanout_ws: against_switchboard(Transport::Ws, fanout());
     fanout_sse: against_switchboard(Transport::Sse, fanout());
     fanout_poll: against_switchboard(Transport::Poll, fanout());
@@ -149,6 +169,7 @@ smoke! {
     churn_poll: against_switchboard(Transport::Poll, churn());
     bare_relay: against_bare(relay(None));
     bare_relay_open_loop: against_bare(relay(Some(2_000.0)));
+    bare_relay_open_loop_even: against_bare(relay_even(2_000.0));
     bare_fanout: against_bare(fanout());
     bare_connect: against_bare(connect());
     bare_churn: against_bare(churn());

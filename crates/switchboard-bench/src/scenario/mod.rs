@@ -5,7 +5,10 @@
 mod churn;
 mod connect;
 mod fanout;
+mod pacer;
 mod relay;
+
+pub use pacer::Pacing;
 
 use std::{
     ops::ControlFlow,
@@ -17,7 +20,7 @@ use futures_util::{StreamExt, stream};
 
 use crate::{
     net::ConnectError,
-    proto::{Client, Endpoint, Incoming, Target},
+    proto::{Client, Endpoint, Incoming, Target, Transport},
     report::Report,
     stats::{CpuMeter, MachineMeter, Phase, Shared, load_average, now_ns},
 };
@@ -74,6 +77,8 @@ pub struct RelayParams {
     pub size: usize,
     /// Open loop: offered relays per second over all pairs (a round trip is two relays).
     pub rate: Option<f64>,
+    /// Open loop: how the sends are timed.
+    pub pacing: Pacing,
 }
 
 /// `fanout`: rooms of `room_size`, one member broadcasting to the others.
@@ -135,6 +140,8 @@ pub async fn run(ep: &Endpoint, opts: &RunOptions, scenario: &Scenario) -> Repor
         transport: ep.transport.name().to_owned(),
         load_avg: load_average(),
         warmup_s: opts.warmup.as_secs_f64(),
+        ack_every: (ep.target == Target::Switchboard && ep.transport != Transport::Poll)
+            .then_some(ep.ack_every),
         ..Report::default()
     };
     let shared = Shared::new();

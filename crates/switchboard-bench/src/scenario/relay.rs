@@ -1,13 +1,17 @@
 //! `relay` (and the relaying half of `churn`): pairs, each in its own room. The first member of a
 //! pair sends, the second echoes every message straight back; the round trip is timed from the
-//! send. Closed loop: `window` messages in flight per pair. Open loop: each pair sends on a fixed
-//! schedule whatever the server does; how late each send left after it was due is reported too
-//! (`send_lag_us`), so a server that stalls the sender (a full socket) cannot hide it.
+//! send. Every message is its own write. Closed loop: `window` messages in flight per pair. Open
+//! loop: each pair sends on a fixed schedule whatever the server does, on tokio's timer or evenly
+//! apart ([`Pacing`]); how late each send left after it was due is reported too (`send_lag_us`),
+//! so a server that stalls the sender (a full socket) cannot hide it.
 
 use std::{
+    ops::ControlFlow,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
+
+use tokio::sync::mpsc;
 
 use crate::{
     proto::{Client, Endpoint, Incoming, body},
@@ -16,8 +20,9 @@ use crate::{
 };
 
 use super::{
-    ChurnParams, RelayParams, RunOptions, close_all, connect_pair, join_all, measure, set_up,
-    since, unhandled,
+    ChurnParams, RelayParams, RunOptions, close_all, connect_pair, join_all, measure,
+    pacer::{Pacer, Pacing, Schedule},
+    set_up, since, unhandled,
 };
 
 /// Open loop: at most this many messages outstanding per pair; later sends are skipped (and
@@ -36,6 +41,7 @@ pub(super) async fn run(
     report.window = Some(p.window);
     report.size = Some(p.size);
     report.rate = p.rate;
+    report.pacing = p.rate.map(|_| p.pacing);
     report.latency_kind = Some("rtt".into());
     let pairs = set_up(p.pairs, opts.concurrency, report, shared, |i| {
         connect_pair(ep, "p", i, shared)
@@ -47,25 +53,31 @@ pub(super) async fn run(
     }
     let count = pairs.len();
     // Open loop: each pair sends one message every `interval`; a round trip is two relays.
-    let interval = p
-        .rate
-        .map(|rate| (2.0 * count as f64 / rate.max(1e-3) * 1e9) as u64);
-    let start = now_ns();
+    let schedule = p.rate.map(|rate| Schedule {
+        start: now_ns(),
+        interval: ((2.0 * count as f64 / rate.max(1e-3) * 1e9) as u64).max(1),
+        pairs: count,
+    });
+    let (pacer, paced) = match schedule {
+        Some(s) if p.pacing == Pacing::Even => {
+            let (pacer, paced) = Pacer::start(s, shared.clone());
+            (Some(pacer), paced)
+        }
+        _ => (None, Vec::new()),
+    };
+    let mut paced = paced.into_iter();
     let mut pingers = Vec::with_capacity(count);
     let mut echoers = Vec::with_capacity(count);
     for (i, (a, b, to_b)) in pairs.into_iter().enumerate() {
-        let schedule = interval.map(|iv| Schedule {
-            next: start + iv * i as u64 / count as u64,
-            interval: iv.max(1),
-        });
-        pingers.push(tokio::spawn(pinger(
-            a,
-            to_b,
-            shared.clone(),
-            p.window.max(1),
-            p.size,
-            schedule,
-        )));
+        let sends = match (schedule, paced.next()) {
+            (Some(_), Some(due)) => Sends::Paced(due),
+            (Some(s), None) => Sends::Timer {
+                next: s.first(i),
+                interval: s.interval,
+            },
+            (None, _) => Sends::Window(p.window.max(1)),
+        };
+        pingers.push(tokio::spawn(pinger(a, to_b, shared.clone(), p.size, sends)));
         echoers.push(tokio::spawn(echoer(b, shared.clone(), p.size)));
     }
     let churner = churn.map(|c| {
@@ -87,26 +99,34 @@ pub(super) async fn run(
     // Let messages in flight come back, then stop the echoers.
     let mut clients = join_all(shared, pingers, Duration::from_secs(3)).await;
     shared.stop.cancel();
+    if let Some(pacer) = pacer {
+        pacer.join().await;
+    }
     clients.extend(join_all(shared, echoers, Duration::from_secs(3)).await);
     close_all(clients).await;
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Schedule {
-    next: u64,
-    interval: u64,
+/// What makes a pinger send.
+enum Sends {
+    /// Closed loop: this many messages in flight; each one back sends the next.
+    Window(usize),
+    /// Open loop on tokio's timer: the next send is due at `next`, then every `interval`.
+    Timer { next: u64, interval: u64 },
+    /// Open loop, evenly apart: the pacing thread hands over each send's due time.
+    Paced(mpsc::Receiver<u64>),
+    /// Open loop whose pacing thread has ended (the run is winding down): nothing more to send.
+    Over,
 }
 
 async fn pinger(
     mut c: Client,
     to: String,
     shared: Arc<Shared>,
-    window: usize,
     size: usize,
-    mut schedule: Option<Schedule>,
+    mut sends: Sends,
 ) -> Client {
     let mut outstanding = 0usize;
-    if schedule.is_none() {
+    if let Sends::Window(window) = sends {
         for _ in 0..window {
             if let Err(e) = c.send_to(&to, &body(now_ns(), size)).await {
                 shared.error(e);
@@ -116,10 +136,14 @@ async fn pinger(
         }
     }
     loop {
-        let wait = match &schedule {
-            Some(s) if !shared.draining() => Duration::from_nanos(s.next.saturating_sub(now_ns())),
+        let wait = match &sends {
+            Sends::Timer { next, .. } if !shared.draining() => {
+                Duration::from_nanos(next.saturating_sub(now_ns()))
+            }
             _ => Duration::from_secs(3600),
         };
+        let timed = matches!(sends, Sends::Timer { .. });
+        let paced = matches!(sends, Sends::Paced(_));
         tokio::select! {
             biased;
             _ = shared.stop.cancelled() => break,
@@ -134,7 +158,7 @@ async fn pinger(
                         if outstanding == 0 {
                             break;
                         }
-                    } else if schedule.is_none() {
+                    } else if let Sends::Window(_) = sends {
                         if shared.measuring() {
                             shared.sent.fetch_add(1, Ordering::Relaxed);
                         }
@@ -151,30 +175,25 @@ async fn pinger(
                     }
                 }
             },
-            _ = tokio::time::sleep(wait), if schedule.is_some() && !shared.draining() => {
-                let Some(s) = schedule.as_mut() else { continue };
+            _ = tokio::time::sleep(wait), if timed && !shared.draining() => {
+                let Sends::Timer { next, interval } = &mut sends else { continue };
                 let now = now_ns();
-                while s.next <= now {
-                    let due = s.next;
-                    s.next += s.interval;
-                    if outstanding >= MAX_OUTSTANDING {
-                        shared.skipped.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    let sent_at = now_ns();
-                    if shared.measuring() {
-                        shared.sent.fetch_add(1, Ordering::Relaxed);
-                        shared.lag.record(sent_at.saturating_sub(due));
-                    }
-                    // The round trip is timed from the send itself; how late the send was (the
-                    // timer's 1 ms granularity, or a stalled socket) is reported as `send_lag_us`.
-                    if let Err(e) = c.send_to(&to, &body(sent_at, size)).await {
-                        shared.error(e);
+                while *next <= now {
+                    let due = *next;
+                    *next += *interval;
+                    if send_due(&mut c, &to, &shared, size, due, &mut outstanding).await.is_break() {
                         return c;
                     }
-                    outstanding += 1;
                 }
             }
+            due = next_paced(&mut sends), if paced && !shared.draining() => match due {
+                Some(due) => {
+                    if send_due(&mut c, &to, &shared, size, due, &mut outstanding).await.is_break() {
+                        return c;
+                    }
+                }
+                None => sends = Sends::Over,
+            },
         }
         if let Err(e) = c.flush_ack().await {
             shared.error(e);
@@ -185,6 +204,42 @@ async fn pinger(
         }
     }
     c
+}
+
+/// The next due time from the pacing thread (`None` once it has ended); never ready otherwise.
+async fn next_paced(sends: &mut Sends) -> Option<u64> {
+    match sends {
+        Sends::Paced(due) => due.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// An open-loop send that was due at `due`, unless too many are outstanding (then it is skipped
+/// and counted). The round trip is timed from the send itself; how late it was (the timer's 1 ms
+/// granularity, the pacing thread's wake-up, or a stalled socket) is reported as `send_lag_us`.
+async fn send_due(
+    c: &mut Client,
+    to: &str,
+    shared: &Shared,
+    size: usize,
+    due: u64,
+    outstanding: &mut usize,
+) -> ControlFlow<()> {
+    if *outstanding >= MAX_OUTSTANDING {
+        shared.skipped.fetch_add(1, Ordering::Relaxed);
+        return ControlFlow::Continue(());
+    }
+    let sent_at = now_ns();
+    if shared.measuring() {
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        shared.lag.record(sent_at.saturating_sub(due));
+    }
+    if let Err(e) = c.send_to(to, &body(sent_at, size)).await {
+        shared.error(e);
+        return ControlFlow::Break(());
+    }
+    *outstanding += 1;
+    ControlFlow::Continue(())
 }
 
 async fn echoer(mut c: Client, shared: Arc<Shared>, size: usize) -> Client {
