@@ -1,4 +1,4 @@
-//! The client frame's parse (`parse_client_frame`), the part of every relay that scans the frame's
+//! A client message's parse (`parse_client_message`), the part of every relay that scans the frame's
 //! JSON, on the frames a call sends: the benchmark tool's 256-byte `message`, an ICE `candidate`,
 //! an `offer` carrying a browser's SDP (about 2.6 KB, `\r\n` escaped between its lines) and an
 //! `ack`. Payloads are mostly strings, so this is where the string scan's speed shows.
@@ -9,7 +9,7 @@
 
 use std::{hint::black_box, time::Instant};
 
-use switchboard_protocol::{Limits, parse_client_frame};
+use switchboard_protocol::{Limits, parse_client_message};
 
 const T0_UNIX_MS: u64 = 1_763_700_000_000;
 
@@ -97,7 +97,7 @@ fn ack() -> String {
 #[inline(never)]
 fn run_parses(text: &str, frames: usize, limits: &Limits) {
     for _ in 0..frames {
-        let frame = parse_client_frame(black_box(text), limits).expect("a valid frame");
+        let frame = parse_client_message(black_box(text), limits).expect("a valid frame");
         black_box(frame);
     }
 }
