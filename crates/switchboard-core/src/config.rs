@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{IceServer, Limits};
 
+use crate::Rate;
+
 /// Everything the core needs to know about the deployment, fixed for the life of a [`crate::Hub`].
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -83,6 +85,48 @@ impl Default for RateLimits {
             session_burst_per_address: 30.0,
             abuse_factor: 10.0,
             abuse_window_ms: 10_000,
+        }
+    }
+}
+
+impl RateLimits {
+    /// A session's budget for messages other than candidates.
+    pub fn messages(&self) -> Rate {
+        Rate {
+            per_sec: self.messages_per_sec,
+            burst: self.message_burst,
+        }
+    }
+
+    /// A session's budget for candidates.
+    pub fn candidates(&self) -> Rate {
+        Rate {
+            per_sec: self.candidates_per_sec,
+            burst: self.candidate_burst,
+        }
+    }
+
+    /// A room's budget, shared by its members.
+    pub fn room_messages(&self) -> Rate {
+        Rate {
+            per_sec: self.room_messages_per_sec,
+            burst: self.room_message_burst,
+        }
+    }
+
+    /// The joins of one client address.
+    pub fn joins_per_address(&self) -> Rate {
+        Rate {
+            per_sec: self.joins_per_sec_per_address,
+            burst: self.join_burst_per_address,
+        }
+    }
+
+    /// New sessions and tokens of one client address.
+    pub fn sessions_per_address(&self) -> Rate {
+        Rate {
+            per_sec: self.sessions_per_sec_per_address,
+            burst: self.session_burst_per_address,
         }
     }
 }

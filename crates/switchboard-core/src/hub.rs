@@ -81,7 +81,7 @@ pub struct Hub<S> {
     sessions_by_address: HashMap<IpAddr, usize>,
     /// Join budgets per client address, each with its timer; full buckets are forgotten.
     joins_by_address: HashMap<IpAddr, (TokenBucket, TimerToken)>,
-    timers: Deadlines<timers::TimerKey>,
+    timers: Deadlines,
     /// Where messages are encoded before their text is moved into an outbox.
     scratch: String,
 }

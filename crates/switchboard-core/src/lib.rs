@@ -22,5 +22,5 @@ pub use config::{CoreConfig, RateLimits};
 pub use event::{Event, RoomEnd};
 pub use hub::{Attachment, Disconnect, Hub, Outputs, Refusal, Stats, Transmit};
 pub use outbox::Outgoing;
-pub use rate::{RateScope, TokenBucket};
+pub use rate::{Rate, RateScope, TokenBucket};
 pub use session::{CloseReason, Identity, SessionId};

@@ -33,35 +33,49 @@ impl RateScope {
     }
 }
 
-/// A token bucket: `burst` tokens at most, refilled at `rate` per second.
+/// What a budget allows: `burst` tokens at most, refilled at `per_sec` a second. Configuration,
+/// so kept once (in [`crate::RateLimits`]) and passed to the bucket with every call rather than
+/// stored in each bucket: there are two buckets per session and one per room.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Tokens added per second; zero or less turns the budget off (callers then skip the bucket).
+    pub per_sec: f64,
+    /// Tokens a full bucket holds.
+    pub burst: f64,
+}
+
+impl Rate {
+    /// Whether the budget is on: a rate of zero or less turns it off.
+    pub fn is_on(self) -> bool {
+        self.per_sec > 0.0
+    }
+}
+
+/// A token bucket: its tokens and when they were counted. Every call takes the bucket's [`Rate`].
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     tokens: f64,
     last: Instant,
-    rate: f64,
-    burst: f64,
 }
 
 impl TokenBucket {
     /// A full bucket.
-    pub fn new(rate: f64, burst: f64, now: Instant) -> Self {
+    pub fn new(rate: Rate, now: Instant) -> Self {
         TokenBucket {
-            tokens: burst,
+            tokens: rate.burst,
             last: now,
-            rate,
-            burst,
         }
     }
 
-    fn refill(&mut self, now: Instant) {
+    fn refill(&mut self, rate: Rate, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.tokens = (self.tokens + elapsed * rate.per_sec).min(rate.burst);
         self.last = self.last.max(now);
     }
 
     /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
-        self.refill(now);
+    pub fn try_take(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -71,27 +85,27 @@ impl TokenBucket {
     }
 
     /// How long until a token is available (zero if one is).
-    pub fn wait(&mut self, now: Instant) -> Duration {
-        self.refill(now);
-        if self.tokens >= 1.0 || self.rate <= 0.0 {
+    pub fn wait(&mut self, rate: Rate, now: Instant) -> Duration {
+        self.refill(rate, now);
+        if self.tokens >= 1.0 || rate.per_sec <= 0.0 {
             return Duration::ZERO;
         }
-        Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        Duration::from_secs_f64((1.0 - self.tokens) / rate.per_sec)
     }
 
     /// Whether the bucket is full, so forgetting it changes nothing.
-    pub fn is_full(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.tokens >= self.burst
+    pub fn is_full(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
+        self.tokens >= rate.burst
     }
 
     /// When the bucket will be full again if nothing more is taken (`now` if it is).
-    pub fn full_at(&mut self, now: Instant) -> Instant {
-        self.refill(now);
-        if self.tokens >= self.burst || self.rate <= 0.0 {
+    pub fn full_at(&mut self, rate: Rate, now: Instant) -> Instant {
+        self.refill(rate, now);
+        if self.tokens >= rate.burst || rate.per_sec <= 0.0 {
             return now;
         }
-        now + Duration::from_secs_f64((self.burst - self.tokens) / self.rate)
+        now + Duration::from_secs_f64((rate.burst - self.tokens) / rate.per_sec)
     }
 }
 
@@ -153,17 +167,21 @@ mod tests {
     #[test]
     fn bucket_allows_burst_then_rate() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(10.0, 5.0, t0);
-        assert!((0..5).all(|_| b.try_take(t0)));
-        assert!(!b.try_take(t0));
-        assert_eq!(b.wait(t0), Duration::from_millis(100));
-        assert!(b.try_take(t0 + Duration::from_millis(100)));
-        assert!(!b.try_take(t0 + Duration::from_millis(100)));
-        assert!(b.is_full(t0 + Duration::from_secs(10)));
+        let rate = Rate {
+            per_sec: 10.0,
+            burst: 5.0,
+        };
+        let mut b = TokenBucket::new(rate, t0);
+        assert!((0..5).all(|_| b.try_take(rate, t0)));
+        assert!(!b.try_take(rate, t0));
+        assert_eq!(b.wait(rate, t0), Duration::from_millis(100));
+        assert!(b.try_take(rate, t0 + Duration::from_millis(100)));
+        assert!(!b.try_take(rate, t0 + Duration::from_millis(100)));
+        assert!(b.is_full(rate, t0 + Duration::from_secs(10)));
         // Refill never exceeds the burst.
         let later = t0 + Duration::from_secs(60);
-        assert!((0..5).all(|_| b.try_take(later)));
-        assert!(!b.try_take(later));
+        assert!((0..5).all(|_| b.try_take(rate, later)));
+        assert!(!b.try_take(rate, later));
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl Room {
             members: Vec::new(),
             banned: HashSet::new(),
             last_activity: now,
-            budget: TokenBucket::new(rate.room_messages_per_sec, rate.room_message_burst, now),
+            budget: TokenBucket::new(rate.room_messages(), now),
         }
     }
 

@@ -164,10 +164,14 @@ pub(crate) enum Link {
 
 /// Laid out by hand, hottest fields first and aligned to a cache line: a session's state is cold
 /// by the time its next message comes (the kernel's network stack runs in between), and every line
-/// a message touches is a cache miss. The outbox fills the first line and what a message from the
-/// session reads and writes the second, so sending touches one line of the session and receiving
-/// three (the sink is in the third). The alignment rounds the size up to a whole number of lines,
-/// which costs nothing with jemalloc, the server's allocator: its size classes are as coarse.
+/// a message touches is a cache miss. The outbox fills the first line; what a message from the
+/// session reads and writes fills the second (the timer's token sits in its padding), and the
+/// sink and the message budgets the third. So sending touches two lines of the session (one with
+/// the budgets off) and receiving three. The alignment rounds the size up to a whole number of
+/// lines, which costs nothing with jemalloc, the server's allocator: its size classes are as
+/// coarse. Six lines, 384 bytes: one size class below seven, and a session's state is most of
+/// what an idle session costs the hub. Hence what is not kept here: the id, which is the table's
+/// key, and the budgets' rates, which are configuration.
 #[repr(C, align(64))]
 pub(crate) struct Session<S> {
     pub(crate) outbox: Outbox,
@@ -178,6 +182,9 @@ pub(crate) struct Session<S> {
     /// Whether the sink was handed out as ready since the transport last took from the outbox:
     /// a sink is signalled once per batch of work, however many messages the batch holds.
     pub(crate) signalled: bool,
+    /// The session's live entry in the hub's timers; older entries are stale. Cold, but it fits
+    /// in the padding before `link`.
+    pub(crate) timer: TimerToken,
     pub(crate) link: Link,
     /// Replay guard: the highest client `seq` accepted.
     pub(crate) last_client_seq: u64,
@@ -186,17 +193,16 @@ pub(crate) struct Session<S> {
     /// Where the attached transport takes its frames from: handed out as ready
     /// ([`crate::Outputs::ready`]) when there is something to send or to close.
     pub(crate) sink: Option<S>,
-    /// The session's live entry in the hub's timers; older entries are stale.
-    pub(crate) timer: TimerToken,
-    pub(crate) id: SessionId,
-    pub(crate) identity: Identity,
-    /// Fixed at the first join (chosen by the client or generated), the same in every room.
-    pub(crate) peer: Option<PeerId>,
-    pub(crate) rooms: Vec<RoomId>,
     /// Budget for messages other than candidates.
     pub(crate) messages: TokenBucket,
     /// Budget for candidates.
     pub(crate) candidates: TokenBucket,
+    pub(crate) identity: Identity,
+    /// Fixed at the first join (chosen by the client or generated), the same in every room.
+    pub(crate) peer: Option<PeerId>,
+    /// Most sessions stay in one room, so the list is grown and shrunk exactly: a boxed slice,
+    /// whose length is its capacity, is a word smaller than a `Vec`.
+    pub(crate) rooms: Box<[RoomId]>,
     pub(crate) abuse: AbuseMeter,
 }
 
@@ -206,12 +212,30 @@ const _: () = {
     type Served = Session<Arc<dyn Send + Sync>>;
     assert!(size_of::<Outbox>() <= 64);
     assert!(offset_of!(Served, generation) == 64);
+    assert!(offset_of!(Served, timer) < offset_of!(Served, link));
     assert!(offset_of!(Served, last_active) + size_of::<Instant>() <= 128);
-    assert!(offset_of!(Served, sink) + size_of::<Option<Arc<dyn Send + Sync>>>() <= 192);
+    assert!(offset_of!(Served, sink) == 128);
+    assert!(offset_of!(Served, candidates) + size_of::<TokenBucket>() <= 192);
+    assert!(size_of::<Served>() <= 384);
 };
 
 impl<S> Session<S> {
     pub(crate) fn is_attached(&self) -> bool {
         matches!(self.link, Link::Attached { .. })
+    }
+
+    /// Notes that the session joined `room`.
+    pub(crate) fn add_room(&mut self, room: RoomId) {
+        let mut rooms = Vec::from(std::mem::take(&mut self.rooms));
+        rooms.reserve_exact(1);
+        rooms.push(room);
+        self.rooms = rooms.into_boxed_slice();
+    }
+
+    /// Notes that the session is no longer in `room`.
+    pub(crate) fn remove_room(&mut self, room: &RoomId) {
+        let mut rooms = Vec::from(std::mem::take(&mut self.rooms));
+        rooms.retain(|r| r != room);
+        self.rooms = rooms.into_boxed_slice();
     }
 }

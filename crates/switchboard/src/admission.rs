@@ -10,7 +10,7 @@ use std::{
 };
 
 use parking_lot::Mutex;
-use switchboard_core::TokenBucket;
+use switchboard_core::{Rate, TokenBucket};
 use switchboard_protocol::SignalError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -21,8 +21,7 @@ use crate::{
 
 /// See the module documentation.
 pub struct Admission {
-    rate: f64,
-    burst: f64,
+    rate: Rate,
     /// Buckets of addresses seen recently; full ones are forgotten by [`Admission::prune`].
     by_address: Mutex<HashMap<IpAddr, TokenBucket>>,
     connections: Arc<Semaphore>,
@@ -34,8 +33,7 @@ impl Admission {
     pub fn new(config: &Config) -> Self {
         let max_connections = crate::open_files::max_connections(config.max_connections);
         Admission {
-            rate: config.rate_limits.sessions_per_sec_per_address,
-            burst: config.rate_limits.session_burst_per_address,
+            rate: config.rate_limits.sessions_per_address(),
             by_address: Mutex::new(HashMap::new()),
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
@@ -48,17 +46,17 @@ impl Admission {
         address: Option<IpAddr>,
         now: Instant,
     ) -> Result<(), TooManyRequests> {
-        let Some(address) = address.filter(|_| self.rate > 0.0) else {
+        let Some(address) = address.filter(|_| self.rate.is_on()) else {
             return Ok(());
         };
         let mut buckets = self.by_address.lock();
         let bucket = buckets
             .entry(address)
-            .or_insert_with(|| TokenBucket::new(self.rate, self.burst, now));
-        if bucket.try_take(now) {
+            .or_insert_with(|| TokenBucket::new(self.rate, now));
+        if bucket.try_take(self.rate, now) {
             return Ok(());
         }
-        let retry_after = bucket.wait(now).max(Duration::from_secs(1));
+        let retry_after = bucket.wait(self.rate, now).max(Duration::from_secs(1));
         drop(buckets);
         tracing::info!(
             event = "rate.limited",
@@ -90,6 +88,8 @@ impl Admission {
 
     /// Forgets addresses whose budget is full again.
     pub fn prune(&self, now: Instant) {
-        self.by_address.lock().retain(|_, b| !b.is_full(now));
+        self.by_address
+            .lock()
+            .retain(|_, b| !b.is_full(self.rate, now));
     }
 }

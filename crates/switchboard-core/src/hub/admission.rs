@@ -9,10 +9,10 @@ use switchboard_protocol::{
     SignalError, SignalKind,
 };
 
-use super::{Hub, timers::TimerKey};
+use super::Hub;
 use crate::{
     CloseReason, Event, Identity, Now, RateLimits, RateScope, SessionId,
-    deadlines::{Deadlines, TimerToken},
+    deadlines::{Deadlines, TimerKey, TimerToken},
     rate::TokenBucket,
     room::Room,
     session::Session,
@@ -65,49 +65,42 @@ impl<S: Clone> Hub<S> {
     }
 
     /// Charges `message` to the budgets it draws on; `Err` names the one that is spent.
-    /// Takes the session and the tables it draws on apart from the hub, so the caller's lookup
-    /// of the sender serves.
+    /// Takes the sender (its id and session) and the tables it draws on apart from the hub, so
+    /// the caller's lookup of the sender serves.
     pub(super) fn admit(
-        s: &mut Session<S>,
+        (id, s): (&SessionId, &mut Session<S>),
         rate: &RateLimits,
         joins_by_address: &mut HashMap<IpAddr, (TokenBucket, TimerToken)>,
-        timers: &mut Deadlines<TimerKey>,
+        timers: &mut Deadlines,
         rooms: &mut HashMap<RoomId, Box<Room>>,
         message: &ClientMessage,
         now: Now,
     ) -> Result<(), RateScope> {
-        let (own, per_sec, scope) = match message {
+        let (own, own_rate, scope) = match message {
             ClientMessage::Signal {
                 kind: SignalKind::Candidate,
                 ..
-            } => (
-                &mut s.candidates,
-                rate.candidates_per_sec,
-                RateScope::Candidate,
-            ),
-            _ => (&mut s.messages, rate.messages_per_sec, RateScope::Session),
+            } => (&mut s.candidates, rate.candidates(), RateScope::Candidate),
+            _ => (&mut s.messages, rate.messages(), RateScope::Session),
         };
-        if per_sec > 0.0 && !own.try_take(now.at) {
+        if own_rate.is_on() && !own.try_take(own_rate, now.at) {
             return Err(scope);
         }
         match message {
             ClientMessage::Join { .. } => {
+                let joins = rate.joins_per_address();
                 if let Some(address) = s.identity.address
-                    && rate.joins_per_sec_per_address > 0.0
+                    && joins.is_on()
                 {
                     let (bucket, _) = joins_by_address.entry(address).or_insert_with(|| {
-                        let bucket = TokenBucket::new(
-                            rate.joins_per_sec_per_address,
-                            rate.join_burst_per_address,
-                            now.at,
-                        );
+                        let bucket = TokenBucket::new(joins, now.at);
                         // Checked again when due: forgotten once full, else scheduled later.
                         (
                             bucket,
                             timers.schedule(TimerKey::JoinBudget(address), now.at),
                         )
                     });
-                    if !bucket.try_take(now.at) {
+                    if !bucket.try_take(joins, now.at) {
                         return Err(RateScope::Address);
                     }
                 }
@@ -115,10 +108,11 @@ impl<S: Clone> Hub<S> {
             ClientMessage::Signal { room, .. } | ClientMessage::Message { room, .. } => {
                 // Only members spend a room's budget: anyone else is refused `not_in_room` by
                 // `dispatch`, and must not be able to drain the budget of a room it is not in.
-                if rate.room_messages_per_sec > 0.0
+                let shared = rate.room_messages();
+                if shared.is_on()
                     && let Some(r) = rooms.get_mut(room.as_str())
-                    && r.member_of_session(&s.id).is_some()
-                    && !r.budget.try_take(now.at)
+                    && r.member_of_session(id).is_some()
+                    && !r.budget.try_take(shared, now.at)
                 {
                     return Err(RateScope::Room);
                 }

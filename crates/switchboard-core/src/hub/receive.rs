@@ -119,7 +119,7 @@ impl<S: Clone> Hub<S> {
             }
         };
         let admitted = Self::admit(
-            session,
+            (session_id, session),
             &self.config.rate,
             &mut self.joins_by_address,
             &mut self.timers,

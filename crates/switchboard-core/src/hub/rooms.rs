@@ -8,9 +8,10 @@ use switchboard_protocol::{
     RoomClosedReason, RoomId, RoomRef, ServerBody, ServerMessage, SignalError,
 };
 
-use super::{Hub, timers::TimerKey};
+use super::Hub;
 use crate::{
     CloseReason, Event, Now, RoomEnd, SessionId,
+    deadlines::TimerKey,
     room::{Member, Room},
 };
 
@@ -108,9 +109,7 @@ impl<S: Clone> Hub<S> {
         }
         let s = self.sessions.get_mut(id).ok_or(SignalError::Internal)?;
         s.peer = Some(peer.clone());
-        // Most sessions stay in one room: no spare capacity.
-        s.rooms.reserve_exact(1);
-        s.rooms.push(room_id.clone());
+        s.add_room(room_id.clone());
         let info = PeerInfo {
             peer: peer.clone(),
             role,
@@ -256,7 +255,7 @@ impl<S: Clone> Hub<S> {
             });
         }
         if let Some(s) = self.sessions.get_mut(id) {
-            s.rooms.retain(|r| r != room_id);
+            s.remove_room(room_id);
         }
         let mut notice = ServerMessage::new(ServerBody::PeerLeft(PeerLeft {
             peer: member.info.peer.clone(),
@@ -288,7 +287,7 @@ impl<S: Clone> Hub<S> {
             ServerMessage::new(ServerBody::RoomClosed(RoomClosed { reason })).in_room(room_id);
         for member in room.members {
             if let Some(s) = self.sessions.get_mut(&member.session) {
-                s.rooms.retain(|r| r != room_id);
+                s.remove_room(room_id);
             }
             self.push(&member.session, &notice, now);
             self.events.push(Event::Left {

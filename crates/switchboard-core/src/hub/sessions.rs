@@ -9,9 +9,10 @@
 
 use switchboard_protocol::{Hello, PeerLeftReason, ServerBody, ServerMessage, SignalError};
 
-use super::{Hub, timers::TimerKey};
+use super::Hub;
 use crate::{
     CloseReason, Event, Identity, Now, SessionId,
+    deadlines::TimerKey,
     outbox::{Outbox, ResumeGap},
     rate::{AbuseMeter, TokenBucket},
     session::{Link, Session},
@@ -79,10 +80,9 @@ impl<S: Clone> Hub<S> {
         };
         let rate = &self.config.rate;
         let mut session = Session {
-            id: id.clone(),
             identity,
             peer: None,
-            rooms: Vec::new(),
+            rooms: Box::default(),
             last_client_seq: 0,
             outbox: Outbox::new(self.config.outbox_limit),
             link: Link::Attached { last_seen: now.at },
@@ -95,12 +95,12 @@ impl<S: Clone> Hub<S> {
                 TimerKey::Session(id.clone()),
                 now.at + self.config.heartbeat_timeout,
             ),
-            messages: TokenBucket::new(rate.messages_per_sec, rate.message_burst, now.at),
-            candidates: TokenBucket::new(rate.candidates_per_sec, rate.candidate_burst, now.at),
+            messages: TokenBucket::new(rate.messages(), now.at),
+            candidates: TokenBucket::new(rate.candidates(), now.at),
             abuse: AbuseMeter::new(now.at),
         };
         let hello = self
-            .hello(&session, false)
+            .hello(&id, &session, false)
             .encode(session.outbox.next_seq(), now.unix_ms);
         // A fresh outbox has room for its first message.
         let _ = session.outbox.push("hello", hello.into(), now);
@@ -186,17 +186,14 @@ impl<S: Clone> Hub<S> {
         let from = how.position();
         let hello = match how {
             // The hello becomes the next seq after the client's position.
-            Restart::Resume { .. } => Some(
-                self.hello(self.owned(session, user)?, true)
-                    .encode(from + 1, now.unix_ms),
-            ),
+            Restart::Resume { .. } => {
+                let (id, s) = self.owned(session, user)?;
+                Some(self.hello(id, s, true).encode(from + 1, now.unix_ms))
+            }
             Restart::Continue { .. } => None,
         };
-        self.owned(session, user)?;
-        let s = self
-            .sessions
-            .get_mut(session)
-            .ok_or(SignalError::Internal)?;
+        let id = self.owned(session, user)?.0.clone();
+        let s = self.sessions.get_mut(&id).ok_or(SignalError::Internal)?;
         let was_detached = !s.is_attached();
         let replayed = match hello {
             Some(hello) => s.outbox.resume(from, hello.into(), now),
@@ -209,7 +206,7 @@ impl<S: Clone> Hub<S> {
         s.sink = None;
         s.link = Link::Attached { last_seen: now.at };
         let attachment = Attachment {
-            session: s.id.clone(),
+            session: id,
             generation: s.generation,
         };
         let user = s.identity.user.clone();
@@ -223,9 +220,13 @@ impl<S: Clone> Hub<S> {
         Ok(attachment)
     }
 
-    /// `session`, if it exists, has not ended and belongs to `user`.
-    pub(super) fn owned(&self, session: &str, user: &str) -> Result<&Session<S>, SignalError> {
-        let s = self.sessions.get(session).ok_or_else(|| {
+    /// `session`, with its own id, if it exists, has not ended and belongs to `user`.
+    pub(super) fn owned(
+        &self,
+        session: &str,
+        user: &str,
+    ) -> Result<(&SessionId, &Session<S>), SignalError> {
+        let (id, s) = self.sessions.get_key_value(session).ok_or_else(|| {
             SignalError::SessionExpired("no such session; it may have expired".into())
         })?;
         if &*s.identity.user != user {
@@ -236,12 +237,12 @@ impl<S: Clone> Hub<S> {
         if s.closing.is_some() {
             return Err(SignalError::SessionExpired("the session has ended".into()));
         }
-        Ok(s)
+        Ok((id, s))
     }
 
-    fn hello(&self, s: &Session<S>, resumed: bool) -> ServerMessage {
+    fn hello(&self, id: &SessionId, s: &Session<S>, resumed: bool) -> ServerMessage {
         ServerMessage::new(ServerBody::Hello(Hello {
-            session: s.id.to_string(),
+            session: id.to_string(),
             peer: s.peer.clone(),
             heartbeat_ms: self.config.heartbeat_interval.as_millis() as u64,
             resume_ms: self.config.resume_window.as_millis() as u64,
@@ -254,7 +255,7 @@ impl<S: Clone> Hub<S> {
     /// The session's own id for its text (as an HTTP path names it), for the calls that take a
     /// `SessionId`.
     pub(super) fn session_id(&self, text: &str) -> Option<SessionId> {
-        self.sessions.get(text).map(|s| s.id.clone())
+        self.sessions.get_key_value(text).map(|(id, _)| id.clone())
     }
 
     pub(super) fn current(&mut self, at: &Attachment) -> Option<&mut Session<S>> {

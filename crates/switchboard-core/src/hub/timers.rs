@@ -5,23 +5,14 @@
 //! The deadlines are kept by [`Deadlines`](crate::deadlines::Deadlines): [`Hub::handle_timeout`]
 //! looks only at entries that are due, so a hub full of idle sessions costs nothing between them.
 
-use std::net::IpAddr;
-
 use switchboard_protocol::{PeerLeftReason, RoomClosedReason, RoomId};
 
 use super::Hub;
-use crate::{CloseReason, Now, SessionId, deadlines::TimerToken, session::Link};
-
-/// What a timer is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum TimerKey {
-    /// A session's heartbeat or resume deadline.
-    Session(SessionId),
-    /// A room's idle deadline.
-    Room(RoomId),
-    /// When an address's join budget is full again and can be forgotten.
-    JoinBudget(IpAddr),
-}
+use crate::{
+    CloseReason, Now, SessionId,
+    deadlines::{TimerKey, TimerToken},
+    session::Link,
+};
 
 impl<S: Clone> Hub<S> {
     /// Runs every timer due at `now`. Call it at the deadline [`Hub::drain_outputs`] gives (late
@@ -38,12 +29,12 @@ impl<S: Clone> Hub<S> {
                     if *live != token {
                         continue;
                     }
-                    if bucket.is_full(now.at) {
+                    let rate = self.config.rate.joins_per_address();
+                    if bucket.is_full(rate, now.at) {
                         self.joins_by_address.remove(&address);
                     } else {
-                        *live = self
-                            .timers
-                            .schedule(TimerKey::JoinBudget(address), bucket.full_at(now.at));
+                        let full_at = bucket.full_at(rate, now.at);
+                        *live = self.timers.schedule(TimerKey::JoinBudget(address), full_at);
                     }
                 }
             }
