@@ -99,6 +99,9 @@ pub struct Report {
     /// `(rss_after - rss_before) / sessions_ok`, bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_per_session: Option<f64>,
+    /// The server's CPU while every session sat idle (the settle window), percent of one CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_cpu_pct: Option<f64>,
     /// Server open file descriptors with every session open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_fds: Option<u64>,
@@ -285,16 +288,16 @@ pub fn markdown(reports: &[Report], baseline: &str) -> String {
             "connect" => {
                 let _ = writeln!(
                     out,
-                    "| server | transport | sessions | refused / timeout / failed | RSS before | RSS after | memory per session | ready p50 | ready p99 | probes ok | ramp |"
+                    "| server | transport | sessions | refused / timeout / failed | RSS before | RSS after | memory per session | CPU at rest | ready p50 | ready p99 | probes ok | ramp |"
                 );
                 let _ = writeln!(
                     out,
-                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
                 );
                 for r in rows {
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                         r.label,
                         r.transport,
                         r.sessions_ok,
@@ -309,6 +312,9 @@ pub fn markdown(reports: &[Report], baseline: &str) -> String {
                             .unwrap_or("–".into()),
                         r.bytes_per_session
                             .map(|v| format!("{:.2} KiB", v / 1024.0))
+                            .unwrap_or("–".into()),
+                        r.idle_cpu_pct
+                            .map(|v| format!("{v:.2}%"))
                             .unwrap_or("–".into()),
                         us(r.join_us.as_ref().map(|p| p.p50)),
                         us(r.join_us.as_ref().map(|p| p.p99)),

@@ -1,6 +1,7 @@
 //! `connect`: `sessions` idle sessions, joined to rooms of two, opened `concurrency` at a time
 //! from source addresses 127.0.0.2, 127.0.0.3, ... The server's resident memory is read before
-//! the ramp and after it (once the sessions have idled for `settle`), giving memory per session;
+//! the ramp and after it (once the sessions have idled for `settle`), giving memory per session,
+//! and its CPU time over that idle window, giving what idle sessions cost at rest;
 //! the time from the first byte to the confirmed join is the join latency. Afterwards a sample of
 //! pairs does one round trip each, to show that existing sessions still work (also when the ramp
 //! hit the server's limits).
@@ -20,7 +21,7 @@ use crate::{
     net::ConnectError,
     proto::{Client, Endpoint, Incoming, Target, body},
     report::Report,
-    stats::{Shared, open_fds, rss_kib},
+    stats::{CpuSample, Shared, open_fds, rss_kib},
 };
 
 use super::{ConnectParams, RunOptions, close_all, count_failure, join_all};
@@ -108,7 +109,16 @@ pub(super) async fn run(
         }
     }
     report.join_us = shared.join.percentiles();
+    // What the server spends on sessions that do nothing: their heartbeats, and any timer work.
+    let idle_from = pid.and_then(CpuSample::read);
+    let settling = Instant::now();
     tokio::time::sleep(p.settle).await;
+    if let Some(from) = idle_from
+        && let Some(to) = pid.and_then(CpuSample::read)
+    {
+        let window = settling.elapsed().as_secs_f64();
+        report.idle_cpu_pct = Some(to.since(&from).as_secs_f64() / window * 100.0);
+    }
     report.rss_after_kib = pid.and_then(rss_kib);
     report.server_fds = pid.and_then(open_fds);
     if let (Some(before), Some(after)) = (report.rss_before_kib, report.rss_after_kib)
