@@ -16,6 +16,7 @@ mod outbox;
 mod rate;
 mod room;
 mod session;
+mod session_id;
 
 pub use clock::Now;
 pub use config::{CoreConfig, RateLimits};
@@ -23,4 +24,5 @@ pub use event::{Event, RoomEnd};
 pub use hub::{Attachment, Disconnect, Hub, Outputs, Refusal, Stats, Transmit};
 pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};
-pub use session::{CloseReason, Identity, SessionId};
+pub use session::{CloseReason, Identity};
+pub use session_id::SessionId;
