@@ -151,6 +151,14 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
         .await
         .expect("HTTP answer");
     assert_eq!(refused.status(), 401);
+    // And one with no token at all, which is refused (and logged) before any token is checked.
+    let tokenless = reqwest::Client::new()
+        .post(format!("http://{}/v1/sessions", server.addr))
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(tokenless.status(), 401);
     let bob_leave = {
         let mut bob = bob;
         let leave = bob.msg("leave").room("r1");
@@ -206,6 +214,13 @@ async fn a_full_runs_json_log_holds_no_user_ids_tokens_sdp_or_candidates() {
             "no auth.failure for {transport}: {failures:?}"
         );
     }
+    assert!(
+        failures.iter().any(|v| v["transport"] == "http"
+            && v["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("a token is required"))),
+        "no auth.failure for the tokenless HTTP request: {failures:?}"
+    );
 
     // User ids only as their keyed hash.
     let hasher = UserHasher::new(SECRET.as_bytes());

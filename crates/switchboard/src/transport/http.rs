@@ -70,9 +70,11 @@ pub async fn authenticate(
     headers: &HeaderMap,
     params: &SessionParams,
 ) -> Result<Identity, ApiError> {
-    let token = token_from(headers, params.token.as_deref())
-        .ok_or_else(|| SignalError::Unauthorized("a token is required".into()))?;
-    node.verifier().verify_repeated(token).await.map_err(|e| {
+    let identity = match token_from(headers, params.token.as_deref()) {
+        None => Err(SignalError::Unauthorized("a token is required".into())),
+        Some(token) => node.verifier().verify_repeated(token).await,
+    };
+    identity.map_err(|e| {
         tracing::info!(event = "auth.failure", transport = "http", reason = %e, "token refused");
         ApiError(e)
     })
