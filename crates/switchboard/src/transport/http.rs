@@ -12,12 +12,20 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
-use switchboard_core::{Identity, Refusal, Transmit};
+use switchboard_core::{Attachment, Identity, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
 
-use crate::{auth::token_from, error::ApiError, node::Node};
+use crate::{
+    auth::token_from,
+    delivery::{SinkRef, StreamSink},
+    error::ApiError,
+    node::Node,
+};
 
 /// Query parameters of the session endpoints.
 #[derive(Debug, Deserialize)]
@@ -78,6 +86,23 @@ pub async fn authenticate(
         tracing::info!(event = "auth.failure", transport = "http", reason = %e, "token refused");
         ApiError(e)
     })
+}
+
+/// Attaches a new stream (SSE or long-poll) to `session` for `user` from `after`, with a
+/// [`StreamSink`] that wakes the stream's task when the hub has messages for it.
+pub fn attach_stream(
+    node: &Node,
+    session: &str,
+    user: &str,
+    after: u64,
+) -> Result<(Attachment, Arc<StreamSink>), SignalError> {
+    let sink = Arc::new(StreamSink::default());
+    let at = node.with_hub(|hub, now| {
+        let at = hub.attach(session, user, after, now)?;
+        hub.connect(&at, sink.clone() as SinkRef);
+        Ok::<_, SignalError>(at)
+    })?;
+    Ok((at, sink))
 }
 
 /// Headers every streaming answer carries, so proxies neither cache nor buffer it.

@@ -5,7 +5,7 @@
 //! so a response lost on the way is simply sent again by the next poll. A newer poll of the same
 //! session ends an older one still waiting (it answers `[]`).
 
-use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
+use std::{future::poll_fn, task::Poll, time::Duration};
 
 use axum::{
     http::{HeaderMap, HeaderValue, header},
@@ -14,12 +14,8 @@ use axum::{
 use switchboard_core::{CloseReason, Transmit};
 use switchboard_protocol::SignalError;
 
-use super::http::{SessionParams, authenticate, no_buffering};
-use crate::{
-    delivery::{SinkRef, StreamSink},
-    error::ApiError,
-    node::Node,
-};
+use super::http::{SessionParams, attach_stream, authenticate, no_buffering};
+use crate::{error::ApiError, node::Node};
 
 /// Messages answered per poll at most; the client polls again at once for the rest.
 const MESSAGES_PER_ANSWER: usize = 256;
@@ -34,12 +30,7 @@ pub async fn poll(
     let identity = authenticate(node, headers, params).await?;
     let after = params.after.or(params.last_seq).unwrap_or(0);
     let _permit = node.admission().connection()?;
-    let sink = Arc::new(StreamSink::default());
-    let at = node.with_hub(|hub, now| {
-        let at = hub.attach(session, &identity.user, after, now)?;
-        hub.connect(&at, sink.clone() as SinkRef);
-        Ok::<_, SignalError>(at)
-    })?;
+    let (at, sink) = attach_stream(node, session, &identity.user, after)?;
     let _guard = node.tasks().token();
     let metrics = node.metrics();
     metrics.stream_opened("poll");

@@ -29,12 +29,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
-use super::http::{SessionParams, authenticate, no_buffering};
-use crate::{
-    delivery::{SinkRef, StreamSink},
-    error::ApiError,
-    node::Node,
-};
+use super::http::{SessionParams, attach_stream, authenticate, no_buffering};
+use crate::{delivery::StreamSink, error::ApiError, node::Node};
 
 /// Messages taken from the outbox per poll of the stream.
 const MESSAGES_PER_POLL: usize = 64;
@@ -54,12 +50,7 @@ pub async fn events(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(params.last_seq).unwrap_or(0);
     let permit = node.admission().connection()?;
-    let sink = Arc::new(StreamSink::default());
-    let at = node.with_hub(|hub, now| {
-        let at = hub.attach(session, &identity.user, after, now)?;
-        hub.connect(&at, sink.clone() as SinkRef);
-        Ok::<_, switchboard_protocol::SignalError>(at)
-    })?;
+    let (at, sink) = attach_stream(node, session, &identity.user, after)?;
     let config = node.config();
     let jitter = rand::rng().random_range(0..=config.sse_jitter_ms);
     let lifetime = Duration::from_millis(config.sse_lifetime_ms + jitter);

@@ -109,6 +109,12 @@ impl Sender {
         self.noted(node.transmit(&self.at, MESSAGES_PER_WRITE))
     }
 
+    /// Leaves what the hub signalled to the connection task: its next ask goes to the hub.
+    fn leave_to_task(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+
     /// Notes a batch that left more to take, so the next ask goes to the hub.
     fn noted(&self, transmit: Transmit) -> Transmit {
         if let Transmit::Messages { more: true, .. } = transmit {
@@ -127,17 +133,13 @@ impl Sink for Sender {
     /// The lock order is `out` then hub; `hub` may be held here, so `out` is only tried, never
     /// waited for.
     fn deliver(self: Arc<Self>, hub: &mut HubAccess<'_>, outlet: &Outlet<'_>) {
-        self.woken.store(true, Ordering::Release);
         let Some(mut out) = self.out.try_lock() else {
-            self.task.wake();
-            return;
+            return self.leave_to_task();
         };
         if !out.unsent.is_empty() || out.close.is_some() || out.broken {
             drop(out);
-            self.task.wake();
-            return;
+            return self.leave_to_task();
         }
-        self.woken.store(false, Ordering::Release);
         let transmit = self.noted(hub.hub().transmit(&self.at, MESSAGES_PER_WRITE));
         hub.release();
         match transmit {
