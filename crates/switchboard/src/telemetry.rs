@@ -90,11 +90,13 @@ pub fn traces_url(endpoint: &str) -> String {
 }
 
 /// The subscriber `switchboard serve` installs: log lines in `format` through `filter` to
-/// `writer`, plus span export when `otlp_endpoint` is set.
+/// `writer`, plus span export when `otlp_endpoint` is set. Text lines carry ANSI colours only
+/// with `colours` (a terminal): in a file or a journal they would be escape-code noise.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
+    colours: bool,
     otlp_endpoint: Option<&str>,
 ) -> Result<(Box<dyn Subscriber + Send + Sync>, Telemetry), String>
 where
@@ -106,7 +108,7 @@ where
             .map_err(|e| format!("log filter: {e}"))?,
     );
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
-        LogFormat::Text => fmt::layer().with_writer(writer).boxed(),
+        LogFormat::Text => fmt::layer().with_ansi(colours).with_writer(writer).boxed(),
         LogFormat::Json => fmt::layer()
             .json()
             .flatten_event(true)
@@ -271,5 +273,45 @@ mod tests {
             traces_url("http://c:4318/v1/traces"),
             "http://c:4318/v1/traces"
         );
+    }
+
+    /// A writer that keeps what it is given, to read back what a subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn text_line(colours: bool) -> Vec<u8> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let (subscriber, _telemetry) = subscriber(
+            LogFormat::Text,
+            EnvFilter::new("info"),
+            move || writer.clone(),
+            colours,
+            None,
+        )
+        .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(event = "server.listening", "listening");
+        });
+        captured.0.lock().clone()
+    }
+
+    #[test]
+    fn text_lines_carry_escape_codes_only_with_colours() {
+        const ESC: u8 = 0x1b;
+        let plain = text_line(false);
+        assert!(plain.ends_with(b"\n") && plain.windows(9).any(|w| w == b"listening"));
+        assert!(!plain.contains(&ESC), "{}", String::from_utf8_lossy(&plain));
+        assert!(text_line(true).contains(&ESC));
     }
 }

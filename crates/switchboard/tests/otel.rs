@@ -62,6 +62,7 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
             LogFormat::Text,
             EnvFilter::new("debug"),
             std::io::sink,
+            false,
             None,
         )
         .unwrap();
@@ -76,6 +77,7 @@ async fn spans_cost_nothing_without_an_endpoint_and_a_call_exports_them_with_one
         LogFormat::Json,
         EnvFilter::new("info"),
         std::io::sink,
+        false,
         Some(&endpoint),
     )
     .expect("exporter");

@@ -1,5 +1,7 @@
 //! `switchboard serve`: load settings, set up logging, run until SIGTERM or Ctrl-C.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, util::SubscriberInitExt};
 
 use super::ServeArgs;
@@ -24,6 +26,11 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     result
 }
 
+/// Colours only for a person at a terminal, and never against `NO_COLOR` (no-color.org).
+fn colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(config: &Config) -> Result<Telemetry, String> {
     let filter =
         EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -31,6 +38,7 @@ fn init_logging(config: &Config) -> Result<Telemetry, String> {
         config.log_format,
         filter,
         std::io::stderr,
+        colours(),
         config.otlp_endpoint.as_deref(),
     )?;
     subscriber.try_init().map_err(|e| format!("logging: {e}"))?;
