@@ -108,7 +108,28 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
         crate::auth::Verifier::from_config(&config, &secret.bytes).map_err(io::Error::other)?;
     // A failed first fetch is logged; the key set is fetched again periodically and on demand.
     let _ = verifier.refresh_keys().await;
-    let node = Node::with_verifier(config, secret, verifier);
+    let cluster = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            let node_id = config.node_id();
+            let cluster = crate::cluster::Cluster::connect(
+                url,
+                &config.redis_prefix,
+                &node_id,
+                config.outbox_limit,
+            )
+            .await
+            .map_err(|e| io::Error::other(format!("cluster mode: {e}")))?;
+            tracing::info!(
+                event = "cluster.joined",
+                node = %node_id,
+                prefix = %config.redis_prefix,
+                "cluster mode: rooms are shared through Redis"
+            );
+            Some(cluster)
+        }
+    };
+    let node = Node::build(config, secret, verifier, cluster);
     let task = tokio::spawn(run(listener, node.clone()));
     Ok(Running { addr, node, task })
 }
@@ -120,6 +141,20 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
+    // The cluster's tasks outlive the drain: the sessions' last writes must reach the store.
+    let cluster_stop = CancellationToken::new();
+    let cluster_tasks = node.cluster().map(|_| {
+        (
+            tokio::spawn(crate::cluster::tasks::commit(
+                node.clone(),
+                cluster_stop.clone(),
+            )),
+            tokio::spawn(crate::cluster::tasks::inbox(
+                node.clone(),
+                cluster_stop.clone(),
+            )),
+        )
+    });
     let serve_shutdown = shutdown.clone();
     let service = app(node.clone());
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
@@ -162,6 +197,16 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     }
     let _ = timers.await;
     let _ = key_refresh.await;
+    if let Some((commit, inbox)) = cluster_tasks {
+        cluster_stop.cancel();
+        let _ = inbox.await;
+        if tokio::time::timeout(grace, commit).await.is_err() {
+            tracing::warn!(
+                event = "cluster.commit_timeout",
+                "writes to the shared store still queued at the shutdown deadline"
+            );
+        }
+    }
     if !serving.is_finished() {
         // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut serving).await;

@@ -59,9 +59,10 @@ impl<S: Clone> Hub<S> {
     }
 
     /// Drops the mirror of `room_id` if none of this hub's sessions is in it (after a join that
-    /// was refused, or a view showing the last of them gone).
+    /// was refused, the last of them leaving, or a view showing them gone). A hub that is not
+    /// clustered has no mirrors: its rooms go when their last member does.
     pub fn release_mirror(&mut self, room_id: &RoomId) {
-        if !self.has_local_member(room_id) {
+        if self.clustered && !self.has_local_member(room_id) {
             self.rooms.remove(room_id);
         }
     }

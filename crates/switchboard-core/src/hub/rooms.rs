@@ -197,6 +197,7 @@ impl<S: Clone> Hub<S> {
             .is_some_and(|r| r.member_of_session(id).is_some());
         if member {
             self.leave_room(id, &room, PeerLeftReason::Left, None, now);
+            self.release_mirror(&room);
         }
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Left,
@@ -287,9 +288,6 @@ impl<S: Clone> Hub<S> {
                 room: room_id.clone(),
                 reason: RoomEnd::Empty,
             });
-        } else if self.clustered && !self.has_local_member(room_id) {
-            // The rest are members of other nodes: nothing here needs the mirror any more.
-            self.rooms.remove(room_id);
         }
         if let Some(s) = self.sessions.get_mut(id) {
             s.remove_room(room_id);

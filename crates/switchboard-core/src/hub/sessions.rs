@@ -141,11 +141,6 @@ impl<S: Clone> Hub<S> {
     pub(super) fn forget(&mut self, id: &SessionId) {
         if let Some(s) = self.sessions.remove(id) {
             self.uncount_session(&s.identity);
-            if self.clustered {
-                self.shared.push(SharedOp::Ended {
-                    session: id.clone(),
-                });
-            }
         }
     }
 
@@ -356,6 +351,7 @@ impl<S: Clone> Hub<S> {
         }
         for room in s.rooms.clone() {
             self.leave_room(id, &room, left_as, None, now);
+            self.release_mirror(&room);
         }
         let Some(s) = self.sessions.get_mut(id) else {
             return;
@@ -365,6 +361,13 @@ impl<S: Clone> Hub<S> {
             user: s.identity.user.clone(),
             reason,
         });
+        if self.clustered {
+            // Ended for the other nodes now, while its transport drains what is queued: nothing
+            // more is queued for a closing session.
+            self.shared.push(SharedOp::Ended {
+                session: id.clone(),
+            });
+        }
         if s.is_attached() {
             s.closing = Some(reason);
             Self::signal(&mut self.ready, s);

@@ -263,3 +263,28 @@ fn max_peers_counts_the_members_of_every_node() {
     assert_eq!(full[0]["payload"]["code"], "room_full");
     assert_eq!(c.store.rooms[&room("r1")].members.len(), 2);
 }
+
+#[test]
+fn a_user_replaced_from_a_node_with_no_member_keeps_the_others() {
+    let mut c = Nodes::new();
+    let mut alice = c.open(0, "alice", Role::Host);
+    let mut bob = c.open(0, "bob", Role::Guest);
+    c.join(0, &mut alice, "r1");
+    c.join(0, &mut bob, "r1");
+    c.read(0, &mut alice);
+    // Node 1 has no member: the old bob leaving its mirror must not take alice with it.
+    let mut bob2 = c.open(1, "bob", Role::Guest);
+    let joined = c.join(1, &mut bob2, "r1");
+    assert_eq!(types(&joined), ["joined"]);
+    let peers: Vec<&Value> = joined[0]["payload"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["peer"], "alice");
+    let (got, _) = c.worlds[0].drain_to_close(&mut bob);
+    assert_eq!(kinds(&got), ["replaced"]);
+    assert_eq!(types(&c.read(0, &mut alice)), ["peer_left", "peer_joined"]);
+    assert_eq!(c.store.rooms[&room("r1")].members.len(), 2);
+}
