@@ -56,11 +56,15 @@ async fn keys(prefix: &str) -> Vec<String> {
         .expect("KEYS answers")
 }
 
-/// A node of the cluster `prefix`, named `name`.
+/// A node of the cluster `prefix` on the shared Redis, named `name`.
 async fn node(prefix: &str, name: &str) -> Process {
-    let url = redis_url();
+    node_on(&redis_url(), prefix, name).await
+}
+
+/// A node of the cluster `prefix` on the Redis at `url`, named `name`.
+async fn node_on(url: &str, prefix: &str, name: &str) -> Process {
     let mut env = vec![
-        ("SWITCHBOARD_REDIS_URL", url.as_str()),
+        ("SWITCHBOARD_REDIS_URL", url),
         ("SWITCHBOARD_REDIS_PREFIX", prefix),
         ("SWITCHBOARD_NODE_ID", name),
         ("SWITCHBOARD_WORKER_THREADS", "1"),
@@ -215,4 +219,132 @@ async fn one_session_per_user_and_kicks_hold_across_nodes() {
     a.stop().await;
     b.stop().await;
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+/// A `redis-server` of the test's own on a free port, for faults that must not touch the shared
+/// one; stopped when dropped.
+struct OwnRedis {
+    /// Killed when dropped.
+    _server: tokio::process::Child,
+    url: String,
+}
+
+impl OwnRedis {
+    /// Starts one, or `None` when there is no `redis-server` (a failure with `CI` set).
+    async fn start() -> Option<OwnRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let spawned = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but redis-server cannot start: {e}"
+                );
+                eprintln!("skipped: no redis-server ({e})");
+                return None;
+            }
+        };
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let own = OwnRedis {
+            _server: child,
+            url,
+        };
+        eventually("the test's redis-server answers", || async {
+            let client = redis::Client::open(own.url.as_str()).map_err(|e| e.to_string())?;
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        Some(own)
+    }
+
+    async fn command(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async(&mut c).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn messages_published_while_the_inbox_was_down_are_read_from_the_log() {
+    let Some(own) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = unique_prefix("inbox");
+    let a = node_on(&own.url, &prefix, "node-a").await;
+    let b = node_on(&own.url, &prefix, "node-b").await;
+    let mut alice = client(&a, "alice", Role::Host).await;
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    alice.join("r1", "alice").await;
+    bob.join("r1", "bob").await;
+    alice.expect("peer_joined").await;
+
+    // Every subscriber connection is dropped mid-stream (both nodes' inboxes), and subscribing is
+    // refused for a while: what is published meanwhile reaches no one, and must come from the
+    // logs, once, in order.
+    let send = |alice: &mut Client, i: usize| {
+        alice
+            .msg("message")
+            .room("r1")
+            .to("bob")
+            .payload(json!({"n": i}))
+    };
+    for i in 0..10 {
+        let m = send(&mut alice, i);
+        alice.send(m).await;
+    }
+    bob.expect("message").await;
+    own.command(&["ACL", "SETUSER", "default", "-subscribe"])
+        .await;
+    own.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    for i in 10..40 {
+        let m = send(&mut alice, i);
+        alice.send(m).await;
+    }
+    // Subscribing is allowed again once all 40 are in bob's log (and alice's one peer_joined in
+    // hers), so none of the last 30 can have come by pub/sub.
+    eventually("the messages are in the logs", || async {
+        let logs = own.command(&["KEYS", &format!("{prefix}:s:*:log")]).await;
+        let logs: Vec<String> = redis::FromRedisValue::from_redis_value(logs).unwrap();
+        let mut kept = 0;
+        for log in logs {
+            let n = own.command(&["LLEN", &log]).await;
+            kept += <i64 as redis::FromRedisValue>::from_redis_value(n).unwrap();
+        }
+        if kept == 41 { Ok(()) } else { Err(kept) }
+    })
+    .await;
+    own.command(&["ACL", "SETUSER", "default", "+subscribe"])
+        .await;
+    for i in 1..40 {
+        let got = bob.expect("message").await;
+        assert_eq!(got.payload["n"], i, "in order, none lost or repeated");
+    }
+    bob.expect_quiet().await;
+    let m = scrape(&format!("http://{}/metrics", b.addr)).await;
+    assert!(m.get("cluster_inbox_reconnects_total") >= 1.0);
+    assert!(m.get("cluster_gaps_filled_total") >= 30.0, "{}", m.text);
+    let lines = b.stop().await;
+    assert!(!process::events(&lines, "cluster.inbox_resubscribed").is_empty());
+    a.stop().await;
 }
