@@ -7,7 +7,9 @@
 
 use serde_json::json;
 use switchboard_protocol::Role;
-use switchboard_testkit::{Client, Process, eventually, metrics::scrape, process, tokens};
+use switchboard_testkit::{
+    AnyClient, Client, Process, Transport, eventually, metrics::scrape, process, tokens,
+};
 
 fn redis_url() -> String {
     std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
@@ -219,6 +221,50 @@ async fn one_session_per_user_and_kicks_hold_across_nodes() {
     a.stop().await;
     b.stop().await;
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn sse_and_long_poll_sessions_share_rooms_with_websocket_ones_on_another_node() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("http");
+    let a = node(&prefix, "node-a").await;
+    let b = node(&prefix, "node-b").await;
+    let poll_wait = std::time::Duration::from_millis(25_000);
+    for (n, transport) in [Transport::Sse, Transport::Poll].into_iter().enumerate() {
+        let room = format!("r{n}");
+        let mut alice = client(&a, "alice", Role::Host).await;
+        alice.join(&room, "alice").await;
+        let mut bob =
+            AnyClient::connect_to(&b.addr, poll_wait, transport, "bob", "*", Role::Guest).await;
+        // A join posted over HTTP is decided under the room's lock like a WebSocket one.
+        let join = bob.msg("join").room(&room).payload(json!({"peer": "bob"}));
+        bob.send_ok(join).await;
+        let joined = bob.expect("joined").await;
+        assert_eq!(joined.payload["peers"][0]["peer"], "alice", "{transport:?}");
+        alice.expect("peer_joined").await;
+        let offer = alice
+            .msg("offer")
+            .room(&room)
+            .to("bob")
+            .payload(json!({"sdp": "o"}));
+        alice.send(offer).await;
+        let got = bob.expect("offer").await;
+        assert_eq!(got.from.as_deref(), Some("alice"));
+        let answer = bob
+            .msg("answer")
+            .room(&room)
+            .to("alice")
+            .payload(json!({"sdp": "a"}));
+        bob.send_ok(answer).await;
+        let got = alice.expect("answer").await;
+        assert_eq!(got.from.as_deref(), Some("bob"));
+        alice.close().await;
+        bob.expect("peer_left").await;
+    }
+    a.stop().await;
+    b.stop().await;
 }
 
 /// A `redis-server` of the test's own on a free port, for faults that must not touch the shared
