@@ -55,7 +55,12 @@ async fn metrics(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn readyz(State(node): State<Node>) -> impl IntoResponse {
-    if node.accepting() {
+    if node.cluster().is_some_and(|c| !c.reachable()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "store_unreachable"})),
+        )
+    } else if node.accepting() {
         let stats = node.hub().stats();
         (
             StatusCode::OK,
@@ -144,15 +149,11 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     // The cluster's tasks outlive the drain: the sessions' last writes must reach the store.
     let cluster_stop = CancellationToken::new();
     let cluster_tasks = node.cluster().map(|_| {
+        let stop = &cluster_stop;
         (
-            tokio::spawn(crate::cluster::tasks::commit(
-                node.clone(),
-                cluster_stop.clone(),
-            )),
-            tokio::spawn(crate::cluster::tasks::inbox(
-                node.clone(),
-                cluster_stop.clone(),
-            )),
+            tokio::spawn(crate::cluster::tasks::commit(node.clone(), stop.clone())),
+            tokio::spawn(crate::cluster::tasks::inbox(node.clone(), stop.clone())),
+            tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
         )
     });
     let serve_shutdown = shutdown.clone();
@@ -197,9 +198,10 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     }
     let _ = timers.await;
     let _ = key_refresh.await;
-    if let Some((commit, inbox)) = cluster_tasks {
+    if let Some((commit, inbox, health)) = cluster_tasks {
         cluster_stop.cancel();
         let _ = inbox.await;
+        let _ = health.await;
         if tokio::time::timeout(grace, commit).await.is_err() {
             tracing::warn!(
                 event = "cluster.commit_timeout",

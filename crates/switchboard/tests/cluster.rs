@@ -8,7 +8,8 @@
 use serde_json::json;
 use switchboard_protocol::Role;
 use switchboard_testkit::{
-    AnyClient, Client, Process, Transport, eventually, metrics::scrape, process, tokens,
+    AnyClient, Client, Process, Transport, eventually, http::http_get, metrics::scrape, process,
+    tokens,
 };
 
 fn redis_url() -> String {
@@ -270,8 +271,8 @@ async fn sse_and_long_poll_sessions_share_rooms_with_websocket_ones_on_another_n
 /// A `redis-server` of the test's own on a free port, for faults that must not touch the shared
 /// one; stopped when dropped.
 struct OwnRedis {
-    /// Killed when dropped.
-    _server: tokio::process::Child,
+    server: tokio::process::Child,
+    port: u16,
     url: String,
 }
 
@@ -283,14 +284,8 @@ impl OwnRedis {
             .local_addr()
             .unwrap()
             .port();
-        let spawned = tokio::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
+        let server = match OwnRedis::spawn(port) {
+            Ok(server) => server,
             Err(e) => {
                 assert!(
                     std::env::var_os("CI").is_none(),
@@ -300,13 +295,27 @@ impl OwnRedis {
                 return None;
             }
         };
-        let url = format!("redis://127.0.0.1:{port}/0");
         let own = OwnRedis {
-            _server: child,
-            url,
+            server,
+            port,
+            url: format!("redis://127.0.0.1:{port}/0"),
         };
+        own.answers().await;
+        Some(own)
+    }
+
+    fn spawn(port: u16) -> std::io::Result<tokio::process::Child> {
+        tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+    }
+
+    async fn answers(&self) {
         eventually("the test's redis-server answers", || async {
-            let client = redis::Client::open(own.url.as_str()).map_err(|e| e.to_string())?;
+            let client = redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
             let mut c = client
                 .get_multiplexed_async_connection()
                 .await
@@ -317,7 +326,17 @@ impl OwnRedis {
                 .map_err(|e| e.to_string())
         })
         .await;
-        Some(own)
+    }
+
+    /// Kills it (SIGKILL): it keeps nothing.
+    async fn kill(&mut self) {
+        self.server.kill().await.expect("redis-server killed");
+    }
+
+    /// Starts it again, empty, on the same port.
+    async fn restart(&mut self) {
+        self.server = OwnRedis::spawn(self.port).expect("redis-server starts again");
+        self.answers().await;
     }
 
     async fn command(&self, args: &[&str]) -> redis::Value {
@@ -393,4 +412,43 @@ async fn messages_published_while_the_inbox_was_down_are_read_from_the_log() {
     let lines = b.stop().await;
     assert!(!process::events(&lines, "cluster.inbox_resubscribed").is_empty());
     a.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_fails_while_redis_does_not_answer_and_recovers_with_it() {
+    let Some(mut own) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = unique_prefix("ready");
+    let a = node_on(&own.url, &prefix, "node-a").await;
+    let ready = format!("http://{}/readyz", a.addr);
+    let status = |want: u16| {
+        let ready = ready.clone();
+        move || {
+            let ready = ready.clone();
+            async move {
+                let (status, body) = http_get(&ready, &[]).await;
+                if status == want {
+                    Ok(body)
+                } else {
+                    Err((status, body))
+                }
+            }
+        }
+    };
+    eventually("ready with Redis up", status(200)).await;
+    own.kill().await;
+    let body = eventually("not ready without Redis", status(503)).await;
+    assert_eq!(body["status"], "store_unreachable");
+    own.restart().await;
+    eventually("ready again", status(200)).await;
+    // The node serves again: a session opens, joins (a Redis round trip) and is answered.
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    let lines = a.stop().await;
+    assert_eq!(
+        process::events(&lines, "cluster.store_unreachable").len(),
+        1
+    );
+    assert_eq!(process::events(&lines, "cluster.store_reachable").len(), 1);
 }

@@ -179,6 +179,10 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     fn room<'a>(
         &'a self,
         room: &'a RoomId,

@@ -25,7 +25,10 @@ pub mod sequencer;
 pub mod store;
 pub mod tasks;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -52,6 +55,8 @@ pub struct Cluster {
     pending: Mutex<Option<mpsc::Receiver<Vec<Write>>>>,
     /// Where each of this node's sessions is in its log.
     sequencer: Mutex<Sequencer>,
+    /// Whether the store answered the last probe ([`tasks::health`]).
+    reachable: AtomicBool,
 }
 
 impl Cluster {
@@ -64,7 +69,13 @@ impl Cluster {
             writes,
             pending: Mutex::new(Some(pending)),
             sequencer: Mutex::new(Sequencer::default()),
+            reachable: AtomicBool::new(true),
         }
+    }
+
+    /// Whether the store answered the last probe: `/readyz` fails while it does not.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
     }
 
     /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries.
@@ -75,7 +86,7 @@ impl Cluster {
         log_cap: usize,
     ) -> Result<Self, StoreError> {
         let store = redis::RedisStore::connect(url, prefix, log_cap).await?;
-        store.ping().await?;
+        Store::ping(&store).await?;
         Ok(Cluster::new(node_id, Arc::new(store)))
     }
 

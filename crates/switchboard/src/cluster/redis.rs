@@ -57,16 +57,6 @@ impl RedisStore {
             log: Script::new(include_str!("lua/log.lua")),
         })
     }
-
-    /// Answers whether Redis does (a `PING`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.commands.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut c)
-            .await
-            .map(drop)
-            .map_err(error)
-    }
 }
 
 fn error(e: redis::RedisError) -> StoreError {
@@ -74,6 +64,17 @@ fn error(e: redis::RedisError) -> StoreError {
 }
 
 impl Store for RedisStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
     fn room<'a>(
         &'a self,
         room: &'a RoomId,

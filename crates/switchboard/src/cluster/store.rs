@@ -90,6 +90,9 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
     ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>>;
 
+    /// Answers whether the store does.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
     /// `node`'s inbox, from now on. The stream ends when the subscription is lost (what was
     /// published meanwhile is in the logs).
     fn inbox<'a>(

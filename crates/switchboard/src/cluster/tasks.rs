@@ -1,4 +1,4 @@
-//! The two tasks of a clustered node, both owned by the server and stopped by its shutdown:
+//! The tasks of a clustered node, all owned by the server and stopped by its shutdown:
 //!
 //! - the commit task takes the hub's writes in the order they were made and commits them to the
 //!   store, batching what queued up meanwhile into one script call; a failed commit is retried
@@ -6,7 +6,8 @@
 //! - the inbox task takes the doorbells of this node's inbox through the [`Sequencer`], reads any
 //!   gap from the logs, and hands each message to the hub. When its subscription is lost it
 //!   subscribes again and reads every log of this node past its position: what was published
-//!   meanwhile is in the logs.
+//!   meanwhile is in the logs;
+//! - the health task asks the store every [`PROBE_EVERY`] whether it answers, for `/readyz`.
 //!
 //! [`Sequencer`]: super::sequencer::Sequencer
 
@@ -24,6 +25,10 @@ use super::{
     store::{LogEntry, Write},
 };
 use crate::node::Node;
+
+/// How often the health task probes the store, and how long an answer may take.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Writes per script call at most.
 const BATCH: usize = 512;
@@ -224,5 +229,37 @@ async fn hand(node: &Node, session: &SessionId, entry: LogEntry) {
         node.metrics().cluster_forwarded();
     } else {
         cluster.sequencer.lock().forget(session);
+    }
+}
+
+/// Probes the store every [`PROBE_EVERY`] until `stop` fires; a store that fails or takes longer
+/// than [`PROBE_TIMEOUT`] is unreachable until it answers again.
+pub async fn health(node: Node, stop: CancellationToken) {
+    let cluster = node.cluster().expect("a clustered node").clone();
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, cluster.store.ping()).await;
+        let reachable = matches!(answer, Ok(Ok(())));
+        let was = cluster
+            .reachable
+            .swap(reachable, std::sync::atomic::Ordering::Relaxed);
+        if reachable == was {
+            continue;
+        }
+        if reachable {
+            tracing::info!(event = "cluster.store_reachable", node = %cluster.node_id, "the shared store answers again");
+        } else {
+            node.metrics().cluster_store_error();
+            let error = match answer {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no answer in {} ms", PROBE_TIMEOUT.as_millis()),
+            };
+            tracing::error!(event = "cluster.store_unreachable", node = %cluster.node_id, error = %error, "the shared store does not answer; /readyz fails until it does");
+        }
     }
 }
