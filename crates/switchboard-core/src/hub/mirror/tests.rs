@@ -109,20 +109,23 @@ impl Nodes {
 
     /// A join as the node runs it: the room's view loaded under its lock, then the rules.
     fn join(&mut self, n: usize, p: &mut TestPeer, r: &str) -> Vec<Value> {
+        let frame = json!({"type": "join", "room": r, "payload": {"peer": p.user}});
+        self.join_with(n, p, r, frame);
+        self.read(n, p)
+    }
+
+    /// Sends the join `frame` for room `r`, leaving what it brings unread.
+    fn join_with(&mut self, n: usize, p: &mut TestPeer, r: &str, frame: Value) {
         let rid = room(r);
         let view = self.store.rooms.get(&rid).cloned().unwrap_or_default();
         let w = &mut self.worlds[n];
         w.hub.mirror_room(&rid, view, w.now);
-        let frame = w.frame(
-            p,
-            json!({"type": "join", "room": r, "payload": {"peer": p.user}}),
-        );
+        let frame = w.frame(p, frame);
         if let Err(e) = w.send_text(p, &frame) {
             w.hub.reply(&p.at, *e, w.now);
         }
         w.hub.release_mirror(&rid);
         self.flush();
-        self.read(n, p)
     }
 
     fn send(&mut self, n: usize, p: &mut TestPeer, v: Value) {
@@ -287,4 +290,111 @@ fn a_user_replaced_from_a_node_with_no_member_keeps_the_others() {
     assert_eq!(kinds(&got), ["replaced"]);
     assert_eq!(types(&c.read(0, &mut alice)), ["peer_left", "peer_joined"]);
     assert_eq!(c.store.rooms[&room("r1")].members.len(), 2);
+}
+
+/// One step of a script run both on one node and on two.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Join(usize),
+    Leave(usize),
+    Signal(usize, usize),
+    Broadcast(usize),
+    Kick(usize, usize),
+    HostOnly(bool),
+}
+
+fn act() -> impl proptest::strategy::Strategy<Value = Act> {
+    use proptest::prelude::*;
+    let user = 0..USERS;
+    prop_oneof![
+        3 => user.clone().prop_map(Act::Join),
+        1 => user.clone().prop_map(Act::Leave),
+        4 => (user.clone(), user.clone()).prop_map(|(a, b)| Act::Signal(a, b)),
+        2 => user.clone().prop_map(Act::Broadcast),
+        1 => (user.clone(), user).prop_map(|(a, b)| Act::Kick(a, b)),
+        1 => any::<bool>().prop_map(Act::HostOnly),
+    ]
+}
+
+const USERS: usize = 4;
+
+/// The frame of `act` for its actor (user 0 is the host), or `None`.
+fn frame_of(act: Act, step: usize) -> (usize, Value) {
+    let name = |u: usize| format!("u{u}");
+    match act {
+        Act::Join(u) => (
+            u,
+            json!({"type": "join", "room": "r1", "payload": {"peer": name(u)}}),
+        ),
+        Act::Leave(u) => (u, json!({"type": "leave", "room": "r1"})),
+        Act::Signal(u, to) => (
+            u,
+            json!({"type": "candidate", "room": "r1", "to": name(to), "id": format!("s{step}"), "payload": {"candidate": step}}),
+        ),
+        Act::Broadcast(u) => (
+            u,
+            json!({"type": "message", "room": "r1", "payload": {"step": step}}),
+        ),
+        Act::Kick(u, who) => (
+            u,
+            json!({"type": "kick", "room": "r1", "payload": {"peer": name(who)}}),
+        ),
+        Act::HostOnly(on) => {
+            let mode = if on { "host_only" } else { "free_for_all" };
+            (
+                0,
+                json!({"type": "mode", "room": "r1", "payload": {"mode": mode}}),
+            )
+        }
+    }
+}
+
+/// What a client reads, without what differs between runs by design (session ids, seqs, times).
+fn normalized(msgs: Vec<switchboard_protocol::ServerEnvelope>) -> Vec<Value> {
+    msgs.into_iter()
+        .filter(|m| m.kind != "hello")
+        .map(|m| json!([m.kind, m.room, m.from, m.id, m.payload]))
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+
+    /// The same script on one hub and on two clustered hubs sharing the room: every client reads
+    /// the same messages, in the same order, wherever its session is.
+    #[test]
+    fn two_nodes_answer_every_script_as_one_node_does(
+        homes in proptest::collection::vec(0usize..2, USERS),
+        script in proptest::collection::vec(act(), 1..60),
+    ) {
+        let mut one = World::new();
+        let mut c = Nodes::new();
+        let role = |u: usize| if u == 0 { Role::Host } else { Role::Guest };
+        let mut solo: Vec<TestPeer> = (0..USERS).map(|u| one.open(&format!("u{u}"), role(u))).collect();
+        let mut spread: Vec<TestPeer> =
+            (0..USERS).map(|u| c.open(homes[u], &format!("u{u}"), role(u))).collect();
+        for (step, &a) in script.iter().enumerate() {
+            let (u, v) = frame_of(a, step);
+            let text = one.frame(&mut solo[u], v.clone());
+            if let Err(e) = one.send_text(&solo[u], &text) {
+                one.hub.reply(&solo[u].at, *e, one.now);
+            }
+            let n = homes[u];
+            if let Act::Join(_) = a {
+                c.join_with(n, &mut spread[u], "r1", v);
+            } else {
+                let w = &mut c.worlds[n];
+                let text = w.frame(&mut spread[u], v);
+                if let Err(e) = w.send_text(&spread[u], &text) {
+                    w.hub.reply(&spread[u].at, *e, w.now);
+                }
+                c.flush();
+            }
+            for u in 0..USERS {
+                let expected = normalized(one.drain(&mut solo[u]));
+                let got = normalized(c.worlds[homes[u]].drain(&mut spread[u]));
+                proptest::prop_assert_eq!(got, expected, "u{} after {:?} (step {})", u, a, step);
+            }
+        }
+    }
 }
