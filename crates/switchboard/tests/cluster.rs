@@ -184,6 +184,43 @@ async fn peers_on_two_nodes_join_and_relay_both_ways() {
 }
 
 #[tokio::test]
+async fn messages_sent_right_behind_a_join_wait_for_it() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("pipelined");
+    let a = node(&prefix, "node-a").await;
+    let b = node(&prefix, "node-b").await;
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    // Bob does not wait for `joined`: his join waits for the room's lock on node b, and what he
+    // sends behind it is handled after it, in order, not refused as `not_in_room`.
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    let join = bob.msg("join").room("r1").payload(json!({"peer": "bob"}));
+    bob.send(join).await;
+    for i in 0..5 {
+        let m = bob
+            .msg("message")
+            .room("r1")
+            .to("alice")
+            .payload(json!({"n": i}));
+        bob.send(m).await;
+    }
+    let ping = bob.msg("ping").id("after");
+    bob.send(ping).await;
+    bob.expect("joined").await;
+    let pong = bob.expect("pong").await;
+    assert_eq!(pong.id.as_deref(), Some("after"));
+    alice.expect("peer_joined").await;
+    for i in 0..5 {
+        let got = alice.expect("message").await;
+        assert_eq!(got.payload["n"], i);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn one_session_per_user_and_kicks_hold_across_nodes() {
     if !redis_up().await {
         return;
