@@ -90,6 +90,10 @@ pub struct Hub<S> {
     clustered: bool,
     /// What a clustered hub changed in shared state since the outputs were last taken.
     shared: Vec<SharedOp>,
+    /// Mirrors a member of this node left during the current call: dropped when the call's work
+    /// is done if none of this node's sessions is in them then (a join replacing the last one
+    /// still needs the mirror).
+    unmirrored: Vec<RoomId>,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -116,6 +120,7 @@ impl<S: Clone> Hub<S> {
             scratch: String::new(),
             clustered: false,
             shared: Vec::new(),
+            unmirrored: Vec::new(),
         }
     }
 

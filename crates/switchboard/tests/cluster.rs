@@ -12,38 +12,7 @@ use switchboard_testkit::{
     tokens,
 };
 
-fn redis_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
-}
-
-/// Whether Redis answers; with `CI` set, a missing Redis is a failure.
-async fn redis_up() -> bool {
-    let url = redis_url();
-    let addr = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let up = tokio::net::TcpStream::connect(&addr).await.is_ok();
-    if !up {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but Redis does not answer at {addr}: the cluster tests need it"
-        );
-        eprintln!("skipped: no Redis at {addr} (set CI to make this a failure)");
-    }
-    up
-}
-
-/// A prefix no other test or run uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("sbtest-{test}-{}-{nanos}", std::process::id())
-}
+use switchboard_testkit::redis::{available as redis_up, unique_prefix, url as redis_url};
 
 /// The keys under `prefix` in Redis.
 async fn keys(prefix: &str) -> Vec<String> {

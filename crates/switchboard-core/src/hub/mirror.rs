@@ -67,6 +67,14 @@ impl<S: Clone> Hub<S> {
         }
     }
 
+    /// Notes that a member of this node left `room_id` during the current call; [`Hub::settle`]
+    /// drops the mirror then if no member of this node is left in it.
+    pub(super) fn mirror_may_go(&mut self, room_id: RoomId) {
+        if self.clustered {
+            self.unmirrored.push(room_id);
+        }
+    }
+
     /// A message another node's hub sent to `session` of this one, encoded with any seq: it is
     /// queued with the session's next seq. `room` is the room it is about. A `left` (kicked) or a
     /// `replaced` means the other node already took the session out of the room and told the

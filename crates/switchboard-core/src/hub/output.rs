@@ -155,7 +155,8 @@ impl<S: Clone> Hub<S> {
     }
 
     /// Ends the sessions whose outbox overflowed during the call now ending: a client that does
-    /// not take its messages is disconnected rather than silently lose one.
+    /// not take its messages is disconnected rather than silently lose one. In cluster mode, then
+    /// drops the mirrors that no member of this node is in any more.
     pub(super) fn settle(&mut self, now: Now) {
         while let Some(id) = self.overflowed.pop() {
             self.close_session(
@@ -164,6 +165,9 @@ impl<S: Clone> Hub<S> {
                 PeerLeftReason::Disconnected,
                 now,
             );
+        }
+        while let Some(room) = self.unmirrored.pop() {
+            self.release_mirror(&room);
         }
     }
 }

@@ -197,7 +197,7 @@ impl<S: Clone> Hub<S> {
             .is_some_and(|r| r.member_of_session(id).is_some());
         if member {
             self.leave_room(id, &room, PeerLeftReason::Left, None, now);
-            self.release_mirror(&room);
+            self.mirror_may_go(room.clone());
         }
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Left,

@@ -351,7 +351,7 @@ impl<S: Clone> Hub<S> {
         }
         for room in s.rooms.clone() {
             self.leave_room(id, &room, left_as, None, now);
-            self.release_mirror(&room);
+            self.mirror_may_go(room);
         }
         let Some(s) = self.sessions.get_mut(id) else {
             return;

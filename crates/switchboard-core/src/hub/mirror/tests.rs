@@ -398,3 +398,21 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_user_replaced_on_its_own_node_keeps_the_members_of_others() {
+    let mut c = Nodes::new();
+    let mut alice = c.open(0, "alice", Role::Host);
+    let mut bob = c.open(1, "bob", Role::Guest);
+    c.join(0, &mut alice, "r1");
+    c.join(1, &mut bob, "r1");
+    c.read(0, &mut alice);
+    // The old alice was node 0's only member: the mirror must outlive her for the new one.
+    let mut alice2 = c.open(0, "alice", Role::Host);
+    let joined = c.join(0, &mut alice2, "r1");
+    assert_eq!(joined[0]["payload"]["peers"][0]["peer"], "bob");
+    let (got, _) = c.worlds[0].drain_to_close(&mut alice);
+    assert_eq!(kinds(&got), ["replaced"]);
+    assert_eq!(types(&c.read(1, &mut bob)), ["peer_left", "peer_joined"]);
+    assert_eq!(c.store.rooms[&room("r1")].members.len(), 2);
+}
