@@ -65,7 +65,9 @@ impl<S: Clone> Hub<S> {
     pub fn drain_outputs(&mut self, outputs: &mut Outputs<S>) {
         outputs.ready.append(&mut self.ready);
         outputs.events.append(&mut self.events);
-        outputs.shared.append(&mut self.shared);
+        if !self.shared.is_empty() {
+            outputs.shared.append(&mut self.shared);
+        }
         outputs.deadline = self.timers.next();
     }
 
