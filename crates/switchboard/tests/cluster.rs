@@ -190,6 +190,69 @@ async fn messages_sent_right_behind_a_join_wait_for_it() {
 }
 
 #[tokio::test]
+async fn a_join_waits_for_the_rooms_lock_and_bounds_what_queues_behind_it() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("lock");
+    let a = node(&prefix, "node-a").await;
+    // Another holder (as a node that died holding it would) keeps r1's join lock.
+    let client_redis = redis::Client::open(redis_url()).unwrap();
+    let mut c = client_redis
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let lock = format!("{prefix}:r:{{r1}}:lock");
+    let _: () = redis::cmd("SET")
+        .arg(&lock)
+        .arg("someone-else")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    // The join waits up to the lock's 5 s, then is answered `unavailable`; the client may retry.
+    let mut alice = client(&a, "alice", Role::Host).await;
+    let join = alice
+        .msg("join")
+        .room("r1")
+        .id("j1")
+        .payload(json!({"peer": "alice"}));
+    alice.send(join).await;
+    let e = alice.expect_error("unavailable").await;
+    assert_eq!(e.id.as_deref(), Some("j1"));
+    assert_eq!(e.payload["type"], "join");
+    let _: () = redis::cmd("DEL")
+        .arg(&lock)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    alice.join("r1", "alice").await;
+
+    // Behind a join that waits, at most 256 messages queue; a client sending more is closed
+    // (4005) and may resume.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:r:{{r2}}:lock"))
+        .arg("someone-else")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut bob = client(&a, "bob", Role::Guest).await;
+    let join = bob.msg("join").room("r2").payload(json!({"peer": "bob"}));
+    bob.send(join).await;
+    for _ in 0..300 {
+        let ping = bob.msg("ping");
+        bob.send(ping).await;
+    }
+    let close = bob.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4005);
+    a.stop().await;
+}
+
+#[tokio::test]
 async fn one_session_per_user_and_kicks_hold_across_nodes() {
     if !redis_up().await {
         return;
