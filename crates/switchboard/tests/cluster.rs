@@ -45,6 +45,18 @@ async fn node_on(url: &str, prefix: &str, name: &str) -> Process {
     Process::start(env!("CARGO_BIN_EXE_switchboard"), &env, None).await
 }
 
+/// Two nodes, `node-a` and `node-b`, of a cluster of their own on the shared Redis, with its key
+/// prefix; `None` when there is no Redis (see [`redis_up`]).
+async fn two_nodes(test: &str) -> Option<(String, Process, Process)> {
+    if !redis_up().await {
+        return None;
+    }
+    let prefix = unique_prefix(test);
+    let a = node(&prefix, "node-a").await;
+    let b = node(&prefix, "node-b").await;
+    Some((prefix, a, b))
+}
+
 async fn client(node: &Process, user: &str, role: Role) -> Client {
     let token = tokens::mint(user, "*", role);
     Client::connect(&format!("ws://{}/v1/ws?token={token}", node.addr)).await
@@ -52,12 +64,9 @@ async fn client(node: &Process, user: &str, role: Role) -> Client {
 
 #[tokio::test]
 async fn peers_on_two_nodes_join_and_relay_both_ways() {
-    if !redis_up().await {
+    let Some((prefix, a, b)) = two_nodes("relay").await else {
         return;
-    }
-    let prefix = unique_prefix("relay");
-    let a = node(&prefix, "node-a").await;
-    let b = node(&prefix, "node-b").await;
+    };
 
     let mut alice = client(&a, "alice", Role::Host).await;
     let mut bob = client(&b, "bob", Role::Guest).await;
@@ -154,12 +163,9 @@ async fn peers_on_two_nodes_join_and_relay_both_ways() {
 
 #[tokio::test]
 async fn messages_sent_right_behind_a_join_wait_for_it() {
-    if !redis_up().await {
+    let Some((prefix, a, b)) = two_nodes("pipelined").await else {
         return;
-    }
-    let prefix = unique_prefix("pipelined");
-    let a = node(&prefix, "node-a").await;
-    let b = node(&prefix, "node-b").await;
+    };
     let mut alice = client(&a, "alice", Role::Host).await;
     alice.join("r1", "alice").await;
     // Bob does not wait for `joined`: his join waits for the room's lock on node b, and what he
@@ -187,6 +193,7 @@ async fn messages_sent_right_behind_a_join_wait_for_it() {
     }
     a.stop().await;
     b.stop().await;
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -254,12 +261,9 @@ async fn a_join_waits_for_the_rooms_lock_and_bounds_what_queues_behind_it() {
 
 #[tokio::test]
 async fn one_session_per_user_and_kicks_hold_across_nodes() {
-    if !redis_up().await {
+    let Some((prefix, a, b)) = two_nodes("rules").await else {
         return;
-    }
-    let prefix = unique_prefix("rules");
-    let a = node(&prefix, "node-a").await;
-    let b = node(&prefix, "node-b").await;
+    };
 
     let mut alice = client(&a, "alice", Role::Host).await;
     alice.join("r1", "alice").await;
@@ -295,12 +299,9 @@ async fn one_session_per_user_and_kicks_hold_across_nodes() {
 
 #[tokio::test]
 async fn sse_and_long_poll_sessions_share_rooms_with_websocket_ones_on_another_node() {
-    if !redis_up().await {
+    let Some((prefix, a, b)) = two_nodes("http").await else {
         return;
-    }
-    let prefix = unique_prefix("http");
-    let a = node(&prefix, "node-a").await;
-    let b = node(&prefix, "node-b").await;
+    };
     let poll_wait = std::time::Duration::from_millis(25_000);
     for (n, transport) in [Transport::Sse, Transport::Poll].into_iter().enumerate() {
         let room = format!("r{n}");
@@ -335,6 +336,7 @@ async fn sse_and_long_poll_sessions_share_rooms_with_websocket_ones_on_another_n
     }
     a.stop().await;
     b.stop().await;
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }
 
 /// A `redis-server` of the test's own on a free port, for faults that must not touch the shared

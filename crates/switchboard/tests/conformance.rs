@@ -819,6 +819,48 @@ async fn check_parity<F, Fut>(
     }
 }
 
+/// One test per ordered pair of transports, each calling the `check(a, b)` in scope.
+macro_rules! pairs {
+    () => {
+        #[tokio::test]
+        async fn ws_ws() {
+            check(Transport::Ws, Transport::Ws).await
+        }
+        #[tokio::test]
+        async fn ws_sse() {
+            check(Transport::Ws, Transport::Sse).await
+        }
+        #[tokio::test]
+        async fn ws_poll() {
+            check(Transport::Ws, Transport::Poll).await
+        }
+        #[tokio::test]
+        async fn sse_ws() {
+            check(Transport::Sse, Transport::Ws).await
+        }
+        #[tokio::test]
+        async fn sse_sse() {
+            check(Transport::Sse, Transport::Sse).await
+        }
+        #[tokio::test]
+        async fn sse_poll() {
+            check(Transport::Sse, Transport::Poll).await
+        }
+        #[tokio::test]
+        async fn poll_ws() {
+            check(Transport::Poll, Transport::Ws).await
+        }
+        #[tokio::test]
+        async fn poll_sse() {
+            check(Transport::Poll, Transport::Sse).await
+        }
+        #[tokio::test]
+        async fn poll_poll() {
+            check(Transport::Poll, Transport::Poll).await
+        }
+    };
+}
+
 /// One test per scenario and ordered pair of transports: `scenario::a_b`.
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {$(
@@ -844,44 +886,10 @@ macro_rules! conformance {
                     }
                 }
 
-                #[tokio::test]
-                async fn ws_ws() { check(Transport::Ws, Transport::Ws).await }
-                #[tokio::test]
-                async fn ws_sse() { check(Transport::Ws, Transport::Sse).await }
-                #[tokio::test]
-                async fn ws_poll() { check(Transport::Ws, Transport::Poll).await }
-                #[tokio::test]
-                async fn sse_ws() { check(Transport::Sse, Transport::Ws).await }
-                #[tokio::test]
-                async fn sse_sse() { check(Transport::Sse, Transport::Sse).await }
-                #[tokio::test]
-                async fn sse_poll() { check(Transport::Sse, Transport::Poll).await }
-                #[tokio::test]
-                async fn poll_ws() { check(Transport::Poll, Transport::Ws).await }
-                #[tokio::test]
-                async fn poll_sse() { check(Transport::Poll, Transport::Sse).await }
-                #[tokio::test]
-                async fn poll_poll() { check(Transport::Poll, Transport::Poll).await }
+                pairs!();
             }
 
-            #[tokio::test]
-            async fn ws_ws() { check(Transport::Ws, Transport::Ws).await }
-            #[tokio::test]
-            async fn ws_sse() { check(Transport::Ws, Transport::Sse).await }
-            #[tokio::test]
-            async fn ws_poll() { check(Transport::Ws, Transport::Poll).await }
-            #[tokio::test]
-            async fn sse_ws() { check(Transport::Sse, Transport::Ws).await }
-            #[tokio::test]
-            async fn sse_sse() { check(Transport::Sse, Transport::Sse).await }
-            #[tokio::test]
-            async fn sse_poll() { check(Transport::Sse, Transport::Poll).await }
-            #[tokio::test]
-            async fn poll_ws() { check(Transport::Poll, Transport::Ws).await }
-            #[tokio::test]
-            async fn poll_sse() { check(Transport::Poll, Transport::Sse).await }
-            #[tokio::test]
-            async fn poll_poll() { check(Transport::Poll, Transport::Poll).await }
+            pairs!();
         }
     )*};
 }
