@@ -16,8 +16,10 @@
 //! | [`relay`] | relaying signals and messages, and the host's actions (mode, kick) |
 //! | [`output`] | outboxes filled, sinks signalled, frames taken, outputs handed out |
 //! | [`timers`] | heartbeat, resume and idle deadlines, kept by deadline |
+//! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
 
 mod admission;
+mod mirror;
 mod output;
 mod receive;
 mod relay;
@@ -42,7 +44,7 @@ pub use self::{
     sessions::{Attachment, Disconnect},
 };
 use crate::{
-    CoreConfig, Event, SessionId,
+    CoreConfig, Event, SessionId, SharedOp,
     deadlines::{Deadlines, TimerToken},
     rate::TokenBucket,
     room::Room,
@@ -84,6 +86,14 @@ pub struct Hub<S> {
     timers: Deadlines,
     /// Where messages are encoded before their text is moved into an outbox.
     scratch: String,
+    /// Cluster mode ([`Hub::clustered`]): rooms may hold members of other nodes.
+    clustered: bool,
+    /// What a clustered hub changed in shared state since the outputs were last taken.
+    shared: Vec<SharedOp>,
+    /// Mirrors a member of this node left during the current call: dropped when the call's work
+    /// is done if none of this node's sessions is in them then (a join replacing the last one
+    /// still needs the mirror).
+    unmirrored: Vec<RoomId>,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -108,7 +118,17 @@ impl<S: Clone> Hub<S> {
             joins_by_address: HashMap::new(),
             timers: Deadlines::default(),
             scratch: String::new(),
+            clustered: false,
+            shared: Vec::new(),
+            unmirrored: Vec::new(),
         }
+    }
+
+    /// The hub in cluster mode: its rooms may hold members whose sessions are on other nodes, and
+    /// it reports what it changes in shared state as [`SharedOp`]s ([`crate::shared`]).
+    pub fn clustered(mut self) -> Self {
+        self.clustered = true;
+        self
     }
 
     /// The configuration the hub runs with.

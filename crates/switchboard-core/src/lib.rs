@@ -17,6 +17,7 @@ mod rate;
 mod room;
 mod session;
 mod session_id;
+mod shared;
 
 pub use clock::Now;
 pub use config::{CoreConfig, RateLimits};
@@ -26,3 +27,4 @@ pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};
 pub use session::{CloseReason, Identity};
 pub use session_id::SessionId;
+pub use shared::{RoomView, SharedMember, SharedOp};

@@ -19,6 +19,13 @@ impl SessionId {
         SessionId(s.into())
     }
 
+    /// A session id another node made (read back from the shared store): 22 base62 characters,
+    /// or `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 22 && text.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| SessionId(text.into()))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -21,6 +21,7 @@ pub mod http;
 pub mod metrics;
 pub mod process;
 pub mod raw;
+pub mod redis;
 pub mod server;
 pub mod tokens;
 pub mod wait;

@@ -56,6 +56,9 @@ const KEYS: &[&str] = &[
     "turn_secret",
     "turn_urls",
     "turn_ttl_ms",
+    "redis_url",
+    "redis_prefix",
+    "node_id",
 ];
 
 /// How log lines are written.
@@ -164,6 +167,16 @@ pub struct Config {
     pub turn_urls: Vec<String>,
     /// How long minted TURN credentials stay valid, in ms.
     pub turn_ttl_ms: u64,
+    /// Redis of a cluster (`redis://host:port/db`): set, the node serves rooms shared with every
+    /// node using the same Redis and prefix. Unset: a single node with no external service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several clusters can share one Redis.
+    pub redis_prefix: String,
+    /// This node's id in logs, metrics and the shared store (letters, digits, `_`, `-`, `.`; at
+    /// most 64). Unset: generated at each start. Ids must differ between running nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 impl Default for Config {
@@ -208,6 +221,9 @@ impl Default for Config {
             turn_secret: None,
             turn_urls: Vec::new(),
             turn_ttl_ms: 86_400_000,
+            redis_url: None,
+            redis_prefix: "switchboard".into(),
+            node_id: None,
         }
     }
 }
@@ -281,7 +297,34 @@ impl Config {
         if let Err(e) = crate::turn::check(self.turn()) {
             return bad(&e);
         }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        };
+        if !name_ok(&self.redis_prefix) {
+            return bad("redis_prefix must be 1 to 64 letters, digits, `_`, `-` or `.`");
+        }
+        if let Some(id) = &self.node_id
+            && !name_ok(id)
+        {
+            return bad("node_id must be 1 to 64 letters, digits, `_`, `-` or `.`");
+        }
         Ok(())
+    }
+
+    /// This node's id: `node_id`, or one generated now.
+    pub fn node_id(&self) -> String {
+        use rand::Rng;
+        self.node_id.clone().unwrap_or_else(|| {
+            let suffix: String = rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(10)
+                .map(char::from)
+                .collect();
+            format!("node-{suffix}")
+        })
     }
 
     /// The TURN settings.
@@ -345,6 +388,31 @@ mod tests {
             assert_eq!(c.limits.max_candidate_bytes, 333);
             assert_eq!(c.limits.max_frame_bytes, Limits::default().max_frame_bytes);
             assert_eq!(c.listen, Config::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cluster_settings_come_from_the_environment_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            let none: HashMap<&str, u64> = HashMap::new();
+            let single = Config::load(None, &none).unwrap();
+            assert_eq!(single.redis_url, None);
+            assert_eq!(single.redis_prefix, "switchboard");
+            assert!(single.node_id().starts_with("node-"));
+            assert_ne!(single.node_id(), single.node_id(), "generated per start");
+            jail.set_env("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:6379/0");
+            jail.set_env("SWITCHBOARD_REDIS_PREFIX", "sb-test");
+            jail.set_env("SWITCHBOARD_NODE_ID", "node-a");
+            let c = Config::load(None, &none).unwrap();
+            assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+            assert_eq!(c.redis_prefix, "sb-test");
+            assert_eq!(c.node_id(), "node-a");
+            jail.set_env("SWITCHBOARD_NODE_ID", "a b");
+            assert!(Config::load(None, &none).is_err());
+            jail.set_env("SWITCHBOARD_NODE_ID", "a");
+            jail.set_env("SWITCHBOARD_REDIS_PREFIX", "x:{y}");
+            assert!(Config::load(None, &none).is_err());
             Ok(())
         });
     }

@@ -101,6 +101,11 @@ impl Delivery {
         self.outputs.events.drain(..)
     }
 
+    /// What the gathered calls changed in shared state (cluster mode), taken out in order.
+    pub fn take_shared(&mut self) -> Vec<switchboard_core::SharedOp> {
+        std::mem::take(&mut self.outputs.shared)
+    }
+
     /// When the hub's timers next need to run, as of the latest gathered call.
     pub fn deadline(&self) -> Option<Instant> {
         self.outputs.deadline

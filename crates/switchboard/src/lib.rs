@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod error;

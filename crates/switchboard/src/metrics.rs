@@ -4,7 +4,7 @@
 //! lifecycle; the room and member gauges are read from the hub when scraped, so they can never
 //! drift from the state they describe.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -49,6 +49,11 @@ struct OutcomeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabel {
+    node_id: String,
 }
 
 /// Message types counted on every relay. Their counters are looked up once, at startup, so
@@ -99,6 +104,14 @@ pub struct Metrics {
     replayed: Counter,
     sessions_closed: Family<ReasonLabel, Counter>,
     connections_refused: Family<ReasonLabel, Counter>,
+    /// Cluster mode ([`crate::cluster`]); all zero on a single node.
+    node: Family<NodeLabel, Gauge>,
+    cluster_round_trip: Histogram,
+    cluster_errors: Counter,
+    cluster_reconnects: Counter,
+    cluster_forwarded: Counter,
+    cluster_gaps_filled: Counter,
+    cluster_dropped: Counter,
 }
 
 /// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
@@ -136,6 +149,13 @@ impl Default for Metrics {
             replayed: Counter::default(),
             sessions_closed: Family::default(),
             connections_refused: Family::default(),
+            node: Family::default(),
+            cluster_round_trip: Histogram::new(LATENCY_BUCKETS_MS),
+            cluster_errors: Counter::default(),
+            cluster_reconnects: Counter::default(),
+            cluster_forwarded: Counter::default(),
+            cluster_gaps_filled: Counter::default(),
+            cluster_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -199,7 +219,83 @@ impl Default for Metrics {
             "Connections closed at accept, by reason (fd_limit: out of file descriptors)",
             m.connections_refused.clone(),
         );
+        registry.register(
+            "node_info",
+            "This node; its id is the label (cluster mode)",
+            m.node.clone(),
+        );
+        registry.register(
+            "cluster_round_trip_ms",
+            "Time of one commit to the shared store (Redis round trip and script)",
+            m.cluster_round_trip.clone(),
+        );
+        registry.register(
+            "cluster_store_errors",
+            "Failed calls to the shared store",
+            m.cluster_errors.clone(),
+        );
+        registry.register(
+            "cluster_inbox_reconnects",
+            "Times the node's inbox subscription was lost and made again",
+            m.cluster_reconnects.clone(),
+        );
+        registry.register(
+            "cluster_forwarded",
+            "Messages from other nodes handed to this node's sessions (cross-node deliveries)",
+            m.cluster_forwarded.clone(),
+        );
+        registry.register(
+            "cluster_gaps_filled",
+            "Messages read from a session log because their doorbell was lost or late",
+            m.cluster_gaps_filled.clone(),
+        );
+        registry.register(
+            "cluster_commit_dropped",
+            "Batches of writes dropped because the commit queue was full",
+            m.cluster_dropped.clone(),
+        );
         Metrics { registry, ..m }
+    }
+}
+
+/// Cluster mode.
+impl Metrics {
+    /// Names this node in `node_info`.
+    pub fn set_node(&self, node_id: &str) {
+        let label = NodeLabel {
+            node_id: node_id.to_owned(),
+        };
+        self.node.get_or_create(&label).set(1);
+    }
+
+    /// A commit to the shared store took `took`.
+    pub fn cluster_round_trip(&self, took: Duration) {
+        self.cluster_round_trip.observe(took.as_secs_f64() * 1000.0);
+    }
+
+    /// A call to the shared store failed.
+    pub fn cluster_store_error(&self) {
+        self.cluster_errors.inc();
+    }
+
+    /// The inbox subscription was made again.
+    pub fn cluster_reconnect(&self) {
+        self.cluster_reconnects.inc();
+    }
+
+    /// A message from another node reached a session of this one.
+    pub fn cluster_forwarded(&self) {
+        self.cluster_forwarded.inc();
+    }
+
+    /// `n` messages were read from session logs to fill gaps.
+    pub fn cluster_gap_filled(&self, n: usize) {
+        self.cluster_gaps_filled.inc_by(n as u64);
+    }
+
+    /// A batch of writes found the commit queue full.
+    pub fn cluster_dropped(&self) {
+        self.cluster_dropped.inc();
     }
 }
 

@@ -19,6 +19,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admission::Admission,
     auth::{Signer, Verifier},
+    cluster::{Cluster, store::Write},
     config::Config,
     delivery::{Delivery, Hub, HubAccess},
     error::TooManyRequests,
@@ -89,6 +90,8 @@ struct Inner {
     /// Every connection task holds a token of this tracker, so shutdown can wait for them.
     tasks: TaskTracker,
     accepting: AtomicBool,
+    /// Cluster mode: the shared store and this node's tasks' queue. `None` on a single node.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Node {
@@ -100,13 +103,30 @@ impl Node {
 
     /// A node with an empty hub that checks tokens with `verifier`.
     pub fn with_verifier(config: Config, secret: &Secret, verifier: Verifier) -> Node {
-        let hub = Hub::new(config.core(), rand::rngs::StdRng::from_os_rng());
+        Node::build(config, secret, verifier, None)
+    }
+
+    /// A node with an empty hub, a member of `cluster` when given (its hub then is clustered).
+    pub fn build(
+        config: Config,
+        secret: &Secret,
+        verifier: Verifier,
+        cluster: Option<Cluster>,
+    ) -> Node {
+        let mut hub = Hub::new(config.core(), rand::rngs::StdRng::from_os_rng());
+        if cluster.is_some() {
+            hub = hub.clustered();
+        }
+        let metrics = Metrics::default();
+        if let Some(cluster) = &cluster {
+            metrics.set_node(cluster.node_id());
+        }
         Node(Arc::new(Inner {
             hub: Mutex::new(hub),
             timer: TimerSignal::default(),
             verifier,
             hasher: UserHasher::new(&secret.bytes),
-            metrics: Metrics::default(),
+            metrics,
             admission: Admission::new(&config),
             signer: Signer::new(&secret.bytes),
             turn: TurnMinter::new(config.turn()),
@@ -114,7 +134,28 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
+            cluster: cluster.map(Arc::new),
         }))
+    }
+
+    /// The cluster this node is a member of, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.0.cluster.as_ref()
+    }
+
+    /// Queues writes for the shared store after those of the hub calls made so far.
+    pub fn submit_shared(&self, writes: Vec<Write>) {
+        if let Some(cluster) = &self.0.cluster
+            && !writes.is_empty()
+            && cluster.submit(writes).is_err()
+        {
+            self.0.metrics.cluster_dropped();
+            tracing::error!(
+                event = "cluster.commit_dropped",
+                node = %cluster.node_id(),
+                "the commit queue is full: writes to the shared store were dropped"
+            );
+        }
     }
 
     /// The current time on both clocks. The wall clock is read at most once a second per thread
@@ -174,6 +215,11 @@ impl Node {
         let mut hub = self.0.hub.lock();
         let result = f(&mut hub, now);
         delivery.gather(&mut hub, now.at);
+        if self.0.cluster.is_some() {
+            // Queued with the hub still locked: the store gets the changes in the hub's order.
+            let shared = delivery.take_shared();
+            self.submit_shared(shared.into_iter().map(Write::Shared).collect());
+        }
         self.0.timer.arm(delivery.deadline());
         (result, hub)
     }

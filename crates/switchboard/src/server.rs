@@ -55,7 +55,12 @@ async fn metrics(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn readyz(State(node): State<Node>) -> impl IntoResponse {
-    if node.accepting() {
+    if node.cluster().is_some_and(|c| !c.reachable()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "store_unreachable"})),
+        )
+    } else if node.accepting() {
         let stats = node.hub().stats();
         (
             StatusCode::OK,
@@ -108,7 +113,28 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
         crate::auth::Verifier::from_config(&config, &secret.bytes).map_err(io::Error::other)?;
     // A failed first fetch is logged; the key set is fetched again periodically and on demand.
     let _ = verifier.refresh_keys().await;
-    let node = Node::with_verifier(config, secret, verifier);
+    let cluster = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            let node_id = config.node_id();
+            let cluster = crate::cluster::Cluster::connect(
+                url,
+                &config.redis_prefix,
+                &node_id,
+                config.outbox_limit,
+            )
+            .await
+            .map_err(|e| io::Error::other(format!("cluster mode: {e}")))?;
+            tracing::info!(
+                event = "cluster.joined",
+                node = %node_id,
+                prefix = %config.redis_prefix,
+                "cluster mode: rooms are shared through Redis"
+            );
+            Some(cluster)
+        }
+    };
+    let node = Node::build(config, secret, verifier, cluster);
     let task = tokio::spawn(run(listener, node.clone()));
     Ok(Running { addr, node, task })
 }
@@ -120,6 +146,16 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
+    // The cluster's tasks outlive the drain: the sessions' last writes must reach the store.
+    let cluster_stop = CancellationToken::new();
+    let cluster_tasks = node.cluster().map(|_| {
+        let stop = &cluster_stop;
+        (
+            tokio::spawn(crate::cluster::tasks::commit(node.clone(), stop.clone())),
+            tokio::spawn(crate::cluster::tasks::inbox(node.clone(), stop.clone())),
+            tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
+        )
+    });
     let serve_shutdown = shutdown.clone();
     let service = app(node.clone());
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
@@ -162,6 +198,17 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     }
     let _ = timers.await;
     let _ = key_refresh.await;
+    if let Some((commit, inbox, health)) = cluster_tasks {
+        cluster_stop.cancel();
+        let _ = inbox.await;
+        let _ = health.await;
+        if tokio::time::timeout(grace, commit).await.is_err() {
+            tracing::warn!(
+                event = "cluster.commit_timeout",
+                "writes to the shared store still queued at the shutdown deadline"
+            );
+        }
+    }
     if !serving.is_finished() {
         // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut serving).await;

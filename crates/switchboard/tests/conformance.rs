@@ -10,6 +10,10 @@
 //! fails wherever it happens. Waits are bounded by the harness `DEADLINE`; silence is proven
 //! with the ping barrier; sleeps only let a configured (short) timer pass.
 //!
+//! Every scenario and pair runs again with the clients on two nodes of a cluster
+//! (`scenario::two_nodes::a_b`, on the real Redis; see `tests/cluster.rs`): alice and carol on one
+//! node, bob on the other. Their transcripts must equal the single node's on WebSocket alone too.
+//!
 //! A randomized test then drives a steady stream between two peers on random transports while
 //! dropping and resuming (sometimes switching) one side's transport at random points.
 
@@ -20,6 +24,7 @@ use std::{
 
 use serde_json::{Value, json};
 use switchboard::config::Config;
+use switchboard_core::Stats;
 use switchboard_protocol::{ClientEnvelope, Role, ServerEnvelope};
 use switchboard_testkit::{
     AnyClient, End, TestServer, Transport, any_client::accepted, server::no_budgets, unix_ms,
@@ -40,20 +45,61 @@ fn transcript(clients: &[&AnyClient]) -> Transcript {
         .collect()
 }
 
-/// A server with the settings every scenario shares, then `adjust`.
-async fn server(adjust: impl FnOnce(&mut Config)) -> TestServer {
-    TestServer::start_with(|c| {
-        c.sse_retry_ms = 10;
-        c.poll_wait_ms = 5_000;
-        // Budgets are another suite's concern; these scenarios send fast on purpose.
-        no_budgets(c);
-        adjust(c);
-    })
-    .await
+tokio::task_local! {
+    /// The Redis key prefix of a `two_nodes` test's cluster; `None` (or unset): one server.
+    static CLUSTER: Option<String>;
 }
 
-async fn client(server: &TestServer, t: Transport, user: &str, role: Role) -> AnyClient {
-    AnyClient::connect(server, t, user, GRANT, role).await
+/// Where a scenario's clients connect: one server, or two nodes of a cluster.
+struct Place {
+    servers: Vec<TestServer>,
+}
+
+impl Place {
+    /// Waits until the nodes' sessions together satisfy `cond` (bounded by the harness deadline).
+    async fn wait_for(&self, what: &str, cond: impl Fn(&Stats) -> bool) {
+        switchboard_testkit::eventually(what, || async {
+            let mut all = Stats::default();
+            for server in &self.servers {
+                let stats = server.running().node().hub().stats();
+                all.sessions += stats.sessions;
+                all.attached += stats.attached;
+            }
+            if cond(&all) { Ok(()) } else { Err(all) }
+        })
+        .await;
+    }
+}
+
+/// A server with the settings every scenario shares, then `adjust`; in a `two_nodes` test, two
+/// nodes of a cluster of their own with those settings.
+async fn server(adjust: impl Fn(&mut Config)) -> Place {
+    let prefix = CLUSTER.try_with(Clone::clone).ok().flatten();
+    let nodes = if prefix.is_some() { 2 } else { 1 };
+    let mut servers = Vec::new();
+    for n in 0..nodes {
+        let server = TestServer::start_with(|c| {
+            c.sse_retry_ms = 10;
+            c.poll_wait_ms = 5_000;
+            // Budgets are another suite's concern; these scenarios send fast on purpose.
+            no_budgets(c);
+            adjust(c);
+            if let Some(prefix) = &prefix {
+                c.redis_url = Some(switchboard_testkit::redis::url());
+                c.redis_prefix = prefix.clone();
+                c.node_id = Some(format!("node-{n}"));
+            }
+        })
+        .await;
+        servers.push(server);
+    }
+    Place { servers }
+}
+
+/// A client of `user`; on two nodes, bob's (and dave's) on the second, the others' on the first.
+async fn client(place: &Place, t: Transport, user: &str, role: Role) -> AnyClient {
+    let home = usize::from(matches!(user, "bob" | "dave")).min(place.servers.len() - 1);
+    AnyClient::connect(&place.servers[home], t, user, GRANT, role).await
 }
 
 /// Joins [`ROOM`] as peer `c.name`; returns `joined`.
@@ -71,7 +117,7 @@ async fn join(c: &mut AnyClient, meta: Option<Value>) -> Value {
     joined.payload
 }
 
-async fn joined(server: &TestServer, t: Transport, user: &str, role: Role) -> AnyClient {
+async fn joined(server: &Place, t: Transport, user: &str, role: Role) -> AnyClient {
     let mut c = client(server, t, user, role).await;
     join(&mut c, None).await;
     c
@@ -751,8 +797,9 @@ async fn check_parity<F, Fut>(
     Fut: Future<Output = Transcript>,
 {
     let got = scenario(a, b).await;
+    // The reference is always the single node's.
     let reference = reference
-        .get_or_init(|| scenario(Transport::Ws, Transport::Ws))
+        .get_or_init(|| CLUSTER.scope(None, scenario(Transport::Ws, Transport::Ws)))
         .await;
     assert_eq!(got.len(), reference.len());
     for ((who, lines), (_, expected)) in got.iter().zip(reference) {
@@ -772,6 +819,48 @@ async fn check_parity<F, Fut>(
     }
 }
 
+/// One test per ordered pair of transports, each calling the `check(a, b)` in scope.
+macro_rules! pairs {
+    () => {
+        #[tokio::test]
+        async fn ws_ws() {
+            check(Transport::Ws, Transport::Ws).await
+        }
+        #[tokio::test]
+        async fn ws_sse() {
+            check(Transport::Ws, Transport::Sse).await
+        }
+        #[tokio::test]
+        async fn ws_poll() {
+            check(Transport::Ws, Transport::Poll).await
+        }
+        #[tokio::test]
+        async fn sse_ws() {
+            check(Transport::Sse, Transport::Ws).await
+        }
+        #[tokio::test]
+        async fn sse_sse() {
+            check(Transport::Sse, Transport::Sse).await
+        }
+        #[tokio::test]
+        async fn sse_poll() {
+            check(Transport::Sse, Transport::Poll).await
+        }
+        #[tokio::test]
+        async fn poll_ws() {
+            check(Transport::Poll, Transport::Ws).await
+        }
+        #[tokio::test]
+        async fn poll_sse() {
+            check(Transport::Poll, Transport::Sse).await
+        }
+        #[tokio::test]
+        async fn poll_poll() {
+            check(Transport::Poll, Transport::Poll).await
+        }
+    };
+}
+
 /// One test per scenario and ordered pair of transports: `scenario::a_b`.
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {$(
@@ -784,24 +873,23 @@ macro_rules! conformance {
                 check_parity(stringify!($scenario), &REFERENCE, scenarios::$scenario, a, b).await;
             }
 
-            #[tokio::test]
-            async fn ws_ws() { check(Transport::Ws, Transport::Ws).await }
-            #[tokio::test]
-            async fn ws_sse() { check(Transport::Ws, Transport::Sse).await }
-            #[tokio::test]
-            async fn ws_poll() { check(Transport::Ws, Transport::Poll).await }
-            #[tokio::test]
-            async fn sse_ws() { check(Transport::Sse, Transport::Ws).await }
-            #[tokio::test]
-            async fn sse_sse() { check(Transport::Sse, Transport::Sse).await }
-            #[tokio::test]
-            async fn sse_poll() { check(Transport::Sse, Transport::Poll).await }
-            #[tokio::test]
-            async fn poll_ws() { check(Transport::Poll, Transport::Ws).await }
-            #[tokio::test]
-            async fn poll_sse() { check(Transport::Poll, Transport::Sse).await }
-            #[tokio::test]
-            async fn poll_poll() { check(Transport::Poll, Transport::Poll).await }
+            /// The clients on two nodes of a cluster.
+            mod two_nodes {
+                use super::{super::CLUSTER, Transport};
+                use switchboard_testkit::redis;
+
+                async fn check(a: Transport, b: Transport) {
+                    if redis::available().await {
+                        let prefix = redis::unique_prefix(stringify!($scenario));
+                        CLUSTER.scope(Some(prefix.clone()), super::check(a, b)).await;
+                        redis::delete_prefix(&prefix).await;
+                    }
+                }
+
+                pairs!();
+            }
+
+            pairs!();
         }
     )*};
 }

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Instant};
 use switchboard_protocol::{PeerLeftReason, ServerMessage};
 
 use super::{Attachment, Hub};
-use crate::{CloseReason, Event, Now, SessionId, outbox::Outgoing, session::Session};
+use crate::{CloseReason, Event, Now, SessionId, SharedOp, outbox::Outgoing, session::Session};
 
 /// What the transport holding an attachment should do next ([`Hub::transmit`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -42,6 +42,10 @@ pub struct Outputs<S> {
     /// When to call [`Hub::handle_timeout`] next (`None`: no timers at all). An input may bring
     /// it forward; the next drain shows it.
     pub deadline: Option<Instant>,
+    /// In cluster mode, what the calls changed in shared state and the messages for other nodes'
+    /// sessions, in the order made, for the IO layer to commit to the shared store. Always empty
+    /// for a hub that is not clustered.
+    pub shared: Vec<SharedOp>,
 }
 
 impl<S> Default for Outputs<S> {
@@ -50,6 +54,7 @@ impl<S> Default for Outputs<S> {
             ready: Vec::new(),
             events: Vec::new(),
             deadline: None,
+            shared: Vec::new(),
         }
     }
 }
@@ -60,6 +65,9 @@ impl<S: Clone> Hub<S> {
     pub fn drain_outputs(&mut self, outputs: &mut Outputs<S>) {
         outputs.ready.append(&mut self.ready);
         outputs.events.append(&mut self.events);
+        if !self.shared.is_empty() {
+            outputs.shared.append(&mut self.shared);
+        }
         outputs.deadline = self.timers.next();
     }
 
@@ -120,6 +128,16 @@ impl<S: Clone> Hub<S> {
         encode: impl FnOnce(&mut String, u64, u64),
     ) {
         let Some(s) = self.sessions.get_mut(to) else {
+            // Not a session of this node: in cluster mode, a member on another node.
+            if self.clustered {
+                self.scratch.clear();
+                encode(&mut self.scratch, 0, now.unix_ms);
+                self.shared.push(SharedOp::Forward {
+                    to: to.clone(),
+                    kind,
+                    text: Arc::from(self.scratch.as_str()),
+                });
+            }
             return;
         };
         if s.closing.is_some() {
@@ -139,7 +157,8 @@ impl<S: Clone> Hub<S> {
     }
 
     /// Ends the sessions whose outbox overflowed during the call now ending: a client that does
-    /// not take its messages is disconnected rather than silently lose one.
+    /// not take its messages is disconnected rather than silently lose one. In cluster mode, then
+    /// drops the mirrors that no member of this node is in any more.
     pub(super) fn settle(&mut self, now: Now) {
         while let Some(id) = self.overflowed.pop() {
             self.close_session(
@@ -148,6 +167,9 @@ impl<S: Clone> Hub<S> {
                 PeerLeftReason::Disconnected,
                 now,
             );
+        }
+        while let Some(room) = self.unmirrored.pop() {
+            self.release_mirror(&room);
         }
     }
 }

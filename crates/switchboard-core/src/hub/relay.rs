@@ -9,7 +9,7 @@ use switchboard_protocol::{
 };
 
 use super::Hub;
-use crate::{Event, Now, SessionId};
+use crate::{Event, Now, SessionId, SharedOp};
 
 /// A message to relay, as its sender wrote it.
 pub(super) struct Relayed<'a> {
@@ -106,6 +106,12 @@ impl<S: Clone> Hub<S> {
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
         let changed = room.mode != mode;
         room.mode = mode;
+        if changed && self.clustered {
+            self.shared.push(SharedOp::Mode {
+                room: room_id.clone(),
+                mode,
+            });
+        }
         let mut notice =
             ServerMessage::new(ServerBody::ModeChanged(ModeChanged { mode, by })).in_room(room_id);
         let recipients: Vec<SessionId> = if changed {
@@ -148,6 +154,12 @@ impl<S: Clone> Hub<S> {
             ));
         }
         let (target_session, target_user) = (target.session.clone(), target.user.clone());
+        if self.clustered {
+            self.shared.push(SharedOp::Banned {
+                room: room_id.clone(),
+                user: target_user.clone(),
+            });
+        }
         room.banned.insert(target_user);
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Kicked,

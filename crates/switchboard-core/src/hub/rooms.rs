@@ -10,7 +10,7 @@ use switchboard_protocol::{
 
 use super::Hub;
 use crate::{
-    CloseReason, Event, Now, RoomEnd, SessionId,
+    CloseReason, Event, Now, RoomEnd, SessionId, SharedMember, SharedOp,
     deadlines::TimerKey,
     room::{Member, Room},
 };
@@ -101,7 +101,25 @@ impl<S: Clone> Hub<S> {
                 .map(|r| (r.mode, r.banned.clone()))
                 .unwrap_or_default();
             self.close_session(&old, CloseReason::Replaced, PeerLeftReason::Replaced, now);
+            if self.clustered && !self.sessions.contains_key(&old) {
+                // A session of another node: it leaves this room here, and its node ends it when
+                // the `replaced` reaches it.
+                self.leave_room(&old, &room_id, PeerLeftReason::Replaced, None, now);
+            }
             if !self.rooms.contains_key(&room_id) {
+                if self.clustered {
+                    // The shared store deleted the emptied room: it gets them back too.
+                    self.shared.push(SharedOp::Mode {
+                        room: room_id.clone(),
+                        mode,
+                    });
+                    for user in &banned {
+                        self.shared.push(SharedOp::Banned {
+                            room: room_id.clone(),
+                            user: user.clone(),
+                        });
+                    }
+                }
                 let room = self.open_room(&room_id, now);
                 room.mode = mode;
                 room.banned = banned;
@@ -130,6 +148,16 @@ impl<S: Clone> Hub<S> {
             info: info.clone(),
         });
         let members = room.members.len();
+        if self.clustered {
+            self.shared.push(SharedOp::Joined {
+                room: room_id.clone(),
+                member: SharedMember {
+                    session: id.clone(),
+                    user: user.clone(),
+                    info: info.clone(),
+                },
+            });
+        }
         let joined = self.joined_body(id, &room_id);
         self.push(id, &joined.in_room(&room_id).with_id(echo), now);
         let announce = ServerMessage::new(ServerBody::PeerJoined(info)).in_room(&room_id);
@@ -146,7 +174,7 @@ impl<S: Clone> Hub<S> {
     }
 
     /// Creates `room_id` with no members, its idle timer running from now.
-    fn open_room(&mut self, room_id: &RoomId, now: Now) -> &mut Room {
+    pub(super) fn open_room(&mut self, room_id: &RoomId, now: Now) -> &mut Room {
         let idle_at = now.at + self.config.room_idle_timeout;
         let timer = self
             .timers
@@ -169,6 +197,7 @@ impl<S: Clone> Hub<S> {
             .is_some_and(|r| r.member_of_session(id).is_some());
         if member {
             self.leave_room(id, &room, PeerLeftReason::Left, None, now);
+            self.mirror_may_go(room.clone());
         }
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Left,
@@ -247,6 +276,12 @@ impl<S: Clone> Hub<S> {
         }
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         let members = room.members.len();
+        if self.clustered {
+            self.shared.push(SharedOp::Left {
+                room: room_id.clone(),
+                peer: member.info.peer.clone(),
+            });
+        }
         if members == 0 {
             self.rooms.remove(room_id);
             self.events.push(Event::RoomClosed {
@@ -288,6 +323,12 @@ impl<S: Clone> Hub<S> {
         for member in room.members {
             if let Some(s) = self.sessions.get_mut(&member.session) {
                 s.remove_room(room_id);
+            }
+            if self.clustered {
+                self.shared.push(SharedOp::Left {
+                    room: room_id.clone(),
+                    peer: member.info.peer.clone(),
+                });
             }
             self.push(&member.session, &notice, now);
             self.events.push(Event::Left {

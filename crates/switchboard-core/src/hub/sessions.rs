@@ -11,7 +11,7 @@ use switchboard_protocol::{Hello, PeerLeftReason, ServerBody, ServerMessage, Sig
 
 use super::Hub;
 use crate::{
-    CloseReason, Event, Identity, Now, SessionId,
+    CloseReason, Event, Identity, Now, SessionId, SharedOp,
     deadlines::TimerKey,
     outbox::{Outbox, ResumeGap},
     rate::{AbuseMeter, TokenBucket},
@@ -108,6 +108,12 @@ impl<S: Clone> Hub<S> {
             session: id.clone(),
             user: session.identity.user.clone(),
         });
+        if self.clustered {
+            self.shared.push(SharedOp::Attached {
+                session: id.clone(),
+                user: session.identity.user.clone(),
+            });
+        }
         self.sessions.insert(id.clone(), Box::new(session));
         Ok(Attachment {
             session: id,
@@ -345,6 +351,7 @@ impl<S: Clone> Hub<S> {
         }
         for room in s.rooms.clone() {
             self.leave_room(id, &room, left_as, None, now);
+            self.mirror_may_go(room);
         }
         let Some(s) = self.sessions.get_mut(id) else {
             return;
@@ -354,6 +361,13 @@ impl<S: Clone> Hub<S> {
             user: s.identity.user.clone(),
             reason,
         });
+        if self.clustered {
+            // Ended for the other nodes now, while its transport drains what is queued: nothing
+            // more is queued for a closing session.
+            self.shared.push(SharedOp::Ended {
+                session: id.clone(),
+            });
+        }
         if s.is_attached() {
             s.closing = Some(reason);
             Self::signal(&mut self.ready, s);
@@ -364,14 +378,22 @@ impl<S: Clone> Hub<S> {
 
     /// Closes every room and session for a server shutdown: members get `room_closed`, then every
     /// transport drains and closes with [`CloseReason::Shutdown`].
+    ///
+    /// A clustered hub closes no room, since other nodes' members stay: its sessions leave their
+    /// rooms (their peers see `disconnected`) and their transports close.
     pub fn shutdown(&mut self, now: Now) {
-        let rooms: Vec<_> = self.rooms.keys().cloned().collect();
-        for room in rooms {
-            self.close_room(&room, switchboard_protocol::RoomClosedReason::Shutdown, now);
-        }
+        let left_as = if self.clustered {
+            PeerLeftReason::Disconnected
+        } else {
+            let rooms: Vec<_> = self.rooms.keys().cloned().collect();
+            for room in rooms {
+                self.close_room(&room, switchboard_protocol::RoomClosedReason::Shutdown, now);
+            }
+            PeerLeftReason::RoomClosed
+        };
         let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for id in ids {
-            self.close_session(&id, CloseReason::Shutdown, PeerLeftReason::RoomClosed, now);
+            self.close_session(&id, CloseReason::Shutdown, left_as, now);
         }
         self.settle(now);
     }

@@ -96,6 +96,15 @@ impl<S: Clone> Hub<S> {
         if room.timer != token {
             return;
         }
+        if self.clustered && (room.members.iter()).any(|m| !self.sessions.contains_key(&m.session))
+        {
+            // Members of other nodes are active where this node cannot see: a room shared
+            // between nodes is not closed for idleness by one of them.
+            room.timer = self
+                .timers
+                .schedule(TimerKey::Room(id.clone()), now.at + idle);
+            return;
+        }
         let members = room
             .members
             .iter()

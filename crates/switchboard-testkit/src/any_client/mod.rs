@@ -171,6 +171,21 @@ impl AnyClient {
         room: &str,
         role: Role,
     ) -> AnyClient {
+        let poll_wait = Duration::from_millis(server.running().node().config().poll_wait_ms);
+        let addr = server.addr.to_string();
+        AnyClient::connect_to(&addr, poll_wait, transport, user, room, role).await
+    }
+
+    /// [`AnyClient::connect`] to the server at `addr` (such as a [`crate::Process`]), whose
+    /// `poll_wait_ms` is `poll_wait`.
+    pub async fn connect_to(
+        addr: &str,
+        poll_wait: Duration,
+        transport: Transport,
+        user: &str,
+        room: &str,
+        role: Role,
+    ) -> AnyClient {
         let (_, rx) = mpsc::unbounded_channel();
         let mut c = AnyClient {
             name: user.to_owned(),
@@ -178,10 +193,10 @@ impl AnyClient {
             session: String::new(),
             seq: 0,
             hello: no_hello(),
-            base: server.http(""),
-            ws_url: server.ws_url(),
-            token: server.token(user, room, role),
-            poll_wait: Duration::from_millis(server.running().node().config().poll_wait_ms),
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/v1/ws"),
+            token: crate::tokens::mint(user, room, role),
+            poll_wait,
             http: reqwest::Client::new(),
             received_seq: 0,
             rx,

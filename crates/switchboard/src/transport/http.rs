@@ -22,7 +22,7 @@ use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
 
 use crate::{
     auth::token_from,
-    delivery::{SinkRef, StreamSink},
+    delivery::{Hub, SinkRef, StreamSink},
     error::ApiError,
     node::Node,
 };
@@ -187,34 +187,37 @@ pub async fn post_messages(
     } else {
         vec![text]
     };
-    let receive = crate::telemetry::receive_span();
-    let results: Vec<Outcome> = receive.in_scope(|| {
-        node.with_hub(|hub, now| {
-            hub.check_owner(session, &identity.user)?;
-            let results = frames
-                .iter()
-                .map(
-                    |frame| match hub.receive_posted(session, &identity.user, frame, now) {
-                        Ok(()) => Outcome::ACCEPTED,
-                        Err(Refusal::Dropped) => {
-                            let e =
-                                SignalError::RateLimited("dropped: over the rate budget".into());
-                            Outcome::refused(ErrorBody::from_error(&e))
-                        }
-                        Err(Refusal::Reply(error)) => {
-                            let body = match &*error.body {
-                                ServerBody::Error(body) => body.clone(),
-                                _ => ErrorBody::from_error(&SignalError::Internal),
-                            };
-                            hub.reply_to(session, *error, now);
-                            Outcome::refused(body)
-                        }
-                    },
-                )
+    // Cluster mode: the rooms joined are locked and read first (crate::cluster::joins).
+    let mut locked = match node.cluster() {
+        None => None,
+        Some(cluster) => {
+            let limits = &node.config().limits;
+            let rooms: Vec<_> = (frames.iter())
+                .filter_map(|f| crate::cluster::joins::join_room(f, limits))
                 .collect();
-            Ok::<_, SignalError>(results)
+            match rooms.is_empty() {
+                true => None,
+                false => Some(crate::cluster::joins::lock(cluster, rooms).await?),
+            }
+        }
+    };
+    let receive = crate::telemetry::receive_span();
+    let results: Result<Vec<Outcome>, SignalError> = receive.in_scope(|| {
+        node.with_hub(|hub, now| {
+            if let Some(locked) = &mut locked {
+                locked.mirror(hub, now);
+            }
+            let results = receive_all(hub, session, &identity.user, &frames, now);
+            if let Some(locked) = &locked {
+                locked.settle(hub);
+            }
+            results
         })
-    })?;
+    });
+    if let Some(locked) = &locked {
+        node.submit_shared(locked.unlocks());
+    }
+    let results = results?;
     // The messages just queued woke the streams of their recipients (an SSE stream, a pending
     // poll). Letting those tasks run before this one writes its answer puts the relayed messages
     // on the wire first: the answer only tells the sender they were taken, and writing it first
@@ -225,6 +228,38 @@ pub async fn post_messages(
         all => Json(all).into_response(),
     };
     Ok(response)
+}
+
+/// Handles posted messages in order, each as a WebSocket frame would be, for `user`'s `session`.
+fn receive_all(
+    hub: &mut Hub,
+    session: &str,
+    user: &str,
+    frames: &[&str],
+    now: switchboard_core::Now,
+) -> Result<Vec<Outcome>, SignalError> {
+    hub.check_owner(session, user)?;
+    let results = frames
+        .iter()
+        .map(
+            |frame| match hub.receive_posted(session, user, frame, now) {
+                Ok(()) => Outcome::ACCEPTED,
+                Err(Refusal::Dropped) => {
+                    let e = SignalError::RateLimited("dropped: over the rate budget".into());
+                    Outcome::refused(ErrorBody::from_error(&e))
+                }
+                Err(Refusal::Reply(error)) => {
+                    let body = match &*error.body {
+                        ServerBody::Error(body) => body.clone(),
+                        _ => ErrorBody::from_error(&SignalError::Internal),
+                    };
+                    hub.reply_to(session, *error, now);
+                    Outcome::refused(body)
+                }
+            },
+        )
+        .collect();
+    Ok(results)
 }
 
 /// The largest body `POST /v1/sessions/{id}/messages` reads; each message in it must also fit

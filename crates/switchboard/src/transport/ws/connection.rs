@@ -31,6 +31,7 @@ use super::{
     sender::{Out, Sender},
 };
 use crate::{
+    cluster::joins::{Pending, Taken},
     delivery::{Delivery, Hub, SinkRef},
     node::Node,
 };
@@ -68,6 +69,8 @@ pub struct Connection {
     /// Whether the heartbeat timer knows which task to wake (it is polled once after each reset,
     /// and afterwards only once it has fired).
     heartbeat_armed: bool,
+    /// Cluster mode: messages waiting behind a join ([`crate::cluster::joins`]).
+    pending: Option<Arc<Pending>>,
 }
 
 /// Sends one text frame and then a close frame, outside any session (a refused resume), and
@@ -112,6 +115,7 @@ impl Connection {
             sender,
             closing: None,
             heartbeat_armed: false,
+            pending: node.cluster().map(|_| Arc::default()),
         }
     }
 
@@ -228,10 +232,26 @@ impl Connection {
             reader,
             sender,
             closing,
+            pending,
             ..
         } = self;
         let mut delivery = Delivery::default();
         let result = reader.feed(bytes, &mut |inbound| {
+            if let (Some(pending), Inbound::Text(text)) = (&pending, &inbound) {
+                match pending.offer(node, sender.attachment(), text) {
+                    Taken::Direct => {}
+                    Taken::Queued => return ControlFlow::Continue(()),
+                    Taken::Overflow => {
+                        let ended = ConnectionEnd {
+                            disconnect: Some(Disconnect::Lost),
+                            reason: "overflow",
+                        };
+                        let reason = "too many messages waiting for a join";
+                        close(closing, &mut sender.lock(), 4005, reason, ended);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
             self::inbound(node, &mut delivery, sender, closing, inbound)
         });
         node.deliver(&mut delivery);

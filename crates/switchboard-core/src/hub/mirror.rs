@@ -1,0 +1,121 @@
+//! Cluster mode: rooms whose members are spread over nodes, and messages between nodes.
+//!
+//! A clustered hub keeps a mirror of every room one of its sessions is in. Its own members are
+//! its own truth (only this hub joins or removes them, or hears that another node did); the other
+//! members come from the shared store ([`Hub::mirror_room`]). Messages for members of other nodes
+//! leave as [`SharedOp::Forward`](crate::SharedOp::Forward) (see `output.rs`), and messages other
+//! nodes sent to this node's sessions come in through [`Hub::forwarded`], which numbers them in
+//! the recipient's outbox like any other message.
+
+use switchboard_protocol::{PeerLeftReason, RoomId, renumber};
+
+use super::Hub;
+use crate::{CloseReason, Now, RoomView, SessionId, room::Member};
+
+impl<S: Clone> Hub<S> {
+    /// Whether one of this hub's own sessions is a member of `room_id`.
+    pub(super) fn has_local_member(&self, room_id: &RoomId) -> bool {
+        self.rooms.get(room_id).is_some_and(|room| {
+            (room.members.iter()).any(|m| self.sessions.contains_key(&m.session))
+        })
+    }
+
+    /// Brings the mirror of `room_id` up to the shared store's `view`, creating it if there is
+    /// none (a join is about to be decided against it). This hub's own members stay as it has
+    /// them, whatever the view says: a join or leave of its own may not have reached the store
+    /// yet. The others are the view's, in its order.
+    pub fn mirror_room(&mut self, room_id: &RoomId, view: RoomView, now: Now) {
+        if !self.rooms.contains_key(room_id) {
+            self.open_room(room_id, now);
+        }
+        let sessions = &self.sessions;
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return;
+        };
+        let mut own: Vec<Member> = std::mem::take(&mut room.members);
+        let mut members = Vec::with_capacity(view.members.len().max(own.len()));
+        for m in view.members {
+            if sessions.contains_key(&m.session) {
+                if let Some(i) = own.iter().position(|o| o.session == m.session) {
+                    members.push(own.remove(i));
+                }
+            } else {
+                members.push(Member {
+                    session: m.session,
+                    user: m.user,
+                    info: m.info,
+                });
+            }
+        }
+        // Own members the store does not list yet (their join is on its way) keep their place
+        // at the end; those of other nodes that the view no longer lists are gone.
+        members.extend(
+            own.into_iter()
+                .filter(|o| sessions.contains_key(&o.session)),
+        );
+        room.members = members;
+        room.mode = view.mode;
+        room.banned = view.banned.into_iter().collect();
+    }
+
+    /// Drops the mirror of `room_id` if none of this hub's sessions is in it (after a join that
+    /// was refused, the last of them leaving, or a view showing them gone). A hub that is not
+    /// clustered has no mirrors: its rooms go when their last member does.
+    pub fn release_mirror(&mut self, room_id: &RoomId) {
+        if self.clustered && !self.has_local_member(room_id) {
+            self.rooms.remove(room_id);
+        }
+    }
+
+    /// Notes that a member of this node left `room_id` during the current call; [`Hub::settle`]
+    /// drops the mirror then if no member of this node is left in it.
+    pub(super) fn mirror_may_go(&mut self, room_id: RoomId) {
+        if self.clustered {
+            self.unmirrored.push(room_id);
+        }
+    }
+
+    /// A message another node's hub sent to `session` of this one, encoded with any seq: it is
+    /// queued with the session's next seq. `room` is the room it is about. A `left` (kicked) or a
+    /// `replaced` means the other node already took the session out of the room and told the
+    /// others; here it leaves the mirror quietly, and a replaced session then ends as it would on
+    /// one node (leaving its other rooms). Returns whether the session is this hub's.
+    pub fn forwarded(
+        &mut self,
+        session: &SessionId,
+        room: Option<&RoomId>,
+        kind: &'static str,
+        text: &str,
+        now: Now,
+    ) -> bool {
+        if !self.sessions.contains_key(session) {
+            return false;
+        }
+        let removed = matches!(kind, "left" | "replaced");
+        if removed && let Some(room_id) = room {
+            if let Some(room) = self.rooms.get_mut(room_id) {
+                room.remove_session(session);
+            }
+            if let Some(s) = self.sessions.get_mut(session) {
+                s.remove_room(room_id);
+            }
+            self.release_mirror(room_id);
+        }
+        self.push_with(session, kind, now, |out, seq, _| {
+            out.push_str(&renumber(text, seq));
+        });
+        if kind == "replaced" {
+            self.close_session(
+                session,
+                CloseReason::Replaced,
+                PeerLeftReason::Replaced,
+                now,
+            );
+        }
+        self.settle(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

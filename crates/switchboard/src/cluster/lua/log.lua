@@ -1,0 +1,9 @@
+-- Reads a session's log after position ARGV[3]: {first position kept, entries from there}.
+-- Entries are "kind\ntext"; positions count from 1 and the log keeps the latest ones.
+-- ARGV[1] key prefix, ARGV[2] session.
+local s = ARGV[1] .. ':s:{' .. ARGV[2] .. '}'
+local top = tonumber(redis.call('HGET', s, 'top') or '0')
+local log = s .. ':log'
+local first = top - redis.call('LLEN', log) + 1
+local from = math.max(tonumber(ARGV[3]) + 1, first)
+return {from, redis.call('LRANGE', log, from - first, -1)}

@@ -1,0 +1,247 @@
+//! The shared store as an in-memory model, for tests: the same writes with the same meaning as the
+//! Redis scripts, and an inbox that loses, repeats and reorders doorbells on demand, as a dropped
+//! or lagging pub/sub connection does.
+
+use std::collections::{HashMap, VecDeque};
+
+use futures_util::{future::BoxFuture, stream::BoxStream};
+use parking_lot::Mutex;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use switchboard_core::{RoomView, SessionId, SharedOp};
+use switchboard_protocol::RoomId;
+use tokio::sync::mpsc;
+
+use super::store::{
+    Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, mode_name, room_view,
+};
+
+/// How the inbox misbehaves: each doorbell is lost, sent twice, or held back behind the next
+/// one with these probabilities.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Probability that a doorbell is lost.
+    pub lose: f64,
+    /// Probability that it is sent twice.
+    pub repeat: f64,
+    /// Probability that it is held back and sent after the next one.
+    pub reorder: f64,
+}
+
+#[derive(Default)]
+struct Room {
+    mode: String,
+    joins: u64,
+    members: HashMap<String, (u64, String)>,
+    banned: Vec<String>,
+    lock: Option<String>,
+}
+
+struct Session {
+    node: String,
+    top: u64,
+    log: VecDeque<LogEntry>,
+}
+
+struct State {
+    rooms: HashMap<RoomId, Room>,
+    sessions: HashMap<SessionId, Session>,
+    inboxes: HashMap<String, mpsc::UnboundedSender<Doorbell>>,
+    held: HashMap<String, Doorbell>,
+    rng: StdRng,
+}
+
+/// See the module documentation.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    faults: Faults,
+    log_cap: usize,
+}
+
+impl MemoryStore {
+    /// An empty store whose inboxes misbehave as `faults` says (seeded by `seed`).
+    pub fn new(faults: Faults, seed: u64, log_cap: usize) -> Self {
+        MemoryStore {
+            state: Mutex::new(State {
+                rooms: HashMap::new(),
+                sessions: HashMap::new(),
+                inboxes: HashMap::new(),
+                held: HashMap::new(),
+                rng: StdRng::seed_from_u64(seed),
+            }),
+            faults,
+            log_cap,
+        }
+    }
+
+    /// Sends every doorbell still held back (as a lagging connection eventually does).
+    pub fn release_held(&self) {
+        let mut state = self.state.lock();
+        let held: Vec<(String, Doorbell)> = state.held.drain().collect();
+        for (node, bell) in held {
+            if let Some(inbox) = state.inboxes.get(&node) {
+                let _ = inbox.send(bell);
+            }
+        }
+    }
+
+    fn ring(&self, state: &mut State, node: &str, bell: Doorbell) {
+        let Some(inbox) = state.inboxes.get(node).cloned() else {
+            return;
+        };
+        let roll: f64 = state.rng.random();
+        let f = self.faults;
+        if roll < f.lose {
+            return;
+        }
+        if roll < f.lose + f.reorder && !state.held.contains_key(node) {
+            state.held.insert(node.to_owned(), bell);
+            return;
+        }
+        let _ = inbox.send(bell.clone());
+        if roll < f.lose + f.reorder + f.repeat {
+            let _ = inbox.send(bell);
+        }
+        if let Some(held) = state.held.remove(node) {
+            let _ = inbox.send(held);
+        }
+    }
+
+    fn apply(&self, state: &mut State, node: &str, write: &Write) {
+        match write {
+            Write::Unlock { room, token } => {
+                if let Some(r) = state.rooms.get_mut(room)
+                    && r.lock.as_deref() == Some(&**token)
+                {
+                    r.lock = None;
+                }
+            }
+            Write::Shared(op) => match op {
+                SharedOp::Attached { session, .. } => {
+                    let s = state.sessions.entry(session.clone()).or_insert(Session {
+                        node: String::new(),
+                        top: 0,
+                        log: VecDeque::new(),
+                    });
+                    s.node = node.to_owned();
+                }
+                SharedOp::Ended { session } => {
+                    state.sessions.remove(session);
+                }
+                SharedOp::Joined { room, member } => {
+                    let r = state.rooms.entry(room.clone()).or_default();
+                    r.joins += 1;
+                    let record = (r.joins, MemberRecord::encode(member));
+                    r.members.insert(member.info.peer.to_string(), record);
+                }
+                SharedOp::Left { room, peer } => {
+                    if let Some(r) = state.rooms.get_mut(room) {
+                        r.members.remove(peer.as_str());
+                        if r.members.is_empty() {
+                            let lock = r.lock.take();
+                            *r = Room {
+                                lock,
+                                ..Room::default()
+                            };
+                        }
+                    }
+                }
+                SharedOp::Mode { room, mode } => {
+                    state.rooms.entry(room.clone()).or_default().mode = mode_name(*mode).into();
+                }
+                SharedOp::Banned { room, user } => {
+                    let r = state.rooms.entry(room.clone()).or_default();
+                    r.banned.push(user.to_string());
+                }
+                SharedOp::Forward { to, kind, text } => {
+                    let Some(s) = state.sessions.get_mut(to) else {
+                        return;
+                    };
+                    s.top += 1;
+                    let entry = LogEntry {
+                        kind: (*kind).to_owned(),
+                        text: text.to_string(),
+                    };
+                    s.log.push_back(entry.clone());
+                    if s.log.len() > self.log_cap {
+                        s.log.pop_front();
+                    }
+                    let (node, position) = (s.node.clone(), s.top);
+                    let bell = Doorbell {
+                        session: to.clone(),
+                        position,
+                        entry,
+                    };
+                    self.ring(state, &node, bell);
+                }
+            },
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn room<'a>(
+        &'a self,
+        room: &'a RoomId,
+        lock: Option<(&'a str, u64)>,
+    ) -> BoxFuture<'a, Result<Option<RoomView>, StoreError>> {
+        let mut state = self.state.lock();
+        let r = state.rooms.entry(room.clone()).or_default();
+        let view = match lock {
+            Some(_) if r.lock.is_some() => None,
+            _ => {
+                if let Some((token, _)) = lock {
+                    r.lock = Some(token.to_owned());
+                }
+                let members = r.members.values().cloned().collect();
+                Some(room_view(&r.mode, members, r.banned.clone()))
+            }
+        };
+        Box::pin(std::future::ready(Ok(view)))
+    }
+
+    fn commit<'a>(
+        &'a self,
+        node: &'a str,
+        writes: &'a [Write],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut state = self.state.lock();
+        for write in writes {
+            self.apply(&mut state, node, write);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn log_after<'a>(
+        &'a self,
+        session: &'a SessionId,
+        after: u64,
+    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>> {
+        let state = self.state.lock();
+        let read = match state.sessions.get(session) {
+            None => (after + 1, Vec::new()),
+            Some(s) => {
+                let first = s.top + 1 - s.log.len() as u64;
+                let from = first.max(after + 1);
+                let skip = (from - first) as usize;
+                (from, s.log.iter().skip(skip).cloned().collect())
+            }
+        };
+        Box::pin(std::future::ready(Ok(read)))
+    }
+
+    fn inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, Doorbell>, StoreError>> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.state.lock().inboxes.insert(node.to_owned(), tx);
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Box::pin(std::future::ready(Ok(
+            Box::pin(stream) as BoxStream<'static, Doorbell>
+        )))
+    }
+}

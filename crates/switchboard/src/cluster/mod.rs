@@ -1,0 +1,133 @@
+//! Cluster mode: several nodes serve one set of rooms, sharing state through Redis.
+//!
+//! Each node runs the same hub rules as a single node (the hub is clustered: see
+//! `switchboard_core::SharedOp`). What a node adds:
+//!
+//! | part | owns |
+//! |---|---|
+//! | [`store`] | the shared store's interface, what it keeps and where |
+//! | [`redis`] | the store on Redis: connection, Lua scripts, the inbox subscription |
+//! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
+//! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
+//! | [`tasks`] | the commit task (hub changes to the store, in order) and the inbox task |
+//!
+//! A message between members on two nodes: the sender's hub runs the relay rules against its
+//! mirror of the room and hands the message out as a `Forward`; the commit task appends it to
+//! the recipient's log in Redis and publishes a doorbell on the recipient node's inbox
+//! (`commit.lua`, one round trip); the recipient node's inbox task puts it into the recipient's
+//! outbox (`Hub::forwarded`), from where its transport takes it as any other message.
+
+pub mod joins;
+#[cfg(test)]
+pub mod memory;
+pub mod redis;
+pub mod sequencer;
+pub mod store;
+pub mod tasks;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use self::{
+    sequencer::Sequencer,
+    store::{Store, StoreError, Write},
+};
+
+/// Batches of writes waiting for the commit task. Past it a node's writes outrun the store; the
+/// batch is dropped with an error logged and counted (`cluster_commit_dropped_total`).
+const WRITE_QUEUE: usize = 16 * 1024;
+
+/// How long a room's join lock is held at most (a node that dies holding it delays that room's
+/// joins by this much).
+pub const LOCK_MS: u64 = 5_000;
+
+/// A node's membership of the cluster: its id, the store, and the queue to the commit task.
+pub struct Cluster {
+    node_id: Arc<str>,
+    store: Arc<dyn Store>,
+    writes: mpsc::Sender<Vec<Write>>,
+    /// Taken by the commit task when it starts.
+    pending: Mutex<Option<mpsc::Receiver<Vec<Write>>>>,
+    /// Where each of this node's sessions is in its log.
+    sequencer: Mutex<Sequencer>,
+    /// Whether the store answered the last probe ([`tasks::health`]).
+    reachable: AtomicBool,
+}
+
+impl Cluster {
+    /// A node `node_id` of the cluster kept in `store`.
+    pub fn new(node_id: &str, store: Arc<dyn Store>) -> Self {
+        let (writes, pending) = mpsc::channel(WRITE_QUEUE);
+        Cluster {
+            node_id: node_id.into(),
+            store,
+            writes,
+            pending: Mutex::new(Some(pending)),
+            sequencer: Mutex::new(Sequencer::default()),
+            reachable: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the store answered the last probe: `/readyz` fails while it does not.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        node_id: &str,
+        log_cap: usize,
+    ) -> Result<Self, StoreError> {
+        let store = redis::RedisStore::connect(url, prefix, log_cap).await?;
+        Store::ping(&store).await?;
+        Ok(Cluster::new(node_id, Arc::new(store)))
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Queues writes for the commit task, in the order given. Called with the hub locked, so
+    /// the order of the queue is the order the hub made them in. Never waits.
+    pub fn submit(&self, writes: Vec<Write>) -> Result<(), Vec<Write>> {
+        self.writes.try_send(writes).map_err(|e| e.into_inner())
+    }
+}
+
+/// A server message `type` as the hub names it, from its text in a log or doorbell; `None` for
+/// a name that is no message type.
+pub fn message_kind(name: &str) -> Option<&'static str> {
+    const KINDS: [&str; 17] = [
+        "hello",
+        "joined",
+        "peer_joined",
+        "peer_left",
+        "left",
+        "offer",
+        "answer",
+        "candidate",
+        "call_start",
+        "call_end",
+        "message",
+        "mode_changed",
+        "pong",
+        "replaced",
+        "warning",
+        "room_closed",
+        "error",
+    ];
+    KINDS.into_iter().find(|k| *k == name)
+}

@@ -1,0 +1,250 @@
+//! The shared store on Redis: the `redis` crate's connection manager (one multiplexed connection
+//! that reconnects by itself) for the scripts, and a connection of its own for the inbox, so a
+//! large log read never holds up a doorbell.
+//!
+//! Every write is one of three Lua scripts (`lua/`), so each commit is atomic and costs one round
+//! trip. Keys are derived from the prefix inside the scripts, which suits a standalone Redis (or a
+//! primary with replicas); room and session parts are hash-tagged (`{...}`) with Redis Cluster in
+//! mind, which will need the commit split by slot.
+
+use std::time::Duration;
+
+use futures_util::{StreamExt, future::BoxFuture, stream::BoxStream};
+use redis::{
+    Client, Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use switchboard_core::{RoomView, SessionId, SharedOp};
+use switchboard_protocol::RoomId;
+
+use super::store::{
+    Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, mode_name, room_view,
+};
+
+/// How long a command may take before it counts as failed.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// See the module documentation.
+pub struct RedisStore {
+    client: Client,
+    commands: ConnectionManager,
+    prefix: String,
+    /// Entries kept per session log.
+    log_cap: usize,
+    commit: Script,
+    room: Script,
+    log: Script,
+}
+
+impl RedisStore {
+    /// Connects to `url`; keys and channels go under `prefix`, and each session log keeps its
+    /// latest `log_cap` entries.
+    pub async fn connect(url: &str, prefix: &str, log_cap: usize) -> Result<Self, StoreError> {
+        let client = Client::open(url).map_err(error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let commands = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(error)?;
+        Ok(RedisStore {
+            client,
+            commands,
+            prefix: prefix.to_owned(),
+            log_cap,
+            commit: Script::new(include_str!("lua/commit.lua")),
+            room: Script::new(include_str!("lua/room.lua")),
+            log: Script::new(include_str!("lua/log.lua")),
+        })
+    }
+}
+
+fn error(e: redis::RedisError) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl Store for RedisStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
+    fn room<'a>(
+        &'a self,
+        room: &'a RoomId,
+        lock: Option<(&'a str, u64)>,
+    ) -> BoxFuture<'a, Result<Option<RoomView>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let (token, ms) = lock.unwrap_or(("", 0));
+            let raw: Option<(String, Vec<String>, Vec<String>)> = self
+                .room
+                .arg(&self.prefix)
+                .arg(room.as_str())
+                .arg(token)
+                .arg(ms)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            Ok(raw.map(|(mode, members, banned)| {
+                let members = members
+                    .chunks_exact(2)
+                    .filter_map(|pair| {
+                        let (n, record) = pair[1].split_once('\t')?;
+                        Some((n.parse().ok()?, record.to_owned()))
+                    })
+                    .collect();
+                room_view(&mode, members, banned)
+            }))
+        })
+    }
+
+    fn commit<'a>(
+        &'a self,
+        node: &'a str,
+        writes: &'a [Write],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let mut call = self.commit.prepare_invoke();
+            call.arg(&self.prefix).arg(node).arg(self.log_cap);
+            for write in writes {
+                encode(&mut call, write);
+            }
+            call.invoke_async::<i64>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
+    fn log_after<'a>(
+        &'a self,
+        session: &'a SessionId,
+        after: u64,
+    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let (first, raw): (u64, Vec<String>) = self
+                .log
+                .arg(&self.prefix)
+                .arg(session.as_str())
+                .arg(after)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            let entries = raw
+                .into_iter()
+                .filter_map(|e| {
+                    let (kind, text) = e.split_once('\n')?;
+                    Some(LogEntry {
+                        kind: kind.to_owned(),
+                        text: text.to_owned(),
+                    })
+                })
+                .collect();
+            Ok((first, entries))
+        })
+    }
+
+    fn inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, Doorbell>, StoreError>> {
+        Box::pin(async move {
+            let mut pubsub = self.client.get_async_pubsub().await.map_err(error)?;
+            pubsub
+                .subscribe(inbox_channel(&self.prefix, node))
+                .await
+                .map_err(error)?;
+            let (sink, stream) = pubsub.split();
+            let doorbells = stream.filter_map(move |msg| {
+                // The subscription lives as long as its stream.
+                let _subscribed = &sink;
+                std::future::ready(
+                    std::str::from_utf8(msg.get_payload_bytes())
+                        .ok()
+                        .and_then(parse_doorbell),
+                )
+            });
+            Ok(doorbells.boxed())
+        })
+    }
+}
+
+/// The channel of `node`'s inbox.
+pub fn inbox_channel(prefix: &str, node: &str) -> String {
+    format!("{prefix}:n:{{{node}}}")
+}
+
+/// A doorbell as `commit.lua` publishes it: `session\nposition\nkind\ntext`.
+fn parse_doorbell(payload: &str) -> Option<Doorbell> {
+    let mut parts = payload.splitn(4, '\n');
+    let session = SessionId::parse(parts.next()?)?;
+    let position = parts.next()?.parse().ok()?;
+    let kind = parts.next()?.to_owned();
+    let text = parts.next()?.to_owned();
+    Some(Doorbell {
+        session,
+        position,
+        entry: LogEntry { kind, text },
+    })
+}
+
+/// Appends `write` to a `commit.lua` call in the script's encoding.
+fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
+    match write {
+        Write::Unlock { room, token } => {
+            call.arg("U").arg(room.as_str()).arg(&**token);
+        }
+        Write::Shared(op) => match op {
+            SharedOp::Attached { session, user } => {
+                call.arg("A").arg(session.as_str()).arg(&**user);
+            }
+            SharedOp::Ended { session } => {
+                call.arg("E").arg(session.as_str());
+            }
+            SharedOp::Joined { room, member } => {
+                call.arg("J")
+                    .arg(room.as_str())
+                    .arg(member.info.peer.as_str())
+                    .arg(MemberRecord::encode(member));
+            }
+            SharedOp::Left { room, peer } => {
+                call.arg("L").arg(room.as_str()).arg(peer.as_str());
+            }
+            SharedOp::Mode { room, mode } => {
+                call.arg("M").arg(room.as_str()).arg(mode_name(*mode));
+            }
+            SharedOp::Banned { room, user } => {
+                call.arg("B").arg(room.as_str()).arg(&**user);
+            }
+            SharedOp::Forward { to, kind, text } => {
+                call.arg("F").arg(to.as_str()).arg(*kind).arg(&**text);
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doorbells_parse_as_commit_lua_publishes_them() {
+        let sid = "0123456789abcdefghijkl";
+        let bell = parse_doorbell(&format!("{sid}\n7\noffer\n{{\"a\":\"x\\ny\"}}")).unwrap();
+        assert_eq!(bell.session.as_str(), sid);
+        assert_eq!(bell.position, 7);
+        assert_eq!(bell.entry.kind, "offer");
+        assert_eq!(bell.entry.text, "{\"a\":\"x\\ny\"}");
+        assert!(parse_doorbell("short\n1\nx\ny").is_none());
+        assert!(parse_doorbell(&format!("{sid}\nseven\nx\ny")).is_none());
+    }
+}

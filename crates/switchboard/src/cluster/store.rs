@@ -1,0 +1,165 @@
+//! The shared store as a node uses it: one trait, with Redis behind it in production
+//! ([`super::redis`]) and an in-memory model in tests ([`super::memory`]).
+//!
+//! What the store keeps, per cluster (every key and channel under the configured prefix):
+//!
+//! | what | Redis | written by |
+//! |---|---|---|
+//! | a room: mode, join counter | HASH `p:r:{room}` | `Joined`, `Mode` |
+//! | its members, peer id → "join number\trecord" | HASH `p:r:{room}:m` | `Joined`, `Left` |
+//! | its kicked users | SET `p:r:{room}:ban` | `Banned` |
+//! | the lock a join is decided under | STRING `p:r:{room}:lock`, with a TTL | [`Store::lock_room`] |
+//! | a session: its node, user, log position | HASH `p:s:{sid}` | `Attached`, `Forward` |
+//! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
+//! | a node's inbox | channel `p:n:{node}` | `Forward` |
+//!
+//! Writes go through [`Store::commit`] in the order the hub made them, all of one call
+//! atomically. A forwarded message is appended to its recipient's log and given the next position
+//! there, then published on the recipient node's inbox with that position ([`Doorbell`]). The
+//! inbox may lose, repeat or reorder doorbells (a dropped subscriber connection); the log is the
+//! record, and the receiving node fills any gap from it ([`super::sequencer`]).
+
+use std::sync::Arc;
+
+use futures_util::{future::BoxFuture, stream::BoxStream};
+use serde::{Deserialize, Serialize};
+use switchboard_core::{RoomView, SessionId, SharedMember, SharedOp};
+use switchboard_protocol::{Mode, PeerInfo, RoomId};
+
+/// A write to the shared store.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// What a hub call changed.
+    Shared(SharedOp),
+    /// A join was decided: the room's lock taken with `token` is released.
+    Unlock {
+        /// The room.
+        room: RoomId,
+        /// The token it was locked with.
+        token: Arc<str>,
+    },
+}
+
+/// A message appended to a session's log, as its node's inbox announces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doorbell {
+    /// The recipient.
+    pub session: SessionId,
+    /// Its position in the recipient's log (from 1).
+    pub position: u64,
+    /// The message: its `type` and text.
+    pub entry: LogEntry,
+}
+
+/// One message in a session's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Its `type`.
+    pub kind: String,
+    /// The encoded message (with seq 0; the recipient's node numbers it).
+    pub text: String,
+}
+
+/// The store failed or could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("shared store: {0}")]
+pub struct StoreError(pub String);
+
+/// What a node does with the shared store. See the module documentation.
+pub trait Store: Send + Sync + 'static {
+    /// Reads `room`. With a `lock` token, first takes the room's join lock for `lock_ms`:
+    /// `Ok(None)` when another holder has it.
+    fn room<'a>(
+        &'a self,
+        room: &'a RoomId,
+        lock: Option<(&'a str, u64)>,
+    ) -> BoxFuture<'a, Result<Option<RoomView>, StoreError>>;
+
+    /// Applies `writes` in order, atomically; `node` is the writer.
+    fn commit<'a>(
+        &'a self,
+        node: &'a str,
+        writes: &'a [Write],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The entries of `session`'s log after position `after`, with the position of the first
+    /// one returned (above `after + 1` when older entries are no longer kept).
+    fn log_after<'a>(
+        &'a self,
+        session: &'a SessionId,
+        after: u64,
+    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>>;
+
+    /// Answers whether the store does.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// `node`'s inbox, from now on. The stream ends when the subscription is lost (what was
+    /// published meanwhile is in the logs).
+    fn inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, Doorbell>, StoreError>>;
+}
+
+/// A member as the store keeps it (the value of `p:r:{room}:m`), without its join number.
+#[derive(Serialize, Deserialize)]
+pub struct MemberRecord {
+    /// Session.
+    pub s: String,
+    /// User.
+    pub u: Arc<str>,
+    /// What the others see.
+    pub i: PeerInfo,
+}
+
+impl MemberRecord {
+    /// The record of `m`.
+    pub fn encode(m: &SharedMember) -> String {
+        let record = MemberRecord {
+            s: m.session.to_string(),
+            u: m.user.clone(),
+            i: m.info.clone(),
+        };
+        serde_json::to_string(&record).expect("a member record encodes")
+    }
+
+    /// The member a record names, or `None` for a record that is not one.
+    pub fn decode(text: &str) -> Option<SharedMember> {
+        let r: MemberRecord = serde_json::from_str(text).ok()?;
+        Some(SharedMember {
+            session: SessionId::parse(&r.s)?,
+            user: r.u,
+            info: r.i,
+        })
+    }
+}
+
+/// A room view from the store's raw parts: the mode's name, members as `(join number, record)`,
+/// and the kicked users. Members are put in join order; unreadable records are skipped.
+pub fn room_view(mode: &str, members: Vec<(u64, String)>, banned: Vec<String>) -> RoomView {
+    let mut members: Vec<(u64, SharedMember)> = members
+        .into_iter()
+        .filter_map(|(n, record)| Some((n, MemberRecord::decode(&record)?)))
+        .collect();
+    members.sort_by_key(|(n, _)| *n);
+    RoomView {
+        mode: mode_from(mode),
+        members: members.into_iter().map(|(_, m)| m).collect(),
+        banned: banned.into_iter().map(Arc::from).collect(),
+    }
+}
+
+/// The wire name of a mode, as the store keeps it.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::FreeForAll => "free_for_all",
+        Mode::HostOnly => "host_only",
+    }
+}
+
+fn mode_from(name: &str) -> Mode {
+    match name {
+        "host_only" => Mode::HostOnly,
+        _ => Mode::FreeForAll,
+    }
+}

@@ -1,0 +1,265 @@
+//! The tasks of a clustered node, all owned by the server and stopped by its shutdown:
+//!
+//! - the commit task takes the hub's writes in the order they were made and commits them to the
+//!   store, batching what queued up meanwhile into one script call; a failed commit is retried
+//!   (the writes stay in order) until it succeeds or the server has stopped;
+//! - the inbox task takes the doorbells of this node's inbox through the [`Sequencer`], reads any
+//!   gap from the logs, and hands each message to the hub. When its subscription is lost it
+//!   subscribes again and reads every log of this node past its position: what was published
+//!   meanwhile is in the logs;
+//! - the health task asks the store every [`PROBE_EVERY`] whether it answers, for `/readyz`.
+//!
+//! [`Sequencer`]: super::sequencer::Sequencer
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use switchboard_core::{SessionId, SharedOp};
+use switchboard_protocol::RoomId;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    message_kind,
+    sequencer::Offer,
+    store::{LogEntry, Write},
+};
+use crate::node::Node;
+
+/// How often the health task probes the store, and how long an answer may take.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Writes per script call at most.
+const BATCH: usize = 512;
+
+/// Wait between attempts when the store fails, doubling up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Commits the hub's writes until `stop` fires and the queue is empty.
+pub async fn commit(node: Node, stop: CancellationToken) {
+    let cluster = node.cluster().expect("a clustered node").clone();
+    let Some(mut queue) = cluster.pending.lock().take() else {
+        return;
+    };
+    loop {
+        let first = tokio::select! {
+            biased;
+            batch = queue.recv() => batch,
+            _ = stop.cancelled() => queue.try_recv().ok(),
+        };
+        let Some(mut writes) = first else {
+            return;
+        };
+        while writes.len() < BATCH {
+            match queue.try_recv() {
+                Ok(more) => writes.extend(more),
+                Err(_) => break,
+            }
+        }
+        track(&cluster, &writes);
+        let mut wait = RETRY_MIN;
+        loop {
+            let began = Instant::now();
+            match cluster.store.commit(&cluster.node_id, &writes).await {
+                Ok(()) => {
+                    node.metrics().cluster_round_trip(began.elapsed());
+                    break;
+                }
+                Err(e) => {
+                    node.metrics().cluster_store_error();
+                    tracing::warn!(
+                        event = "cluster.commit_failed",
+                        node = %cluster.node_id,
+                        writes = writes.len(),
+                        error = %e,
+                        "cannot commit to the shared store; retrying"
+                    );
+                    if stop.is_cancelled() && wait >= RETRY_MAX {
+                        tracing::error!(
+                            event = "cluster.commit_abandoned",
+                            node = %cluster.node_id,
+                            writes = writes.len(),
+                            "stopping with writes the shared store never took"
+                        );
+                        return;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the sequencer's list of this node's sessions up to date with what is committed.
+fn track(cluster: &super::Cluster, writes: &[Write]) {
+    let mut sequencer = cluster.sequencer.lock();
+    for write in writes {
+        match write {
+            Write::Shared(SharedOp::Attached { session, .. }) => sequencer.track(session.clone()),
+            Write::Shared(SharedOp::Ended { session }) => sequencer.forget(session),
+            _ => {}
+        }
+    }
+}
+
+/// Hands this node's inbox to the hub until `stop` fires.
+pub async fn inbox(node: Node, stop: CancellationToken) {
+    let cluster = node.cluster().expect("a clustered node").clone();
+    let mut wait = RETRY_MIN;
+    let mut first = true;
+    loop {
+        let subscribed = tokio::select! {
+            s = cluster.store.inbox(&cluster.node_id) => s,
+            _ = stop.cancelled() => return,
+        };
+        let mut doorbells = match subscribed {
+            Ok(doorbells) => doorbells,
+            Err(e) => {
+                node.metrics().cluster_store_error();
+                tracing::warn!(event = "cluster.inbox_failed", node = %cluster.node_id, error = %e, "cannot subscribe to the inbox; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => return,
+                }
+                wait = (wait * 2).min(RETRY_MAX);
+                continue;
+            }
+        };
+        wait = RETRY_MIN;
+        if !first {
+            node.metrics().cluster_reconnect();
+            tracing::info!(event = "cluster.inbox_resubscribed", node = %cluster.node_id, "inbox subscribed again; reading what was missed");
+        }
+        first = false;
+        // Whatever was published while the subscription was down is in the logs.
+        let positions = cluster.sequencer.lock().positions();
+        for (session, after) in positions {
+            fill(&node, &session, after).await;
+        }
+        loop {
+            let bell = tokio::select! {
+                bell = doorbells.next() => bell,
+                _ = stop.cancelled() => return,
+            };
+            let Some(bell) = bell else {
+                tracing::warn!(event = "cluster.inbox_lost", node = %cluster.node_id, "inbox subscription lost");
+                break;
+            };
+            let offer = cluster.sequencer.lock().offer(&bell.session, bell.position);
+            match offer {
+                Offer::Apply => hand(&node, &bell.session, bell.entry).await,
+                Offer::Repeat => {}
+                Offer::Gap { after } => fill(&node, &bell.session, after).await,
+            }
+        }
+    }
+}
+
+/// Reads `session`'s log after `after` and hands over what the sequencer has not.
+async fn fill(node: &Node, session: &SessionId, after: u64) {
+    let Some(cluster) = node.cluster() else {
+        return;
+    };
+    let read = match cluster.store.log_after(session, after).await {
+        Ok(read) => read,
+        Err(e) => {
+            node.metrics().cluster_store_error();
+            tracing::warn!(event = "cluster.log_read_failed", node = %cluster.node_id, error = %e, "cannot read a session log");
+            return;
+        }
+    };
+    let (first, entries) = read;
+    let (fresh, lost) = cluster.sequencer.lock().fill(session, first, entries);
+    if lost > 0 {
+        tracing::error!(
+            event = "cluster.log_gap",
+            node = %cluster.node_id,
+            session = %session,
+            lost,
+            "messages for a session were no longer in its log"
+        );
+    }
+    node.metrics().cluster_gap_filled(fresh.len());
+    for entry in fresh {
+        hand(node, session, entry).await;
+    }
+}
+
+/// The room a server message is about, read from its text.
+#[derive(Deserialize)]
+struct About {
+    room: Option<RoomId>,
+}
+
+/// Hands one message from another node to the hub. A change of a room's membership or mode
+/// first brings this node's mirror of the room up to date, so the recipient can act on what it
+/// is told (signal a peer that just joined) the moment it reads it.
+async fn hand(node: &Node, session: &SessionId, entry: LogEntry) {
+    let Some(cluster) = node.cluster() else {
+        return;
+    };
+    let Some(kind) = message_kind(&entry.kind) else {
+        tracing::warn!(event = "cluster.unknown_kind", kind = %entry.kind, "a forwarded message of no known type");
+        return;
+    };
+    let room = serde_json::from_str::<About>(&entry.text)
+        .ok()
+        .and_then(|a| a.room);
+    if let Some(room) = &room
+        && matches!(kind, "peer_joined" | "peer_left" | "mode_changed")
+    {
+        match cluster.store.room(room, None).await {
+            Ok(Some(view)) => node.with_hub(|hub, now| {
+                hub.mirror_room(room, view, now);
+                hub.release_mirror(room);
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                node.metrics().cluster_store_error();
+                tracing::warn!(event = "cluster.room_read_failed", node = %cluster.node_id, error = %e, "cannot read a room");
+            }
+        }
+    }
+    let delivered =
+        node.with_hub(|hub, now| hub.forwarded(session, room.as_ref(), kind, &entry.text, now));
+    if delivered {
+        node.metrics().cluster_forwarded();
+    } else {
+        cluster.sequencer.lock().forget(session);
+    }
+}
+
+/// Probes the store every [`PROBE_EVERY`] until `stop` fires; a store that fails or takes longer
+/// than [`PROBE_TIMEOUT`] is unreachable until it answers again.
+pub async fn health(node: Node, stop: CancellationToken) {
+    let cluster = node.cluster().expect("a clustered node").clone();
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, cluster.store.ping()).await;
+        let reachable = matches!(answer, Ok(Ok(())));
+        let was = cluster
+            .reachable
+            .swap(reachable, std::sync::atomic::Ordering::Relaxed);
+        if reachable == was {
+            continue;
+        }
+        if reachable {
+            tracing::info!(event = "cluster.store_reachable", node = %cluster.node_id, "the shared store answers again");
+        } else {
+            node.metrics().cluster_store_error();
+            let error = match answer {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no answer in {} ms", PROBE_TIMEOUT.as_millis()),
+            };
+            tracing::error!(event = "cluster.store_unreachable", node = %cluster.node_id, error = %error, "the shared store does not answer; /readyz fails until it does");
+        }
+    }
+}

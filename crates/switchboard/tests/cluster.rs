@@ -1,0 +1,525 @@
+//! Cluster mode with real parts: two `switchboard serve` processes on loopback sharing rooms
+//! through the real Redis (127.0.0.1:6379, or `SWITCHBOARD_TEST_REDIS`). Each test uses a prefix of
+//! its own, so tests and runs never see each other's keys.
+//!
+//! Without a Redis these tests fail when `CI` is set (CI must provide one: `scripts/test` starts
+//! it) and are skipped with a note otherwise.
+
+use serde_json::json;
+use switchboard_protocol::Role;
+use switchboard_testkit::{
+    AnyClient, Client, Process, Transport, eventually, http::http_get, metrics::scrape, process,
+    tokens,
+};
+
+use switchboard_testkit::redis::{available as redis_up, unique_prefix, url as redis_url};
+
+/// The keys under `prefix` in Redis.
+async fn keys(prefix: &str) -> Vec<String> {
+    let client = redis::Client::open(redis_url()).expect("a Redis URL");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await
+        .expect("KEYS answers")
+}
+
+/// A node of the cluster `prefix` on the shared Redis, named `name`.
+async fn node(prefix: &str, name: &str) -> Process {
+    node_on(&redis_url(), prefix, name).await
+}
+
+/// A node of the cluster `prefix` on the Redis at `url`, named `name`.
+async fn node_on(url: &str, prefix: &str, name: &str) -> Process {
+    let mut env = vec![
+        ("SWITCHBOARD_REDIS_URL", url),
+        ("SWITCHBOARD_REDIS_PREFIX", prefix),
+        ("SWITCHBOARD_NODE_ID", name),
+        ("SWITCHBOARD_WORKER_THREADS", "1"),
+    ];
+    env.extend(process::NO_ADDRESS_BUDGETS);
+    Process::start(env!("CARGO_BIN_EXE_switchboard"), &env, None).await
+}
+
+/// Two nodes, `node-a` and `node-b`, of a cluster of their own on the shared Redis, with its key
+/// prefix; `None` when there is no Redis (see [`redis_up`]).
+async fn two_nodes(test: &str) -> Option<(String, Process, Process)> {
+    if !redis_up().await {
+        return None;
+    }
+    let prefix = unique_prefix(test);
+    let a = node(&prefix, "node-a").await;
+    let b = node(&prefix, "node-b").await;
+    Some((prefix, a, b))
+}
+
+async fn client(node: &Process, user: &str, role: Role) -> Client {
+    let token = tokens::mint(user, "*", role);
+    Client::connect(&format!("ws://{}/v1/ws?token={token}", node.addr)).await
+}
+
+#[tokio::test]
+async fn peers_on_two_nodes_join_and_relay_both_ways() {
+    let Some((prefix, a, b)) = two_nodes("relay").await else {
+        return;
+    };
+
+    let mut alice = client(&a, "alice", Role::Host).await;
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    let joined = alice.join("r1", "alice").await;
+    assert_eq!(joined.payload["peers"], json!([]));
+    let joined = bob.join("r1", "bob").await;
+    assert_eq!(joined.payload["peers"][0]["peer"], "alice", "{joined:?}");
+    let announced = alice.expect("peer_joined").await;
+    assert_eq!(announced.payload["peer"], "bob");
+
+    // Targeted, both ways.
+    let offer = alice
+        .msg("offer")
+        .room("r1")
+        .to("bob")
+        .id("o1")
+        .payload(json!({"sdp": "v=0 offer"}));
+    alice.send(offer).await;
+    let got = bob.expect("offer").await;
+    assert_eq!(got.from.as_deref(), Some("alice"));
+    assert_eq!(got.id.as_deref(), Some("o1"));
+    assert_eq!(got.payload, json!({"sdp": "v=0 offer"}));
+    let answer = bob
+        .msg("answer")
+        .room("r1")
+        .to("alice")
+        .payload(json!({"sdp": "v=0 answer"}));
+    bob.send(answer).await;
+    let got = alice.expect("answer").await;
+    assert_eq!(got.from.as_deref(), Some("bob"));
+
+    // In order: a burst of candidates arrives as sent.
+    for i in 0..20 {
+        let c = alice
+            .msg("candidate")
+            .room("r1")
+            .to("bob")
+            .payload(json!({"candidate": format!("c{i}")}));
+        alice.send(c).await;
+    }
+    for i in 0..20 {
+        let got = bob.expect("candidate").await;
+        assert_eq!(got.payload["candidate"], format!("c{i}"));
+    }
+
+    // A third member on node a: a broadcast from bob reaches both, a leave is announced across.
+    let mut carol = client(&a, "carol", Role::Guest).await;
+    let joined = carol.join("r1", "carol").await;
+    assert_eq!(joined.payload["peers"].as_array().unwrap().len(), 2);
+    alice.expect("peer_joined").await;
+    bob.expect("peer_joined").await;
+    let all = bob.msg("message").room("r1").payload(json!({"hi": "all"}));
+    bob.send(all).await;
+    for c in [&mut alice, &mut carol] {
+        let got = c.expect("message").await;
+        assert_eq!(got.from.as_deref(), Some("bob"));
+        assert_eq!(got.payload, json!({"hi": "all"}));
+    }
+    let leave = carol.msg("leave").room("r1");
+    carol.send(leave).await;
+    carol.expect("left").await;
+    let left = bob.expect("peer_left").await;
+    assert_eq!(left.payload["peer"], "carol");
+    alice.expect("peer_left").await;
+
+    // A client closing its socket is a peer_left on the other node.
+    alice.close().await;
+    let left = bob.expect("peer_left").await;
+    assert_eq!(left.payload["peer"], "alice");
+    assert_eq!(left.payload["reason"], "disconnected");
+    bob.expect_quiet().await;
+
+    // Node b counted its cross-node deliveries and names itself in its metrics.
+    let metrics = format!("http://{}/metrics", b.addr);
+    eventually("node b counts deliveries from node a", || async {
+        let m = scrape(&metrics).await;
+        let forwarded = m.get("cluster_forwarded_total");
+        if forwarded >= 23.0 {
+            Ok(())
+        } else {
+            Err(forwarded)
+        }
+    })
+    .await;
+    let m = scrape(&metrics).await;
+    assert_eq!(m.get(r#"node_info{node_id="node-b"}"#), 1.0);
+
+    let lines = b.stop().await;
+    assert_eq!(process::events(&lines, "cluster.joined").len(), 1);
+    a.stop().await;
+    // Stopped nodes leave nothing behind: their sessions left their rooms and ended.
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn messages_sent_right_behind_a_join_wait_for_it() {
+    let Some((prefix, a, b)) = two_nodes("pipelined").await else {
+        return;
+    };
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    // Bob does not wait for `joined`: his join waits for the room's lock on node b, and what he
+    // sends behind it is handled after it, in order, not refused as `not_in_room`.
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    let join = bob.msg("join").room("r1").payload(json!({"peer": "bob"}));
+    bob.send(join).await;
+    for i in 0..5 {
+        let m = bob
+            .msg("message")
+            .room("r1")
+            .to("alice")
+            .payload(json!({"n": i}));
+        bob.send(m).await;
+    }
+    let ping = bob.msg("ping").id("after");
+    bob.send(ping).await;
+    bob.expect("joined").await;
+    let pong = bob.expect("pong").await;
+    assert_eq!(pong.id.as_deref(), Some("after"));
+    alice.expect("peer_joined").await;
+    for i in 0..5 {
+        let got = alice.expect("message").await;
+        assert_eq!(got.payload["n"], i);
+    }
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_join_waits_for_the_rooms_lock_and_bounds_what_queues_behind_it() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("lock");
+    let a = node(&prefix, "node-a").await;
+    // Another holder (as a node that died holding it would) keeps r1's join lock.
+    let client_redis = redis::Client::open(redis_url()).unwrap();
+    let mut c = client_redis
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let lock = format!("{prefix}:r:{{r1}}:lock");
+    let _: () = redis::cmd("SET")
+        .arg(&lock)
+        .arg("someone-else")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    // The join waits up to the lock's 5 s, then is answered `unavailable`; the client may retry.
+    let mut alice = client(&a, "alice", Role::Host).await;
+    let join = alice
+        .msg("join")
+        .room("r1")
+        .id("j1")
+        .payload(json!({"peer": "alice"}));
+    alice.send(join).await;
+    let e = alice.expect_error("unavailable").await;
+    assert_eq!(e.id.as_deref(), Some("j1"));
+    assert_eq!(e.payload["type"], "join");
+    let _: () = redis::cmd("DEL")
+        .arg(&lock)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    alice.join("r1", "alice").await;
+
+    // Behind a join that waits, at most 256 messages queue; a client sending more is closed
+    // (4005) and may resume.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:r:{{r2}}:lock"))
+        .arg("someone-else")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut bob = client(&a, "bob", Role::Guest).await;
+    let join = bob.msg("join").room("r2").payload(json!({"peer": "bob"}));
+    bob.send(join).await;
+    for _ in 0..300 {
+        let ping = bob.msg("ping");
+        bob.send(ping).await;
+    }
+    let close = bob.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4005);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn one_session_per_user_and_kicks_hold_across_nodes() {
+    let Some((prefix, a, b)) = two_nodes("rules").await else {
+        return;
+    };
+
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    let mut bob = client(&a, "bob", Role::Guest).await;
+    bob.join("r1", "bob").await;
+    alice.expect("peer_joined").await;
+
+    // Bob again, on the other node: the old session is replaced and closed.
+    let mut bob2 = client(&b, "bob", Role::Guest).await;
+    let joined = bob2.join("r1", "bob").await;
+    assert_eq!(joined.payload["peers"][0]["peer"], "alice");
+    assert_eq!(joined.payload["peers"].as_array().unwrap().len(), 1);
+    bob.expect("replaced").await;
+    let close = bob.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4001);
+    let left = alice.expect("peer_left").await;
+    assert_eq!(left.payload["reason"], "replaced");
+    alice.expect("peer_joined").await;
+
+    // A host on node a kicks bob on node b; bob's next join, from either node, is refused.
+    let kick = alice.msg("kick").room("r1").payload(json!({"peer": "bob"}));
+    alice.send(kick).await;
+    let left = bob2.expect("left").await;
+    assert_eq!(left.payload["reason"], "kicked");
+    alice.expect("peer_left").await;
+    let rejoin = bob2.msg("join").room("r1").payload(json!({"peer": "bob"}));
+    bob2.send(rejoin).await;
+    bob2.expect_error("forbidden").await;
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn sse_and_long_poll_sessions_share_rooms_with_websocket_ones_on_another_node() {
+    let Some((prefix, a, b)) = two_nodes("http").await else {
+        return;
+    };
+    let poll_wait = std::time::Duration::from_millis(25_000);
+    for (n, transport) in [Transport::Sse, Transport::Poll].into_iter().enumerate() {
+        let room = format!("r{n}");
+        let mut alice = client(&a, "alice", Role::Host).await;
+        alice.join(&room, "alice").await;
+        let mut bob =
+            AnyClient::connect_to(&b.addr, poll_wait, transport, "bob", "*", Role::Guest).await;
+        // A join posted over HTTP is decided under the room's lock like a WebSocket one.
+        let join = bob.msg("join").room(&room).payload(json!({"peer": "bob"}));
+        bob.send_ok(join).await;
+        let joined = bob.expect("joined").await;
+        assert_eq!(joined.payload["peers"][0]["peer"], "alice", "{transport:?}");
+        alice.expect("peer_joined").await;
+        let offer = alice
+            .msg("offer")
+            .room(&room)
+            .to("bob")
+            .payload(json!({"sdp": "o"}));
+        alice.send(offer).await;
+        let got = bob.expect("offer").await;
+        assert_eq!(got.from.as_deref(), Some("alice"));
+        let answer = bob
+            .msg("answer")
+            .room(&room)
+            .to("alice")
+            .payload(json!({"sdp": "a"}));
+        bob.send_ok(answer).await;
+        let got = alice.expect("answer").await;
+        assert_eq!(got.from.as_deref(), Some("bob"));
+        alice.close().await;
+        bob.expect("peer_left").await;
+    }
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+/// A `redis-server` of the test's own on a free port, for faults that must not touch the shared
+/// one; stopped when dropped.
+struct OwnRedis {
+    server: tokio::process::Child,
+    port: u16,
+    url: String,
+}
+
+impl OwnRedis {
+    /// Starts one, or `None` when there is no `redis-server` (a failure with `CI` set).
+    async fn start() -> Option<OwnRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = match OwnRedis::spawn(port) {
+            Ok(server) => server,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but redis-server cannot start: {e}"
+                );
+                eprintln!("skipped: no redis-server ({e})");
+                return None;
+            }
+        };
+        let own = OwnRedis {
+            server,
+            port,
+            url: format!("redis://127.0.0.1:{port}/0"),
+        };
+        own.answers().await;
+        Some(own)
+    }
+
+    fn spawn(port: u16) -> std::io::Result<tokio::process::Child> {
+        tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+    }
+
+    async fn answers(&self) {
+        eventually("the test's redis-server answers", || async {
+            let client = redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    }
+
+    /// Kills it (SIGKILL): it keeps nothing.
+    async fn kill(&mut self) {
+        self.server.kill().await.expect("redis-server killed");
+    }
+
+    /// Starts it again, empty, on the same port.
+    async fn restart(&mut self) {
+        self.server = OwnRedis::spawn(self.port).expect("redis-server starts again");
+        self.answers().await;
+    }
+
+    async fn command(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async(&mut c).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn messages_published_while_the_inbox_was_down_are_read_from_the_log() {
+    let Some(own) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = unique_prefix("inbox");
+    let a = node_on(&own.url, &prefix, "node-a").await;
+    let b = node_on(&own.url, &prefix, "node-b").await;
+    let mut alice = client(&a, "alice", Role::Host).await;
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    alice.join("r1", "alice").await;
+    bob.join("r1", "bob").await;
+    alice.expect("peer_joined").await;
+
+    // Every subscriber connection is dropped mid-stream (both nodes' inboxes), and subscribing is
+    // refused for a while: what is published meanwhile reaches no one, and must come from the
+    // logs, once, in order.
+    let send = |alice: &mut Client, i: usize| {
+        alice
+            .msg("message")
+            .room("r1")
+            .to("bob")
+            .payload(json!({"n": i}))
+    };
+    for i in 0..10 {
+        let m = send(&mut alice, i);
+        alice.send(m).await;
+    }
+    bob.expect("message").await;
+    own.command(&["ACL", "SETUSER", "default", "-subscribe"])
+        .await;
+    own.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    for i in 10..40 {
+        let m = send(&mut alice, i);
+        alice.send(m).await;
+    }
+    // Subscribing is allowed again once all 40 are in bob's log (and alice's one peer_joined in
+    // hers), so none of the last 30 can have come by pub/sub.
+    eventually("the messages are in the logs", || async {
+        let logs = own.command(&["KEYS", &format!("{prefix}:s:*:log")]).await;
+        let logs: Vec<String> = redis::FromRedisValue::from_redis_value(logs).unwrap();
+        let mut kept = 0;
+        for log in logs {
+            let n = own.command(&["LLEN", &log]).await;
+            kept += <i64 as redis::FromRedisValue>::from_redis_value(n).unwrap();
+        }
+        if kept == 41 { Ok(()) } else { Err(kept) }
+    })
+    .await;
+    own.command(&["ACL", "SETUSER", "default", "+subscribe"])
+        .await;
+    for i in 1..40 {
+        let got = bob.expect("message").await;
+        assert_eq!(got.payload["n"], i, "in order, none lost or repeated");
+    }
+    bob.expect_quiet().await;
+    let m = scrape(&format!("http://{}/metrics", b.addr)).await;
+    assert!(m.get("cluster_inbox_reconnects_total") >= 1.0);
+    assert!(m.get("cluster_gaps_filled_total") >= 30.0, "{}", m.text);
+    let lines = b.stop().await;
+    assert!(!process::events(&lines, "cluster.inbox_resubscribed").is_empty());
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_fails_while_redis_does_not_answer_and_recovers_with_it() {
+    let Some(mut own) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = unique_prefix("ready");
+    let a = node_on(&own.url, &prefix, "node-a").await;
+    let ready = format!("http://{}/readyz", a.addr);
+    let status = |want: u16| {
+        let ready = ready.clone();
+        move || {
+            let ready = ready.clone();
+            async move {
+                let (status, body) = http_get(&ready, &[]).await;
+                if status == want {
+                    Ok(body)
+                } else {
+                    Err((status, body))
+                }
+            }
+        }
+    };
+    eventually("ready with Redis up", status(200)).await;
+    own.kill().await;
+    let body = eventually("not ready without Redis", status(503)).await;
+    assert_eq!(body["status"], "store_unreachable");
+    own.restart().await;
+    eventually("ready again", status(200)).await;
+    // The node serves again: a session opens, joins (a Redis round trip) and is answered.
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    let lines = a.stop().await;
+    assert_eq!(
+        process::events(&lines, "cluster.store_unreachable").len(),
+        1
+    );
+    assert_eq!(process::events(&lines, "cluster.store_reachable").len(), 1);
+}
