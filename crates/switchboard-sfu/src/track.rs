@@ -21,16 +21,16 @@ impl TrackId {
         self.0.clone()
     }
 
-    /// Parses a track id as a client writes it; `None` if it cannot be one.
-    pub fn parse(s: &str) -> Option<Self> {
-        let digits = s.strip_prefix('t')?;
-        (!digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| TrackId(s.into()))
-    }
-
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A track id as a client names it; one the SFU never issued names no track (`unknown_track`).
+impl From<&str> for TrackId {
+    fn from(s: &str) -> Self {
+        TrackId(s.into())
     }
 }
 

@@ -213,7 +213,7 @@ fn bad_input_gets_an_error_and_the_sfu_serves_the_others() {
         },
     );
     assert!(matches!(errors(&mut w)[..], [SfuError::BadSdp(_)]));
-    let unknown = TrackId::parse("t999").unwrap();
+    let unknown = TrackId::from("t999");
     w.send(
         2,
         Inbound::Subscribe {

@@ -12,8 +12,8 @@ use std::{
 
 use parking_lot::Mutex;
 use rand::SeedableRng;
-use switchboard_core::{Attachment, Now, RateScope, Transmit};
-use switchboard_protocol::IceServer;
+use switchboard_core::{Attachment, MediaCommand, Now, RateScope, Transmit};
+use switchboard_protocol::{ErrorCode, IceServer};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -25,6 +25,7 @@ use crate::{
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
+    sfu::MediaLink,
     timer::TimerSignal,
     turn::TurnMinter,
 };
@@ -89,6 +90,8 @@ struct Inner {
     /// Every connection task holds a token of this tracker, so shutdown can wait for them.
     tasks: TaskTracker,
     accepting: AtomicBool,
+    /// The SFU's queues, when the server runs one.
+    media: Option<MediaLink>,
 }
 
 impl Node {
@@ -100,6 +103,16 @@ impl Node {
 
     /// A node with an empty hub that checks tokens with `verifier`.
     pub fn with_verifier(config: Config, secret: &Secret, verifier: Verifier) -> Node {
+        Node::with_media(config, secret, verifier, None)
+    }
+
+    /// A node like [`Node::with_verifier`] whose SFU rooms' media commands go to `media`.
+    pub fn with_media(
+        config: Config,
+        secret: &Secret,
+        verifier: Verifier,
+        media: Option<MediaLink>,
+    ) -> Node {
         let hub = Hub::new(config.core(), rand::rngs::StdRng::from_os_rng());
         Node(Arc::new(Inner {
             hub: Mutex::new(hub),
@@ -114,6 +127,7 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
+            media,
         }))
     }
 
@@ -174,8 +188,46 @@ impl Node {
         let mut hub = self.0.hub.lock();
         let result = f(&mut hub, now);
         delivery.gather(&mut hub, now.at);
+        self.hand_to_sfu(&mut hub, delivery, now);
         self.0.timer.arm(delivery.deadline());
         (result, hub)
+    }
+
+    /// Hands the call's media commands to the SFU's worker; a message its queue refuses is
+    /// answered `media_unavailable`, so the sender knows to try again.
+    fn hand_to_sfu(&self, hub: &mut Hub, delivery: &mut Delivery, now: Now) {
+        let commands = delivery.take_media();
+        if commands.is_empty() {
+            return;
+        }
+        let mut refused = false;
+        for command in commands {
+            let Some(link) = &self.0.media else {
+                // Only SFU rooms make commands, and the configuration allows them only with an
+                // SFU; a test node without one drops them.
+                return;
+            };
+            match link.send(command) {
+                Ok(()) => {}
+                Err(
+                    MediaCommand::Signal { room, peer, .. }
+                    | MediaCommand::Subscribe { room, peer, .. },
+                ) => {
+                    refused = true;
+                    hub.media_error(
+                        room.as_str(),
+                        peer.as_str(),
+                        ErrorCode::MediaUnavailable,
+                        "the media server is busy; send it again".into(),
+                        now,
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        if refused {
+            delivery.gather(hub, now.at);
+        }
     }
 
     /// Logs and counts the events a call gathered into `delivery`, with the hub released.

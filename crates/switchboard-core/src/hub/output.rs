@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Instant};
 use switchboard_protocol::{PeerLeftReason, ServerMessage};
 
 use super::{Attachment, Hub};
-use crate::{CloseReason, Event, Now, SessionId, outbox::Outgoing, session::Session};
+use crate::{CloseReason, Event, MediaCommand, Now, SessionId, outbox::Outgoing, session::Session};
 
 /// What the transport holding an attachment should do next ([`Hub::transmit`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct Outputs<S> {
     pub ready: Vec<S>,
     /// What happened, for the IO layer to log and count.
     pub events: Vec<Event>,
+    /// What the media worker of SFU rooms must learn, in order (see [`MediaCommand`]).
+    pub media: Vec<MediaCommand>,
     /// When to call [`Hub::handle_timeout`] next (`None`: no timers at all). An input may bring
     /// it forward; the next drain shows it.
     pub deadline: Option<Instant>,
@@ -49,6 +51,7 @@ impl<S> Default for Outputs<S> {
         Outputs {
             ready: Vec::new(),
             events: Vec::new(),
+            media: Vec::new(),
             deadline: None,
         }
     }
@@ -60,6 +63,7 @@ impl<S: Clone> Hub<S> {
     pub fn drain_outputs(&mut self, outputs: &mut Outputs<S>) {
         outputs.ready.append(&mut self.ready);
         outputs.events.append(&mut self.events);
+        outputs.media.append(&mut self.media);
         outputs.deadline = self.timers.next();
     }
 
