@@ -278,3 +278,55 @@ fn a_participant_whose_connection_fails_is_dropped_alone() {
     assert!(video_numbers(&w, 0, "p2").len() >= before + 80);
     assert!(w.clients[0].errors.is_empty() && w.clients[2].errors.is_empty());
 }
+
+#[test]
+fn a_track_its_publisher_stops_is_unpublished_and_its_m_lines_stopped() {
+    let mut w = World::new(3);
+    w.connect(0, AV);
+    w.connect(1, &[]);
+    w.connect(2, &[]);
+    w.run_media(SECOND, &[0]);
+    assert_eq!(w.mapped(1).get("p0"), Some(&2));
+
+    // p0 stops its video (the second m-line) and goes on with audio.
+    w.stop_sending(0, 1);
+    w.run_media(SECOND, &[0]);
+    assert_eq!(w.sfu.published_tracks(), 1);
+    for i in [1, 2] {
+        let c = &w.clients[i];
+        assert_eq!(c.unpublished.len(), 1, "p{i} is told: {:?}", c.unpublished);
+        assert_eq!(
+            w.mapped(i).get("p0"),
+            Some(&1),
+            "only the audio m-line is left"
+        );
+        let audio_now = c.frames_from("p0").len();
+        assert!(audio_now > 0);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+    let before = w.clients[1].frames_from("p0").len();
+    w.run_media(SECOND, &[0]);
+    assert!(
+        w.clients[1].frames_from("p0").len() >= before + 40,
+        "audio still flows"
+    );
+}
+
+#[test]
+fn when_both_offer_at_once_the_sfu_yields_and_offers_again() {
+    let mut w = World::new(2);
+    w.connect(0, &[]);
+    w.connect(1, &[]);
+    // p0 has an offer of its own out when p1's new track makes the SFU offer to p0: p0 ignores
+    // the SFU's offer, the SFU answers p0's and then offers p1's track again.
+    let glare = w.prepare_offer(0, &[MediaKind::Video]);
+    w.offer(1, &[MediaKind::Video]);
+    w.send(0, Inbound::Offer { sdp: glare });
+    w.run_media(2 * SECOND, &[0, 1]);
+
+    assert_eq!(w.mapped(0).get("p1"), Some(&1));
+    assert_eq!(w.mapped(1).get("p0"), Some(&1));
+    assert!(video_numbers(&w, 0, "p1").len() >= 50, "p0 gets p1's video");
+    assert!(video_numbers(&w, 1, "p0").len() >= 50, "p1 gets p0's video");
+    assert!(w.clients.iter().all(|c| c.errors.is_empty()));
+}

@@ -154,6 +154,13 @@ impl World {
     /// Client `i` offers: new send-only m-lines of `kinds` (none: an offer that only receives,
     /// which needs one m-line, so a data channel is added).
     pub fn offer(&mut self, i: usize, kinds: &[MediaKind]) {
+        let sdp = self.prepare_offer(i, kinds);
+        self.send(i, Inbound::Offer { sdp });
+    }
+
+    /// Client `i` makes the offer [`World::offer`] sends, and keeps it: until it is sent, the
+    /// client ignores the SFU's offers (the impolite side of perfect negotiation).
+    pub fn prepare_offer(&mut self, i: usize, kinds: &[MediaKind]) -> String {
         let c = &mut self.clients[i];
         let mut change = c.rtc.sdp_api();
         let mut added = Vec::new();
@@ -163,12 +170,25 @@ impl World {
                 *kind,
             ));
         }
-        if kinds.is_empty() {
+        if kinds.is_empty() && c.sending.is_empty() {
             change.add_channel("signal".into());
         }
         let (offer, pending) = change.apply().expect("changes to offer");
         c.pending = Some(pending);
         c.sending.extend(added);
+        self.drain_client(i);
+        offer.to_sdp_string()
+    }
+
+    /// Client `i` stops sending its `n`th published m-line (a renegotiation to `inactive`, what
+    /// a browser does on `RTCRtpTransceiver.stop()`).
+    pub fn stop_sending(&mut self, i: usize, n: usize) {
+        let c = &mut self.clients[i];
+        let (mid, _) = c.sending.remove(n);
+        let mut change = c.rtc.sdp_api();
+        change.set_direction(mid, Direction::Inactive);
+        let (offer, pending) = change.apply().expect("a direction change to offer");
+        c.pending = Some(pending);
         self.drain_client(i);
         self.send(
             i,
