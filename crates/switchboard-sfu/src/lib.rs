@@ -29,7 +29,7 @@ mod track;
 pub use config::SfuConfig;
 pub use error::SfuError;
 pub use message::{Inbound, Output, ToPeer, TrackInfo, TrackKind, TrackMapEntry};
-pub use sfu::{Datagram, Sfu};
+pub use sfu::{Datagram, Sfu, SfuStats};
 pub use track::TrackId;
 
 /// The reserved peer id the SFU has in every room whose media goes through it.

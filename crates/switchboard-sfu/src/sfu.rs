@@ -54,6 +54,26 @@ pub(crate) enum Work {
     Failed(Pid, String),
 }
 
+/// What the SFU has done since it started, for metrics: counts only grow; `participants` and
+/// `tracks` are the current numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SfuStats {
+    /// Participants with a media session now.
+    pub participants: usize,
+    /// Tracks published now.
+    pub tracks: usize,
+    /// Frames written to subscribers (one per subscriber a frame went to).
+    pub forwarded_frames: u64,
+    /// Bytes of those frames (payload, before packetizing).
+    pub forwarded_bytes: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests_sent: u64,
+    /// Subscribers' keyframe requests folded into one already sent or due.
+    pub keyframe_requests_coalesced: u64,
+    /// Media sessions dropped because they failed (errors, panics, ICE lost).
+    pub media_failures: u64,
+}
+
 /// The SFU of one media worker. See the crate doc.
 pub struct Sfu {
     config: SfuConfig,
@@ -70,6 +90,8 @@ pub struct Sfu {
     dirty: BTreeSet<Pid>,
     next_pid: Pid,
     next_track: u64,
+    /// The growing counts of [`SfuStats`].
+    pub(crate) counts: SfuStats,
 }
 
 impl Sfu {
@@ -86,6 +108,7 @@ impl Sfu {
             dirty: BTreeSet::new(),
             next_pid: 1,
             next_track: 1,
+            counts: SfuStats::default(),
         }
     }
 
@@ -262,6 +285,15 @@ impl Sfu {
         self.tracks.len()
     }
 
+    /// Counts for metrics.
+    pub fn stats(&self) -> SfuStats {
+        SfuStats {
+            participants: self.connected_participants(),
+            tracks: self.published_tracks(),
+            ..self.counts
+        }
+    }
+
     fn rooms_key(&self, room: &str) -> Arc<str> {
         self.rooms
             .get_key_value(room)
@@ -360,6 +392,7 @@ impl Sfu {
             return;
         }
         self.drop_media(pid);
+        self.counts.media_failures += 1;
         self.signal(
             pid,
             ToPeer::Error(SfuError::MediaFailed(format!(

@@ -187,6 +187,9 @@ fn keyframe_requests_from_subscribers_reach_the_publisher_coalesced() {
     );
     w.run_media(2 * SECOND, &[0]);
     assert_eq!(w.clients[0].keyframe_requests, settled + 2, "and no more");
+    let stats = w.sfu.stats();
+    assert_eq!(stats.keyframe_requests_sent as usize, settled + 2);
+    assert!(stats.keyframe_requests_coalesced >= 3, "{stats:?}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ use rtc::{
 };
 use serde_json::{Value, json};
 use switchboard_protocol::{MediaMode, Role, ServerEnvelope};
-use switchboard_testkit::{Client, TestServer};
+use switchboard_testkit::{Client, TestServer, metrics::scrape};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -415,6 +415,26 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
             },
         )
         .await;
+    }
+    // The SFU's metrics follow (they are brought up to date every second).
+    let metrics_url = server.http("/metrics");
+    loop {
+        let m = scrape(&metrics_url).await.samples;
+        let get = |k: &str| m.get(k).copied().unwrap_or(0.0);
+        if get("sfu_participants_gauge") == 3.0
+            && get("sfu_tracks_gauge") == 1.0
+            && get("sfu_forwarded_frames_total") >= (2 * FRAMES) as f64
+            && get("sfu_forwarded_bytes_total") >= (2 * FRAMES * 400) as f64
+            && get(r#"sfu_datagrams_total{direction="in"}"#) > 0.0
+            && get(r#"sfu_datagrams_total{direction="out"}"#) > 0.0
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < CALL_DEADLINE,
+            "the SFU's metrics did not follow: {m:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.cancel();
     let sent = writer.await.expect("writer task").expect("frames written");

@@ -238,7 +238,11 @@ impl Sfu {
                 writer.write(pt, data.network_time, data.time, data.data.clone())
             });
             match written {
-                Ok(()) => self.drain(other),
+                Ok(()) => {
+                    self.counts.forwarded_frames += 1;
+                    self.counts.forwarded_bytes += data.data.len() as u64;
+                    self.drain(other)
+                }
                 Err(reason) => self.work.push_back(super::Work::Failed(other, reason)),
             }
         }
@@ -251,8 +255,13 @@ impl Sfu {
         let Some(track) = self.tracks.get_mut(id) else {
             return;
         };
-        if track.kind == TrackKind::Video && track.keyframes.request(now, interval) {
+        if track.kind != TrackKind::Video {
+            return;
+        }
+        if track.keyframes.request(now, interval) {
             self.send_keyframe_request(id);
+        } else {
+            self.counts.keyframe_requests_coalesced += 1;
         }
     }
 
@@ -275,7 +284,10 @@ impl Sfu {
             _ => Ok(()),
         });
         match sent {
-            Ok(()) => self.drain(owner),
+            Ok(()) => {
+                self.counts.keyframe_requests_sent += 1;
+                self.drain(owner)
+            }
             Err(reason) => self.work.push_back(super::Work::Failed(owner, reason)),
         }
     }

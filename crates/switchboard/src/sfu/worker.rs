@@ -13,7 +13,7 @@ use std::{io::ErrorKind, time::Instant};
 use serde::Deserialize;
 use switchboard_core::MediaCommand;
 use switchboard_protocol::SignalKind;
-use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, ToPeer, TrackId};
+use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuStats, ToPeer, TrackId};
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,9 @@ use crate::node::Node;
 
 /// Largest datagram read; WebRTC keeps datagrams under the path MTU (about 1,200 bytes).
 const RECEIVE_BUFFER: usize = 2048;
+
+/// How often the SFU's gauges and counters are brought up to date.
+const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the worker until `shutdown` fires.
 pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
@@ -37,6 +40,8 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     config.max_published_tracks = settings.max_published_tracks;
     let mut sfu = Sfu::new(config);
     let mut buf = vec![0; RECEIVE_BUFFER];
+    let mut counted = SfuStats::default();
+    let mut metrics_tick = tokio::time::interval(METRICS_INTERVAL);
     tracing::info!(
         event = "sfu.started",
         port = announced.port(),
@@ -61,6 +66,7 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
             }
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, source)) => {
+                    node.metrics().sfu_datagram(false);
                     let datagram = Datagram { source, destination: announced, contents: &buf[..n] };
                     sfu.receive(Instant::now(), datagram);
                 }
@@ -71,6 +77,11 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
                 }
             },
             _ = sleep_until(deadline.into()) => sfu.handle_timeout(Instant::now()),
+            _ = metrics_tick.tick() => {
+                let now = sfu.stats();
+                node.metrics().sfu(&counted, &now);
+                counted = now;
+            }
         }
         flush(&mut sfu, &socket, &node);
     }
@@ -82,13 +93,13 @@ fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, node: &Node) {
     let mut signals = Vec::new();
     while let Some(output) = sfu.poll_output() {
         match output {
-            Output::Transmit(t) => {
-                if let Err(e) = socket.try_send_to(&t.contents, t.destination)
-                    && e.kind() != ErrorKind::WouldBlock
-                {
+            Output::Transmit(t) => match socket.try_send_to(&t.contents, t.destination) {
+                Ok(_) => node.metrics().sfu_datagram(true),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => {
                     tracing::debug!(event = "sfu.send_failed", error = %e, "SFU datagram not sent");
                 }
-            }
+            },
             Output::Signal { room, to, message } => signals.push((room, to, message)),
         }
     }
