@@ -19,6 +19,21 @@ use str0m::{
 };
 use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuError, ToPeer, TrackId};
 
+/// This thread's CPU time: what the SFU's calls cost, however loaded the machine is.
+#[cfg(unix)]
+fn cpu_now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Wall time where no thread CPU clock is at hand.
+#[cfg(not(unix))]
+fn cpu_now() -> Duration {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 /// One-way delay of every datagram.
 pub const DELAY: Duration = Duration::from_millis(5);
 
@@ -90,6 +105,11 @@ pub struct World {
     pub cut: Vec<SocketAddr>,
     /// Frame times passed in [`World::run_media`], so keyframes keep their spacing across calls.
     ticks: u32,
+    /// CPU time spent in the SFU's datagram and timer inputs, one entry per call (for the
+    /// benchmark).
+    pub sfu_calls: Vec<std::time::Duration>,
+    /// Datagrams the SFU sent.
+    pub sfu_sent: u64,
 }
 
 impl World {
@@ -136,6 +156,8 @@ impl World {
             gop: 50,
             cut: Vec::new(),
             ticks: 0,
+            sfu_calls: Vec::new(),
+            sfu_sent: 0,
         }
     }
 
@@ -291,7 +313,9 @@ impl World {
             self.deliver(p);
         }
         if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
+            let began = cpu_now();
             self.sfu.handle_timeout(self.now);
+            self.sfu_calls.push(cpu_now() - began);
             self.pump();
         }
         for i in 0..self.clients.len() {
@@ -310,6 +334,7 @@ impl World {
             return;
         }
         if p.destination == self.sfu_addr {
+            let began = cpu_now();
             let taken = self.sfu.receive(
                 self.now,
                 Datagram {
@@ -318,6 +343,7 @@ impl World {
                     contents: &p.contents,
                 },
             );
+            self.sfu_calls.push(cpu_now() - began);
             if !taken {
                 self.stray += 1;
             }
@@ -344,12 +370,15 @@ impl World {
         loop {
             while let Some(out) = self.sfu.poll_output() {
                 match out {
-                    Output::Transmit(t) => self.net.push_back(InFlight {
-                        at: self.now + DELAY,
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents.to_vec(),
-                    }),
+                    Output::Transmit(t) => {
+                        self.sfu_sent += 1;
+                        self.net.push_back(InFlight {
+                            at: self.now + DELAY,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: t.contents.to_vec(),
+                        })
+                    }
                     Output::Signal { room, to, message } => {
                         assert_eq!(&*room, ROOM);
                         let c = self.clients.iter_mut().find(|c| *c.peer == *to).unwrap();
