@@ -78,6 +78,7 @@
  * @property {string} peer
  * @property {Role} role
  * @property {RoomMode} mode
+ * @property {'mesh' | 'sfu'} media Where the room's media goes; `sfu`: offer to the peer `sfu`.
  * @property {PeerInfo[]} peers
  * @property {IceServer[]} ice_servers
  */
@@ -105,6 +106,11 @@ export const ErrorCodes = Object.freeze({
   not_found: 'not_found',
   unavailable: 'unavailable',
   internal: 'internal',
+  bad_sdp: 'bad_sdp',
+  unsupported_codec: 'unsupported_codec',
+  too_many_tracks: 'too_many_tracks',
+  unknown_track: 'unknown_track',
+  media_unavailable: 'media_unavailable',
   // The SDK's own:
   transport_failed: 'transport_failed',
   unreachable: 'unreachable',

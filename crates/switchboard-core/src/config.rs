@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::{IceServer, Limits};
+use switchboard_protocol::{IceServer, Limits, MediaMode};
 
 use crate::Rate;
 
@@ -34,6 +34,9 @@ pub struct CoreConfig {
     pub max_sessions_per_user: usize,
     /// Sessions one client address may hold at once; the next is refused with `rate_limited`.
     pub max_sessions_per_address: usize,
+    /// The media mode of new rooms: `mesh` (peers connect directly) or `sfu` (through the
+    /// server's SFU, which the IO layer must then run).
+    pub media_mode: MediaMode,
 }
 
 /// Budgets: token buckets (a rate per second and a burst). A rate of zero or less turns that budget
@@ -146,6 +149,7 @@ impl Default for CoreConfig {
             rate: RateLimits::default(),
             max_sessions_per_user: 20,
             max_sessions_per_address: 500,
+            media_mode: MediaMode::Mesh,
         }
     }
 }

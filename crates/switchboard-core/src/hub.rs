@@ -14,11 +14,13 @@
 //! | [`admission`] | session caps and message budgets, and what happens to a sender over budget |
 //! | [`rooms`] | joining and leaving rooms, closing them |
 //! | [`relay`] | relaying signals and messages, and the host's actions (mode, kick) |
+//! | [`media`] | rooms whose media goes through the SFU: messages to and from the peer `sfu` |
 //! | [`output`] | outboxes filled, sinks signalled, frames taken, outputs handed out |
 //! | [`timers`] | heartbeat, resume and idle deadlines, kept by deadline |
 //! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
 
 mod admission;
+mod media;
 mod mirror;
 mod output;
 mod receive;
@@ -39,6 +41,7 @@ use rand::RngCore;
 use switchboard_protocol::RoomId;
 
 pub use self::{
+    media::MediaCommand,
     output::{Outputs, Transmit},
     receive::Refusal,
     sessions::{Attachment, Disconnect},
@@ -75,6 +78,8 @@ pub struct Hub<S> {
     /// Sinks signalled since the outputs were last taken.
     ready: Vec<S>,
     events: Vec<Event>,
+    /// What SFU rooms' media worker must learn, since the outputs were last taken.
+    media: Vec<MediaCommand>,
     /// Sessions whose outbox overflowed during the current call; ended once the call's own work is
     /// done, so a broadcast never changes the membership it is iterating.
     overflowed: Vec<SessionId>,
@@ -112,6 +117,7 @@ impl<S: Clone> Hub<S> {
             rng: Box::new(rng),
             ready: Vec::new(),
             events: Vec::new(),
+            media: Vec::new(),
             overflowed: Vec::new(),
             sessions_by_user: HashMap::new(),
             sessions_by_address: HashMap::new(),

@@ -22,7 +22,7 @@ mod shared;
 pub use clock::Now;
 pub use config::{CoreConfig, RateLimits};
 pub use event::{Event, RoomEnd};
-pub use hub::{Attachment, Disconnect, Hub, Outputs, Refusal, Stats, Transmit};
+pub use hub::{Attachment, Disconnect, Hub, MediaCommand, Outputs, Refusal, Stats, Transmit};
 pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};
 pub use session::{CloseReason, Identity};

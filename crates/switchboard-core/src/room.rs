@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
-use switchboard_protocol::{Mode, PeerInfo};
+use switchboard_protocol::{MediaMode, Mode, PeerInfo};
 
 use crate::{RateLimits, SessionId, deadlines::TimerToken, rate::TokenBucket};
 
@@ -14,6 +14,8 @@ pub(crate) struct Member {
 
 pub(crate) struct Room {
     pub(crate) mode: Mode,
+    /// Where its media goes; fixed when the room opens.
+    pub(crate) media: MediaMode,
     /// In join order, so `joined.peers` lists the longest-present first. Rooms are small (`max_peers`),
     /// so a linear search beats a map here.
     pub(crate) members: Vec<Member>,
@@ -28,10 +30,16 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    pub(crate) fn new(rate: &RateLimits, now: Instant, timer: TimerToken) -> Self {
+    pub(crate) fn new(
+        rate: &RateLimits,
+        media: MediaMode,
+        now: Instant,
+        timer: TimerToken,
+    ) -> Self {
         Room {
             timer,
             mode: Mode::default(),
+            media,
             members: Vec::new(),
             banned: HashSet::new(),
             last_activity: now,

@@ -26,6 +26,25 @@ pub enum Mode {
     FreeForAll,
 }
 
+/// Where a room's media goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMode {
+    /// Peers connect to each other directly; the server relays their signaling. The default.
+    #[default]
+    Mesh,
+    /// Every peer connects once to the server's SFU (the peer [`SFU_PEER`]), which forwards
+    /// media between them.
+    Sfu,
+}
+
+/// The reserved peer id of the SFU in rooms whose media mode is [`MediaMode::Sfu`]; no client
+/// may take it.
+pub const SFU_PEER: &str = "sfu";
+
+/// Most tracks one `subscribe` may name.
+pub const MAX_SUBSCRIBE_TRACKS: usize = 64;
+
 /// The targeted signaling messages the server relays unchanged to `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SignalKind {
@@ -106,6 +125,15 @@ pub enum ClientMessage<'a> {
         /// Peer to remove.
         peer: PeerRef<'a>,
     },
+    /// SFU rooms: start or stop receiving these tracks from the SFU.
+    Subscribe {
+        /// Room of the tracks.
+        room: RoomRef<'a>,
+        /// Track ids, as announced in `track_published`.
+        tracks: Vec<Cow<'a, str>>,
+        /// `true` to receive them, `false` to stop.
+        subscribe: bool,
+    },
     /// Liveness probe, answered with `pong`.
     Ping,
     /// The client has every server message up to `seq`; the server may release them.
@@ -125,6 +153,7 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::Message { .. } => "message",
             ClientMessage::Mode { .. } => "mode",
             ClientMessage::Kick { .. } => "kick",
+            ClientMessage::Subscribe { .. } => "subscribe",
             ClientMessage::Ping => "ping",
             ClientMessage::Ack { .. } => "ack",
         }
@@ -138,7 +167,8 @@ impl<'a> ClientMessage<'a> {
             | ClientMessage::Signal { room, .. }
             | ClientMessage::Message { room, .. }
             | ClientMessage::Mode { room, .. }
-            | ClientMessage::Kick { room, .. } => Some(room),
+            | ClientMessage::Kick { room, .. }
+            | ClientMessage::Subscribe { room, .. } => Some(room),
             ClientMessage::Ping | ClientMessage::Ack { .. } => None,
         }
     }
@@ -572,6 +602,13 @@ struct KickPayload<'a> {
 }
 
 #[derive(Deserialize)]
+struct SubscribePayload<'a> {
+    #[serde(borrow)]
+    tracks: Vec<Cow<'a, str>>,
+    subscribe: bool,
+}
+
+#[derive(Deserialize)]
 struct AckPayload {
     seq: u64,
 }
@@ -711,6 +748,25 @@ fn read_message<'a>(
             let room = room()?;
             let p: KickPayload = payload(required_payload(raw, type_name)?, type_name)?;
             ClientMessage::Kick { room, peer: p.peer }
+        }
+        "subscribe" => {
+            let room = room()?;
+            let p: SubscribePayload = payload(required_payload(raw, type_name)?, type_name)?;
+            if p.tracks.len() > MAX_SUBSCRIBE_TRACKS {
+                return Err(SignalError::PayloadTooLarge {
+                    what: "tracks",
+                    size: p.tracks.len(),
+                    limit: MAX_SUBSCRIBE_TRACKS,
+                });
+            }
+            for track in &p.tracks {
+                limit("track", track.len(), limits.max_token_bytes)?;
+            }
+            ClientMessage::Subscribe {
+                room,
+                tracks: p.tracks,
+                subscribe: p.subscribe,
+            }
         }
         "ping" => ClientMessage::Ping,
         "ack" => {

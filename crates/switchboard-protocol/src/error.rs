@@ -43,11 +43,22 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unavailable dependency on the server; details are only in the server's log.
     Internal,
+    /// SFU rooms: an `offer`/`answer`/`candidate` to `sfu` the SFU cannot parse or apply.
+    BadSdp,
+    /// SFU rooms: a published m-line offers no codec the SFU forwards (Opus, VP8).
+    UnsupportedCodec,
+    /// SFU rooms: over the limit of m-lines in one offer or of published tracks per participant.
+    TooManyTracks,
+    /// SFU rooms: a `subscribe` names a track the room does not have.
+    UnknownTrack,
+    /// SFU rooms: the media server is not running, is busy, or dropped this participant's media
+    /// connection; send a new offer to start again.
+    MediaUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
         ErrorCode::PayloadTooLarge,
@@ -64,6 +75,11 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::BadSdp,
+        ErrorCode::UnsupportedCodec,
+        ErrorCode::TooManyTracks,
+        ErrorCode::UnknownTrack,
+        ErrorCode::MediaUnavailable,
     ];
 
     /// The code as it appears on the wire.
@@ -85,13 +101,24 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::BadSdp => "bad_sdp",
+            ErrorCode::UnsupportedCodec => "unsupported_codec",
+            ErrorCode::TooManyTracks => "too_many_tracks",
+            ErrorCode::UnknownTrack => "unknown_track",
+            ErrorCode::MediaUnavailable => "media_unavailable",
         }
     }
 
     /// The HTTP status used when this code answers an HTTP request.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::InvalidMessage | ErrorCode::UnknownType => 400,
+            ErrorCode::InvalidMessage
+            | ErrorCode::UnknownType
+            | ErrorCode::BadSdp
+            | ErrorCode::UnsupportedCodec => 400,
+            ErrorCode::TooManyTracks => 409,
+            ErrorCode::UnknownTrack => 404,
+            ErrorCode::MediaUnavailable => 503,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,

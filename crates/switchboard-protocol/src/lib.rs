@@ -13,8 +13,8 @@ mod limits;
 mod server;
 
 pub use client::{
-    ClientEnvelope, ClientMessage, MessageHeader, Mode, ParsedMessage, Rejected, SignalKind,
-    parse_client_message, split_batch,
+    ClientEnvelope, ClientMessage, MAX_SUBSCRIBE_TRACKS, MediaMode, MessageHeader, Mode,
+    ParsedMessage, Rejected, SFU_PEER, SignalKind, parse_client_message, split_batch,
 };
 pub use error::{ErrorCode, SignalError};
 pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};

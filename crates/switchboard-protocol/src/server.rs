@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{ErrorCode, IdText, Limits, Mode, PeerId, Role, RoomId, SignalError, SignalKind};
+use crate::{
+    ErrorCode, IdText, Limits, MediaMode, Mode, PeerId, Role, RoomId, SignalError, SignalKind,
+};
 
 /// `hello`: the first message of a session, and of every resume.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,6 +71,8 @@ pub struct Joined {
     pub role: Role,
     /// The room's current mode.
     pub mode: Mode,
+    /// Where the room's media goes: `sfu` means offer to the peer `sfu`.
+    pub media: MediaMode,
     /// The other members, in join order.
     pub peers: Vec<PeerInfo>,
     /// ICE servers for the call.
@@ -560,6 +564,7 @@ mod tests {
                 peer: peer.clone(),
                 role: Role::Guest,
                 mode: Mode::HostOnly,
+                media: MediaMode::Sfu,
                 peers: vec![
                     info.clone(),
                     PeerInfo {

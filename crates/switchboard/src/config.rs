@@ -2,7 +2,7 @@
 //! command-line flags, each overriding the one before.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -13,7 +13,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 use switchboard_core::{CoreConfig, RateLimits};
-use switchboard_protocol::{IceServer, Limits};
+use switchboard_protocol::{IceServer, Limits, MediaMode};
 
 /// Top-level keys, also the names environment variables may set (`SWITCHBOARD_<KEY>`); other
 /// `SWITCHBOARD_*` variables (such as the client's) are not settings and are ignored.
@@ -59,6 +59,8 @@ const KEYS: &[&str] = &[
     "redis_url",
     "redis_prefix",
     "node_id",
+    "media_mode",
+    "sfu",
 ];
 
 /// How log lines are written.
@@ -177,6 +179,59 @@ pub struct Config {
     /// most 64). Unset: generated at each start. Ids must differ between running nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// Media mode of new rooms: `mesh` (peers connect to each other) or `sfu` (through the SFU,
+    /// which needs `sfu.udp_port`).
+    pub media_mode: MediaMode,
+    /// The SFU (selective forwarding unit) built into the server; off unless `udp_port` is set.
+    pub sfu: SfuSettings,
+}
+
+/// The `[sfu]` table. See docs/sfu.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SfuSettings {
+    /// The one UDP port all media goes through. Unset: no SFU runs and no port is bound.
+    /// `0`: a port the system picks (tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub udp_port: Option<u16>,
+    /// The address the UDP socket binds.
+    pub bind: IpAddr,
+    /// The address announced to clients (their ICE candidate), when it is not `bind`: the
+    /// public address of a host behind NAT or of a container's host. Required when `bind` is
+    /// unspecified (`0.0.0.0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<IpAddr>,
+    /// Most m-lines one offer to the SFU may carry.
+    pub max_media_lines: usize,
+    /// Most tracks one participant may publish.
+    pub max_published_tracks: usize,
+    /// Messages to the SFU waiting for its worker; past it a message is refused with
+    /// `media_unavailable`.
+    pub queue: usize,
+}
+
+impl Default for SfuSettings {
+    fn default() -> Self {
+        let sfu = switchboard_sfu::SfuConfig::new(Vec::new());
+        SfuSettings {
+            udp_port: None,
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            public_ip: None,
+            max_media_lines: sfu.max_media_lines,
+            max_published_tracks: sfu.max_published_tracks,
+            queue: 1024,
+        }
+    }
+}
+
+impl SfuSettings {
+    /// The address announced to clients, with `port` (the bound one).
+    pub fn announced(&self, port: u16) -> Option<SocketAddr> {
+        let ip = self
+            .public_ip
+            .or((!self.bind.is_unspecified()).then_some(self.bind))?;
+        Some(SocketAddr::new(ip, port))
+    }
 }
 
 impl Default for Config {
@@ -224,6 +279,8 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "switchboard".into(),
             node_id: None,
+            media_mode: core.media_mode,
+            sfu: SfuSettings::default(),
         }
     }
 }
@@ -311,6 +368,32 @@ impl Config {
         {
             return bad("node_id must be 1 to 64 letters, digits, `_`, `-` or `.`");
         }
+        if self.media_mode == MediaMode::Sfu && self.sfu.udp_port.is_none() {
+            return bad("media_mode = \"sfu\" needs the SFU: set sfu.udp_port");
+        }
+        if self.sfu.udp_port.is_some() && self.redis_url.is_some() {
+            // Each node's SFU would hold only its own members' media: a room spread over nodes
+            // would be split in two until SFUs forward to each other.
+            return bad("the SFU (sfu.udp_port) does not run in cluster mode (redis_url) yet");
+        }
+        if self.sfu.udp_port.is_some() {
+            if self.sfu.announced(0).is_none() {
+                return bad(
+                    "sfu.bind is unspecified: set sfu.public_ip, the address clients reach",
+                );
+            }
+            if self.sfu.public_ip.is_some_and(|ip| ip.is_unspecified()) {
+                return bad("sfu.public_ip must be an address clients can reach");
+            }
+            if self.sfu.max_media_lines == 0
+                || self.sfu.max_published_tracks == 0
+                || self.sfu.queue == 0
+            {
+                return bad(
+                    "sfu.max_media_lines, sfu.max_published_tracks and sfu.queue must be positive",
+                );
+            }
+        }
         Ok(())
     }
 
@@ -351,6 +434,7 @@ impl Config {
             rate: self.rate_limits.clone(),
             max_sessions_per_user: self.max_sessions_per_user,
             max_sessions_per_address: self.max_sessions_per_address,
+            media_mode: self.media_mode,
         }
     }
 
@@ -452,6 +536,41 @@ mod tests {
             jail.set_env("SWITCHBOARD_WORKER_THREADS", "1");
             let config = Config::load(None, &none).unwrap();
             assert_eq!(config.worker_threads.map(|n| n.get()), Some(1));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_sfu_is_off_by_default_and_sfu_rooms_need_it() {
+        figment::Jail::expect_with(|jail| {
+            let none: HashMap<&str, u64> = HashMap::new();
+            let config = Config::load(None, &none).unwrap();
+            assert_eq!(config.sfu.udp_port, None);
+            assert_eq!(config.media_mode, MediaMode::Mesh);
+            jail.set_env("SWITCHBOARD_MEDIA_MODE", "sfu");
+            assert!(
+                Config::load(None, &none).is_err(),
+                "sfu rooms without an SFU"
+            );
+            jail.set_env("SWITCHBOARD_SFU__UDP_PORT", "3478");
+            assert!(
+                Config::load(None, &none).is_err(),
+                "0.0.0.0 without public_ip"
+            );
+            jail.set_env("SWITCHBOARD_SFU__PUBLIC_IP", "203.0.113.7");
+            let config = Config::load(None, &none).unwrap();
+            assert_eq!(
+                config.sfu.announced(3478),
+                Some("203.0.113.7:3478".parse().unwrap())
+            );
+            jail.set_env("SWITCHBOARD_SFU__PUBLIC_IP", "0.0.0.0");
+            assert!(Config::load(None, &none).is_err());
+            jail.set_env("SWITCHBOARD_SFU__PUBLIC_IP", "203.0.113.7");
+            jail.set_env("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:6379/0");
+            assert!(
+                Config::load(None, &none).is_err(),
+                "an SFU per node would split a room spread over nodes"
+            );
             Ok(())
         });
     }

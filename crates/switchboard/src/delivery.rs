@@ -10,9 +10,12 @@
 //! | a WebSocket connection | `transport::ws::sender` | takes the messages and writes them into the socket on the spot, from the task that made the hub call; wakes the connection's task only for what cannot be done there |
 //! | an SSE or long-poll stream | [`StreamSink`] | wakes the stream's task, which takes the messages itself |
 //!
-//! The sinks still to come plug in here the same way: a session whose transport is on another node
-//! (its sink forwards the messages to that node), and the SFU as a room member (its sink hands
-//! them to the media engine's task).
+//! The SFU is no session and has no sink: what members send it comes out of the hub as media
+//! commands, which [`crate::node::Node`] hands to the media worker after each call
+//! ([`Delivery::take_media`]); what it sends members goes into their outboxes through the hub
+//! ([`switchboard_core::Hub::media_message`]) and is delivered here like any message. The sink
+//! still to come plugs in here the same way: a session whose transport is on another node (its
+//! sink forwards the messages to that node).
 //!
 //! A WebSocket read often carries several messages (a burst of ICE candidates, a pipelined
 //! client). The connection gathers the outputs of every hub call of one read into one
@@ -104,6 +107,11 @@ impl Delivery {
     /// What the gathered calls changed in shared state (cluster mode), taken out in order.
     pub fn take_shared(&mut self) -> Vec<switchboard_core::SharedOp> {
         std::mem::take(&mut self.outputs.shared)
+    }
+
+    /// The media commands gathered since the last call of this, for the SFU's worker.
+    pub fn take_media(&mut self) -> Vec<switchboard_core::MediaCommand> {
+        std::mem::take(&mut self.outputs.media)
     }
 
     /// When the hub's timers next need to run, as of the latest gathered call.

@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod runtime;
 pub mod secret;
 pub mod server;
+pub mod sfu;
 pub mod telemetry;
 pub mod timer;
 pub mod transport;

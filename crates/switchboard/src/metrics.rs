@@ -12,6 +12,7 @@ use prometheus_client::{
     registry::Registry,
 };
 use switchboard_core::{Event, Outgoing, RateScope, Stats};
+use switchboard_sfu::SfuStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
@@ -54,6 +55,11 @@ struct ReasonLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeLabel {
     node_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: &'static str,
 }
 
 /// Message types counted on every relay. Their counters are looked up once, at startup, so
@@ -112,6 +118,14 @@ pub struct Metrics {
     cluster_forwarded: Counter,
     cluster_gaps_filled: Counter,
     cluster_dropped: Counter,
+    sfu_participants: Gauge,
+    sfu_tracks: Gauge,
+    sfu_forwarded_frames: Counter,
+    sfu_forwarded_bytes: Counter,
+    sfu_keyframe_requests: Family<OutcomeLabel, Counter>,
+    sfu_media_failures: Counter,
+    /// Datagrams on the SFU's socket, in then out.
+    sfu_datagrams: [Counter; 2],
 }
 
 /// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
@@ -156,6 +170,13 @@ impl Default for Metrics {
             cluster_forwarded: Counter::default(),
             cluster_gaps_filled: Counter::default(),
             cluster_dropped: Counter::default(),
+            sfu_participants: Gauge::default(),
+            sfu_tracks: Gauge::default(),
+            sfu_forwarded_frames: Counter::default(),
+            sfu_forwarded_bytes: Counter::default(),
+            sfu_keyframe_requests: Family::default(),
+            sfu_media_failures: Counter::default(),
+            sfu_datagrams: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -254,7 +275,54 @@ impl Default for Metrics {
             "Batches of writes dropped because the commit queue was full",
             m.cluster_dropped.clone(),
         );
-        Metrics { registry, ..m }
+        registry.register(
+            "sfu_participants_gauge",
+            "SFU room members with a media session",
+            m.sfu_participants.clone(),
+        );
+        registry.register(
+            "sfu_tracks_gauge",
+            "Tracks published to the SFU",
+            m.sfu_tracks.clone(),
+        );
+        registry.register(
+            "sfu_forwarded_frames",
+            "Frames the SFU wrote to subscribers (one per subscriber)",
+            m.sfu_forwarded_frames.clone(),
+        );
+        registry.register(
+            "sfu_forwarded_bytes",
+            "Payload bytes of the frames the SFU wrote to subscribers",
+            m.sfu_forwarded_bytes.clone(),
+        );
+        registry.register(
+            "sfu_keyframe_requests",
+            "Subscribers' keyframe requests: sent to the publisher, or coalesced",
+            m.sfu_keyframe_requests.clone(),
+        );
+        registry.register(
+            "sfu_media_failures",
+            "Media sessions the SFU dropped because they failed",
+            m.sfu_media_failures.clone(),
+        );
+        let datagrams = Family::<DirectionLabel, Counter>::default();
+        let sfu_datagrams = [Direction::In, Direction::Out].map(|d| {
+            datagrams
+                .get_or_create(&DirectionLabel {
+                    direction: d.label(),
+                })
+                .clone()
+        });
+        registry.register(
+            "sfu_datagrams",
+            "Datagrams on the SFU's UDP socket, in (received) and out (sent)",
+            datagrams,
+        );
+        Metrics {
+            registry,
+            sfu_datagrams,
+            ..m
+        }
     }
 }
 
@@ -408,6 +476,39 @@ impl Metrics {
                 reason,
             })
             .inc();
+    }
+
+    /// Takes in the SFU's counts: `now` against the `before` last taken in.
+    pub fn sfu(&self, before: &SfuStats, now: &SfuStats) {
+        self.sfu_participants.set(now.participants as i64);
+        self.sfu_tracks.set(now.tracks as i64);
+        self.sfu_forwarded_frames
+            .inc_by(now.forwarded_frames - before.forwarded_frames);
+        self.sfu_forwarded_bytes
+            .inc_by(now.forwarded_bytes - before.forwarded_bytes);
+        for (outcome, n) in [
+            (
+                "sent",
+                now.keyframe_requests_sent - before.keyframe_requests_sent,
+            ),
+            (
+                "coalesced",
+                now.keyframe_requests_coalesced - before.keyframe_requests_coalesced,
+            ),
+        ] {
+            if n > 0 {
+                self.sfu_keyframe_requests
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc_by(n);
+            }
+        }
+        self.sfu_media_failures
+            .inc_by(now.media_failures - before.media_failures);
+    }
+
+    /// Counts a datagram the SFU received (`sent` false) or sent.
+    pub fn sfu_datagram(&self, sent: bool) {
+        self.sfu_datagrams[usize::from(sent)].inc();
     }
 
     /// The text exposition, with the gauges read from `stats`.

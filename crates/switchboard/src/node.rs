@@ -12,8 +12,8 @@ use std::{
 
 use parking_lot::Mutex;
 use rand::SeedableRng;
-use switchboard_core::{Attachment, Now, RateScope, Transmit};
-use switchboard_protocol::IceServer;
+use switchboard_core::{Attachment, MediaCommand, Now, RateScope, Transmit};
+use switchboard_protocol::{ErrorCode, IceServer};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -26,6 +26,7 @@ use crate::{
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
+    sfu::MediaLink,
     timer::TimerSignal,
     turn::TurnMinter,
 };
@@ -92,6 +93,8 @@ struct Inner {
     accepting: AtomicBool,
     /// Cluster mode: the shared store and this node's tasks' queue. `None` on a single node.
     cluster: Option<Arc<Cluster>>,
+    /// The SFU's queues, when the server runs one.
+    media: Option<MediaLink>,
 }
 
 impl Node {
@@ -103,15 +106,17 @@ impl Node {
 
     /// A node with an empty hub that checks tokens with `verifier`.
     pub fn with_verifier(config: Config, secret: &Secret, verifier: Verifier) -> Node {
-        Node::build(config, secret, verifier, None)
+        Node::build(config, secret, verifier, None, None)
     }
 
-    /// A node with an empty hub, a member of `cluster` when given (its hub then is clustered).
+    /// A node with an empty hub, a member of `cluster` when given (its hub then is clustered),
+    /// whose SFU rooms' media commands go to `media` when the server runs an SFU.
     pub fn build(
         config: Config,
         secret: &Secret,
         verifier: Verifier,
         cluster: Option<Cluster>,
+        media: Option<MediaLink>,
     ) -> Node {
         let mut hub = Hub::new(config.core(), rand::rngs::StdRng::from_os_rng());
         if cluster.is_some() {
@@ -135,6 +140,7 @@ impl Node {
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
             cluster: cluster.map(Arc::new),
+            media,
         }))
     }
 
@@ -220,8 +226,46 @@ impl Node {
             let shared = delivery.take_shared();
             self.submit_shared(shared.into_iter().map(Write::Shared).collect());
         }
+        self.hand_to_sfu(&mut hub, delivery, now);
         self.0.timer.arm(delivery.deadline());
         (result, hub)
+    }
+
+    /// Hands the call's media commands to the SFU's worker; a message its queue refuses is
+    /// answered `media_unavailable`, so the sender knows to try again.
+    fn hand_to_sfu(&self, hub: &mut Hub, delivery: &mut Delivery, now: Now) {
+        let commands = delivery.take_media();
+        if commands.is_empty() {
+            return;
+        }
+        let mut refused = false;
+        for command in commands {
+            let Some(link) = &self.0.media else {
+                // Only SFU rooms make commands, and the configuration allows them only with an
+                // SFU; a test node without one drops them.
+                return;
+            };
+            match link.send(command) {
+                Ok(()) => {}
+                Err(
+                    MediaCommand::Signal { room, peer, .. }
+                    | MediaCommand::Subscribe { room, peer, .. },
+                ) => {
+                    refused = true;
+                    hub.media_error(
+                        room.as_str(),
+                        peer.as_str(),
+                        ErrorCode::MediaUnavailable,
+                        "the media server is busy; send it again".into(),
+                        now,
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        if refused {
+            delivery.gather(hub, now.at);
+        }
     }
 
     /// Logs and counts the events a call gathered into `delivery`, with the hub released.

@@ -78,6 +78,8 @@ async fn readyz(State(node): State<Node>) -> impl IntoResponse {
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The address the SFU announces to clients, when it runs.
+    pub sfu_addr: Option<SocketAddr>,
     node: Node,
     task: tokio::task::JoinHandle<io::Result<()>>,
 }
@@ -134,16 +136,34 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
             Some(cluster)
         }
     };
-    let node = Node::build(config, secret, verifier, cluster);
-    let task = tokio::spawn(run(listener, node.clone()));
-    Ok(Running { addr, node, task })
+    let (media, worker) = crate::sfu::bind(&config.sfu).await?.unzip();
+    let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
+    let node = Node::build(config, secret, verifier, cluster, media);
+    let task = tokio::spawn(run(listener, node.clone(), worker));
+    Ok(Running {
+        addr,
+        sfu_addr,
+        node,
+        task,
+    })
 }
 
 /// Serves on `listener` until `node`'s shutdown token fires, then drains: stop accepting, close
 /// every session (members get `room_closed`, sockets close with 1001), and wait for connection
-/// tasks up to `shutdown_grace_ms`.
-pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
+/// tasks up to `shutdown_grace_ms`. The SFU's worker, if given, runs beside and stops with it.
+pub async fn run(
+    listener: TcpListener,
+    node: Node,
+    sfu: Option<crate::sfu::MediaWorker>,
+) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
+    let media = sfu.map(|worker| {
+        tokio::spawn(crate::sfu::worker::run(
+            worker,
+            node.clone(),
+            shutdown.clone(),
+        ))
+    });
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     // The cluster's tasks outlive the drain: the sessions' last writes must reach the store.
@@ -208,6 +228,9 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
                 "writes to the shared store still queued at the shutdown deadline"
             );
         }
+    }
+    if let Some(media) = media {
+        let _ = media.await;
     }
     if !serving.is_finished() {
         // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.

@@ -12,7 +12,9 @@ use std::{sync::Arc, time::Instant};
 use switchboard_protocol::{PeerLeftReason, ServerMessage};
 
 use super::{Attachment, Hub};
-use crate::{CloseReason, Event, Now, SessionId, SharedOp, outbox::Outgoing, session::Session};
+use crate::{
+    CloseReason, Event, MediaCommand, Now, SessionId, SharedOp, outbox::Outgoing, session::Session,
+};
 
 /// What the transport holding an attachment should do next ([`Hub::transmit`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub struct Outputs<S> {
     pub ready: Vec<S>,
     /// What happened, for the IO layer to log and count.
     pub events: Vec<Event>,
+    /// What the media worker of SFU rooms must learn, in order (see [`MediaCommand`]).
+    pub media: Vec<MediaCommand>,
     /// When to call [`Hub::handle_timeout`] next (`None`: no timers at all). An input may bring
     /// it forward; the next drain shows it.
     pub deadline: Option<Instant>,
@@ -53,6 +57,7 @@ impl<S> Default for Outputs<S> {
         Outputs {
             ready: Vec::new(),
             events: Vec::new(),
+            media: Vec::new(),
             deadline: None,
             shared: Vec::new(),
         }
@@ -65,6 +70,7 @@ impl<S: Clone> Hub<S> {
     pub fn drain_outputs(&mut self, outputs: &mut Outputs<S>) {
         outputs.ready.append(&mut self.ready);
         outputs.events.append(&mut self.events);
+        outputs.media.append(&mut self.media);
         if !self.shared.is_empty() {
             outputs.shared.append(&mut self.shared);
         }

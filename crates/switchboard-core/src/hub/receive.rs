@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    ClientMessage, ErrorBody, ParsedMessage, PeerId, RoomRef, ServerBody, ServerMessage,
+    ClientMessage, ErrorBody, ParsedMessage, PeerId, RoomRef, SFU_PEER, ServerBody, ServerMessage,
     SignalError, parse_client_message,
 };
 
@@ -196,6 +196,17 @@ impl<S: Clone> Hub<S> {
                 self.leave(id, room.owned(), echo, now);
                 Ok(())
             }
+            ClientMessage::Signal {
+                kind,
+                room,
+                to,
+                payload,
+            } if to.as_str() == SFU_PEER => self.signal_sfu(id, &room, kind, payload),
+            ClientMessage::Subscribe {
+                room,
+                tracks,
+                subscribe,
+            } => self.subscribe(id, &room, super::media::owned_tracks(tracks), subscribe),
             ClientMessage::Signal {
                 kind,
                 room,

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    Joined, Left, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, RoomClosed,
-    RoomClosedReason, RoomId, RoomRef, ServerBody, ServerMessage, SignalError,
+    Joined, Left, MediaMode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, RoomClosed,
+    RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage, SignalError,
 };
 
 use super::Hub;
 use crate::{
-    CloseReason, Event, Now, RoomEnd, SessionId, SharedMember, SharedOp,
+    CloseReason, Event, MediaCommand, Now, RoomEnd, SessionId, SharedMember, SharedOp,
     deadlines::TimerKey,
     room::{Member, Room},
 };
@@ -55,6 +55,11 @@ impl<S: Clone> Hub<S> {
                 )));
             }
             (Some(own), _) => own,
+            (None, Some(req)) if req.as_str() == SFU_PEER => {
+                return Err(SignalError::invalid(format!(
+                    "the peer id `{SFU_PEER}` is reserved for the server's SFU"
+                )));
+            }
             (None, Some(req)) => req,
             (None, None) => self.random_peer_id(),
         };
@@ -95,10 +100,10 @@ impl<S: Clone> Hub<S> {
             });
             // The room outlives a replaced last member: a host reloading its page keeps the
             // room's mode and bans.
-            let (mode, banned) = self
+            let (mode, media, banned) = self
                 .rooms
                 .get(&room_id)
-                .map(|r| (r.mode, r.banned.clone()))
+                .map(|r| (r.mode, r.media, r.banned.clone()))
                 .unwrap_or_default();
             self.close_session(&old, CloseReason::Replaced, PeerLeftReason::Replaced, now);
             if self.clustered && !self.sessions.contains_key(&old) {
@@ -122,6 +127,7 @@ impl<S: Clone> Hub<S> {
                 }
                 let room = self.open_room(&room_id, now);
                 room.mode = mode;
+                room.media = media;
                 room.banned = banned;
             }
         }
@@ -148,6 +154,12 @@ impl<S: Clone> Hub<S> {
             info: info.clone(),
         });
         let members = room.members.len();
+        if room.media == MediaMode::Sfu {
+            self.media.push(MediaCommand::Joined {
+                room: room_id.clone(),
+                peer: peer.clone(),
+            });
+        }
         if self.clustered {
             self.shared.push(SharedOp::Joined {
                 room: room_id.clone(),
@@ -179,7 +191,7 @@ impl<S: Clone> Hub<S> {
         let timer = self
             .timers
             .schedule(TimerKey::Room(room_id.clone()), idle_at);
-        let room = Room::new(&self.config.rate, now.at, timer);
+        let room = Room::new(&self.config.rate, self.config.media_mode, now.at, timer);
         self.events.push(Event::RoomOpened {
             room: room_id.clone(),
         });
@@ -225,6 +237,7 @@ impl<S: Clone> Hub<S> {
             peer: me.info.peer.clone(),
             role: me.info.role,
             mode: room.mode,
+            media: room.media,
             peers: room
                 .members
                 .iter()
@@ -276,6 +289,12 @@ impl<S: Clone> Hub<S> {
         }
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         let members = room.members.len();
+        if room.media == MediaMode::Sfu {
+            self.media.push(MediaCommand::Left {
+                room: room_id.clone(),
+                peer: member.info.peer.clone(),
+            });
+        }
         if self.clustered {
             self.shared.push(SharedOp::Left {
                 room: room_id.clone(),
@@ -323,6 +342,12 @@ impl<S: Clone> Hub<S> {
         for member in room.members {
             if let Some(s) = self.sessions.get_mut(&member.session) {
                 s.remove_room(room_id);
+            }
+            if room.media == MediaMode::Sfu {
+                self.media.push(MediaCommand::Left {
+                    room: room_id.clone(),
+                    peer: member.info.peer.clone(),
+                });
             }
             if self.clustered {
                 self.shared.push(SharedOp::Left {

@@ -1,0 +1,190 @@
+//! Rooms whose media goes through the server's SFU: what the hub hands the SFU, and the SFU's
+//! messages to members.
+//!
+//! In a room with media mode `sfu` the SFU is the reserved peer `sfu`. It is not a session: the
+//! hub checks the sender's messages to it by the same rules as any relay (membership, budgets,
+//! limits) and hands them out as [`MediaCommand`]s in [`Outputs::media`], with the room's joins
+//! and leaves, for the IO layer to pass to the media worker. The SFU's answers come back through
+//! [`Hub::media_message`] and reach the member's outbox like any relayed message, `from: "sfu"`,
+//! so resume, ordering and delivery are the same as for every other message.
+//!
+//! [`Outputs::media`]: super::Outputs::media
+
+use switchboard_protocol::{
+    Envelope, ErrorBody, ErrorCode, MediaMode, Payload, PeerId, PeerRef, RoomId, RoomRef, SFU_PEER,
+    ServerBody, ServerMessage, SignalError, SignalKind,
+};
+
+use super::Hub;
+use crate::{Event, Now, SessionId};
+
+/// What the SFU of a room must learn, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// `peer` joined the SFU room `room`.
+    Joined {
+        /// The room.
+        room: RoomId,
+        /// The new member.
+        peer: PeerId,
+    },
+    /// `peer` is no longer in `room` (left, kicked, replaced, timed out, or the room closed).
+    Left {
+        /// The room.
+        room: RoomId,
+        /// The member gone.
+        peer: PeerId,
+    },
+    /// `peer` sent `offer`, `answer` or `candidate` to `sfu`.
+    Signal {
+        /// The room.
+        room: RoomId,
+        /// The sender.
+        peer: PeerId,
+        /// Which message.
+        kind: SignalKind,
+        /// Its payload, validated by the protocol's parser.
+        payload: Box<str>,
+    },
+    /// `peer` sent `subscribe`.
+    Subscribe {
+        /// The room.
+        room: RoomId,
+        /// The sender.
+        peer: PeerId,
+        /// The tracks named.
+        tracks: Vec<Box<str>>,
+        /// Receive (`true`) or stop.
+        subscribe: bool,
+    },
+}
+
+impl<S: Clone> Hub<S> {
+    /// The member's peer id in an SFU room; `unknown_peer` (no peer `sfu`) in a mesh room.
+    fn sfu_member(&self, id: &SessionId, room_id: &RoomRef) -> Result<PeerId, SignalError> {
+        let (room, me) = self.membership(id, room_id)?;
+        if room.media != MediaMode::Sfu {
+            return Err(SignalError::UnknownPeer {
+                room: room_id.owned(),
+                peer: PeerId::parse(SFU_PEER).expect("a valid peer id"),
+            });
+        }
+        Ok(me.info.peer.clone())
+    }
+
+    /// A signal to `sfu`: checked, then handed to the SFU.
+    pub(super) fn signal_sfu(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomRef,
+        kind: SignalKind,
+        payload: &str,
+    ) -> Result<(), SignalError> {
+        let peer = self.sfu_member(id, room_id)?;
+        if matches!(kind, SignalKind::CallStart | SignalKind::CallEnd) {
+            return Err(SignalError::invalid(
+                "the SFU takes only offer, answer and candidate",
+            ));
+        }
+        self.media.push(MediaCommand::Signal {
+            room: room_id.owned(),
+            peer,
+            kind,
+            payload: payload.into(),
+        });
+        Ok(())
+    }
+
+    /// A `subscribe`: only in SFU rooms.
+    pub(super) fn subscribe(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomRef,
+        tracks: Vec<Box<str>>,
+        subscribe: bool,
+    ) -> Result<(), SignalError> {
+        let peer = self.sfu_member(id, room_id)?;
+        self.media.push(MediaCommand::Subscribe {
+            room: room_id.owned(),
+            peer,
+            tracks,
+            subscribe,
+        });
+        Ok(())
+    }
+
+    /// A message from the SFU to `peer` in `room`: `kind` with `payload` (a JSON object),
+    /// `from: "sfu"`. Dropped if `peer` is no longer a member (its leave is on its way to the
+    /// SFU).
+    pub fn media_message(
+        &mut self,
+        room: &str,
+        peer: &str,
+        kind: &'static str,
+        payload: &str,
+        now: Now,
+    ) {
+        let Some((room_id, to)) = self.sfu_recipient(room, peer) else {
+            return;
+        };
+        let sfu = PeerRef::parse(SFU_PEER).expect("a valid peer id");
+        let envelope = Envelope {
+            kind,
+            room: Some(room_id.text()),
+            from: Some(sfu.text()),
+            id: None,
+            payload: Payload::Raw(payload),
+        };
+        self.push_with(&to, kind, now, |out, seq, ts| {
+            envelope.encode_into(out, seq, ts)
+        });
+        self.events.push(Event::Relayed {
+            kind,
+            recipients: 1,
+        });
+        self.settle(now);
+    }
+
+    /// An `error` from the SFU to `peer` in `room`: a refused message or a dropped media
+    /// connection.
+    pub fn media_error(
+        &mut self,
+        room: &str,
+        peer: &str,
+        code: ErrorCode,
+        message: String,
+        now: Now,
+    ) {
+        let Some((room_id, to)) = self.sfu_recipient(room, peer) else {
+            return;
+        };
+        let body = ErrorBody {
+            code,
+            message,
+            type_name: None,
+            client_seq: None,
+        };
+        self.events.push(Event::Rejected { code });
+        let error = ServerMessage::new(ServerBody::Error(body)).in_room(&room_id);
+        self.push(&to, &error, now);
+        self.settle(now);
+    }
+
+    /// The room and the session of `peer`, if it is a member of the SFU room `room`.
+    fn sfu_recipient(&self, room: &str, peer: &str) -> Option<(RoomId, SessionId)> {
+        let (room_id, room) = self.rooms.get_key_value(room)?;
+        if room.media != MediaMode::Sfu {
+            return None;
+        }
+        let member = room.member(peer)?;
+        Some((room_id.clone(), member.session.clone()))
+    }
+}
+
+/// The owned copy of a `subscribe`'s track ids.
+pub(super) fn owned_tracks(tracks: Vec<std::borrow::Cow<'_, str>>) -> Vec<Box<str>> {
+    tracks.into_iter().map(|t| Box::from(t.as_ref())).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Participant: one peer's media session with the SFU (one str0m `Rtc`), the tracks it
+//! publishes and the m-lines that carry other peers' tracks to it.
+//!
+//! The browser makes the first offer (its published tracks); the SFU answers, then offers the
+//! m-lines for the tracks the peer subscribes to. When both offer at once the SFU yields (the
+//! polite side of perfect negotiation): str0m's `accept_offer` rolls back the SFU's pending
+//! offer, and the subscriptions that offer carried go back to be offered again.
+
+use std::{
+    collections::HashSet,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::Arc,
+    time::Instant,
+};
+
+use str0m::{
+    Candidate, Rtc, RtcError,
+    change::{SdpAnswer, SdpOffer, SdpPendingOffer},
+    media::{Direction, MediaKind, Mid},
+};
+
+use crate::{SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry, sdp_check::check_offer};
+
+/// Where one subscription's m-line is in its negotiation with the subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// Wanted; the next SFU offer adds its m-line.
+    ToOpen,
+    /// Offered, waiting for the answer.
+    Negotiating(Mid),
+    /// Answered: media is forwarded on it.
+    Open(Mid),
+    /// To be stopped by the next SFU offer.
+    ToStop(Mid),
+    /// Stop offered, waiting for the answer.
+    NegotiatingStop(Mid),
+}
+
+/// One track this participant receives from another.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub track: TrackId,
+    pub peer: Arc<str>,
+    pub kind: TrackKind,
+    pub state: OutState,
+}
+
+impl Subscription {
+    /// The m-line of an open subscription.
+    pub fn open_mid(&self) -> Option<Mid> {
+        match self.state {
+            OutState::Open(mid) => Some(mid),
+            _ => None,
+        }
+    }
+
+    /// The m-line the SFU has offered or opened for it.
+    pub fn mid(&self) -> Option<Mid> {
+        match self.state {
+            OutState::ToOpen => None,
+            OutState::Negotiating(m)
+            | OutState::Open(m)
+            | OutState::ToStop(m)
+            | OutState::NegotiatingStop(m) => Some(m),
+        }
+    }
+
+    /// Stop receiving: drop it if nothing was offered yet, else stop its m-line.
+    /// Returns `false` if the subscription can be forgotten now.
+    pub fn stop(&mut self) -> bool {
+        self.state = match self.state {
+            OutState::ToOpen => return false,
+            OutState::Negotiating(m) | OutState::Open(m) => OutState::ToStop(m),
+            state @ (OutState::ToStop(_) | OutState::NegotiatingStop(_)) => state,
+        };
+        true
+    }
+}
+
+/// One member of an SFU room.
+pub(crate) struct Participant {
+    pub room: Arc<str>,
+    pub peer: Arc<str>,
+    /// The media session; `None` until the peer's first offer, and again after it failed.
+    pub rtc: Option<Rtc>,
+    /// When `rtc` next wants `handle_input(Timeout)`.
+    pub next_timeout: Option<Instant>,
+    /// The tracks it publishes, by the m-line that carries them in its session.
+    pub published: Vec<(Mid, TrackId)>,
+    pub subscriptions: Vec<Subscription>,
+    /// Tracks the peer asked not to receive; new tracks are subscribed to by default.
+    pub declined: HashSet<TrackId>,
+    /// The SFU's offer waiting for the peer's answer.
+    pub pending: Option<SdpPendingOffer>,
+}
+
+/// Runs one call into str0m, turning an error or a panic into the reason the participant is
+/// dropped. str0m treats panics as bugs and recommends containing them per `Rtc`.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, RtcError>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the media engine panicked".into()),
+    }
+}
+
+impl Participant {
+    pub fn new(room: Arc<str>, peer: Arc<str>) -> Self {
+        Participant {
+            room,
+            peer,
+            rtc: None,
+            next_timeout: None,
+            published: Vec::new(),
+            subscriptions: Vec::new(),
+            declined: HashSet::new(),
+            pending: None,
+        }
+    }
+
+    fn new_rtc(now: Instant, config: &SfuConfig) -> Rtc {
+        let mut rtc = Rtc::builder()
+            // The SFU has a fixed, reachable address: it only answers connectivity checks.
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(now);
+        for addr in &config.candidates {
+            // A host candidate is refused only for an unspecified address, which the config
+            // check rules out.
+            if let Ok(candidate) = Candidate::host(*addr, "udp") {
+                rtc.add_local_candidate(candidate);
+            }
+        }
+        rtc
+    }
+
+    /// Applies the peer's offer and returns the answer. On an error the session is unchanged,
+    /// except that a session created for this offer is dropped again.
+    pub fn accept_offer(
+        &mut self,
+        now: Instant,
+        config: &SfuConfig,
+        sdp: &str,
+    ) -> Result<String, SfuError> {
+        check_offer(sdp, config.max_media_lines)?;
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(format!("offer: {e}")))?;
+        let fresh = self.rtc.is_none();
+        let rtc = self.rtc.get_or_insert_with(|| Self::new_rtc(now, config));
+        let result = guarded(|| rtc.sdp_api().accept_offer(offer));
+        // str0m invalidates the SFU's pending offer even when the peer's offer fails.
+        self.pending = None;
+        for sub in &mut self.subscriptions {
+            sub.state = match sub.state {
+                OutState::Negotiating(_) => OutState::ToOpen,
+                OutState::NegotiatingStop(m) => OutState::ToStop(m),
+                state => state,
+            };
+        }
+        match result {
+            Ok(answer) => Ok(answer.to_sdp_string()),
+            Err(e) => {
+                if fresh || !rtc.is_alive() {
+                    self.rtc = None;
+                }
+                Err(SfuError::BadSdp(format!("offer: {e}")))
+            }
+        }
+    }
+
+    /// Applies the peer's answer to the SFU's pending offer; returns the subscriptions it opened.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<TrackId>, SfuError> {
+        let answer = SdpAnswer::from_sdp_string(sdp)
+            .map_err(|e| SfuError::BadSdp(format!("answer: {e}")))?;
+        let (Some(rtc), Some(pending)) = (self.rtc.as_mut(), self.pending.take()) else {
+            return Err(SfuError::BadSdp(
+                "answer: no offer from the SFU is waiting for one".into(),
+            ));
+        };
+        guarded(|| rtc.sdp_api().accept_answer(pending, answer))
+            .map_err(|e| SfuError::BadSdp(format!("answer: {e}")))?;
+        let mut opened = Vec::new();
+        self.subscriptions.retain_mut(|sub| match sub.state {
+            OutState::Negotiating(m) => {
+                sub.state = OutState::Open(m);
+                opened.push(sub.track.clone());
+                true
+            }
+            OutState::NegotiatingStop(_) => false,
+            _ => true,
+        });
+        Ok(opened)
+    }
+
+    /// Adds a trickled candidate of the peer.
+    pub fn add_candidate(&mut self, line: &str) -> Result<(), SfuError> {
+        let line = line.trim();
+        if line.is_empty() {
+            // The end of the peer's candidates: nothing to do for an ICE-lite side.
+            return Ok(());
+        }
+        let candidate = Candidate::from_sdp_string(line.strip_prefix("a=").unwrap_or(line))
+            .map_err(|e| SfuError::BadSdp(format!("candidate: {e}")))?;
+        let Some(rtc) = self.rtc.as_mut() else {
+            return Err(SfuError::BadSdp("candidate: send an offer first".into()));
+        };
+        rtc.add_remote_candidate(candidate);
+        Ok(())
+    }
+
+    /// Builds the SFU's next offer if subscriptions wait to be added or stopped and no offer is
+    /// out; returns the track map to send before it and the offer.
+    pub fn negotiate(&mut self) -> Result<Option<(Vec<TrackMapEntry>, String)>, String> {
+        let Some(rtc) = self.rtc.as_mut() else {
+            return Ok(None);
+        };
+        if self.pending.is_some()
+            || !self
+                .subscriptions
+                .iter()
+                .any(|s| matches!(s.state, OutState::ToOpen | OutState::ToStop(_)))
+        {
+            return Ok(None);
+        }
+        let subscriptions = &mut self.subscriptions;
+        let peer_of = |s: &Subscription| s.peer.to_string();
+        let applied = guarded(|| {
+            let mut change = rtc.sdp_api();
+            for sub in subscriptions.iter_mut() {
+                sub.state = match sub.state {
+                    OutState::ToOpen => {
+                        let kind = match sub.kind {
+                            TrackKind::Audio => MediaKind::Audio,
+                            TrackKind::Video => MediaKind::Video,
+                        };
+                        // The msid's stream id is the publisher, so a browser groups each
+                        // peer's tracks in one MediaStream.
+                        OutState::Negotiating(change.add_media(
+                            kind,
+                            Direction::SendOnly,
+                            Some(peer_of(sub)),
+                            Some(sub.track.to_string()),
+                            None,
+                        ))
+                    }
+                    OutState::ToStop(m) => {
+                        change.stop_media(m);
+                        OutState::NegotiatingStop(m)
+                    }
+                    state => state,
+                };
+            }
+            Ok(change.apply())
+        })?;
+        let Some((offer, pending)) = applied else {
+            return Ok(None);
+        };
+        self.pending = Some(pending);
+        let mids = self
+            .subscriptions
+            .iter()
+            .filter_map(|s| match s.state {
+                OutState::Negotiating(m) | OutState::Open(m) => Some(TrackMapEntry {
+                    mid: m.to_string(),
+                    peer: s.peer.clone(),
+                    track: s.track.clone(),
+                    kind: s.kind,
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(Some((mids, offer.to_sdp_string())))
+    }
+
+    /// The published track on `mid`.
+    pub fn published_on(&self, mid: Mid) -> Option<&TrackId> {
+        self.published
+            .iter()
+            .find(|(m, _)| *m == mid)
+            .map(|(_, t)| t)
+    }
+}

@@ -1,0 +1,403 @@
+//! Sfu: the rooms of one media worker and its inputs and outputs.
+//!
+//! Inputs: room membership ([`Sfu::join`], [`Sfu::leave`]), peers' messages ([`Sfu::handle`]),
+//! datagrams ([`Sfu::receive`]) and the time ([`Sfu::handle_timeout`]). After each input the
+//! caller drains [`Sfu::poll_output`] and asks [`Sfu::poll_timeout`] when to call again.
+//!
+//! Inside, every change to a participant's `Rtc` is followed by [`Sfu::drain`], which takes all
+//! its output up to the next timeout; the events found are queued as [`Work`] and applied after,
+//! since applying one (forwarding a frame) changes other participants' `Rtc`s, each drained in
+//! turn. Subscriptions that changed are negotiated once the queue is empty, so one input causes
+//! at most one offer per participant.
+
+mod routing;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    net::SocketAddr,
+    sync::Arc,
+    time::Instant,
+};
+
+use str0m::{
+    Event, Input,
+    net::{Protocol, Receive},
+};
+
+use crate::{
+    Inbound, Output, SfuConfig, SfuError, ToPeer, TrackId,
+    participant::{Participant, guarded},
+    track::Track,
+};
+
+/// A participant's handle inside one [`Sfu`]; never reused.
+pub(crate) type Pid = u64;
+
+/// A datagram the IO layer received on the SFU's socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// The local address it arrived on (one of the announced candidates, or the socket they
+    /// are forwarded to).
+    pub destination: SocketAddr,
+    /// Its bytes.
+    pub contents: &'a [u8],
+}
+
+/// What is left to do after a participant's `Rtc` was drained.
+pub(crate) enum Work {
+    /// An event of this participant's `Rtc`. Boxed: a `MediaData` event is 500 bytes, and
+    /// the queue holds one per frame forwarded.
+    Event(Pid, Box<Event>),
+    /// This participant's `Rtc` failed; drop its media.
+    Failed(Pid, String),
+}
+
+/// What the SFU has done since it started, for metrics: counts only grow; `participants` and
+/// `tracks` are the current numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SfuStats {
+    /// Participants with a media session now.
+    pub participants: usize,
+    /// Tracks published now.
+    pub tracks: usize,
+    /// Frames written to subscribers (one per subscriber a frame went to).
+    pub forwarded_frames: u64,
+    /// Bytes of those frames (payload, before packetizing).
+    pub forwarded_bytes: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests_sent: u64,
+    /// Subscribers' keyframe requests folded into one already sent or due.
+    pub keyframe_requests_coalesced: u64,
+    /// Media sessions dropped because they failed (errors, panics, ICE lost).
+    pub media_failures: u64,
+}
+
+/// The SFU of one media worker. See the crate doc.
+pub struct Sfu {
+    config: SfuConfig,
+    participants: HashMap<Pid, Participant>,
+    /// room -> peer -> participant.
+    rooms: HashMap<Arc<str>, BTreeMap<Arc<str>, Pid>>,
+    /// Ordered, so a joining peer hears of tracks in the order they were published.
+    tracks: BTreeMap<TrackId, Track>,
+    /// The remote address each participant was last heard from: the fast path of the demux.
+    by_addr: HashMap<SocketAddr, Pid>,
+    outputs: VecDeque<Output>,
+    work: VecDeque<Work>,
+    /// Participants whose subscriptions may need an offer.
+    dirty: BTreeSet<Pid>,
+    next_pid: Pid,
+    next_track: u64,
+    /// The growing counts of [`SfuStats`].
+    pub(crate) counts: SfuStats,
+}
+
+impl Sfu {
+    /// An SFU with no rooms.
+    pub fn new(config: SfuConfig) -> Self {
+        Sfu {
+            config,
+            participants: HashMap::new(),
+            rooms: HashMap::new(),
+            tracks: BTreeMap::new(),
+            by_addr: HashMap::new(),
+            outputs: VecDeque::new(),
+            work: VecDeque::new(),
+            dirty: BTreeSet::new(),
+            next_pid: 1,
+            next_track: 1,
+            counts: SfuStats::default(),
+        }
+    }
+
+    /// `peer` joined `room`: it is told of every track published there. Joining twice is a
+    /// no-op.
+    pub fn join(&mut self, _now: Instant, room: &str, peer: &str) {
+        let members = self.rooms.entry(room.into()).or_default();
+        if members.contains_key(peer) {
+            return;
+        }
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        let participant = Participant::new(self.rooms_key(room), peer.into());
+        let (room, to) = (participant.room.clone(), participant.peer.clone());
+        self.rooms
+            .get_mut(room.as_ref())
+            .expect("entry made above")
+            .insert(to.clone(), pid);
+        self.participants.insert(pid, participant);
+        for track in self.tracks.values().filter(|t| t.room == room) {
+            self.outputs.push_back(Output::Signal {
+                room: room.clone(),
+                to: to.clone(),
+                message: ToPeer::TrackPublished(track.info()),
+            });
+        }
+    }
+
+    /// `peer` left `room` (or its session ended): its media session closes, its tracks are
+    /// unpublished.
+    pub fn leave(&mut self, now: Instant, room: &str, peer: &str) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(pid) = members.remove(peer) else {
+            return;
+        };
+        if members.is_empty() {
+            self.rooms.remove(room);
+        }
+        self.drop_media(pid);
+        self.participants.remove(&pid);
+        self.run(now);
+    }
+
+    /// A message from `peer` in `room` to the SFU. A refusal goes back to the peer as
+    /// [`ToPeer::Error`]; nothing else changes.
+    pub fn handle(&mut self, now: Instant, room: &str, peer: &str, message: Inbound) {
+        let Some(pid) = self.pid(room, peer) else {
+            return;
+        };
+        if let Err(e) = self.apply(now, pid, message) {
+            self.signal(pid, ToPeer::Error(e));
+        }
+        self.run(now);
+    }
+
+    fn apply(&mut self, now: Instant, pid: Pid, message: Inbound) -> Result<(), SfuError> {
+        match message {
+            Inbound::Offer { sdp } => {
+                let participant = self.participants.get_mut(&pid).expect("pid is live");
+                let fresh = participant.rtc.is_none();
+                let answer = participant.accept_offer(now, &self.config, &sdp)?;
+                self.signal(pid, ToPeer::Answer { sdp: answer });
+                if fresh {
+                    self.subscribe_to_room(pid);
+                }
+                self.dirty.insert(pid);
+            }
+            Inbound::Answer { sdp } => {
+                let participant = self.participants.get_mut(&pid).expect("pid is live");
+                let opened = participant.accept_answer(&sdp)?;
+                self.drain(pid);
+                for track in opened {
+                    self.request_keyframe(now, &track);
+                }
+                self.dirty.insert(pid);
+            }
+            Inbound::Candidate { candidate } => {
+                let participant = self.participants.get_mut(&pid).expect("pid is live");
+                participant.add_candidate(&candidate)?;
+            }
+            Inbound::Subscribe { tracks, subscribe } => self.subscribe(pid, tracks, subscribe)?,
+        }
+        self.drain(pid);
+        Ok(())
+    }
+
+    /// A datagram from the socket; `false` if no participant takes it (a stray packet, or a
+    /// peer's first check arriving before its offer).
+    pub fn receive(&mut self, now: Instant, datagram: Datagram) -> bool {
+        let Ok(input) = Receive::new(
+            Protocol::Udp,
+            datagram.source,
+            datagram.destination,
+            datagram.contents,
+        )
+        .map(|r| Input::Receive(now, r)) else {
+            return false;
+        };
+        let accepts = |p: &Participant| p.rtc.as_ref().is_some_and(|rtc| rtc.accepts(&input));
+        let known = self
+            .by_addr
+            .get(&datagram.source)
+            .copied()
+            .filter(|pid| self.participants.get(pid).is_some_and(accepts));
+        let Some(pid) = known.or_else(|| {
+            self.participants
+                .iter()
+                .find(|(_, p)| accepts(p))
+                .map(|(pid, _)| *pid)
+        }) else {
+            return false;
+        };
+        self.by_addr.insert(datagram.source, pid);
+        self.input(pid, input);
+        self.run(now);
+        true
+    }
+
+    /// Lets time pass: participants' timers and deferred keyframe requests that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<Pid> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.rtc.is_some() && p.next_timeout.is_none_or(|t| t <= now))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in due {
+            self.input(pid, Input::Timeout(now));
+        }
+        let interval = self.config.keyframe_interval;
+        let asked: Vec<TrackId> = self
+            .tracks
+            .iter_mut()
+            .filter_map(|(id, t)| t.keyframes.due(now, interval).then(|| id.clone()))
+            .collect();
+        for track in asked {
+            self.send_keyframe_request(&track);
+        }
+        self.run(now);
+    }
+
+    /// When [`Sfu::handle_timeout`] should next be called; `None` when nothing waits.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let interval = self.config.keyframe_interval;
+        let rtcs = self
+            .participants
+            .values()
+            .filter(|p| p.rtc.is_some())
+            .filter_map(|p| p.next_timeout);
+        let keyframes = self
+            .tracks
+            .values()
+            .filter_map(|t| t.keyframes.deadline(interval));
+        rtcs.chain(keyframes).min()
+    }
+
+    /// The next thing to do, in order; drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// How many participants have a media session.
+    pub fn connected_participants(&self) -> usize {
+        self.participants
+            .values()
+            .filter(|p| p.rtc.is_some())
+            .count()
+    }
+
+    /// How many tracks are published.
+    pub fn published_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Counts for metrics.
+    pub fn stats(&self) -> SfuStats {
+        SfuStats {
+            participants: self.connected_participants(),
+            tracks: self.published_tracks(),
+            ..self.counts
+        }
+    }
+
+    fn rooms_key(&self, room: &str) -> Arc<str> {
+        self.rooms
+            .get_key_value(room)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| room.into())
+    }
+
+    fn pid(&self, room: &str, peer: &str) -> Option<Pid> {
+        self.rooms.get(room)?.get(peer).copied()
+    }
+
+    pub(crate) fn signal(&mut self, pid: Pid, message: ToPeer) {
+        if let Some(p) = self.participants.get(&pid) {
+            self.outputs.push_back(Output::Signal {
+                room: p.room.clone(),
+                to: p.peer.clone(),
+                message,
+            });
+        }
+    }
+
+    /// Feeds one input to a participant's `Rtc` and drains it.
+    fn input(&mut self, pid: Pid, input: Input) {
+        let Some(rtc) = self.participants.get_mut(&pid).and_then(|p| p.rtc.as_mut()) else {
+            return;
+        };
+        match guarded(|| rtc.handle_input(input)) {
+            Ok(()) => self.drain(pid),
+            Err(reason) => self.work.push_back(Work::Failed(pid, reason)),
+        }
+    }
+
+    /// Takes a participant's output until its next timeout: datagrams go out, events wait in
+    /// the work queue. Must follow every change to its `Rtc`.
+    pub(crate) fn drain(&mut self, pid: Pid) {
+        let Some(participant) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        let Some(rtc) = participant.rtc.as_mut() else {
+            return;
+        };
+        loop {
+            if !rtc.is_alive() {
+                self.work
+                    .push_back(Work::Failed(pid, "the media session closed".into()));
+                return;
+            }
+            match guarded(|| rtc.poll_output()) {
+                Ok(str0m::Output::Timeout(at)) => {
+                    participant.next_timeout = Some(at);
+                    return;
+                }
+                Ok(str0m::Output::Transmit(t)) => self.outputs.push_back(Output::Transmit(t)),
+                Ok(str0m::Output::Event(event)) => {
+                    self.work.push_back(Work::Event(pid, Box::new(event)))
+                }
+                Err(reason) => {
+                    self.work.push_back(Work::Failed(pid, reason));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies queued work, then negotiates changed subscriptions, until nothing is left.
+    fn run(&mut self, now: Instant) {
+        loop {
+            while let Some(work) = self.work.pop_front() {
+                match work {
+                    Work::Event(pid, event) => self.on_event(now, pid, *event),
+                    Work::Failed(pid, reason) => self.fail(pid, reason),
+                }
+            }
+            let Some(pid) = self.dirty.pop_first() else {
+                return;
+            };
+            let Some(participant) = self.participants.get_mut(&pid) else {
+                continue;
+            };
+            match participant.negotiate() {
+                Ok(None) => {}
+                Ok(Some((mids, sdp))) => {
+                    self.signal(pid, ToPeer::TrackMap { mids });
+                    self.signal(pid, ToPeer::Offer { sdp });
+                }
+                Err(reason) => self.work.push_back(Work::Failed(pid, reason)),
+            }
+            self.drain(pid);
+        }
+    }
+
+    /// A participant's `Rtc` failed or panicked: its media is dropped, the peer is told and may
+    /// start again with a new offer. Nobody else is affected beyond losing its tracks.
+    fn fail(&mut self, pid: Pid, reason: String) {
+        if self.participants.get(&pid).is_none_or(|p| p.rtc.is_none()) {
+            return;
+        }
+        self.drop_media(pid);
+        self.counts.media_failures += 1;
+        self.signal(
+            pid,
+            ToPeer::Error(SfuError::MediaFailed(format!(
+                "the media connection failed ({reason}); send a new offer to reconnect"
+            ))),
+        );
+    }
+}

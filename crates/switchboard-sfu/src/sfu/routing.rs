@@ -1,0 +1,326 @@
+//! What the SFU does with its participants' events: tracks published and unpublished,
+//! subscriptions, frames forwarded, keyframe requests sent to the publisher.
+
+use std::{sync::Arc, time::Instant};
+
+use str0m::{
+    Event, IceConnectionState,
+    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
+};
+
+use super::{Pid, Sfu};
+use crate::{
+    SfuError, ToPeer, TrackId, TrackKind,
+    participant::{OutState, Subscription, guarded},
+    track::Track,
+};
+
+impl Sfu {
+    pub(super) fn on_event(&mut self, now: Instant, pid: Pid, event: Event) {
+        match event {
+            Event::MediaAdded(added) if receives(added.direction) => {
+                self.publish(pid, added.mid, added.kind);
+            }
+            Event::MediaChanged(changed) if !receives(changed.direction) => {
+                self.unpublish_mid(pid, changed.mid);
+            }
+            Event::MediaData(data) => self.forward(now, pid, data),
+            Event::KeyframeRequest(req) => {
+                let track = self.participants.get(&pid).and_then(|p| {
+                    p.subscriptions
+                        .iter()
+                        .find(|s| s.mid() == Some(req.mid))
+                        .map(|s| s.track.clone())
+                });
+                if let Some(track) = track {
+                    self.request_keyframe(now, &track);
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                // No ICE restart yet: the peer is told and offers again.
+                self.work
+                    .push_back(super::Work::Failed(pid, "ICE disconnected".into()));
+            }
+            _ => {}
+        }
+    }
+
+    /// A participant's offer added an m-line it sends on: a new track in the room.
+    fn publish(&mut self, pid: Pid, mid: Mid, kind: MediaKind) {
+        let max = self.config.max_published_tracks;
+        let Some(participant) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        if participant.published_on(mid).is_some() {
+            return;
+        }
+        if participant.published.len() >= max {
+            self.signal(
+                pid,
+                ToPeer::Error(SfuError::TooManyTracks(format!(
+                    "m-line {mid} is not forwarded: at most {max} published tracks"
+                ))),
+            );
+            return;
+        }
+        let id = TrackId::new(self.next_track);
+        self.next_track += 1;
+        participant.published.push((mid, id.clone()));
+        let track = Track {
+            id_text: id.text(),
+            owner: pid,
+            peer: participant.peer.clone(),
+            room: participant.room.clone(),
+            mid,
+            kind: match kind {
+                MediaKind::Audio => TrackKind::Audio,
+                MediaKind::Video => TrackKind::Video,
+            },
+            keyframes: Default::default(),
+        };
+        let info = track.info();
+        let room = track.room.clone();
+        self.tracks.insert(id.clone(), track);
+        for other in self.members_except(&room, pid) {
+            self.signal(other, ToPeer::TrackPublished(info.clone()));
+            let p = self.participants.get_mut(&other).expect("member is live");
+            if p.rtc.is_some() {
+                p.subscriptions.push(Subscription {
+                    track: id.clone(),
+                    peer: info.peer.clone(),
+                    kind: info.kind,
+                    state: OutState::ToOpen,
+                });
+                self.dirty.insert(other);
+            }
+        }
+    }
+
+    fn unpublish_mid(&mut self, pid: Pid, mid: Mid) {
+        let track = self
+            .participants
+            .get(&pid)
+            .and_then(|p| p.published_on(mid).cloned());
+        if let Some(track) = track {
+            self.unpublish(&track);
+        }
+    }
+
+    /// A track is gone: the room is told, subscribers' m-lines are stopped.
+    fn unpublish(&mut self, id: &TrackId) {
+        let Some(track) = self.tracks.remove(id) else {
+            return;
+        };
+        if let Some(p) = self.participants.get_mut(&track.owner) {
+            p.published.retain(|(_, t)| t != id);
+        }
+        for other in self.members_except(&track.room, track.owner) {
+            self.signal(
+                other,
+                ToPeer::TrackUnpublished {
+                    peer: track.peer.clone(),
+                    track: id.clone(),
+                },
+            );
+            let p = self.participants.get_mut(&other).expect("member is live");
+            p.subscriptions.retain_mut(|s| s.track != *id || s.stop());
+            self.dirty.insert(other);
+        }
+    }
+
+    /// Subscribes a participant whose media session just started to every track in its room
+    /// it has not declined.
+    pub(super) fn subscribe_to_room(&mut self, pid: Pid) {
+        let Some(p) = self.participants.get(&pid) else {
+            return;
+        };
+        let wanted: Vec<Subscription> = self
+            .tracks
+            .iter()
+            .filter(|(id, t)| t.room == p.room && t.owner != pid && !p.declined.contains(*id))
+            .map(|(id, t)| Subscription {
+                track: id.clone(),
+                peer: t.peer.clone(),
+                kind: t.kind,
+                state: OutState::ToOpen,
+            })
+            .collect();
+        let p = self.participants.get_mut(&pid).expect("checked above");
+        p.subscriptions = wanted;
+    }
+
+    /// The peer's `subscribe` message.
+    pub(super) fn subscribe(
+        &mut self,
+        pid: Pid,
+        tracks: Vec<TrackId>,
+        subscribe: bool,
+    ) -> Result<(), SfuError> {
+        let p = self.participants.get(&pid).expect("pid is live");
+        for id in &tracks {
+            if !self
+                .tracks
+                .get(id)
+                .is_some_and(|t| t.room == p.room && t.owner != pid)
+            {
+                return Err(SfuError::UnknownTrack(id.to_string()));
+            }
+        }
+        let p = self.participants.get_mut(&pid).expect("pid is live");
+        for id in tracks {
+            let existing = p.subscriptions.iter().position(|s| s.track == id);
+            if subscribe {
+                p.declined.remove(&id);
+                if existing.is_none() && p.rtc.is_some() {
+                    let t = &self.tracks[&id];
+                    p.subscriptions.push(Subscription {
+                        track: id,
+                        peer: t.peer.clone(),
+                        kind: t.kind,
+                        state: OutState::ToOpen,
+                    });
+                }
+            } else {
+                if let Some(i) = existing
+                    && !p.subscriptions[i].stop()
+                {
+                    p.subscriptions.remove(i);
+                }
+                p.declined.insert(id);
+            }
+        }
+        self.dirty.insert(pid);
+        Ok(())
+    }
+
+    /// A frame from a publisher goes to every subscriber whose m-line for it is open.
+    fn forward(&mut self, now: Instant, pid: Pid, data: MediaData) {
+        let Some(id) = self
+            .participants
+            .get(&pid)
+            .and_then(|p| p.published_on(data.mid).cloned())
+        else {
+            return;
+        };
+        let Some(track) = self.tracks.get_mut(&id) else {
+            return;
+        };
+        if data.is_keyframe() {
+            track.keyframes.keyframe_seen();
+        }
+        if !data.contiguous && track.kind == TrackKind::Video {
+            // Frames were lost between the publisher and the SFU: subscribers cannot decode
+            // until the next keyframe.
+            self.request_keyframe(now, &id);
+        }
+        let room = self.tracks[&id].room.clone();
+        for other in self.members_except(&room, pid) {
+            let p = self.participants.get_mut(&other).expect("member is live");
+            let Some(mid) = p
+                .subscriptions
+                .iter()
+                .find(|s| s.track == id)
+                .and_then(Subscription::open_mid)
+            else {
+                continue;
+            };
+            let Some(rtc) = p.rtc.as_mut() else {
+                continue;
+            };
+            let written = guarded(|| {
+                let Some(writer) = rtc.writer(mid) else {
+                    return Ok(());
+                };
+                // The subscriber negotiated its own payload type for the codec.
+                let Some(pt) = writer.match_params(data.params) else {
+                    return Ok(());
+                };
+                writer.write(pt, data.network_time, data.time, data.data.clone())
+            });
+            match written {
+                Ok(()) => {
+                    self.counts.forwarded_frames += 1;
+                    self.counts.forwarded_bytes += data.data.len() as u64;
+                    self.drain(other)
+                }
+                Err(reason) => self.work.push_back(super::Work::Failed(other, reason)),
+            }
+        }
+    }
+
+    /// A subscriber needs a keyframe of `track`: asked of the publisher at most once per
+    /// interval, with the requests in between answered by one more at the interval's end.
+    pub(super) fn request_keyframe(&mut self, now: Instant, id: &TrackId) {
+        let interval = self.config.keyframe_interval;
+        let Some(track) = self.tracks.get_mut(id) else {
+            return;
+        };
+        if track.kind != TrackKind::Video {
+            return;
+        }
+        if track.keyframes.request(now, interval) {
+            self.send_keyframe_request(id);
+        } else {
+            self.counts.keyframe_requests_coalesced += 1;
+        }
+    }
+
+    pub(super) fn send_keyframe_request(&mut self, id: &TrackId) {
+        let Some(track) = self.tracks.get(id) else {
+            return;
+        };
+        let (owner, mid) = (track.owner, track.mid);
+        let Some(rtc) = self
+            .participants
+            .get_mut(&owner)
+            .and_then(|p| p.rtc.as_mut())
+        else {
+            return;
+        };
+        let sent = guarded(|| match rtc.writer(mid) {
+            Some(mut writer) if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) => {
+                writer.request_keyframe(None, KeyframeRequestKind::Pli)
+            }
+            _ => Ok(()),
+        });
+        match sent {
+            Ok(()) => {
+                self.counts.keyframe_requests_sent += 1;
+                self.drain(owner)
+            }
+            Err(reason) => self.work.push_back(super::Work::Failed(owner, reason)),
+        }
+    }
+
+    /// Closes a participant's media session: its tracks are unpublished, its subscriptions and
+    /// address forgotten. The participant stays a member.
+    pub(super) fn drop_media(&mut self, pid: Pid) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        p.rtc = None;
+        p.pending = None;
+        p.next_timeout = None;
+        p.subscriptions.clear();
+        let published: Vec<TrackId> = p.published.iter().map(|(_, t)| t.clone()).collect();
+        self.by_addr.retain(|_, owner| *owner != pid);
+        self.work.retain(|w| match w {
+            super::Work::Event(owner, _) | super::Work::Failed(owner, _) => *owner != pid,
+        });
+        for track in published {
+            self.unpublish(&track);
+        }
+    }
+
+    fn members_except(&self, room: &Arc<str>, pid: Pid) -> Vec<Pid> {
+        self.rooms
+            .get(room)
+            .map(|m| m.values().copied().filter(|p| *p != pid).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Whether the SFU receives on an m-line with this direction (its own view of it).
+fn receives(direction: Direction) -> bool {
+    matches!(direction, Direction::RecvOnly | Direction::SendRecv)
+}

@@ -1,0 +1,72 @@
+//! TrackId and a published track: its publisher, m-line and keyframe gate.
+
+use std::{fmt, sync::Arc};
+
+use serde::Serialize;
+use str0m::media::Mid;
+
+use crate::{TrackKind, keyframe::KeyframeGate, sfu::Pid};
+
+/// A published track's id, unique within one SFU worker (`t1`, `t2`, ...): a track is named
+/// without its m-line so a renegotiation on the publisher's side cannot rename it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackId(Arc<str>);
+
+impl TrackId {
+    pub(crate) fn new(n: u64) -> Self {
+        TrackId(format!("t{n}").into())
+    }
+
+    pub(crate) fn text(&self) -> Arc<str> {
+        self.0.clone()
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A track id as a client names it; one the SFU never issued names no track (`unknown_track`).
+impl From<&str> for TrackId {
+    fn from(s: &str) -> Self {
+        TrackId(s.into())
+    }
+}
+
+impl fmt::Display for TrackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for TrackId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// A track one participant publishes.
+#[derive(Debug)]
+pub(crate) struct Track {
+    /// Its own id, for announcing it.
+    pub id_text: Arc<str>,
+    pub owner: Pid,
+    pub peer: Arc<str>,
+    pub room: Arc<str>,
+    /// The m-line in the publisher's session that carries it.
+    pub mid: Mid,
+    pub kind: TrackKind,
+    pub keyframes: KeyframeGate,
+}
+
+impl Track {
+    /// How the track is announced.
+    pub fn info(&self) -> crate::TrackInfo {
+        crate::TrackInfo {
+            peer: self.peer.clone(),
+            track: TrackId(self.id_text.clone()),
+            kind: self.kind,
+        }
+    }
+}

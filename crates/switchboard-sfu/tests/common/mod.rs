@@ -1,0 +1,478 @@
+//! A virtual network for the SFU: str0m clients standing in for browsers, datagrams routed in
+//! memory with a fixed one-way delay, signaling delivered directly, and a virtual clock that
+//! jumps to the next thing due. No sockets and no sleeping: seconds of media take milliseconds.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use str0m::{
+    Candidate, Event, Input, Output as RtcOutput, Rtc,
+    change::{SdpAnswer, SdpOffer, SdpPendingOffer},
+    format::Codec,
+    media::{Direction, Frequency, MediaKind, MediaTime, Mid},
+    net::{Protocol, Receive},
+};
+use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuError, ToPeer, TrackId};
+
+/// This thread's CPU time: what the SFU's calls cost, however loaded the machine is.
+#[cfg(unix)]
+fn cpu_now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Wall time where no thread CPU clock is at hand.
+#[cfg(not(unix))]
+fn cpu_now() -> Duration {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
+/// One-way delay of every datagram.
+pub const DELAY: Duration = Duration::from_millis(5);
+
+/// The room every test uses.
+pub const ROOM: &str = "room";
+
+/// A frame a client received: from which of its m-lines, and the bytes.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub mid: Mid,
+    pub data: Vec<u8>,
+    pub keyframe: bool,
+}
+
+/// A str0m peer playing a browser: it offers its published tracks, answers the SFU's offers
+/// (ignoring them while its own offer is out: the impolite side), and records what arrives.
+pub struct Client {
+    pub peer: String,
+    pub addr: SocketAddr,
+    pub rtc: Rtc,
+    pub next_timeout: Option<Instant>,
+    pub pending: Option<SdpPendingOffer>,
+    /// The m-lines it publishes on.
+    pub sending: Vec<(Mid, MediaKind)>,
+    /// mid (in this client's session) -> (publisher, track), from `track_map`.
+    pub track_map: HashMap<String, (String, TrackId)>,
+    pub frames: Vec<Frame>,
+    pub keyframe_requests: usize,
+    pub published: Vec<(String, TrackId)>,
+    pub unpublished: Vec<(String, TrackId)>,
+    pub errors: Vec<SfuError>,
+    pub connected: bool,
+    inbox: VecDeque<ToPeer>,
+    frame_no: u32,
+}
+
+impl Client {
+    /// Frames received from `peer` (by the track map), in order.
+    pub fn frames_from(&self, peer: &str) -> Vec<&Frame> {
+        self.frames
+            .iter()
+            .filter(|f| {
+                self.track_map
+                    .get(&f.mid.to_string())
+                    .is_some_and(|(p, _)| p == peer)
+            })
+            .collect()
+    }
+}
+
+struct InFlight {
+    at: Instant,
+    source: SocketAddr,
+    destination: SocketAddr,
+    contents: Vec<u8>,
+}
+
+pub struct World {
+    pub now: Instant,
+    pub sfu: Sfu,
+    pub sfu_addr: SocketAddr,
+    pub clients: Vec<Client>,
+    net: VecDeque<InFlight>,
+    /// Datagrams nobody took.
+    pub stray: usize,
+    /// A keyframe every this many frames in [`World::run_media`].
+    pub gop: u32,
+    /// Addresses cut off the network: datagrams from or to them are lost.
+    pub cut: Vec<SocketAddr>,
+    /// Frame times passed in [`World::run_media`], so keyframes keep their spacing across calls.
+    ticks: u32,
+    /// CPU time spent in the SFU's datagram and timer inputs, one entry per call (for the
+    /// benchmark).
+    pub sfu_calls: Vec<std::time::Duration>,
+    /// Datagrams the SFU sent.
+    pub sfu_sent: u64,
+}
+
+impl World {
+    pub fn new(clients: usize) -> World {
+        Self::with_config(clients, |_| {})
+    }
+
+    pub fn with_config(clients: usize, f: impl FnOnce(&mut SfuConfig)) -> World {
+        let now = Instant::now();
+        let sfu_addr: SocketAddr = "10.0.0.1:3478".parse().unwrap();
+        let mut config = SfuConfig::new(vec![sfu_addr]);
+        f(&mut config);
+        let clients = (0..clients)
+            .map(|i| {
+                let addr: SocketAddr = format!("10.0.1.{}:5000", i + 1).parse().unwrap();
+                let mut rtc = Rtc::builder().build(now);
+                rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+                Client {
+                    peer: format!("p{i}"),
+                    addr,
+                    rtc,
+                    next_timeout: None,
+                    pending: None,
+                    sending: Vec::new(),
+                    track_map: HashMap::new(),
+                    frames: Vec::new(),
+                    keyframe_requests: 0,
+                    published: Vec::new(),
+                    unpublished: Vec::new(),
+                    errors: Vec::new(),
+                    connected: false,
+                    inbox: VecDeque::new(),
+                    frame_no: 0,
+                }
+            })
+            .collect();
+        World {
+            now,
+            sfu: Sfu::new(config),
+            sfu_addr,
+            clients,
+            net: VecDeque::new(),
+            stray: 0,
+            gop: 50,
+            cut: Vec::new(),
+            ticks: 0,
+            sfu_calls: Vec::new(),
+            sfu_sent: 0,
+        }
+    }
+
+    pub fn join(&mut self, i: usize) {
+        let peer = self.clients[i].peer.clone();
+        self.sfu.join(self.now, ROOM, &peer);
+        self.pump();
+    }
+
+    pub fn leave(&mut self, i: usize) {
+        let peer = self.clients[i].peer.clone();
+        self.sfu.leave(self.now, ROOM, &peer);
+        self.pump();
+    }
+
+    /// Client `i` offers: new send-only m-lines of `kinds` (none: an offer that only receives,
+    /// which needs one m-line, so a data channel is added).
+    pub fn offer(&mut self, i: usize, kinds: &[MediaKind]) {
+        let sdp = self.prepare_offer(i, kinds);
+        self.send(i, Inbound::Offer { sdp });
+    }
+
+    /// Client `i` makes the offer [`World::offer`] sends, and keeps it: until it is sent, the
+    /// client ignores the SFU's offers (the impolite side of perfect negotiation).
+    pub fn prepare_offer(&mut self, i: usize, kinds: &[MediaKind]) -> String {
+        let c = &mut self.clients[i];
+        let mut change = c.rtc.sdp_api();
+        let mut added = Vec::new();
+        for kind in kinds {
+            added.push((
+                change.add_media(*kind, Direction::SendOnly, None, None, None),
+                *kind,
+            ));
+        }
+        if kinds.is_empty() && c.sending.is_empty() {
+            change.add_channel("signal".into());
+        }
+        let (offer, pending) = change.apply().expect("changes to offer");
+        c.pending = Some(pending);
+        c.sending.extend(added);
+        self.drain_client(i);
+        offer.to_sdp_string()
+    }
+
+    /// Client `i` stops sending its `n`th published m-line (a renegotiation to `inactive`, what
+    /// a browser does on `RTCRtpTransceiver.stop()`).
+    pub fn stop_sending(&mut self, i: usize, n: usize) {
+        let c = &mut self.clients[i];
+        let (mid, _) = c.sending.remove(n);
+        let mut change = c.rtc.sdp_api();
+        change.set_direction(mid, Direction::Inactive);
+        let (offer, pending) = change.apply().expect("a direction change to offer");
+        c.pending = Some(pending);
+        self.drain_client(i);
+        self.send(
+            i,
+            Inbound::Offer {
+                sdp: offer.to_sdp_string(),
+            },
+        );
+    }
+
+    /// A message from client `i` to the SFU.
+    pub fn send(&mut self, i: usize, message: Inbound) {
+        let peer = self.clients[i].peer.clone();
+        self.sfu.handle(self.now, ROOM, &peer, message);
+        self.pump();
+    }
+
+    /// Client `i` writes one frame on its `n`th published m-line.
+    pub fn write_frame(&mut self, i: usize, n: usize, keyframe: bool) {
+        let now = self.now;
+        let c = &mut self.clients[i];
+        let (mid, kind) = c.sending[n];
+        c.frame_no += 1;
+        let codec = match kind {
+            MediaKind::Audio => Codec::Opus,
+            MediaKind::Video => Codec::Vp8,
+        };
+        let pt = c
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+            .unwrap();
+        let (len, first) = match (kind, keyframe) {
+            (MediaKind::Audio, _) => (80, 0xfc),
+            // A VP8 frame is a keyframe when bit 0 of its first byte is 0.
+            (MediaKind::Video, true) => (3000, 0x10),
+            (MediaKind::Video, false) => (900, 0x11),
+        };
+        let mut data = vec![first; len];
+        data[1..5].copy_from_slice(&c.frame_no.to_be_bytes());
+        let (clock, hz) = match kind {
+            MediaKind::Audio => (Frequency::FORTY_EIGHT_KHZ, 48),
+            MediaKind::Video => (Frequency::NINETY_KHZ, 90),
+        };
+        let time = MediaTime::new(u64::from(c.frame_no) * 20 * hz, clock);
+        if let Some(writer) = c.rtc.writer(mid) {
+            writer.write(pt, now, time, data).unwrap();
+        }
+        self.drain_client(i);
+    }
+
+    /// Runs the world for `d` of virtual time, with every client in `senders` writing a
+    /// frame on each of its published m-lines every 20 ms (a keyframe every `gop` frames).
+    pub fn run_media(&mut self, d: Duration, senders: &[usize]) {
+        let end = self.now + d;
+        let mut next_frame = self.now;
+        while self.now < end {
+            if self.now >= next_frame {
+                for &i in senders {
+                    for t in 0..self.clients[i].sending.len() {
+                        self.write_frame(i, t, self.ticks.is_multiple_of(self.gop));
+                    }
+                }
+                self.ticks += 1;
+                next_frame += Duration::from_millis(20);
+            }
+            self.step(next_frame.min(end));
+        }
+    }
+
+    /// Runs until `done` holds, failing after `limit` of virtual time.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) {
+        let end = self.now + limit;
+        while !done(self) {
+            assert!(
+                self.now < end,
+                "condition not met within {limit:?} of virtual time"
+            );
+            self.step(end);
+        }
+    }
+
+    /// Advances to the next thing due (no later than `until`) and does it.
+    fn step(&mut self, until: Instant) {
+        let next = [
+            self.sfu.poll_timeout(),
+            self.net.iter().map(|p| p.at).min(),
+            self.clients.iter().filter_map(|c| c.next_timeout).min(),
+            Some(until),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap();
+        // Time only moves forward, and by at least a little so a busy timer cannot stall it.
+        self.now = next.max(self.now + Duration::from_micros(100));
+        let (due, later): (Vec<_>, Vec<_>) = self.net.drain(..).partition(|p| p.at <= self.now);
+        self.net = later.into();
+        for p in due {
+            self.deliver(p);
+        }
+        if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
+            let began = cpu_now();
+            self.sfu.handle_timeout(self.now);
+            self.sfu_calls.push(cpu_now() - began);
+            self.pump();
+        }
+        for i in 0..self.clients.len() {
+            if self.clients[i].next_timeout.is_some_and(|t| t <= self.now) {
+                self.clients[i]
+                    .rtc
+                    .handle_input(Input::Timeout(self.now))
+                    .unwrap();
+                self.drain_client(i);
+            }
+        }
+    }
+
+    fn deliver(&mut self, p: InFlight) {
+        if self.cut.contains(&p.source) || self.cut.contains(&p.destination) {
+            return;
+        }
+        if p.destination == self.sfu_addr {
+            let began = cpu_now();
+            let taken = self.sfu.receive(
+                self.now,
+                Datagram {
+                    source: p.source,
+                    destination: p.destination,
+                    contents: &p.contents,
+                },
+            );
+            self.sfu_calls.push(cpu_now() - began);
+            if !taken {
+                self.stray += 1;
+            }
+            self.pump();
+            return;
+        }
+        let Some(i) = self.clients.iter().position(|c| c.addr == p.destination) else {
+            self.stray += 1;
+            return;
+        };
+        let receive = Receive::new(Protocol::Udp, p.source, p.destination, &p.contents).unwrap();
+        let c = &mut self.clients[i];
+        if c.rtc.is_alive() {
+            c.rtc
+                .handle_input(Input::Receive(self.now, receive))
+                .unwrap();
+            self.drain_client(i);
+        }
+    }
+
+    /// Takes the SFU's output: datagrams into the network, messages to the clients, which act
+    /// on them (and may answer the SFU, which makes more output).
+    pub fn pump(&mut self) {
+        loop {
+            while let Some(out) = self.sfu.poll_output() {
+                match out {
+                    Output::Transmit(t) => {
+                        self.sfu_sent += 1;
+                        self.net.push_back(InFlight {
+                            at: self.now + DELAY,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: t.contents.to_vec(),
+                        })
+                    }
+                    Output::Signal { room, to, message } => {
+                        assert_eq!(&*room, ROOM);
+                        let c = self.clients.iter_mut().find(|c| *c.peer == *to).unwrap();
+                        c.inbox.push_back(message);
+                    }
+                }
+            }
+            let Some(i) = self.clients.iter().position(|c| !c.inbox.is_empty()) else {
+                return;
+            };
+            let message = self.clients[i].inbox.pop_front().unwrap();
+            self.on_message(i, message);
+        }
+    }
+
+    fn on_message(&mut self, i: usize, message: ToPeer) {
+        let c = &mut self.clients[i];
+        match message {
+            ToPeer::Answer { sdp } => {
+                let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
+                let pending = c.pending.take().expect("an offer out");
+                c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+                self.drain_client(i);
+            }
+            ToPeer::Offer { sdp } => {
+                if c.pending.is_some() {
+                    // Impolite: our own offer wins; the SFU offers again after answering it.
+                    return;
+                }
+                let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                let answer = c.rtc.sdp_api().accept_offer(offer).unwrap();
+                self.drain_client(i);
+                self.send(
+                    i,
+                    Inbound::Answer {
+                        sdp: answer.to_sdp_string(),
+                    },
+                );
+            }
+            ToPeer::TrackMap { mids } => {
+                c.track_map = mids
+                    .into_iter()
+                    .map(|e| (e.mid, (e.peer.to_string(), e.track)))
+                    .collect();
+            }
+            ToPeer::TrackPublished(info) => c.published.push((info.peer.to_string(), info.track)),
+            ToPeer::TrackUnpublished { peer, track } => {
+                c.unpublished.push((peer.to_string(), track))
+            }
+            ToPeer::Error(e) => c.errors.push(e),
+        }
+    }
+
+    fn drain_client(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        loop {
+            match c.rtc.poll_output().unwrap() {
+                RtcOutput::Timeout(t) => {
+                    c.next_timeout = Some(t);
+                    return;
+                }
+                RtcOutput::Transmit(t) => self.net.push_back(InFlight {
+                    at: self.now + DELAY,
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents.to_vec(),
+                }),
+                RtcOutput::Event(e) => match e {
+                    Event::Connected => c.connected = true,
+                    Event::MediaData(data) => c.frames.push(Frame {
+                        mid: data.mid,
+                        keyframe: data.is_keyframe(),
+                        data: data.data.to_vec(),
+                    }),
+                    Event::KeyframeRequest(_) => c.keyframe_requests += 1,
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Connects client `i`: joins, offers `kinds`, and waits for ICE and DTLS.
+    pub fn connect(&mut self, i: usize, kinds: &[MediaKind]) {
+        self.join(i);
+        self.offer(i, kinds);
+        self.run_until(Duration::from_secs(5), |w| w.clients[i].connected);
+    }
+
+    /// Counts of per-publisher tracks each subscriber has open in its track map.
+    pub fn mapped(&self, i: usize) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for (peer, _) in self.clients[i].track_map.values() {
+            *m.entry(peer.clone()).or_default() += 1;
+        }
+        m
+    }
+}

@@ -1,0 +1,181 @@
+//! The media worker: one task owning the [`Sfu`] and its UDP socket.
+//!
+//! Each turn takes one thing (a datagram, a command, a timer), feeds it to the SFU with the
+//! current time, and then does what the SFU asks: datagrams are sent at once, messages for
+//! peers are handed to the hub in one call, which delivers them through the same seam as every
+//! other message ([`Node::with_hub`]). It stops when the node shuts down.
+//!
+//! A datagram the socket cannot take right away (its send buffer is full) is dropped, as the
+//! network would drop it; str0m's retransmissions and keyframe requests recover.
+
+use std::{io::ErrorKind, time::Instant};
+
+use serde::Deserialize;
+use switchboard_core::MediaCommand;
+use switchboard_protocol::SignalKind;
+use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuStats, ToPeer, TrackId};
+use tokio::time::sleep_until;
+use tokio_util::sync::CancellationToken;
+
+use super::MediaWorker;
+use crate::node::Node;
+
+/// Largest datagram read; WebRTC keeps datagrams under the path MTU (about 1,200 bytes).
+const RECEIVE_BUFFER: usize = 2048;
+
+/// How often the SFU's gauges and counters are brought up to date.
+const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the worker until `shutdown` fires.
+pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
+    let MediaWorker {
+        socket,
+        announced,
+        mut messages,
+        mut members,
+        settings,
+    } = worker;
+    let mut config = SfuConfig::new(vec![announced]);
+    config.max_media_lines = settings.max_media_lines;
+    config.max_published_tracks = settings.max_published_tracks;
+    let mut sfu = Sfu::new(config);
+    let mut buf = vec![0; RECEIVE_BUFFER];
+    let mut counted = SfuStats::default();
+    let mut metrics_tick = tokio::time::interval(METRICS_INTERVAL);
+    tracing::info!(
+        event = "sfu.started",
+        port = announced.port(),
+        "SFU serving media on UDP port {}",
+        announced.port()
+    );
+    loop {
+        // Far enough to mean "nothing due"; the loop wakes for anything else.
+        let deadline = sfu
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(command) = members.recv() => apply(&mut sfu, command),
+            Some(command) = messages.recv() => {
+                // Joins and leaves the hub made before this message come first.
+                while let Ok(earlier) = members.try_recv() {
+                    apply(&mut sfu, earlier);
+                }
+                apply(&mut sfu, command);
+            }
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, source)) => {
+                    node.metrics().sfu_datagram(false);
+                    let datagram = Datagram { source, destination: announced, contents: &buf[..n] };
+                    sfu.receive(Instant::now(), datagram);
+                }
+                // ICMP port unreachable from a peer that went away shows up as a read error.
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+                Err(e) => {
+                    tracing::warn!(event = "sfu.receive_failed", error = %e, "SFU socket read failed");
+                }
+            },
+            _ = sleep_until(deadline.into()) => sfu.handle_timeout(Instant::now()),
+            _ = metrics_tick.tick() => {
+                let now = sfu.stats();
+                node.metrics().sfu(&counted, &now);
+                counted = now;
+            }
+        }
+        flush(&mut sfu, &socket, &node);
+    }
+    tracing::info!(event = "sfu.stopped", "SFU stopped");
+}
+
+/// Sends what the SFU produced: datagrams on the socket, messages through the hub.
+fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, node: &Node) {
+    let mut signals = Vec::new();
+    while let Some(output) = sfu.poll_output() {
+        match output {
+            Output::Transmit(t) => match socket.try_send_to(&t.contents, t.destination) {
+                Ok(_) => node.metrics().sfu_datagram(true),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    tracing::debug!(event = "sfu.send_failed", error = %e, "SFU datagram not sent");
+                }
+            },
+            Output::Signal { room, to, message } => signals.push((room, to, message)),
+        }
+    }
+    if signals.is_empty() {
+        return;
+    }
+    node.with_hub(|hub, now| {
+        for (room, to, message) in signals {
+            match message.payload() {
+                Some(payload) => hub.media_message(&room, &to, message.type_name(), &payload, now),
+                None => {
+                    if let ToPeer::Error(e) = message {
+                        hub.media_error(&room, &to, e.code(), e.to_string(), now);
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[derive(Deserialize)]
+struct SdpPayload {
+    sdp: String,
+}
+
+#[derive(Deserialize)]
+struct CandidatePayload {
+    candidate: String,
+}
+
+/// Feeds one of the hub's commands to the SFU. Payloads were validated by the protocol's parser,
+/// so one that does not read here is a bug: logged and dropped.
+fn apply(sfu: &mut Sfu, command: MediaCommand) {
+    let now = Instant::now();
+    match command {
+        MediaCommand::Joined { room, peer } => sfu.join(now, room.as_str(), peer.as_str()),
+        MediaCommand::Left { room, peer } => sfu.leave(now, room.as_str(), peer.as_str()),
+        MediaCommand::Signal {
+            room,
+            peer,
+            kind,
+            payload,
+        } => {
+            let inbound = match kind {
+                SignalKind::Offer => serde_json::from_str::<SdpPayload>(&payload)
+                    .map(|p| Inbound::Offer { sdp: p.sdp }),
+                SignalKind::Answer => serde_json::from_str::<SdpPayload>(&payload)
+                    .map(|p| Inbound::Answer { sdp: p.sdp }),
+                _ => {
+                    serde_json::from_str::<CandidatePayload>(&payload).map(|p| Inbound::Candidate {
+                        candidate: p.candidate,
+                    })
+                }
+            };
+            match inbound {
+                Ok(inbound) => sfu.handle(now, room.as_str(), peer.as_str(), inbound),
+                Err(e) => tracing::error!(
+                    event = "sfu.unreadable_payload",
+                    error = %e,
+                    "a validated payload did not read; this is a bug"
+                ),
+            }
+        }
+        MediaCommand::Subscribe {
+            room,
+            peer,
+            tracks,
+            subscribe,
+        } => {
+            let tracks = tracks.iter().map(|t| TrackId::from(&**t)).collect();
+            sfu.handle(
+                now,
+                room.as_str(),
+                peer.as_str(),
+                Inbound::Subscribe { tracks, subscribe },
+            );
+        }
+    }
+}
