@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::{CoreConfig, RateLimits};
 use switchboard_protocol::{IceServer, Limits};
 
+use crate::edge::forwarded::{ForwardedHeader, TrustedProxies};
+
 /// Top-level keys, also the names environment variables may set (`SWITCHBOARD_<KEY>`); other
 /// `SWITCHBOARD_*` variables (such as the client's) are not settings and are ignored.
 const KEYS: &[&str] = &[
@@ -38,6 +40,8 @@ const KEYS: &[&str] = &[
     "sse_heartbeat_ms",
     "sse_retry_ms",
     "allowed_origins",
+    "trusted_proxies",
+    "forwarded_header",
     "jwks_url",
     "jwks_refresh_ms",
     "jwks_timeout_ms",
@@ -116,6 +120,15 @@ pub struct Config {
     /// server's own. Empty: same origin and loopback origins (`localhost`, `127.0.0.1`, `[::1]`,
     /// any port), for development. Requests without `Origin` (non-browser clients) always pass.
     pub allowed_origins: Vec<String>,
+    /// Proxies and load balancers (CIDRs such as `10.0.0.0/8`, or addresses) whose connections
+    /// name their client in `forwarded_header`: the client's address there is the one per-address
+    /// budgets and caps charge, and `X-Forwarded-Proto` / `X-Forwarded-Host` count for the origin
+    /// check. Empty: every connection is its own client and those headers are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy names the client in: `x-forwarded-for` (with
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host`) or `forwarded` (RFC 7239). Only this one is
+    /// read: a client could send the other through a proxy that does not set it.
+    pub forwarded_header: ForwardedHeader,
     /// JWKS of an identity provider whose tokens are accepted besides HS256 ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
@@ -190,6 +203,8 @@ impl Default for Config {
             sse_heartbeat_ms: 15_000,
             sse_retry_ms: 1_000,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             jwks_url: None,
             jwks_refresh_ms: 300_000,
             jwks_timeout_ms: 5_000,
@@ -278,10 +293,18 @@ impl Config {
         if let Err(e) = crate::origin::OriginPolicy::new(&self.allowed_origins) {
             return bad(&e);
         }
+        if let Err(e) = self.proxies() {
+            return bad(&e);
+        }
         if let Err(e) = crate::turn::check(self.turn()) {
             return bad(&e);
         }
         Ok(())
+    }
+
+    /// The proxies whose connections may name their client.
+    pub fn proxies(&self) -> Result<TrustedProxies, String> {
+        TrustedProxies::new(&self.trusted_proxies, self.forwarded_header)
     }
 
     /// The TURN settings.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod edge;
 pub mod error;
 pub mod front;
 pub mod guest;

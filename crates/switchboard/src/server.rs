@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config, front::MakeFront, node::Node, origin::OriginPolicy, secret::Secret, transport,
+    config::Config, edge::forwarded::TrustedProxies, front::MakeFront, node::Node,
+    origin::OriginPolicy, secret::Secret, transport,
 };
 
 /// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
@@ -36,7 +37,17 @@ fn router(node: Node, origins: &Arc<OriginPolicy>) -> Router {
 /// What serves each connection: the session endpoints directly, the rest through the router.
 pub fn app(node: Node) -> MakeFront {
     let origins = crate::origin::policy(&node.config().allowed_origins);
-    MakeFront::new(node.clone(), origins.clone(), router(node, &origins))
+    // `Config::load` has checked the list; one never checked and invalid trusts no one.
+    let proxies = node.config().proxies().unwrap_or_else(|e| {
+        tracing::error!(event = "proxies.bad_config", error = %e, "trusting no proxy");
+        TrustedProxies::default()
+    });
+    MakeFront::new(
+        node.clone(),
+        origins.clone(),
+        proxies,
+        router(node, &origins),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
