@@ -21,6 +21,9 @@ use crate::edge::forwarded::{ForwardedHeader, TrustedProxies};
 /// `SWITCHBOARD_*` variables (such as the client's) are not settings and are ignored.
 const KEYS: &[&str] = &[
     "listen",
+    "tls_cert",
+    "tls_key",
+    "tls_reload_ms",
     "data_dir",
     "secret",
     "log_format",
@@ -79,6 +82,14 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// PEM certificate chain: with `tls_key`, the listener serves HTTPS and wss:// only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate files are looked at for a renewal, in ms (SIGHUP also reloads).
+    pub tls_reload_ms: u64,
     /// Where the server keeps local state (the generated development secret).
     pub data_dir: PathBuf,
     /// HS256 secret for tokens. Without one, a development secret is generated into `data_dir`.
@@ -184,6 +195,9 @@ impl Default for Config {
         let core = CoreConfig::default();
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_ms: 5_000,
             data_dir: PathBuf::from(".switchboard"),
             secret: None,
             log_format: LogFormat::Text,
@@ -292,6 +306,12 @@ impl Config {
         }
         if let Err(e) = crate::origin::OriginPolicy::new(&self.allowed_origins) {
             return bad(&e);
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key are set together or not at all");
+        }
+        if self.tls_reload_ms == 0 {
+            return bad("tls_reload_ms must be positive");
         }
         if let Err(e) = self.proxies() {
             return bad(&e);

@@ -15,8 +15,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config, edge::forwarded::TrustedProxies, front::MakeFront, node::Node,
-    origin::OriginPolicy, secret::Secret, transport,
+    config::Config,
+    edge::{
+        forwarded::TrustedProxies,
+        tls::{self, Certificates, TlsListener},
+    },
+    front::MakeFront,
+    node::Node,
+    origin::OriginPolicy,
+    secret::Secret,
+    transport,
 };
 
 /// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
@@ -113,6 +121,11 @@ impl Running {
 
 /// Binds `config.listen` and serves in a background task until the shutdown token fires.
 pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
+    // A certificate that does not load stops the start, before the port is taken.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(Certificates::new(cert, key).map_err(io::Error::other)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let verifier =
@@ -120,18 +133,21 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     // A failed first fetch is logged; the key set is fetched again periodically and on demand.
     let _ = verifier.refresh_keys().await;
     let node = Node::with_verifier(config, secret, verifier);
-    let task = tokio::spawn(run(listener, node.clone()));
+    let task = tokio::spawn(run(listener, tls, node.clone()));
     Ok(Running { addr, node, task })
 }
 
-/// Serves on `listener` until `node`'s shutdown token fires, then drains: stop accepting, close
-/// every session (members get `room_closed`, sockets close with 1001), and wait for connection
-/// tasks up to `shutdown_grace_ms`.
-pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
+/// Serves on `listener` (over TLS with `tls`) until `node`'s shutdown token fires, then drains:
+/// stop accepting, close every session (members get `room_closed`, sockets close with 1001), and
+/// wait for connection tasks up to `shutdown_grace_ms`.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<Arc<Certificates>>,
+    node: Node,
+) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
-    let serve_shutdown = shutdown.clone();
     let service = app(node.clone());
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
@@ -140,9 +156,17 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
             tracing::debug!(event = "server.nodelay_failed", error = %e, "TCP_NODELAY not set");
         }
     });
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(async move { serve_shutdown.cancelled().await });
-    let mut serving = tokio::spawn(server.into_future());
+    // Two instances of one accept loop: without TLS, nothing of it is on the way.
+    let (mut serving, reload) = match tls {
+        None => (serve(listener, service, shutdown.clone()), None),
+        Some(certificates) => {
+            let config = certificates.server_config().map_err(io::Error::other)?;
+            let every = Duration::from_millis(node.config().tls_reload_ms);
+            let reload = tokio::spawn(tls::watch(certificates, every, shutdown.clone()));
+            let listener = TlsListener::new(listener, config);
+            (serve(listener, service, shutdown.clone()), Some(reload))
+        }
+    };
     tokio::select! {
         _ = shutdown.cancelled() => {}
         result = &mut serving => {
@@ -173,6 +197,9 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     }
     let _ = timers.await;
     let _ = key_refresh.await;
+    if let Some(reload) = reload {
+        let _ = reload.await;
+    }
     if !serving.is_finished() {
         // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut serving).await;
@@ -180,6 +207,20 @@ pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
     }
     tracing::info!(event = "server.stopped", drained, "stopped");
     Ok(())
+}
+
+/// Serves connections from `listener` with `service` in a task, until `shutdown`.
+fn serve<L>(
+    listener: L,
+    service: MakeFront,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<io::Result<()>>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let server = axum::serve(listener, service)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await });
+    tokio::spawn(server.into_future())
 }
 
 /// Runs the hub's timers when they are due ([`crate::timer`]) until shutdown, and prunes the
