@@ -12,9 +12,7 @@
 //! [`Hub::transmit`]: switchboard_core::Hub::transmit
 
 mod connection;
-mod frame;
 mod handshake;
-mod reader;
 mod sender;
 pub mod wire;
 
@@ -34,6 +32,8 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
 };
+
+use switchboard_protocol::ws::{frame, reader};
 
 use self::{
     connection::Connection,
