@@ -21,6 +21,8 @@ mod session_id;
 pub use clock::Now;
 pub use config::{CoreConfig, RateLimits};
 pub use event::{Event, RoomEnd};
+#[cfg(feature = "fuzzing")]
+pub use hub::fuzz_sequence;
 pub use hub::{Attachment, Disconnect, Hub, Outputs, Refusal, Stats, Transmit};
 pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};
