@@ -120,10 +120,62 @@ async fn presented(
     stream.get_ref().1.peer_certificates().unwrap()[0].clone()
 }
 
+/// A resume over wss:// replays what a lost transport missed in batches of many messages at once,
+/// each sealed into TLS records in one write: larger than rustls's default 64 KiB of unsent
+/// records, which once broke the connection.
+#[tokio::test]
+async fn a_replay_larger_than_a_tls_buffer_arrives_whole() {
+    let cert = cert();
+    let files = Files::new("replay", &cert);
+    let server = server(&files, 60_000).await;
+    let config = trusting(&[&cert]);
+    let mut alice = Wss::connect(&server, &config, "alice").await;
+    alice.join("alice").await;
+    let mut bob = Wss::connect(&server, &config, "bob").await;
+    let hello = bob.recv_hello_payload.take().unwrap();
+    bob.join("bob").await;
+    alice.expect("peer_joined").await;
+    let last_seq = 2; // hello, joined
+    // Bob's transport goes; 40 messages of 3 KB are queued for him (sent to the dead socket or
+    // not, a resume from `last_seq` replays them all).
+    drop(bob);
+    let text = "x".repeat(3000);
+    for n in 0..40 {
+        alice.send("message", json!({"text": text, "n": n})).await;
+    }
+    // A barrier: the hub has handled all 40 once alice's ping is answered.
+    alice.seq += 1;
+    let ping = json!({"type": "ping", "seq": alice.seq, "ts": unix_ms()}).to_string();
+    alice.ws.send(Message::Text(ping.into())).await.unwrap();
+    alice.expect("pong").await;
+    let session = hello["session"].as_str().unwrap();
+    let token = tokens::mint("bob", "r", Role::Guest);
+    let url = format!(
+        "wss://{HOST}:{}/v1/ws?token={token}&resume={session}&last_seq={last_seq}",
+        server.addr.port()
+    );
+    let stream = tls(&server, &config).await;
+    let (ws, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("upgraded");
+    let mut bob = Wss {
+        ws,
+        seq: 10,
+        recv_hello_payload: None,
+    };
+    assert_eq!(bob.expect("hello").await["payload"]["resumed"], true);
+    for n in 0..40 {
+        let message = bob.expect("message").await;
+        assert_eq!(message["payload"]["n"], n);
+    }
+}
+
 /// A wss:// client: its socket and the last client `seq` it used.
 struct Wss {
     ws: WebSocketStream<TlsStream<TcpStream>>,
     seq: u64,
+    /// The `hello`'s payload, until taken.
+    recv_hello_payload: Option<Value>,
 }
 
 impl Wss {
@@ -135,8 +187,13 @@ impl Wss {
         let (ws, _) = tokio_tungstenite::client_async(url, stream)
             .await
             .expect("upgraded");
-        let mut c = Wss { ws, seq: 0 };
-        assert_eq!(c.recv().await["type"], "hello");
+        let mut c = Wss {
+            ws,
+            seq: 0,
+            recv_hello_payload: None,
+        };
+        let hello = c.expect("hello").await;
+        c.recv_hello_payload = Some(hello["payload"].clone());
         c
     }
 

@@ -172,7 +172,11 @@ pub enum Upgraded {
 
 /// The halves of a TLS stream.
 pub fn split_tls(stream: TlsStream<TcpStream>) -> (TlsRead, TlsWrite) {
-    let (tcp, tls) = stream.into_inner();
+    let (tcp, mut tls) = stream.into_inner();
+    // rustls stops taking plaintext past 64 KiB of unsent records; a batch of messages can be
+    // larger. Every write seals and takes out all the session has at once, and the sender's
+    // outbox bounds what is written, so the session's own buffer needs no limit.
+    tls.set_buffer_limit(None);
     let tls = Arc::new(Mutex::new(tls));
     let (read, write) = tcp.into_split();
     (
