@@ -30,10 +30,15 @@ mod sessions;
 mod streams;
 mod timers;
 
-#[cfg(test)]
+// The simulation also drives the `hub_sequence` fuzz target (`fuzz/`), with the `fuzzing` feature.
+#[cfg(any(test, feature = "fuzzing"))]
 mod simulation;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))] // the fuzz target uses the simulation's share only
 mod testkit;
+
+#[cfg(feature = "fuzzing")]
+pub use self::simulation::run_bytes as fuzz_sequence;
 
 use std::{collections::HashMap, net::IpAddr, sync::Arc};
 

@@ -22,6 +22,8 @@ mod shared;
 pub use clock::Now;
 pub use config::{CoreConfig, RateLimits};
 pub use event::{Event, RoomEnd};
+#[cfg(feature = "fuzzing")]
+pub use hub::fuzz_sequence;
 pub use hub::{Attachment, Disconnect, Hub, MediaCommand, Outputs, Refusal, Stats, Transmit};
 pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};

@@ -11,6 +11,7 @@ mod ids;
 mod json;
 mod limits;
 mod server;
+pub mod ws;
 
 pub use client::{
     ClientEnvelope, ClientMessage, MAX_SUBSCRIBE_TRACKS, MediaMode, MessageHeader, Mode,

@@ -15,10 +15,15 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::{CoreConfig, RateLimits};
 use switchboard_protocol::{IceServer, Limits, MediaMode};
 
+use crate::edge::forwarded::{ForwardedHeader, TrustedProxies};
+
 /// Top-level keys, also the names environment variables may set (`SWITCHBOARD_<KEY>`); other
 /// `SWITCHBOARD_*` variables (such as the client's) are not settings and are ignored.
 const KEYS: &[&str] = &[
     "listen",
+    "tls_cert",
+    "tls_key",
+    "tls_reload_ms",
     "data_dir",
     "secret",
     "log_format",
@@ -38,6 +43,8 @@ const KEYS: &[&str] = &[
     "sse_heartbeat_ms",
     "sse_retry_ms",
     "allowed_origins",
+    "trusted_proxies",
+    "forwarded_header",
     "jwks_url",
     "jwks_refresh_ms",
     "jwks_timeout_ms",
@@ -80,6 +87,14 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// PEM certificate chain: with `tls_key`, the listener serves HTTPS and wss:// only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate files are looked at for a renewal, in ms (SIGHUP also reloads).
+    pub tls_reload_ms: u64,
     /// Where the server keeps local state (the generated development secret).
     pub data_dir: PathBuf,
     /// HS256 secret for tokens. Without one, a development secret is generated into `data_dir`.
@@ -121,6 +136,15 @@ pub struct Config {
     /// server's own. Empty: same origin and loopback origins (`localhost`, `127.0.0.1`, `[::1]`,
     /// any port), for development. Requests without `Origin` (non-browser clients) always pass.
     pub allowed_origins: Vec<String>,
+    /// Proxies and load balancers (CIDRs such as `10.0.0.0/8`, or addresses) whose connections
+    /// name their client in `forwarded_header`: the client's address there is the one per-address
+    /// budgets and caps charge, and `X-Forwarded-Proto` / `X-Forwarded-Host` count for the origin
+    /// check. Empty: every connection is its own client and those headers are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy names the client in: `x-forwarded-for` (with
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host`) or `forwarded` (RFC 7239). Only this one is
+    /// read: a client could send the other through a proxy that does not set it.
+    pub forwarded_header: ForwardedHeader,
     /// JWKS of an identity provider whose tokens are accepted besides HS256 ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
@@ -239,6 +263,9 @@ impl Default for Config {
         let core = CoreConfig::default();
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_ms: 5_000,
             data_dir: PathBuf::from(".switchboard"),
             secret: None,
             log_format: LogFormat::Text,
@@ -258,6 +285,8 @@ impl Default for Config {
             sse_heartbeat_ms: 15_000,
             sse_retry_ms: 1_000,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             jwks_url: None,
             jwks_refresh_ms: 300_000,
             jwks_timeout_ms: 5_000,
@@ -351,6 +380,15 @@ impl Config {
         if let Err(e) = crate::origin::OriginPolicy::new(&self.allowed_origins) {
             return bad(&e);
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key are set together or not at all");
+        }
+        if self.tls_reload_ms == 0 {
+            return bad("tls_reload_ms must be positive");
+        }
+        if let Err(e) = self.proxies() {
+            return bad(&e);
+        }
         if let Err(e) = crate::turn::check(self.turn()) {
             return bad(&e);
         }
@@ -408,6 +446,11 @@ impl Config {
                 .collect();
             format!("node-{suffix}")
         })
+    }
+
+    /// The proxies whose connections may name their client.
+    pub fn proxies(&self) -> Result<TrustedProxies, String> {
+        TrustedProxies::new(&self.trusted_proxies, self.forwarded_header)
     }
 
     /// The TURN settings.

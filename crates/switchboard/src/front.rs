@@ -22,7 +22,7 @@ use std::{
 
 use axum::{
     Router,
-    extract::{ConnectInfo, Request},
+    extract::Request,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     serve::{IncomingStream, Listener},
@@ -33,6 +33,7 @@ use tower::Service;
 use tracing::{Instrument, Span};
 
 use crate::{
+    edge::forwarded::{Client, TrustedProxies},
     error::ApiError,
     node::Node,
     origin::OriginPolicy,
@@ -89,6 +90,7 @@ impl Endpoint {
 struct Shared {
     node: Node,
     policy: Arc<OriginPolicy>,
+    proxies: TrustedProxies,
 }
 
 /// Makes one [`Front`] per accepted connection, knowing its peer's address.
@@ -99,10 +101,20 @@ pub struct MakeFront {
 }
 
 impl MakeFront {
-    /// Serves the session endpoints for `node` directly and everything else with `router`.
-    pub fn new(node: Node, policy: Arc<OriginPolicy>, router: Router) -> MakeFront {
+    /// Serves the session endpoints for `node` directly and everything else with `router`;
+    /// connections from `proxies` name their client.
+    pub fn new(
+        node: Node,
+        policy: Arc<OriginPolicy>,
+        proxies: TrustedProxies,
+        router: Router,
+    ) -> MakeFront {
         MakeFront {
-            shared: Arc::new(Shared { node, policy }),
+            shared: Arc::new(Shared {
+                node,
+                policy,
+                proxies,
+            }),
             router,
         }
     }
@@ -110,6 +122,7 @@ impl MakeFront {
     /// The service of a connection from `peer`.
     pub fn front(&self, peer: SocketAddr) -> Front {
         Front {
+            trusted: self.shared.proxies.trusts(peer.ip()),
             shared: self.shared.clone(),
             router: self.router.clone(),
             peer,
@@ -137,6 +150,21 @@ pub struct Front {
     shared: Arc<Shared>,
     router: Router,
     peer: SocketAddr,
+    /// The peer is a trusted proxy: judged once per connection, so a request from anyone else
+    /// costs nothing to find its client.
+    trusted: bool,
+}
+
+impl Front {
+    /// Who sent a request with `headers` on this connection: the one place the client's address
+    /// is derived, for both paths and every transport.
+    fn client(&self, headers: &axum::http::HeaderMap) -> Client {
+        if self.trusted {
+            self.shared.proxies.client(self.peer, headers)
+        } else {
+            Client::direct(self.peer)
+        }
+    }
 }
 
 impl Service<Request> for Front {
@@ -154,8 +182,14 @@ impl Service<Request> for Front {
     fn call(&mut self, mut request: Request) -> Self::Future {
         match Endpoint::of(request.uri().path()) {
             Some((endpoint, session)) => {
-                let shared = self.shared.clone();
                 let session_len = session.len();
+                // These endpoints serve sessions already open, charged to their address then;
+                // only the origin stage reads the client, and only what a proxy reported.
+                if self.trusted {
+                    let client = self.client(request.headers());
+                    request.extensions_mut().insert(client);
+                }
+                let shared = self.shared.clone();
                 Either::Right(
                     serve(shared, endpoint, session_len, request)
                         .map(Ok)
@@ -163,7 +197,8 @@ impl Service<Request> for Front {
                 )
             }
             None => {
-                request.extensions_mut().insert(ConnectInfo(self.peer));
+                let client = self.client(request.headers());
+                request.extensions_mut().insert(client);
                 Either::Left(self.router.call(request))
             }
         }

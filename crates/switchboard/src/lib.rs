@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod delivery;
+pub mod edge;
 pub mod error;
 pub mod front;
 pub mod guest;

@@ -6,7 +6,8 @@
 //! answered with HTTP 403 `forbidden` before any handler, upgrade or token check runs. Requests
 //! without `Origin` come from non-browser clients, which no other site can drive, and pass.
 //!
-//! Allowed: the server's own origin (the `Origin` host and port equal the request's `Host`), and
+//! Allowed: the server's own origin (the `Origin` host and port equal the request's `Host`, or
+//! the scheme, host and port a trusted proxy reports: [`crate::edge::forwarded`]), and
 //! either the loopback origins (`localhost`, `127.0.0.1`, `[::1]`, any port: the development
 //! default when `allowed_origins` is empty) or exactly the configured list. CORS answers (also
 //! preflights) carry `Access-Control-Allow-Origin` for allowed origins only; credentials are never
@@ -29,7 +30,10 @@ use axum::{
 };
 use switchboard_protocol::SignalError;
 
-use crate::error::ApiError;
+use crate::{
+    edge::forwarded::{Client, Forwarded},
+    error::ApiError,
+};
 
 /// The paths the policy guards.
 const GUARDED_PREFIX: &str = "/v1/";
@@ -136,9 +140,8 @@ impl OriginPolicy {
         }
     }
 
-    /// Whether a request with `origin`, sent to `host` (the `Host` header or URI authority), is
-    /// allowed.
-    pub fn allows(&self, origin: &HeaderValue, host: Option<&str>) -> bool {
+    /// Whether a request with `origin`, sent to `target`, is allowed.
+    pub fn allows(&self, origin: &HeaderValue, target: Target<'_>) -> bool {
         if self.any {
             return true;
         }
@@ -151,7 +154,10 @@ impl OriginPolicy {
         let Some(origin) = parse_origin(text) else {
             return false;
         };
-        if host.is_some_and(|host| same_origin(&origin, host)) {
+        if target
+            .host
+            .is_some_and(|host| same_origin(&origin, host, target.scheme))
+        {
             return true;
         }
         if self.loopback && matches!(origin.host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
@@ -169,14 +175,43 @@ impl OriginPolicy {
     }
 }
 
-/// Whether `origin` names the host the request was sent to. `Host` carries no scheme: a missing
-/// port there matches the origin's default port (a TLS-terminating proxy in front).
-fn same_origin(origin: &Parsed, host: &str) -> bool {
+/// Where a request was sent, as far as the server can tell.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// The `Host` header (or the URI's authority), or the host a trusted proxy reports.
+    pub host: Option<&'a str>,
+    /// `http` or `https`, when a trusted proxy reports it.
+    pub scheme: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// The target of a request with `headers` and `uri`, as reported by a trusted proxy if one
+    /// `forwarded` it.
+    fn of(headers: &'a HeaderMap, uri: &'a Uri, forwarded: Option<&'a Forwarded>) -> Target<'a> {
+        let reported = forwarded.and_then(|f| f.host.as_deref());
+        Target {
+            host: reported.or_else(|| host_of(headers, uri)),
+            scheme: forwarded.and_then(|f| f.scheme),
+        }
+    }
+}
+
+/// Whether `origin` names the host the request was sent to. Without a `scheme` (the `Host` header
+/// carries none) any scheme matches and a missing port matches the origin's default port (a
+/// TLS-terminating proxy in front); with one, the origin's scheme must be it and a missing port
+/// is its default.
+fn same_origin(origin: &Parsed, host: &str, scheme: Option<&str>) -> bool {
     let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
         return false;
     };
-    authority.host().eq_ignore_ascii_case(&origin.host)
-        && authority.port_u16().is_none_or(|port| port == origin.port)
+    let port = match scheme {
+        None => authority.port_u16().unwrap_or(origin.port),
+        Some(scheme) if scheme != origin.scheme => return false,
+        Some(scheme) => authority
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 }),
+    };
+    authority.host().eq_ignore_ascii_case(&origin.host) && port == origin.port
 }
 
 fn host_of<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
@@ -258,12 +293,19 @@ impl OriginPolicy {
     /// Judges a request before anything else looks at it: a `/v1/` request whose `Origin` the
     /// policy does not allow is refused with HTTP 403 and the JSON error body (no CORS headers);
     /// any other `OPTIONS` request is answered as a CORS preflight; the rest pass.
-    pub fn judge(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Verdict {
+    /// `forwarded` is what a trusted proxy reported about the request, if one sent it.
+    pub fn judge(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        forwarded: Option<&Forwarded>,
+    ) -> Verdict {
         let origin = headers
             .get(ORIGIN)
             .filter(|_| uri.path().starts_with(GUARDED_PREFIX));
         if let Some(origin) = origin
-            && !self.allows(origin, host_of(headers, uri))
+            && !self.allows(origin, Target::of(headers, uri, forwarded))
         {
             tracing::info!(
                 event = "origin.refused",
@@ -286,12 +328,20 @@ impl OriginPolicy {
     }
 
     /// Serves `request` with `handle` if the policy lets it through, adding the CORS headers to
-    /// its answer; otherwise answers it as [`judge`](Self::judge) says.
+    /// its answer; otherwise answers it as [`judge`](Self::judge) says. The request's [`Client`]
+    /// (an extension) tells what a trusted proxy reported.
     pub async fn guard<F>(&self, request: Request, handle: impl FnOnce(Request) -> F) -> Response
     where
         F: Future<Output = Response>,
     {
-        match self.judge(request.method(), request.uri(), request.headers()) {
+        let forwarded = request.extensions().get::<Client>();
+        let forwarded = forwarded.and_then(|client| client.forwarded.as_ref());
+        match self.judge(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            forwarded,
+        ) {
             Verdict::Answered(response) => response,
             Verdict::Pass(cors) => {
                 let mut response = handle(request).await;
@@ -316,7 +366,11 @@ mod tests {
     use super::*;
 
     fn allows(policy: &OriginPolicy, origin: &str, host: &str) -> bool {
-        policy.allows(&HeaderValue::from_str(origin).unwrap(), Some(host))
+        let target = Target {
+            host: Some(host),
+            scheme: None,
+        };
+        policy.allows(&HeaderValue::from_str(origin).unwrap(), target)
     }
 
     #[test]
@@ -345,6 +399,27 @@ mod tests {
         assert!(!allows(&p, "null", "sb.example.com"));
         assert!(!allows(&p, "not an origin", "sb.example.com"));
         assert!(!allows(&p, "ftp://sb.example.com", "sb.example.com"));
+    }
+
+    #[test]
+    fn a_forwarded_scheme_and_host_decide_the_same_origin() {
+        let p = OriginPolicy::new(&["https://other.example".to_owned()]).unwrap();
+        let origin = |text: &str| HeaderValue::from_str(text).unwrap();
+        let behind = |host, scheme| Target {
+            host: Some(host),
+            scheme: Some(scheme),
+        };
+        let app = behind("app.example", "https");
+        assert!(p.allows(&origin("https://app.example"), app));
+        assert!(p.allows(&origin("https://app.example:443"), app));
+        assert!(!p.allows(&origin("http://app.example"), app));
+        assert!(!p.allows(&origin("https://app.example:8443"), app));
+        assert!(p.allows(
+            &origin("https://app.example:8443"),
+            behind("app.example:8443", "https")
+        ));
+        assert!(p.allows(&origin("http://app.example"), behind("app.example", "http")));
+        assert!(!p.allows(&origin("https://evil.example"), app));
     }
 
     #[test]

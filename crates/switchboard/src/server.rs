@@ -15,7 +15,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config, front::MakeFront, node::Node, origin::OriginPolicy, secret::Secret, transport,
+    config::Config,
+    edge::{
+        forwarded::TrustedProxies,
+        tls::{self, Certificates, TlsListener},
+    },
+    front::MakeFront,
+    node::Node,
+    origin::OriginPolicy,
+    secret::Secret,
+    transport,
 };
 
 /// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
@@ -36,7 +45,17 @@ fn router(node: Node, origins: &Arc<OriginPolicy>) -> Router {
 /// What serves each connection: the session endpoints directly, the rest through the router.
 pub fn app(node: Node) -> MakeFront {
     let origins = crate::origin::policy(&node.config().allowed_origins);
-    MakeFront::new(node.clone(), origins.clone(), router(node, &origins))
+    // `Config::load` has checked the list; one never checked and invalid trusts no one.
+    let proxies = node.config().proxies().unwrap_or_else(|e| {
+        tracing::error!(event = "proxies.bad_config", error = %e, "trusting no proxy");
+        TrustedProxies::default()
+    });
+    MakeFront::new(
+        node.clone(),
+        origins.clone(),
+        proxies,
+        router(node, &origins),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -109,6 +128,11 @@ impl Running {
 
 /// Binds `config.listen` and serves in a background task until the shutdown token fires.
 pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
+    // A certificate that does not load stops the start, before the port is taken.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(Certificates::new(cert, key).map_err(io::Error::other)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let verifier =
@@ -139,7 +163,7 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     let (media, worker) = crate::sfu::bind(&config.sfu).await?.unzip();
     let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
     let node = Node::build(config, secret, verifier, cluster, media);
-    let task = tokio::spawn(run(listener, node.clone(), worker));
+    let task = tokio::spawn(run(listener, tls, node.clone(), worker));
     Ok(Running {
         addr,
         sfu_addr,
@@ -148,11 +172,13 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     })
 }
 
-/// Serves on `listener` until `node`'s shutdown token fires, then drains: stop accepting, close
-/// every session (members get `room_closed`, sockets close with 1001), and wait for connection
-/// tasks up to `shutdown_grace_ms`. The SFU's worker, if given, runs beside and stops with it.
+/// Serves on `listener` (over TLS with `tls`) until `node`'s shutdown token fires, then drains:
+/// stop accepting, close every session (members get `room_closed`, sockets close with 1001), and
+/// wait for connection tasks up to `shutdown_grace_ms`. The SFU's worker, if given, runs beside
+/// and stops with it.
 pub async fn run(
     listener: TcpListener,
+    tls: Option<Arc<Certificates>>,
     node: Node,
     sfu: Option<crate::sfu::MediaWorker>,
 ) -> io::Result<()> {
@@ -176,7 +202,6 @@ pub async fn run(
             tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
         )
     });
-    let serve_shutdown = shutdown.clone();
     let service = app(node.clone());
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
@@ -185,9 +210,17 @@ pub async fn run(
             tracing::debug!(event = "server.nodelay_failed", error = %e, "TCP_NODELAY not set");
         }
     });
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(async move { serve_shutdown.cancelled().await });
-    let mut serving = tokio::spawn(server.into_future());
+    // Two instances of one accept loop: without TLS, nothing of it is on the way.
+    let (mut serving, reload) = match tls {
+        None => (serve(listener, service, shutdown.clone()), None),
+        Some(certificates) => {
+            let config = certificates.server_config().map_err(io::Error::other)?;
+            let every = Duration::from_millis(node.config().tls_reload_ms);
+            let reload = tokio::spawn(tls::watch(certificates, every, shutdown.clone()));
+            let listener = TlsListener::new(listener, config);
+            (serve(listener, service, shutdown.clone()), Some(reload))
+        }
+    };
     tokio::select! {
         _ = shutdown.cancelled() => {}
         result = &mut serving => {
@@ -232,6 +265,9 @@ pub async fn run(
     if let Some(media) = media {
         let _ = media.await;
     }
+    if let Some(reload) = reload {
+        let _ = reload.await;
+    }
     if !serving.is_finished() {
         // Plain HTTP requests get what is left of a short deadline; upgraded sockets are ours.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut serving).await;
@@ -239,6 +275,20 @@ pub async fn run(
     }
     tracing::info!(event = "server.stopped", drained, "stopped");
     Ok(())
+}
+
+/// Serves connections from `listener` with `service` in a task, until `shutdown`.
+fn serve<L>(
+    listener: L,
+    service: MakeFront,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<io::Result<()>>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let server = axum::serve(listener, service)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await });
+    tokio::spawn(server.into_future())
 }
 
 /// Runs the hub's timers when they are due ([`crate::timer`]) until shutdown, and prunes the

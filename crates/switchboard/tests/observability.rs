@@ -423,6 +423,8 @@ fn operations_doc_names_every_setting_and_the_dashboard_covers_the_metrics() {
         "jwt_audience",
         "otlp_endpoint",
         "max_connections",
+        "tls_cert",
+        "tls_key",
     ];
     let keys = config
         .as_object()

@@ -5,12 +5,14 @@
 //! every module of the hub at once, so it sits beside them rather than in one; the clients and
 //! their checks are in [`clients`].
 //!
-//! The run is deterministic (a fixed seed) unless `PROPTEST_RNG_SEED` is set.
+//! The run is deterministic (a fixed seed) unless `PROPTEST_RNG_SEED` is set. The `hub_sequence`
+//! fuzz target runs the same simulation on operations decoded from its input ([`run_bytes`]).
 
 mod clients;
 
 use std::time::Duration;
 
+#[cfg(test)]
 use proptest::{prelude::*, test_runner::RngSeed};
 use serde_json::json;
 
@@ -55,6 +57,7 @@ enum Op {
     Advance(usize, bool),
 }
 
+#[cfg(test)]
 fn op_strategy() -> impl Strategy<Value = Op> {
     let c = || 0usize..MAX_CLIENTS;
     let u = || 0usize..USERS;
@@ -314,6 +317,71 @@ impl Sim {
     }
 }
 
+/// Runs the simulation on operations decoded from `data` (three bytes each: the kind and two
+/// operands), checking the invariants after each, then shuts down: the `hub_sequence` fuzz
+/// target. Panics when an invariant breaks.
+pub fn run_bytes(data: &[u8]) {
+    let ops: Vec<Op> = data.chunks_exact(3).take(400).map(decode_op).collect();
+    if ops.is_empty() {
+        return;
+    }
+    run(&ops);
+}
+
+/// One operation from three bytes.
+fn decode_op(bytes: &[u8]) -> Op {
+    let (a, b) = (usize::from(bytes[1]), usize::from(bytes[2]));
+    let (c, u, r) = (a % MAX_CLIENTS, b % USERS, b % ROOMS);
+    let flag = a & 0x80 != 0 || b & 0x80 != 0;
+    match bytes[0] % 17 {
+        0 => Op::Open(b % USERS),
+        1 => Op::Join(c, r),
+        2 => Op::Leave(c, r),
+        3 => Op::Signal(c, u, (b >> 2) % ROOMS, !flag),
+        4 => Op::Broadcast(c, r, !flag),
+        5 => Op::Mode(c, r, flag),
+        6 => Op::Kick(c, u, (b >> 2) % ROOMS),
+        7 => Op::Ping(c),
+        8 => Op::Ack(c),
+        9 => Op::Stall(c),
+        10 => Op::Read(c),
+        11 => Op::Lose(c),
+        12 => Op::LoseInFlight(c),
+        13 => Op::Close(c),
+        14 => Op::Resume(c),
+        15 => Op::Reattach(c),
+        _ => Op::Advance(b % 5, flag),
+    }
+}
+
+/// Applies `ops` one by one, every client reading what it can and the invariants checked after
+/// each, then shuts down.
+fn run(ops: &[Op]) {
+    let mut sim = Sim::new();
+    for op in ops {
+        sim.apply(op);
+        sim.drain_all();
+        sim.check();
+    }
+    sim.finish();
+}
+
+/// The fuzz target's decoding reaches every kind of operation, and a run of each passes.
+#[cfg(test)]
+#[test]
+fn every_operation_decodes_and_runs_from_bytes() {
+    let kinds: std::collections::HashSet<_> = (0..=u8::MAX)
+        .map(|k| std::mem::discriminant(&decode_op(&[k, 0, 0])))
+        .collect();
+    assert_eq!(kinds.len(), 17);
+    // Each kind in turn, over a few clients, users and rooms.
+    let bytes: Vec<u8> = (0u8..17 * 6)
+        .flat_map(|n| [n % 17, n / 3, n.wrapping_mul(37)])
+        .collect();
+    run_bytes(&bytes);
+}
+
+#[cfg(test)]
 proptest! {
     // A fixed seed keeps the run deterministic; set PROPTEST_RNG_SEED (and PROPTEST_CASES) to
     // explore further.
@@ -332,12 +400,6 @@ proptest! {
     /// target, or anyone twice.
     #[test]
     fn random_traffic_keeps_the_invariants(ops in proptest::collection::vec(op_strategy(), 1..120)) {
-        let mut sim = Sim::new();
-        for op in &ops {
-            sim.apply(op);
-            sim.drain_all();
-            sim.check();
-        }
-        sim.finish();
+        run(&ops);
     }
 }

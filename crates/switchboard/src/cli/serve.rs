@@ -69,13 +69,18 @@ async fn serve(config: Config, secret: Secret) -> Result<(), String> {
         ),
     }
     let listen = config.listen;
+    let (http, ws) = match config.tls_cert {
+        Some(_) => ("https", "wss"),
+        None => ("http", "ws"),
+    };
     let running = server::start(config, &secret)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(
         event = "server.listening",
         addr = %running.addr,
-        "switchboard listening on http://{}/ (WebSocket: ws://{}/v1/ws)",
+        tls = http == "https",
+        "switchboard listening on {http}://{}/ (WebSocket: {ws}://{}/v1/ws)",
         running.addr,
         running.addr
     );

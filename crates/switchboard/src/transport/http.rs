@@ -4,7 +4,7 @@
 use axum::{
     Json,
     body::Body,
-    extract::{ConnectInfo, FromRequestParts, State},
+    extract::{FromRequestParts, State},
     http::{HeaderMap, HeaderValue, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -12,10 +12,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-};
+use std::{net::IpAddr, sync::Arc};
 
 use switchboard_core::{Attachment, Identity, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
@@ -23,6 +20,7 @@ use switchboard_protocol::{ErrorBody, ServerBody, SignalError, split_batch};
 use crate::{
     auth::token_from,
     delivery::{Hub, SinkRef, StreamSink},
+    edge::forwarded::Client,
     error::ApiError,
     node::Node,
 };
@@ -57,7 +55,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionParams {
     }
 }
 
-/// The client's network address, when the server knows it (it does for every TCP connection).
+/// The client's network address, when the server knows it: [`crate::front`] derives it for every
+/// request it routes (the peer's, or the one a trusted proxy forwarded for).
 pub struct ClientAddress(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
@@ -66,8 +65,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let address = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+            .get::<Client>()
+            .map(|client| client.address);
         Ok(ClientAddress(address))
     }
 }

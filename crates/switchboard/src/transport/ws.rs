@@ -6,16 +6,15 @@
 //! [`Hub::transmit`] (taken by the connection's [`sender`], which is the session's sink), and a
 //! ping every `heartbeat_ms` lets the hub notice a dead peer. The handshake ([`handshake`]) and
 //! the framing ([`frame`], [`reader`]) are this module's own, so that an idle connection keeps no
-//! buffer.
+//! buffer. The socket is TCP, or TLS over it when the listener has a certificate ([`wire`]).
 //!
 //! [`Hub::receive`]: switchboard_core::Hub::receive
 //! [`Hub::transmit`]: switchboard_core::Hub::transmit
 
 mod connection;
-mod frame;
 mod handshake;
-mod reader;
 mod sender;
+pub mod wire;
 
 pub use handshake::{Upgrade, UpgradeRejection};
 
@@ -29,9 +28,17 @@ use axum::{
 use bytes::Bytes;
 use switchboard_core::Attachment;
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
 
-use self::connection::Connection;
+use switchboard_protocol::ws::{frame, reader};
+
+use self::{
+    connection::Connection,
+    wire::{Upgraded, Wire},
+};
 use super::http::ClientAddress;
 use crate::{auth::token_from, error::ApiError, node::Node};
 
@@ -161,7 +168,26 @@ enum Start {
     },
 }
 
-async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
+/// Serves the session `start` names on the socket `upgraded`, `early` being what the client sent
+/// after its upgrade request: one instance for TCP and one for TLS.
+async fn serve(upgraded: Upgraded, early: Bytes, node: Node, start: Start) {
+    match upgraded {
+        Upgraded::Tcp(tcp) => serve_on(tcp, TcpStream::into_split, early, node, start).await,
+        Upgraded::Tls(tls) => serve_on(*tls, wire::split_tls, early, node, start).await,
+    }
+}
+
+async fn serve_on<S, R, W>(
+    stream: S,
+    split: fn(S) -> (R, W),
+    early: Bytes,
+    node: Node,
+    start: Start,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    W: Wire,
+{
     let opened = match start {
         Start::Opened(at) => Ok(at),
         Start::Resume {
@@ -181,7 +207,8 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
         }
     };
     node.metrics().stream_opened("ws");
-    let mut connection = Connection::new(&node, stream, at.clone(), node.config().hard_frame_cap());
+    let halves = split(stream);
+    let mut connection = Connection::new(&node, halves, at.clone(), node.config().hard_frame_cap());
     connection.early_bytes(&node, early);
     let ended = pump(&mut connection, &node).await;
     super::stream_closed(&node, "ws", ended.reason);
@@ -196,7 +223,10 @@ async fn serve(stream: TcpStream, early: Bytes, node: Node, start: Start) {
 }
 
 /// Drives the connection until it ends, with its heartbeat timer.
-async fn pump(connection: &mut Connection, node: &Node) -> connection::ConnectionEnd {
+async fn pump<R: AsyncRead + Unpin, W: Wire>(
+    connection: &mut Connection<R, W>,
+    node: &Node,
+) -> connection::ConnectionEnd {
     let interval = node.config().core().heartbeat_interval;
     let heartbeat = tokio::time::sleep(interval);
     tokio::pin!(heartbeat);

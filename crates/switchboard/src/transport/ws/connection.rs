@@ -1,5 +1,6 @@
-//! One WebSocket connection after the handshake, on the raw TCP socket: client frames go to the
-//! hub, the session's outbox and the control frames go back, a ping goes out every heartbeat.
+//! One WebSocket connection after the handshake, on the raw socket (TCP, or TLS over it:
+//! [`super::wire`]): client frames go to the hub, the session's outbox and the control frames go
+//! back, a ping goes out every heartbeat.
 //!
 //! It is polled by hand, one `poll` driving reading, writing and the heartbeat, rather than
 //! through a WebSocket library's stream and sink: reads land in a buffer on the stack, frames are
@@ -21,7 +22,6 @@ use switchboard_core::{Attachment, CloseReason, Disconnect, Refusal, Transmit};
 use switchboard_protocol::{ErrorBody, ServerBody, ServerMessage, SignalError};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
-    net::{TcpStream, tcp::OwnedReadHalf},
     time::Sleep,
 };
 
@@ -29,6 +29,7 @@ use super::{
     frame::{self, Opcode, Violation},
     reader::{Inbound, Reader},
     sender::{Out, Sender},
+    wire::Wire,
 };
 use crate::{
     cluster::joins::{Pending, Taken},
@@ -58,11 +59,11 @@ pub const LOST: ConnectionEnd = ConnectionEnd {
     reason: "transport_lost",
 };
 
-/// See the module documentation.
-pub struct Connection {
-    read: OwnedReadHalf,
+/// See the module documentation; `R` and `W` are the socket's halves.
+pub struct Connection<R, W> {
+    read: R,
     reader: Reader,
-    sender: Arc<Sender>,
+    sender: Arc<Sender<W>>,
     /// Set once a close frame is queued: nothing else is sent or read, and the connection ends
     /// as soon as it is written.
     closing: Option<ConnectionEnd>,
@@ -75,7 +76,12 @@ pub struct Connection {
 
 /// Sends one text frame and then a close frame, outside any session (a refused resume), and
 /// ends the connection.
-pub async fn refuse(mut stream: TcpStream, text: &str, code: u16, reason: &str) {
+pub async fn refuse(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    text: &str,
+    code: u16,
+    reason: &str,
+) {
     let close = frame::close_payload(code, reason);
     let mut bytes = Vec::with_capacity(text.len() + close.len() + 2 * frame::MAX_HEADER);
     for (opcode, payload) in [(Opcode::Text, text.as_bytes()), (Opcode::Close, &close[..])] {
@@ -101,11 +107,11 @@ async fn read_until_closed(read: &mut (impl AsyncRead + Unpin)) -> io::Result<()
     Ok(())
 }
 
-impl Connection {
-    /// The connection of `at` on `stream`, refusing messages over `max_message` bytes. Its sender
-    /// becomes the session's sink, and writes what is already queued (the `hello`, a replay).
-    pub fn new(node: &Node, stream: TcpStream, at: Attachment, max_message: usize) -> Self {
-        let (read, write) = stream.into_split();
+impl<R: AsyncRead + Unpin, W: Wire> Connection<R, W> {
+    /// The connection of `at` on the socket halves `read` and `write`, refusing messages over
+    /// `max_message` bytes. Its sender becomes the session's sink, and writes what is already
+    /// queued (the `hello`, a replay).
+    pub fn new(node: &Node, (read, write): (R, W), at: Attachment, max_message: usize) -> Self {
         let sender = Sender::new(at, write);
         let sink: SinkRef = sender.clone();
         node.with_hub(|hub, _| hub.connect(sender.attachment(), sink));
@@ -203,8 +209,9 @@ impl Connection {
     pub async fn finish(mut self) {
         let sender = self.sender.clone();
         let _ = tokio::time::timeout(LINGER, async {
+            sender.lock().closing();
             poll_fn(|cx| sender.lock().poll_flush(cx)).await?;
-            poll_fn(|cx| Pin::new(sender.lock().socket()).poll_shutdown(cx)).await?;
+            poll_fn(|cx| Pin::new(sender.lock().tcp()).poll_shutdown(cx)).await?;
             read_until_closed(&mut self.read).await
         })
         .await;
@@ -279,10 +286,10 @@ impl Connection {
 /// What one thing the client sent does: text goes to the hub, pings are answered, a close is
 /// returned. Hub calls gather their outputs into `delivery`; what the connection writes itself
 /// (a pong, the close) goes after what was gathered so far.
-fn inbound(
+fn inbound<W: Wire>(
     node: &Node,
     delivery: &mut Delivery,
-    sender: &Sender,
+    sender: &Sender<W>,
     closing: &mut Option<ConnectionEnd>,
     inbound: Inbound<'_>,
 ) -> ControlFlow<()> {
@@ -316,7 +323,7 @@ fn inbound(
 }
 
 /// Sends the close frame for a close the hub asked for.
-fn close_for(closing: &mut Option<ConnectionEnd>, out: &mut Out, reason: CloseReason) {
+fn close_for<W: Wire>(closing: &mut Option<ConnectionEnd>, out: &mut Out<W>, reason: CloseReason) {
     let ended = ConnectionEnd {
         disconnect: None,
         reason: reason.as_str(),
@@ -325,9 +332,9 @@ fn close_for(closing: &mut Option<ConnectionEnd>, out: &mut Out, reason: CloseRe
 }
 
 /// Queues a close frame; the connection ends once it is written.
-fn close(
+fn close<W: Wire>(
     closing: &mut Option<ConnectionEnd>,
-    out: &mut Out,
+    out: &mut Out<W>,
     code: u16,
     reason: &str,
     ended: ConnectionEnd,

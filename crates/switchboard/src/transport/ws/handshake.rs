@@ -21,6 +21,9 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use switchboard_protocol::SignalError;
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use super::wire::Upgraded;
 
 use crate::error::ApiError;
 
@@ -91,7 +94,7 @@ impl Upgrade {
         self,
     ) -> (
         Response,
-        impl Future<Output = io::Result<(TcpStream, Bytes)>> + Send,
+        impl Future<Output = io::Result<(Upgraded, Bytes)>> + Send,
     ) {
         let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
         let response = Response::builder()
@@ -102,11 +105,15 @@ impl Upgrade {
             .body(Body::empty())
             .expect("static headers are valid");
         let upgraded = async move {
+            use hyper_util::server::conn::auto::upgrade::downcast;
             let upgraded = self.on_upgrade.await.map_err(io::Error::other)?;
-            let parts =
-                hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
-                    .map_err(|_| io::Error::other("the upgraded connection is not a TCP socket"))?;
-            Ok((parts.io.into_inner(), parts.read_buf))
+            let upgraded = match downcast::<TokioIo<TcpStream>>(upgraded) {
+                Ok(plain) => return Ok((Upgraded::Tcp(plain.io.into_inner()), plain.read_buf)),
+                Err(other) => other,
+            };
+            let tls = downcast::<TokioIo<TlsStream<TcpStream>>>(upgraded)
+                .map_err(|_| io::Error::other("the upgraded connection is not a TCP socket"))?;
+            Ok((Upgraded::Tls(Box::new(tls.io.into_inner())), tls.read_buf))
         };
         (response, upgraded)
     }

@@ -21,17 +21,18 @@ use std::{
     time::Instant,
 };
 
-use futures_util::task::AtomicWaker;
-use parking_lot::{Mutex, MutexGuard};
-use switchboard_core::{Attachment, CloseReason, Outgoing, Transmit};
-use tokio::net::tcp::OwnedWriteHalf;
-
-use super::frame::{self, MAX_HEADER, Opcode};
+use super::{
+    frame::{self, MAX_HEADER, Opcode},
+    wire::Wire,
+};
 use crate::{
     delivery::{HubAccess, Outlet, Sink},
     metrics::Metrics,
     node::Node,
 };
+use futures_util::task::AtomicWaker;
+use parking_lot::{Mutex, MutexGuard};
+use switchboard_core::{Attachment, CloseReason, Outgoing, Transmit};
 
 /// Messages taken from the outbox per write; bounds the time between socket reads.
 pub const MESSAGES_PER_WRITE: usize = 64;
@@ -42,10 +43,10 @@ pub const MESSAGES_PER_WRITE: usize = 64;
 /// message is a few hundred bytes: copying it is cheaper.
 const GATHER_LIMIT: usize = 16 * 1024;
 
-/// See the module documentation.
-pub struct Sender {
+/// See the module documentation; `W` is the socket's writing half.
+pub struct Sender<W> {
     at: Attachment,
-    out: Mutex<Out>,
+    out: Mutex<Out<W>>,
     /// The connection task, woken for what the sender cannot do on the spot.
     task: AtomicWaker,
     /// Whether the hub signalled this sender since its outbox was last asked for messages, or said
@@ -57,8 +58,8 @@ pub struct Sender {
 }
 
 /// What is written to the socket, and what is left over.
-pub struct Out {
-    socket: OwnedWriteHalf,
+pub struct Out<W> {
+    socket: W,
     /// Bytes handed to the socket that it has not taken yet (after a short write).
     pub unsent: Vec<u8>,
     /// A close the hub asked for while another task held the outbox: the connection task sends
@@ -68,9 +69,9 @@ pub struct Out {
     pub broken: bool,
 }
 
-impl Sender {
+impl<W: Wire> Sender<W> {
     /// The sender for the connection of `at` writing to `socket`.
-    pub fn new(at: Attachment, socket: OwnedWriteHalf) -> Arc<Self> {
+    pub fn new(at: Attachment, socket: W) -> Arc<Self> {
         Arc::new(Sender {
             at,
             out: Mutex::new(Out {
@@ -96,7 +97,7 @@ impl Sender {
     }
 
     /// The socket side, for the connection task.
-    pub fn lock(&self) -> MutexGuard<'_, Out> {
+    pub fn lock(&self) -> MutexGuard<'_, Out<W>> {
         self.out.lock()
     }
 
@@ -124,7 +125,7 @@ impl Sender {
     }
 }
 
-impl Sink for Sender {
+impl<W: Wire> Sink for Sender<W> {
     /// Takes what the hub has for this connection now, with the connection's `out` lock, and
     /// writes it before anyone else takes more. Leaves it to the connection task, which it wakes,
     /// when that task or another sender holds `out` (busy with the socket: it takes these too),
@@ -160,7 +161,7 @@ impl Sink for Sender {
     }
 }
 
-impl Out {
+impl<W: Wire> Out<W> {
     /// Writes messages from the outbox, a text frame each, with one write; `now` is when they are
     /// handed over, for the relay latency metric.
     pub fn send_messages(&mut self, metrics: &Metrics, messages: &[Outgoing], now: Instant) {
@@ -218,27 +219,8 @@ impl Out {
         if self.broken {
             return;
         }
-        let written = if self.unsent.is_empty() {
-            let attempt = match parts {
-                [one] => self.socket.try_write(one),
-                _ => self.socket.try_write_vectored(parts),
-            };
-            match attempt {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(_) => {
-                    self.broken = true;
-                    return;
-                }
-            }
-        } else {
-            0
-        };
-        let mut skip = written;
-        for part in parts {
-            let (taken, rest) = part.split_at(skip.min(part.len()));
-            skip -= taken.len();
-            self.unsent.extend_from_slice(rest);
+        if self.socket.write(parts, &mut self.unsent).is_err() {
+            self.broken = true;
         }
     }
 
@@ -247,7 +229,7 @@ impl Out {
         use tokio::io::AsyncWrite;
         while !self.unsent.is_empty() {
             let n = std::task::ready!(
-                std::pin::Pin::new(&mut self.socket).poll_write(cx, &self.unsent)
+                std::pin::Pin::new(self.socket.tcp()).poll_write(cx, &self.unsent)
             )?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -258,9 +240,14 @@ impl Out {
         Poll::Ready(Ok(()))
     }
 
-    /// The socket, to end the connection with.
-    pub fn socket(&mut self) -> &mut OwnedWriteHalf {
-        &mut self.socket
+    /// Queues what ends the stream above TCP (TLS's `close_notify`), before the TCP shutdown.
+    pub fn closing(&mut self) {
+        self.socket.closing(&mut self.unsent);
+    }
+
+    /// The TCP socket's writing half, to shut down.
+    pub fn tcp(&mut self) -> &mut tokio::net::tcp::OwnedWriteHalf {
+        self.socket.tcp()
     }
 }
 
