@@ -20,6 +20,8 @@ use switchboard_protocol::{IceServer, Limits};
 const KEYS: &[&str] = &[
     "listen",
     "data_dir",
+    "database_url",
+    "api",
     "secret",
     "log_format",
     "shutdown_grace_ms",
@@ -75,8 +77,15 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Where the server keeps local state (the generated development secret).
+    /// Where the server keeps local state: the generated development secret, and the SQLite
+    /// database (`switchboard.db`) when `database_url` is not set.
     pub data_dir: PathBuf,
+    /// The database of accounts, stored rooms and share codes: `postgres://user@host/db` in
+    /// production, or `sqlite://path`. Unset: the SQLite file `switchboard.db` in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// The control API's token lifetimes and budgets.
+    pub api: crate::control::settings::ApiSettings,
     /// HS256 secret for tokens. Without one, a development secret is generated into `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -172,6 +181,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from(".switchboard"),
+            database_url: None,
+            api: Default::default(),
             secret: None,
             log_format: LogFormat::Text,
             shutdown_grace_ms: 10_000,
@@ -279,6 +290,9 @@ impl Config {
             return bad(&e);
         }
         if let Err(e) = crate::turn::check(self.turn()) {
+            return bad(&e);
+        }
+        if let Err(e) = self.api.check() {
             return bad(&e);
         }
         Ok(())

@@ -38,8 +38,10 @@ struct TokenRequest {
     name: Option<String>,
 }
 
-/// The answer of `POST /v1/token`.
-#[derive(Debug, Serialize, Deserialize)]
+/// A room token and what it grants: the answer of `POST /v1/token`, and of the control API's
+/// `POST /v1/rooms/{room}/tokens` and `POST /v1/invites/{code}/redeem`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = RoomToken)]
 pub struct GuestToken {
     /// The JWT.
     pub token: String,
@@ -48,6 +50,7 @@ pub struct GuestToken {
     /// The room it grants.
     pub room: String,
     /// `host` or `guest`.
+    #[schema(schema_with = crate::control::openapi::role)]
     pub role: Role,
     /// The display name it carries.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -56,8 +59,37 @@ pub struct GuestToken {
     pub expires_at: u64,
 }
 
+impl GuestToken {
+    /// A token for `user` in `room`, signed with the server's secret, valid for `ttl`.
+    pub fn mint(
+        node: &Node,
+        user: String,
+        room: &RoomId,
+        role: Role,
+        name: Option<String>,
+        ttl: Duration,
+    ) -> Result<GuestToken, SignalError> {
+        let token = node
+            .signer()
+            .mint(&user, room.as_str(), role, name.clone(), ttl)?;
+        let expires_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + ttl.as_secs().max(1);
+        Ok(GuestToken {
+            token,
+            user,
+            room: room.as_str().to_owned(),
+            role,
+            name,
+            expires_at,
+        })
+    }
+}
+
 /// A display name cleaned up: trimmed, control characters refused, at most [`MAX_NAME_CHARS`].
-fn clean_name(name: Option<String>) -> Result<Option<String>, SignalError> {
+pub(crate) fn clean_name(name: Option<String>) -> Result<Option<String>, SignalError> {
     let Some(name) = name else { return Ok(None) };
     let name = name.trim();
     if name.is_empty() {
@@ -76,7 +108,7 @@ fn clean_name(name: Option<String>) -> Result<Option<String>, SignalError> {
     Ok(Some(name.to_owned()))
 }
 
-fn random_user() -> String {
+pub(crate) fn random_user() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
     let id: String = (0..16)
@@ -113,25 +145,9 @@ fn issue(node: &Node, body: &[u8]) -> Result<Response, ApiError> {
     } else {
         Role::Guest
     };
-    let user = random_user();
-    let token = node
-        .signer()
-        .mint(&user, room.as_str(), role, name.clone(), GUEST_TOKEN_TTL)?;
-    let expires_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-        + GUEST_TOKEN_TTL.as_secs();
+    let token = GuestToken::mint(node, random_user(), &room, role, name, GUEST_TOKEN_TTL)?;
     tracing::info!(event = "guest.token", role = ?role, "guest token issued");
-    let mut response = Json(GuestToken {
-        token,
-        user,
-        room: room.as_str().to_owned(),
-        role,
-        name,
-        expires_at,
-    })
-    .into_response();
+    let mut response = Json(token).into_response();
     crate::transport::http::no_buffering(&mut response);
     Ok(response)
 }

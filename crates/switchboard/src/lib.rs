@@ -8,6 +8,7 @@ pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod error;
 pub mod front;

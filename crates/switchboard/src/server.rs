@@ -15,12 +15,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config, front::MakeFront, node::Node, origin::OriginPolicy, secret::Secret, transport,
+    config::Config, control::Control, front::MakeFront, node::Node, origin::OriginPolicy,
+    secret::Secret, transport,
 };
 
 /// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
 /// [`crate::pipeline::STAGES`] (and no others: the direct path applies those).
-fn router(node: Node, origins: &Arc<OriginPolicy>) -> Router {
+fn router(node: Node, control: Control, origins: &Arc<OriginPolicy>) -> Router {
+    let (api, document) = crate::control::routes(control);
+    let document = Router::new()
+        .route("/openapi.json", get(crate::control::openapi::document))
+        .with_state(Arc::new(document));
     let routes = Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
         .route("/v1/sessions", post(transport::http::create))
@@ -29,14 +34,20 @@ fn router(node: Node, origins: &Arc<OriginPolicy>) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/token", post(crate::guest::token))
         .merge(crate::web::routes())
-        .with_state(node);
+        .with_state(node)
+        .merge(api)
+        .merge(document);
     crate::pipeline::layer(routes, origins)
 }
 
 /// What serves each connection: the session endpoints directly, the rest through the router.
-pub fn app(node: Node) -> MakeFront {
+pub fn app(node: Node, control: Control) -> MakeFront {
     let origins = crate::origin::policy(&node.config().allowed_origins);
-    MakeFront::new(node.clone(), origins.clone(), router(node, &origins))
+    MakeFront::new(
+        node.clone(),
+        origins.clone(),
+        router(node, control, &origins),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -74,6 +85,7 @@ pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
     node: Node,
+    control: Control,
     task: tokio::task::JoinHandle<io::Result<()>>,
 }
 
@@ -94,13 +106,19 @@ impl Running {
         &self.node
     }
 
+    /// The control plane (its store), for inspection.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
     /// Waits until the server stops (after its shutdown token fires).
     pub async fn wait(self) -> io::Result<()> {
         self.task.await.map_err(io::Error::other)?
     }
 }
 
-/// Binds `config.listen` and serves in a background task until the shutdown token fires.
+/// Opens the store (migrating it), binds `config.listen` and serves in a background task until
+/// the shutdown token fires.
 pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -109,19 +127,27 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     // A failed first fetch is logged; the key set is fetched again periodically and on demand.
     let _ = verifier.refresh_keys().await;
     let node = Node::with_verifier(config, secret, verifier);
-    let task = tokio::spawn(run(listener, node.clone()));
-    Ok(Running { addr, node, task })
+    let control = Control::open(&node, secret)
+        .await
+        .map_err(|e| io::Error::other(format!("store: {e}")))?;
+    let task = tokio::spawn(run(listener, node.clone(), control.clone()));
+    Ok(Running {
+        addr,
+        node,
+        control,
+        task,
+    })
 }
 
 /// Serves on `listener` until `node`'s shutdown token fires, then drains: stop accepting, close
 /// every session (members get `room_closed`, sockets close with 1001), and wait for connection
 /// tasks up to `shutdown_grace_ms`.
-pub async fn run(listener: TcpListener, node: Node) -> io::Result<()> {
+pub async fn run(listener: TcpListener, node: Node, control: Control) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
-    let service = app(node.clone());
+    let service = app(node.clone(), control);
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
     let listener = crate::listener::Listener::new(listener, node.clone()).tap_io(|tcp| {
