@@ -90,6 +90,9 @@ pub trait Store: Send + Sync + 'static {
     /// Changes what `patch` sets; `None` when there is no such account.
     async fn update_user(&self, id: &str, patch: &UserPatch, now: i64) -> Result<Option<User>>;
 
+    /// Grants or withdraws the admin grant of the account named `username`; whether it exists.
+    async fn set_admin(&self, username: &str, admin: bool, now: i64) -> Result<bool>;
+
     /// Keeps a new refresh token (its hash).
     async fn create_refresh(&self, token: &NewRefresh) -> Result<()>;
 

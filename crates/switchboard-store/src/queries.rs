@@ -135,6 +135,18 @@ macro_rules! store_impl {
                 row.as_ref().map(user).transpose()
             }
 
+            async fn set_admin(&self, username: &str, admin: bool, now: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET admin = $2, updated_at = $3 WHERE username = $1",
+                )
+                .bind(username)
+                .bind(admin)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn create_refresh(&self, token: &NewRefresh) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, user_id, family, created_at, \

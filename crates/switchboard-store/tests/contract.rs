@@ -129,6 +129,11 @@ mod cases {
             store.update_user("nobody", &patch, NOW).await.unwrap(),
             None
         );
+        assert!(store.set_admin("ann", true, NOW + 6).await.unwrap());
+        assert!(store.user("u1").await.unwrap().unwrap().admin);
+        assert!(store.set_admin("ann", false, NOW + 7).await.unwrap());
+        assert!(!store.user("u1").await.unwrap().unwrap().admin);
+        assert!(!store.set_admin("nobody", true, NOW).await.unwrap());
     }
 
     pub async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: Arc<dyn Store>) {

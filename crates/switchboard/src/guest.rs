@@ -5,9 +5,11 @@
 //! for a new random user id, valid for [`GUEST_TOKEN_TTL`]. The role is `host` when the room has no
 //! members at that moment (whoever opens a room runs it) and `guest` otherwise.
 //!
-//! Guest access lets anyone who can reach the server into any room, so it is meant for local runs
-//! and demos; production deployments set `guest_access = false` and mint tokens in their own
-//! backend. With it off the endpoint answers 403 `forbidden`.
+//! Guest access lets anyone who can reach the server into any room that is not stored, so it is
+//! meant for local runs and demos; production deployments set `guest_access = false` and mint
+//! tokens in their own backend. With it off the endpoint answers 403 `forbidden`, and so it does
+//! for a room stored through the control API ([`crate::control`]): its owner decides who joins
+//! (share codes, room tokens), not whoever asks first.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +23,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{Role, RoomId, SignalError};
 
-use crate::{error::ApiError, node::Node, transport::http::ClientAddress};
+use crate::{control::Control, error::ApiError, node::Node, transport::http::ClientAddress};
 
 /// How long a guest token is valid. Long enough for a long call: a resume after a network drop
 /// presents the token again.
@@ -119,16 +121,21 @@ pub(crate) fn random_user() -> String {
 
 /// `POST /v1/token`.
 pub async fn token(
-    State(node): State<Node>,
+    State(control): State<Control>,
     ClientAddress(address): ClientAddress,
     body: Bytes,
 ) -> Result<Response, Response> {
-    node.admit_new_session(address)
+    control
+        .node()
+        .admit_new_session(address)
         .map_err(IntoResponse::into_response)?;
-    issue(&node, &body).map_err(IntoResponse::into_response)
+    issue(&control, &body)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
-fn issue(node: &Node, body: &[u8]) -> Result<Response, ApiError> {
+async fn issue(control: &Control, body: &[u8]) -> Result<Response, ApiError> {
+    let node = control.node();
     if !node.config().guest_access {
         return Err(SignalError::Forbidden(
             "guest access is disabled on this server; ask for an invitation token".into(),
@@ -140,6 +147,12 @@ fn issue(node: &Node, body: &[u8]) -> Result<Response, ApiError> {
     })?;
     let room = RoomId::parse(&request.room)?;
     let name = clean_name(request.name)?;
+    if control.store().room(room.as_str()).await?.is_some() {
+        return Err(SignalError::Forbidden(format!(
+            "room `{room}` is stored: join it with a share code or a token from its owner"
+        ))
+        .into());
+    }
     let role = if node.hub().room_size(&room) == 0 {
         Role::Host
     } else {

@@ -22,6 +22,9 @@ use crate::{
 /// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
 /// [`crate::pipeline::STAGES`] (and no others: the direct path applies those).
 fn router(node: Node, control: Control, origins: &Arc<OriginPolicy>) -> Router {
+    let guest = Router::new()
+        .route("/v1/token", post(crate::guest::token))
+        .with_state(control.clone());
     let (api, document) = crate::control::routes(control);
     let document = Router::new()
         .route("/openapi.json", get(crate::control::openapi::document))
@@ -32,9 +35,9 @@ fn router(node: Node, control: Control, origins: &Arc<OriginPolicy>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
-        .route("/v1/token", post(crate::guest::token))
         .merge(crate::web::routes())
         .with_state(node)
+        .merge(guest)
         .merge(api)
         .merge(document);
     crate::pipeline::layer(routes, origins)

@@ -814,3 +814,95 @@ async fn the_store_survives_a_restart() {
     drop(api);
     db.remove().await;
 }
+
+#[tokio::test]
+async fn an_admin_sees_and_manages_every_room() {
+    let api = Api::start(None, no_address_budgets).await;
+    let ann = api.user("ann").await;
+    let bob = api.user("bob").await;
+    api.room(&ann, "anns").await;
+    api.room(&bob, "bobs").await;
+    let store = api.server.running().control().store().clone();
+    assert!(store.set_admin("bob", true, 0).await.unwrap());
+    let ids = |page: Value| -> Vec<String> {
+        let rooms = page["rooms"].as_array().unwrap().iter();
+        rooms
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(api.get("/v1/rooms", Some(&bob)).await.json()),
+        ["anns", "bobs"]
+    );
+    assert_eq!(ids(api.get("/v1/rooms", Some(&ann)).await.json()), ["anns"]);
+    assert_eq!(api.get("/v1/rooms/anns", Some(&bob)).await.status, 200);
+    assert_eq!(
+        api.get("/v1/users/me", Some(&bob)).await.json()["admin"],
+        true
+    );
+    let deleted = api
+        .call(Method::DELETE, "/v1/rooms/anns", Some(&bob), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    // The grant is read at each request: taking it away works at once.
+    assert!(store.set_admin("bob", false, 0).await.unwrap());
+    refused(&api.get("/v1/rooms/x", Some(&bob)).await, 404, "not_found");
+    api.room(&ann, "again").await;
+    refused(
+        &api.get("/v1/rooms/again", Some(&bob)).await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn guest_tokens_are_refused_for_stored_rooms() {
+    let api = Api::start(None, no_address_budgets).await;
+    let ask = |room: &str| api.post("/v1/token", None, json!({"room": room}));
+    assert_eq!(ask("standup").await.status, 200);
+    let ann = api.user("ann").await;
+    api.room(&ann, "standup").await;
+    refused(&ask("standup").await, 403, "forbidden");
+    assert_eq!(
+        ask("elsewhere").await.status,
+        200,
+        "rooms nobody stored work as before"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_command_grants_and_takes_the_grant() {
+    let dir = std::env::temp_dir().join(format!("switchboard-admin-cli-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .env("SWITCHBOARD_DATA_DIR", &dir)
+            .env_remove("SWITCHBOARD_DATABASE_URL")
+            .env_remove("SWITCHBOARD_CONFIG")
+            .output()
+            .expect("the binary runs")
+    };
+    let migrated = run(&["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    let location = switchboard_store::Location::SqliteFile(dir.join("switchboard.db"));
+    let store = switchboard_store::open(&location).await.unwrap();
+    store
+        .create_user(&switchboard_store::NewUser {
+            id: "u_1".into(),
+            username: "ann".into(),
+            display_name: "Ann".into(),
+            password_hash: "x".into(),
+            now: 0,
+        })
+        .await
+        .unwrap();
+    let granted = run(&["admin", "Ann"]);
+    assert!(granted.status.success(), "{granted:?}");
+    assert!(store.user("u_1").await.unwrap().unwrap().admin);
+    assert!(run(&["admin", "ann", "--revoke"]).status.success());
+    assert!(!store.user("u_1").await.unwrap().unwrap().admin);
+    let missing = run(&["admin", "nobody"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no account `nobody`"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

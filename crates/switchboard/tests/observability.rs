@@ -423,6 +423,7 @@ fn operations_doc_names_every_setting_and_the_dashboard_covers_the_metrics() {
         "jwt_audience",
         "otlp_endpoint",
         "max_connections",
+        "database_url",
     ];
     let keys = config
         .as_object()

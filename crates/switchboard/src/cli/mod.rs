@@ -1,5 +1,6 @@
-//! The `switchboard` command line: `serve`, `migrate`, `token` and `client`.
+//! The `switchboard` command line: `serve`, `migrate`, `admin`, `token` and `client`.
 
+mod admin;
 mod client;
 mod migrate;
 mod serve;
@@ -25,7 +26,9 @@ enum Command {
     /// Run the server.
     Serve(ServeArgs),
     /// Create or upgrade the database (`serve` does it too, at start).
-    Migrate(MigrateArgs),
+    Migrate(StoreArgs),
+    /// Give an account the admin grant (every room), or take it away.
+    Admin(AdminArgs),
     /// Print a token signed with the server's secret.
     Token(TokenArgs),
     /// An interactive client for trying and debugging a server.
@@ -57,9 +60,9 @@ fn parse_log_format(s: &str) -> Result<LogFormat, String> {
     }
 }
 
-/// `switchboard migrate`.
+/// Where `migrate` and `admin` find the database.
 #[derive(Debug, clap::Args, serde::Serialize)]
-pub struct MigrateArgs {
+pub struct StoreArgs {
     /// TOML settings file, to find `database_url` and `data_dir` (the environment and flags
     /// override it).
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
@@ -70,6 +73,18 @@ pub struct MigrateArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
+}
+
+/// `switchboard admin`.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The account's username.
+    username: String,
+    /// Take the grant away instead.
+    #[arg(long)]
+    revoke: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// `switchboard token`.
@@ -120,6 +135,7 @@ impl Cli {
         let result = match self.command {
             Command::Serve(args) => serve::run(args),
             Command::Migrate(args) => migrate::run(args),
+            Command::Admin(args) => admin::run(args),
             Command::Token(args) => token::run(args),
             Command::Client(args) => client::run(args),
         };

@@ -41,10 +41,16 @@ impl From<TooManyRequests> for Refused {
 
 /// A store failure the handler did not expect (a conflict it expects is matched before `?`):
 /// logged, and `internal` to the client.
-impl From<StoreError> for Refused {
+impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(event = "store.failed", error = %e, "control-plane store call failed");
-        SignalError::Internal.into()
+        ApiError(SignalError::Internal)
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused(ApiError::from(e).into_response())
     }
 }
 

@@ -118,7 +118,8 @@ impl Control {
         &self.0.store
     }
 
-    fn node(&self) -> &Node {
+    /// The node it serves.
+    pub fn node(&self) -> &Node {
         &self.0.node
     }
 }
