@@ -28,7 +28,7 @@ fn router(node: Node, control: Control, origins: &Arc<OriginPolicy>) -> Router {
     let (api, document) = crate::control::routes(control);
     let document = Router::new()
         .route("/openapi.json", get(crate::control::openapi::document))
-        .with_state(Arc::new(document));
+        .with_state(document);
     let routes = Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
         .route("/v1/sessions", post(transport::http::create))

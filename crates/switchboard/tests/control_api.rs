@@ -353,7 +353,7 @@ async fn rooms_are_their_owners_alone() {
         "invalid_message",
     );
     refused(
-        &api.post("/v1/rooms", Some(&ann), json!({"expires_at": 1}))
+        &api.post("/v1/rooms", Some(&ann), json!({"expires_in": 1}))
             .await,
         400,
         "invalid_message",
@@ -790,6 +790,17 @@ async fn the_openapi_document_describes_every_control_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Bounds that come from the settings are filled in.
+    let max_peers = &doc["components"]["schemas"]["RoomRequest"]["properties"]["max_peers"];
+    assert_eq!(
+        max_peers["maximum"],
+        Config::default().max_peers,
+        "{max_peers}"
+    );
+    // Bodies are objects, never an array of fields.
+    let ann = api.user("ann").await;
+    let array = api.post("/v1/rooms", Some(&ann), json!([null, null])).await;
+    refused(&array, 400, "invalid_message");
 }
 
 #[tokio::test]

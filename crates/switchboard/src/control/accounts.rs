@@ -97,11 +97,14 @@ pub struct PublicUser {
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     /// 3 to 64 of a-z, 0-9, `.`, `_`, `-`, `@`, `+` (any case; kept in lower case).
+    #[schema(pattern = "^\\s*[A-Za-z0-9._@+-]{3,64}\\s*$")]
     pub username: String,
-    /// 8 characters to 1024 bytes.
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
-    /// The name shown to others (default: the username); at most 64 characters.
+    /// The name shown to others (default, or when blank: the username); at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub display_name: Option<String>,
 }
 
@@ -338,8 +341,9 @@ async fn me(State(control): State<Control>, caller: Caller) -> Result<Json<Accou
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountChange {
-    /// A new display name.
+    /// A new display name (a blank one changes nothing); at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub display_name: Option<String>,
     /// A new password; needs the current one too.
     #[serde(default)]
@@ -352,7 +356,8 @@ pub struct AccountChange {
 pub struct PasswordChange {
     /// The password now.
     pub current: String,
-    /// The password from now on.
+    /// The password from now on, 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new: String,
 }
 
@@ -382,13 +387,7 @@ async fn update_me(
         .await?
         .ok_or_else(no_account)?;
     let mut patch = UserPatch {
-        display_name: match request.display_name {
-            Some(name) => Some(
-                clean_name(Some(name))?
-                    .ok_or_else(|| SignalError::invalid("`display_name` must not be empty"))?,
-            ),
-            None => None,
-        },
+        display_name: clean_name(request.display_name)?,
         password_hash: None,
     };
     if let Some(change) = request.password {

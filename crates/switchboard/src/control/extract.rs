@@ -64,10 +64,47 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|e| Refused(e.into_response()))?;
+        // serde would also read a struct from an array of its fields.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(SignalError::invalid("the request body must be a JSON object").into());
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| SignalError::invalid(format!("bad request body: {e}")).into())
     }
+}
+
+/// A JSON number that is whole, as `T`: `10` or `10.0` (JSON Schema's `integer` is both); for
+/// optional fields (`#[serde(default, deserialize_with = "whole")]`).
+pub fn whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::{Deserialize, de::Error};
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let value = number
+        .as_i64()
+        .or_else(|| {
+            let float = number.as_f64()?;
+            // Beyond 2^53 a float is no exact whole number.
+            (float.fract() == 0.0 && float.abs() < 9.0e15).then_some(float as i64)
+        })
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number, got {number}")))?;
+    T::try_from(value)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{value} is out of range")))
+}
+
+/// [`whole`] for a field a patch may clear: absent is `None`, `null` is `Some(None)`.
+pub fn whole_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    whole(d).map(Some)
 }
 
 /// Path parameters.

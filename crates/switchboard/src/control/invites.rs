@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     Control, ShareCode,
-    extract::{Caller, JsonBody, PathParams, Refused},
+    extract::{Caller, JsonBody, PathParams, Refused, whole},
     guard::Budget,
     now_ms,
     openapi::{self, BadRequest, NotFound, TooManyRequests, Unauthorized},
@@ -122,11 +122,7 @@ impl InviteView {
     }
 }
 
-/// `max_uses`: absent is one use, `null` any number.
-fn one_use<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Option::<i64>::deserialize(d)
-}
-
+/// `max_uses` when absent: one use (`null` is any number).
 fn default_uses() -> Option<i64> {
     Some(1)
 }
@@ -137,13 +133,15 @@ fn default_uses() -> Option<i64> {
 pub struct InviteRequest {
     /// The role it grants (default `guest`).
     #[serde(default)]
-    #[schema(schema_with = openapi::role)]
+    #[schema(schema_with = openapi::role_or_null)]
     pub role: Option<Role>,
     /// Uses, 1 to 10000 (default 1: a one-time code); null: any number until it expires.
-    #[serde(default = "default_uses", deserialize_with = "one_use")]
+    #[serde(default = "default_uses", deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub max_uses: Option<i64>,
     /// Lifetime in seconds, 60 to 604800 (default 86400: a day).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 60, maximum = 604_800)]
     pub expires_in: Option<u64>,
 }
 
@@ -365,6 +363,7 @@ async fn preview(
 pub struct Redemption {
     /// The display name to join with; at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
 }
 

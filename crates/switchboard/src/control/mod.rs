@@ -137,12 +137,13 @@ fn seconds(ms: i64) -> i64 {
     ms.div_euclid(1000)
 }
 
-/// The control plane's routes, and the OpenAPI document that describes them.
-pub fn routes(control: Control) -> (Router, utoipa::openapi::OpenApi) {
+/// The control plane's routes, and the OpenAPI document that describes them, as served.
+pub fn routes(control: Control) -> (Router, bytes::Bytes) {
+    let max_peers = control.node().config().max_peers;
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(rooms::routes())
         .merge(invites::routes())
         .split_for_parts();
-    (router.with_state(control), api)
+    (router.with_state(control), openapi::served(&api, max_peers))
 }

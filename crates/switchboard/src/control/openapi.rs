@@ -3,7 +3,7 @@
 //! code. This file holds what the handlers share: the bearer security scheme, the error body and
 //! one reusable response per refusal, and the schemas of types from other crates.
 
-use axum::{Json, extract::State, response::IntoResponse};
+use axum::{extract::State, http::header, response::IntoResponse};
 use switchboard_protocol::ErrorCode;
 use utoipa::{
     Modify, OpenApi, PartialSchema, ToSchema,
@@ -55,9 +55,21 @@ impl Modify for BearerScheme {
     }
 }
 
+/// The document as served: `api` with the bounds that come from the settings filled in.
+pub fn served(api: &openapi::OpenApi, max_peers: usize) -> bytes::Bytes {
+    let mut document = serde_json::to_value(api).unwrap_or_default();
+    for schema in ["RoomRequest", "RoomChange"] {
+        let path = format!("/components/schemas/{schema}/properties/max_peers");
+        if let Some(property) = document.pointer_mut(&path) {
+            property["maximum"] = max_peers.into();
+        }
+    }
+    document.to_string().into()
+}
+
 /// `GET /openapi.json`.
-pub async fn document(State(api): State<std::sync::Arc<openapi::OpenApi>>) -> impl IntoResponse {
-    Json(api.as_ref().clone())
+pub async fn document(State(document): State<bytes::Bytes>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document)
 }
 
 /// The error body: `{"error": {"code", "message"}}`.
@@ -86,20 +98,41 @@ fn error_code() -> Schema {
         .into()
 }
 
+/// A string of one of `values`, or null when `nullable`.
+fn one_of(values: &[&str], nullable: bool) -> Schema {
+    let mut types = vec![Type::String];
+    let mut values: Vec<serde_json::Value> = values.iter().map(|v| (*v).into()).collect();
+    if nullable {
+        types.push(Type::Null);
+        values.push(serde_json::Value::Null);
+    }
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter(types))
+        .enum_values(Some(values))
+        .into()
+}
+
+const ROLES: &[&str] = &["host", "guest"];
+const MODES: &[&str] = &["free_for_all", "host_only"];
+
 /// A role in a room.
 pub fn role() -> Schema {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .enum_values(Some(["host", "guest"]))
-        .into()
+    one_of(ROLES, false)
+}
+
+/// A role in a room, or null for the default.
+pub fn role_or_null() -> Schema {
+    one_of(ROLES, true)
 }
 
 /// A room's control mode.
 pub fn mode() -> Schema {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .enum_values(Some(["free_for_all", "host_only"]))
-        .into()
+    one_of(MODES, false)
+}
+
+/// A room's control mode, or null for the default.
+pub fn mode_or_null() -> Schema {
+    one_of(MODES, true)
 }
 
 fn error_response(description: &str, retry_after: bool) -> RefOr<openapi::Response> {

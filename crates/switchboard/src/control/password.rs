@@ -19,8 +19,9 @@ use tokio::sync::Semaphore;
 
 /// Shortest password accepted, in characters (NIST SP 800-63B).
 pub const MIN_CHARS: usize = 8;
-/// Longest password accepted, in bytes: enough for passphrases, bounded so hashing stays bounded.
-pub const MAX_BYTES: usize = 1024;
+/// Longest password accepted, in characters: enough for passphrases, bounded so hashing stays
+/// bounded.
+pub const MAX_CHARS: usize = 1024;
 
 /// See the module documentation.
 pub struct Passwords {
@@ -42,9 +43,9 @@ impl Passwords {
 
     /// Checks a new password's length.
     pub fn acceptable(password: &str) -> Result<(), SignalError> {
-        if password.chars().count() < MIN_CHARS || password.len() > MAX_BYTES {
+        if !(MIN_CHARS..=MAX_CHARS).contains(&password.chars().count()) {
             return Err(SignalError::invalid(format!(
-                "`password` must be {MIN_CHARS} characters to {MAX_BYTES} bytes"
+                "`password` must be {MIN_CHARS} to {MAX_CHARS} characters"
             )));
         }
         Ok(())
@@ -124,6 +125,6 @@ mod tests {
         );
         assert!(Passwords::acceptable("1234567").is_err());
         assert!(Passwords::acceptable("12345678").is_ok());
-        assert!(Passwords::acceptable(&"x".repeat(MAX_BYTES + 1)).is_err());
+        assert!(Passwords::acceptable(&"x".repeat(MAX_CHARS + 1)).is_err());
     }
 }

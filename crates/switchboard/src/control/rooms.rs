@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use switchboard_protocol::{Mode, Role, RoomId, SignalError};
 use switchboard_store::{NewRoom, Room, RoomPatch, StoreError};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     Control,
-    extract::{Caller, JsonBody, PathParams, QueryParams, Refused},
+    extract::{Caller, JsonBody, PathParams, QueryParams, Refused, whole, whole_or_null},
     now_ms,
     openapi::{self, BadRequest, Conflict, NotFound, Unauthorized},
     seconds,
@@ -118,16 +118,19 @@ pub struct RoomRequest {
     /// The hub's room id (letters, digits, `-`, `_`, `.`; see docs/protocol.md); default: a
     /// random one.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub id: Option<String>,
-    /// The name shown to people (default: the id); at most 64 characters.
+    /// The name shown to people (default, or when blank: the id); at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
     /// Members at most, 1 to the server's `max_peers`; default: the server's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1)]
     pub max_peers: Option<i64>,
     /// The mode a call starts in (default `free_for_all`).
     #[serde(default)]
-    #[schema(schema_with = openapi::mode)]
+    #[schema(schema_with = openapi::mode_or_null)]
     pub mode: Option<Mode>,
     /// How calls carry media (default `p2p`).
     #[serde(default)]
@@ -135,29 +138,27 @@ pub struct RoomRequest {
     /// Whether share-code guests wait in the lobby (default false).
     #[serde(default)]
     pub lobby: Option<bool>,
-    /// When the room stops existing, Unix seconds; absent: persistent.
-    #[serde(default)]
-    pub expires_at: Option<i64>,
+    /// Seconds from now until the room stops existing, 60 to a year; absent: persistent.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 60, maximum = 31_536_000)]
+    pub expires_in: Option<u64>,
 }
 
-/// `Some(value)` for a present field, even `null`, so a patch can clear it.
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-/// `PATCH /v1/rooms/{room}`: the fields given change, `null` clears `max_peers` or `expires_at`.
+/// `PATCH /v1/rooms/{room}`: the fields given change, `null` clears `max_peers` or `expires_in`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomChange {
-    /// A new name.
+    /// A new name (a blank one changes nothing); at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
     /// A new member limit, or null for the server's.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "whole_or_null")]
+    #[schema(minimum = 1)]
     pub max_peers: Option<Option<i64>>,
     /// A new starting mode.
     #[serde(default)]
-    #[schema(schema_with = openapi::mode)]
+    #[schema(schema_with = openapi::mode_or_null)]
     pub mode: Option<Mode>,
     /// A new media topology.
     #[serde(default)]
@@ -165,9 +166,10 @@ pub struct RoomChange {
     /// Lobby on or off.
     #[serde(default)]
     pub lobby: Option<bool>,
-    /// A new expiry (Unix seconds), or null for persistent.
-    #[serde(default, deserialize_with = "present")]
-    pub expires_at: Option<Option<i64>>,
+    /// Seconds from now until the room stops existing (60 to a year), or null for persistent.
+    #[serde(default, deserialize_with = "whole_or_null")]
+    #[schema(minimum = 60, maximum = 31_536_000)]
+    pub expires_in: Option<Option<u64>>,
 }
 
 impl Control {
@@ -202,13 +204,16 @@ impl Control {
     }
 }
 
-/// An expiry in Unix seconds, which must be in the future, as the store's milliseconds.
-fn expiry(expires_at: Option<i64>, now: i64) -> Result<Option<i64>, SignalError> {
-    match expires_at {
-        Some(at) if at.checked_mul(1000).is_none_or(|ms| ms <= now) => Err(SignalError::invalid(
-            "`expires_at` must be a time in the future (Unix seconds)",
+/// Longest `expires_in` of a room: a year.
+const MAX_ROOM_LIFETIME: u64 = 365 * 24 * 3600;
+
+/// When a room given `expires_in` seconds at `now` expires, in the store's milliseconds.
+fn expiry(expires_in: Option<u64>, now: i64) -> Result<Option<i64>, SignalError> {
+    match expires_in {
+        Some(secs) if !(60..=MAX_ROOM_LIFETIME).contains(&secs) => Err(SignalError::invalid(
+            format!("`expires_in` must be 60 to {MAX_ROOM_LIFETIME} seconds"),
         )),
-        Some(at) => Ok(Some(at * 1000)),
+        Some(secs) => Ok(Some(now + secs as i64 * 1000)),
         None => Ok(None),
     }
 }
@@ -249,7 +254,7 @@ async fn create(
         mode: mode_str(request.mode.unwrap_or_default()).to_owned(),
         media: request.media.unwrap_or_default().as_str().to_owned(),
         lobby: request.lobby.unwrap_or(false),
-        expires_at: expiry(request.expires_at, now)?,
+        expires_at: expiry(request.expires_in, now)?,
         now,
     };
     match control.store().create_room(&new).await {
@@ -271,6 +276,7 @@ const MAX_PAGE: u32 = 100;
 pub struct Page {
     /// Rooms per page, 1 to 100 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next` of the previous page.
     #[serde(default)]
@@ -372,8 +378,8 @@ async fn update(
         mode: change.mode.map(|m| mode_str(m).to_owned()),
         media: change.media.map(|m| m.as_str().to_owned()),
         lobby: change.lobby,
-        expires_at: match change.expires_at {
-            Some(at) => Some(expiry(at, now)?),
+        expires_at: match change.expires_in {
+            Some(secs) => Some(expiry(secs, now)?),
             None => None,
         },
     };
@@ -411,18 +417,25 @@ const MAX_TOKEN_TTL: Duration = crate::guest::GUEST_TOKEN_TTL;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// The token's user id (`sub`), 1 to 256 bytes; default: the caller's account id.
+    /// The token's user id (`sub`), 1 to 64 characters; default: the caller's account id.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub user: Option<String>,
     /// The display name it carries; at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
     /// The role it grants (default `guest`).
     #[serde(default)]
-    #[schema(schema_with = openapi::role)]
+    #[schema(schema_with = openapi::role_or_null)]
     pub role: Option<Role>,
     /// Lifetime in seconds, 60 to 43200 (default 3600).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 60, maximum = 43_200)]
     pub ttl_secs: Option<u64>,
 }
 
@@ -449,10 +462,11 @@ async fn mint_token(
     let room = control.visible_room(&caller, &room).await?;
     let room = RoomId::parse(&room.id)?;
     let user = request.user.unwrap_or(caller.user);
-    if user.is_empty() || user.len() > 256 || user.chars().any(char::is_control) {
-        return Err(
-            SignalError::invalid("`user` must be 1 to 256 bytes, no control characters").into(),
-        );
+    if !(1..=64).contains(&user.chars().count()) || user.chars().any(char::is_control) {
+        return Err(SignalError::invalid(
+            "`user` must be 1 to 64 characters, no control characters",
+        )
+        .into());
     }
     let ttl = Duration::from_secs(request.ttl_secs.unwrap_or(3600));
     if !(Duration::from_secs(60)..=MAX_TOKEN_TTL).contains(&ttl) {
