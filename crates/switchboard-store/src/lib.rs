@@ -119,12 +119,14 @@ pub trait Store: Send + Sync + 'static {
     /// The room with id `id`.
     async fn room(&self, id: &str) -> Result<Option<Room>>;
 
-    /// Rooms ordered by id, after the id `after`, at most `limit`; only `owner`'s when given.
+    /// Rooms not expired at `now`, ordered by id, after the id `after`, at most `limit`; only
+    /// `owner`'s when given.
     async fn rooms(
         &self,
         owner: Option<&str>,
         after: Option<&str>,
         limit: u32,
+        now: i64,
     ) -> Result<Vec<Room>>;
 
     /// Changes what `patch` sets; `None` when there is no such room.

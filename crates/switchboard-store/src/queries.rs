@@ -277,14 +277,17 @@ macro_rules! store_impl {
                 owner: Option<&str>,
                 after: Option<&str>,
                 limit: u32,
+                now: i64,
             ) -> Result<Vec<Room>> {
                 let rows = sqlx::query(sql(format!(
                     "SELECT {ROOM} FROM rooms WHERE ($1 IS NULL OR owner_id = $1) \
-                     AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+                     AND ($2 IS NULL OR id > $2) \
+                     AND (expires_at IS NULL OR expires_at > $4) ORDER BY id LIMIT $3"
                 )))
                 .bind(owner)
                 .bind(after)
                 .bind(i64::from(limit))
+                .bind(now)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(room).collect()

@@ -244,19 +244,19 @@ mod cases {
             rooms.into_iter().map(|r| r.id).collect()
         };
         assert_eq!(
-            ids(store.rooms(Some("u1"), None, 2).await.unwrap()),
+            ids(store.rooms(Some("u1"), None, 2, NOW).await.unwrap()),
             ["r1", "r2"]
         );
         assert_eq!(
-            ids(store.rooms(Some("u1"), Some("r2"), 2).await.unwrap()),
+            ids(store.rooms(Some("u1"), Some("r2"), 2, NOW).await.unwrap()),
             ["r3"]
         );
         assert_eq!(
-            ids(store.rooms(Some("u2"), None, 10).await.unwrap()),
+            ids(store.rooms(Some("u2"), None, 10, NOW).await.unwrap()),
             ["b1"]
         );
         assert_eq!(
-            ids(store.rooms(None, None, 10).await.unwrap()),
+            ids(store.rooms(None, None, 10, NOW).await.unwrap()),
             ["b1", "r1", "r2", "r3"]
         );
 
@@ -282,6 +282,16 @@ mod cases {
             ("Standup", Some(4), true, Some(NOW + 50))
         );
         assert_eq!(room.mode, "free_for_all", "unset fields stay");
+        let listed = |now| {
+            let store = store.clone();
+            async move { ids(store.rooms(Some("u1"), None, 10, now).await.unwrap()) }
+        };
+        assert_eq!(listed(NOW + 49).await, ["r1", "r2", "r3"]);
+        assert_eq!(
+            listed(NOW + 50).await,
+            ["r2", "r3"],
+            "expired at expires_at"
+        );
         let clear = RoomPatch {
             max_peers: Some(None),
             expires_at: Some(None),

@@ -147,7 +147,7 @@ async fn issue(control: &Control, body: &[u8]) -> Result<Response, ApiError> {
     })?;
     let room = RoomId::parse(&request.room)?;
     let name = clean_name(request.name)?;
-    if control.store().room(room.as_str()).await?.is_some() {
+    if control.live_room(room.as_str()).await?.is_some() {
         return Err(SignalError::Forbidden(format!(
             "room `{room}` is stored: join it with a share code or a token from its owner"
         ))

@@ -917,3 +917,42 @@ async fn the_admin_command_grants_and_takes_the_grant() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no account `nobody`"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_expired_room_is_gone() {
+    let api = Api::start(None, no_address_budgets).await;
+    let ann = api.user("ann").await;
+    api.room(&ann, "later").await;
+    let code = api.code(&ann, "later", json!({"max_uses": null})).await;
+    // Expired a moment ago (the API takes only future expiries).
+    let store = api.server.running().control().store().clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let past = switchboard_store::RoomPatch {
+        expires_at: Some(Some(now - 1)),
+        ..Default::default()
+    };
+    store.update_room("later", &past, now).await.unwrap();
+    refused(
+        &api.get("/v1/rooms/later", Some(&ann)).await,
+        404,
+        "not_found",
+    );
+    assert_eq!(
+        api.get("/v1/rooms", Some(&ann)).await.json()["rooms"],
+        json!([])
+    );
+    refused(
+        &api.get(&format!("/v1/invites/{code}"), None).await,
+        404,
+        "not_found",
+    );
+    let guest = api.post("/v1/token", None, json!({"room": "later"})).await;
+    assert_eq!(guest.status, 200, "no longer stored: {}", guest.body);
+    // Its id is free again.
+    let bob = api.user("bob").await;
+    let again = api.room(&bob, "later").await;
+    assert_eq!(again["expires_at"], Value::Null);
+}

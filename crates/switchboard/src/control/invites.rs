@@ -320,11 +320,8 @@ impl Control {
         let code = ShareCode::parse(typed).ok_or_else(no_code)?;
         let invite = self.store().invite_by_code(&code.hash()).await?;
         let invite = invite.ok_or_else(no_code)?;
-        let room = self
-            .store()
-            .room(&invite.room_id)
-            .await?
-            .ok_or_else(no_code)?;
+        let room = self.live_room(&invite.room_id).await?;
+        let room = room.ok_or_else(no_code)?;
         Ok((code, invite, room))
     }
 }

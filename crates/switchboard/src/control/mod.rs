@@ -36,7 +36,7 @@ use std::{
 };
 
 use axum::Router;
-use switchboard_store::{Location, Store, StoreError};
+use switchboard_store::{Location, Room, Store, StoreError};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -116,6 +116,14 @@ impl Control {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.0.store
+    }
+
+    /// The stored room `id`, unless it has expired: an expired room is gone (its row is only
+    /// waiting to be swept, or to be replaced by a new room of the same id).
+    pub async fn live_room(&self, id: &str) -> Result<Option<Room>, StoreError> {
+        let now = now_ms();
+        let room = self.store().room(id).await?;
+        Ok(room.filter(|room| room.expires_at.is_none_or(|at| at > now)))
     }
 
     /// The node it serves.

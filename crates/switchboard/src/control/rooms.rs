@@ -187,7 +187,7 @@ impl Control {
     /// The room `id` if `caller` may see it: its owner or an admin.
     pub(super) async fn visible_room(&self, caller: &Caller, id: &str) -> Result<Room, Refused> {
         let not_found = || SignalError::NotFound(format!("no room `{id}`"));
-        let room = self.store().room(id).await?.ok_or_else(not_found)?;
+        let room = self.live_room(id).await?.ok_or_else(not_found)?;
         if room.owner_id == caller.user || self.is_admin(caller).await? {
             Ok(room)
         } else {
@@ -257,7 +257,13 @@ async fn create(
         expires_at: expiry(request.expires_in, now)?,
         now,
     };
-    match control.store().create_room(&new).await {
+    let mut made = control.store().create_room(&new).await;
+    if matches!(made, Err(StoreError::Conflict)) && control.live_room(&new.id).await?.is_none() {
+        // The id's room has expired: it is gone, and the id free again.
+        control.store().delete_room(&new.id).await?;
+        made = control.store().create_room(&new).await;
+    }
+    match made {
         Ok(room) => Ok((StatusCode::CREATED, Json(room.into()))),
         Err(StoreError::Conflict) => {
             Err(SignalError::Conflict(format!("room `{id}` exists already")).into())
@@ -316,7 +322,7 @@ async fn list(
     // One more than asked tells whether there is a next page.
     let mut rooms = control
         .store()
-        .rooms(owner, page.after.as_deref(), limit + 1)
+        .rooms(owner, page.after.as_deref(), limit + 1, now_ms())
         .await?;
     let next = (rooms.len() > limit as usize).then(|| {
         rooms.truncate(limit as usize);
