@@ -104,6 +104,7 @@ export const ErrorCodes = Object.freeze({
   session_expired: 'session_expired',
   peer_taken: 'peer_taken',
   not_found: 'not_found',
+  conflict: 'conflict',
   unavailable: 'unavailable',
   internal: 'internal',
   bad_sdp: 'bad_sdp',

@@ -12,6 +12,7 @@ mod config;
 mod deadlines;
 mod event;
 mod hub;
+mod keyed;
 mod outbox;
 mod rate;
 mod room;
@@ -25,6 +26,7 @@ pub use event::{Event, RoomEnd};
 #[cfg(feature = "fuzzing")]
 pub use hub::fuzz_sequence;
 pub use hub::{Attachment, Disconnect, Hub, MediaCommand, Outputs, Refusal, Stats, Transmit};
+pub use keyed::{KeyedBuckets, Lockout, LockoutPolicy};
 pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};
 pub use session::{CloseReason, Identity};

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     PeerTaken,
     /// An unknown session or route.
     NotFound,
+    /// What the request would make exists already (a taken username or room id).
+    Conflict,
     /// The server cannot take more sessions right now.
     Unavailable,
     /// A bug or an unavailable dependency on the server; details are only in the server's log.
@@ -58,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
         ErrorCode::PayloadTooLarge,
@@ -73,6 +75,7 @@ impl ErrorCode {
         ErrorCode::SessionExpired,
         ErrorCode::PeerTaken,
         ErrorCode::NotFound,
+        ErrorCode::Conflict,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
         ErrorCode::BadSdp,
@@ -99,6 +102,7 @@ impl ErrorCode {
             ErrorCode::SessionExpired => "session_expired",
             ErrorCode::PeerTaken => "peer_taken",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::BadSdp => "bad_sdp",
@@ -123,7 +127,10 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotInRoom | ErrorCode::UnknownPeer | ErrorCode::NotFound => 404,
-            ErrorCode::RoomFull | ErrorCode::PeerTaken | ErrorCode::DuplicateSeq => 409,
+            ErrorCode::RoomFull
+            | ErrorCode::PeerTaken
+            | ErrorCode::DuplicateSeq
+            | ErrorCode::Conflict => 409,
             ErrorCode::StaleTs => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::SessionExpired => 410,
@@ -211,6 +218,9 @@ pub enum SignalError {
     /// See [`ErrorCode::NotFound`].
     #[error("{0}")]
     NotFound(String),
+    /// See [`ErrorCode::Conflict`].
+    #[error("{0}")]
+    Conflict(String),
     /// See [`ErrorCode::Unavailable`].
     #[error("{0}")]
     Unavailable(String),
@@ -237,6 +247,7 @@ impl SignalError {
             SignalError::SessionExpired(_) => ErrorCode::SessionExpired,
             SignalError::PeerTaken(_) => ErrorCode::PeerTaken,
             SignalError::NotFound(_) => ErrorCode::NotFound,
+            SignalError::Conflict(_) => ErrorCode::Conflict,
             SignalError::Unavailable(_) => ErrorCode::Unavailable,
             SignalError::Internal => ErrorCode::Internal,
         }

@@ -1,6 +1,10 @@
 //! The server in-process, on an ephemeral loopback port, and the configurations tests share.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use serde_json::Value;
 use switchboard::{
@@ -20,6 +24,8 @@ pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
     running: Option<Running>,
+    /// Its own `data_dir` (the development secret, the SQLite store), removed when it is dropped.
+    data_dir: PathBuf,
 }
 
 impl TestServer {
@@ -30,9 +36,16 @@ impl TestServer {
 
     /// A server with the default configuration changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let data_dir = std::env::temp_dir().join(format!(
+            "switchboard-testserver-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("an address"),
             secret: Some(tokens::SECRET.into()),
+            data_dir: data_dir.clone(),
             ..Config::default()
         };
         adjust(&mut config);
@@ -44,6 +57,7 @@ impl TestServer {
         TestServer {
             addr: running.addr,
             running: Some(running),
+            data_dir,
         }
     }
 
@@ -120,11 +134,20 @@ impl TestServer {
     }
 }
 
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
 /// Turns off the budgets kept per client address: every test client comes from 127.0.0.1, so
 /// they would count a whole test as one client.
 pub fn no_address_budgets(c: &mut Config) {
     c.rate_limits.sessions_per_sec_per_address = 0.0;
     c.rate_limits.joins_per_sec_per_address = 0.0;
+    c.api.logins_per_sec_per_address = 0.0;
+    c.api.registrations_per_sec_per_address = 0.0;
+    c.api.invite_requests_per_sec_per_address = 0.0;
 }
 
 /// Turns off every rate budget, for tests that send fast on purpose (budgets are the abuse

@@ -3,14 +3,13 @@
 //! or a full server turn into a crash.
 
 use std::{
-    collections::HashMap,
     net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use parking_lot::Mutex;
-use switchboard_core::{Rate, TokenBucket};
+use switchboard_core::KeyedBuckets;
 use switchboard_protocol::SignalError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -21,9 +20,8 @@ use crate::{
 
 /// See the module documentation.
 pub struct Admission {
-    rate: Rate,
     /// Buckets of addresses seen recently; full ones are forgotten by [`Admission::prune`].
-    by_address: Mutex<HashMap<IpAddr, TokenBucket>>,
+    by_address: Mutex<KeyedBuckets<IpAddr>>,
     connections: Arc<Semaphore>,
     max_connections: usize,
 }
@@ -33,8 +31,7 @@ impl Admission {
     pub fn new(config: &Config) -> Self {
         let max_connections = crate::open_files::max_connections(config.max_connections);
         Admission {
-            rate: config.rate_limits.sessions_per_address(),
-            by_address: Mutex::new(HashMap::new()),
+            by_address: Mutex::new(KeyedBuckets::new(config.rate_limits.sessions_per_address())),
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
         }
@@ -46,18 +43,13 @@ impl Admission {
         address: Option<IpAddr>,
         now: Instant,
     ) -> Result<(), TooManyRequests> {
-        let Some(address) = address.filter(|_| self.rate.is_on()) else {
+        let Some(address) = address else {
             return Ok(());
         };
-        let mut buckets = self.by_address.lock();
-        let bucket = buckets
-            .entry(address)
-            .or_insert_with(|| TokenBucket::new(self.rate, now));
-        if bucket.try_take(self.rate, now) {
+        let Err(wait) = self.by_address.lock().try_take(address, now) else {
             return Ok(());
-        }
-        let retry_after = bucket.wait(self.rate, now).max(Duration::from_secs(1));
-        drop(buckets);
+        };
+        let retry_after = wait.max(Duration::from_secs(1));
         tracing::info!(
             event = "rate.limited",
             scope = "address",
@@ -88,8 +80,6 @@ impl Admission {
 
     /// Forgets addresses whose budget is full again.
     pub fn prune(&self, now: Instant) {
-        self.by_address
-            .lock()
-            .retain(|_, b| !b.is_full(self.rate, now));
+        self.by_address.lock().prune(now);
     }
 }

@@ -25,6 +25,8 @@ const KEYS: &[&str] = &[
     "tls_key",
     "tls_reload_ms",
     "data_dir",
+    "database_url",
+    "api",
     "secret",
     "log_format",
     "shutdown_grace_ms",
@@ -95,8 +97,15 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// How often the certificate files are looked at for a renewal, in ms (SIGHUP also reloads).
     pub tls_reload_ms: u64,
-    /// Where the server keeps local state (the generated development secret).
+    /// Where the server keeps local state: the generated development secret, and the SQLite
+    /// database (`switchboard.db`) when `database_url` is not set.
     pub data_dir: PathBuf,
+    /// The database of accounts, stored rooms and share codes: `postgres://user@host/db` in
+    /// production, or `sqlite://path`. Unset: the SQLite file `switchboard.db` in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// The control API's token lifetimes and budgets.
+    pub api: crate::control::settings::ApiSettings,
     /// HS256 secret for tokens. Without one, a development secret is generated into `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -267,6 +276,8 @@ impl Default for Config {
             tls_key: None,
             tls_reload_ms: 5_000,
             data_dir: PathBuf::from(".switchboard"),
+            database_url: None,
+            api: Default::default(),
             secret: None,
             log_format: LogFormat::Text,
             shutdown_grace_ms: 10_000,
@@ -431,6 +442,9 @@ impl Config {
                     "sfu.max_media_lines, sfu.max_published_tracks and sfu.queue must be positive",
                 );
             }
+        }
+        if let Err(e) = self.api.check() {
+            return bad(&e);
         }
         Ok(())
     }

@@ -5,9 +5,11 @@
 //! for a new random user id, valid for [`GUEST_TOKEN_TTL`]. The role is `host` when the room has no
 //! members at that moment (whoever opens a room runs it) and `guest` otherwise.
 //!
-//! Guest access lets anyone who can reach the server into any room, so it is meant for local runs
-//! and demos; production deployments set `guest_access = false` and mint tokens in their own
-//! backend. With it off the endpoint answers 403 `forbidden`.
+//! Guest access lets anyone who can reach the server into any room that is not stored, so it is
+//! meant for local runs and demos; production deployments set `guest_access = false` and mint
+//! tokens in their own backend. With it off the endpoint answers 403 `forbidden`, and so it does
+//! for a room stored through the control API ([`crate::control`]): its owner decides who joins
+//! (share codes, room tokens), not whoever asks first.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +23,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{Role, RoomId, SignalError};
 
-use crate::{error::ApiError, node::Node, transport::http::ClientAddress};
+use crate::{control::Control, error::ApiError, node::Node, transport::http::ClientAddress};
 
 /// How long a guest token is valid. Long enough for a long call: a resume after a network drop
 /// presents the token again.
@@ -38,8 +40,10 @@ struct TokenRequest {
     name: Option<String>,
 }
 
-/// The answer of `POST /v1/token`.
-#[derive(Debug, Serialize, Deserialize)]
+/// A room token and what it grants: the answer of `POST /v1/token`, and of the control API's
+/// `POST /v1/rooms/{room}/tokens` and `POST /v1/invites/{code}/redeem`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = RoomToken)]
 pub struct GuestToken {
     /// The JWT.
     pub token: String,
@@ -48,6 +52,7 @@ pub struct GuestToken {
     /// The room it grants.
     pub room: String,
     /// `host` or `guest`.
+    #[schema(schema_with = crate::control::openapi::role)]
     pub role: Role,
     /// The display name it carries.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -56,8 +61,37 @@ pub struct GuestToken {
     pub expires_at: u64,
 }
 
+impl GuestToken {
+    /// A token for `user` in `room`, signed with the server's secret, valid for `ttl`.
+    pub fn mint(
+        node: &Node,
+        user: String,
+        room: &RoomId,
+        role: Role,
+        name: Option<String>,
+        ttl: Duration,
+    ) -> Result<GuestToken, SignalError> {
+        let token = node
+            .signer()
+            .mint(&user, room.as_str(), role, name.clone(), ttl)?;
+        let expires_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + ttl.as_secs().max(1);
+        Ok(GuestToken {
+            token,
+            user,
+            room: room.as_str().to_owned(),
+            role,
+            name,
+            expires_at,
+        })
+    }
+}
+
 /// A display name cleaned up: trimmed, control characters refused, at most [`MAX_NAME_CHARS`].
-fn clean_name(name: Option<String>) -> Result<Option<String>, SignalError> {
+pub(crate) fn clean_name(name: Option<String>) -> Result<Option<String>, SignalError> {
     let Some(name) = name else { return Ok(None) };
     let name = name.trim();
     if name.is_empty() {
@@ -76,7 +110,7 @@ fn clean_name(name: Option<String>) -> Result<Option<String>, SignalError> {
     Ok(Some(name.to_owned()))
 }
 
-fn random_user() -> String {
+pub(crate) fn random_user() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
     let id: String = (0..16)
@@ -87,16 +121,21 @@ fn random_user() -> String {
 
 /// `POST /v1/token`.
 pub async fn token(
-    State(node): State<Node>,
+    State(control): State<Control>,
     ClientAddress(address): ClientAddress,
     body: Bytes,
 ) -> Result<Response, Response> {
-    node.admit_new_session(address)
+    control
+        .node()
+        .admit_new_session(address)
         .map_err(IntoResponse::into_response)?;
-    issue(&node, &body).map_err(IntoResponse::into_response)
+    issue(&control, &body)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
-fn issue(node: &Node, body: &[u8]) -> Result<Response, ApiError> {
+async fn issue(control: &Control, body: &[u8]) -> Result<Response, ApiError> {
+    let node = control.node();
     if !node.config().guest_access {
         return Err(SignalError::Forbidden(
             "guest access is disabled on this server; ask for an invitation token".into(),
@@ -108,30 +147,20 @@ fn issue(node: &Node, body: &[u8]) -> Result<Response, ApiError> {
     })?;
     let room = RoomId::parse(&request.room)?;
     let name = clean_name(request.name)?;
+    if control.live_room(room.as_str()).await?.is_some() {
+        return Err(SignalError::Forbidden(format!(
+            "room `{room}` is stored: join it with a share code or a token from its owner"
+        ))
+        .into());
+    }
     let role = if node.hub().room_size(&room) == 0 {
         Role::Host
     } else {
         Role::Guest
     };
-    let user = random_user();
-    let token = node
-        .signer()
-        .mint(&user, room.as_str(), role, name.clone(), GUEST_TOKEN_TTL)?;
-    let expires_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-        + GUEST_TOKEN_TTL.as_secs();
+    let token = GuestToken::mint(node, random_user(), &room, role, name, GUEST_TOKEN_TTL)?;
     tracing::info!(event = "guest.token", role = ?role, "guest token issued");
-    let mut response = Json(GuestToken {
-        token,
-        user,
-        room: room.as_str().to_owned(),
-        role,
-        name,
-        expires_at,
-    })
-    .into_response();
+    let mut response = Json(token).into_response();
     crate::transport::http::no_buffering(&mut response);
     Ok(response)
 }

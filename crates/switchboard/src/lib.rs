@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod edge;
 pub mod error;

@@ -78,8 +78,11 @@ mod tests {
     use tracing_subscriber::{Layer, layer::Context, prelude::*, registry::LookupSpan};
 
     use super::*;
+    use switchboard_store::testing::TestDb;
+
     use crate::{
         config::Config,
+        control::Control,
         front::Front,
         node::Node,
         secret::{Secret, SecretSource},
@@ -93,8 +96,8 @@ mod tests {
     const APP: &str = "https://app.example";
     const EVIL: &str = "https://evil.example";
 
-    /// The service of one connection, as `axum::serve` would make it.
-    fn front() -> Front {
+    /// The service of one connection, as `axum::serve` would make it, and its store's database.
+    async fn front() -> (Front, TestDb) {
         let config = Config {
             allowed_origins: vec![APP.into()],
             ..Config::default()
@@ -104,7 +107,11 @@ mod tests {
             source: SecretSource::Configured,
         };
         let node = Node::new(config, &secret);
-        crate::server::app(node).front(SocketAddr::from(([127, 0, 0, 1], 40000)))
+        let db = TestDb::sqlite();
+        let store = switchboard_store::open(&db.location).await.unwrap();
+        let control = Control::new(&node, store, &secret).unwrap();
+        let app = crate::server::app(node, control);
+        (app.front(SocketAddr::from(([127, 0, 0, 1], 40000))), db)
     }
 
     async fn send(
@@ -204,7 +211,7 @@ mod tests {
     /// exhaustive: a stage cannot be listed without saying how both paths show it.
     #[tokio::test]
     async fn each_stage_applies_on_both_paths() {
-        let front = front();
+        let (front, db) = front().await;
         for stage in STAGES {
             match stage {
                 Stage::Trace => {
@@ -266,6 +273,7 @@ mod tests {
                 }
             }
         }
+        db.remove().await;
     }
 
     /// The numbers of the lines of `text` that put a layer on a router, a route or a handler

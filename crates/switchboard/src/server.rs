@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
+    control::Control,
     edge::{
         forwarded::TrustedProxies,
         tls::{self, Certificates, TlsListener},
@@ -29,21 +30,30 @@ use crate::{
 
 /// Every route but the session endpoints [`crate::front`] serves directly, behind the layers of
 /// [`crate::pipeline::STAGES`] (and no others: the direct path applies those).
-fn router(node: Node, origins: &Arc<OriginPolicy>) -> Router {
+fn router(node: Node, control: Control, origins: &Arc<OriginPolicy>) -> Router {
+    let guest = Router::new()
+        .route("/v1/token", post(crate::guest::token))
+        .with_state(control.clone());
+    let (api, document) = crate::control::routes(control);
+    let document = Router::new()
+        .route("/openapi.json", get(crate::control::openapi::document))
+        .with_state(document);
     let routes = Router::new()
         .route("/v1/ws", get(transport::ws::upgrade))
         .route("/v1/sessions", post(transport::http::create))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
-        .route("/v1/token", post(crate::guest::token))
         .merge(crate::web::routes())
-        .with_state(node);
+        .with_state(node)
+        .merge(guest)
+        .merge(api)
+        .merge(document);
     crate::pipeline::layer(routes, origins)
 }
 
 /// What serves each connection: the session endpoints directly, the rest through the router.
-pub fn app(node: Node) -> MakeFront {
+pub fn app(node: Node, control: Control) -> MakeFront {
     let origins = crate::origin::policy(&node.config().allowed_origins);
     // `Config::load` has checked the list; one never checked and invalid trusts no one.
     let proxies = node.config().proxies().unwrap_or_else(|e| {
@@ -54,7 +64,7 @@ pub fn app(node: Node) -> MakeFront {
         node.clone(),
         origins.clone(),
         proxies,
-        router(node, &origins),
+        router(node, control, &origins),
     )
 }
 
@@ -100,6 +110,7 @@ pub struct Running {
     /// The address the SFU announces to clients, when it runs.
     pub sfu_addr: Option<SocketAddr>,
     node: Node,
+    control: Control,
     task: tokio::task::JoinHandle<io::Result<()>>,
 }
 
@@ -120,13 +131,19 @@ impl Running {
         &self.node
     }
 
+    /// The control plane (its store), for inspection.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
     /// Waits until the server stops (after its shutdown token fires).
     pub async fn wait(self) -> io::Result<()> {
         self.task.await.map_err(io::Error::other)?
     }
 }
 
-/// Binds `config.listen` and serves in a background task until the shutdown token fires.
+/// Opens the store (migrating it), binds `config.listen` and serves in a background task until
+/// the shutdown token fires.
 pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     // A certificate that does not load stops the start, before the port is taken.
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -163,11 +180,15 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     let (media, worker) = crate::sfu::bind(&config.sfu).await?.unzip();
     let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
     let node = Node::build(config, secret, verifier, cluster, media);
-    let task = tokio::spawn(run(listener, tls, node.clone(), worker));
+    let control = Control::open(&node, secret)
+        .await
+        .map_err(|e| io::Error::other(format!("store: {e}")))?;
+    let task = tokio::spawn(run(listener, tls, node.clone(), worker, control.clone()));
     Ok(Running {
         addr,
         sfu_addr,
         node,
+        control,
         task,
     })
 }
@@ -181,6 +202,7 @@ pub async fn run(
     tls: Option<Arc<Certificates>>,
     node: Node,
     sfu: Option<crate::sfu::MediaWorker>,
+    control: Control,
 ) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
     let media = sfu.map(|worker| {
@@ -202,7 +224,7 @@ pub async fn run(
             tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
         )
     });
-    let service = app(node.clone());
+    let service = app(node.clone(), control);
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
     let listener = crate::listener::Listener::new(listener, node.clone()).tap_io(|tcp| {

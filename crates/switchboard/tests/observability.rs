@@ -425,6 +425,7 @@ fn operations_doc_names_every_setting_and_the_dashboard_covers_the_metrics() {
         "max_connections",
         "tls_cert",
         "tls_key",
+        "database_url",
     ];
     let keys = config
         .as_object()

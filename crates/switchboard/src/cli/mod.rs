@@ -1,6 +1,8 @@
-//! The `switchboard` command line: `serve`, `token` and `client`.
+//! The `switchboard` command line: `serve`, `migrate`, `admin`, `token` and `client`.
 
+mod admin;
 mod client;
+mod migrate;
 mod serve;
 mod token;
 
@@ -23,6 +25,10 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Create or upgrade the database (`serve` does it too, at start).
+    Migrate(StoreArgs),
+    /// Give an account the admin grant (every room), or take it away.
+    Admin(AdminArgs),
     /// Print a token signed with the server's secret.
     Token(TokenArgs),
     /// An interactive client for trying and debugging a server.
@@ -52,6 +58,33 @@ fn parse_log_format(s: &str) -> Result<LogFormat, String> {
         "json" => Ok(LogFormat::Json),
         _ => Err("expected `text` or `json`".into()),
     }
+}
+
+/// Where `migrate` and `admin` find the database.
+#[derive(Debug, clap::Args, serde::Serialize)]
+pub struct StoreArgs {
+    /// TOML settings file, to find `database_url` and `data_dir` (the environment and flags
+    /// override it).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// The database to migrate [default: the settings' `database_url`, or the SQLite file in
+    /// `data_dir`].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+}
+
+/// `switchboard admin`.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The account's username.
+    username: String,
+    /// Take the grant away instead.
+    #[arg(long)]
+    revoke: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// `switchboard token`.
@@ -101,6 +134,8 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         let result = match self.command {
             Command::Serve(args) => serve::run(args),
+            Command::Migrate(args) => migrate::run(args),
+            Command::Admin(args) => admin::run(args),
             Command::Token(args) => token::run(args),
             Command::Client(args) => client::run(args),
         };

@@ -1,0 +1,157 @@
+//! The control plane: accounts, stored rooms and share codes, over a REST API described by the
+//! OpenAPI document at `/openapi.json` (`docs/api.md` is the guide).
+//!
+//! ```text
+//! mod.rs        Control (what every handler shares), opening the store, the routes
+//! extract.rs    the request parts handlers take (JSON body, path, query, the caller) and Refused
+//! accounts.rs   POST /v1/accounts, /v1/auth/{login,refresh,logout}, /v1/users/{me,{id}}
+//! rooms.rs      /v1/rooms, /v1/rooms/{room}, /v1/rooms/{room}/tokens
+//! invites.rs    /v1/rooms/{room}/invites, /v1/invites/{code}, /v1/invites/{code}/redeem
+//! code.rs       share codes: Crockford base32, normalization, hashing
+//! tokens.rs     access tokens (a JWT only the API accepts) and rotating refresh tokens
+//! password.rs   argon2id on the blocking pool, and the dummy hash for unknown accounts
+//! guard.rs      per-address budgets and the per-username lockout
+//! openapi.rs    the document: security scheme, error responses, schemas
+//! settings.rs   the `[api]` settings
+//! ```
+//!
+//! The data lives in a [`switchboard_store::Store`]: SQLite under `data_dir` unless
+//! `database_url` names another database. Every route here is merged into the server's one
+//! router, so it goes through the stages of [`crate::pipeline`] like any other.
+
+mod accounts;
+mod code;
+mod extract;
+mod guard;
+mod invites;
+pub mod openapi;
+mod password;
+mod rooms;
+pub mod settings;
+mod tokens;
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::Router;
+use switchboard_store::{Location, Room, Store, StoreError};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use code::ShareCode;
+pub use tokens::AUDIENCE;
+
+use crate::{config::Config, node::Node, secret::Secret};
+
+/// The name of the SQLite file in `data_dir` when no `database_url` is set.
+pub const SQLITE_FILE: &str = "switchboard.db";
+
+/// Where the store is: `database_url`, or the SQLite file in `data_dir`.
+pub fn location(config: &Config) -> Location {
+    match config.database_url.as_deref().filter(|url| !url.is_empty()) {
+        Some(url) => Location::Url(url.to_owned()),
+        None => Location::SqliteFile(config.data_dir.join(SQLITE_FILE)),
+    }
+}
+
+/// Where the store is, for logs: the SQLite path, or the URL without credentials or parameters.
+pub fn describe(location: &Location) -> String {
+    match location {
+        Location::SqliteFile(path) => format!("sqlite {}", path.display()),
+        Location::Url(url) => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            let rest = rest.split_once('?').map_or(rest, |(base, _)| base);
+            format!("{scheme}://{rest}")
+        }
+    }
+}
+
+/// What every control-plane handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct Control(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    node: Node,
+    access: tokens::AccessTokens,
+    refresh_ttl: Duration,
+    passwords: password::Passwords,
+    guard: guard::Guard,
+}
+
+impl Control {
+    /// Opens (and migrates) the store `node`'s configuration names.
+    pub async fn open(node: &Node, secret: &Secret) -> Result<Control, StoreError> {
+        let location = location(node.config());
+        let store = switchboard_store::open(&location).await?;
+        tracing::info!(
+            event = "store.opened",
+            store = %describe(&location),
+            "control-plane store ready"
+        );
+        Control::new(node, store, secret)
+    }
+
+    /// The control plane of `node` over `store`.
+    pub fn new(node: &Node, store: Arc<dyn Store>, secret: &Secret) -> Result<Control, StoreError> {
+        let settings = &node.config().api;
+        let passwords = password::Passwords::new()
+            .map_err(|_| StoreError::Config("cannot hash passwords".into()))?;
+        Ok(Control(Arc::new(Inner {
+            store,
+            node: node.clone(),
+            access: tokens::AccessTokens::new(
+                &secret.bytes,
+                Duration::from_millis(settings.access_token_ttl_ms),
+            ),
+            refresh_ttl: Duration::from_millis(settings.refresh_token_ttl_ms),
+            passwords,
+            guard: guard::Guard::new(settings),
+        })))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    /// The stored room `id`, unless it has expired: an expired room is gone (its row is only
+    /// waiting to be swept, or to be replaced by a new room of the same id).
+    pub async fn live_room(&self, id: &str) -> Result<Option<Room>, StoreError> {
+        let now = now_ms();
+        let room = self.store().room(id).await?;
+        Ok(room.filter(|room| room.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// The node it serves.
+    pub fn node(&self) -> &Node {
+        &self.0.node
+    }
+}
+
+/// Now, in Unix milliseconds (the store's time).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+/// Unix milliseconds as the API shows times: Unix seconds.
+fn seconds(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+/// The control plane's routes, and the OpenAPI document that describes them, as served.
+pub fn routes(control: Control) -> (Router, bytes::Bytes) {
+    let max_peers = control.node().config().max_peers;
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(accounts::routes())
+        .merge(rooms::routes())
+        .merge(invites::routes())
+        .split_for_parts();
+    (router.with_state(control), openapi::served(&api, max_peers))
+}
