@@ -85,7 +85,7 @@ pub struct Room {
     pub max_peers: Option<i64>,
     /// Control mode a call starts in: `free_for_all` or `host_only`.
     pub mode: String,
-    /// Media topology: `p2p` or `sfu`.
+    /// Media topology: `mesh` or `sfu`, as the server's `media_mode` names them.
     pub media: String,
     /// Whether guests with a share code wait in the lobby for a host to admit them.
     pub lobby: bool,

@@ -67,7 +67,7 @@ fn new_room(id: &str, owner: &str) -> NewRoom {
         name: format!("room {id}"),
         max_peers: None,
         mode: "free_for_all".into(),
-        media: "p2p".into(),
+        media: "mesh".into(),
         lobby: false,
         expires_at: None,
         now: NOW,

@@ -331,7 +331,7 @@ async fn rooms_are_their_owners_alone() {
     let bob = api.user("bob").await;
     let room = api.room(&ann, "standup").await;
     assert_eq!(room["mode"], "free_for_all");
-    assert_eq!(room["media"], "p2p");
+    assert_eq!(room["media"], "mesh");
     assert_eq!(room["lobby"], false);
     assert_eq!(room["max_peers"], Value::Null);
     refused(

@@ -30,26 +30,27 @@ pub(super) fn routes() -> OpenApiRouter<Control> {
         .routes(routes!(mint_token))
 }
 
-/// How calls in a room carry media. Peer to peer today; an SFU topology joins it when the SFU
-/// lands.
+/// How calls in a room carry media, named as the server's `media_mode` and the `joined` message's
+/// `media` name them. Only `mesh` until the hub applies a stored room's policy: a stored `sfu`
+/// would be a setting that changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Media {
     /// Every member sends its media to every other member.
     #[default]
-    P2p,
+    Mesh,
 }
 
 impl Media {
     fn as_str(self) -> &'static str {
         match self {
-            Media::P2p => "p2p",
+            Media::Mesh => "mesh",
         }
     }
 
-    /// The stored topology; peer to peer is the only one stored so far.
+    /// The stored topology; `mesh` is the only one stored so far.
     fn parse(_stored: &str) -> Media {
-        Media::P2p
+        Media::Mesh
     }
 }
 
@@ -132,7 +133,7 @@ pub struct RoomRequest {
     #[serde(default)]
     #[schema(schema_with = openapi::mode_or_null)]
     pub mode: Option<Mode>,
-    /// How calls carry media (default `p2p`).
+    /// How calls carry media (default `mesh`).
     #[serde(default)]
     pub media: Option<Media>,
     /// Whether share-code guests wait in the lobby (default false).
