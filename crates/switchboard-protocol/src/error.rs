@@ -17,6 +17,8 @@ pub enum ErrorCode {
     UnknownType,
     /// The frame or one of its fields is over its documented limit.
     PayloadTooLarge,
+    /// HTTP: a request's body did not arrive in full within the server's `body_timeout_ms`.
+    RequestTimeout,
     /// Missing, malformed, expired or wrongly signed token.
     Unauthorized,
     /// Authenticated, but not allowed: outside the room grant, guest in `host_only`, host-only action.
@@ -60,10 +62,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotInRoom,
@@ -91,6 +94,7 @@ impl ErrorCode {
             ErrorCode::InvalidMessage => "invalid_message",
             ErrorCode::UnknownType => "unknown_type",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotInRoom => "not_in_room",
@@ -124,6 +128,7 @@ impl ErrorCode {
             ErrorCode::UnknownTrack => 404,
             ErrorCode::MediaUnavailable => 503,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotInRoom | ErrorCode::UnknownPeer | ErrorCode::NotFound => 404,
@@ -164,6 +169,12 @@ pub enum SignalError {
         size: usize,
         /// The configured limit.
         limit: usize,
+    },
+    /// See [`ErrorCode::RequestTimeout`].
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    RequestTimeout {
+        /// The server's `body_timeout_ms`.
+        timeout_ms: u64,
     },
     /// See [`ErrorCode::Unauthorized`].
     #[error("{0}")]
@@ -236,6 +247,7 @@ impl SignalError {
             SignalError::InvalidMessage(_) => ErrorCode::InvalidMessage,
             SignalError::UnknownType(_) => ErrorCode::UnknownType,
             SignalError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            SignalError::RequestTimeout { .. } => ErrorCode::RequestTimeout,
             SignalError::Unauthorized(_) => ErrorCode::Unauthorized,
             SignalError::Forbidden(_) => ErrorCode::Forbidden,
             SignalError::NotInRoom(_) => ErrorCode::NotInRoom,

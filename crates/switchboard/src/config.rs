@@ -24,6 +24,8 @@ const KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "tls_reload_ms",
+    "header_timeout_ms",
+    "body_timeout_ms",
     "data_dir",
     "database_url",
     "api",
@@ -97,6 +99,13 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// How often the certificate files are looked at for a renewal, in ms (SIGHUP also reloads).
     pub tls_reload_ms: u64,
+    /// How long a connection may take to send a request's head (line and headers), in ms,
+    /// counted from when the server starts waiting for it: a new connection's first request, or
+    /// the next one on a kept-alive connection. Past it the connection is closed.
+    pub header_timeout_ms: u64,
+    /// How long a request's body may take to arrive in full after its head, in ms. Past it the
+    /// request is answered 408 `request_timeout` and the connection closed.
+    pub body_timeout_ms: u64,
     /// Where the server keeps local state: the generated development secret, and the SQLite
     /// database (`switchboard.db`) when `database_url` is not set.
     pub data_dir: PathBuf,
@@ -275,6 +284,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_reload_ms: 5_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
             data_dir: PathBuf::from(".switchboard"),
             database_url: None,
             api: Default::default(),
@@ -396,6 +407,9 @@ impl Config {
         }
         if self.tls_reload_ms == 0 {
             return bad("tls_reload_ms must be positive");
+        }
+        if self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return bad("header_timeout_ms and body_timeout_ms must be positive");
         }
         if let Err(e) = self.proxies() {
             return bad(&e);

@@ -25,9 +25,8 @@ use axum::{
     extract::Request,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    serve::{IncomingStream, Listener},
 };
-use futures_util::future::{BoxFuture, Either, FutureExt, Ready, ready};
+use futures_util::future::{BoxFuture, Either, FutureExt};
 use switchboard_protocol::SignalError;
 use tower::Service;
 use tracing::{Instrument, Span};
@@ -127,20 +126,6 @@ impl MakeFront {
             router: self.router.clone(),
             peer,
         }
-    }
-}
-
-impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for MakeFront {
-    type Response = Front;
-    type Error = Infallible;
-    type Future = Ready<Result<Front, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
-        ready(Ok(self.front(*stream.remote_addr())))
     }
 }
 

@@ -110,6 +110,7 @@ pub struct Metrics {
     replayed: Counter,
     sessions_closed: Family<ReasonLabel, Counter>,
     connections_refused: Family<ReasonLabel, Counter>,
+    http_timeouts: Family<ReasonLabel, Counter>,
     /// Cluster mode ([`crate::cluster`]); all zero on a single node.
     node: Family<NodeLabel, Gauge>,
     cluster_round_trip: Histogram,
@@ -163,6 +164,7 @@ impl Default for Metrics {
             replayed: Counter::default(),
             sessions_closed: Family::default(),
             connections_refused: Family::default(),
+            http_timeouts: Family::default(),
             node: Family::default(),
             cluster_round_trip: Histogram::new(LATENCY_BUCKETS_MS),
             cluster_errors: Counter::default(),
@@ -239,6 +241,13 @@ impl Default for Metrics {
             "connections_refused",
             "Connections closed at accept, by reason (fd_limit: out of file descriptors)",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "http_timeouts",
+            "HTTP requests cut off by a deadline, by reason (header: the head did not arrive within \
+             header_timeout_ms, and the connection was closed; body: the body did not arrive within \
+             body_timeout_ms, answered 408)",
+            m.http_timeouts.clone(),
         );
         registry.register(
             "node_info",
@@ -450,6 +459,14 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a request cut off by the deadline for its `header` or its `body`
+    /// ([`crate::edge::http`]).
+    pub fn http_timeout(&self, reason: &'static str) {
+        self.http_timeouts
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// A stream opened.
     pub fn stream_opened(&self, transport: &'static str) {
         self.connections
@@ -539,6 +556,7 @@ mod tests {
         m.stream_closed("ws", "client_closed");
         m.rate_limited(RateScope::Session);
         m.connection_refused("fd_limit");
+        m.http_timeout("body");
         let text = m.render(Stats {
             sessions: 3,
             attached: 2,
@@ -556,6 +574,7 @@ mod tests {
             "stream_churn_total{transport=\"ws\",event=\"close\",reason=\"client_closed\"} 1",
             "sessions_gauge 3",
             "connections_refused_total{reason=\"fd_limit\"} 1",
+            "http_timeouts_total{reason=\"body\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -96,7 +96,8 @@ mod tests {
     const APP: &str = "https://app.example";
     const EVIL: &str = "https://evil.example";
 
-    /// The service of one connection, as `axum::serve` would make it, and its store's database.
+    /// The service of one connection, as the accept loop ([`crate::edge::http`]) makes it, and its
+    /// store's database.
     async fn front() -> (Front, TestDb) {
         let config = Config {
             allowed_origins: vec![APP.into()],

@@ -19,6 +19,7 @@ use crate::{
     control::Control,
     edge::{
         forwarded::TrustedProxies,
+        http::{Timeouts, serve},
         tls::{self, Certificates, TlsListener},
     },
     front::MakeFront,
@@ -232,15 +233,23 @@ pub async fn run(
             tracing::debug!(event = "server.nodelay_failed", error = %e, "TCP_NODELAY not set");
         }
     });
+    let timeouts = Timeouts {
+        header: Duration::from_millis(node.config().header_timeout_ms),
+        body: Duration::from_millis(node.config().body_timeout_ms),
+    };
     // Two instances of one accept loop: without TLS, nothing of it is on the way.
     let (mut serving, reload) = match tls {
-        None => (serve(listener, service, shutdown.clone()), None),
+        None => (
+            serve(listener, service, timeouts, node.clone(), shutdown.clone()),
+            None,
+        ),
         Some(certificates) => {
             let config = certificates.server_config().map_err(io::Error::other)?;
             let every = Duration::from_millis(node.config().tls_reload_ms);
             let reload = tokio::spawn(tls::watch(certificates, every, shutdown.clone()));
             let listener = TlsListener::new(listener, config);
-            (serve(listener, service, shutdown.clone()), Some(reload))
+            let serving = serve(listener, service, timeouts, node.clone(), shutdown.clone());
+            (serving, Some(reload))
         }
     };
     tokio::select! {
@@ -297,20 +306,6 @@ pub async fn run(
     }
     tracing::info!(event = "server.stopped", drained, "stopped");
     Ok(())
-}
-
-/// Serves connections from `listener` with `service` in a task, until `shutdown`.
-fn serve<L>(
-    listener: L,
-    service: MakeFront,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<io::Result<()>>
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-{
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await });
-    tokio::spawn(server.into_future())
 }
 
 /// Runs the hub's timers when they are due ([`crate::timer`]) until shutdown, and prunes the

@@ -192,7 +192,7 @@ impl<R: AsyncRead + Unpin, W: Wire> Connection<R, W> {
                     heartbeat
                         .as_mut()
                         .reset(tokio::time::Instant::now() + interval);
-                    self.sender.lock().send(Opcode::Ping, &[]);
+                    self.sender.lock().ping();
                     progress = true;
                 }
             }
@@ -305,7 +305,7 @@ fn inbound<W: Wire>(
         Inbound::Ping(payload) => {
             node.with_hub_into(delivery, |hub, now| hub.heard_from(at, now));
             node.deliver(delivery);
-            sender.lock().send(Opcode::Pong, payload);
+            sender.lock().pong(payload);
         }
         Inbound::Pong => node.with_hub_into(delivery, |hub, now| hub.heard_from(at, now)),
         Inbound::Close(code) => {

@@ -105,13 +105,13 @@ impl Upgrade {
             .body(Body::empty())
             .expect("static headers are valid");
         let upgraded = async move {
-            use hyper_util::server::conn::auto::upgrade::downcast;
             let upgraded = self.on_upgrade.await.map_err(io::Error::other)?;
-            let upgraded = match downcast::<TokioIo<TcpStream>>(upgraded) {
+            let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(plain) => return Ok((Upgraded::Tcp(plain.io.into_inner()), plain.read_buf)),
                 Err(other) => other,
             };
-            let tls = downcast::<TokioIo<TlsStream<TcpStream>>>(upgraded)
+            let tls = upgraded
+                .downcast::<TokioIo<TlsStream<TcpStream>>>()
                 .map_err(|_| io::Error::other("the upgraded connection is not a TCP socket"))?;
             Ok((Upgraded::Tls(Box::new(tls.io.into_inner())), tls.read_buf))
         };

@@ -62,6 +62,10 @@ pub struct Out<W> {
     socket: W,
     /// Bytes handed to the socket that it has not taken yet (after a short write).
     pub unsent: Vec<u8>,
+    /// The payload of the latest ping that came while `unsent` was waiting: answered once the
+    /// socket takes `unsent`. Only the latest is answered (RFC 6455 5.5.3 allows it), so a client
+    /// that pings without reading costs one pong's room here, not one per ping.
+    pong: Option<Vec<u8>>,
     /// A close the hub asked for while another task held the outbox: the connection task sends
     /// it.
     pub close: Option<CloseReason>,
@@ -77,6 +81,7 @@ impl<W: Wire> Sender<W> {
             out: Mutex::new(Out {
                 socket,
                 unsent: Vec::new(),
+                pong: None,
                 close: None,
                 broken: false,
             }),
@@ -185,6 +190,23 @@ impl<W: Wire> Out<W> {
         }
     }
 
+    /// Answers a ping: now, or once what waits in `unsent` is written (see `pong`).
+    pub fn pong(&mut self, payload: &[u8]) {
+        if self.unsent.is_empty() {
+            self.send(Opcode::Pong, payload);
+        } else {
+            self.pong = Some(payload.to_vec());
+        }
+    }
+
+    /// Sends a ping, unless bytes are still waiting for the socket: the client has not read what
+    /// came before, so a ping behind them would only add to what waits.
+    pub fn ping(&mut self) {
+        if self.unsent.is_empty() {
+            self.send(Opcode::Ping, &[]);
+        }
+    }
+
     /// Writes up to [`MESSAGES_PER_WRITE`] messages, each a frame header on the stack and the text
     /// by reference.
     fn write_vectored(&mut self, messages: &[Outgoing]) {
@@ -224,17 +246,24 @@ impl<W: Wire> Out<W> {
         }
     }
 
-    /// Writes what waits in `unsent`; `Ready(Ok)` once all of it is gone.
+    /// Writes what waits in `unsent`, then a pong held back behind it; `Ready(Ok)` once all of
+    /// it is gone.
     pub fn poll_flush(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
         use tokio::io::AsyncWrite;
-        while !self.unsent.is_empty() {
-            let n = std::task::ready!(
-                std::pin::Pin::new(self.socket.tcp()).poll_write(cx, &self.unsent)
-            )?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        loop {
+            while !self.unsent.is_empty() {
+                let n = std::task::ready!(
+                    std::pin::Pin::new(self.socket.tcp()).poll_write(cx, &self.unsent)
+                )?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.unsent.drain(..n);
             }
-            self.unsent.drain(..n);
+            match self.pong.take() {
+                Some(payload) => self.send(Opcode::Pong, &payload),
+                None => break,
+            }
         }
         self.unsent = Vec::new();
         Poll::Ready(Ok(()))
