@@ -141,6 +141,10 @@ struct Common {
     /// Seconds allowed for connecting and joining.
     #[arg(long, default_value_t = 10.0)]
     connect_timeout: f64,
+    /// Soak: read the server's memory, open files and tasks this often, in seconds (needs
+    /// --server-pid); the report gets the samples and whether they stayed flat.
+    #[arg(long)]
+    sample_every: Option<f64>,
     /// Runtime worker threads (1: a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -288,6 +292,8 @@ fn run(common: Common, scenario: Scenario) -> ExitCode {
         warmup: secs(common.warmup),
         duration: secs(common.duration),
         concurrency: common.concurrency,
+        sample_every: common.sample_every.map(secs),
+        metrics: (common.target == Target::Switchboard).then_some(common.addr),
     };
     let rt = match runtime(common.threads) {
         Ok(rt) => rt,

@@ -138,6 +138,12 @@ pub struct Report {
     pub load_avg: Option<String>,
     /// Distinct client source addresses used.
     pub source_addresses: u32,
+    /// Soak: the server read every `--sample-every` seconds during the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<crate::scenario::sampler::Sample>,
+    /// Soak: how the measured samples moved, and whether that is flat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::scenario::sampler::Drift>,
     /// Runs this report is the median of ([`medians`]); 0 or 1 for a single run.
     #[serde(skip_serializing_if = "is_zero")]
     pub runs: u64,

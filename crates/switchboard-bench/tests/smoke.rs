@@ -29,6 +29,8 @@ fn options() -> RunOptions {
         warmup: Duration::from_millis(200),
         duration: Duration::from_millis(700),
         concurrency: 16,
+        sample_every: None,
+        metrics: None,
     }
 }
 
@@ -128,6 +130,32 @@ async fn against_switchboard(transport: Transport, scenario: Scenario) {
     server.shutdown().await;
 }
 
+/// A soak in miniature: churn with the server sampled every 100 ms.
+async fn soak() {
+    let mut server = switchboard().await;
+    let ep = Endpoint::new(
+        Target::Switchboard,
+        Transport::Ws,
+        server.addr,
+        Some(SECRET.as_bytes()),
+    );
+    let options = RunOptions {
+        sample_every: Some(Duration::from_millis(100)),
+        metrics: Some(server.addr),
+        ..options()
+    };
+    let report = scenario::run(&ep, &options, &churn()).await;
+    check(&report);
+    let measured: Vec<_> = report.samples.iter().filter(|s| s.measured).collect();
+    assert!(measured.len() >= 4, "{}", report.json_line());
+    for sample in &measured {
+        assert!(sample.rss_kib.is_some() && sample.fds.is_some());
+        assert!(sample.tasks.unwrap_or(0) > 0 && sample.sessions.unwrap_or(0) > 0);
+    }
+    assert!(report.drift.is_some(), "{}", report.json_line());
+    server.shutdown().await;
+}
+
 async fn against_bare(scenario: Scenario) {
     let (addr, task) = switchboard_bench::bare::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -167,6 +195,7 @@ smoke! {
     churn_ws: against_switchboard(Transport::Ws, churn());
     churn_sse: against_switchboard(Transport::Sse, churn());
     churn_poll: against_switchboard(Transport::Poll, churn());
+    soak_ws: soak();
     bare_relay: against_bare(relay(None));
     bare_relay_open_loop: against_bare(relay(Some(2_000.0)));
     bare_relay_open_loop_even: against_bare(relay_even(2_000.0));

@@ -97,6 +97,7 @@ pub struct Metrics {
     registry: Registry,
     connections: Family<TransportLabel, Gauge>,
     sessions: Gauge,
+    runtime_tasks: Gauge,
     rooms: Gauge,
     room_members: Gauge,
     messages: Family<MessageLabels, Counter>,
@@ -152,6 +153,7 @@ impl Default for Metrics {
         let m = Metrics {
             connections: Family::default(),
             sessions: Gauge::default(),
+            runtime_tasks: Gauge::default(),
             rooms: Gauge::default(),
             room_members: Gauge::default(),
             messages,
@@ -190,6 +192,12 @@ impl Default for Metrics {
             "sessions_gauge",
             "Sessions, attached or waiting for a resume",
             m.sessions.clone(),
+        );
+        registry.register(
+            "runtime_tasks_gauge",
+            "Tasks alive in the server's runtime (connections, sessions' streams, timers): flat \
+             under steady load, or something leaks",
+            m.runtime_tasks.clone(),
         );
         registry.register(
             "rooms_gauge",
@@ -533,6 +541,10 @@ impl Metrics {
         self.sessions.set(stats.sessions as i64);
         self.rooms.set(stats.rooms as i64);
         self.room_members.set(stats.members as i64);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.runtime_tasks
+                .set(runtime.metrics().num_alive_tasks() as i64);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         encode(&mut out, &self.registry).expect("metrics encode");

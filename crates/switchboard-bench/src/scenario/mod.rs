@@ -7,6 +7,7 @@ mod connect;
 mod fanout;
 mod pacer;
 mod relay;
+pub mod sampler;
 
 pub use pacer::Pacing;
 
@@ -52,6 +53,11 @@ pub struct RunOptions {
     pub duration: Duration,
     /// Connections being set up at once.
     pub concurrency: usize,
+    /// Soak: read the server (`server_pid`, and `/metrics` at `metrics`) this often during the
+    /// run ([`sampler`]).
+    pub sample_every: Option<Duration>,
+    /// The server's `/metrics` address, for the samples' task and session counts.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -62,6 +68,8 @@ impl Default for RunOptions {
             warmup: Duration::from_secs(2),
             duration: Duration::from_secs(10),
             concurrency: 64,
+            sample_every: None,
+            metrics: None,
         }
     }
 }
@@ -145,6 +153,10 @@ pub async fn run(ep: &Endpoint, opts: &RunOptions, scenario: &Scenario) -> Repor
         ..Report::default()
     };
     let shared = Shared::new();
+    let sampling = opts.sample_every.zip(opts.server_pid).map(|(every, pid)| {
+        let (shared, metrics) = (shared.clone(), opts.metrics);
+        tokio::spawn(async move { sampler::run(pid, metrics, every, &shared).await })
+    });
     match scenario {
         Scenario::Relay(p) => {
             report.scenario = "relay".into();
@@ -162,6 +174,11 @@ pub async fn run(ep: &Endpoint, opts: &RunOptions, scenario: &Scenario) -> Repor
             report.scenario = "churn".into();
             relay::run(ep, opts, &p.relay, Some(p), &shared, &mut report).await;
         }
+    }
+    if let Some(sampling) = sampling {
+        shared.stop.cancel();
+        report.samples = sampling.await.unwrap_or_default();
+        report.drift = sampler::drift(&report.samples);
     }
     report.errors = shared.errors.load(Ordering::Relaxed);
     report.error_samples = shared.error_samples.lock().clone();
