@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    Joined, Left, MediaMode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, RoomClosed,
-    RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage, SignalError,
+    Joined, Left, MediaMode, Mode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced,
+    RoomClosed, RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage,
+    SignalError,
 };
 
 use super::Hub;
@@ -63,6 +64,7 @@ impl<S: Clone> Hub<S> {
             (None, Some(req)) => req,
             (None, None) => self.random_peer_id(),
         };
+        let max = self.max_peers(&room_id, now);
         let mut replaced = None;
         if let Some(room) = self.rooms.get(&room_id) {
             if room.banned.contains(&user) {
@@ -80,11 +82,8 @@ impl<S: Clone> Hub<S> {
                 return Err(SignalError::PeerTaken(peer));
             }
             let staying = room.members.len() - usize::from(replaced.is_some());
-            if staying >= self.config.max_peers {
-                return Err(SignalError::RoomFull {
-                    room: room_id,
-                    max: self.config.max_peers,
-                });
+            if staying >= max {
+                return Err(SignalError::RoomFull { room: room_id, max });
             }
         }
         if let Some(old) = replaced {
@@ -160,6 +159,13 @@ impl<S: Clone> Hub<S> {
                 peer: peer.clone(),
             });
         }
+        if self.clustered && others.is_empty() && room.mode != Mode::default() {
+            // The first member: the other nodes learn the mode the room's policy started it in.
+            self.shared.push(SharedOp::Mode {
+                room: room_id.clone(),
+                mode: room.mode,
+            });
+        }
         if self.clustered {
             self.shared.push(SharedOp::Joined {
                 room: room_id.clone(),
@@ -191,7 +197,9 @@ impl<S: Clone> Hub<S> {
         let timer = self
             .timers
             .schedule(TimerKey::Room(room_id.clone()), idle_at);
-        let room = Room::new(&self.config.rate, self.config.media_mode, now.at, timer);
+        let (mode, media) = self.opening(room_id, now);
+        let mut room = Room::new(&self.config.rate, media, now.at, timer);
+        room.mode = mode;
         self.events.push(Event::RoomOpened {
             room: room_id.clone(),
         });
