@@ -270,13 +270,17 @@ export class Call {
         if (this.ended) return;
         const why =
           reason === 'kicked'
-            ? `The host${by ? ` (${this.nameOf(by)})` : ''} removed you from the room.`
+            ? by
+              ? `The host (${this.nameOf(by)}) removed you from the room.`
+              : "The room's owner removed you from the room."
             : reason === 'replaced'
               ? 'You joined this room from another tab or device, so this one left.'
               : reason.startsWith('room_closed')
                 ? reason.endsWith('shutdown')
                   ? 'The server is restarting; the room was closed.'
-                  : 'The room was closed after a long time without activity.'
+                  : reason.endsWith('deleted')
+                    ? "The room's owner deleted the room."
+                    : 'The room was closed after a long time without activity.'
                 : null;
         this.end(why);
       }),

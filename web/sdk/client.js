@@ -91,6 +91,8 @@ import { TRANSPORTS } from './transports.js';
  * @property {PeerLeftEvent} peer_left
  * @property {LeftEvent} left This session left a room (its own `leave`, or kicked).
  * @property {MessageEvent} message App data or chat from a peer.
+ * @property {{room: string, payload: any}} announcement A message from the server itself to the
+ *   room (its owner's `POST /v1/rooms/{room}/messages`).
  * @property {SignalEvent} signal offer, answer, candidate, call_start or call_end from a peer.
  * @property {ModeChangedEvent} mode_changed
  * @property {{room: string, reason: string}} room_closed
@@ -782,6 +784,9 @@ export class Client extends Emitter {
         break;
       case 'message':
         this.emit('message', { room, from: /** @type {string} */ (msg.from), payload: p, id: msg.id });
+        break;
+      case 'announcement':
+        this.emit('announcement', { room, payload: p });
         break;
       default:
         if (RELAYED.has(msg.type) && msg.from) {

@@ -232,9 +232,9 @@ pub enum ServerBody {
     Signal(SignalKind, Arc<RawValue>),
     /// `message`, relayed verbatim.
     Message(Arc<RawValue>),
-    /// `server_message`: the server's own message to a room (`POST /v1/rooms/{room}/messages`),
+    /// `announcement`: the server's own message to a room (`POST /v1/rooms/{room}/messages`),
     /// its payload as the API's caller wrote it.
-    FromServer(Arc<RawValue>),
+    Announcement(Arc<RawValue>),
     /// `mode_changed`
     ModeChanged(ModeChanged),
     /// `pong`
@@ -257,9 +257,9 @@ impl Serialize for ServerBody {
             ServerBody::PeerJoined(p) => p.serialize(s),
             ServerBody::PeerLeft(p) => p.serialize(s),
             ServerBody::Left(p) => p.serialize(s),
-            ServerBody::Signal(_, raw) | ServerBody::Message(raw) | ServerBody::FromServer(raw) => {
-                raw.serialize(s)
-            }
+            ServerBody::Signal(_, raw)
+            | ServerBody::Message(raw)
+            | ServerBody::Announcement(raw) => raw.serialize(s),
             ServerBody::ModeChanged(p) => p.serialize(s),
             ServerBody::Pong => Empty {}.serialize(s),
             ServerBody::Replaced(p) => p.serialize(s),
@@ -281,7 +281,7 @@ impl ServerBody {
             ServerBody::Left(_) => "left",
             ServerBody::Signal(kind, _) => kind.as_str(),
             ServerBody::Message(_) => "message",
-            ServerBody::FromServer(_) => "server_message",
+            ServerBody::Announcement(_) => "announcement",
             ServerBody::ModeChanged(_) => "mode_changed",
             ServerBody::Pong => "pong",
             ServerBody::Replaced(_) => "replaced",
@@ -338,9 +338,9 @@ impl ServerMessage {
     /// Appends the JSON text of [`ServerMessage::encode`] to `out`.
     pub fn encode_into(&self, out: &mut String, seq: u64, ts: u64) {
         let payload = match &*self.body {
-            ServerBody::Signal(_, raw) | ServerBody::Message(raw) | ServerBody::FromServer(raw) => {
-                Payload::Raw(raw.get())
-            }
+            ServerBody::Signal(_, raw)
+            | ServerBody::Message(raw)
+            | ServerBody::Announcement(raw) => Payload::Raw(raw.get()),
             body => Payload::Body(body),
         };
         Envelope {
@@ -600,7 +600,7 @@ mod tests {
                 by: Some(peer.clone()),
             }),
             ServerBody::Message(payload.clone()),
-            ServerBody::FromServer(payload.clone()),
+            ServerBody::Announcement(payload.clone()),
             ServerBody::ModeChanged(ModeChanged {
                 mode: Mode::FreeForAll,
                 by: peer,

@@ -25,7 +25,7 @@ pub struct Participant {
 }
 
 /// The wire type of a message the server itself sends a room.
-const SERVER_MESSAGE: &str = "server_message";
+const ANNOUNCEMENT: &str = "announcement";
 
 impl<S: Clone> Hub<S> {
     /// `room`'s members in join order; empty when nobody is in it.
@@ -61,26 +61,26 @@ impl<S: Clone> Hub<S> {
         Ok(())
     }
 
-    /// Sends every member of `room` a `server_message` whose payload is `payload` (JSON text the
+    /// Sends every member of `room` an `announcement` whose payload is `payload` (JSON text the
     /// caller checked); how many members it reached.
     pub fn announce(&mut self, room: &RoomId, payload: &str, now: Now) -> usize {
         let recipients: Vec<_> = (self.rooms.get(room))
             .map(|r| r.members.iter().map(|m| m.session.clone()).collect())
             .unwrap_or_default();
         let envelope = Envelope {
-            kind: SERVER_MESSAGE,
+            kind: ANNOUNCEMENT,
             room: Some(room.text()),
             from: None,
             id: None,
             payload: Payload::Raw(payload),
         };
         for to in &recipients {
-            self.push_with(to, SERVER_MESSAGE, now, |out, seq, ts| {
+            self.push_with(to, ANNOUNCEMENT, now, |out, seq, ts| {
                 envelope.encode_into(out, seq, ts)
             });
         }
         self.events.push(Event::Relayed {
-            kind: SERVER_MESSAGE,
+            kind: ANNOUNCEMENT,
             recipients: recipients.len(),
         });
         self.settle(now);

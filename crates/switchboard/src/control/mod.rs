@@ -1,11 +1,12 @@
-//! The control plane: accounts, stored rooms and share codes, over a REST API described by the
+//! The control plane: accounts, stored rooms (whose policies the hub enforces) and share codes, over a REST API described by the
 //! OpenAPI document at `/openapi.json` (`docs/api.md` is the guide).
 //!
 //! ```text
 //! mod.rs        Control (what every handler shares), opening the store, the routes
 //! extract.rs    the request parts handlers take (JSON body, path, query, the caller) and Refused
 //! accounts.rs   POST /v1/accounts, /v1/auth/{login,refresh,logout}, /v1/users/{me,{id}}
-//! rooms.rs      /v1/rooms, /v1/rooms/{room}, /v1/rooms/{room}/tokens
+//! rooms.rs      /v1/rooms, /v1/rooms/{room}, /v1/rooms/{room}/tokens; the hub's copy of policies
+//! live.rs       /v1/rooms/{room}/participants[/{peer}], /v1/rooms/{room}/messages: the call
 //! invites.rs    /v1/rooms/{room}/invites, /v1/invites/{code}, /v1/invites/{code}/redeem
 //! code.rs       share codes: Crockford base32, normalization, hashing
 //! tokens.rs     access tokens (a JWT only the API accepts) and rotating refresh tokens
@@ -24,6 +25,7 @@ mod code;
 mod extract;
 mod guard;
 mod invites;
+mod live;
 pub mod openapi;
 mod password;
 mod rooms;
@@ -92,7 +94,38 @@ impl Control {
             store = %describe(&location),
             "control-plane store ready"
         );
-        Control::new(node, store, secret)
+        let control = Control::new(node, store, secret)?;
+        control.load_policies().await?;
+        Ok(control)
+    }
+
+    /// Hands the hub the policy of every stored room that has not expired, a page at a time: from
+    /// then on the API keeps the hub's copy in step as rooms are made, changed and deleted.
+    pub async fn load_policies(&self) -> Result<(), StoreError> {
+        const PAGE: u32 = 500;
+        let now = now_ms();
+        let mut after: Option<String> = None;
+        let mut loaded = 0;
+        loop {
+            let page = self
+                .store()
+                .rooms(None, after.as_deref(), PAGE, now)
+                .await?;
+            for room in &page {
+                self.apply_policy(room);
+            }
+            loaded += page.len();
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        tracing::info!(
+            event = "store.policies",
+            rooms = loaded,
+            "stored rooms' policies loaded"
+        );
+        Ok(())
     }
 
     /// The control plane of `node` over `store`.
@@ -151,6 +184,7 @@ pub fn routes(control: Control) -> (Router, bytes::Bytes) {
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(rooms::routes())
+        .merge(live::routes())
         .merge(invites::routes())
         .split_for_parts();
     (router.with_state(control), openapi::served(&api, max_peers))

@@ -25,10 +25,18 @@ use utoipa::{
         license(name = "MIT OR Apache-2.0")
     ),
     modifiers(&BearerScheme),
-    components(responses(BadRequest, Unauthorized, NotFound, Conflict, TooManyRequests)),
+    components(responses(
+        BadRequest,
+        Unauthorized,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        TooManyRequests
+    )),
     tags(
         (name = "accounts", description = "Registering, signing in, profiles"),
         (name = "rooms", description = "Stored rooms and room tokens"),
+        (name = "live", description = "Calls in stored rooms: members, removal, server messages"),
         (name = "invites", description = "Share codes")
     )
 )]
@@ -187,6 +195,11 @@ refusal!(
     false
 );
 refusal!(Conflict, "`conflict`: it exists already", false);
+refusal!(
+    PayloadTooLarge,
+    "`payload_too_large`: a part of the body is over its documented limit",
+    false
+);
 refusal!(
     TooManyRequests,
     "`rate_limited`: over the budget of this address or account; retry after `Retry-After`",

@@ -63,7 +63,7 @@ fn a_server_message_reaches_every_member_verbatim_and_from_nobody() {
         let raw = w.drain_raw(p);
         assert_eq!(raw.len(), 1, "{raw:?}");
         assert!(
-            raw[0].starts_with(r#"{"type":"server_message","room":"r1","seq":"#),
+            raw[0].starts_with(r#"{"type":"announcement","room":"r1","seq":"#),
             "{}",
             raw[0]
         );
