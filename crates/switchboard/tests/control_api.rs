@@ -701,6 +701,11 @@ async fn the_openapi_document_describes_every_control_route() {
         Config::default().max_peers,
         "{max_peers}"
     );
+    // A server without the SFU offers only mesh rooms.
+    assert_eq!(
+        doc["components"]["schemas"]["Media"]["enum"],
+        json!(["mesh"])
+    );
     // Bodies are objects, never an array of fields.
     let ann = api.user("ann").await;
     let array = api.post("/v1/rooms", Some(&ann), json!([null, null])).await;

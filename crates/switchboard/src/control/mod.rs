@@ -180,12 +180,16 @@ fn seconds(ms: i64) -> i64 {
 
 /// The control plane's routes, and the OpenAPI document that describes them, as served.
 pub fn routes(control: Control) -> (Router, bytes::Bytes) {
-    let max_peers = control.node().config().max_peers;
+    let config = control.node().config();
+    let (max_peers, sfu) = (config.max_peers, config.sfu.udp_port.is_some());
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(rooms::routes())
         .merge(live::routes())
         .merge(invites::routes())
         .split_for_parts();
-    (router.with_state(control), openapi::served(&api, max_peers))
+    (
+        router.with_state(control),
+        openapi::served(&api, max_peers, sfu),
+    )
 }
