@@ -82,7 +82,14 @@ struct Inner {
     refresh_ttl: Duration,
     passwords: password::Passwords,
     guard: guard::Guard,
+    /// Stripes of locks by room id: a room's store write and the hub update that follows it are
+    /// made under its stripe, so a PATCH and a DELETE of one room reach the hub in the order the
+    /// store took them (a PATCH's policy never outlives the DELETE that came after it).
+    room_writes: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// Stripes of [`Inner::room_writes`]: rooms written at once rarely share one.
+const ROOM_WRITE_STRIPES: usize = 64;
 
 impl Control {
     /// Opens (and migrates) the store `node`'s configuration names.
@@ -143,6 +150,9 @@ impl Control {
             refresh_ttl: Duration::from_millis(settings.refresh_token_ttl_ms),
             passwords,
             guard: guard::Guard::new(settings),
+            room_writes: (0..ROOM_WRITE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })))
     }
 
@@ -157,6 +167,14 @@ impl Control {
         let now = now_ms();
         let room = self.store().room(id).await?;
         Ok(room.filter(|room| room.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// Holds the write lock of room `id` ([`Inner::room_writes`]).
+    pub(crate) async fn room_write(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(id);
+        let stripes = &self.0.room_writes;
+        stripes[hash as usize % stripes.len()].lock().await
     }
 
     /// The node it serves.

@@ -303,6 +303,7 @@ async fn create(
         expires_at: expiry(request.expires_in, now)?,
         now,
     };
+    let _writing = control.room_write(&new.id).await;
     let mut made = control.store().create_room(&new).await;
     if matches!(made, Err(StoreError::Conflict)) && control.live_room(&new.id).await?.is_none() {
         // The id's room has expired: it is gone, and the id free again.
@@ -439,6 +440,7 @@ async fn update(
             None => None,
         },
     };
+    let _writing = control.room_write(&room.id).await;
     let changed = control.store().update_room(&room.id, &patch, now).await?;
     let changed = changed.ok_or_else(|| SignalError::NotFound(format!("no room `{}`", room.id)))?;
     control.apply_policy(&changed);
@@ -463,6 +465,7 @@ async fn delete(
     PathParams(room): PathParams<String>,
 ) -> Result<StatusCode, Refused> {
     let room = control.visible_room(&caller, &room).await?;
+    let _writing = control.room_write(&room.id).await;
     control.store().delete_room(&room.id).await?;
     if let Ok(id) = RoomId::parse(&room.id) {
         control
