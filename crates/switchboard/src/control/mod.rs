@@ -1,5 +1,6 @@
-//! The control plane: accounts, stored rooms (whose policies the hub enforces) and share codes, over a REST API described by the
-//! OpenAPI document at `/openapi.json` (`docs/api.md` is the guide).
+//! The control plane: accounts, stored rooms (whose policies the hub enforces) and share codes,
+//! over a REST API described by the OpenAPI document at `/openapi.json` (`docs/api.md` is the
+//! guide).
 //!
 //! ```text
 //! mod.rs        Control (what every handler shares), opening the store, the routes
@@ -108,7 +109,7 @@ impl Control {
 
     /// Hands the hub the policy of every stored room that has not expired, a page at a time: from
     /// then on the API keeps the hub's copy in step as rooms are made, changed and deleted.
-    pub async fn load_policies(&self) -> Result<(), StoreError> {
+    async fn load_policies(&self) -> Result<(), StoreError> {
         const PAGE: u32 = 500;
         let now = now_ms();
         let mut after: Option<String> = None;
