@@ -19,10 +19,12 @@
 //! | [`timers`] | heartbeat, resume and idle deadlines, kept by deadline |
 //! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
 //! | [`policy`] | stored rooms' policies: member limit, starting mode and media, expiry |
+//! | [`lobby`] | guests knocking on a room, and hosts admitting or denying them |
 //! | [`control`] | the control API's actions on live rooms: members, removal, server messages |
 
 mod admission;
 mod control;
+mod lobby;
 mod media;
 mod mirror;
 mod output;
@@ -51,6 +53,7 @@ use switchboard_protocol::RoomId;
 
 pub use self::{
     control::Participant,
+    lobby::{Admission, MAX_KNOCKS_PER_ROOM},
     media::MediaCommand,
     output::{Outputs, Transmit},
     policy::RoomPolicy,
@@ -87,6 +90,10 @@ pub struct Hub<S> {
     rooms: HashMap<RoomId, Box<Room>>,
     /// Stored rooms' policies, by room id, live or not ([`policy`]).
     policies: HashMap<RoomId, RoomPolicy>,
+    /// Guests knocking on rooms ([`lobby`]).
+    lobby: lobby::Lobby,
+    /// Guests admitted since the outputs were last taken, for the IO layer to mint tokens for.
+    admissions: Vec<Admission>,
     rng: Box<dyn RngCore + Send>,
     /// Sinks signalled since the outputs were last taken.
     ready: Vec<S>,
@@ -128,6 +135,8 @@ impl<S: Clone> Hub<S> {
             sessions: Sessions::default(),
             rooms: HashMap::new(),
             policies: HashMap::new(),
+            lobby: lobby::Lobby::default(),
+            admissions: Vec::new(),
             rng: Box::new(rng),
             ready: Vec::new(),
             events: Vec::new(),

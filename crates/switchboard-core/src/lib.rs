@@ -26,8 +26,8 @@ pub use event::{Event, RoomEnd};
 #[cfg(feature = "fuzzing")]
 pub use hub::fuzz_sequence;
 pub use hub::{
-    Attachment, Disconnect, Hub, MediaCommand, Outputs, Participant, Refusal, RoomPolicy, Stats,
-    Transmit,
+    Admission, Attachment, Disconnect, Hub, MAX_KNOCKS_PER_ROOM, MediaCommand, Outputs,
+    Participant, Refusal, RoomPolicy, Stats, Transmit,
 };
 pub use keyed::{KeyedBuckets, Lockout, LockoutPolicy};
 pub use outbox::Outgoing;

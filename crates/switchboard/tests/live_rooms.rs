@@ -1,7 +1,7 @@
 //! Stored rooms in the signaling hub, over real sockets: joins follow a stored room's policy
-//! (member limit, starting mode; kept across a restart), deleting the room closes its call, and
-//! the live API lists, removes and messages the members of a call. Every case runs on SQLite and
-//! on PostgreSQL.
+//! (member limit, starting mode; kept across a restart), deleting the room closes its call, the
+//! live API lists, removes and messages the members of a call, and share-code guests of a room
+//! whose lobby is on knock and wait for a host. Every case runs on SQLite and on PostgreSQL.
 
 use reqwest::Method;
 use serde_json::json;
@@ -229,4 +229,135 @@ async fn the_owner_lists_removes_and_messages_members_sqlite() {
 #[tokio::test]
 async fn the_owner_lists_removes_and_messages_members_postgres() {
     the_owner_lists_removes_and_messages_members(TestDb::postgres().await).await;
+}
+
+/// Redeems `code` with `name`: the lobby token.
+async fn lobby_token(api: &Api, code: &str, name: &str) -> String {
+    let answer = api
+        .post(
+            &format!("/v1/invites/{code}/redeem"),
+            None,
+            json!({"name": name}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let token = answer.json();
+    assert_eq!(token["lobby"], true, "{token}");
+    token["token"].as_str().unwrap().to_owned()
+}
+
+/// A session opened with `token`, knocking on `standup`: the client and its ticket.
+async fn knocking(api: &Api, token: &str) -> (Client, String) {
+    let mut guest = Client::connect(&format!("{}?token={token}", api.server.ws_url())).await;
+    let knock = guest.msg("knock").room("standup").id("k");
+    guest.send(knock).await;
+    let answer = guest.expect("knocking").await;
+    assert_eq!(answer.id.as_deref(), Some("k"));
+    let ticket = answer.payload["ticket"].as_str().unwrap().to_owned();
+    (guest, ticket)
+}
+
+async fn guests_knock_and_hosts_let_them_in(db: Option<TestDb>) {
+    let Some(db) = db else { return };
+    let api = Api::start(Some(&db), |c| {
+        no_address_budgets(c);
+        c.knock_timeout_ms = 1000;
+    })
+    .await;
+    let ann = api.user("ann").await;
+    let bob_account = api.user("bob").await;
+    let body = json!({"id": "standup", "lobby": true});
+    assert_eq!(api.post("/v1/rooms", Some(&ann), body).await.status, 201);
+    let code = api.code(&ann, "standup", json!({"max_uses": null})).await;
+    let mut host = member(&api, "ann", "standup", Role::Host).await;
+    host.join("standup", "ann").await;
+
+    // A lobby token's session cannot join; it knocks, and the host hears it.
+    let (mut gus, ticket) = knocking(&api, &lobby_token(&api, &code, "Gus").await).await;
+    let join = gus
+        .msg("join")
+        .room("standup")
+        .payload(json!({"peer": "gus"}));
+    gus.send(join).await;
+    gus.expect_error("forbidden").await;
+    let knock = host.expect("knock").await;
+    assert_eq!(knock.room.as_deref(), Some("standup"));
+    assert_eq!(knock.payload, json!({"ticket": ticket, "name": "Gus"}));
+
+    // The host admits: the guest gets a room token and joins on the same session.
+    let admit = host
+        .msg("admit")
+        .room("standup")
+        .id("a")
+        .payload(json!({"ticket": ticket}));
+    host.send(admit).await;
+    let ended = host.expect("knock_ended").await;
+    assert_eq!(ended.id.as_deref(), Some("a"));
+    assert_eq!(
+        ended.payload,
+        json!({"ticket": ticket, "outcome": "admitted", "by": "ann"})
+    );
+    let admitted = gus.expect("admitted").await;
+    let room_token = admitted.payload["token"].as_str().unwrap().to_owned();
+    let joined = gus.join("standup", "gus").await;
+    assert_eq!(joined.payload["peers"][0]["peer"], "ann");
+    assert_eq!(host.expect("peer_joined").await.payload["name"], "Gus");
+    gus.close().await;
+    host.expect("peer_left").await;
+    // The room token is an ordinary one: a later session joins with it.
+    let mut again = Client::connect(&format!("{}?token={room_token}", api.server.ws_url())).await;
+    again.join("standup", "gus").await;
+    host.expect("peer_joined").await;
+
+    // The owner turns the next guest away over the API; only the owner may.
+    let (mut gail, ticket) = knocking(&api, &lobby_token(&api, &code, "Gail").await).await;
+    host.expect("knock").await;
+    let path = format!("/v1/rooms/standup/knocks/{ticket}");
+    let stranger = api
+        .post(&path, Some(&bob_account), json!({"admit": true}))
+        .await;
+    refused(&stranger, 404, "not_found");
+    let denied = api.post(&path, Some(&ann), json!({"admit": false})).await;
+    assert_eq!(denied.status, 204, "{}", denied.body);
+    assert_eq!(
+        gail.expect("denied").await.payload,
+        json!({"reason": "denied"})
+    );
+    let ended = host.expect("knock_ended").await;
+    assert_eq!(
+        ended.payload,
+        json!({"ticket": ticket, "outcome": "denied"})
+    );
+    let spent = api.post(&path, Some(&ann), json!({"admit": true})).await;
+    refused(&spent, 404, "not_found");
+    refused(
+        &api.post(&path, Some(&ann), json!({"admit": "yes"})).await,
+        400,
+        "invalid_message",
+    );
+
+    // Nobody answers the next one within knock_timeout_ms.
+    let (mut hal, ticket) = knocking(&api, &lobby_token(&api, &code, "Hal").await).await;
+    host.expect("knock").await;
+    assert_eq!(
+        hal.expect("denied").await.payload,
+        json!({"reason": "expired"})
+    );
+    let ended = host.expect("knock_ended").await;
+    assert_eq!(
+        ended.payload,
+        json!({"ticket": ticket, "outcome": "expired"})
+    );
+    drop(api);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn guests_knock_and_hosts_let_them_in_sqlite() {
+    guests_knock_and_hosts_let_them_in(Some(TestDb::sqlite())).await;
+}
+
+#[tokio::test]
+async fn guests_knock_and_hosts_let_them_in_postgres() {
+    guests_knock_and_hosts_let_them_in(TestDb::postgres().await).await;
 }

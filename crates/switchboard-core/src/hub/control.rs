@@ -91,6 +91,7 @@ impl<S: Clone> Hub<S> {
     /// its stored room was deleted.
     pub fn close_deleted(&mut self, room: &RoomId, now: Now) {
         self.forget_policy(room);
+        self.close_lobby(room, now);
         self.close_room(room, RoomClosedReason::Deleted, now);
         self.settle(now);
     }

@@ -81,7 +81,7 @@ impl<S: Clone> Hub<S> {
     }
 
     /// The sender's peer id if it is a host of `room_id`; `forbidden` naming `action` if not.
-    fn host_membership(
+    pub(super) fn host_membership(
         &self,
         id: &SessionId,
         room_id: &RoomId,

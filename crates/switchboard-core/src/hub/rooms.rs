@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    Joined, Left, MediaMode, Mode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced,
+    Joined, Left, MediaMode, Mode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role,
     RoomClosed, RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage,
     SignalError,
 };
@@ -31,6 +31,11 @@ impl<S: Clone> Hub<S> {
             return Err(SignalError::Forbidden(format!(
                 "the token does not grant room `{room_id}`"
             )));
+        }
+        if s.identity.lobby {
+            return Err(SignalError::Forbidden(
+                "a lobby token enters only once a host admits it: send knock".into(),
+            ));
         }
         let user = s.identity.user.clone();
         let role = s.identity.role;
@@ -178,6 +183,9 @@ impl<S: Clone> Hub<S> {
         }
         let joined = self.joined_body(id, &room_id);
         self.push(id, &joined.in_room(&room_id).with_id(echo), now);
+        if role == Role::Host {
+            self.show_knocks(id, &room_id, now);
+        }
         let announce = ServerMessage::new(ServerBody::PeerJoined(info)).in_room(&room_id);
         for other in others {
             self.push(&other, &announce, now);
@@ -219,6 +227,9 @@ impl<S: Clone> Hub<S> {
             self.leave_room(id, &room, PeerLeftReason::Left, None, now);
             self.mirror_may_go(room.clone());
         }
+        if self.lobby_room_of(id) == Some(&room) {
+            self.withdraw_knock(id, now);
+        }
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Left,
             by: None,
@@ -230,7 +241,7 @@ impl<S: Clone> Hub<S> {
         );
     }
 
-    fn random_peer_id(&mut self) -> PeerId {
+    pub(super) fn random_peer_id(&mut self) -> PeerId {
         let id = SessionId::random(&mut self.rng);
         // 22 base62 characters are a valid peer id; 12 of them (71 bits) are unique enough in a room.
         PeerId::parse(&id.as_str()[..12]).expect("base62 is a valid peer id")

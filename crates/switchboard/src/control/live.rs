@@ -1,5 +1,5 @@
-//! The live side of a stored room: who is in its call, removing one of them, and messages from
-//! the server to everyone in it. The stored room's owner (or an admin) acts here like a host that
+//! The live side of a stored room: who is in its call, removing one of them, messages from the
+//! server to everyone in it, and answering the guests knocking on its lobby. The stored room's owner (or an admin) acts here like a host that
 //! is not in the call: the hub applies the same rules as to a host's `kick`, and a message arrives
 //! as `announcement` (docs/protocol.md).
 //!
@@ -24,6 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<Control> {
         .routes(routes!(participants))
         .routes(routes!(remove))
         .routes(routes!(message))
+        .routes(routes!(decide))
 }
 
 /// A member of a room's call.
@@ -168,4 +169,45 @@ async fn message(
         .node()
         .with_hub(|hub, now| hub.announce(&room, payload, now));
     Ok(Json(Delivered { recipients }))
+}
+
+/// `POST /v1/rooms/{room}/knocks/{ticket}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// `true` lets the guest in (it gets `admitted` with a room token), `false` turns it away
+    /// (`denied`).
+    pub admit: bool,
+}
+
+/// Answers a guest knocking on the room's lobby, as a host's `admit` or `deny` does.
+#[utoipa::path(
+    post, path = "/v1/rooms/{room}/knocks/{ticket}", tag = "live",
+    security(("bearer" = [])),
+    params(
+        ("room" = String, Path, description = "The room's id"),
+        ("ticket" = String, Path, description = "The knock's ticket, from `knock`"),
+    ),
+    request_body = Decision,
+    responses(
+        (status = 204, description = "Answered"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn decide(
+    State(control): State<Control>,
+    caller: Caller,
+    PathParams((room, ticket)): PathParams<(String, String)>,
+    JsonBody(decision): JsonBody<Decision>,
+) -> Result<StatusCode, Refused> {
+    let room = live_room(&control, &caller, &room).await?;
+    let waiting = || SignalError::NotFound(format!("no guest `{ticket}` is waiting to enter"));
+    let id = PeerId::parse(&ticket).map_err(|_| waiting())?;
+    control
+        .node()
+        .with_hub(|hub, now| hub.decide_knock(&room, &id, decision.admit, now))?;
+    tracing::info!(event = "lobby.decided", %room, admit = decision.admit, "knock answered over the API");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -25,7 +25,7 @@ use utoipa::{
         license(name = "MIT OR Apache-2.0")
     ),
     modifiers(&BearerScheme),
-    components(responses(
+    components(schemas(ErrorBody, ErrorDetail), responses(
         BadRequest,
         Unauthorized,
         NotFound,

@@ -544,7 +544,7 @@ async fn mint_token(
     }
     let name = clean_name(request.name)?;
     let role = request.role.unwrap_or_default();
-    let token = GuestToken::mint(control.node(), user, &room, role, name, ttl)?;
+    let token = GuestToken::mint(control.node(), user, &room, role, name, ttl, false)?;
     tracing::info!(event = "room.token", role = ?role, "room token minted");
     Ok((StatusCode::CREATED, Json(token)))
 }
