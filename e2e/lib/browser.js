@@ -32,12 +32,14 @@ export async function launch() {
 }
 
 /**
- * A new page (in its own browser context, so storage and network are separate) that joins `room`.
+ * A new page (in its own browser context, so storage and network are separate) at `url`, with
+ * camera and microphone allowed and its console kept for diagnostics.
  * @param {import('playwright-core').Browser} browser
- * @param {string} base Server (or proxy) URL.
- * @param {{room: string, name: string, transport?: string, viewport?: {width: number, height: number}}} options
+ * @param {string} url
+ * @param {string} name Who it is, for the console lines.
+ * @param {{width: number, height: number}} [viewport]
  */
-export async function joinCall(browser, base, { room, name, transport, viewport }) {
+export async function openPage(browser, url, name, viewport) {
   const context = await browser.newContext({
     viewport: viewport ?? { width: 1280, height: 800 },
     permissions: ['camera', 'microphone'],
@@ -48,13 +50,29 @@ export async function joinCall(browser, base, { room, name, transport, viewport 
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`[${name}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`[${name}] pageerror: ${e.message}`));
+  await page.goto(url);
+  return { page, context, name, console: consoleLines };
+}
+
+/** The peer id of the page's client once it has one. @param {import('playwright-core').Page} page */
+export async function peerOf(page) {
+  const peer = await page.waitForFunction(() => globalThis.__switchboard?.client?.peer ?? null).then((h) => h.jsonValue());
+  return /** @type {string} */ (peer);
+}
+
+/**
+ * A new page ({@link openPage}) that joins `room`.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} base Server (or proxy) URL.
+ * @param {{room: string, name: string, transport?: string, viewport?: {width: number, height: number}}} options
+ */
+export async function joinCall(browser, base, { room, name, transport, viewport }) {
   const q = new URLSearchParams({ room, name, autojoin: '1' });
   if (transport) q.set('transport', transport);
-  await page.goto(`${base}/?${q}`);
-  await page.locator('#call').waitFor({ state: 'visible' });
-  await page.locator('#connection-badge[data-state="connected"]').waitFor();
-  const peer = await page.waitForFunction(() => globalThis.__switchboard?.client?.peer ?? null).then((h) => h.jsonValue());
-  return { page, context, peer: /** @type {string} */ (peer), name, console: consoleLines };
+  const opened = await openPage(browser, `${base}/?${q}`, name, viewport);
+  await opened.page.locator('#call').waitFor({ state: 'visible' });
+  await opened.page.locator('#connection-badge[data-state="connected"]').waitFor();
+  return { ...opened, peer: await peerOf(opened.page) };
 }
 
 /**

@@ -20,7 +20,9 @@ import { LevelMeter, canChooseSpeaker, describeMediaError, listDevices, openCame
  * @property {string} room
  * @property {string} name Display name ('' for none).
  * @property {'auto' | TransportName} transport
- * @property {string | null} token A token given in the link (`#token=`), else a guest token is requested.
+ * @property {string | null} token A token given in the link (`#token=`) or by a share code, else a
+ *   guest token is requested.
+ * @property {boolean} [lobby] The token is a lobby token: knock, and wait for a host to let us in.
  * @property {boolean} muted Join with the microphone off.
  * @property {(message: string | null) => void} onEnd Called when the call ends (with a reason to show).
  */
@@ -43,6 +45,11 @@ const STATE_LABELS = {
 };
 const SELF = 'self';
 
+// How a knock that did not get in ends, as the error `start` throws.
+const KNOCK_DENIED = 'a host denied the knock';
+const KNOCK_EXPIRED = 'nobody answered the knock in time';
+const KNOCK_DELETED = 'the room was deleted';
+
 /** A user-facing message for a failure to get into a room. */
 export function describeJoinError(/** @type {unknown} */ error) {
   if (!(error instanceof SwitchboardError)) return `Could not join: ${error}`;
@@ -50,6 +57,9 @@ export function describeJoinError(/** @type {unknown} */ error) {
     case 'room_full':
       return `This room is full (${error.message.replace(/^.*\((\d+) peers\).*$/, '$1')} people at most). Try again later or pick another room.`;
     case 'forbidden':
+      if (error.message === KNOCK_DENIED) return 'A host of this room did not let you in.';
+      if (error.message === KNOCK_EXPIRED) return 'Nobody let you in in time. Try again later.';
+      if (error.message === KNOCK_DELETED) return 'This room no longer exists.';
       if (/kick|removed you/i.test(error.message)) return 'You cannot rejoin this room: the host removed you.';
       if (/guest access/i.test(error.message)) {
         return 'This server does not hand out guest access. Ask the host for an invitation link.';
@@ -113,6 +123,8 @@ export class Call {
     /** @type {string | null} */
     this.sinkId = null;
     this.announceJoins = false;
+    /** Guests knocking on the room, by ticket (hosts see them). @type {Map<string, string>} */
+    this.knocks = new Map();
   }
 
   /**
@@ -145,6 +157,7 @@ export class Call {
       // For the browser tests and for poking around in the console.
       Object.assign(globalThis, { __switchboard: { client, mesh, call: this } });
       await client.connect();
+      if (this.options.lobby) await this.waitToBeLetIn(client);
       if (this.stream) await mesh.setCameraStream(this.stream);
       await mesh.join({ meta: name ? { name } : undefined });
     } catch (error) {
@@ -163,6 +176,74 @@ export class Call {
     this.startTimers();
     this.renderControls();
     void this.fillDevices();
+  }
+
+  /**
+   * A lobby token's session: knocks, and shows the waiting screen until a host answers. Throws
+   * when the guest is turned away.
+   * @param {Client} client
+   */
+  async waitToBeLetIn(client) {
+    this.showBanner('Waiting for a host to let you in…', 'warn');
+    /** @type {Promise<void>} */
+    const answered = new Promise((resolve, reject) => {
+      const off = [
+        client.on('admitted', () => {
+          off.forEach((f) => f());
+          resolve();
+        }),
+        client.on('denied', ({ reason }) => {
+          off.forEach((f) => f());
+          const why = reason === 'expired' ? KNOCK_EXPIRED : reason === 'deleted' ? KNOCK_DELETED : KNOCK_DENIED;
+          reject(new SwitchboardError('forbidden', why));
+        }),
+      ];
+      this.cleanup.push(() => off.forEach((f) => f()));
+    });
+    await client.knock(this.room);
+    await answered;
+    this.hideBanner();
+  }
+
+  /** The guests waiting to join, with Admit and Deny for the hosts. */
+  renderKnocks() {
+    const isHost = this.self?.role === 'host';
+    const items = [...this.knocks].map(([ticket, name]) =>
+      h(
+        'li',
+        { 'data-ticket': ticket },
+        h('span', { class: 'who' }, h('strong', { text: name })),
+        h('button', {
+          type: 'button',
+          class: 'small',
+          text: 'Admit',
+          'aria-label': `Admit ${name}`,
+          onclick: () => void this.answerKnock(ticket, true),
+        }),
+        h('button', {
+          type: 'button',
+          class: 'small danger',
+          text: 'Deny',
+          'aria-label': `Deny ${name}`,
+          onclick: () => void this.answerKnock(ticket, false),
+        }),
+      ),
+    );
+    byId('knocks').replaceChildren(...items);
+    byId('knocks-panel').hidden = !isHost || items.length === 0;
+  }
+
+  /**
+   * @param {string} ticket
+   * @param {boolean} admit
+   */
+  async answerKnock(ticket, admit) {
+    const name = this.knocks.get(ticket) ?? 'A guest';
+    try {
+      await (admit ? this.client?.admit(this.room, ticket) : this.client?.deny(this.room, ticket));
+    } catch (error) {
+      this.addSystem(`Could not answer ${name}: ${error instanceof Error ? error.message : error}`);
+    }
   }
 
   /**
@@ -194,6 +275,21 @@ export class Call {
       }),
     );
     on(client.on('session_reset', () => this.addSystem('The connection was restored with a new session.')));
+    on(
+      client.on('knock', ({ ticket, name }) => {
+        this.knocks.set(ticket, name || 'A guest');
+        this.addSystem(`${name || 'A guest'} is waiting to join.`);
+        this.renderKnocks();
+      }),
+    );
+    on(
+      client.on('knock_ended', ({ ticket, outcome }) => {
+        const name = this.knocks.get(ticket) ?? 'A guest';
+        this.knocks.delete(ticket);
+        if (outcome === 'denied') this.addSystem(`${name} was not let in.`);
+        this.renderKnocks();
+      }),
+    );
     on(client.on('warning', (w) => console.warn('switchboard warning:', w.code, w.message)));
     on(
       mesh.on('self', (self) => {
@@ -270,13 +366,17 @@ export class Call {
         if (this.ended) return;
         const why =
           reason === 'kicked'
-            ? `The host${by ? ` (${this.nameOf(by)})` : ''} removed you from the room.`
+            ? by
+              ? `The host (${this.nameOf(by)}) removed you from the room.`
+              : "The room's owner removed you from the room."
             : reason === 'replaced'
               ? 'You joined this room from another tab or device, so this one left.'
               : reason.startsWith('room_closed')
                 ? reason.endsWith('shutdown')
                   ? 'The server is restarting; the room was closed.'
-                  : 'The room was closed after a long time without activity.'
+                  : reason.endsWith('deleted')
+                    ? "The room's owner deleted the room."
+                    : 'The room was closed after a long time without activity.'
                 : null;
         this.end(why);
       }),
@@ -596,6 +696,7 @@ export class Call {
     toggle.checked = this.mode === 'host_only';
     toggle.setAttribute('aria-checked', String(toggle.checked));
     byId('mode-note').hidden = isHost || this.mode !== 'host_only';
+    this.renderKnocks();
     /** @type {HTMLInputElement} */ (byId('chat-input')).placeholder =
       !isHost && this.mode === 'host_only' ? 'Message the hosts' : 'Message everyone';
     this.renderPeople();

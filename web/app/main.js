@@ -1,12 +1,14 @@
 // @ts-check
 /**
- * The app's entry: the lobby (room, name, invite link) and the switch to the call view.
+ * The app's entry: the lobby (room, name, share code, invite link) and the switch to the call
+ * view. A share code takes the guest to its room, through the room's lobby when it has one.
  *
  * URL parameters: `?room=NAME` pre-fills the room (invite links); `&transport=ws|sse|poll` forces
  * a signaling transport (for testing); `&autojoin=1` joins at once. A token minted elsewhere (for a
  * server without guest access) can be passed as `#token=JWT`: the fragment never reaches servers.
  */
 
+import { SwitchboardError, redeemShareCode } from '../sdk/switchboard.js';
 import { Call, describeJoinError, inviteLink } from './call.js';
 import { byId, copyText } from './dom.js';
 
@@ -26,6 +28,7 @@ const linkToken = hash.get('token');
 
 const roomInput = /** @type {HTMLInputElement} */ (byId('room-input'));
 const nameInput = /** @type {HTMLInputElement} */ (byId('name-input'));
+const codeInput = /** @type {HTMLInputElement} */ (byId('code-input'));
 const inviteInput = /** @type {HTMLInputElement} */ (byId('invite-input'));
 const mutedInput = /** @type {HTMLInputElement} */ (byId('join-muted'));
 const joinButton = /** @type {HTMLButtonElement} */ (byId('join-button'));
@@ -73,7 +76,33 @@ function showCall(inCall) {
   document.title = inCall ? `${roomInput.value.trim()} · switchboard` : 'switchboard · video call';
 }
 
+/**
+ * Redeems the share code typed, if any: the room, token and whether it leads through the lobby.
+ * @returns {Promise<{room: string, token: string, lobby: boolean} | null>}
+ */
+async function redeemTyped() {
+  const code = codeInput.value.trim();
+  if (!code) return null;
+  const name = nameInput.value.trim();
+  const answer = await redeemShareCode({ code, name: name || undefined });
+  codeInput.value = '';
+  roomInput.value = answer.room;
+  return { room: answer.room, token: answer.token, lobby: answer.lobby };
+}
+
 async function join() {
+  let redeemed;
+  try {
+    redeemed = await redeemTyped();
+  } catch (error) {
+    lobbyError(
+      error instanceof SwitchboardError && error.code === 'not_found'
+        ? 'This share code does not work: it is unknown, used up, expired or revoked.'
+        : describeJoinError(error),
+    );
+    codeInput.focus();
+    return;
+  }
   const room = roomInput.value.trim();
   if (!ROOM_PATTERN.test(room)) {
     lobbyError('Room names are 1 to 64 letters, digits, or _ - . :');
@@ -99,7 +128,8 @@ async function join() {
     room,
     name,
     transport,
-    token: linkToken,
+    token: redeemed?.token ?? linkToken,
+    lobby: redeemed?.lobby ?? false,
     muted: mutedInput.checked,
     onEnd: (reason) => {
       if (call !== current) return;

@@ -91,6 +91,14 @@ import { TRANSPORTS } from './transports.js';
  * @property {PeerLeftEvent} peer_left
  * @property {LeftEvent} left This session left a room (its own `leave`, or kicked).
  * @property {MessageEvent} message App data or chat from a peer.
+ * @property {{room: string, ticket: string, name?: string}} knock A guest waits to enter (hosts).
+ * @property {{room: string, ticket: string, outcome: string, by?: string}} knock_ended A knock is
+ *   over: `admitted`, `denied`, `expired` or `left` (hosts).
+ * @property {{room: string, token: string}} admitted This lobby session was let in: `join` now.
+ * @property {{room: string, reason: string}} denied This lobby session was turned away:
+ *   `denied`, `expired` or `deleted`.
+ * @property {{room: string, payload: any}} announcement A message from the server itself to the
+ *   room (its owner's `POST /v1/rooms/{room}/messages`).
  * @property {SignalEvent} signal offer, answer, candidate, call_start or call_end from a peer.
  * @property {ModeChangedEvent} mode_changed
  * @property {{room: string, reason: string}} room_closed
@@ -172,6 +180,8 @@ export class Client extends Emitter {
     this._rooms = new Map();
     /** @type {string | null} */
     this._token = null;
+    /** The room token of a lobby session once a host admitted it. @type {string | null} */
+    this._admittedToken = null;
     this._lastHeard = 0;
     /** @type {{id: string, seq: number, at: number} | null} */
     this._ping = null;
@@ -278,6 +288,36 @@ export class Client extends Emitter {
    */
   async kick(room, peer) {
     await this.request('kick', { room, payload: { peer } }, (m) => m.type === 'peer_left');
+  }
+
+  /**
+   * Lobby sessions (a share code's lobby token): asks the room's hosts to be let in. Resolves with
+   * `knocking`'s payload, `{ticket, expires_ms}`; then `admitted` (the client keeps its room
+   * token for reconnects; `join` the room now) or `denied` follows.
+   * @param {string} room
+   * @returns {Promise<{ticket: string, expires_ms: number}>}
+   */
+  async knock(room) {
+    const reply = await this.request('knock', { room }, (m) => m.type === 'knocking');
+    return reply.payload;
+  }
+
+  /**
+   * Lets a guest knocking on `room` in (hosts only). Resolves on its `knock_ended`.
+   * @param {string} room
+   * @param {string} ticket From the `knock` event.
+   */
+  async admit(room, ticket) {
+    await this.request('admit', { room, payload: { ticket } }, (m) => m.type === 'knock_ended');
+  }
+
+  /**
+   * Turns a guest knocking on `room` away (hosts only). Resolves on its `knock_ended`.
+   * @param {string} room
+   * @param {string} ticket From the `knock` event.
+   */
+  async deny(room, ticket) {
+    await this.request('deny', { room, payload: { ticket } }, (m) => m.type === 'knock_ended');
   }
 
   /**
@@ -390,6 +430,8 @@ export class Client extends Emitter {
 
   /** @returns {Promise<string>} */
   async _getToken(fresh = false) {
+    // An admitted lobby guest reconnects as the member it now is.
+    if (this._admittedToken) return this._admittedToken;
     const { token } = this.options;
     if (typeof token === 'string') return token;
     if (!this._token || fresh) this._token = await token();
@@ -782,6 +824,22 @@ export class Client extends Emitter {
         break;
       case 'message':
         this.emit('message', { room, from: /** @type {string} */ (msg.from), payload: p, id: msg.id });
+        break;
+      case 'announcement':
+        this.emit('announcement', { room, payload: p });
+        break;
+      case 'knock':
+        this.emit('knock', { room, ticket: p.ticket, name: p.name });
+        break;
+      case 'knock_ended':
+        this.emit('knock_ended', { room, ticket: p.ticket, outcome: p.outcome, by: p.by });
+        break;
+      case 'admitted':
+        this._admittedToken = p.token;
+        this.emit('admitted', { room, token: p.token });
+        break;
+      case 'denied':
+        this.emit('denied', { room, reason: p.reason });
         break;
       default:
         if (RELAYED.has(msg.type) && msg.from) {

@@ -22,7 +22,7 @@ export { Emitter } from './emitter.js';
 export { SwitchboardError, ErrorCodes, errorFromResponse } from './protocol.js';
 export { summarizeStats, grade } from './quality.js';
 export { WebSocketTransport, SseTransport, PollTransport, TRANSPORTS, wsCloseMeaning } from './transports.js';
-export { requestGuestToken } from './token.js';
+export { redeemShareCode, requestGuestToken } from './token.js';
 
 /** The SDK's version. */
 export const VERSION = '0.1.0';

@@ -97,6 +97,7 @@ fn open_pairs(pairs: usize) -> (Hub, Vec<Client>) {
             role: Role::Guest,
             name: None,
             grant: RoomGrant::parse(&room).expect("a valid room"),
+            lobby: false,
             address: Some(std::net::IpAddr::from([127, 0, 0, 1 + (i % 8) as u8])),
             ice_servers: Vec::new(),
         };

@@ -24,6 +24,8 @@ pub struct CoreConfig {
     pub resume_window: Duration,
     /// A room with no client message for this long is closed.
     pub room_idle_timeout: Duration,
+    /// How long a lobby guest's knock waits for a host's answer.
+    pub knock_timeout: Duration,
     /// Server messages a session keeps for resume; past it, unsent messages end the session.
     pub outbox_limit: usize,
     /// ICE servers handed out in `joined`.
@@ -144,6 +146,7 @@ impl Default for CoreConfig {
             heartbeat_timeout: Duration::from_secs(40),
             resume_window: Duration::from_secs(30),
             room_idle_timeout: Duration::from_secs(3600),
+            knock_timeout: Duration::from_secs(300),
             outbox_limit: 1024,
             ice_servers: Vec::new(),
             rate: RateLimits::default(),

@@ -41,6 +41,8 @@ pub(crate) enum TimerKey {
     Room(RoomId),
     /// When an address's join budget is full again and can be forgotten.
     JoinBudget(IpAddr),
+    /// When the knock of a lobby session expires.
+    Knock(SessionId),
 }
 
 /// One entry: `key` is due `at` nanoseconds from the timers' epoch.
@@ -93,6 +95,7 @@ enum Kind {
     Session,
     Room,
     JoinBudget,
+    Knock,
 }
 
 /// See the module documentation.
@@ -108,6 +111,7 @@ pub(crate) struct Deadlines {
     sessions: Heap<SessionId>,
     rooms: Heap<RoomId>,
     join_budgets: Heap<IpAddr>,
+    knocks: Heap<SessionId>,
 }
 
 impl Deadlines {
@@ -121,6 +125,7 @@ impl Deadlines {
             TimerKey::Session(key) => self.sessions.push(Reverse(Entry { at, token, key })),
             TimerKey::Room(key) => self.rooms.push(Reverse(Entry { at, token, key })),
             TimerKey::JoinBudget(key) => self.join_budgets.push(Reverse(Entry { at, token, key })),
+            TimerKey::Knock(key) => self.knocks.push(Reverse(Entry { at, token, key })),
         }
         token
     }
@@ -134,6 +139,7 @@ impl Deadlines {
             (Kind::Session, top(&self.sessions)),
             (Kind::Room, top(&self.rooms)),
             (Kind::JoinBudget, top(&self.join_budgets)),
+            (Kind::Knock, top(&self.knocks)),
         ]
         .into_iter()
         .filter_map(|(kind, order)| Some((kind, order?)))
@@ -159,6 +165,7 @@ impl Deadlines {
             Kind::Session => pop(&mut self.sessions, TimerKey::Session),
             Kind::Room => pop(&mut self.rooms, TimerKey::Room),
             Kind::JoinBudget => pop(&mut self.join_budgets, TimerKey::JoinBudget),
+            Kind::Knock => pop(&mut self.knocks, TimerKey::Knock),
         };
         let earliest = self.earliest().map(|(_, (at, _))| at);
         self.next = earliest
@@ -170,7 +177,7 @@ impl Deadlines {
     /// Entries held, stale ones included.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.sessions.len() + self.rooms.len() + self.join_budgets.len()
+        self.sessions.len() + self.rooms.len() + self.join_budgets.len() + self.knocks.len()
     }
 }
 

@@ -18,11 +18,17 @@
 //! | [`output`] | outboxes filled, sinks signalled, frames taken, outputs handed out |
 //! | [`timers`] | heartbeat, resume and idle deadlines, kept by deadline |
 //! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
+//! | [`policy`] | stored rooms' policies: member limit, starting mode and media, expiry |
+//! | [`lobby`] | guests knocking on a room, and hosts admitting or denying them |
+//! | [`control`] | the control API's actions on live rooms: members, removal, server messages |
 
 mod admission;
+mod control;
+mod lobby;
 mod media;
 mod mirror;
 mod output;
+mod policy;
 mod receive;
 mod relay;
 mod rooms;
@@ -46,8 +52,11 @@ use rand::RngCore;
 use switchboard_protocol::RoomId;
 
 pub use self::{
+    control::Participant,
+    lobby::{Admission, MAX_KNOCKS_PER_ROOM},
     media::MediaCommand,
     output::{Outputs, Transmit},
+    policy::RoomPolicy,
     receive::Refusal,
     sessions::{Attachment, Disconnect},
 };
@@ -79,6 +88,12 @@ pub struct Hub<S> {
     sessions: Sessions<S>,
     /// Boxed, like the sessions, so the table's spare capacity stays small.
     rooms: HashMap<RoomId, Box<Room>>,
+    /// Stored rooms' policies, by room id, live or not ([`policy`]).
+    policies: HashMap<RoomId, RoomPolicy>,
+    /// Guests knocking on rooms ([`lobby`]).
+    lobby: lobby::Lobby,
+    /// Guests admitted since the outputs were last taken, for the IO layer to mint tokens for.
+    admissions: Vec<Admission>,
     rng: Box<dyn RngCore + Send>,
     /// Sinks signalled since the outputs were last taken.
     ready: Vec<S>,
@@ -119,6 +134,9 @@ impl<S: Clone> Hub<S> {
             config,
             sessions: Sessions::default(),
             rooms: HashMap::new(),
+            policies: HashMap::new(),
+            lobby: lobby::Lobby::default(),
+            admissions: Vec::new(),
             rng: Box::new(rng),
             ready: Vec::new(),
             events: Vec::new(),

@@ -25,7 +25,10 @@ pub use config::{CoreConfig, RateLimits};
 pub use event::{Event, RoomEnd};
 #[cfg(feature = "fuzzing")]
 pub use hub::fuzz_sequence;
-pub use hub::{Attachment, Disconnect, Hub, MediaCommand, Outputs, Refusal, Stats, Transmit};
+pub use hub::{
+    Admission, Attachment, Disconnect, Hub, MAX_KNOCKS_PER_ROOM, MediaCommand, Outputs,
+    Participant, Refusal, RoomPolicy, Stats, Transmit,
+};
 pub use keyed::{KeyedBuckets, Lockout, LockoutPolicy};
 pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};

@@ -68,6 +68,9 @@ pub struct Identity {
     pub name: Option<String>,
     /// The token's `room` claim.
     pub grant: RoomGrant,
+    /// A lobby token's session: it may `knock` on its room, and `join` it only once a host has
+    /// admitted it.
+    pub lobby: bool,
     /// The client's network address, for per-address limits (none for in-process clients).
     pub address: Option<IpAddr>,
     /// ICE servers for this session alone (such as TURN credentials minted for it), handed out in

@@ -125,6 +125,20 @@ pub enum ClientMessage<'a> {
         /// Peer to remove.
         peer: PeerRef<'a>,
     },
+    /// Lobby sessions: ask the room's hosts to be let in.
+    Knock {
+        /// Room to enter.
+        room: RoomRef<'a>,
+    },
+    /// Let a waiting guest in (`admit`) or turn it away (`deny`); hosts only.
+    Decide {
+        /// Room the guest knocked on.
+        room: RoomRef<'a>,
+        /// The knock's ticket, from `knock`.
+        ticket: PeerRef<'a>,
+        /// `admit` (true) or `deny` (false).
+        admit: bool,
+    },
     /// SFU rooms: start or stop receiving these tracks from the SFU.
     Subscribe {
         /// Room of the tracks.
@@ -153,6 +167,9 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::Message { .. } => "message",
             ClientMessage::Mode { .. } => "mode",
             ClientMessage::Kick { .. } => "kick",
+            ClientMessage::Knock { .. } => "knock",
+            ClientMessage::Decide { admit: true, .. } => "admit",
+            ClientMessage::Decide { admit: false, .. } => "deny",
             ClientMessage::Subscribe { .. } => "subscribe",
             ClientMessage::Ping => "ping",
             ClientMessage::Ack { .. } => "ack",
@@ -168,6 +185,8 @@ impl<'a> ClientMessage<'a> {
             | ClientMessage::Message { room, .. }
             | ClientMessage::Mode { room, .. }
             | ClientMessage::Kick { room, .. }
+            | ClientMessage::Knock { room }
+            | ClientMessage::Decide { room, .. }
             | ClientMessage::Subscribe { room, .. } => Some(room),
             ClientMessage::Ping | ClientMessage::Ack { .. } => None,
         }
@@ -602,6 +621,12 @@ struct KickPayload<'a> {
 }
 
 #[derive(Deserialize)]
+struct DecisionPayload<'a> {
+    #[serde(borrow)]
+    ticket: PeerRef<'a>,
+}
+
+#[derive(Deserialize)]
 struct SubscribePayload<'a> {
     #[serde(borrow)]
     tracks: Vec<Cow<'a, str>>,
@@ -748,6 +773,16 @@ fn read_message<'a>(
             let room = room()?;
             let p: KickPayload = payload(required_payload(raw, type_name)?, type_name)?;
             ClientMessage::Kick { room, peer: p.peer }
+        }
+        "knock" => ClientMessage::Knock { room: room()? },
+        "admit" | "deny" => {
+            let room = room()?;
+            let p: DecisionPayload = payload(required_payload(raw, type_name)?, type_name)?;
+            ClientMessage::Decide {
+                room,
+                ticket: p.ticket,
+                admit: type_name == "admit",
+            }
         }
         "subscribe" => {
             let room = room()?;

@@ -21,7 +21,7 @@ pub use error::{ErrorCode, SignalError};
 pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};
 pub use limits::Limits;
 pub use server::{
-    Envelope, ErrorBody, Hello, IceServer, Joined, Left, ModeChanged, Notice, Payload, PeerInfo,
-    PeerLeft, PeerLeftReason, Replaced, RoomClosed, RoomClosedReason, ServerBody, ServerEnvelope,
-    ServerMessage, renumber,
+    Admitted, Denied, Envelope, ErrorBody, Hello, IceServer, Joined, Knock, KnockEnd, KnockEnded,
+    Knocking, Left, ModeChanged, Notice, Payload, PeerInfo, PeerLeft, PeerLeftReason, Replaced,
+    RoomClosed, RoomClosedReason, ServerBody, ServerEnvelope, ServerMessage, renumber,
 };

@@ -155,6 +155,68 @@ pub struct Notice {
     pub message: String,
 }
 
+/// How a knock ended: in `knock_ended` to the hosts, and (all but `admitted` and `left`) in
+/// `denied` to the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnockEnd {
+    /// A host let the guest in.
+    Admitted,
+    /// A host turned the guest away.
+    Denied,
+    /// Nobody answered within `knock_timeout_ms`.
+    Expired,
+    /// The guest's session ended first.
+    Left,
+    /// The stored room was deleted.
+    Deleted,
+}
+
+/// `knocking`: the answer to a guest's `knock`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Knocking {
+    /// The knock's ticket: what hosts `admit` or `deny`.
+    pub ticket: PeerId,
+    /// How long the knock waits for a host, in ms.
+    pub expires_ms: u64,
+}
+
+/// `knock`: to every host of the room, a guest waiting to be let in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Knock {
+    /// The knock's ticket, for `admit` or `deny`.
+    pub ticket: PeerId,
+    /// The guest's display name, if its token carries one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+}
+
+/// `knock_ended`: to every host of the room, a knock that is over.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnockEnded {
+    /// The knock's ticket.
+    pub ticket: PeerId,
+    /// How it ended.
+    pub outcome: KnockEnd,
+    /// The host that admitted or denied it, when a host in the room did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub by: Option<PeerId>,
+}
+
+/// `admitted`: to the guest, let in; it may `join` now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Admitted {
+    /// A room token for the room, for this session's reconnects and later sessions.
+    pub token: String,
+}
+
+/// `denied`: to the guest, not let in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Denied {
+    /// `denied`, `expired` or `deleted`.
+    pub reason: KnockEnd,
+}
+
 /// `room_closed`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RoomClosed {
@@ -170,6 +232,8 @@ pub enum RoomClosedReason {
     Idle,
     /// The server is shutting down.
     Shutdown,
+    /// Its stored room was deleted (`DELETE /v1/rooms/{room}`).
+    Deleted,
 }
 
 impl RoomClosedReason {
@@ -178,6 +242,7 @@ impl RoomClosedReason {
         match self {
             RoomClosedReason::Idle => "idle",
             RoomClosedReason::Shutdown => "shutdown",
+            RoomClosedReason::Deleted => "deleted",
         }
     }
 }
@@ -229,6 +294,9 @@ pub enum ServerBody {
     Signal(SignalKind, Arc<RawValue>),
     /// `message`, relayed verbatim.
     Message(Arc<RawValue>),
+    /// `announcement`: the server's own message to a room (`POST /v1/rooms/{room}/messages`),
+    /// its payload as the API's caller wrote it.
+    Announcement(Arc<RawValue>),
     /// `mode_changed`
     ModeChanged(ModeChanged),
     /// `pong`
@@ -239,6 +307,16 @@ pub enum ServerBody {
     Warning(Notice),
     /// `room_closed`
     RoomClosed(RoomClosed),
+    /// `knocking`
+    Knocking(Knocking),
+    /// `knock`
+    Knock(Knock),
+    /// `knock_ended`
+    KnockEnded(KnockEnded),
+    /// `admitted`
+    Admitted(Admitted),
+    /// `denied`
+    Denied(Denied),
     /// `error`
     Error(ErrorBody),
 }
@@ -251,12 +329,19 @@ impl Serialize for ServerBody {
             ServerBody::PeerJoined(p) => p.serialize(s),
             ServerBody::PeerLeft(p) => p.serialize(s),
             ServerBody::Left(p) => p.serialize(s),
-            ServerBody::Signal(_, raw) | ServerBody::Message(raw) => raw.serialize(s),
+            ServerBody::Signal(_, raw)
+            | ServerBody::Message(raw)
+            | ServerBody::Announcement(raw) => raw.serialize(s),
             ServerBody::ModeChanged(p) => p.serialize(s),
             ServerBody::Pong => Empty {}.serialize(s),
             ServerBody::Replaced(p) => p.serialize(s),
             ServerBody::Warning(p) => p.serialize(s),
             ServerBody::RoomClosed(p) => p.serialize(s),
+            ServerBody::Knocking(p) => p.serialize(s),
+            ServerBody::Knock(p) => p.serialize(s),
+            ServerBody::KnockEnded(p) => p.serialize(s),
+            ServerBody::Admitted(p) => p.serialize(s),
+            ServerBody::Denied(p) => p.serialize(s),
             ServerBody::Error(p) => p.serialize(s),
         }
     }
@@ -273,11 +358,17 @@ impl ServerBody {
             ServerBody::Left(_) => "left",
             ServerBody::Signal(kind, _) => kind.as_str(),
             ServerBody::Message(_) => "message",
+            ServerBody::Announcement(_) => "announcement",
             ServerBody::ModeChanged(_) => "mode_changed",
             ServerBody::Pong => "pong",
             ServerBody::Replaced(_) => "replaced",
             ServerBody::Warning(_) => "warning",
             ServerBody::RoomClosed(_) => "room_closed",
+            ServerBody::Knocking(_) => "knocking",
+            ServerBody::Knock(_) => "knock",
+            ServerBody::KnockEnded(_) => "knock_ended",
+            ServerBody::Admitted(_) => "admitted",
+            ServerBody::Denied(_) => "denied",
             ServerBody::Error(_) => "error",
         }
     }
@@ -329,7 +420,9 @@ impl ServerMessage {
     /// Appends the JSON text of [`ServerMessage::encode`] to `out`.
     pub fn encode_into(&self, out: &mut String, seq: u64, ts: u64) {
         let payload = match &*self.body {
-            ServerBody::Signal(_, raw) | ServerBody::Message(raw) => Payload::Raw(raw.get()),
+            ServerBody::Signal(_, raw)
+            | ServerBody::Message(raw)
+            | ServerBody::Announcement(raw) => Payload::Raw(raw.get()),
             body => Payload::Body(body),
         };
         Envelope {
@@ -589,9 +682,10 @@ mod tests {
                 by: Some(peer.clone()),
             }),
             ServerBody::Message(payload.clone()),
+            ServerBody::Announcement(payload.clone()),
             ServerBody::ModeChanged(ModeChanged {
                 mode: Mode::FreeForAll,
-                by: peer,
+                by: peer.clone(),
             }),
             ServerBody::Pong,
             ServerBody::Replaced(Replaced {
@@ -603,6 +697,25 @@ mod tests {
             }),
             ServerBody::RoomClosed(RoomClosed {
                 reason: RoomClosedReason::Idle,
+            }),
+            ServerBody::Knocking(Knocking {
+                ticket: peer.clone(),
+                expires_ms: 300_000,
+            }),
+            ServerBody::Knock(Knock {
+                ticket: peer.clone(),
+                name: Some(text.to_owned()),
+            }),
+            ServerBody::KnockEnded(KnockEnded {
+                ticket: peer.clone(),
+                outcome: KnockEnd::Admitted,
+                by: Some(peer),
+            }),
+            ServerBody::Admitted(Admitted {
+                token: text.to_owned(),
+            }),
+            ServerBody::Denied(Denied {
+                reason: KnockEnd::Expired,
             }),
             ServerBody::Error(error),
         ];

@@ -16,6 +16,7 @@
 //! into every test binary.
 
 pub mod any_client;
+pub mod api;
 pub mod client;
 pub mod http;
 pub mod metrics;

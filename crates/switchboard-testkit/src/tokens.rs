@@ -39,6 +39,7 @@ pub fn expired(user: &str, room: &str) -> String {
             room: room.into(),
             role: Some(Role::Host),
             name: None,
+            lobby: false,
         })
         .expect("signed")
 }

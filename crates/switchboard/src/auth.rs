@@ -44,6 +44,10 @@ pub struct Claims {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A lobby token (share code of a room whose lobby is on): its session may only `knock`
+    /// until a host admits it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lobby: bool,
 }
 
 /// Longest `sub` and `name` accepted, in bytes.
@@ -323,6 +327,7 @@ fn decode(
         role: claims.role.unwrap_or_default(),
         name: claims.name,
         grant: RoomGrant::parse(&claims.room)?,
+        lobby: claims.lobby,
         // Set by the transport, which knows the connection.
         address: None,
         // Set by the server when it opens a session (TURN credentials).
@@ -376,6 +381,19 @@ impl Signer {
         name: Option<String>,
         ttl: Duration,
     ) -> Result<String, SignalError> {
+        self.mint_as(user, room, role, name, ttl, false)
+    }
+
+    /// [`Signer::mint`], for a lobby token when `lobby` is set (its session may only `knock`).
+    pub fn mint_as(
+        &self,
+        user: &str,
+        room: &str,
+        role: Role,
+        name: Option<String>,
+        ttl: Duration,
+        lobby: bool,
+    ) -> Result<String, SignalError> {
         RoomGrant::parse(room)?;
         let now = unix_now();
         let claims = Claims {
@@ -385,6 +403,7 @@ impl Signer {
             room: room.to_owned(),
             role: Some(role),
             name,
+            lobby,
         };
         self.sign(&claims)
     }
@@ -453,6 +472,7 @@ mod tests {
                 room: "r".into(),
                 role: None,
                 name: None,
+                lobby: false,
             })
             .unwrap();
         assert_eq!(v.verify(&expired).unwrap_err().to_string(), "token expired");

@@ -38,6 +38,7 @@ const KEYS: &[&str] = &[
     "heartbeat_timeout_ms",
     "resume_ms",
     "room_idle_ms",
+    "knock_timeout_ms",
     "outbox_limit",
     "ice_servers",
     "limits",
@@ -134,6 +135,8 @@ pub struct Config {
     pub resume_ms: u64,
     /// A room without client messages for this long is closed, in ms.
     pub room_idle_ms: u64,
+    /// How long a lobby guest's knock waits for a host's answer, in ms.
+    pub knock_timeout_ms: u64,
     /// Server messages kept per session for resume.
     pub outbox_limit: usize,
     /// STUN/TURN servers handed to clients in `joined`.
@@ -298,6 +301,7 @@ impl Default for Config {
             heartbeat_timeout_ms: core.heartbeat_timeout.as_millis() as u64,
             resume_ms: core.resume_window.as_millis() as u64,
             room_idle_ms: core.room_idle_timeout.as_millis() as u64,
+            knock_timeout_ms: core.knock_timeout.as_millis() as u64,
             outbox_limit: core.outbox_limit,
             ice_servers: core.ice_servers,
             limits: core.limits,
@@ -378,6 +382,9 @@ impl Config {
         let bad = |m: &str| Err(ConfigError::Inconsistent(m.to_owned()));
         if self.heartbeat_ms == 0 {
             return bad("heartbeat_ms must be positive");
+        }
+        if self.knock_timeout_ms < 1000 {
+            return bad("knock_timeout_ms must be at least 1000");
         }
         if self.heartbeat_timeout_ms <= self.heartbeat_ms {
             return bad("heartbeat_timeout_ms must be longer than heartbeat_ms");
@@ -500,6 +507,7 @@ impl Config {
             heartbeat_timeout: Duration::from_millis(self.heartbeat_timeout_ms),
             resume_window: Duration::from_millis(self.resume_ms),
             room_idle_timeout: Duration::from_millis(self.room_idle_ms),
+            knock_timeout: Duration::from_millis(self.knock_timeout_ms),
             outbox_limit: self.outbox_limit,
             ice_servers: self.ice_servers.clone(),
             rate: self.rate_limits.clone(),

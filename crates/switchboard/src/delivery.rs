@@ -114,6 +114,11 @@ impl Delivery {
         std::mem::take(&mut self.outputs.media)
     }
 
+    /// The lobby guests admitted in the gathered calls, for their room tokens.
+    pub fn take_admissions(&mut self) -> Vec<switchboard_core::Admission> {
+        std::mem::take(&mut self.outputs.admissions)
+    }
+
     /// When the hub's timers next need to run, as of the latest gathered call.
     pub fn deadline(&self) -> Option<Instant> {
         self.outputs.deadline

@@ -59,10 +59,15 @@ pub struct GuestToken {
     pub name: Option<String>,
     /// Expiry, Unix seconds.
     pub expires_at: u64,
+    /// A lobby token: its session may only `knock` on the room, and `join` once a host admits
+    /// it (docs/protocol.md, Lobby).
+    #[serde(default)]
+    pub lobby: bool,
 }
 
 impl GuestToken {
-    /// A token for `user` in `room`, signed with the server's secret, valid for `ttl`.
+    /// A token for `user` in `room`, signed with the server's secret, valid for `ttl`; a lobby
+    /// token when `lobby` is set.
     pub fn mint(
         node: &Node,
         user: String,
@@ -70,10 +75,11 @@ impl GuestToken {
         role: Role,
         name: Option<String>,
         ttl: Duration,
+        lobby: bool,
     ) -> Result<GuestToken, SignalError> {
         let token = node
             .signer()
-            .mint(&user, room.as_str(), role, name.clone(), ttl)?;
+            .mint_as(&user, room.as_str(), role, name.clone(), ttl, lobby)?;
         let expires_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -86,6 +92,7 @@ impl GuestToken {
             role,
             name,
             expires_at,
+            lobby,
         })
     }
 }
@@ -158,7 +165,15 @@ async fn issue(control: &Control, body: &[u8]) -> Result<Response, ApiError> {
     } else {
         Role::Guest
     };
-    let token = GuestToken::mint(node, random_user(), &room, role, name, GUEST_TOKEN_TTL)?;
+    let token = GuestToken::mint(
+        node,
+        random_user(),
+        &room,
+        role,
+        name,
+        GUEST_TOKEN_TTL,
+        false,
+    )?;
     tracing::info!(event = "guest.token", role = ?role, "guest token issued");
     let mut response = Json(token).into_response();
     crate::transport::http::no_buffering(&mut response);

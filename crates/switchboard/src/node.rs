@@ -227,6 +227,7 @@ impl Node {
             self.submit_shared(shared.into_iter().map(Write::Shared).collect());
         }
         self.hand_to_sfu(&mut hub, delivery, now);
+        self.hand_tokens(&mut hub, delivery, now);
         self.0.timer.arm(delivery.deadline());
         (result, hub)
     }
@@ -266,6 +267,26 @@ impl Node {
         if refused {
             delivery.gather(hub, now.at);
         }
+    }
+
+    /// Mints the room token of each lobby guest the call admitted and hands it to the guest
+    /// (`admitted`): the hub decides, but holds no keys.
+    fn hand_tokens(&self, hub: &mut Hub, delivery: &mut Delivery, now: Now) {
+        let admissions = delivery.take_admissions();
+        if admissions.is_empty() {
+            return;
+        }
+        for a in admissions {
+            let ttl = crate::guest::GUEST_TOKEN_TTL;
+            match (self.0.signer).mint(&a.user, a.room.as_str(), a.role, a.name, ttl) {
+                Ok(token) => hub.admitted(&a.session, &a.room, token, now),
+                // Claims from a verified token and a valid room id always sign.
+                Err(e) => {
+                    tracing::error!(event = "lobby.token_failed", error = %e, "cannot mint an admitted guest's token")
+                }
+            }
+        }
+        delivery.gather(hub, now.at);
     }
 
     /// Logs and counts the events a call gathered into `delivery`, with the hub released.

@@ -103,6 +103,7 @@ mod tests {
             role: Role::Guest,
             name: None,
             grant: RoomGrant::parse("r1").unwrap(),
+            lobby: false,
             address: None,
             ice_servers: Vec::new(),
         }

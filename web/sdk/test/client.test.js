@@ -222,6 +222,51 @@ test('join resolves with joined, rejects with the error; relayed ids never match
   c.close();
 });
 
+test('a lobby guest knocks, is admitted and reconnects with its room token; a host decides', async () => {
+  const h = harness();
+  const guest = h.client({ token: 'lobby-token' });
+  const connected = guest.connect();
+  const t = await h.nth(0);
+  assert.equal(t.ctx.token, 'lobby-token');
+  t.hello();
+  await connected;
+  const knocking = guest.knock('r1');
+  const knock = t.sent.find((m) => m.type === 'knock');
+  assert.equal(knock.room, 'r1');
+  t.deliver({ type: 'knocking', room: 'r1', seq: 2, id: knock.id, payload: { ticket: 'T1', expires_ms: 300000 } });
+  assert.deepEqual(await knocking, { ticket: 'T1', expires_ms: 300000 });
+  /** @type {any[]} */
+  const events = [];
+  guest.on('admitted', (e) => events.push(e));
+  t.deliver({ type: 'admitted', room: 'r1', seq: 3, payload: { token: 'room-token' } });
+  assert.deepEqual(events, [{ room: 'r1', token: 'room-token' }]);
+  t.drop();
+  const t2 = await h.nth(1);
+  assert.equal(t2.ctx.token, 'room-token', 'reconnects as the member it now is');
+  guest.close();
+
+  const host = h.client();
+  const hostConnected = host.connect();
+  const ht = await h.nth(2);
+  ht.hello({ session: 'S2' });
+  await hostConnected;
+  /** @type {any[]} */
+  const knocks = [];
+  host.on('knock', (e) => knocks.push(e));
+  host.on('knock_ended', (e) => knocks.push(e));
+  ht.deliver({ type: 'knock', room: 'r1', seq: 2, payload: { ticket: 'T2', name: 'Gus' } });
+  const denying = host.deny('r1', 'T2');
+  const deny = ht.sent.find((m) => m.type === 'deny');
+  assert.deepEqual(deny.payload, { ticket: 'T2' });
+  ht.deliver({ type: 'knock_ended', room: 'r1', seq: 3, id: deny.id, payload: { ticket: 'T2', outcome: 'denied', by: 'me' } });
+  await denying;
+  assert.deepEqual(knocks, [
+    { room: 'r1', ticket: 'T2', name: 'Gus' },
+    { room: 'r1', ticket: 'T2', outcome: 'denied', by: 'me' },
+  ]);
+  host.close();
+});
+
 test('a session that cannot be resumed is replaced by a new one that joins its rooms again', async () => {
   const h = harness();
   const c = h.client();

@@ -32,6 +32,7 @@ impl<S: Clone> Hub<S> {
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
+        let stored = !view.members.is_empty();
         let mut own: Vec<Member> = std::mem::take(&mut room.members);
         let mut members = Vec::with_capacity(view.members.len().max(own.len()));
         for m in view.members {
@@ -53,8 +54,11 @@ impl<S: Clone> Hub<S> {
             own.into_iter()
                 .filter(|o| sessions.contains_key(&o.session)),
         );
+        // A room the store does not hold yet (no members) keeps the mode its policy opened it with.
+        if stored {
+            room.mode = view.mode;
+        }
         room.members = members;
-        room.mode = view.mode;
         room.banned = view.banned.into_iter().collect();
     }
 

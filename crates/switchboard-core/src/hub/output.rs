@@ -43,6 +43,8 @@ pub struct Outputs<S> {
     pub events: Vec<Event>,
     /// What the media worker of SFU rooms must learn, in order (see [`MediaCommand`]).
     pub media: Vec<MediaCommand>,
+    /// Lobby guests a host admitted: each needs a room token ([`Hub::admitted`]).
+    pub admissions: Vec<super::Admission>,
     /// When to call [`Hub::handle_timeout`] next (`None`: no timers at all). An input may bring
     /// it forward; the next drain shows it.
     pub deadline: Option<Instant>,
@@ -58,6 +60,7 @@ impl<S> Default for Outputs<S> {
             ready: Vec::new(),
             events: Vec::new(),
             media: Vec::new(),
+            admissions: Vec::new(),
             deadline: None,
             shared: Vec::new(),
         }
@@ -71,6 +74,7 @@ impl<S: Clone> Hub<S> {
         outputs.ready.append(&mut self.ready);
         outputs.events.append(&mut self.events);
         outputs.media.append(&mut self.media);
+        outputs.admissions.append(&mut self.admissions);
         if !self.shared.is_empty() {
             outputs.shared.append(&mut self.shared);
         }

@@ -229,6 +229,12 @@ impl<S: Clone> Hub<S> {
                 self.relay(id, &room, relayed, echo, now)
             }
             ClientMessage::Mode { room, mode } => self.set_mode(id, &room.owned(), mode, echo, now),
+            ClientMessage::Knock { room } => self.knock(id, room.owned(), echo, now),
+            ClientMessage::Decide {
+                room,
+                ticket,
+                admit,
+            } => self.decide(Some(id), &room.owned(), &ticket.owned(), admit, echo, now),
             ClientMessage::Kick { room, peer } => {
                 self.kick(id, &room.owned(), &peer.owned(), echo, now)
             }

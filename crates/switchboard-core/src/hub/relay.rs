@@ -81,7 +81,7 @@ impl<S: Clone> Hub<S> {
     }
 
     /// The sender's peer id if it is a host of `room_id`; `forbidden` naming `action` if not.
-    fn host_membership(
+    pub(super) fn host_membership(
         &self,
         id: &SessionId,
         room_id: &RoomId,
@@ -141,7 +141,7 @@ impl<S: Clone> Hub<S> {
         now: Now,
     ) -> Result<(), SignalError> {
         let by = self.host_membership(id, room_id, "kick")?;
-        let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
+        let room = self.rooms.get(room_id).ok_or(SignalError::Internal)?;
         let target = room
             .member(peer.as_str())
             .ok_or_else(|| SignalError::UnknownPeer {
@@ -153,31 +153,41 @@ impl<S: Clone> Hub<S> {
                 "a host cannot kick itself; send leave",
             ));
         }
-        let (target_session, target_user) = (target.session.clone(), target.user.clone());
+        let target = (target.session.clone(), target.user.clone());
+        self.expel(room_id, target, Some(by), Some((id, echo)), now);
+        Ok(())
+    }
+
+    /// Removes the member `target` (its session and user) from `room_id` and bans its user: it
+    /// gets `left` (`kicked`, `by` the host that kicked, if a host did), the others `peer_left`
+    /// (the copy to `echo`'s session carries its correlation id).
+    pub(super) fn expel(
+        &mut self,
+        room_id: &RoomId,
+        (target_session, target_user): (SessionId, Arc<str>),
+        by: Option<PeerId>,
+        echo: Option<(&SessionId, Option<Arc<str>>)>,
+        now: Now,
+    ) {
         if self.clustered {
             self.shared.push(SharedOp::Banned {
                 room: room_id.clone(),
                 user: target_user.clone(),
             });
         }
-        room.banned.insert(target_user);
+        if let Some(room) = self.rooms.get_mut(room_id) {
+            room.banned.insert(target_user);
+        }
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Kicked,
-            by: Some(by),
+            by,
         });
         self.push(
             &target_session,
             &ServerMessage::new(left).in_room(room_id),
             now,
         );
-        self.leave_room(
-            &target_session,
-            room_id,
-            PeerLeftReason::Kicked,
-            Some((id, echo)),
-            now,
-        );
-        Ok(())
+        self.leave_room(&target_session, room_id, PeerLeftReason::Kicked, echo, now);
     }
 }
 

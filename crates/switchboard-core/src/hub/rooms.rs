@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    Joined, Left, MediaMode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, RoomClosed,
-    RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage, SignalError,
+    Joined, Left, MediaMode, Mode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role,
+    RoomClosed, RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage,
+    SignalError,
 };
 
 use super::Hub;
@@ -30,6 +31,11 @@ impl<S: Clone> Hub<S> {
             return Err(SignalError::Forbidden(format!(
                 "the token does not grant room `{room_id}`"
             )));
+        }
+        if s.identity.lobby {
+            return Err(SignalError::Forbidden(
+                "a lobby token enters only once a host admits it: send knock".into(),
+            ));
         }
         let user = s.identity.user.clone();
         let role = s.identity.role;
@@ -63,6 +69,7 @@ impl<S: Clone> Hub<S> {
             (None, Some(req)) => req,
             (None, None) => self.random_peer_id(),
         };
+        let max = self.max_peers(&room_id, now);
         let mut replaced = None;
         if let Some(room) = self.rooms.get(&room_id) {
             if room.banned.contains(&user) {
@@ -80,11 +87,8 @@ impl<S: Clone> Hub<S> {
                 return Err(SignalError::PeerTaken(peer));
             }
             let staying = room.members.len() - usize::from(replaced.is_some());
-            if staying >= self.config.max_peers {
-                return Err(SignalError::RoomFull {
-                    room: room_id,
-                    max: self.config.max_peers,
-                });
+            if staying >= max {
+                return Err(SignalError::RoomFull { room: room_id, max });
             }
         }
         if let Some(old) = replaced {
@@ -160,6 +164,13 @@ impl<S: Clone> Hub<S> {
                 peer: peer.clone(),
             });
         }
+        if self.clustered && others.is_empty() && room.mode != Mode::default() {
+            // The first member: the other nodes learn the mode the room's policy started it in.
+            self.shared.push(SharedOp::Mode {
+                room: room_id.clone(),
+                mode: room.mode,
+            });
+        }
         if self.clustered {
             self.shared.push(SharedOp::Joined {
                 room: room_id.clone(),
@@ -172,6 +183,9 @@ impl<S: Clone> Hub<S> {
         }
         let joined = self.joined_body(id, &room_id);
         self.push(id, &joined.in_room(&room_id).with_id(echo), now);
+        if role == Role::Host {
+            self.show_knocks(id, &room_id, now);
+        }
         let announce = ServerMessage::new(ServerBody::PeerJoined(info)).in_room(&room_id);
         for other in others {
             self.push(&other, &announce, now);
@@ -191,7 +205,9 @@ impl<S: Clone> Hub<S> {
         let timer = self
             .timers
             .schedule(TimerKey::Room(room_id.clone()), idle_at);
-        let room = Room::new(&self.config.rate, self.config.media_mode, now.at, timer);
+        let (mode, media) = self.opening(room_id, now);
+        let mut room = Room::new(&self.config.rate, media, now.at, timer);
+        room.mode = mode;
         self.events.push(Event::RoomOpened {
             room: room_id.clone(),
         });
@@ -211,6 +227,9 @@ impl<S: Clone> Hub<S> {
             self.leave_room(id, &room, PeerLeftReason::Left, None, now);
             self.mirror_may_go(room.clone());
         }
+        if self.lobby_room_of(id) == Some(&room) {
+            self.withdraw_knock(id, now);
+        }
         let left = ServerBody::Left(Left {
             reason: PeerLeftReason::Left,
             by: None,
@@ -222,7 +241,7 @@ impl<S: Clone> Hub<S> {
         );
     }
 
-    fn random_peer_id(&mut self) -> PeerId {
+    pub(super) fn random_peer_id(&mut self) -> PeerId {
         let id = SessionId::random(&mut self.rng);
         // 22 base62 characters are a valid peer id; 12 of them (71 bits) are unique enough in a room.
         PeerId::parse(&id.as_str()[..12]).expect("base62 is a valid peer id")

@@ -353,6 +353,7 @@ impl<S: Clone> Hub<S> {
             self.leave_room(id, &room, left_as, None, now);
             self.mirror_may_go(room);
         }
+        self.withdraw_knock(id, now);
         let Some(s) = self.sessions.get_mut(id) else {
             return;
         };

@@ -33,6 +33,7 @@ pub(super) fn identity(user: &str, role: Role, grant: &str) -> Identity {
         role,
         name: None,
         grant: RoomGrant::parse(grant).unwrap(),
+        lobby: false,
         address: None,
         ice_servers: Vec::new(),
     }

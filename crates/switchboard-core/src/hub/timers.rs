@@ -1,6 +1,6 @@
 //! The rules that run on deadlines: a transport silent past `heartbeat_timeout` is lost, a
 //! detached session not resumed within `resume_window` ends, a room with no activity for
-//! `room_idle_timeout` closes, and a full join budget is forgotten.
+//! `room_idle_timeout` closes, a full join budget is forgotten, and an unanswered knock expires.
 //!
 //! The deadlines are kept by [`Deadlines`](crate::deadlines::Deadlines): [`Hub::handle_timeout`]
 //! looks only at entries that are due, so a hub full of idle sessions costs nothing between them.
@@ -22,6 +22,7 @@ impl<S: Clone> Hub<S> {
             match key {
                 TimerKey::Session(id) => self.session_due(&id, token, now),
                 TimerKey::Room(id) => self.room_due(&id, token, now),
+                TimerKey::Knock(id) => self.knock_due(&id, token, now),
                 TimerKey::JoinBudget(address) => {
                     let Some((bucket, live)) = self.joins_by_address.get_mut(&address) else {
                         continue;

@@ -364,16 +364,16 @@ pub struct Redemption {
     pub name: Option<String>,
 }
 
-/// Uses a share code once: a room token for a new guest user id, with the code's role. No
-/// account is needed.
+/// Uses a share code once: a room token for a new guest user id, with the code's role, or, when
+/// the room's lobby is on, a lobby token (`lobby: true`) whose session knocks and waits for a host.
+/// No account is needed.
 #[utoipa::path(
     post, path = "/v1/invites/{code}/redeem", tag = "invites",
     params(("code" = String, Path, description = "The code as typed (any case, hyphens optional)")),
     request_body = Redemption,
     responses(
-        (status = 200, description = "A room token", body = GuestToken),
+        (status = 200, description = "A room token, or a lobby token", body = GuestToken),
         (status = 400, response = BadRequest),
-        (status = 403, description = "`forbidden`: the room admits guests through its lobby, which this server does not run yet", body = openapi::ErrorBody),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
     )
@@ -386,13 +386,7 @@ async fn redeem(
 ) -> Result<Json<GuestToken>, Refused> {
     let name = clean_name(request.name)?;
     let (code, _, room) = control.lookup(address, &code).await?;
-    if room.lobby {
-        // Never let a guest past a lobby the room's owner turned on; nothing is used up.
-        return Err(SignalError::Forbidden(
-            "this room admits guests through its lobby, which this server does not run yet".into(),
-        )
-        .into());
-    }
+    let lobby = room.lobby;
     let invite = control
         .store()
         .redeem_invite(&code.hash(), now_ms())
@@ -400,14 +394,13 @@ async fn redeem(
     let invite = invite.ok_or_else(no_code)?;
     let room = RoomId::parse(&invite.room_id)?;
     let role = role_of(&invite.role);
-    let token = GuestToken::mint(
-        control.node(),
-        random_user(),
-        &room,
-        role,
-        name,
-        GUEST_TOKEN_TTL,
-    )?;
-    tracing::info!(event = "invite.redeemed", role = ?role, "share code redeemed");
+    // A lobby token needs only to last until its session knocks; the knock has its own expiry.
+    let ttl = if lobby {
+        Duration::from_millis(control.node().config().knock_timeout_ms)
+    } else {
+        GUEST_TOKEN_TTL
+    };
+    let token = GuestToken::mint(control.node(), random_user(), &room, role, name, ttl, lobby)?;
+    tracing::info!(event = "invite.redeemed", role = ?role, lobby, "share code redeemed");
     Ok(Json(token))
 }

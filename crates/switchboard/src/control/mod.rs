@@ -1,11 +1,13 @@
-//! The control plane: accounts, stored rooms and share codes, over a REST API described by the
-//! OpenAPI document at `/openapi.json` (`docs/api.md` is the guide).
+//! The control plane: accounts, stored rooms (whose policies the hub enforces) and share codes,
+//! over a REST API described by the OpenAPI document at `/openapi.json` (`docs/api.md` is the
+//! guide).
 //!
 //! ```text
 //! mod.rs        Control (what every handler shares), opening the store, the routes
 //! extract.rs    the request parts handlers take (JSON body, path, query, the caller) and Refused
 //! accounts.rs   POST /v1/accounts, /v1/auth/{login,refresh,logout}, /v1/users/{me,{id}}
-//! rooms.rs      /v1/rooms, /v1/rooms/{room}, /v1/rooms/{room}/tokens
+//! rooms.rs      /v1/rooms, /v1/rooms/{room}, /v1/rooms/{room}/tokens; the hub's copy of policies
+//! live.rs       /v1/rooms/{room}/participants[/{peer}], /v1/rooms/{room}/messages: the call
 //! invites.rs    /v1/rooms/{room}/invites, /v1/invites/{code}, /v1/invites/{code}/redeem
 //! code.rs       share codes: Crockford base32, normalization, hashing
 //! tokens.rs     access tokens (a JWT only the API accepts) and rotating refresh tokens
@@ -24,6 +26,7 @@ mod code;
 mod extract;
 mod guard;
 mod invites;
+mod live;
 pub mod openapi;
 mod password;
 mod rooms;
@@ -80,7 +83,14 @@ struct Inner {
     refresh_ttl: Duration,
     passwords: password::Passwords,
     guard: guard::Guard,
+    /// Stripes of locks by room id: a room's store write and the hub update that follows it are
+    /// made under its stripe, so a PATCH and a DELETE of one room reach the hub in the order the
+    /// store took them (a PATCH's policy never outlives the DELETE that came after it).
+    room_writes: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// Stripes of [`Inner::room_writes`]: rooms written at once rarely share one.
+const ROOM_WRITE_STRIPES: usize = 64;
 
 impl Control {
     /// Opens (and migrates) the store `node`'s configuration names.
@@ -92,7 +102,38 @@ impl Control {
             store = %describe(&location),
             "control-plane store ready"
         );
-        Control::new(node, store, secret)
+        let control = Control::new(node, store, secret)?;
+        control.load_policies().await?;
+        Ok(control)
+    }
+
+    /// Hands the hub the policy of every stored room that has not expired, a page at a time: from
+    /// then on the API keeps the hub's copy in step as rooms are made, changed and deleted.
+    async fn load_policies(&self) -> Result<(), StoreError> {
+        const PAGE: u32 = 500;
+        let now = now_ms();
+        let mut after: Option<String> = None;
+        let mut loaded = 0;
+        loop {
+            let page = self
+                .store()
+                .rooms(None, after.as_deref(), PAGE, now)
+                .await?;
+            for room in &page {
+                self.apply_policy(room);
+            }
+            loaded += page.len();
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        tracing::info!(
+            event = "store.policies",
+            rooms = loaded,
+            "stored rooms' policies loaded"
+        );
+        Ok(())
     }
 
     /// The control plane of `node` over `store`.
@@ -110,6 +151,9 @@ impl Control {
             refresh_ttl: Duration::from_millis(settings.refresh_token_ttl_ms),
             passwords,
             guard: guard::Guard::new(settings),
+            room_writes: (0..ROOM_WRITE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })))
     }
 
@@ -124,6 +168,14 @@ impl Control {
         let now = now_ms();
         let room = self.store().room(id).await?;
         Ok(room.filter(|room| room.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// Holds the write lock of room `id` ([`Inner::room_writes`]).
+    pub(crate) async fn room_write(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(id);
+        let stripes = &self.0.room_writes;
+        stripes[hash as usize % stripes.len()].lock().await
     }
 
     /// The node it serves.
@@ -147,11 +199,16 @@ fn seconds(ms: i64) -> i64 {
 
 /// The control plane's routes, and the OpenAPI document that describes them, as served.
 pub fn routes(control: Control) -> (Router, bytes::Bytes) {
-    let max_peers = control.node().config().max_peers;
+    let config = control.node().config();
+    let (max_peers, sfu) = (config.max_peers, config.sfu.udp_port.is_some());
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(rooms::routes())
+        .merge(live::routes())
         .merge(invites::routes())
         .split_for_parts();
-    (router.with_state(control), openapi::served(&api, max_peers))
+    (
+        router.with_state(control),
+        openapi::served(&api, max_peers, sfu),
+    )
 }

@@ -25,10 +25,18 @@ use utoipa::{
         license(name = "MIT OR Apache-2.0")
     ),
     modifiers(&BearerScheme),
-    components(responses(BadRequest, Unauthorized, NotFound, Conflict, TooManyRequests)),
+    components(schemas(ErrorBody, ErrorDetail), responses(
+        BadRequest,
+        Unauthorized,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        TooManyRequests
+    )),
     tags(
         (name = "accounts", description = "Registering, signing in, profiles"),
         (name = "rooms", description = "Stored rooms and room tokens"),
+        (name = "live", description = "Calls in stored rooms: members, removal, server messages"),
         (name = "invites", description = "Share codes")
     )
 )]
@@ -55,14 +63,18 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The document as served: `api` with the bounds that come from the settings filled in.
-pub fn served(api: &openapi::OpenApi, max_peers: usize) -> bytes::Bytes {
+/// The document as served: `api` with what comes from the settings filled in: the bound of
+/// `max_peers`, and `sfu` among the media only on a server that runs the SFU.
+pub fn served(api: &openapi::OpenApi, max_peers: usize, sfu: bool) -> bytes::Bytes {
     let mut document = serde_json::to_value(api).unwrap_or_default();
     for schema in ["RoomRequest", "RoomChange"] {
         let path = format!("/components/schemas/{schema}/properties/max_peers");
         if let Some(property) = document.pointer_mut(&path) {
             property["maximum"] = max_peers.into();
         }
+    }
+    if !sfu && let Some(media) = document.pointer_mut("/components/schemas/Media/enum") {
+        *media = serde_json::json!(["mesh"]);
     }
     document.to_string().into()
 }
@@ -187,6 +199,11 @@ refusal!(
     false
 );
 refusal!(Conflict, "`conflict`: it exists already", false);
+refusal!(
+    PayloadTooLarge,
+    "`payload_too_large`: a part of the body is over its documented limit",
+    false
+);
 refusal!(
     TooManyRequests,
     "`rate_limited`: over the budget of this address or account; retry after `Retry-After`",

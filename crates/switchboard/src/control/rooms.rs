@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::{Mode, Role, RoomId, SignalError};
+use switchboard_core::RoomPolicy;
+use switchboard_protocol::{MediaMode, Mode, Role, RoomId, SignalError};
 use switchboard_store::{NewRoom, Room, RoomPatch, StoreError};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -31,26 +32,38 @@ pub(super) fn routes() -> OpenApiRouter<Control> {
 }
 
 /// How calls in a room carry media, named as the server's `media_mode` and the `joined` message's
-/// `media` name them. Only `mesh` until the hub applies a stored room's policy: a stored `sfu`
-/// would be a setting that changes nothing.
+/// `media` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Media {
     /// Every member sends its media to every other member.
     #[default]
     Mesh,
+    /// Members send their media to the server's SFU, which forwards it; only on a server that
+    /// runs one (`sfu.udp_port`).
+    Sfu,
 }
 
 impl Media {
     fn as_str(self) -> &'static str {
         match self {
             Media::Mesh => "mesh",
+            Media::Sfu => "sfu",
         }
     }
 
-    /// The stored topology; `mesh` is the only one stored so far.
-    fn parse(_stored: &str) -> Media {
-        Media::Mesh
+    fn parse(stored: &str) -> Media {
+        match stored {
+            "sfu" => Media::Sfu,
+            _ => Media::Mesh,
+        }
+    }
+
+    fn mode(self) -> MediaMode {
+        match self {
+            Media::Mesh => MediaMode::Mesh,
+            Media::Sfu => MediaMode::Sfu,
+        }
     }
 }
 
@@ -185,6 +198,25 @@ impl Control {
         }
     }
 
+    /// `media` if this server can carry it: `sfu` only when it runs an SFU.
+    fn check_media(&self, media: Option<Media>) -> Result<(), SignalError> {
+        if media == Some(Media::Sfu) && self.node().config().sfu.udp_port.is_none() {
+            return Err(SignalError::invalid(
+                "`media` `sfu` needs a server that runs the SFU (sfu.udp_port)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hands `room`'s policy to the hub, which applies it from the next join on.
+    pub(super) fn apply_policy(&self, room: &Room) {
+        let Ok(id) = RoomId::parse(&room.id) else {
+            return;
+        };
+        let policy = policy(room);
+        self.node().with_hub(|hub, _| hub.set_policy(id, policy));
+    }
+
     /// The room `id` if `caller` may see it: its owner or an admin.
     pub(super) async fn visible_room(&self, caller: &Caller, id: &str) -> Result<Room, Refused> {
         let not_found = || SignalError::NotFound(format!("no room `{id}`"));
@@ -202,6 +234,18 @@ impl Control {
             .user(&caller.user)
             .await?
             .is_some_and(|user| user.admin))
+    }
+}
+
+/// What the hub enforces of a stored room.
+pub(super) fn policy(room: &Room) -> RoomPolicy {
+    RoomPolicy {
+        max_peers: room
+            .max_peers
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        mode: parse_mode(&room.mode),
+        media: Media::parse(&room.media).mode(),
+        expires_at: room.expires_at.map(|at| u64::try_from(at).unwrap_or(0)),
     }
 }
 
@@ -246,6 +290,7 @@ async fn create(
         None => RoomId::parse(&super::code::random_id("room"))?,
     };
     control.check_max_peers(request.max_peers)?;
+    control.check_media(request.media)?;
     let now = now_ms();
     let new = NewRoom {
         name: room_name(request.name, id.as_str())?,
@@ -258,6 +303,7 @@ async fn create(
         expires_at: expiry(request.expires_in, now)?,
         now,
     };
+    let _writing = control.room_write(&new.id).await;
     let mut made = control.store().create_room(&new).await;
     if matches!(made, Err(StoreError::Conflict)) && control.live_room(&new.id).await?.is_none() {
         // The id's room has expired: it is gone, and the id free again.
@@ -265,7 +311,10 @@ async fn create(
         made = control.store().create_room(&new).await;
     }
     match made {
-        Ok(room) => Ok((StatusCode::CREATED, Json(room.into()))),
+        Ok(room) => {
+            control.apply_policy(&room);
+            Ok((StatusCode::CREATED, Json(room.into())))
+        }
         Err(StoreError::Conflict) => {
             Err(SignalError::Conflict(format!("room `{id}` exists already")).into())
         }
@@ -375,6 +424,7 @@ async fn update(
 ) -> Result<Json<RoomView>, Refused> {
     let room = control.visible_room(&caller, &room).await?;
     control.check_max_peers(change.max_peers.flatten())?;
+    control.check_media(change.media)?;
     let now = now_ms();
     let patch = RoomPatch {
         name: match change.name {
@@ -390,12 +440,15 @@ async fn update(
             None => None,
         },
     };
+    let _writing = control.room_write(&room.id).await;
     let changed = control.store().update_room(&room.id, &patch, now).await?;
     let changed = changed.ok_or_else(|| SignalError::NotFound(format!("no room `{}`", room.id)))?;
+    control.apply_policy(&changed);
     Ok(Json(changed.into()))
 }
 
-/// Deletes one of the caller's rooms and its share codes.
+/// Deletes one of the caller's rooms and its share codes; a call in it ends (`room_closed`,
+/// reason `deleted`).
 #[utoipa::path(
     delete, path = "/v1/rooms/{room}", tag = "rooms",
     security(("bearer" = [])),
@@ -412,7 +465,13 @@ async fn delete(
     PathParams(room): PathParams<String>,
 ) -> Result<StatusCode, Refused> {
     let room = control.visible_room(&caller, &room).await?;
+    let _writing = control.room_write(&room.id).await;
     control.store().delete_room(&room.id).await?;
+    if let Ok(id) = RoomId::parse(&room.id) {
+        control
+            .node()
+            .with_hub(|hub, now| hub.close_deleted(&id, now));
+    }
     tracing::info!(event = "room.deleted", "stored room deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -485,7 +544,7 @@ async fn mint_token(
     }
     let name = clean_name(request.name)?;
     let role = request.role.unwrap_or_default();
-    let token = GuestToken::mint(control.node(), user, &room, role, name, ttl)?;
+    let token = GuestToken::mint(control.node(), user, &room, role, name, ttl, false)?;
     tracing::info!(event = "room.token", role = ?role, "room token minted");
     Ok((StatusCode::CREATED, Json(token)))
 }

@@ -268,6 +268,33 @@ fn max_peers_counts_the_members_of_every_node() {
 }
 
 #[test]
+fn a_stored_rooms_policy_holds_across_nodes() {
+    let mut c = Nodes::new();
+    let policy = crate::RoomPolicy {
+        max_peers: Some(2),
+        mode: switchboard_protocol::Mode::HostOnly,
+        media: switchboard_protocol::MediaMode::Mesh,
+        expires_at: None,
+    };
+    for w in &mut c.worlds {
+        w.hub.set_policy(room("r1"), policy);
+    }
+    let mut a = c.open(0, "a", Role::Host);
+    let mut b = c.open(1, "b", Role::Guest);
+    let mut d = c.open(1, "d", Role::Guest);
+    assert_eq!(c.join(0, &mut a, "r1")[0]["payload"]["mode"], "host_only");
+    // The other node learns the mode the policy started the call in, not the store's default.
+    assert_eq!(c.join(1, &mut b, "r1")[0]["payload"]["mode"], "host_only");
+    let e = c.worlds[1].reject(
+        &mut b,
+        json!({"type": "message", "room": "r1", "payload": {"all": 1}}),
+    );
+    assert_eq!(code(&e), "forbidden");
+    let full = c.join(1, &mut d, "r1");
+    assert_eq!(full[0]["payload"]["code"], "room_full");
+}
+
+#[test]
 fn a_user_replaced_from_a_node_with_no_member_keeps_the_others() {
     let mut c = Nodes::new();
     let mut alice = c.open(0, "alice", Role::Host);

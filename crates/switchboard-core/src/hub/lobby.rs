@@ -1,0 +1,317 @@
+//! The lobby ("knock to enter"): a session opened with a lobby token (a share code of a room
+//! whose lobby is on) may only `knock` on its room. Every host in the room gets `knock` (the
+//! ticket and the guest's name), also hosts who join while it waits; a host's `admit` or `deny`
+//! (or the room owner's, over the control API) ends it. An admitted guest's session may `join`
+//! at once, and gets `admitted` with a room token, which the IO layer mints from the hub's
+//! [`Admission`] output (the hub holds no keys). A denied guest gets `denied`; so does one nobody
+//! answered within `knock_timeout`. Every host learns how each knock ended (`knock_ended`).
+//!
+//! Knocks are per node: in cluster mode a knock reaches the hosts whose sessions are on the node
+//! the guest's session is on.
+
+use std::{collections::HashMap, sync::Arc};
+
+use switchboard_protocol::{
+    Admitted, Denied, Knock as KnockBody, KnockEnd, KnockEnded, Knocking, PeerId, Role, RoomId,
+    ServerBody, ServerMessage, SignalError,
+};
+
+use super::Hub;
+use crate::{
+    Now, SessionId,
+    deadlines::{TimerKey, TimerToken},
+};
+
+/// Guests waiting in one room's lobby at most; the next knock is refused with `rate_limited`.
+pub const MAX_KNOCKS_PER_ROOM: usize = 32;
+
+/// A guest a host admitted: the IO layer mints its room token and hands it back with
+/// [`Hub::admitted`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The guest's session.
+    pub session: SessionId,
+    /// The room it may join.
+    pub room: RoomId,
+    /// Its user id (its lobby token's `sub`).
+    pub user: Arc<str>,
+    /// The role its token gave it.
+    pub role: Role,
+    /// Its display name.
+    pub name: Option<String>,
+}
+
+/// One waiting guest.
+struct Knock {
+    ticket: PeerId,
+    session: SessionId,
+    name: Option<String>,
+    /// Its live entry in the hub's timers (its expiry).
+    timer: TimerToken,
+}
+
+/// Every knock of the node, by room and by session (a lobby session knocks on one room).
+#[derive(Default)]
+pub(super) struct Lobby {
+    rooms: HashMap<RoomId, Vec<Knock>>,
+    sessions: HashMap<SessionId, RoomId>,
+}
+
+impl Lobby {
+    fn take(&mut self, room: &RoomId, found: impl Fn(&Knock) -> bool) -> Option<Knock> {
+        let knocks = self.rooms.get_mut(room)?;
+        let knock = knocks.remove(knocks.iter().position(found)?);
+        if knocks.is_empty() {
+            self.rooms.remove(room);
+        }
+        self.sessions.remove(&knock.session);
+        Some(knock)
+    }
+
+    /// The knock of `session`, taken out.
+    fn take_session(&mut self, session: &SessionId) -> Option<(RoomId, Knock)> {
+        let room = self.sessions.get(session)?.clone();
+        let knock = self.take(&room, |k| &k.session == session)?;
+        Some((room, knock))
+    }
+}
+
+impl<S: Clone> Hub<S> {
+    /// A `knock`: the lobby session `id` asks the hosts of `room_id` to let it in.
+    pub(super) fn knock(
+        &mut self,
+        id: &SessionId,
+        room_id: RoomId,
+        echo: Option<Arc<str>>,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let s = self.sessions.get(id).ok_or(SignalError::Internal)?;
+        if !s.identity.lobby {
+            return Err(SignalError::invalid(
+                "only a lobby token's session knocks; send join",
+            ));
+        }
+        if !s.identity.grant.allows(&room_id) {
+            return Err(SignalError::Forbidden(format!(
+                "the token does not grant room `{room_id}`"
+            )));
+        }
+        let name = s.identity.name.clone();
+        let expires_ms = self.config.knock_timeout.as_millis() as u64;
+        let waiting = self.lobby.sessions.get(id).map(|room| {
+            let knocks = &self.lobby.rooms[room];
+            let ticket = knocks.iter().find(|k| &k.session == id).map(|k| &k.ticket);
+            (room.clone(), ticket.cloned())
+        });
+        let ticket = match waiting {
+            // Knocking again answers the same: the knock and its expiry stand.
+            Some((room, Some(ticket))) if room == room_id => ticket,
+            Some(_) => {
+                return Err(SignalError::Forbidden(
+                    "this session is knocking on another room".into(),
+                ));
+            }
+            None => {
+                let waiting = self.lobby.rooms.get(&room_id).map_or(0, Vec::len);
+                if waiting >= MAX_KNOCKS_PER_ROOM {
+                    return Err(SignalError::RateLimited(format!(
+                        "{MAX_KNOCKS_PER_ROOM} guests are waiting to enter room `{room_id}`; \
+                         try again later"
+                    )));
+                }
+                let ticket = self.random_peer_id();
+                let timer = self.timers.schedule(
+                    TimerKey::Knock(id.clone()),
+                    now.at + self.config.knock_timeout,
+                );
+                let knock = Knock {
+                    ticket: ticket.clone(),
+                    session: id.clone(),
+                    name: name.clone(),
+                    timer,
+                };
+                self.lobby.sessions.insert(id.clone(), room_id.clone());
+                self.lobby
+                    .rooms
+                    .entry(room_id.clone())
+                    .or_default()
+                    .push(knock);
+                let notice = ServerBody::Knock(KnockBody {
+                    ticket: ticket.clone(),
+                    name,
+                });
+                let notice = ServerMessage::new(notice).in_room(&room_id);
+                for host in self.hosts(&room_id) {
+                    self.push(&host, &notice, now);
+                }
+                ticket
+            }
+        };
+        let answer = ServerBody::Knocking(Knocking { ticket, expires_ms });
+        let answer = ServerMessage::new(answer).in_room(&room_id).with_id(echo);
+        self.push(id, &answer, now);
+        Ok(())
+    }
+
+    /// An `admit` or `deny` by the host session `id`, or by the room's owner over the control
+    /// API (`id` none).
+    pub(super) fn decide(
+        &mut self,
+        id: Option<&SessionId>,
+        room_id: &RoomId,
+        ticket: &PeerId,
+        admit: bool,
+        echo: Option<Arc<str>>,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let by = match id {
+            Some(id) => Some(self.host_membership(id, room_id, "admit or deny guests")?),
+            None => None,
+        };
+        let knock = (self.lobby)
+            .take(room_id, |k| &k.ticket == ticket)
+            .ok_or_else(|| {
+                SignalError::NotFound(format!("no guest `{ticket}` is waiting to enter"))
+            })?;
+        let outcome = if admit {
+            let guest = self.sessions.get_mut(&knock.session);
+            if let Some(guest) = guest {
+                guest.identity.lobby = false;
+                self.admissions.push(Admission {
+                    session: knock.session.clone(),
+                    room: room_id.clone(),
+                    user: guest.identity.user.clone(),
+                    role: guest.identity.role,
+                    name: guest.identity.name.clone(),
+                });
+            }
+            KnockEnd::Admitted
+        } else {
+            self.tell_guest(&knock.session, room_id, KnockEnd::Denied, now);
+            KnockEnd::Denied
+        };
+        self.knock_ended(
+            room_id,
+            knock.ticket,
+            outcome,
+            by,
+            id.map(|id| (id, echo)),
+            now,
+        );
+        Ok(())
+    }
+
+    /// The room owner's `admit` or `deny` over the control API.
+    pub fn decide_knock(
+        &mut self,
+        room: &RoomId,
+        ticket: &PeerId,
+        admit: bool,
+        now: Now,
+    ) -> Result<(), SignalError> {
+        let decided = self.decide(None, room, ticket, admit, None, now);
+        self.settle(now);
+        decided
+    }
+
+    /// Hands an admitted guest (an [`Admission`]) its room token: `admitted`.
+    pub fn admitted(&mut self, session: &SessionId, room: &RoomId, token: String, now: Now) {
+        let body = ServerBody::Admitted(Admitted { token });
+        self.push(session, &ServerMessage::new(body).in_room(room), now);
+        self.settle(now);
+    }
+
+    /// A knock's expiry came due: unless it was answered since, the guest is told it expired.
+    pub(super) fn knock_due(&mut self, id: &SessionId, token: TimerToken, now: Now) {
+        let Some(room) = self.lobby.sessions.get(id).cloned() else {
+            return;
+        };
+        let Some(knock) = self
+            .lobby
+            .take(&room, |k| &k.session == id && k.timer == token)
+        else {
+            return;
+        };
+        self.tell_guest(id, &room, KnockEnd::Expired, now);
+        self.knock_ended(&room, knock.ticket, KnockEnd::Expired, None, None, now);
+    }
+
+    /// The session `id` is going: its knock, if any, ends (`left`).
+    pub(super) fn withdraw_knock(&mut self, id: &SessionId, now: Now) {
+        if let Some((room, knock)) = self.lobby.take_session(id) {
+            self.knock_ended(&room, knock.ticket, KnockEnd::Left, None, None, now);
+        }
+    }
+
+    /// `room`'s stored room is gone: every guest waiting to enter it is told so.
+    pub(super) fn close_lobby(&mut self, room: &RoomId, now: Now) {
+        for knock in self.lobby.rooms.remove(room).unwrap_or_default() {
+            self.lobby.sessions.remove(&knock.session);
+            self.tell_guest(&knock.session, room, KnockEnd::Deleted, now);
+        }
+    }
+
+    /// A host that just joined `room` learns of every guest waiting.
+    pub(super) fn show_knocks(&mut self, host: &SessionId, room: &RoomId, now: Now) {
+        let knocks: Vec<_> = (self.lobby.rooms.get(room).into_iter().flatten())
+            .map(|k| {
+                let body = ServerBody::Knock(KnockBody {
+                    ticket: k.ticket.clone(),
+                    name: k.name.clone(),
+                });
+                ServerMessage::new(body).in_room(room)
+            })
+            .collect();
+        for knock in knocks {
+            self.push(host, &knock, now);
+        }
+    }
+
+    fn tell_guest(&mut self, guest: &SessionId, room: &RoomId, reason: KnockEnd, now: Now) {
+        let body = ServerBody::Denied(Denied { reason });
+        self.push(guest, &ServerMessage::new(body).in_room(room), now);
+    }
+
+    /// Every host in `room` learns how the knock `ticket` ended; `echo` names the deciding host,
+    /// whose copy answers its `admit` or `deny`.
+    fn knock_ended(
+        &mut self,
+        room: &RoomId,
+        ticket: PeerId,
+        outcome: KnockEnd,
+        by: Option<PeerId>,
+        echo: Option<(&SessionId, Option<Arc<str>>)>,
+        now: Now,
+    ) {
+        let mut notice = ServerMessage::new(ServerBody::KnockEnded(KnockEnded {
+            ticket,
+            outcome,
+            by,
+        }))
+        .in_room(room);
+        for host in self.hosts(room) {
+            notice.id = match &echo {
+                Some((decider, id)) if *decider == &host => id.clone(),
+                _ => None,
+            };
+            self.push(&host, &notice, now);
+        }
+    }
+
+    /// The room the session `id` is knocking on.
+    pub(super) fn lobby_room_of(&self, id: &SessionId) -> Option<&RoomId> {
+        self.lobby.sessions.get(id)
+    }
+
+    /// The sessions of `room`'s hosts on this node.
+    fn hosts(&self, room: &RoomId) -> Vec<SessionId> {
+        (self.rooms.get(room).into_iter())
+            .flat_map(|r| r.members.iter())
+            .filter(|m| m.info.role == Role::Host && self.sessions.contains_key(&m.session))
+            .map(|m| m.session.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
