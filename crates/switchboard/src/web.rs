@@ -22,6 +22,7 @@ use crate::error::ApiError;
 
 static APP: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/app");
 static SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/sdk");
+static DOCS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/docs");
 
 /// The page's policy: everything from this origin, media from the camera and peers (blob:), and
 /// the signaling connections back to this server.
@@ -29,13 +30,22 @@ const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'sel
                    media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; \
                    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-/// Routes for `/`, `/app/*` and `/sdk/*`.
+/// The API reference's policy: the app's, but Swagger UI sets `style` attributes (syntax
+/// highlighting) and shows the schema's images as `data:` URLs; it talks only to this server.
+const DOCS_CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+                        style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; \
+                        base-uri 'none'; frame-ancestors 'none'";
+
+/// Routes for `/`, `/app/*`, `/sdk/*` and the API reference, `/docs` and `/docs/*`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
         .route("/app/{*path}", get(app))
         .route("/sdk/{*path}", get(sdk))
+        .route("/docs", get(docs_index))
+        .route("/docs/", get(docs_index))
+        .route("/docs/{*path}", get(docs))
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -44,6 +54,14 @@ async fn index(headers: HeaderMap) -> Response {
 
 async fn app(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&APP, "app", &path, &headers)
+}
+
+async fn docs_index(headers: HeaderMap) -> Response {
+    serve(&DOCS, "docs", "index.html", &headers)
+}
+
+async fn docs(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    serve(&DOCS, "docs", &path, &headers)
 }
 
 async fn sdk(Path(path): Path<String>, headers: HeaderMap) -> Response {
@@ -120,9 +138,10 @@ fn serve(dir: &'static Dir<'static>, root: &str, path: &str, headers: &HeaderMap
         HeaderValue::from_static("nosniff"),
     );
     if path.ends_with(".html") {
+        let csp = if root == "docs" { DOCS_CSP } else { CSP };
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            HeaderValue::from_static(csp),
         );
         h.insert(
             header::REFERRER_POLICY,

@@ -1,4 +1,5 @@
-//! What the web app needs from the server: the embedded files, guest tokens, TURN credentials.
+//! What the web app needs from the server: the embedded files, guest tokens, TURN credentials;
+//! and the API reference at `/docs`.
 
 use serde_json::{Value, json};
 use switchboard::turn;
@@ -37,6 +38,46 @@ async fn the_app_and_the_sdk_are_served() {
     let (status, body) = http_get(&server.http("/sdk/missing.js"), &[]).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn the_api_reference_is_served_from_the_binary() {
+    let server = TestServer::start().await;
+    for path in ["/docs", "/docs/"] {
+        let response = reqwest::get(server.http(path)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("/docs/swagger-ui/swagger-ui-bundle.js"),
+            "{page}"
+        );
+        assert!(page.contains("/docs/init.js"), "{page}");
+    }
+    // Every file the page loads is embedded: nothing comes from a CDN.
+    for (path, kind) in [
+        ("/docs/swagger-ui/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui/swagger-ui.css", "text/css"),
+        ("/docs/init.js", "text/javascript"),
+    ] {
+        let response = reqwest::get(server.http(path)).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("https://cdn."), "{path} loads from a CDN");
+    }
+    let init = reqwest::get(server.http("/docs/init.js"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("'/openapi.json'"));
 }
 
 #[tokio::test]
