@@ -20,6 +20,7 @@
 //! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
 
 mod admission;
+mod adopt;
 mod media;
 mod mirror;
 mod output;
@@ -104,6 +105,13 @@ pub struct Hub<S> {
     /// is done if none of this node's sessions is in them then (a join replacing the last one
     /// still needs the mirror).
     unmirrored: Vec<RoomId>,
+    /// In cluster mode, for each session that got messages from other nodes, the position in
+    /// its log of the last one handed over ([`Hub::forwarded`]). Kept here rather than in the
+    /// session, whose layout is tuned for a single node.
+    inbound: HashMap<SessionId, u64>,
+    /// Set while [`Hub::forwarded`] queues a message from another node: that one is in the
+    /// session's log already, by position, so it is not logged again.
+    handing: bool,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -132,6 +140,8 @@ impl<S: Clone> Hub<S> {
             clustered: false,
             shared: Vec::new(),
             unmirrored: Vec::new(),
+            inbound: HashMap::new(),
+            handing: false,
         }
     }
 

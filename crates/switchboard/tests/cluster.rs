@@ -9,7 +9,7 @@ use serde_json::json;
 use switchboard_protocol::Role;
 use switchboard_testkit::{
     AnyClient, Client, Process, Transport, eventually, http::http_get, metrics::scrape, process,
-    tokens,
+    raw::RawClient, tokens,
 };
 
 use switchboard_testkit::redis::{available as redis_up, unique_prefix, url as redis_url};
@@ -522,4 +522,159 @@ async fn readyz_fails_while_redis_does_not_answer_and_recovers_with_it() {
         1
     );
     assert_eq!(process::events(&lines, "cluster.store_reachable").len(), 1);
+}
+
+/// Receives `count` messages of type `message` and gives their `(from, n)`.
+async fn messages(c: &mut AnyClient, count: usize) -> Vec<(String, u64)> {
+    let mut got = Vec::new();
+    for _ in 0..count {
+        let m = c.expect("message").await;
+        let from = m.from.clone().unwrap_or_default();
+        got.push((from, m.payload["n"].as_u64().unwrap()));
+    }
+    got
+}
+
+/// Sends messages `range` from `c` to `to` in `room`.
+async fn send_to(c: &mut Client, room: &str, to: &str, range: std::ops::Range<u64>) {
+    for n in range {
+        let m = c.msg("message").room(room).to(to).payload(json!({"n": n}));
+        c.send(m).await;
+    }
+}
+
+/// Each sender's messages, in order: what a recipient must have got exactly once.
+fn by_sender(got: &[(String, u64)], from: &str) -> Vec<u64> {
+    got.iter()
+        .filter(|(f, _)| f == from)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_resumes_on_the_other_node_over_each_transport_with_nothing_lost() {
+    let Some((prefix, a, b)) = two_nodes("adopt").await else {
+        return;
+    };
+    let poll_wait = std::time::Duration::from_millis(25_000);
+    let cases = [
+        (Transport::Sse, Transport::Ws),
+        (Transport::Ws, Transport::Sse),
+        (Transport::Ws, Transport::Poll),
+    ];
+    for (i, (from, to)) in cases.into_iter().enumerate() {
+        let room = format!("r{i}");
+        let mut alice = client(&a, &format!("alice{i}"), Role::Host).await;
+        alice.join(&room, "alice").await;
+        let mut carol = client(&b, &format!("carol{i}"), Role::Guest).await;
+        carol.join(&room, "carol").await;
+        alice.expect("peer_joined").await;
+        let mut bob =
+            AnyClient::connect_to(&a.addr, poll_wait, from, "bob", "*", Role::Guest).await;
+        let join = bob.msg("join").room(&room).payload(json!({"peer": "bob"}));
+        bob.send_ok(join).await;
+        bob.expect("joined").await;
+        alice.expect("peer_joined").await;
+        carol.expect("peer_joined").await;
+
+        // Bob on node a gets messages from alice (same node) and carol (node b).
+        send_to(&mut alice, &room, "bob", 0..3).await;
+        send_to(&mut carol, &room, "bob", 0..3).await;
+        let mut got = messages(&mut bob, 6).await;
+        // His transport is lost; meanwhile both send more.
+        bob.drop_transport().await;
+        send_to(&mut alice, &room, "bob", 3..8).await;
+        send_to(&mut carol, &room, "bob", 3..8).await;
+
+        // He comes back on node b: a new hello, then every missed message once, in order.
+        bob.move_to(&b.addr);
+        let Some(hello) = bob.resume(to).await else {
+            let lines = b.stop().await;
+            panic!(
+                "{from:?} -> {to:?}: refused: {:?}\n{}",
+                bob.try_recv(),
+                lines.join("\n")
+            );
+        };
+        assert_eq!(hello.payload["resumed"], true, "{from:?} -> {to:?}");
+        assert_eq!(hello.payload["peer"], "bob");
+        got.extend(messages(&mut bob, 10).await);
+        assert_eq!(
+            by_sender(&got, "alice"),
+            (0..8).collect::<Vec<_>>(),
+            "{from:?} -> {to:?}"
+        );
+        assert_eq!(
+            by_sender(&got, "carol"),
+            (0..8).collect::<Vec<_>>(),
+            "{from:?} -> {to:?}"
+        );
+
+        // Nothing else came, and his peers noticed nothing: the next thing each sees is him.
+        send_to(&mut alice, &room, "bob", 8..9).await;
+        assert_eq!(messages(&mut bob, 1).await, [("alice".to_owned(), 8)]);
+        let hi = bob.msg("message").room(&room).payload(json!({"n": 100}));
+        bob.send_ok(hi).await;
+        for c in [&mut alice, &mut carol] {
+            let m = c.expect("message").await;
+            assert_eq!(m.from.as_deref(), Some("bob"), "{from:?} -> {to:?}");
+        }
+        // Bob's own messages are numbered on after what the server had accepted from him.
+        let leave = bob.msg("leave").room(&room);
+        bob.send_ok(leave).await;
+        bob.expect("left").await;
+        for c in [&mut alice, &mut carol] {
+            let left = c.expect("peer_left").await;
+            assert_eq!(left.payload["peer"], "bob");
+        }
+    }
+    let lines = a.stop().await;
+    assert_eq!(process::events(&lines, "cluster.session_moved").len(), 3);
+    let lines = b.stop().await;
+    assert_eq!(process::events(&lines, "cluster.session_adopted").len(), 3);
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn two_nodes_racing_to_resume_one_session_let_exactly_one_win() {
+    let Some((prefix, a, b)) = two_nodes("race").await else {
+        return;
+    };
+    let c = node(&prefix, "node-c").await;
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    let mut bob = client(&a, "bob", Role::Guest).await;
+    bob.join("r1", "bob").await;
+    alice.expect("peer_joined").await;
+    send_to(&mut alice, "r1", "bob", 0..2).await;
+    bob.expect("message").await;
+    bob.expect("message").await;
+    let token = tokens::mint("bob", "*", Role::Guest);
+    let resume = bob.resume_url(&format!("/v1/ws?token={token}"));
+    bob.drop_connection();
+    let (mut one, mut two) = tokio::join!(
+        RawClient::connect(b.addr.parse().unwrap(), &resume),
+        RawClient::connect(c.addr.parse().unwrap(), &resume)
+    );
+    let (first, second) = tokio::join!(one.recv(), two.recv());
+    let mut kinds = [first.kind.clone(), second.kind.clone()];
+    kinds.sort();
+    assert_eq!(kinds, ["error", "hello"], "{first:?} {second:?}");
+    let (winner, loser) = if first.kind == "hello" {
+        (&mut one, &second)
+    } else {
+        (&mut two, &first)
+    };
+    assert_eq!(loser.payload["code"], "session_expired", "{loser:?}");
+    // The winner has the session, in its room, and alice noticed nothing.
+    send_to(&mut alice, "r1", "bob", 2..3).await;
+    let m = winner.recv().await;
+    assert_eq!((m.kind.as_str(), &m.payload["n"]), ("message", &json!(2)));
+    let ping = alice.msg("ping").id("p");
+    alice.send(ping).await;
+    let pong = alice.expect("pong").await;
+    assert_eq!(pong.id.as_deref(), Some("p"));
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
 }

@@ -151,9 +151,24 @@ impl<S: Clone> Hub<S> {
         }
         // Encoded into a reused buffer, so the text kept costs one allocation of its exact size.
         self.scratch.clear();
-        encode(&mut self.scratch, s.outbox.next_seq(), now.unix_ms);
-        match s.outbox.push(kind, Arc::from(self.scratch.as_str()), now) {
-            Ok(()) => Self::signal(&mut self.ready, s),
+        let seq = s.outbox.next_seq();
+        encode(&mut self.scratch, seq, now.unix_ms);
+        let text: Arc<str> = Arc::from(self.scratch.as_str());
+        // In cluster mode its durable copy goes to the store with the call's other writes.
+        let logged = (self.clustered && !self.handing).then(|| text.clone());
+        match s.outbox.push(kind, text, now) {
+            Ok(()) => {
+                Self::signal(&mut self.ready, s);
+                if let Some(text) = logged {
+                    self.shared.push(SharedOp::Logged {
+                        session: to.clone(),
+                        seq,
+                        inbound: self.inbound.get(to).copied().unwrap_or(0),
+                        kind,
+                        text,
+                    });
+                }
+            }
             Err(_) => {
                 if !self.overflowed.contains(to) {
                     self.overflowed.push(to.clone());

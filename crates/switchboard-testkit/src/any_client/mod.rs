@@ -176,6 +176,14 @@ impl AnyClient {
         AnyClient::connect_to(&addr, poll_wait, transport, user, room, role).await
     }
 
+    /// Points the client's next transport at the server at `addr`: another node of a cluster,
+    /// as a load balancer would pick it. A resume there answers `hello` whatever the transport
+    /// (there is no stream to continue on that node).
+    pub fn move_to(&mut self, addr: &str) {
+        self.base = format!("http://{addr}");
+        self.ws_url = format!("ws://{addr}/v1/ws");
+    }
+
     /// [`AnyClient::connect`] to the server at `addr` (such as a [`crate::Process`]), whose
     /// `poll_wait_ms` is `poll_wait`.
     pub async fn connect_to(

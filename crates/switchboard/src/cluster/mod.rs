@@ -8,6 +8,7 @@
 //! | [`store`] | the shared store's interface, what it keeps and where |
 //! | [`redis`] | the store on Redis: connection, Lua scripts, the inbox subscription |
 //! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
+//! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
 //! | [`tasks`] | the commit task (hub changes to the store, in order) and the inbox task |
 //!
@@ -17,6 +18,7 @@
 //! (`commit.lua`, one round trip); the recipient node's inbox task puts it into the recipient's
 //! outbox (`Hub::forwarded`), from where its transport takes it as any other message.
 
+pub mod adopt;
 pub mod joins;
 #[cfg(test)]
 pub mod memory;
@@ -31,7 +33,8 @@ use std::sync::{
 };
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use switchboard_core::SessionId;
+use tokio::sync::{Notify, mpsc};
 
 use self::{
     sequencer::Sequencer,
@@ -57,6 +60,12 @@ pub struct Cluster {
     sequencer: Mutex<Sequencer>,
     /// Whether the store answered the last probe ([`tasks::health`]).
     reachable: AtomicBool,
+    /// Sessions this node just adopted, with their log positions, for the inbox task to read
+    /// their logs past (doorbells that came during the claim were dropped). At most one entry
+    /// per session of this node.
+    refills: Mutex<Vec<(SessionId, u64)>>,
+    /// Wakes the inbox task for `refills`.
+    refill: Notify,
 }
 
 impl Cluster {
@@ -70,6 +79,8 @@ impl Cluster {
             pending: Mutex::new(Some(pending)),
             sequencer: Mutex::new(Sequencer::default()),
             reachable: AtomicBool::new(true),
+            refills: Mutex::new(Vec::new()),
+            refill: Notify::new(),
         }
     }
 

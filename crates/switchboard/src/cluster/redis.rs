@@ -14,11 +14,12 @@ use redis::{
     Client, Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
-use switchboard_core::{RoomView, SessionId, SharedOp};
-use switchboard_protocol::RoomId;
+use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
+use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
-    Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, mode_name, room_view,
+    Claim, Claimed, Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, decode_record,
+    mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -34,6 +35,8 @@ pub struct RedisStore {
     commit: Script,
     room: Script,
     log: Script,
+    claim: Script,
+    record: Script,
 }
 
 impl RedisStore {
@@ -55,6 +58,8 @@ impl RedisStore {
             commit: Script::new(include_str!("lua/commit.lua")),
             room: Script::new(include_str!("lua/room.lua")),
             log: Script::new(include_str!("lua/log.lua")),
+            claim: Script::new(include_str!("lua/claim.lua")),
+            record: Script::new(include_str!("lua/record.lua")),
         })
     }
 }
@@ -153,6 +158,90 @@ impl Store for RedisStore {
         })
     }
 
+    fn claim<'a>(
+        &'a self,
+        node: &'a str,
+        session: &'a SessionId,
+        user: &'a str,
+        last_seq: u64,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let (answer, from): (i64, Option<String>) = self
+                .claim
+                .arg(&self.prefix)
+                .arg(session.as_str())
+                .arg(user)
+                .arg(node)
+                .arg(last_seq)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            Ok(match answer {
+                1 => Claim::Won(from.unwrap_or_default()),
+                -1 => Claim::Forbidden,
+                _ => Claim::Gone,
+            })
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        node: &'a str,
+        session: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let raw: redis::Value = self
+                .record
+                .arg(&self.prefix)
+                .arg(session.as_str())
+                .arg(node)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            let redis::Value::Array(parts) = raw else {
+                return Err(StoreError("record.lua: an answer of another shape".into()));
+            };
+            if !matches!(parts.first(), Some(redis::Value::Int(1))) {
+                return Ok(None);
+            }
+            type Found = (
+                i64,
+                String,
+                u64,
+                String,
+                u64,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            );
+            let (_, moving, last_client_seq, peer, inbound_first, inbound, outbox, rooms): Found =
+                redis::FromRedisValue::from_redis_value(redis::Value::Array(parts))
+                    .map_err(|e| StoreError(format!("record.lua: {e}")))?;
+            let record = SessionRecord {
+                peer: PeerId::parse(&peer).ok(),
+                last_client_seq,
+                outbox: outbox.iter().filter_map(|e| decode_record(e)).collect(),
+                inbound: inbound
+                    .iter()
+                    .filter_map(|e| {
+                        let (kind, text) = e.split_once('\n')?;
+                        Some((super::message_kind(kind)?, text.into()))
+                    })
+                    .collect(),
+                inbound_first,
+                rooms: Vec::new(),
+            };
+            let rooms = rooms.iter().filter_map(|r| RoomId::parse(r).ok()).collect();
+            Ok(Some(Claimed {
+                moving: !moving.is_empty(),
+                record,
+                rooms,
+            }))
+        })
+    }
+
     fn inbox<'a>(
         &'a self,
         node: &'a str,
@@ -203,6 +292,9 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
         Write::Unlock { room, token } => {
             call.arg("U").arg(room.as_str()).arg(&**token);
         }
+        Write::Released { session } => {
+            call.arg("X").arg(session.as_str());
+        }
         Write::Shared(op) => match op {
             SharedOp::Attached { session, user } => {
                 call.arg("A").arg(session.as_str()).arg(&**user);
@@ -214,6 +306,7 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
                 call.arg("J")
                     .arg(room.as_str())
                     .arg(member.info.peer.as_str())
+                    .arg(member.session.as_str())
                     .arg(MemberRecord::encode(member));
             }
             SharedOp::Left { room, peer } => {
@@ -227,6 +320,35 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
             }
             SharedOp::Forward { to, kind, text } => {
                 call.arg("F").arg(to.as_str()).arg(*kind).arg(&**text);
+            }
+            SharedOp::Logged {
+                session,
+                seq,
+                inbound,
+                kind,
+                text,
+            } => {
+                call.arg("P")
+                    .arg(session.as_str())
+                    .arg(*seq)
+                    .arg(*inbound)
+                    .arg(*kind)
+                    .arg(&**text);
+            }
+            SharedOp::Resumed {
+                session,
+                last_seq,
+                inbound,
+                hello,
+            } => {
+                call.arg("R")
+                    .arg(session.as_str())
+                    .arg(*last_seq)
+                    .arg(*inbound)
+                    .arg(&**hello);
+            }
+            SharedOp::ClientSeq { session, seq } => {
+                call.arg("C").arg(session.as_str()).arg(*seq);
             }
         },
     }

@@ -142,6 +142,14 @@ pub async fn inbox(node: Node, stop: CancellationToken) {
         loop {
             let bell = tokio::select! {
                 bell = doorbells.next() => bell,
+                _ = cluster.refill.notified() => {
+                    // Sessions this node adopted: what came after their claim is in their logs.
+                    let adopted = std::mem::take(&mut *cluster.refills.lock());
+                    for (session, after) in adopted {
+                        fill(&node, &session, after).await;
+                    }
+                    continue;
+                }
                 _ = stop.cancelled() => return,
             };
             let Some(bell) = bell else {
@@ -150,7 +158,8 @@ pub async fn inbox(node: Node, stop: CancellationToken) {
             };
             let offer = cluster.sequencer.lock().offer(&bell.session, bell.position);
             match offer {
-                Offer::Apply => hand(&node, &bell.session, bell.entry).await,
+                _ if bell.position == 0 => moved(&node, &bell.session),
+                Offer::Apply => hand(&node, &bell.session, bell.position, bell.entry).await,
                 Offer::Repeat => {}
                 Offer::Gap { after } => fill(&node, &bell.session, after).await,
             }
@@ -172,7 +181,7 @@ async fn fill(node: &Node, session: &SessionId, after: u64) {
         }
     };
     let (first, entries) = read;
-    let (fresh, lost) = cluster.sequencer.lock().fill(session, first, entries);
+    let (start, fresh, lost) = cluster.sequencer.lock().fill(session, first, entries);
     if lost > 0 {
         tracing::error!(
             event = "cluster.log_gap",
@@ -183,8 +192,8 @@ async fn fill(node: &Node, session: &SessionId, after: u64) {
         );
     }
     node.metrics().cluster_gap_filled(fresh.len());
-    for entry in fresh {
-        hand(node, session, entry).await;
+    for (position, entry) in (start..).zip(fresh) {
+        hand(node, session, position, entry).await;
     }
 }
 
@@ -197,7 +206,7 @@ struct About {
 /// Hands one message from another node to the hub. A change of a room's membership or mode
 /// first brings this node's mirror of the room up to date, so the recipient can act on what it
 /// is told (signal a peer that just joined) the moment it reads it.
-async fn hand(node: &Node, session: &SessionId, entry: LogEntry) {
+async fn hand(node: &Node, session: &SessionId, position: u64, entry: LogEntry) {
     let Some(cluster) = node.cluster() else {
         return;
     };
@@ -223,13 +232,31 @@ async fn hand(node: &Node, session: &SessionId, entry: LogEntry) {
             }
         }
     }
-    let delivered =
-        node.with_hub(|hub, now| hub.forwarded(session, room.as_ref(), kind, &entry.text, now));
+    let delivered = node.with_hub(|hub, now| {
+        hub.forwarded(session, position, room.as_ref(), kind, &entry.text, now)
+    });
     if delivered {
         node.metrics().cluster_forwarded();
     } else {
         cluster.sequencer.lock().forget(session);
     }
+}
+
+/// Another node adopted `session` (a doorbell at position 0): it goes from this node quietly.
+fn moved(node: &Node, session: &SessionId) {
+    let Some(cluster) = node.cluster() else {
+        return;
+    };
+    cluster.sequencer.lock().forget(session);
+    // Under the hub's lock, so the release queues behind every write the hub made for the
+    // session: once it is committed, the session's log is whole.
+    node.with_hub(|hub, now| {
+        hub.moved(session, now);
+        node.submit_shared(vec![Write::Released {
+            session: session.clone(),
+        }]);
+    });
+    tracing::info!(event = "cluster.session_moved", node = %cluster.node_id, session = %session, "a session resumed on another node");
 }
 
 /// Probes the store every [`PROBE_EVERY`] until `stop` fires; a store that fails or takes longer

@@ -31,7 +31,7 @@ impl Receiver {
 
     fn fill(&mut self, store: &MemoryStore, s: &SessionId, after: u64) {
         let (first, entries) = store.log_after(s, after).now_or_never().unwrap().unwrap();
-        let (fresh, lost) = self.sequencer.fill(s, first, entries);
+        let (_, fresh, lost) = self.sequencer.fill(s, first, entries);
         self.lost += lost;
         self.hand(s, fresh);
     }

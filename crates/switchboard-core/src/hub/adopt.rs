@@ -1,0 +1,230 @@
+//! Cluster mode: a session moving between nodes. A client whose transport was lost may resume on
+//! any node; the node it comes to adopts the session from its record in the shared store
+//! ([`Hub::adopt`]), and the node it was on lets it go without a word to its peers
+//! ([`Hub::moved`]).
+//!
+//! What makes the move lossless is the session's durable log: every message a clustered hub
+//! queues for its own session is written to the store with its seq and the position of the last
+//! message from other nodes handed over before it ([`SharedOp::Logged`]), and every resume with
+//! its `hello` ([`SharedOp::Resumed`]). Messages from other nodes are in a log of their own, by
+//! position. [`replay`] puts the two back together into the outbox the session had, with the seqs
+//! its client saw, so a resume after the client's `last_seq` works as on the node it was on.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use switchboard_protocol::{SignalError, renumber};
+
+use super::{Attachment, Hub, sessions::gap_error};
+use crate::{
+    CloseReason, Event, Identity, LogRecord, Now, SessionId, SessionRecord, SharedOp,
+    outbox::Outbox,
+};
+
+/// A message as an outbox keeps it: its `type` and its text, which carries its seq.
+pub type Kept = (&'static str, Arc<str>);
+
+/// The session's log does not reach back far enough, or does not add up: it cannot be adopted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unreplayable;
+
+/// The outbox a session's record describes: its messages in order, the first with seq
+/// `first_seq`, as `(kind, text)` with each text carrying its seq. The messages from other nodes
+/// go in where they were handed over, and after the last record those not yet handed over (or
+/// handed over after it) follow in position order, as the node the session was on would have
+/// queued them.
+pub fn replay(record: &SessionRecord) -> Result<(u64, Vec<Kept>), Unreplayable> {
+    let mut replay = Replay {
+        record,
+        entries: VecDeque::new(),
+        first_seq: 0,
+        handed: None,
+    };
+    for entry in &record.outbox {
+        match entry {
+            LogRecord::Queued {
+                seq,
+                inbound,
+                kind,
+                text,
+            } => {
+                replay.catch_up(*inbound)?;
+                if replay.handed.is_none() {
+                    replay.start(*seq, *inbound);
+                }
+                if *seq != replay.next_seq() {
+                    return Err(Unreplayable);
+                }
+                replay.entries.push_back((kind, text.clone()));
+            }
+            LogRecord::Resumed {
+                last_seq,
+                inbound,
+                hello,
+            } => {
+                replay.catch_up(*inbound)?;
+                if replay.handed.is_none() {
+                    replay.start(last_seq + 1, *inbound);
+                }
+                replay.resume(*last_seq, hello.clone())?;
+            }
+        }
+    }
+    let top = record.inbound_first + record.inbound.len() as u64;
+    replay.catch_up(top.saturating_sub(1))?;
+    let first = replay.first_seq;
+    Ok((first, replay.entries.into_iter().collect()))
+}
+
+struct Replay<'a> {
+    record: &'a SessionRecord,
+    entries: VecDeque<Kept>,
+    first_seq: u64,
+    /// The inbound position handed over last; `None` before the first record.
+    handed: Option<u64>,
+}
+
+impl Replay<'_> {
+    fn start(&mut self, first_seq: u64, inbound: u64) {
+        self.first_seq = first_seq;
+        self.handed = Some(inbound);
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64
+    }
+
+    /// Queues the messages from other nodes up to position `upto`, as they were handed over.
+    fn catch_up(&mut self, upto: u64) -> Result<(), Unreplayable> {
+        let Some(handed) = self.handed else {
+            return Ok(());
+        };
+        for position in handed + 1..=upto {
+            let i = position
+                .checked_sub(self.record.inbound_first)
+                .ok_or(Unreplayable)?;
+            let (kind, text) = self.record.inbound.get(i as usize).ok_or(Unreplayable)?;
+            let seq = self.next_seq();
+            self.entries.push_back((kind, renumber(text, seq).into()));
+        }
+        self.handed = Some(handed.max(upto));
+        Ok(())
+    }
+
+    /// What [`Outbox::resume`] did: `hello` after `last_seq`, then the rest renumbered.
+    fn resume(&mut self, last_seq: u64, hello: Arc<str>) -> Result<(), Unreplayable> {
+        if last_seq + 1 < self.first_seq || last_seq >= self.next_seq() {
+            return Err(Unreplayable);
+        }
+        let keep = (last_seq + 1 - self.first_seq) as usize;
+        let missed: Vec<_> = self.entries.drain(keep..).collect();
+        self.entries.clear();
+        self.first_seq = last_seq + 1;
+        self.entries.push_back(("hello", hello));
+        for (kind, text) in missed.into_iter().filter(|(k, _)| *k != "hello") {
+            let seq = self.next_seq();
+            self.entries.push_back((kind, renumber(&text, seq).into()));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Clone> Hub<S> {
+    /// Takes over `id`, a session of another node, for a client that resumes it here after
+    /// `last_seq`, with `identity` from its token. `record` is the session as the store holds
+    /// it (claimed for this node, so its old node no longer acts for it). The client gets a new
+    /// `hello`, then every message after `last_seq` once, in order, as from [`Hub::resume`]; its
+    /// rooms' mirrors come from the record's views, and its peers notice nothing.
+    pub fn adopt(
+        &mut self,
+        id: SessionId,
+        identity: Identity,
+        record: SessionRecord,
+        last_seq: u64,
+        now: Now,
+    ) -> Result<Attachment, SignalError> {
+        let expired = || {
+            SignalError::SessionExpired(format!("messages after seq {last_seq} are no longer kept"))
+        };
+        if self.sessions.contains_key(&id) {
+            return Err(SignalError::Internal);
+        }
+        let (first_seq, entries) = replay(&record).map_err(|_| expired())?;
+        let mut outbox = Outbox::adopted(self.config.outbox_limit, first_seq, entries, now);
+        self.count_session(&identity)?;
+        let inbound = (record.inbound_first + record.inbound.len() as u64).saturating_sub(1);
+        // Its rooms are those whose views still list it (a kick may have come meanwhile); they
+        // are mirrored before the session is this hub's, so it enters them as it is in the view.
+        let mut rooms = Vec::new();
+        for (room_id, view) in record.rooms {
+            if view.members.iter().any(|m| m.session == id) {
+                self.mirror_room(&room_id, view, now);
+                rooms.push(room_id);
+            }
+        }
+        let mut session = self.attached_session(&id, identity, Outbox::new(1), now);
+        session.peer = record.peer;
+        session.rooms = rooms.into_boxed_slice();
+        session.last_client_seq = record.last_client_seq;
+        let hello: Arc<str> = self
+            .hello(&id, &session, true)
+            .encode(last_seq + 1, now.unix_ms)
+            .into();
+        let replayed = match outbox.resume(last_seq, hello.clone(), now) {
+            Ok(replayed) => replayed,
+            Err(gap) => {
+                self.uncount_session(&session.identity);
+                for room in session.rooms.iter() {
+                    if let Some(r) = self.rooms.get_mut(room) {
+                        r.remove_session(&id);
+                    }
+                    self.release_mirror(room);
+                }
+                return Err(gap_error(gap, last_seq));
+            }
+        };
+        session.outbox = outbox;
+        self.events.push(Event::SessionResumed {
+            session: id.clone(),
+            user: session.identity.user.clone(),
+            replayed,
+        });
+        self.shared.push(SharedOp::Resumed {
+            session: id.clone(),
+            last_seq,
+            inbound,
+            hello,
+        });
+        self.inbound.insert(id.clone(), inbound);
+        self.sessions.insert(id.clone(), Box::new(session));
+        Ok(Attachment {
+            session: id,
+            generation: 1,
+        })
+    }
+
+    /// `id` was adopted by another node: it goes from this hub without a word to its peers (it
+    /// is still in its rooms, on the other node), and a transport still holding it closes.
+    pub fn moved(&mut self, id: &SessionId, now: Now) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        Self::signal(&mut self.ready, s);
+        let rooms = std::mem::take(&mut s.rooms);
+        let user = s.identity.user.clone();
+        self.events.push(Event::SessionClosed {
+            session: id.clone(),
+            user,
+            reason: CloseReason::Superseded,
+        });
+        self.forget(id);
+        // It stays a member of its rooms, now of another node: what this node's members send
+        // it is forwarded there. Mirrors no member of this node is in any more go.
+        for room_id in rooms.iter() {
+            self.release_mirror(room_id);
+        }
+        self.settle(now);
+    }
+}
+
+#[cfg(test)]
+mod tests;
