@@ -12,12 +12,12 @@
 
 use std::{collections::VecDeque, sync::Arc};
 
-use switchboard_protocol::{SignalError, renumber};
+use switchboard_protocol::{PeerLeftReason, SignalError, renumber};
 
-use super::{Attachment, Hub, sessions::gap_error};
+use super::{Attachment, Hub};
 use crate::{
     CloseReason, Event, Identity, LogRecord, Now, SessionId, SessionRecord, SharedOp,
-    outbox::Outbox,
+    outbox::Outbox, session::Link,
 };
 
 /// A message as an outbox keeps it: its `type` and its text, which carries its seq.
@@ -68,6 +68,10 @@ pub fn replay(record: &SessionRecord) -> Result<(u64, Vec<Kept>), Unreplayable> 
                 replay.resume(*last_seq, hello.clone())?;
             }
         }
+    }
+    if replay.handed.is_none() {
+        // A session's log starts with its hello: an empty one is gone.
+        return Err(Unreplayable);
     }
     let top = record.inbound_first + record.inbound.len() as u64;
     replay.catch_up(top.saturating_sub(1))?;
@@ -142,45 +146,46 @@ impl<S: Clone> Hub<S> {
         last_seq: u64,
         now: Now,
     ) -> Result<Attachment, SignalError> {
-        let expired = || {
-            SignalError::SessionExpired(format!("messages after seq {last_seq} are no longer kept"))
-        };
         if self.sessions.contains_key(&id) {
             return Err(SignalError::Internal);
         }
-        let (first_seq, entries) = replay(&record).map_err(|_| expired())?;
-        let mut outbox = Outbox::adopted(self.config.outbox_limit, first_seq, entries, now);
-        self.count_session(&identity)?;
         let inbound = (record.inbound_first + record.inbound.len() as u64).saturating_sub(1);
         // Its rooms are those whose views still list it (a kick may have come meanwhile); they
         // are mirrored before the session is this hub's, so it enters them as it is in the view.
         let mut rooms = Vec::new();
-        for (room_id, view) in record.rooms {
+        for (room_id, view) in &record.rooms {
             if view.members.iter().any(|m| m.session == id) {
-                self.mirror_room(&room_id, view, now);
-                rooms.push(room_id);
+                self.mirror_room(room_id, view.clone(), now);
+                rooms.push(room_id.clone());
             }
         }
+        self.count_moved_session(&identity);
         let mut session = self.attached_session(&id, identity, Outbox::new(1), now);
-        session.peer = record.peer;
+        session.peer = record.peer.clone();
         session.rooms = rooms.into_boxed_slice();
         session.last_client_seq = record.last_client_seq;
         let hello: Arc<str> = self
             .hello(&id, &session, true)
             .encode(last_seq + 1, now.unix_ms)
             .into();
-        let replayed = match outbox.resume(last_seq, hello.clone(), now) {
-            Ok(replayed) => replayed,
-            Err(gap) => {
-                self.uncount_session(&session.identity);
-                for room in session.rooms.iter() {
-                    if let Some(r) = self.rooms.get_mut(room) {
-                        r.remove_session(&id);
-                    }
-                    self.release_mirror(room);
-                }
-                return Err(gap_error(gap, last_seq));
-            }
+        let resumed = replay(&record).ok().and_then(|(first_seq, entries)| {
+            let mut outbox = Outbox::adopted(self.config.outbox_limit, first_seq, entries, now);
+            let replayed = outbox.resume(last_seq, hello.clone(), now).ok()?;
+            Some((outbox, replayed))
+        });
+        let Some((outbox, replayed)) = resumed else {
+            // The logs do not hold what the client is missing (or hold less than it has): the
+            // session can never be served, and ends now, as on the node it was on.
+            session.link = Link::Detached {
+                since: now.at,
+                reason: CloseReason::Expired,
+            };
+            self.sessions.insert(id.clone(), Box::new(session));
+            self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+            self.settle(now);
+            return Err(SignalError::SessionExpired(format!(
+                "messages after seq {last_seq} are no longer kept"
+            )));
         };
         session.outbox = outbox;
         self.events.push(Event::SessionResumed {

@@ -438,7 +438,7 @@ impl<S: Clone> Hub<S> {
     }
 }
 
-pub(super) fn gap_error(gap: ResumeGap, last_seq: u64) -> SignalError {
+fn gap_error(gap: ResumeGap, last_seq: u64) -> SignalError {
     match gap {
         ResumeGap::Released => {
             SignalError::SessionExpired(format!("messages after seq {last_seq} are no longer kept"))

@@ -120,3 +120,170 @@ proptest! {
         }
     }
 }
+
+mod hubs {
+    use rand::{SeedableRng, rngs::StdRng};
+    use serde_json::json;
+    use switchboard_protocol::{PeerLeftReason, Role};
+
+    use super::super::super::testkit::{World, identity, kinds, message_to, room};
+    use crate::{CoreConfig, Disconnect, Hub, LogRecord, SessionRecord, SharedOp};
+
+    fn node(seed: u64) -> World {
+        let mut w = World::new();
+        w.hub = Hub::new(CoreConfig::default(), StdRng::seed_from_u64(seed)).clustered();
+        w
+    }
+
+    /// The session's record as the store would hold it from `ops`: its outbox log, and its
+    /// rooms with views made of the hub's own joins.
+    fn record_of(ops: &[SharedOp], session: &crate::SessionId) -> SessionRecord {
+        let mut record = SessionRecord {
+            inbound_first: 1,
+            ..SessionRecord::default()
+        };
+        let mut view = crate::RoomView::default();
+        for op in ops {
+            match op {
+                SharedOp::Logged {
+                    session: s,
+                    seq,
+                    inbound,
+                    kind,
+                    text,
+                } if s == session => record.outbox.push(LogRecord::Queued {
+                    seq: *seq,
+                    inbound: *inbound,
+                    kind,
+                    text: text.clone(),
+                }),
+                SharedOp::ClientSeq { session: s, seq } if s == session => {
+                    record.last_client_seq = *seq;
+                }
+                SharedOp::Joined { member, .. } => {
+                    if &member.session == session {
+                        record.peer = Some(member.info.peer.clone());
+                    }
+                    view.members.push(member.clone());
+                }
+                _ => {}
+            }
+        }
+        record.rooms.push((room("r1"), view));
+        record
+    }
+
+    #[test]
+    fn a_session_moves_to_another_hub_with_its_outbox_and_its_peers_see_nothing() {
+        let mut a = node(1);
+        let mut b = node(2);
+        let mut alice = a.open("alice", Role::Host);
+        let mut bob = a.open("bob", Role::Guest);
+        a.join(&mut alice, "r1");
+        a.join(&mut bob, "r1");
+        a.drain(&mut alice);
+        // Bob reads one message, then his transport is lost with two more queued.
+        for id in ["m1", "m2", "m3"] {
+            a.send(&mut alice, message_to("bob", id));
+        }
+        let got = a.drain(&mut bob);
+        assert_eq!(kinds(&got), ["message", "message", "message"]);
+        bob.last_seq -= 2;
+        a.hub.disconnect(&bob.at, Disconnect::Lost, a.now);
+        let ops = a.outputs().shared;
+        let record = record_of(&ops, &bob.session());
+        assert_eq!(record.last_client_seq, 1, "bob's join");
+
+        // He resumes on node b: hello, then m2 and m3 renumbered after it.
+        let at = b
+            .hub
+            .adopt(
+                bob.session(),
+                identity("bob", Role::Guest, "*"),
+                record,
+                bob.last_seq,
+                b.now,
+            )
+            .unwrap();
+        bob.at = at;
+        let got = b.drain(&mut bob);
+        assert_eq!(kinds(&got), ["hello", "message", "message"]);
+        assert_eq!(got[0].payload["resumed"], true);
+        assert_eq!(got[0].payload["peer"], "bob");
+        assert_eq!(got[0].payload["last_client_seq"], 1);
+        assert_eq!(
+            got[1..]
+                .iter()
+                .map(|m| m.id.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["m2", "m3"]
+        );
+        let shared = b.outputs().shared;
+        assert!(
+            matches!(&shared[..], [SharedOp::Resumed { last_seq, .. }] if *last_seq == bob.last_seq - 3)
+        );
+
+        // Node a lets him go quietly; what alice sends him now goes to his node.
+        a.hub.moved(&bob.session(), a.now);
+        a.assert_quiet(&mut alice);
+        a.send(&mut alice, message_to("bob", "m4"));
+        let shared = a.outputs().shared;
+        assert!(
+            shared
+                .iter()
+                .any(|op| matches!(op, SharedOp::Forward { to, kind: "message", .. } if *to == bob.session())),
+            "{shared:?}"
+        );
+        // From node b, bob is in r1 and reaches alice, a member of another node.
+        b.send(
+            &mut bob,
+            json!({"type": "message", "room": "r1", "to": "alice", "payload": {}}),
+        );
+        let shared = b.outputs().shared;
+        assert!(
+            shared
+                .iter()
+                .any(|op| matches!(op, SharedOp::Forward { to, .. } if *to == alice.session())),
+            "{shared:?}"
+        );
+    }
+
+    #[test]
+    fn a_session_whose_log_misses_what_the_client_lacks_ends_with_a_timeout() {
+        let mut a = node(1);
+        let mut b = node(2);
+        let mut alice = a.open("alice", Role::Host);
+        let mut bob = a.open("bob", Role::Guest);
+        a.join(&mut alice, "r1");
+        a.join(&mut bob, "r1");
+        let mut record = record_of(&a.outputs().shared, &bob.session());
+        // The log no longer holds its first entries (hello, joined).
+        record.outbox.drain(..2);
+        let refused = b.hub.adopt(
+            bob.session(),
+            identity("bob", Role::Guest, "*"),
+            record,
+            0,
+            b.now,
+        );
+        let e = refused.unwrap_err();
+        assert!(
+            matches!(e, switchboard_protocol::SignalError::SessionExpired(_)),
+            "{e:?}"
+        );
+        let shared = b.outputs().shared;
+        let left = shared.iter().find_map(|op| match op {
+            SharedOp::Forward {
+                to,
+                kind: "peer_left",
+                text,
+            } if *to == alice.session() => Some(text.clone()),
+            _ => None,
+        });
+        let left: serde_json::Value = serde_json::from_str(&left.expect("peer_left")).unwrap();
+        assert_eq!(left["payload"]["reason"], json!(PeerLeftReason::Timeout));
+        assert!(shared.iter().any(|op| matches!(op, SharedOp::Left { .. })));
+        assert!(shared.iter().any(|op| matches!(op, SharedOp::Ended { .. })));
+        assert!(!b.hub.holds(bob.session().as_str()));
+    }
+}
