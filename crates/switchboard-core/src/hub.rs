@@ -21,6 +21,7 @@
 
 mod admission;
 mod adopt;
+mod durable;
 mod media;
 mod mirror;
 mod output;
@@ -105,10 +106,9 @@ pub struct Hub<S> {
     /// is done if none of this node's sessions is in them then (a join replacing the last one
     /// still needs the mirror).
     unmirrored: Vec<RoomId>,
-    /// In cluster mode, for each session that got messages from other nodes, the position in
-    /// its log of the last one handed over ([`Hub::forwarded`]). Kept here rather than in the
-    /// session, whose layout is tuned for a single node.
-    inbound: HashMap<SessionId, u64>,
+    /// In cluster mode, where each session's logs are ([`durable`]). Kept here rather than in
+    /// the session, whose layout is tuned for a single node.
+    logging: HashMap<SessionId, durable::Logging>,
     /// Set while [`Hub::forwarded`] queues a message from another node: that one is in the
     /// session's log already, by position, so it is not logged again.
     handing: bool,
@@ -140,7 +140,7 @@ impl<S: Clone> Hub<S> {
             clustered: false,
             shared: Vec::new(),
             unmirrored: Vec::new(),
-            inbound: HashMap::new(),
+            logging: HashMap::new(),
             handing: false,
         }
     }

@@ -136,6 +136,11 @@ impl Outbox {
         Ok(())
     }
 
+    /// The highest seq handed to a transport.
+    pub(crate) fn sent_upto(&self) -> u64 {
+        self.sent_upto
+    }
+
     pub(crate) fn has_unsent(&self) -> bool {
         self.next_seq - 1 > self.sent_upto
     }

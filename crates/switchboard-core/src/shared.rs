@@ -92,6 +92,9 @@ pub enum SharedOp {
     Logged {
         /// The session.
         session: SessionId,
+        /// The index of this write among the session's on this node, for
+        /// [`Hub::durable`](crate::Hub::durable) once it is committed (0: nothing waits for it).
+        index: u64,
         /// Its seq.
         seq: u64,
         /// Messages from other nodes handed over before it.
@@ -106,6 +109,8 @@ pub enum SharedOp {
     Resumed {
         /// The session.
         session: SessionId,
+        /// The index of this write, as for `Logged`.
+        index: u64,
         /// The client's position.
         last_seq: u64,
         /// Messages from other nodes handed over before it.

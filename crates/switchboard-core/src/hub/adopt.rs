@@ -14,7 +14,7 @@ use std::{collections::VecDeque, sync::Arc};
 
 use switchboard_protocol::{PeerLeftReason, SignalError, renumber};
 
-use super::{Attachment, Hub};
+use super::{Attachment, Hub, durable};
 use crate::{
     CloseReason, Event, Identity, LogRecord, Now, SessionId, SessionRecord, SharedOp,
     outbox::Outbox, session::Link,
@@ -193,13 +193,16 @@ impl<S: Clone> Hub<S> {
             user: session.identity.user.clone(),
             replayed,
         });
+        let mut logging = durable::Logging::default();
+        logging.inbound = inbound;
         self.shared.push(SharedOp::Resumed {
             session: id.clone(),
+            index: logging.rewrite(last_seq + 1),
             last_seq,
             inbound,
             hello,
         });
-        self.inbound.insert(id.clone(), inbound);
+        self.logging.insert(id.clone(), logging);
         self.sessions.insert(id.clone(), Box::new(session));
         Ok(Attachment {
             session: id,

@@ -92,7 +92,7 @@ impl<S: Clone> Hub<S> {
         if !self.sessions.contains_key(session) {
             return false;
         }
-        self.inbound.insert(session.clone(), position);
+        self.logging.entry(session.clone()).or_default().inbound = position;
         let removed = matches!(kind, "left" | "replaced");
         if removed && let Some(room_id) = room {
             if let Some(room) = self.rooms.get_mut(room_id) {

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Instant};
 
 use switchboard_protocol::{PeerLeftReason, ServerMessage};
 
-use super::{Attachment, Hub};
+use super::{Attachment, Hub, durable};
 use crate::{
     CloseReason, Event, MediaCommand, Now, SessionId, SharedOp, outbox::Outgoing, session::Session,
 };
@@ -92,6 +92,12 @@ impl<S: Clone> Hub<S> {
             return Transmit::Close(reason);
         }
         s.signalled = false;
+        // In cluster mode, only what is durable (`durable.rs`).
+        let sendable = (self.logging.get(&at.session)).and_then(durable::Logging::sendable);
+        let max = match sendable {
+            Some(upto) => max.min(upto.saturating_sub(s.outbox.sent_upto()) as usize),
+            None => max,
+        };
         if !s.outbox.has_unsent() {
             if let Some(reason) = s.closing {
                 self.forget(&at.session);
@@ -99,8 +105,13 @@ impl<S: Clone> Hub<S> {
             }
             return Transmit::Idle;
         }
+        if max == 0 {
+            // What is queued waits for its commit, which signals the sink again.
+            return Transmit::Idle;
+        }
         let batch = s.outbox.take_unsent(max);
-        let more = s.outbox.has_unsent() || s.closing.is_some();
+        let more = sendable.is_none_or(|upto| s.outbox.sent_upto() < upto)
+            && (s.outbox.has_unsent() || s.closing.is_some());
         // The transport comes back by itself while there is more: no signal needed till then.
         s.signalled = more;
         Transmit::Messages { batch, more }
@@ -160,10 +171,12 @@ impl<S: Clone> Hub<S> {
             Ok(()) => {
                 Self::signal(&mut self.ready, s);
                 if let Some(text) = logged {
+                    let logging = self.logging.entry(to.clone()).or_default();
                     self.shared.push(SharedOp::Logged {
                         session: to.clone(),
+                        index: logging.write(seq),
                         seq,
-                        inbound: self.inbound.get(to).copied().unwrap_or(0),
+                        inbound: logging.inbound,
                         kind,
                         text,
                     });

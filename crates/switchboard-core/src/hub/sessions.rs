@@ -97,8 +97,10 @@ impl<S: Clone> Hub<S> {
                 session: id.clone(),
                 user: session.identity.user.clone(),
             });
+            // Its hello goes out at once (see `durable.rs`): nothing waits for this write.
             self.shared.push(SharedOp::Logged {
                 session: id.clone(),
+                index: 0,
                 seq: 1,
                 inbound: 0,
                 kind: "hello",
@@ -163,7 +165,7 @@ impl<S: Clone> Hub<S> {
     /// Removes a session that has ended and whose transport is gone.
     pub(super) fn forget(&mut self, id: &SessionId) {
         if let Some(s) = self.sessions.remove(id) {
-            self.inbound.remove(id);
+            self.logging.remove(id);
             self.uncount_session(&s.identity);
         }
     }
@@ -233,10 +235,12 @@ impl<S: Clone> Hub<S> {
         if self.clustered
             && let Some(hello) = hello
         {
+            let logging = self.logging.entry(id.clone()).or_default();
             self.shared.push(SharedOp::Resumed {
                 session: id.clone(),
+                index: logging.rewrite(from + 1),
                 last_seq: from,
-                inbound: self.inbound.get(&id).copied().unwrap_or(0),
+                inbound: logging.inbound,
                 hello,
             });
         }

@@ -327,6 +327,7 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
                 inbound,
                 kind,
                 text,
+                ..
             } => {
                 call.arg("P")
                     .arg(session.as_str())
@@ -340,6 +341,7 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
                 last_seq,
                 inbound,
                 hello,
+                ..
             } => {
                 call.arg("R")
                     .arg(session.as_str())

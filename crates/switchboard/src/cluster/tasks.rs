@@ -11,7 +11,10 @@
 //!
 //! [`Sequencer`]: super::sequencer::Sequencer
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -65,6 +68,7 @@ pub async fn commit(node: Node, stop: CancellationToken) {
             match cluster.store.commit(&cluster.node_id, &writes).await {
                 Ok(()) => {
                     node.metrics().cluster_round_trip(began.elapsed());
+                    release(&node, &writes);
                     break;
                 }
                 Err(e) => {
@@ -90,6 +94,29 @@ pub async fn commit(node: Node, stop: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// Tells the hub that the log writes among `writes` are committed: the messages waiting for
+/// them may go to their clients (`hub/durable.rs` in the core).
+fn release(node: &Node, writes: &[Write]) {
+    let mut done: HashMap<&SessionId, u64> = HashMap::new();
+    for write in writes {
+        if let Write::Shared(
+            SharedOp::Logged { session, index, .. } | SharedOp::Resumed { session, index, .. },
+        ) = write
+            && *index > 0
+        {
+            // Writes of one session come in index order: the last one counts.
+            done.insert(session, *index);
+        }
+    }
+    if !done.is_empty() {
+        node.with_hub(|hub, _| {
+            for (session, index) in done {
+                hub.durable(session, index);
+            }
+        });
     }
 }
 

@@ -151,6 +151,7 @@ mod hubs {
                     inbound,
                     kind,
                     text,
+                    ..
                 } if s == session => record.outbox.push(LogRecord::Queued {
                     seq: *seq,
                     inbound: *inbound,
@@ -285,5 +286,46 @@ mod hubs {
         assert!(shared.iter().any(|op| matches!(op, SharedOp::Left { .. })));
         assert!(shared.iter().any(|op| matches!(op, SharedOp::Ended { .. })));
         assert!(!b.hub.holds(bob.session().as_str()));
+    }
+}
+
+mod durability {
+    use rand::{SeedableRng, rngs::StdRng};
+    use switchboard_protocol::Role;
+
+    use super::super::super::testkit::{World, message_to};
+    use crate::{CoreConfig, Hub, SharedOp, Transmit};
+
+    #[test]
+    fn a_clustered_hub_sends_nothing_before_its_log_write_is_committed() {
+        let mut w = World::new();
+        w.hub = Hub::new(CoreConfig::default(), StdRng::seed_from_u64(1)).clustered();
+        let mut alice = w.open("alice", Role::Host);
+        let mut bob = w.open("bob", Role::Guest);
+        w.join(&mut alice, "r1");
+        w.join(&mut bob, "r1");
+        w.drain(&mut alice);
+        w.outputs();
+        let text = w.frame(&mut alice, message_to("bob", "m1"));
+        w.send_text(&alice, &text).unwrap();
+        // Queued, not sendable: its write is not committed.
+        assert_eq!(w.hub.transmit(&bob.at, 10), Transmit::Idle);
+        let shared = w.outputs().shared;
+        let index = shared
+            .iter()
+            .find_map(|op| match op {
+                SharedOp::Logged {
+                    index,
+                    kind: "message",
+                    ..
+                } => Some(*index),
+                _ => None,
+            })
+            .expect("the message is logged");
+        // Its commit signals bob's transport, which then takes it.
+        w.hub.durable(&bob.session(), index);
+        let got = w.drain(&mut bob);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id.as_deref(), Some("m1"));
     }
 }

@@ -89,6 +89,8 @@ impl Nodes {
     fn flush(&mut self) {
         loop {
             for n in 0..2 {
+                // Committed here and now: what waited for the writes may go.
+                self.worlds[n].commit_logs();
                 let ops = self.worlds[n].outputs().shared;
                 self.store.apply(n, ops);
             }
