@@ -35,6 +35,11 @@ async fn node(prefix: &str, name: &str) -> Process {
 
 /// A node of the cluster `prefix` on the Redis at `url`, named `name`.
 async fn node_on(url: &str, prefix: &str, name: &str) -> Process {
+    node_with(url, prefix, name, &[]).await
+}
+
+/// [`node_on`] with more settings.
+async fn node_with(url: &str, prefix: &str, name: &str, more: &[(&str, &str)]) -> Process {
     let mut env = vec![
         ("SWITCHBOARD_REDIS_URL", url),
         ("SWITCHBOARD_REDIS_PREFIX", prefix),
@@ -42,6 +47,7 @@ async fn node_on(url: &str, prefix: &str, name: &str) -> Process {
         ("SWITCHBOARD_WORKER_THREADS", "1"),
     ];
     env.extend(process::NO_ADDRESS_BUDGETS);
+    env.extend(more);
     Process::start(env!("CARGO_BIN_EXE_switchboard"), &env, None).await
 }
 
@@ -677,4 +683,123 @@ async fn two_nodes_racing_to_resume_one_session_let_exactly_one_win() {
     a.stop().await;
     b.stop().await;
     c.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_stream_loses_nothing_and_who_never_returns_times_out() {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("kill");
+    let fast = [("SWITCHBOARD_RESUME_MS", "1000")];
+    let a = node_with(&redis_url(), &prefix, "node-a", &fast).await;
+    let b = node_with(&redis_url(), &prefix, "node-b", &fast).await;
+    let poll_wait = std::time::Duration::from_millis(25_000);
+    // Alice and carol on node a, bob on node b.
+    let mut alice =
+        AnyClient::connect_to(&a.addr, poll_wait, Transport::Ws, "alice", "*", Role::Host).await;
+    let join = alice
+        .msg("join")
+        .room("r1")
+        .payload(json!({"peer": "alice"}));
+    alice.send(join).await;
+    alice.expect("joined").await;
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    bob.join("r1", "bob").await;
+    let mut carol = client(&a, "carol", Role::Guest).await;
+    carol.join("r1", "carol").await;
+    alice.expect("peer_joined").await;
+    alice.expect("peer_joined").await;
+    bob.expect("peer_joined").await;
+
+    // A randomized stream among the three; node a dies right after the last send, with
+    // messages in flight, written or not.
+    let seed = rand::rng().random::<u64>();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sent = std::collections::HashMap::<(&str, &str), u64>::new();
+    for _ in 0..rng.random_range(20..60) {
+        let (from, to) = [
+            ("alice", "bob"),
+            ("alice", "carol"),
+            ("bob", "alice"),
+            ("bob", "carol"),
+            ("carol", "alice"),
+            ("carol", "bob"),
+        ][rng.random_range(0..6)];
+        let n = sent.entry((from, to)).or_default();
+        let m = json!({"n": *n});
+        *n += 1;
+        match from {
+            "alice" => {
+                let env = alice.msg("message").room("r1").to(to).payload(m);
+                alice.send(env).await;
+            }
+            "bob" => {
+                let env = bob.msg("message").room("r1").to(to).payload(m);
+                bob.send(env).await;
+            }
+            _ => {
+                let env = carol.msg("message").room("r1").to(to).payload(m);
+                carol.send(env).await;
+            }
+        }
+    }
+    a.kill().await;
+    // Bob goes on sending to alice while she is away.
+    let after = sent.get(&("bob", "alice")).copied().unwrap_or(0);
+    send_to(&mut bob, "r1", "alice", after..after + 5).await;
+    sent.insert(("bob", "alice"), after + 5);
+
+    // What reached alice before her node died counts as received.
+    let (before, _) = alice.until_end().await;
+    // Alice resumes on node b and sends again what node a had not made durable.
+    alice.move_to(&b.addr);
+    let hello = alice.resume(Transport::Ws).await;
+    assert!(hello.is_some(), "seed {seed}: {:?}", alice.try_recv());
+
+    // Each reads until carol, who never comes back, is announced gone (timeout).
+    let read = |got: &mut Vec<(String, u64)>, m: switchboard_protocol::ServerEnvelope| {
+        if m.kind == "message" {
+            got.push((m.from.unwrap_or_default(), m.payload["n"].as_u64().unwrap()));
+            false
+        } else {
+            assert_eq!(m.kind, "peer_left", "seed {seed}: {m:?}");
+            assert_eq!(m.payload["peer"], "carol", "seed {seed}: {m:?}");
+            assert_eq!(m.payload["reason"], "timeout", "seed {seed}: {m:?}");
+            true
+        }
+    };
+    let mut to_alice = Vec::new();
+    for m in before {
+        assert!(!read(&mut to_alice, m), "seed {seed}");
+    }
+    while !read(&mut to_alice, alice.recv().await) {}
+    let mut to_bob = Vec::new();
+    while !read(&mut to_bob, bob.recv().await) {}
+
+    let all = |from, to| (0..sent.get(&(from, to)).copied().unwrap_or(0)).collect::<Vec<_>>();
+    // From senders that are still there: everything, once, in order.
+    assert_eq!(
+        by_sender(&to_alice, "bob"),
+        all("bob", "alice"),
+        "seed {seed}"
+    );
+    assert_eq!(
+        by_sender(&to_bob, "alice"),
+        all("alice", "bob"),
+        "seed {seed}"
+    );
+    // From carol, lost with her node: what node a had written, once, in order.
+    for got in [by_sender(&to_alice, "carol"), by_sender(&to_bob, "carol")] {
+        assert_eq!(
+            got,
+            (0..got.len() as u64).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+    }
+    let lines = b.stop().await;
+    assert_eq!(process::events(&lines, "cluster.session_adopted").len(), 1);
+    assert_eq!(process::events(&lines, "cluster.session_expired").len(), 1);
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }

@@ -17,7 +17,8 @@ use switchboard_protocol::{PeerLeftReason, SignalError, renumber};
 use super::{Attachment, Hub, durable};
 use crate::{
     CloseReason, Event, Identity, LogRecord, Now, SessionId, SessionRecord, SharedOp,
-    outbox::Outbox, session::Link,
+    outbox::Outbox,
+    session::{Link, Session},
 };
 
 /// A message as an outbox keeps it: its `type` and its text, which carries its seq.
@@ -150,20 +151,7 @@ impl<S: Clone> Hub<S> {
             return Err(SignalError::Internal);
         }
         let inbound = (record.inbound_first + record.inbound.len() as u64).saturating_sub(1);
-        // Its rooms are those whose views still list it (a kick may have come meanwhile); they
-        // are mirrored before the session is this hub's, so it enters them as it is in the view.
-        let mut rooms = Vec::new();
-        for (room_id, view) in &record.rooms {
-            if view.members.iter().any(|m| m.session == id) {
-                self.mirror_room(room_id, view.clone(), now);
-                rooms.push(room_id.clone());
-            }
-        }
-        self.count_moved_session(&identity);
-        let mut session = self.attached_session(&id, identity, Outbox::new(1), now);
-        session.peer = record.peer.clone();
-        session.rooms = rooms.into_boxed_slice();
-        session.last_client_seq = record.last_client_seq;
+        let mut session = self.take_in(&id, identity, &record, now);
         let hello: Arc<str> = self
             .hello(&id, &session, true)
             .encode(last_seq + 1, now.unix_ms)
@@ -176,13 +164,7 @@ impl<S: Clone> Hub<S> {
         let Some((outbox, replayed)) = resumed else {
             // The logs do not hold what the client is missing (or hold less than it has): the
             // session can never be served, and ends now, as on the node it was on.
-            session.link = Link::Detached {
-                since: now.at,
-                reason: CloseReason::Expired,
-            };
-            self.sessions.insert(id.clone(), Box::new(session));
-            self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
-            self.settle(now);
+            self.end_taken_in(id, session, now);
             return Err(SignalError::SessionExpired(format!(
                 "messages after seq {last_seq} are no longer kept"
             )));
@@ -208,6 +190,53 @@ impl<S: Clone> Hub<S> {
             session: id,
             generation: 1,
         })
+    }
+
+    /// Ends `id`, a session of a node that is gone and whose client did not come back within
+    /// its resume window, claimed by this node for it: its peers see `peer_left` `timeout`, as
+    /// when a session of this node times out. `identity` is its user's (its only part used).
+    pub fn expire(&mut self, id: SessionId, identity: Identity, record: &SessionRecord, now: Now) {
+        if self.sessions.contains_key(&id) {
+            return;
+        }
+        let session = self.take_in(&id, identity, record, now);
+        self.end_taken_in(id, session, now);
+    }
+
+    /// A session of `record` as this hub's: in the rooms whose views still list it (a kick may
+    /// have come meanwhile), mirrored before the session is this hub's so it enters them as it is
+    /// in the view; counted without the caps (it was admitted where it started).
+    fn take_in(
+        &mut self,
+        id: &SessionId,
+        identity: Identity,
+        record: &SessionRecord,
+        now: Now,
+    ) -> Session<S> {
+        let mut rooms = Vec::new();
+        for (room_id, view) in &record.rooms {
+            if view.members.iter().any(|m| &m.session == id) {
+                self.mirror_room(room_id, view.clone(), now);
+                rooms.push(room_id.clone());
+            }
+        }
+        self.count_moved_session(&identity);
+        let mut session = self.attached_session(id, identity, Outbox::new(1), now);
+        session.peer = record.peer.clone();
+        session.rooms = rooms.into_boxed_slice();
+        session.last_client_seq = record.last_client_seq;
+        session
+    }
+
+    /// Ends a session [`Hub::take_in`] made, with no transport: its peers see `timeout`.
+    fn end_taken_in(&mut self, id: SessionId, mut session: Session<S>, now: Now) {
+        session.link = Link::Detached {
+            since: now.at,
+            reason: CloseReason::Expired,
+        };
+        self.sessions.insert(id.clone(), Box::new(session));
+        self.close_session(&id, CloseReason::Expired, PeerLeftReason::Timeout, now);
+        self.settle(now);
     }
 
     /// `id` was adopted by another node: it goes from this hub without a word to its peers (it

@@ -537,6 +537,20 @@ impl AnyClient {
         assert_eq!(next.id.as_deref(), Some("barrier"));
     }
 
+    /// The messages that arrive before the stream ends (the server died, say), then its end.
+    pub async fn until_end(&mut self) -> (Vec<ServerEnvelope>, End) {
+        let mut got = Vec::new();
+        loop {
+            match self.next_item().await {
+                Item::Msg(env) => {
+                    self.transcript.push(normalize(&env));
+                    got.push(env);
+                }
+                Item::End(end) => return (got, end),
+            }
+        }
+    }
+
     /// The stream must end now (no message before the end).
     pub async fn expect_end(&mut self) -> End {
         match self.next_item().await {

@@ -6,8 +6,8 @@
 //! Two resumes of one session racing on two nodes: the first claim wins; the second comes from
 //! the same client position, below the first one's `hello`, and is answered `session_expired`.
 
-use switchboard_core::{Attachment, Identity, SessionId};
-use switchboard_protocol::SignalError;
+use switchboard_core::{Attachment, Identity, SessionId, SessionRecord};
+use switchboard_protocol::{Role, RoomGrant, SignalError};
 
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,7 @@ pub async fn resume(
             return Err(unavailable(e));
         }
     };
-    let mut claimed = match handed_over(store, cluster.node_id(), &id).await {
+    let claimed = match handed_over(store, cluster.node_id(), &id).await {
         Ok(Some(claimed)) => claimed,
         Ok(None) => {
             cluster.sequencer.lock().adopt(&id, None);
@@ -66,17 +66,13 @@ pub async fn resume(
             return Err(unavailable(e));
         }
     };
-    for room in std::mem::take(&mut claimed.rooms) {
-        match store.room(&room, None).await {
-            Ok(Some(view)) => claimed.record.rooms.push((room, view)),
-            Ok(None) => {}
-            Err(e) => {
-                cluster.sequencer.lock().adopt(&id, None);
-                return Err(unavailable(e));
-            }
+    let record = match with_rooms(store, claimed).await {
+        Ok(record) => record,
+        Err(e) => {
+            cluster.sequencer.lock().adopt(&id, None);
+            return Err(unavailable(e));
         }
-    }
-    let record = claimed.record;
+    };
     let top = (record.inbound_first + record.inbound.len() as u64).saturating_sub(1);
     let adopted = node.with_hub(|hub, now| {
         let adopted = hub.adopt(id.clone(), identity, record, last_seq, now);
@@ -117,4 +113,39 @@ async fn handed_over(
             other => return Ok(other),
         }
     }
+}
+
+/// The claimed session's record with a view of each of its rooms.
+async fn with_rooms(store: &dyn Store, claimed: Claimed) -> Result<SessionRecord, StoreError> {
+    let mut record = claimed.record;
+    for room in claimed.rooms {
+        if let Some(view) = store.room(&room, None).await? {
+            record.rooms.push((room, view));
+        }
+    }
+    Ok(record)
+}
+
+/// Ends `session`, which the lease sweep claimed for this node: a session of a node that died,
+/// whose client did not resume it within its window. Its peers are told `timeout`.
+pub async fn expire(node: &Node, session: SessionId) -> Result<(), StoreError> {
+    let Some(cluster) = node.cluster() else {
+        return Ok(());
+    };
+    let store = cluster.store();
+    let Some(claimed) = store.record(cluster.node_id(), &session).await? else {
+        return Ok(());
+    };
+    let identity = Identity {
+        user: claimed.user.as_str().into(),
+        role: Role::Guest,
+        name: None,
+        grant: RoomGrant::Prefix(String::new()),
+        address: None,
+        ice_servers: Vec::new(),
+    };
+    let record = with_rooms(store, claimed).await?;
+    node.with_hub(|hub, now| hub.expire(session.clone(), identity, &record, now));
+    tracing::info!(event = "cluster.session_expired", node = %cluster.node_id(), session = %session, "a session of a node that is gone was not resumed in time");
+    Ok(())
 }

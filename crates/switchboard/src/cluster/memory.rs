@@ -183,8 +183,8 @@ impl MemoryStore {
     }
 }
 
-/// The model keeps no outbox logs: adoption is tested against Redis (`tests/cluster.rs`) and
-/// its replay in the core (`hub/adopt/tests.rs`).
+/// The model keeps no outbox logs nor leases: adoption and node loss are tested against Redis
+/// (`tests/cluster.rs`), and the replay in the core (`hub/adopt/tests.rs`).
 fn not_modelled() -> StoreError {
     StoreError("the in-memory model does not adopt sessions".into())
 }
@@ -260,6 +260,20 @@ impl Store for MemoryStore {
         _session: &'a SessionId,
     ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>> {
         Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn lease<'a>(
+        &'a self,
+        _node: &'a str,
+        _lease_ms: u64,
+        _window_ms: u64,
+        _most: usize,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn leave<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn inbox<'a>(

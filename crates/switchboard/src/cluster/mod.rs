@@ -49,6 +49,11 @@ const WRITE_QUEUE: usize = 16 * 1024;
 /// joins by this much).
 pub const LOCK_MS: u64 = 5_000;
 
+/// How long a node's lease lasts; it is renewed with every probe of the store
+/// ([`tasks::PROBE_EVERY`]). A node whose lease ran out is taken as dead by the others: its
+/// sessions may be resumed anywhere, and those not resumed within their window end.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A node's membership of the cluster: its id, the store, and the queue to the commit task.
 pub struct Cluster {
     node_id: Arc<str>,

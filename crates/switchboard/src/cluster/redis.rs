@@ -37,6 +37,7 @@ pub struct RedisStore {
     log: Script,
     claim: Script,
     record: Script,
+    lease: Script,
 }
 
 impl RedisStore {
@@ -60,6 +61,7 @@ impl RedisStore {
             log: Script::new(include_str!("lua/log.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             record: Script::new(include_str!("lua/record.lua")),
+            lease: Script::new(include_str!("lua/lease.lua")),
         })
     }
 }
@@ -215,8 +217,9 @@ impl Store for RedisStore {
                 Vec<String>,
                 Vec<String>,
                 Vec<String>,
+                String,
             );
-            let (_, moving, last_client_seq, peer, inbound_first, inbound, outbox, rooms): Found =
+            let (_, moving, last_client_seq, peer, inbound_first, inbound, outbox, rooms, user): Found =
                 redis::FromRedisValue::from_redis_value(redis::Value::Array(parts))
                     .map_err(|e| StoreError(format!("record.lua: {e}")))?;
             let record = SessionRecord {
@@ -238,7 +241,44 @@ impl Store for RedisStore {
                 moving: !moving.is_empty(),
                 record,
                 rooms,
+                user,
             }))
+        })
+    }
+
+    fn lease<'a>(
+        &'a self,
+        node: &'a str,
+        lease_ms: u64,
+        window_ms: u64,
+        most: usize,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let taken: Vec<String> = self
+                .lease
+                .arg(&self.prefix)
+                .arg(node)
+                .arg(lease_ms)
+                .arg(window_ms)
+                .arg(most)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            Ok(taken.iter().filter_map(|s| SessionId::parse(s)).collect())
+        })
+    }
+
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::pipe()
+                .atomic()
+                .del(format!("{}:node:{{{node}}}", self.prefix))
+                .srem(format!("{}:nodes", self.prefix), node)
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(error)
         })
     }
 

@@ -86,6 +86,8 @@ pub struct Claimed {
     pub record: SessionRecord,
     /// Its rooms, to read.
     pub rooms: Vec<RoomId>,
+    /// Its user.
+    pub user: String,
 }
 
 /// The store failed or could not be reached.
@@ -138,6 +140,20 @@ pub trait Store: Send + Sync + 'static {
         node: &'a str,
         session: &'a SessionId,
     ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>>;
+
+    /// Renews `node`'s lease for `lease_ms`, and lets go of the sessions of every node whose
+    /// lease ran out: each may be resumed on any node within `window_ms`. Answers up to `most`
+    /// of those whose window passed, claimed for `node` to end.
+    fn lease<'a>(
+        &'a self,
+        node: &'a str,
+        lease_ms: u64,
+        window_ms: u64,
+        most: usize,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
+
+    /// `node` stops: its lease goes, with nothing left for the others to sweep.
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Answers whether the store does.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;

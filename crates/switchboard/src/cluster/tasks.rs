@@ -53,6 +53,10 @@ pub async fn commit(node: Node, stop: CancellationToken) {
             _ = stop.cancelled() => queue.try_recv().ok(),
         };
         let Some(mut writes) = first else {
+            // Everything is committed: nothing of this node is left for the others to sweep.
+            if let Err(e) = cluster.store.leave(&cluster.node_id).await {
+                tracing::warn!(event = "cluster.leave_failed", node = %cluster.node_id, error = %e, "cannot take this node's lease back; the others will sweep it");
+            }
             return;
         };
         while writes.len() < BATCH {
@@ -286,6 +290,38 @@ fn moved(node: &Node, session: &SessionId) {
     tracing::info!(event = "cluster.session_moved", node = %cluster.node_id, session = %session, "a session resumed on another node");
 }
 
+/// Renews this node's lease and ends the sessions of dead nodes whose window passed.
+async fn sweep(node: &Node) {
+    let Some(cluster) = node.cluster() else {
+        return;
+    };
+    let window = node.config().core().resume_window.as_millis() as u64;
+    let lease = super::LEASE.as_millis() as u64;
+    let taken = cluster
+        .store
+        .lease(&cluster.node_id, lease, window, SWEEP_MOST)
+        .await;
+    let failed = match taken {
+        Ok(taken) => {
+            let mut failed = None;
+            for session in taken {
+                if let Err(e) = super::adopt::expire(node, session).await {
+                    failed = Some(e);
+                }
+            }
+            failed
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(e) = failed {
+        node.metrics().cluster_store_error();
+        tracing::warn!(event = "cluster.sweep_failed", node = %cluster.node_id, error = %e, "cannot renew the lease or end the sessions of a node that is gone");
+    }
+}
+
+/// Sessions of dead nodes one sweep ends at most; the rest wait for the next probe.
+const SWEEP_MOST: usize = 64;
+
 /// Probes the store every [`PROBE_EVERY`] until `stop` fires; a store that fails or takes longer
 /// than [`PROBE_TIMEOUT`] is unreachable until it answers again.
 pub async fn health(node: Node, stop: CancellationToken) {
@@ -299,6 +335,9 @@ pub async fn health(node: Node, stop: CancellationToken) {
         }
         let answer = tokio::time::timeout(PROBE_TIMEOUT, cluster.store.ping()).await;
         let reachable = matches!(answer, Ok(Ok(())));
+        if reachable && !stop.is_cancelled() {
+            sweep(&node).await;
+        }
         let was = cluster
             .reachable
             .swap(reachable, std::sync::atomic::Ordering::Relaxed);

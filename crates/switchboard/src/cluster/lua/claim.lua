@@ -14,6 +14,10 @@ if not h[1] or h[1] == node then return {0, ''} end
 if h[2] ~= user then return {-1, ''} end
 if last < tonumber(h[3] or '0') then return {0, ''} end
 redis.call('HSET', s, 'node', node, 'floor', last + 1)
+redis.call('SREM', p .. ':node:{' .. h[1] .. '}:s', sid)
+redis.call('SADD', p .. ':node:{' .. node .. '}:s', sid)
+-- A session of a node that died no longer waits to be ended (lease.lua).
+redis.call('ZREM', p .. ':expiry', sid)
 if h[1] ~= '' then
   redis.call('HSET', s, 'moving', h[1])
   redis.call('PUBLISH', p .. ':n:{' .. h[1] .. '}', sid .. '\n0\nmoved\n')

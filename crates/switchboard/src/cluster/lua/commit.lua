@@ -46,11 +46,13 @@ while i <= #ARGV do
   local op = ARGV[i]
   if op == 'A' then
     redis.call('HSET', session(ARGV[i + 1]), 'node', node, 'user', ARGV[i + 2])
+    redis.call('SADD', p .. ':node:{' .. node .. '}:s', ARGV[i + 1])
     i = i + 3
   elseif op == 'E' then
     -- A session another node adopted is that node's to end.
     if holds(ARGV[i + 1]) then
       local s = session(ARGV[i + 1])
+      redis.call('SREM', p .. ':node:{' .. redis.call('HGET', s, 'node') .. '}:s', ARGV[i + 1])
       redis.call('DEL', s, s .. ':log', s .. ':out', s .. ':rooms')
     end
     i = i + 2
