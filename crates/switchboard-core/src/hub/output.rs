@@ -93,7 +93,11 @@ impl<S: Clone> Hub<S> {
         }
         s.signalled = false;
         // In cluster mode, only what is durable (`durable.rs`).
-        let sendable = (self.logging.get(&at.session)).and_then(durable::Logging::sendable);
+        let sendable = if self.clustered {
+            (self.logging.get(&at.session)).and_then(durable::Logging::sendable)
+        } else {
+            None
+        };
         let max = match sendable {
             Some(upto) => max.min(upto.saturating_sub(s.outbox.sent_upto()) as usize),
             None => max,

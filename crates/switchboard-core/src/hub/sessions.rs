@@ -165,7 +165,9 @@ impl<S: Clone> Hub<S> {
     /// Removes a session that has ended and whose transport is gone.
     pub(super) fn forget(&mut self, id: &SessionId) {
         if let Some(s) = self.sessions.remove(id) {
-            self.logging.remove(id);
+            if self.clustered {
+                self.logging.remove(id);
+            }
             self.uncount_session(&s.identity);
         }
     }
