@@ -803,3 +803,29 @@ async fn a_node_killed_mid_stream_loses_nothing_and_who_never_returns_times_out(
     assert_eq!(process::events(&lines, "cluster.session_expired").len(), 1);
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_killed_node_restarted_under_its_id_lets_its_old_sessions_time_out() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("restart");
+    let fast = [("SWITCHBOARD_RESUME_MS", "500")];
+    let a = node_with(&redis_url(), &prefix, "node-a", &fast).await;
+    let b = node_with(&redis_url(), &prefix, "node-b", &fast).await;
+    let mut bob = client(&b, "bob", Role::Guest).await;
+    bob.join("r1", "bob").await;
+    let mut carol = client(&a, "carol", Role::Guest).await;
+    carol.join("r1", "carol").await;
+    bob.expect("peer_joined").await;
+    a.kill().await;
+    // Back at once, before its lease ran out: what Redis lists as its sessions is of the run
+    // that died, and carol is announced gone when her window passes.
+    let a = node_with(&redis_url(), &prefix, "node-a", &fast).await;
+    let left = bob.expect("peer_left").await;
+    assert_eq!(left.payload["peer"], "carol");
+    assert_eq!(left.payload["reason"], "timeout");
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}

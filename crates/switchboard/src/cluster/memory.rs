@@ -12,7 +12,7 @@ use switchboard_protocol::RoomId;
 use tokio::sync::mpsc;
 
 use super::store::{
-    Claim, Claimed, Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, mode_name,
+    Claim, Claimed, Doorbell, Lease, LogEntry, MemberRecord, Store, StoreError, Write, mode_name,
     room_view,
 };
 
@@ -265,9 +265,7 @@ impl Store for MemoryStore {
     fn lease<'a>(
         &'a self,
         _node: &'a str,
-        _lease_ms: u64,
-        _window_ms: u64,
-        _most: usize,
+        _lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
         Box::pin(std::future::ready(Err(not_modelled())))
     }

@@ -27,9 +27,12 @@ pub mod sequencer;
 pub mod store;
 pub mod tasks;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use parking_lot::Mutex;
@@ -52,7 +55,20 @@ pub const LOCK_MS: u64 = 5_000;
 /// How long a node's lease lasts; it is renewed with every probe of the store
 /// ([`tasks::PROBE_EVERY`]). A node whose lease ran out is taken as dead by the others: its
 /// sessions may be resumed anywhere, and those not resumed within their window end.
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// Sessions of dead nodes one sweep ends at most; the rest wait for the next probe.
+const SWEEP_MOST: usize = 64;
+
+/// This node's lease renewal, for sessions resumable within `window`; `fresh` at startup.
+fn lease(window: Duration, fresh: bool) -> store::Lease {
+    store::Lease {
+        lease_ms: LEASE.as_millis() as u64,
+        window_ms: window.as_millis() as u64,
+        most: SWEEP_MOST,
+        fresh,
+    }
+}
 
 /// A node's membership of the cluster: its id, the store, and the queue to the commit task.
 pub struct Cluster {
@@ -94,15 +110,21 @@ impl Cluster {
         self.reachable.load(Ordering::Relaxed)
     }
 
-    /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries.
+    /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries, and
+    /// sessions of dead nodes may be resumed within `window`. Takes this node's lease; sessions
+    /// an earlier run under the same id left (it was killed) are let go, as a dead node's.
     pub async fn connect(
         url: &str,
         prefix: &str,
         node_id: &str,
         log_cap: usize,
+        window: Duration,
     ) -> Result<Self, StoreError> {
         let store = redis::RedisStore::connect(url, prefix, log_cap).await?;
         Store::ping(&store).await?;
+        let mut startup = lease(window, true);
+        startup.most = 0;
+        Store::lease(&store, node_id, startup).await?;
         Ok(Cluster::new(node_id, Arc::new(store)))
     }
 

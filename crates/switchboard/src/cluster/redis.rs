@@ -18,8 +18,8 @@ use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
 use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
-    Claim, Claimed, Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, decode_record,
-    mode_name, room_view,
+    Claim, Claimed, Doorbell, Lease, LogEntry, MemberRecord, Store, StoreError, Write,
+    decode_record, mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -249,9 +249,7 @@ impl Store for RedisStore {
     fn lease<'a>(
         &'a self,
         node: &'a str,
-        lease_ms: u64,
-        window_ms: u64,
-        most: usize,
+        lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
         Box::pin(async move {
             let mut c = self.commands.clone();
@@ -259,9 +257,10 @@ impl Store for RedisStore {
                 .lease
                 .arg(&self.prefix)
                 .arg(node)
-                .arg(lease_ms)
-                .arg(window_ms)
-                .arg(most)
+                .arg(lease.lease_ms)
+                .arg(lease.window_ms)
+                .arg(lease.most)
+                .arg(if lease.fresh { "1" } else { "0" })
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;

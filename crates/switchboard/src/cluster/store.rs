@@ -90,6 +90,19 @@ pub struct Claimed {
     pub user: String,
 }
 
+/// A lease renewal ([`Store::lease`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    /// How long it lasts, in ms.
+    pub lease_ms: u64,
+    /// The resume window of the sessions of dead nodes, in ms.
+    pub window_ms: u64,
+    /// Sessions to take for ending at most.
+    pub most: usize,
+    /// Whether the node just started.
+    pub fresh: bool,
+}
+
 /// The store failed or could not be reached.
 #[derive(Debug, thiserror::Error)]
 #[error("shared store: {0}")]
@@ -143,13 +156,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Renews `node`'s lease for `lease_ms`, and lets go of the sessions of every node whose
     /// lease ran out: each may be resumed on any node within `window_ms`. Answers up to `most`
-    /// of those whose window passed, claimed for `node` to end.
+    /// of those whose window passed, claimed for `node` to end. `fresh` when `node` just
+    /// started: sessions still listed under its id are of an earlier run, and are let go too.
     fn lease<'a>(
         &'a self,
         node: &'a str,
-        lease_ms: u64,
-        window_ms: u64,
-        most: usize,
+        lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
 
     /// `node` stops: its lease goes, with nothing left for the others to sweep.

@@ -295,12 +295,8 @@ async fn sweep(node: &Node) {
     let Some(cluster) = node.cluster() else {
         return;
     };
-    let window = node.config().core().resume_window.as_millis() as u64;
-    let lease = super::LEASE.as_millis() as u64;
-    let taken = cluster
-        .store
-        .lease(&cluster.node_id, lease, window, SWEEP_MOST)
-        .await;
+    let lease = super::lease(node.config().core().resume_window, false);
+    let taken = cluster.store.lease(&cluster.node_id, lease).await;
     let failed = match taken {
         Ok(taken) => {
             let mut failed = None;
@@ -318,9 +314,6 @@ async fn sweep(node: &Node) {
         tracing::warn!(event = "cluster.sweep_failed", node = %cluster.node_id, error = %e, "cannot renew the lease or end the sessions of a node that is gone");
     }
 }
-
-/// Sessions of dead nodes one sweep ends at most; the rest wait for the next probe.
-const SWEEP_MOST: usize = 64;
 
 /// Probes the store every [`PROBE_EVERY`] until `stop` fires; a store that fails or takes longer
 /// than [`PROBE_TIMEOUT`] is unreachable until it answers again.
