@@ -829,3 +829,53 @@ async fn a_killed_node_restarted_under_its_id_lets_its_old_sessions_time_out() {
     b.stop().await;
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_node_that_missed_a_move_lets_the_session_go_once_its_inbox_is_back() {
+    let Some(own) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = unique_prefix("missed");
+    let a = node_on(&own.url, &prefix, "node-a").await;
+    let b = node_on(&own.url, &prefix, "node-b").await;
+    let mut alice = client(&a, "alice", Role::Host).await;
+    alice.join("r1", "alice").await;
+    let poll_wait = std::time::Duration::from_millis(25_000);
+    let mut bob =
+        AnyClient::connect_to(&a.addr, poll_wait, Transport::Ws, "bob", "*", Role::Guest).await;
+    let join = bob.msg("join").room("r1").payload(json!({"peer": "bob"}));
+    bob.send(join).await;
+    bob.expect("joined").await;
+    alice.expect("peer_joined").await;
+
+    // The inboxes go down: node a does not hear that bob moves to node b, which takes him after
+    // waiting for node a to let go.
+    own.command(&["ACL", "SETUSER", "default", "-subscribe"])
+        .await;
+    own.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    bob.drop_transport().await;
+    bob.move_to(&b.addr);
+    assert!(bob.resume(Transport::Ws).await.is_some());
+    own.command(&["ACL", "SETUSER", "default", "+subscribe"])
+        .await;
+    // Back, node a reads its sessions' logs, finds bob held by node b and lets him go quietly.
+    eventually("node a lets bob go", || async {
+        match a.events("cluster.session_moved").len() {
+            1 => Ok(()),
+            n => Err(n),
+        }
+    })
+    .await;
+    send_to(&mut alice, "r1", "bob", 0..1).await;
+    assert_eq!(messages(&mut bob, 1).await, [("alice".to_owned(), 0)]);
+    let hi = bob
+        .msg("message")
+        .room("r1")
+        .to("alice")
+        .payload(json!({"n": 1}));
+    bob.send(hi).await;
+    let m = alice.expect("message").await;
+    assert_eq!(m.from.as_deref(), Some("bob"));
+    a.stop().await;
+    b.stop().await;
+}

@@ -12,8 +12,8 @@ use switchboard_protocol::RoomId;
 use tokio::sync::mpsc;
 
 use super::store::{
-    Claim, Claimed, Doorbell, Lease, LogEntry, MemberRecord, Store, StoreError, Write, mode_name,
-    room_view,
+    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
+    mode_name, room_view,
 };
 
 /// How the inbox misbehaves: each doorbell is lost, sent twice, or held back behind the next
@@ -230,15 +230,23 @@ impl Store for MemoryStore {
         &'a self,
         session: &'a SessionId,
         after: u64,
-    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>> {
+    ) -> BoxFuture<'a, Result<LogRead, StoreError>> {
         let state = self.state.lock();
         let read = match state.sessions.get(session) {
-            None => (after + 1, Vec::new()),
+            None => LogRead {
+                first: after + 1,
+                entries: Vec::new(),
+                holder: String::new(),
+            },
             Some(s) => {
                 let first = s.top + 1 - s.log.len() as u64;
                 let from = first.max(after + 1);
                 let skip = (from - first) as usize;
-                (from, s.log.iter().skip(skip).cloned().collect())
+                LogRead {
+                    first: from,
+                    entries: s.log.iter().skip(skip).cloned().collect(),
+                    holder: s.node.clone(),
+                }
             }
         };
         Box::pin(std::future::ready(Ok(read)))

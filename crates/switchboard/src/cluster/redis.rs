@@ -18,7 +18,7 @@ use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
 use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
-    Claim, Claimed, Doorbell, Lease, LogEntry, MemberRecord, Store, StoreError, Write,
+    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
     decode_record, mode_name, room_view,
 };
 
@@ -135,10 +135,10 @@ impl Store for RedisStore {
         &'a self,
         session: &'a SessionId,
         after: u64,
-    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>> {
+    ) -> BoxFuture<'a, Result<LogRead, StoreError>> {
         Box::pin(async move {
             let mut c = self.commands.clone();
-            let (first, raw): (u64, Vec<String>) = self
+            let (first, raw, holder): (u64, Vec<String>, String) = self
                 .log
                 .arg(&self.prefix)
                 .arg(session.as_str())
@@ -156,7 +156,11 @@ impl Store for RedisStore {
                     })
                 })
                 .collect();
-            Ok((first, entries))
+            Ok(LogRead {
+                first,
+                entries,
+                holder,
+            })
         })
     }
 

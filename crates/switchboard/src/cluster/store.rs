@@ -46,6 +46,18 @@ pub enum Write {
     },
 }
 
+/// A read of a session's log ([`Store::log_after`]).
+#[derive(Debug)]
+pub struct LogRead {
+    /// The position of the first entry returned (above the one asked for when older entries
+    /// are no longer kept).
+    pub first: u64,
+    /// The entries from there on.
+    pub entries: Vec<LogEntry>,
+    /// The node holding the session ('' for none).
+    pub holder: String,
+}
+
 /// A message appended to a session's log, as its node's inbox announces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doorbell {
@@ -125,13 +137,12 @@ pub trait Store: Send + Sync + 'static {
         writes: &'a [Write],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// The entries of `session`'s log after position `after`, with the position of the first
-    /// one returned (above `after + 1` when older entries are no longer kept).
+    /// The entries of `session`'s log after position `after`.
     fn log_after<'a>(
         &'a self,
         session: &'a SessionId,
         after: u64,
-    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>>;
+    ) -> BoxFuture<'a, Result<LogRead, StoreError>>;
 
     /// Moves `session` of `user` to `node`, for its client resuming there after `last_seq`, and
     /// fences off the node it was on: that node hears on its inbox that the session moved (a

@@ -211,8 +211,19 @@ async fn fill(node: &Node, session: &SessionId, after: u64) {
             return;
         }
     };
-    let (first, entries) = read;
-    let (start, fresh, lost) = cluster.sequencer.lock().fill(session, first, entries);
+    // Another node holds a session this node still has: it did not hear of the move (its inbox
+    // was down, which is why its logs are read now).
+    if !read.holder.is_empty()
+        && read.holder != *cluster.node_id
+        && node.with_hub(|hub, _| hub.holds(session.as_str()))
+    {
+        moved(node, session);
+        return;
+    }
+    let (start, fresh, lost) = cluster
+        .sequencer
+        .lock()
+        .fill(session, read.first, read.entries);
     if lost > 0 {
         tracing::error!(
             event = "cluster.log_gap",

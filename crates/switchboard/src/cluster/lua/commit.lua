@@ -102,6 +102,11 @@ while i <= #ARGV do
     if holds(ARGV[i + 1]) then
       append(session(ARGV[i + 1]) .. ':out', 'R ' .. ARGV[i + 2] .. ' ' .. ARGV[i + 3] .. '\n' .. ARGV[i + 4])
     end
+    -- A node that adopted the session resumed it: a node it moved from that never let go (it
+    -- did not hear of the move) is fenced off from now on.
+    if redis.call('HGET', session(ARGV[i + 1]), 'node') == node then
+      redis.call('HDEL', session(ARGV[i + 1]), 'moving')
+    end
     i = i + 5
   elseif op == 'X' then
     local s = session(ARGV[i + 1])
