@@ -18,12 +18,16 @@
 //! | [`output`] | outboxes filled, sinks signalled, frames taken, outputs handed out |
 //! | [`timers`] | heartbeat, resume and idle deadlines, kept by deadline |
 //! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
+//! | [`adopt`] | cluster mode: a session resumed on another node, adopted there and let go here |
+//! | [`durable`] | cluster mode: nothing reaches a client before it is in the shared store |
 //! | [`policy`] | stored rooms' policies: member limit, starting mode and media, expiry |
 //! | [`lobby`] | guests knocking on a room, and hosts admitting or denying them |
 //! | [`control`] | the control API's actions on live rooms: members, removal, server messages |
 
 mod admission;
+mod adopt;
 mod control;
+mod durable;
 mod lobby;
 mod media;
 mod mirror;
@@ -119,6 +123,12 @@ pub struct Hub<S> {
     /// is done if none of this node's sessions is in them then (a join replacing the last one
     /// still needs the mirror).
     unmirrored: Vec<RoomId>,
+    /// In cluster mode, where each session's logs are ([`durable`]). Kept here rather than in
+    /// the session, whose layout is tuned for a single node.
+    logging: HashMap<SessionId, durable::Logging>,
+    /// Set while [`Hub::forwarded`] queues a message from another node: that one is in the
+    /// session's log already, by position, so it is not logged again.
+    handing: bool,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -150,6 +160,8 @@ impl<S: Clone> Hub<S> {
             clustered: false,
             shared: Vec::new(),
             unmirrored: Vec::new(),
+            logging: HashMap::new(),
+            handing: false,
         }
     }
 

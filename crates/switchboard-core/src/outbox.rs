@@ -72,6 +72,37 @@ impl Outbox {
         }
     }
 
+    /// The outbox another node's session had, as its durable log describes it: `entries`
+    /// (`(kind, text)`, each text carrying its seq) numbered from `first_seq`, all handed out
+    /// already. Past `limit`, the oldest are released, as pushing them would have.
+    pub(crate) fn adopted(
+        limit: usize,
+        first_seq: u64,
+        entries: impl IntoIterator<Item = (&'static str, Arc<str>)>,
+        now: Now,
+    ) -> Self {
+        let mut entries: VecDeque<Entry> = entries
+            .into_iter()
+            .map(|(kind, text)| Entry {
+                kind,
+                queued_at: now.at,
+                text,
+            })
+            .collect();
+        let next_seq = first_seq + entries.len() as u64;
+        let limit = limit.max(1);
+        while entries.len() > limit {
+            entries.pop_front();
+        }
+        Outbox {
+            released_upto: next_seq - 1 - entries.len() as u64,
+            entries,
+            next_seq,
+            sent_upto: next_seq - 1,
+            limit,
+        }
+    }
+
     /// The seq the next pushed message gets: its text must carry it.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
@@ -103,6 +134,11 @@ impl Outbox {
         });
         self.next_seq += 1;
         Ok(())
+    }
+
+    /// The highest seq handed to a transport.
+    pub(crate) fn sent_upto(&self) -> u64 {
+        self.sent_upto
     }
 
     pub(crate) fn has_unsent(&self) -> bool {

@@ -82,6 +82,50 @@ pub enum SharedOp {
         /// The user.
         user: Arc<str>,
     },
+    /// A message queued in this node's session `session` with `seq` (its text carries it):
+    /// its durable copy, so another node can adopt the session with its outbox
+    /// ([`Hub::adopt`](crate::Hub::adopt)). `inbound` is the position in the session's log of
+    /// messages from other nodes that was handed over last before it ([`Hub::forwarded`]), which
+    /// places those messages among these.
+    ///
+    /// [`Hub::forwarded`]: crate::Hub::forwarded
+    Logged {
+        /// The session.
+        session: SessionId,
+        /// The index of this write among the session's on this node, for
+        /// [`Hub::durable`](crate::Hub::durable) once it is committed (0: nothing waits for it).
+        index: u64,
+        /// Its seq.
+        seq: u64,
+        /// Messages from other nodes handed over before it.
+        inbound: u64,
+        /// Its `type`.
+        kind: &'static str,
+        /// The encoded message, as queued.
+        text: Arc<str>,
+    },
+    /// This node's session `session` resumed after `last_seq`: its outbox was renumbered after
+    /// the new `hello`, as [`Hub::resume`](crate::Hub::resume) does.
+    Resumed {
+        /// The session.
+        session: SessionId,
+        /// The index of this write, as for `Logged`.
+        index: u64,
+        /// The client's position.
+        last_seq: u64,
+        /// Messages from other nodes handed over before it.
+        inbound: u64,
+        /// The new `hello`, encoded with seq `last_seq + 1`.
+        hello: Arc<str>,
+    },
+    /// This node accepted the client message `seq` of `session` (the replay guard a resume on
+    /// another node starts from).
+    ClientSeq {
+        /// The session.
+        session: SessionId,
+        /// The highest client seq accepted.
+        seq: u64,
+    },
     /// A message for a session whose transport is on another node. `text` is encoded with seq 0:
     /// the recipient's node numbers it in the recipient's outbox.
     Forward {
@@ -92,4 +136,50 @@ pub enum SharedOp {
         /// The encoded message.
         text: Arc<str>,
     },
+}
+
+/// One entry of a session's durable outbox log, as the store gives it back: what
+/// [`SharedOp::Logged`] and [`SharedOp::Resumed`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogRecord {
+    /// A message queued with `seq`, after the messages from other nodes up to `inbound`.
+    Queued {
+        /// Its seq.
+        seq: u64,
+        /// Messages from other nodes handed over before it.
+        inbound: u64,
+        /// Its `type`.
+        kind: &'static str,
+        /// The encoded message.
+        text: Arc<str>,
+    },
+    /// A resume after `last_seq`, with its `hello`.
+    Resumed {
+        /// The client's position.
+        last_seq: u64,
+        /// Messages from other nodes handed over before it.
+        inbound: u64,
+        /// The hello, encoded with seq `last_seq + 1`.
+        hello: Arc<str>,
+    },
+}
+
+/// A session as the shared store holds it, for another node to adopt ([`Hub::adopt`]).
+///
+/// [`Hub::adopt`]: crate::Hub::adopt
+#[derive(Debug, Clone, Default)]
+pub struct SessionRecord {
+    /// Its peer id, once it joined a room.
+    pub peer: Option<PeerId>,
+    /// The highest client seq accepted.
+    pub last_client_seq: u64,
+    /// Its outbox log, oldest first (the latest entries kept).
+    pub outbox: Vec<LogRecord>,
+    /// The messages other nodes sent it that its log still keeps, as `(kind, text)`, the
+    /// first at position `inbound_first`.
+    pub inbound: Vec<(&'static str, Arc<str>)>,
+    /// The position of the first of `inbound`.
+    pub inbound_first: u64,
+    /// Its rooms, each with a fresh view.
+    pub rooms: Vec<(RoomId, RoomView)>,
 }

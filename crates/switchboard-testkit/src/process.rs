@@ -112,6 +112,15 @@ impl Process {
         events(&self.lines.lock(), event)
     }
 
+    /// SIGKILL, as a machine dying would: nothing of the process runs after it.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL is sent");
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("the process dies in time")
+            .expect("an exit status");
+    }
+
     /// SIGTERM, then every line the process wrote until it exited, which it must do cleanly.
     pub async fn stop(mut self) -> Vec<String> {
         let pid = self.pid().to_string();

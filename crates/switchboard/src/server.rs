@@ -166,6 +166,7 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
                 &config.redis_prefix,
                 &node_id,
                 config.outbox_limit,
+                config.core().resume_window,
             )
             .await
             .map_err(|e| io::Error::other(format!("cluster mode: {e}")))?;

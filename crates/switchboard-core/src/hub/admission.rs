@@ -37,13 +37,21 @@ impl<S: Clone> Hub<S> {
                     self.config.max_sessions_per_address
                 )));
             }
+        }
+        self.count_moved_session(identity);
+        Ok(())
+    }
+
+    /// Counts a session without checking the caps: one that moved here from another node of a
+    /// cluster is no new session (it was admitted where it started).
+    pub(super) fn count_moved_session(&mut self, identity: &Identity) {
+        if let Some(address) = identity.address {
             *self.sessions_by_address.entry(address).or_default() += 1;
         }
         *self
             .sessions_by_user
             .entry(identity.user.clone())
             .or_default() += 1;
-        Ok(())
     }
 
     /// Gives back what [`Hub::count_session`] counted, when the session is gone.

@@ -79,14 +79,15 @@ impl<S: Clone> Hub<S> {
         }
     }
 
-    /// A message another node's hub sent to `session` of this one, encoded with any seq: it is
-    /// queued with the session's next seq. `room` is the room it is about. A `left` (kicked) or a
+    /// A message another node's hub sent to `session` of this one, encoded with any seq, at
+    /// `position` in the session's log: it is queued with the session's next seq. `room` is the room it is about. A `left` (kicked) or a
     /// `replaced` means the other node already took the session out of the room and told the
     /// others; here it leaves the mirror quietly, and a replaced session then ends as it would on
     /// one node (leaving its other rooms). Returns whether the session is this hub's.
     pub fn forwarded(
         &mut self,
         session: &SessionId,
+        position: u64,
         room: Option<&RoomId>,
         kind: &'static str,
         text: &str,
@@ -95,6 +96,7 @@ impl<S: Clone> Hub<S> {
         if !self.sessions.contains_key(session) {
             return false;
         }
+        self.logging.entry(session.clone()).or_default().inbound = position;
         let removed = matches!(kind, "left" | "replaced");
         if removed && let Some(room_id) = room {
             if let Some(room) = self.rooms.get_mut(room_id) {
@@ -105,9 +107,11 @@ impl<S: Clone> Hub<S> {
             }
             self.release_mirror(room_id);
         }
+        self.handing = true;
         self.push_with(session, kind, now, |out, seq, _| {
             out.push_str(&renumber(text, seq));
         });
+        self.handing = false;
         if kind == "replaced" {
             self.close_session(
                 session,

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Instant};
 
 use switchboard_protocol::{PeerLeftReason, ServerMessage};
 
-use super::{Attachment, Hub};
+use super::{Attachment, Hub, durable::Logging};
 use crate::{
     CloseReason, Event, MediaCommand, Now, SessionId, SharedOp, outbox::Outgoing, session::Session,
 };
@@ -96,6 +96,18 @@ impl<S: Clone> Hub<S> {
             return Transmit::Close(reason);
         }
         s.signalled = false;
+        let mut max = max;
+        // In cluster mode, only what is durable (`durable.rs`); its commit signals the sink.
+        let mut capped = false;
+        if self.clustered
+            && let Some(durable) = durable_room(self.logging.get(&at.session), s.outbox.sent_upto())
+        {
+            if durable == 0 && s.outbox.has_unsent() {
+                return Transmit::Idle;
+            }
+            capped = durable <= max;
+            max = max.min(durable);
+        }
         if !s.outbox.has_unsent() {
             if let Some(reason) = s.closing {
                 self.forget(&at.session);
@@ -104,7 +116,7 @@ impl<S: Clone> Hub<S> {
             return Transmit::Idle;
         }
         let batch = s.outbox.take_unsent(max);
-        let more = s.outbox.has_unsent() || s.closing.is_some();
+        let more = !capped && (s.outbox.has_unsent() || s.closing.is_some());
         // The transport comes back by itself while there is more: no signal needed till then.
         s.signalled = more;
         Transmit::Messages { batch, more }
@@ -155,9 +167,26 @@ impl<S: Clone> Hub<S> {
         }
         // Encoded into a reused buffer, so the text kept costs one allocation of its exact size.
         self.scratch.clear();
-        encode(&mut self.scratch, s.outbox.next_seq(), now.unix_ms);
-        match s.outbox.push(kind, Arc::from(self.scratch.as_str()), now) {
-            Ok(()) => Self::signal(&mut self.ready, s),
+        let seq = s.outbox.next_seq();
+        encode(&mut self.scratch, seq, now.unix_ms);
+        let text: Arc<str> = Arc::from(self.scratch.as_str());
+        // In cluster mode its durable copy goes to the store with the call's other writes.
+        let logged = (self.clustered && !self.handing).then(|| text.clone());
+        match s.outbox.push(kind, text, now) {
+            Ok(()) => {
+                Self::signal(&mut self.ready, s);
+                if let Some(text) = logged {
+                    let logging = self.logging.entry(to.clone()).or_default();
+                    self.shared.push(SharedOp::Logged {
+                        session: to.clone(),
+                        index: logging.write(seq),
+                        seq,
+                        inbound: logging.inbound,
+                        kind,
+                        text,
+                    });
+                }
+            }
             Err(_) => {
                 if !self.overflowed.contains(to) {
                     self.overflowed.push(to.clone());
@@ -182,6 +211,14 @@ impl<S: Clone> Hub<S> {
             self.release_mirror(&room);
         }
     }
+}
+
+/// How many more messages after `sent_upto` are durable (`None`: all), for a session's
+/// `logging`. Out of line, so the transmit path of a single node stays as small as it was.
+#[inline(never)]
+fn durable_room(logging: Option<&Logging>, sent_upto: u64) -> Option<usize> {
+    let upto = logging?.sendable()?;
+    Some(upto.saturating_sub(sent_upto) as usize)
 }
 
 #[cfg(test)]

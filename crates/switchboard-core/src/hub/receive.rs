@@ -9,7 +9,7 @@ use switchboard_protocol::{
 };
 
 use super::{Attachment, Hub, relay::Relayed};
-use crate::{Event, Now, SessionId, session::Link, session::Session};
+use crate::{Event, Now, SessionId, SharedOp, session::Link, session::Session};
 
 /// Why a client message was not acted on.
 #[derive(Debug)]
@@ -83,6 +83,12 @@ impl<S: Clone> Hub<S> {
                         .into());
                 }
                 session.last_client_seq = seq;
+                if self.clustered {
+                    self.shared.push(SharedOp::ClientSeq {
+                        session: session_id.clone(),
+                        seq,
+                    });
+                }
                 let skew_ms = frame.header.ts.abs_diff(now.unix_ms);
                 if skew_ms > window {
                     let e = SignalError::StaleTs {
@@ -110,6 +116,12 @@ impl<S: Clone> Hub<S> {
                     Some(seq) if seq <= last => SignalError::DuplicateSeq { seq, last },
                     Some(seq) => {
                         session.last_client_seq = seq;
+                        if self.clustered {
+                            self.shared.push(SharedOp::ClientSeq {
+                                session: session_id.clone(),
+                                seq,
+                            });
+                        }
                         rejected.error
                     }
                     None => rejected.error,

@@ -7,6 +7,8 @@
 //!
 //! [`Hub::attach`]: crate::Hub::attach
 
+use std::sync::Arc;
+
 use switchboard_protocol::{Hello, PeerLeftReason, ServerBody, ServerMessage, SignalError};
 
 use super::Hub;
@@ -24,7 +26,7 @@ use crate::{
 pub struct Attachment {
     /// The session.
     pub session: SessionId,
-    generation: u64,
+    pub(super) generation: u64,
 }
 
 impl Attachment {
@@ -78,13 +80,56 @@ impl<S: Clone> Hub<S> {
                 break id;
             }
         };
+        let outbox = Outbox::new(self.config.outbox_limit);
+        let mut session = self.attached_session(&id, identity, outbox, now);
+        let hello: Arc<str> = self
+            .hello(&id, &session, false)
+            .encode(session.outbox.next_seq(), now.unix_ms)
+            .into();
+        // A fresh outbox has room for its first message.
+        let _ = session.outbox.push("hello", hello.clone(), now);
+        self.events.push(Event::SessionOpened {
+            session: id.clone(),
+            user: session.identity.user.clone(),
+        });
+        if self.clustered {
+            self.shared.push(SharedOp::Attached {
+                session: id.clone(),
+                user: session.identity.user.clone(),
+            });
+            // Its hello goes out at once (see `durable.rs`): nothing waits for this write.
+            self.shared.push(SharedOp::Logged {
+                session: id.clone(),
+                index: 0,
+                seq: 1,
+                inbound: 0,
+                kind: "hello",
+                text: hello,
+            });
+        }
+        self.sessions.insert(id.clone(), Box::new(session));
+        Ok(Attachment {
+            session: id,
+            generation: 1,
+        })
+    }
+
+    /// A session of `identity` with `outbox`, attached to a new transport from `now`, with its
+    /// heartbeat deadline scheduled, in no room yet.
+    pub(super) fn attached_session(
+        &mut self,
+        id: &SessionId,
+        identity: Identity,
+        outbox: Outbox,
+        now: Now,
+    ) -> Session<S> {
         let rate = &self.config.rate;
-        let mut session = Session {
+        Session {
             identity,
             peer: None,
             rooms: Box::default(),
             last_client_seq: 0,
-            outbox: Outbox::new(self.config.outbox_limit),
+            outbox,
             link: Link::Attached { last_seen: now.at },
             last_active: now.at,
             generation: 1,
@@ -98,27 +143,7 @@ impl<S: Clone> Hub<S> {
             messages: TokenBucket::new(rate.messages(), now.at),
             candidates: TokenBucket::new(rate.candidates(), now.at),
             abuse: AbuseMeter::new(now.at),
-        };
-        let hello = self
-            .hello(&id, &session, false)
-            .encode(session.outbox.next_seq(), now.unix_ms);
-        // A fresh outbox has room for its first message.
-        let _ = session.outbox.push("hello", hello.into(), now);
-        self.events.push(Event::SessionOpened {
-            session: id.clone(),
-            user: session.identity.user.clone(),
-        });
-        if self.clustered {
-            self.shared.push(SharedOp::Attached {
-                session: id.clone(),
-                user: session.identity.user.clone(),
-            });
         }
-        self.sessions.insert(id.clone(), Box::new(session));
-        Ok(Attachment {
-            session: id,
-            generation: 1,
-        })
     }
 
     /// Gives the transport holding `at` its sink: the hub hands it out in [`crate::Outputs::ready`]
@@ -140,6 +165,9 @@ impl<S: Clone> Hub<S> {
     /// Removes a session that has ended and whose transport is gone.
     pub(super) fn forget(&mut self, id: &SessionId) {
         if let Some(s) = self.sessions.remove(id) {
+            if self.clustered {
+                self.logging.remove(id);
+            }
             self.uncount_session(&s.identity);
         }
     }
@@ -190,22 +218,34 @@ impl<S: Clone> Hub<S> {
         now: Now,
     ) -> Result<Attachment, SignalError> {
         let from = how.position();
-        let hello = match how {
+        let hello: Option<Arc<str>> = match how {
             // The hello becomes the next seq after the client's position.
             Restart::Resume { .. } => {
                 let (id, s) = self.owned(session, user)?;
-                Some(self.hello(id, s, true).encode(from + 1, now.unix_ms))
+                Some(self.hello(id, s, true).encode(from + 1, now.unix_ms).into())
             }
             Restart::Continue { .. } => None,
         };
         let id = self.owned(session, user)?.0.clone();
         let s = self.sessions.get_mut(&id).ok_or(SignalError::Internal)?;
         let was_detached = !s.is_attached();
-        let replayed = match hello {
-            Some(hello) => s.outbox.resume(from, hello.into(), now),
+        let replayed = match &hello {
+            Some(hello) => s.outbox.resume(from, hello.clone(), now),
             None => s.outbox.rewind(from),
         }
         .map_err(|gap| gap_error(gap, from))?;
+        if self.clustered
+            && let Some(hello) = hello
+        {
+            let logging = self.logging.entry(id.clone()).or_default();
+            self.shared.push(SharedOp::Resumed {
+                session: id.clone(),
+                index: logging.rewrite(from + 1),
+                last_seq: from,
+                inbound: logging.inbound,
+                hello,
+            });
+        }
         s.generation += 1;
         // The superseded transport hears of it and closes; the new one brings its own sink.
         Self::signal(&mut self.ready, s);
@@ -224,6 +264,11 @@ impl<S: Clone> Hub<S> {
             });
         }
         Ok(attachment)
+    }
+
+    /// Whether this hub holds `session` (in cluster mode, another node may).
+    pub fn holds(&self, session: &str) -> bool {
+        self.sessions.contains_key(session)
     }
 
     /// `session`, with its own id, if it exists, has not ended and belongs to `user`.
@@ -246,7 +291,7 @@ impl<S: Clone> Hub<S> {
         Ok((id, s))
     }
 
-    fn hello(&self, id: &SessionId, s: &Session<S>, resumed: bool) -> ServerMessage {
+    pub(super) fn hello(&self, id: &SessionId, s: &Session<S>, resumed: bool) -> ServerMessage {
         ServerMessage::new(ServerBody::Hello(Hello {
             session: id.to_string(),
             peer: s.peer.clone(),

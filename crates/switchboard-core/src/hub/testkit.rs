@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use switchboard_protocol::{PeerId, Role, RoomGrant, RoomId, ServerEnvelope, ServerMessage};
 
 use super::{Attachment, Hub, Outputs, Refusal, Transmit};
-use crate::{CloseReason, CoreConfig, Event, Identity, Now, SessionId};
+use crate::{CloseReason, CoreConfig, Event, Identity, Now, SessionId, SharedOp};
 
 /// Wall-clock start of the virtual clock, in Unix ms.
 pub(super) const T0_UNIX_MS: u64 = 1_763_700_000_000;
@@ -189,7 +189,23 @@ impl World {
     }
 
     pub(super) fn poll(&mut self, p: &TestPeer) -> Transmit {
+        self.commit_logs();
         self.hub.transmit(&p.at, 1000)
+    }
+
+    /// In cluster mode, takes every log write made so far as committed (the store of these
+    /// tests commits at once), so what waits for them may go; the writes stay in the outputs.
+    pub(super) fn commit_logs(&mut self) {
+        let written: Vec<(SessionId, u64)> = (self.hub.shared.iter())
+            .filter_map(|op| match op {
+                SharedOp::Logged { session, index, .. }
+                | SharedOp::Resumed { session, index, .. } => Some((session.clone(), *index)),
+                _ => None,
+            })
+            .collect();
+        for (session, index) in written {
+            self.hub.durable(&session, index);
+        }
     }
 
     /// Everything the peer's transport would send now, as JSON text; checks the seq rule.

@@ -176,6 +176,14 @@ impl AnyClient {
         AnyClient::connect_to(&addr, poll_wait, transport, user, room, role).await
     }
 
+    /// Points the client's next transport at the server at `addr`: another node of a cluster,
+    /// as a load balancer would pick it. A resume there answers `hello` whatever the transport
+    /// (there is no stream to continue on that node).
+    pub fn move_to(&mut self, addr: &str) {
+        self.base = format!("http://{addr}");
+        self.ws_url = format!("ws://{addr}/v1/ws");
+    }
+
     /// [`AnyClient::connect`] to the server at `addr` (such as a [`crate::Process`]), whose
     /// `poll_wait_ms` is `poll_wait`.
     pub async fn connect_to(
@@ -527,6 +535,20 @@ impl AnyClient {
             self.name
         );
         assert_eq!(next.id.as_deref(), Some("barrier"));
+    }
+
+    /// The messages that arrive before the stream ends (the server died, say), then its end.
+    pub async fn until_end(&mut self) -> (Vec<ServerEnvelope>, End) {
+        let mut got = Vec::new();
+        loop {
+            match self.next_item().await {
+                Item::Msg(env) => {
+                    self.transcript.push(normalize(&env));
+                    got.push(env);
+                }
+                Item::End(end) => return (got, end),
+            }
+        }
     }
 
     /// The stream must end now (no message before the end).

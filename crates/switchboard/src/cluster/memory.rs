@@ -12,7 +12,8 @@ use switchboard_protocol::RoomId;
 use tokio::sync::mpsc;
 
 use super::store::{
-    Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, mode_name, room_view,
+    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
+    mode_name, room_view,
 };
 
 /// How the inbox misbehaves: each doorbell is lost, sent twice, or held back behind the next
@@ -108,6 +109,7 @@ impl MemoryStore {
 
     fn apply(&self, state: &mut State, node: &str, write: &Write) {
         match write {
+            Write::Released { .. } => {}
             Write::Unlock { room, token } => {
                 if let Some(r) = state.rooms.get_mut(room)
                     && r.lock.as_deref() == Some(&**token)
@@ -152,6 +154,9 @@ impl MemoryStore {
                     let r = state.rooms.entry(room.clone()).or_default();
                     r.banned.push(user.to_string());
                 }
+                // Outbox logs and client seqs serve adoption only, which the model leaves out.
+                SharedOp::Logged { .. } | SharedOp::Resumed { .. } | SharedOp::ClientSeq { .. } => {
+                }
                 SharedOp::Forward { to, kind, text } => {
                     let Some(s) = state.sessions.get_mut(to) else {
                         return;
@@ -176,6 +181,12 @@ impl MemoryStore {
             },
         }
     }
+}
+
+/// The model keeps no outbox logs nor leases: adoption and node loss are tested against Redis
+/// (`tests/cluster.rs`), and the replay in the core (`hub/adopt/tests.rs`).
+fn not_modelled() -> StoreError {
+    StoreError("the in-memory model does not adopt sessions".into())
 }
 
 impl Store for MemoryStore {
@@ -219,18 +230,56 @@ impl Store for MemoryStore {
         &'a self,
         session: &'a SessionId,
         after: u64,
-    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>> {
+    ) -> BoxFuture<'a, Result<LogRead, StoreError>> {
         let state = self.state.lock();
         let read = match state.sessions.get(session) {
-            None => (after + 1, Vec::new()),
+            None => LogRead {
+                first: after + 1,
+                entries: Vec::new(),
+                holder: String::new(),
+            },
             Some(s) => {
                 let first = s.top + 1 - s.log.len() as u64;
                 let from = first.max(after + 1);
                 let skip = (from - first) as usize;
-                (from, s.log.iter().skip(skip).cloned().collect())
+                LogRead {
+                    first: from,
+                    entries: s.log.iter().skip(skip).cloned().collect(),
+                    holder: s.node.clone(),
+                }
             }
         };
         Box::pin(std::future::ready(Ok(read)))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        _node: &'a str,
+        _session: &'a SessionId,
+        _user: &'a str,
+        _last_seq: u64,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn record<'a>(
+        &'a self,
+        _node: &'a str,
+        _session: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn lease<'a>(
+        &'a self,
+        _node: &'a str,
+        _lease: Lease,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn leave<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn inbox<'a>(

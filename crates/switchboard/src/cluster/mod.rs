@@ -8,6 +8,7 @@
 //! | [`store`] | the shared store's interface, what it keeps and where |
 //! | [`redis`] | the store on Redis: connection, Lua scripts, the inbox subscription |
 //! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
+//! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
 //! | [`tasks`] | the commit task (hub changes to the store, in order) and the inbox task |
 //!
@@ -17,6 +18,7 @@
 //! (`commit.lua`, one round trip); the recipient node's inbox task puts it into the recipient's
 //! outbox (`Hub::forwarded`), from where its transport takes it as any other message.
 
+pub mod adopt;
 pub mod joins;
 #[cfg(test)]
 pub mod memory;
@@ -25,13 +27,17 @@ pub mod sequencer;
 pub mod store;
 pub mod tasks;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use switchboard_core::SessionId;
+use tokio::sync::{Notify, mpsc};
 
 use self::{
     sequencer::Sequencer,
@@ -46,6 +52,24 @@ const WRITE_QUEUE: usize = 16 * 1024;
 /// joins by this much).
 pub const LOCK_MS: u64 = 5_000;
 
+/// How long a node's lease lasts; it is renewed with every probe of the store
+/// ([`tasks::PROBE_EVERY`]). A node whose lease ran out is taken as dead by the others: its
+/// sessions may be resumed anywhere, and those not resumed within their window end.
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// Sessions of dead nodes one sweep ends at most; the rest wait for the next probe.
+const SWEEP_MOST: usize = 64;
+
+/// This node's lease renewal, for sessions resumable within `window`; `fresh` at startup.
+fn lease(window: Duration, fresh: bool) -> store::Lease {
+    store::Lease {
+        lease_ms: LEASE.as_millis() as u64,
+        window_ms: window.as_millis() as u64,
+        most: SWEEP_MOST,
+        fresh,
+    }
+}
+
 /// A node's membership of the cluster: its id, the store, and the queue to the commit task.
 pub struct Cluster {
     node_id: Arc<str>,
@@ -57,6 +81,12 @@ pub struct Cluster {
     sequencer: Mutex<Sequencer>,
     /// Whether the store answered the last probe ([`tasks::health`]).
     reachable: AtomicBool,
+    /// Sessions this node just adopted, with their log positions, for the inbox task to read
+    /// their logs past (doorbells that came during the claim were dropped). At most one entry
+    /// per session of this node.
+    refills: Mutex<Vec<(SessionId, u64)>>,
+    /// Wakes the inbox task for `refills`.
+    refill: Notify,
 }
 
 impl Cluster {
@@ -70,6 +100,8 @@ impl Cluster {
             pending: Mutex::new(Some(pending)),
             sequencer: Mutex::new(Sequencer::default()),
             reachable: AtomicBool::new(true),
+            refills: Mutex::new(Vec::new()),
+            refill: Notify::new(),
         }
     }
 
@@ -78,15 +110,21 @@ impl Cluster {
         self.reachable.load(Ordering::Relaxed)
     }
 
-    /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries.
+    /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries, and
+    /// sessions of dead nodes may be resumed within `window`. Takes this node's lease; sessions
+    /// an earlier run under the same id left (it was killed) are let go, as a dead node's.
     pub async fn connect(
         url: &str,
         prefix: &str,
         node_id: &str,
         log_cap: usize,
+        window: Duration,
     ) -> Result<Self, StoreError> {
         let store = redis::RedisStore::connect(url, prefix, log_cap).await?;
         Store::ping(&store).await?;
+        let mut startup = lease(window, true);
+        startup.most = 0;
+        Store::lease(&store, node_id, startup).await?;
         Ok(Cluster::new(node_id, Arc::new(store)))
     }
 

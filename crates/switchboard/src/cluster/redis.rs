@@ -14,11 +14,12 @@ use redis::{
     Client, Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
-use switchboard_core::{RoomView, SessionId, SharedOp};
-use switchboard_protocol::RoomId;
+use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
+use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
-    Doorbell, LogEntry, MemberRecord, Store, StoreError, Write, mode_name, room_view,
+    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
+    decode_record, mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -34,6 +35,9 @@ pub struct RedisStore {
     commit: Script,
     room: Script,
     log: Script,
+    claim: Script,
+    record: Script,
+    lease: Script,
 }
 
 impl RedisStore {
@@ -55,6 +59,9 @@ impl RedisStore {
             commit: Script::new(include_str!("lua/commit.lua")),
             room: Script::new(include_str!("lua/room.lua")),
             log: Script::new(include_str!("lua/log.lua")),
+            claim: Script::new(include_str!("lua/claim.lua")),
+            record: Script::new(include_str!("lua/record.lua")),
+            lease: Script::new(include_str!("lua/lease.lua")),
         })
     }
 }
@@ -128,10 +135,10 @@ impl Store for RedisStore {
         &'a self,
         session: &'a SessionId,
         after: u64,
-    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>> {
+    ) -> BoxFuture<'a, Result<LogRead, StoreError>> {
         Box::pin(async move {
             let mut c = self.commands.clone();
-            let (first, raw): (u64, Vec<String>) = self
+            let (first, raw, holder): (u64, Vec<String>, String) = self
                 .log
                 .arg(&self.prefix)
                 .arg(session.as_str())
@@ -149,7 +156,132 @@ impl Store for RedisStore {
                     })
                 })
                 .collect();
-            Ok((first, entries))
+            Ok(LogRead {
+                first,
+                entries,
+                holder,
+            })
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        node: &'a str,
+        session: &'a SessionId,
+        user: &'a str,
+        last_seq: u64,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let (answer, from): (i64, Option<String>) = self
+                .claim
+                .arg(&self.prefix)
+                .arg(session.as_str())
+                .arg(user)
+                .arg(node)
+                .arg(last_seq)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            Ok(match answer {
+                1 => Claim::Won(from.unwrap_or_default()),
+                -1 => Claim::Forbidden,
+                _ => Claim::Gone,
+            })
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        node: &'a str,
+        session: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let raw: redis::Value = self
+                .record
+                .arg(&self.prefix)
+                .arg(session.as_str())
+                .arg(node)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            let redis::Value::Array(parts) = raw else {
+                return Err(StoreError("record.lua: an answer of another shape".into()));
+            };
+            if !matches!(parts.first(), Some(redis::Value::Int(1))) {
+                return Ok(None);
+            }
+            type Found = (
+                i64,
+                String,
+                u64,
+                String,
+                u64,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                String,
+            );
+            let (_, moving, last_client_seq, peer, inbound_first, inbound, outbox, rooms, user): Found =
+                redis::FromRedisValue::from_redis_value(redis::Value::Array(parts))
+                    .map_err(|e| StoreError(format!("record.lua: {e}")))?;
+            let record = SessionRecord {
+                peer: PeerId::parse(&peer).ok(),
+                last_client_seq,
+                outbox: outbox.iter().filter_map(|e| decode_record(e)).collect(),
+                inbound: inbound
+                    .iter()
+                    .filter_map(|e| {
+                        let (kind, text) = e.split_once('\n')?;
+                        Some((super::message_kind(kind)?, text.into()))
+                    })
+                    .collect(),
+                inbound_first,
+                rooms: Vec::new(),
+            };
+            let rooms = rooms.iter().filter_map(|r| RoomId::parse(r).ok()).collect();
+            Ok(Some(Claimed {
+                moving: !moving.is_empty(),
+                record,
+                rooms,
+                user,
+            }))
+        })
+    }
+
+    fn lease<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Lease,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let taken: Vec<String> = self
+                .lease
+                .arg(&self.prefix)
+                .arg(node)
+                .arg(lease.lease_ms)
+                .arg(lease.window_ms)
+                .arg(lease.most)
+                .arg(if lease.fresh { "1" } else { "0" })
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)?;
+            Ok(taken.iter().filter_map(|s| SessionId::parse(s)).collect())
+        })
+    }
+
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::pipe()
+                .atomic()
+                .del(format!("{}:node:{{{node}}}", self.prefix))
+                .srem(format!("{}:nodes", self.prefix), node)
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(error)
         })
     }
 
@@ -203,6 +335,9 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
         Write::Unlock { room, token } => {
             call.arg("U").arg(room.as_str()).arg(&**token);
         }
+        Write::Released { session } => {
+            call.arg("X").arg(session.as_str());
+        }
         Write::Shared(op) => match op {
             SharedOp::Attached { session, user } => {
                 call.arg("A").arg(session.as_str()).arg(&**user);
@@ -214,6 +349,7 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
                 call.arg("J")
                     .arg(room.as_str())
                     .arg(member.info.peer.as_str())
+                    .arg(member.session.as_str())
                     .arg(MemberRecord::encode(member));
             }
             SharedOp::Left { room, peer } => {
@@ -227,6 +363,37 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
             }
             SharedOp::Forward { to, kind, text } => {
                 call.arg("F").arg(to.as_str()).arg(*kind).arg(&**text);
+            }
+            SharedOp::Logged {
+                session,
+                seq,
+                inbound,
+                kind,
+                text,
+                ..
+            } => {
+                call.arg("P")
+                    .arg(session.as_str())
+                    .arg(*seq)
+                    .arg(*inbound)
+                    .arg(*kind)
+                    .arg(&**text);
+            }
+            SharedOp::Resumed {
+                session,
+                last_seq,
+                inbound,
+                hello,
+                ..
+            } => {
+                call.arg("R")
+                    .arg(session.as_str())
+                    .arg(*last_seq)
+                    .arg(*inbound)
+                    .arg(&**hello);
+            }
+            SharedOp::ClientSeq { session, seq } => {
+                call.arg("C").arg(session.as_str()).arg(*seq);
             }
         },
     }

@@ -5,7 +5,7 @@
 //! above it means doorbells were lost, and the gap is read from the session's log (which holds
 //! every message in position order) before going on. Sans IO: the inbox task does the reading.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use switchboard_core::SessionId;
 
@@ -30,11 +30,18 @@ pub enum Offer {
 #[derive(Default)]
 pub struct Sequencer {
     handed: HashMap<SessionId, u64>,
+    /// Sessions this node is claiming from another node: their doorbells are dropped until the
+    /// claim says from which position on they are this node's ([`Sequencer::adopt`]); the log
+    /// has them.
+    claiming: HashSet<SessionId>,
 }
 
 impl Sequencer {
     /// What to do with the doorbell of `session` at `position`.
     pub fn offer(&mut self, session: &SessionId, position: u64) -> Offer {
+        if self.claiming.contains(session) {
+            return Offer::Repeat;
+        }
         let handed = self.handed.entry(session.clone()).or_insert(0);
         if position <= *handed {
             Offer::Repeat
@@ -47,20 +54,23 @@ impl Sequencer {
     }
 
     /// Takes a log read of `session` (entries from position `first` on) and returns what to hand
-    /// over, in order, with the number of positions that were no longer kept (lost for good: the
-    /// log keeps only its latest entries).
+    /// over, in order from the position returned, with the number of positions that were no
+    /// longer kept (lost for good: the log keeps only its latest entries).
     pub fn fill(
         &mut self,
         session: &SessionId,
         first: u64,
         entries: Vec<LogEntry>,
-    ) -> (Vec<LogEntry>, u64) {
+    ) -> (u64, Vec<LogEntry>, u64) {
+        if self.claiming.contains(session) {
+            return (first, Vec::new(), 0);
+        }
         let handed = self.handed.entry(session.clone()).or_insert(0);
         let skipped = first.saturating_sub(*handed + 1);
         let start = first.max(*handed + 1);
         let fresh: Vec<LogEntry> = entries.into_iter().skip((start - first) as usize).collect();
         *handed = start - 1 + fresh.len() as u64;
-        (fresh, skipped)
+        (start, fresh, skipped)
     }
 
     /// The position handed over last for each session tracked, to check against the logs after
@@ -77,6 +87,26 @@ impl Sequencer {
     /// Stops tracking a session that ended or left this node.
     pub fn forget(&mut self, session: &SessionId) {
         self.handed.remove(session);
+        self.claiming.remove(session);
+    }
+
+    /// This node is claiming `session`: its doorbells wait for [`Sequencer::adopt`].
+    pub fn claim(&mut self, session: SessionId) {
+        self.claiming.insert(session);
+    }
+
+    /// The claim of `session` ended: adopted with everything up to `position` handed over, or
+    /// (`None`) not adopted.
+    pub fn adopt(&mut self, session: &SessionId, position: Option<u64>) {
+        self.claiming.remove(session);
+        match position {
+            Some(position) => {
+                self.handed.insert(session.clone(), position);
+            }
+            None => {
+                self.handed.remove(session);
+            }
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use futures_util::{future::BoxFuture, stream::BoxStream};
 use serde::{Deserialize, Serialize};
-use switchboard_core::{RoomView, SessionId, SharedMember, SharedOp};
+use switchboard_core::{LogRecord, RoomView, SessionId, SessionRecord, SharedMember, SharedOp};
 use switchboard_protocol::{Mode, PeerInfo, RoomId};
 
 /// A write to the shared store.
@@ -31,6 +31,12 @@ use switchboard_protocol::{Mode, PeerInfo, RoomId};
 pub enum Write {
     /// What a hub call changed.
     Shared(SharedOp),
+    /// This node let go of `session`, which another node claimed: everything it logged for the
+    /// session is in (the writes before this one).
+    Released {
+        /// The session.
+        session: SessionId,
+    },
     /// A join was decided: the room's lock taken with `token` is released.
     Unlock {
         /// The room.
@@ -38,6 +44,18 @@ pub enum Write {
         /// The token it was locked with.
         token: Arc<str>,
     },
+}
+
+/// A read of a session's log ([`Store::log_after`]).
+#[derive(Debug)]
+pub struct LogRead {
+    /// The position of the first entry returned (above the one asked for when older entries
+    /// are no longer kept).
+    pub first: u64,
+    /// The entries from there on.
+    pub entries: Vec<LogEntry>,
+    /// The node holding the session ('' for none).
+    pub holder: String,
 }
 
 /// A message appended to a session's log, as its node's inbox announces it.
@@ -58,6 +76,43 @@ pub struct LogEntry {
     pub kind: String,
     /// The encoded message (with seq 0; the recipient's node numbers it).
     pub text: String,
+}
+
+/// What a claim of a session for this node found ([`Store::claim`]).
+#[derive(Debug)]
+pub enum Claim {
+    /// The session is this node's now; it was on the node named ('' for none).
+    Won(String),
+    /// No session to claim: gone, or claimed by a racing resume.
+    Gone,
+    /// The session belongs to another user.
+    Forbidden,
+}
+
+/// A session claimed for this node: what adopting it needs ([`Store::record`]).
+#[derive(Debug)]
+pub struct Claimed {
+    /// Whether the node it was on may still be logging for it (it has not said it let go).
+    pub moving: bool,
+    /// Its record, without its rooms' views.
+    pub record: SessionRecord,
+    /// Its rooms, to read.
+    pub rooms: Vec<RoomId>,
+    /// Its user.
+    pub user: String,
+}
+
+/// A lease renewal ([`Store::lease`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    /// How long it lasts, in ms.
+    pub lease_ms: u64,
+    /// The resume window of the sessions of dead nodes, in ms.
+    pub window_ms: u64,
+    /// Sessions to take for ending at most.
+    pub most: usize,
+    /// Whether the node just started.
+    pub fresh: bool,
 }
 
 /// The store failed or could not be reached.
@@ -82,13 +137,46 @@ pub trait Store: Send + Sync + 'static {
         writes: &'a [Write],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// The entries of `session`'s log after position `after`, with the position of the first
-    /// one returned (above `after + 1` when older entries are no longer kept).
+    /// The entries of `session`'s log after position `after`.
     fn log_after<'a>(
         &'a self,
         session: &'a SessionId,
         after: u64,
-    ) -> BoxFuture<'a, Result<(u64, Vec<LogEntry>), StoreError>>;
+    ) -> BoxFuture<'a, Result<LogRead, StoreError>>;
+
+    /// Moves `session` of `user` to `node`, for its client resuming there after `last_seq`, and
+    /// fences off the node it was on: that node hears on its inbox that the session moved (a
+    /// doorbell at position 0), logs what it had queued for it, and lets go
+    /// ([`Write::Released`]); after that, what it queues for the session goes to `node` as from
+    /// any other node.
+    fn claim<'a>(
+        &'a self,
+        node: &'a str,
+        session: &'a SessionId,
+        user: &'a str,
+        last_seq: u64,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>>;
+
+    /// What adopting `session`, which `node` claimed, needs; `None` when the session is gone
+    /// or another node claimed it since.
+    fn record<'a>(
+        &'a self,
+        node: &'a str,
+        session: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>>;
+
+    /// Renews `node`'s lease for `lease_ms`, and lets go of the sessions of every node whose
+    /// lease ran out: each may be resumed on any node within `window_ms`. Answers up to `most`
+    /// of those whose window passed, claimed for `node` to end. `fresh` when `node` just
+    /// started: sessions still listed under its id are of an earlier run, and are let go too.
+    fn lease<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Lease,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
+
+    /// `node` stops: its lease goes, with nothing left for the others to sweep.
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Answers whether the store does.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -161,5 +249,46 @@ fn mode_from(name: &str) -> Mode {
     match name {
         "host_only" => Mode::HostOnly,
         _ => Mode::FreeForAll,
+    }
+}
+
+/// An entry of a session's outbox log as `commit.lua` writes it: `Q seq inbound kind\ntext` for
+/// a queued message, `R last_seq inbound\nhello` for a resume.
+pub fn encode_record(record: &LogRecord) -> String {
+    match record {
+        LogRecord::Queued {
+            seq,
+            inbound,
+            kind,
+            text,
+        } => format!("Q {seq} {inbound} {kind}\n{text}"),
+        LogRecord::Resumed {
+            last_seq,
+            inbound,
+            hello,
+        } => format!("R {last_seq} {inbound}\n{hello}"),
+    }
+}
+
+/// The entry [`encode_record`] wrote, or `None` for one it did not.
+pub fn decode_record(entry: &str) -> Option<LogRecord> {
+    let (head, text) = entry.split_once('\n')?;
+    let mut parts = head.split(' ');
+    let tag = parts.next()?;
+    let a: u64 = parts.next()?.parse().ok()?;
+    let inbound: u64 = parts.next()?.parse().ok()?;
+    match tag {
+        "Q" => Some(LogRecord::Queued {
+            seq: a,
+            inbound,
+            kind: super::message_kind(parts.next()?)?,
+            text: text.into(),
+        }),
+        "R" => Some(LogRecord::Resumed {
+            last_seq: a,
+            inbound,
+            hello: text.into(),
+        }),
+        _ => None,
     }
 }

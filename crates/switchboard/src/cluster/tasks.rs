@@ -11,7 +11,10 @@
 //!
 //! [`Sequencer`]: super::sequencer::Sequencer
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -50,6 +53,10 @@ pub async fn commit(node: Node, stop: CancellationToken) {
             _ = stop.cancelled() => queue.try_recv().ok(),
         };
         let Some(mut writes) = first else {
+            // Everything is committed: nothing of this node is left for the others to sweep.
+            if let Err(e) = cluster.store.leave(&cluster.node_id).await {
+                tracing::warn!(event = "cluster.leave_failed", node = %cluster.node_id, error = %e, "cannot take this node's lease back; the others will sweep it");
+            }
             return;
         };
         while writes.len() < BATCH {
@@ -65,6 +72,7 @@ pub async fn commit(node: Node, stop: CancellationToken) {
             match cluster.store.commit(&cluster.node_id, &writes).await {
                 Ok(()) => {
                     node.metrics().cluster_round_trip(began.elapsed());
+                    release(&node, &writes);
                     break;
                 }
                 Err(e) => {
@@ -90,6 +98,29 @@ pub async fn commit(node: Node, stop: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// Tells the hub that the log writes among `writes` are committed: the messages waiting for
+/// them may go to their clients (`hub/durable.rs` in the core).
+fn release(node: &Node, writes: &[Write]) {
+    let mut done: HashMap<&SessionId, u64> = HashMap::new();
+    for write in writes {
+        if let Write::Shared(
+            SharedOp::Logged { session, index, .. } | SharedOp::Resumed { session, index, .. },
+        ) = write
+            && *index > 0
+        {
+            // Writes of one session come in index order: the last one counts.
+            done.insert(session, *index);
+        }
+    }
+    if !done.is_empty() {
+        node.with_hub(|hub, _| {
+            for (session, index) in done {
+                hub.durable(session, index);
+            }
+        });
     }
 }
 
@@ -142,6 +173,14 @@ pub async fn inbox(node: Node, stop: CancellationToken) {
         loop {
             let bell = tokio::select! {
                 bell = doorbells.next() => bell,
+                _ = cluster.refill.notified() => {
+                    // Sessions this node adopted: what came after their claim is in their logs.
+                    let adopted = std::mem::take(&mut *cluster.refills.lock());
+                    for (session, after) in adopted {
+                        fill(&node, &session, after).await;
+                    }
+                    continue;
+                }
                 _ = stop.cancelled() => return,
             };
             let Some(bell) = bell else {
@@ -150,7 +189,8 @@ pub async fn inbox(node: Node, stop: CancellationToken) {
             };
             let offer = cluster.sequencer.lock().offer(&bell.session, bell.position);
             match offer {
-                Offer::Apply => hand(&node, &bell.session, bell.entry).await,
+                _ if bell.position == 0 => moved(&node, &bell.session),
+                Offer::Apply => hand(&node, &bell.session, bell.position, bell.entry).await,
                 Offer::Repeat => {}
                 Offer::Gap { after } => fill(&node, &bell.session, after).await,
             }
@@ -171,8 +211,19 @@ async fn fill(node: &Node, session: &SessionId, after: u64) {
             return;
         }
     };
-    let (first, entries) = read;
-    let (fresh, lost) = cluster.sequencer.lock().fill(session, first, entries);
+    // Another node holds a session this node still has: it did not hear of the move (its inbox
+    // was down, which is why its logs are read now).
+    if !read.holder.is_empty()
+        && read.holder != *cluster.node_id
+        && node.with_hub(|hub, _| hub.holds(session.as_str()))
+    {
+        moved(node, session);
+        return;
+    }
+    let (start, fresh, lost) = cluster
+        .sequencer
+        .lock()
+        .fill(session, read.first, read.entries);
     if lost > 0 {
         tracing::error!(
             event = "cluster.log_gap",
@@ -183,8 +234,8 @@ async fn fill(node: &Node, session: &SessionId, after: u64) {
         );
     }
     node.metrics().cluster_gap_filled(fresh.len());
-    for entry in fresh {
-        hand(node, session, entry).await;
+    for (position, entry) in (start..).zip(fresh) {
+        hand(node, session, position, entry).await;
     }
 }
 
@@ -197,7 +248,7 @@ struct About {
 /// Hands one message from another node to the hub. A change of a room's membership or mode
 /// first brings this node's mirror of the room up to date, so the recipient can act on what it
 /// is told (signal a peer that just joined) the moment it reads it.
-async fn hand(node: &Node, session: &SessionId, entry: LogEntry) {
+async fn hand(node: &Node, session: &SessionId, position: u64, entry: LogEntry) {
     let Some(cluster) = node.cluster() else {
         return;
     };
@@ -223,12 +274,55 @@ async fn hand(node: &Node, session: &SessionId, entry: LogEntry) {
             }
         }
     }
-    let delivered =
-        node.with_hub(|hub, now| hub.forwarded(session, room.as_ref(), kind, &entry.text, now));
+    let delivered = node.with_hub(|hub, now| {
+        hub.forwarded(session, position, room.as_ref(), kind, &entry.text, now)
+    });
     if delivered {
         node.metrics().cluster_forwarded();
     } else {
         cluster.sequencer.lock().forget(session);
+    }
+}
+
+/// Another node adopted `session` (a doorbell at position 0): it goes from this node quietly.
+fn moved(node: &Node, session: &SessionId) {
+    let Some(cluster) = node.cluster() else {
+        return;
+    };
+    cluster.sequencer.lock().forget(session);
+    // Under the hub's lock, so the release queues behind every write the hub made for the
+    // session: once it is committed, the session's log is whole.
+    node.with_hub(|hub, now| {
+        hub.moved(session, now);
+        node.submit_shared(vec![Write::Released {
+            session: session.clone(),
+        }]);
+    });
+    tracing::info!(event = "cluster.session_moved", node = %cluster.node_id, session = %session, "a session resumed on another node");
+}
+
+/// Renews this node's lease and ends the sessions of dead nodes whose window passed.
+async fn sweep(node: &Node) {
+    let Some(cluster) = node.cluster() else {
+        return;
+    };
+    let lease = super::lease(node.config().core().resume_window, false);
+    let taken = cluster.store.lease(&cluster.node_id, lease).await;
+    let failed = match taken {
+        Ok(taken) => {
+            let mut failed = None;
+            for session in taken {
+                if let Err(e) = super::adopt::expire(node, session).await {
+                    failed = Some(e);
+                }
+            }
+            failed
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(e) = failed {
+        node.metrics().cluster_store_error();
+        tracing::warn!(event = "cluster.sweep_failed", node = %cluster.node_id, error = %e, "cannot renew the lease or end the sessions of a node that is gone");
     }
 }
 
@@ -245,6 +339,9 @@ pub async fn health(node: Node, stop: CancellationToken) {
         }
         let answer = tokio::time::timeout(PROBE_TIMEOUT, cluster.store.ping()).await;
         let reachable = matches!(answer, Ok(Ok(())));
+        if reachable && !stop.is_cancelled() {
+            sweep(&node).await;
+        }
         let was = cluster
             .reachable
             .swap(reachable, std::sync::atomic::Ordering::Relaxed);

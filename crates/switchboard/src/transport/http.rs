@@ -130,14 +130,16 @@ pub async fn create(
     identity.ice_servers = node.session_ice_servers(&identity.user);
     node.admit_new_session(address)
         .map_err(IntoResponse::into_response)?;
+    let at = match &params.resume {
+        Some(session) => {
+            let last_seq = params.last_seq.unwrap_or(0);
+            crate::cluster::adopt::resume(&node, session, identity, last_seq).await
+        }
+        None => node.with_hub(|hub, now| hub.open(identity, now)),
+    }
+    .map_err(|e| ApiError(e).into_response())?;
     let hello = node
-        .with_hub(|hub, now| {
-            let at = match &params.resume {
-                Some(session) => {
-                    hub.resume(session, &identity.user, params.last_seq.unwrap_or(0), now)?
-                }
-                None => hub.open(identity, now)?,
-            };
+        .with_hub(|hub, _| {
             // The hello is the first unsent message of a new or resumed session.
             match hub.transmit(&at, 1) {
                 Transmit::Messages { mut batch, .. } if !batch.is_empty() => {

@@ -126,7 +126,7 @@ pub async fn upgrade(
     let start = match params.resume {
         Some(session) => Start::Resume {
             session,
-            user: identity.user,
+            identity: Box::new(identity),
             last_seq,
         },
         // A fresh session is opened before the upgrade, so a refusal is a plain HTTP answer.
@@ -163,7 +163,7 @@ enum Start {
     Opened(Attachment),
     Resume {
         session: String,
-        user: std::sync::Arc<str>,
+        identity: Box<switchboard_core::Identity>,
         last_seq: u64,
     },
 }
@@ -192,9 +192,9 @@ async fn serve_on<S, R, W>(
         Start::Opened(at) => Ok(at),
         Start::Resume {
             session,
-            user,
+            identity,
             last_seq,
-        } => node.with_hub(|hub, now| hub.resume(&session, &user, last_seq, now)),
+        } => crate::cluster::adopt::resume(&node, &session, *identity, last_seq).await,
     };
     let at = match opened {
         Ok(at) => at,

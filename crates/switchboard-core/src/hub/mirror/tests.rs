@@ -16,7 +16,9 @@ use crate::{CoreConfig, Hub, RoomView, SessionId, SharedOp};
 struct Store {
     rooms: HashMap<RoomId, RoomView>,
     home: HashMap<SessionId, usize>,
-    mail: VecDeque<(usize, SessionId, &'static str, String)>,
+    mail: VecDeque<(usize, SessionId, u64, &'static str, String)>,
+    /// Messages forwarded to each session so far: the next one's position.
+    positions: HashMap<SessionId, u64>,
 }
 
 impl Store {
@@ -48,8 +50,15 @@ impl Store {
                 }
                 SharedOp::Forward { to, kind, text } => {
                     if let Some(&home) = self.home.get(&to) {
-                        self.mail.push_back((home, to, kind, text.to_string()));
+                        let position = self.positions.entry(to.clone()).or_default();
+                        *position += 1;
+                        let position = *position;
+                        self.mail
+                            .push_back((home, to, position, kind, text.to_string()));
                     }
+                }
+                // The durable outbox log is what adoption reads (`adopt/tests.rs`).
+                SharedOp::Logged { .. } | SharedOp::Resumed { .. } | SharedOp::ClientSeq { .. } => {
                 }
             }
         }
@@ -80,10 +89,12 @@ impl Nodes {
     fn flush(&mut self) {
         loop {
             for n in 0..2 {
+                // Committed here and now: what waited for the writes may go.
+                self.worlds[n].commit_logs();
                 let ops = self.worlds[n].outputs().shared;
                 self.store.apply(n, ops);
             }
-            let Some((n, to, kind, text)) = self.store.mail.pop_front() else {
+            let Some((n, to, position, kind, text)) = self.store.mail.pop_front() else {
                 return;
             };
             let room_id = serde_json::from_str::<Value>(&text).unwrap()["room"]
@@ -97,7 +108,10 @@ impl Nodes {
                 w.hub.mirror_room(r, view, w.now);
                 w.hub.release_mirror(r);
             }
-            assert!(w.hub.forwarded(&to, room_id.as_ref(), kind, &text, w.now));
+            assert!(
+                w.hub
+                    .forwarded(&to, position, room_id.as_ref(), kind, &text, w.now)
+            );
         }
     }
 

@@ -3,8 +3,13 @@
 -- then the writes, each a code and its fields (cluster/store.rs, `encode_writes`):
 --   A sid user           a session's transport is on this node
 --   E sid                a session ended
---   J room peer record   a member joined (record: the member as JSON)
+--   J room peer sid record  a member joined (record: the member as JSON)
 --   L room peer          a member left; an empty room is deleted
+--   P sid seq in kind text  a message this node queued for its session: its outbox log
+--   R sid last in hello  this node's session resumed after `last`: its outbox log
+--   C sid seq            the highest client seq accepted from a session
+--   X sid                this node let go of a session another node claimed: all it logged
+--                        for it is in
 --   M room mode          the room's mode
 --   B room user          a kicked user
 --   F sid kind text      a message for a session: appended to its log, rung at its node
@@ -12,23 +17,62 @@
 local p, node, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local function room(r) return p .. ':r:{' .. r .. '}' end
 local function session(s) return p .. ':s:{' .. s .. '}' end
+-- Appends `entry` to the list `key`, keeping its latest `cap` entries.
+local function append(key, entry)
+  if redis.call('RPUSH', key, entry) > cap then
+    redis.call('LPOP', key)
+  end
+end
+-- A message for session `sid`: into its log of messages from other nodes, numbered there, and
+-- rung at the node holding it. A session that ended (or never reached the store) gets nothing.
+local function forward(sid, kind, text)
+  local s = session(sid)
+  local at = redis.call('HGET', s, 'node')
+  if not at then return end
+  local top = redis.call('HINCRBY', s, 'top', 1)
+  append(s .. ':log', kind .. '\n' .. text)
+  if at ~= '' then
+    redis.call('PUBLISH', p .. ':n:{' .. at .. '}', sid .. '\n' .. top .. '\n' .. kind .. '\n' .. text)
+  end
+end
+-- Whether this node may log for session `sid`: it holds it, or another node claimed it and
+-- this one has not let go yet (claim.lua). Otherwise it is fenced off.
+local function holds(sid)
+  local h = redis.call('HMGET', session(sid), 'node', 'moving')
+  return h[1] == node or h[2] == node
+end
 local i = 4
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'A' then
     redis.call('HSET', session(ARGV[i + 1]), 'node', node, 'user', ARGV[i + 2])
+    redis.call('SADD', p .. ':node:{' .. node .. '}:s', ARGV[i + 1])
     i = i + 3
   elseif op == 'E' then
-    local s = session(ARGV[i + 1])
-    redis.call('DEL', s, s .. ':log')
+    -- A session another node adopted is that node's to end.
+    if holds(ARGV[i + 1]) then
+      local s = session(ARGV[i + 1])
+      redis.call('SREM', p .. ':node:{' .. redis.call('HGET', s, 'node') .. '}:s', ARGV[i + 1])
+      redis.call('DEL', s, s .. ':log', s .. ':out', s .. ':rooms')
+    end
     i = i + 2
   elseif op == 'J' then
     local r = room(ARGV[i + 1])
     local n = redis.call('HINCRBY', r, 'joins', 1)
-    redis.call('HSET', r .. ':m', ARGV[i + 2], n .. '\t' .. ARGV[i + 3])
-    i = i + 4
+    redis.call('HSET', r .. ':m', ARGV[i + 2], n .. '\t' .. ARGV[i + 4])
+    local s = session(ARGV[i + 3])
+    if redis.call('EXISTS', s) == 1 then
+      redis.call('HSET', s, 'peer', ARGV[i + 2])
+      redis.call('SADD', s .. ':rooms', ARGV[i + 1])
+    end
+    i = i + 5
   elseif op == 'L' then
     local r = room(ARGV[i + 1])
+    local record = redis.call('HGET', r .. ':m', ARGV[i + 2])
+    if record then
+      local sid = string.match(record, '"s":"([^"]+)"')
+      if sid then redis.call('SREM', session(sid) .. ':rooms', ARGV[i + 1]) end
+    end
     redis.call('HDEL', r .. ':m', ARGV[i + 2])
     if redis.call('HLEN', r .. ':m') == 0 then
       redis.call('DEL', r, r .. ':ban')
@@ -41,21 +85,41 @@ while i <= #ARGV do
     redis.call('SADD', room(ARGV[i + 1]) .. ':ban', ARGV[i + 2])
     i = i + 3
   elseif op == 'F' then
-    local s = session(ARGV[i + 1])
-    local at = redis.call('HGET', s, 'node')
-    -- A session that ended (or never reached the store) gets nothing.
-    if at then
-      local top = redis.call('HINCRBY', s, 'top', 1)
-      local log = s .. ':log'
-      if redis.call('RPUSH', log, ARGV[i + 2] .. '\n' .. ARGV[i + 3]) > cap then
-        redis.call('LPOP', log)
-      end
-      if at ~= '' then
-        redis.call('PUBLISH', p .. ':n:{' .. at .. '}',
-          ARGV[i + 1] .. '\n' .. top .. '\n' .. ARGV[i + 2] .. '\n' .. ARGV[i + 3])
-      end
-    end
+    forward(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
     i = i + 4
+  elseif op == 'P' then
+    local sid = ARGV[i + 1]
+    if holds(sid) then
+      append(session(sid) .. ':out',
+        'Q ' .. ARGV[i + 2] .. ' ' .. ARGV[i + 3] .. ' ' .. ARGV[i + 4] .. '\n' .. ARGV[i + 5])
+    else
+      -- Queued here after another node adopted the session: that node gets it as from any
+      -- other node, after what it replayed.
+      forward(sid, ARGV[i + 4], ARGV[i + 5])
+    end
+    i = i + 6
+  elseif op == 'R' then
+    if holds(ARGV[i + 1]) then
+      append(session(ARGV[i + 1]) .. ':out', 'R ' .. ARGV[i + 2] .. ' ' .. ARGV[i + 3] .. '\n' .. ARGV[i + 4])
+    end
+    -- A node that adopted the session resumed it: a node it moved from that never let go (it
+    -- did not hear of the move) is fenced off from now on.
+    if redis.call('HGET', session(ARGV[i + 1]), 'node') == node then
+      redis.call('HDEL', session(ARGV[i + 1]), 'moving')
+    end
+    i = i + 5
+  elseif op == 'X' then
+    local s = session(ARGV[i + 1])
+    if redis.call('HGET', s, 'moving') == node then
+      redis.call('HDEL', s, 'moving')
+    end
+    i = i + 2
+  elseif op == 'C' then
+    local s = session(ARGV[i + 1])
+    if tonumber(redis.call('HGET', s, 'lcs') or '0') < tonumber(ARGV[i + 2]) and redis.call('EXISTS', s) == 1 then
+      redis.call('HSET', s, 'lcs', ARGV[i + 2])
+    end
+    i = i + 3
   elseif op == 'U' then
     local k = room(ARGV[i + 1]) .. ':lock'
     if redis.call('GET', k) == ARGV[i + 2] then

@@ -30,8 +30,8 @@ impl Receiver {
     }
 
     fn fill(&mut self, store: &MemoryStore, s: &SessionId, after: u64) {
-        let (first, entries) = store.log_after(s, after).now_or_never().unwrap().unwrap();
-        let (fresh, lost) = self.sequencer.fill(s, first, entries);
+        let read = store.log_after(s, after).now_or_never().unwrap().unwrap();
+        let (_, fresh, lost) = self.sequencer.fill(s, read.first, read.entries);
         self.lost += lost;
         self.hand(s, fresh);
     }
