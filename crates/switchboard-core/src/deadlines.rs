@@ -9,6 +9,13 @@
 //! deadline than its entry's (a session that detaches) schedules a new entry; each owner keeps the
 //! token of its live entry, so an entry whose token is no longer its owner's is stale and dropped.
 //!
+//! An owner that goes (a session forgotten, a room closed) leaves its entry behind, stale until
+//! it comes due: up to `heartbeat_timeout` later for a session, but up to `room_idle_timeout` (an
+//! hour) for a room, so rooms opened and closed all the time would pile entries up for an hour
+//! (the soak benchmark found the hub growing by 60 bytes per room closed). The hub sweeps a
+//! heap whenever its entries outnumber twice its live owners by [`STALE_FLOOR`]
+//! ([`Deadlines::sweep_rooms`]): amortized, a sweep costs O(1) per entry that went stale.
+//!
 //! Every session and every room has an entry, so an entry's size is memory per idle session: 32
 //! bytes. Its deadline is kept as nanoseconds from the first one scheduled (8 bytes, where an
 //! `Instant` takes 16), and the heap it is in says what kind of owner it names, so its key needs no
@@ -44,6 +51,10 @@ pub(crate) enum TimerKey {
     /// When the knock of a lobby session expires.
     Knock(SessionId),
 }
+
+/// Stale entries a heap may hold beyond twice its live owners before it is swept: small enough
+/// to bound memory, large enough that a sweep is rare.
+const STALE_FLOOR: usize = 1024;
 
 /// One entry: `key` is due `at` nanoseconds from the timers' epoch.
 struct Entry<K> {
@@ -167,11 +178,35 @@ impl Deadlines {
             Kind::JoinBudget => pop(&mut self.join_budgets, TimerKey::JoinBudget),
             Kind::Knock => pop(&mut self.knocks, TimerKey::Knock),
         };
+        self.find_next();
+        due
+    }
+
+    /// Drops the room entries that no room owns any more, if they have piled up: `live` rooms
+    /// exist, and `owns` says whether a room holds a token (see the module documentation).
+    pub(crate) fn sweep_rooms(&mut self, live: usize, owns: impl Fn(&RoomId, TimerToken) -> bool) {
+        if sweep(&mut self.rooms, live, owns) {
+            self.find_next();
+        }
+    }
+
+    /// [`Deadlines::sweep_rooms`] for sessions.
+    pub(crate) fn sweep_sessions(
+        &mut self,
+        live: usize,
+        owns: impl Fn(&SessionId, TimerToken) -> bool,
+    ) {
+        if sweep(&mut self.sessions, live, owns) {
+            self.find_next();
+        }
+    }
+
+    /// Sets `next` to the earliest entry's deadline.
+    fn find_next(&mut self) {
         let earliest = self.earliest().map(|(_, (at, _))| at);
         self.next = earliest
             .zip(self.epoch)
             .map(|(at, epoch)| instant(epoch, at));
-        due
     }
 
     /// Entries held, stale ones included.
@@ -179,6 +214,16 @@ impl Deadlines {
     pub(crate) fn len(&self) -> usize {
         self.sessions.len() + self.rooms.len() + self.join_budgets.len() + self.knocks.len()
     }
+}
+
+/// Keeps only the entries of `heap` their owner holds, if it has more than twice `live` plus
+/// [`STALE_FLOOR`]; whether it swept.
+fn sweep<K>(heap: &mut Heap<K>, live: usize, owns: impl Fn(&K, TimerToken) -> bool) -> bool {
+    if heap.len() <= 2 * live + STALE_FLOOR {
+        return false;
+    }
+    heap.retain(|Reverse(e)| owns(&e.key, e.token));
+    true
 }
 
 /// `at` in nanoseconds from `epoch`, negative before it. Exact within 292 years either way, and
@@ -210,6 +255,35 @@ mod tests {
 
     fn room(id: &str) -> TimerKey {
         TimerKey::Room(RoomId::parse(id).unwrap())
+    }
+
+    #[test]
+    fn entries_of_owners_gone_are_swept_once_they_pile_up() {
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let mut d = Deadlines::default();
+        let kept = d.schedule(room("kept"), t0 + hour);
+        // Rooms opened and closed: each leaves its entry, due in an hour.
+        let owns = |id: &RoomId, token: TimerToken| id.as_str() == "kept" && token == kept;
+        for i in 0..STALE_FLOOR + 2 {
+            d.schedule(
+                room(&format!("gone-{i}")),
+                t0 + Duration::from_secs(i as u64 + 1),
+            );
+            d.sweep_rooms(1, owns);
+        }
+        assert_eq!(
+            d.len(),
+            1,
+            "only the live room's entry is left after the sweep"
+        );
+        assert_eq!(
+            d.next(),
+            Some(t0 + hour),
+            "the next deadline is the live entry's"
+        );
+        assert_eq!(d.pop_due(t0 + Duration::from_secs(5)), None);
+        assert_eq!(d.pop_due(t0 + hour), Some((room("kept"), kept)));
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl<S: Clone> Hub<S> {
     /// clustered has no mirrors: its rooms go when their last member does.
     pub fn release_mirror(&mut self, room_id: &RoomId) {
         if self.clustered && !self.has_local_member(room_id) {
-            self.rooms.remove(room_id);
+            self.remove_room(room_id);
         }
     }
 

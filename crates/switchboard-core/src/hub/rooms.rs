@@ -321,7 +321,7 @@ impl<S: Clone> Hub<S> {
             });
         }
         if members == 0 {
-            self.rooms.remove(room_id);
+            self.remove_room(room_id);
             self.events.push(Event::RoomClosed {
                 room: room_id.clone(),
                 reason: RoomEnd::Empty,
@@ -351,9 +351,20 @@ impl<S: Clone> Hub<S> {
         });
     }
 
+    /// Removes `room_id`; its timer entry goes stale, and is swept with others once they pile up
+    /// ([`crate::deadlines`]).
+    pub(super) fn remove_room(&mut self, room_id: &RoomId) -> Option<Box<Room>> {
+        let room = self.rooms.remove(room_id)?;
+        let rooms = &self.rooms;
+        self.timers.sweep_rooms(rooms.len(), |id, token| {
+            rooms.get(id).is_some_and(|r| r.timer == token)
+        });
+        Some(room)
+    }
+
     /// Closes `room_id` under its members: each gets `room_closed` and is no longer in it.
     pub(super) fn close_room(&mut self, room_id: &RoomId, reason: RoomClosedReason, now: Now) {
-        let Some(room) = self.rooms.remove(room_id) else {
+        let Some(room) = self.remove_room(room_id) else {
             return;
         };
         let notice =

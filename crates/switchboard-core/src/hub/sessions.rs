@@ -169,6 +169,10 @@ impl<S: Clone> Hub<S> {
                 self.logging.remove(id);
             }
             self.uncount_session(&s.identity);
+            let sessions = &self.sessions;
+            self.timers.sweep_sessions(sessions.len(), |id, token| {
+                sessions.get(id).is_some_and(|s| s.timer == token)
+            });
         }
     }
 

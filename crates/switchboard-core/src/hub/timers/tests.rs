@@ -282,6 +282,40 @@ fn a_room_closed_for_idleness_no_longer_counts_against_max_rooms() {
     w.join(&mut alice, "r4");
 }
 
+#[test]
+fn rooms_and_sessions_that_come_and_go_leave_no_timer_entries_behind() {
+    // The soak benchmark's churn: sessions open, join a room nobody else is in, leave it and
+    // close. Each closed room and forgotten session leaves its timer entry, due up to an hour
+    // later; the timers must not keep them all.
+    let mut w = World::with(CoreConfig {
+        room_idle_timeout: secs(3600),
+        heartbeat_timeout: secs(7200),
+        ..CoreConfig::default()
+    });
+    let mut host = w.open("host", Role::Host);
+    w.join(&mut host, "kept");
+    for i in 0..5_000 {
+        let mut guest = w.open(&format!("guest-{i}"), Role::Guest);
+        w.join(&mut guest, &format!("room-{}", i % 7));
+        w.send(
+            &mut guest,
+            json!({"type": "leave", "room": format!("room-{}", i % 7)}),
+        );
+        w.hub
+            .disconnect(&guest.at, crate::Disconnect::Closed, w.now);
+    }
+    assert_eq!(w.hub.stats().rooms, 1);
+    assert!(
+        w.hub.timers.len() < 2 * 2 + 2 * 1024,
+        "{} timer entries for one room and one session",
+        w.hub.timers.len()
+    );
+    // The live ones still come due.
+    w.advance(secs(3600));
+    w.tick();
+    assert!(kinds(&w.drain(&mut host)).contains(&"room_closed"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // the reported deadline
 // ---------------------------------------------------------------------------------------------
