@@ -34,8 +34,8 @@ pub struct Sample {
 }
 
 /// How the measured samples moved: the median of the last quarter minus the first measured
-/// sample. Flat means memory within 10% (and 8 MiB), and open files and tasks within what the
-/// sessions alive at either moment explain.
+/// sample. Flat means memory within 5% or 2 MiB (whichever is more), and open files and tasks
+/// within what the sessions alive at either moment explain.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Drift {
     /// Resident memory, KiB.
@@ -123,7 +123,7 @@ pub fn drift(samples: &[Sample]) -> Option<Drift> {
     // Each session holds at most one socket and a few tasks: more than the sessions explain is a
     // leak.
     let explained = sessions.max(0) + 16;
-    let flat = (rss_kib as f64) < (start_rss * 0.10).max(8.0 * 1024.0)
+    let flat = (rss_kib as f64) < (start_rss * 0.05).max(2.0 * 1024.0)
         && fds <= explained
         && tasks <= 4 * explained;
     Some(Drift {
