@@ -17,13 +17,16 @@
 //! [`Rtc`]: str0m::Rtc
 //! [`Instant`]: std::time::Instant
 
+pub mod allocator;
 mod config;
 mod error;
 mod keyframe;
+pub mod layer_switch;
 mod message;
 mod participant;
 mod sdp_check;
 mod sfu;
+pub mod speakers;
 mod track;
 
 pub use config::SfuConfig;
