@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::speakers::SpeakerConfig;
+
 /// What one media worker needs to know; read-only after start.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -16,6 +18,8 @@ pub struct SfuConfig {
     /// Least time between two keyframe requests forwarded to one published track; requests
     /// arriving in between are coalesced into one sent when the window ends.
     pub keyframe_interval: Duration,
+    /// How active speakers are told from audio levels.
+    pub speakers: SpeakerConfig,
 }
 
 impl SfuConfig {
@@ -26,6 +30,7 @@ impl SfuConfig {
             max_media_lines: 64,
             max_published_tracks: 4,
             keyframe_interval: Duration::from_millis(500),
+            speakers: SpeakerConfig::default(),
         }
     }
 }

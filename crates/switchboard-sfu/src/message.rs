@@ -99,6 +99,12 @@ pub enum ToPeer {
         /// The track.
         track: TrackId,
     },
+    /// Who is speaking in the room now, loudest first; sent to every member when it changes,
+    /// at most once per speaker interval.
+    Speakers {
+        /// The speaking peers.
+        peers: Vec<Arc<str>>,
+    },
     /// A refused message or a dropped media connection.
     Error(SfuError),
 }
@@ -116,6 +122,11 @@ struct Mids<'a> {
 }
 
 #[derive(Serialize)]
+struct Peers<'a> {
+    peers: &'a [Arc<str>],
+}
+
+#[derive(Serialize)]
 struct Unpublished<'a> {
     peer: &'a str,
     track: &'a TrackId,
@@ -130,6 +141,7 @@ impl ToPeer {
             ToPeer::TrackMap { .. } => "track_map",
             ToPeer::TrackPublished(_) => "track_published",
             ToPeer::TrackUnpublished { .. } => "track_unpublished",
+            ToPeer::Speakers { .. } => "speakers",
             ToPeer::Error(_) => "error",
         }
     }
@@ -150,6 +162,7 @@ impl ToPeer {
             ToPeer::TrackUnpublished { peer, track } => {
                 serde_json::to_string(&Unpublished { peer, track })
             }
+            ToPeer::Speakers { peers } => serde_json::to_string(&Peers { peers }),
             ToPeer::Error(_) => return None,
         };
         Some(json.expect("plain structs serialize"))

@@ -11,6 +11,7 @@
 //! at most one offer per participant.
 
 mod routing;
+mod speaking;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
@@ -27,6 +28,7 @@ use str0m::{
 use crate::{
     Inbound, Output, SfuConfig, SfuError, ToPeer, TrackId,
     participant::{Participant, guarded},
+    speakers::Speakers,
     track::Track,
 };
 
@@ -82,6 +84,8 @@ pub struct Sfu {
     rooms: HashMap<Arc<str>, BTreeMap<Arc<str>, Pid>>,
     /// Ordered, so a joining peer hears of tracks in the order they were published.
     tracks: BTreeMap<TrackId, Track>,
+    /// room -> who speaks there; made on the room's first audio frame.
+    speakers: HashMap<Arc<str>, Speakers>,
     /// The remote address each participant was last heard from: the fast path of the demux.
     by_addr: HashMap<SocketAddr, Pid>,
     outputs: VecDeque<Output>,
@@ -102,6 +106,7 @@ impl Sfu {
             participants: HashMap::new(),
             rooms: HashMap::new(),
             tracks: BTreeMap::new(),
+            speakers: HashMap::new(),
             by_addr: HashMap::new(),
             outputs: VecDeque::new(),
             work: VecDeque::new(),
@@ -148,6 +153,7 @@ impl Sfu {
         };
         if members.is_empty() {
             self.rooms.remove(room);
+            self.speakers.remove(room);
         }
         self.drop_media(pid);
         self.participants.remove(&pid);
@@ -249,6 +255,7 @@ impl Sfu {
         for track in asked {
             self.send_keyframe_request(&track);
         }
+        self.report_speakers(now);
         self.run(now);
     }
 
@@ -264,7 +271,8 @@ impl Sfu {
             .tracks
             .values()
             .filter_map(|t| t.keyframes.deadline(interval));
-        rtcs.chain(keyframes).min()
+        let speakers = self.speakers.values().filter_map(Speakers::deadline);
+        rtcs.chain(keyframes).chain(speakers).min()
     }
 
     /// The next thing to do, in order; drain until `None` after every input.

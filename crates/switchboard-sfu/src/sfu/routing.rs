@@ -114,6 +114,9 @@ impl Sfu {
         if let Some(p) = self.participants.get_mut(&track.owner) {
             p.published.retain(|(_, t)| t != id);
         }
+        if track.kind == TrackKind::Audio {
+            self.unhear(&track.room, &track.peer);
+        }
         for other in self.members_except(&track.room, track.owner) {
             self.signal(
                 other,
@@ -202,6 +205,13 @@ impl Sfu {
         else {
             return;
         };
+        if self
+            .tracks
+            .get(&id)
+            .is_some_and(|t| t.kind == TrackKind::Audio)
+        {
+            self.hear(now, &id, &data);
+        }
         let Some(track) = self.tracks.get_mut(&id) else {
             return;
         };

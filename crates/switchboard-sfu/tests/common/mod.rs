@@ -65,6 +65,10 @@ pub struct Client {
     pub published: Vec<(String, TrackId)>,
     pub unpublished: Vec<(String, TrackId)>,
     pub errors: Vec<SfuError>,
+    /// Every `speakers` list received, in order.
+    pub speakers: Vec<Vec<String>>,
+    /// The RFC 6464 level its audio frames carry; `None` sends none.
+    pub audio_level: Option<u8>,
     pub connected: bool,
     inbox: VecDeque<ToPeer>,
     frame_no: u32,
@@ -140,6 +144,8 @@ impl World {
                     published: Vec::new(),
                     unpublished: Vec::new(),
                     errors: Vec::new(),
+                    speakers: Vec::new(),
+                    audio_level: None,
                     connected: false,
                     inbox: VecDeque::new(),
                     frame_no: 0,
@@ -256,7 +262,13 @@ impl World {
             MediaKind::Video => (Frequency::NINETY_KHZ, 90),
         };
         let time = MediaTime::new(u64::from(c.frame_no) * 20 * hz, clock);
+        let level = c.audio_level.filter(|_| kind == MediaKind::Audio);
         if let Some(writer) = c.rtc.writer(mid) {
+            let writer = match level {
+                // str0m takes the level as -dBov.
+                Some(l) => writer.audio_level(-(l.min(127) as i8), l < 127),
+                None => writer,
+            };
             writer.write(pt, now, time, data).unwrap();
         }
         self.drain_client(i);
@@ -428,6 +440,9 @@ impl World {
             ToPeer::TrackUnpublished { peer, track } => {
                 c.unpublished.push((peer.to_string(), track))
             }
+            ToPeer::Speakers { peers } => c
+                .speakers
+                .push(peers.iter().map(|p| p.to_string()).collect()),
             ToPeer::Error(e) => c.errors.push(e),
         }
     }
