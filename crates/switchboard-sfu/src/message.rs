@@ -35,6 +35,15 @@ pub enum Inbound {
         /// `true` to receive them, `false` to stop.
         subscribe: bool,
     },
+    /// Mute or unmute a track: the sender's own, or, for a host, mute another member's.
+    Mute {
+        /// The track.
+        track: TrackId,
+        /// `true` to mute.
+        muted: bool,
+        /// The sender is a host of the room: the hub knows roles, the SFU knows owners.
+        host: bool,
+    },
 }
 
 /// Audio or video.
@@ -56,6 +65,8 @@ pub struct TrackInfo {
     pub track: TrackId,
     /// Audio or video.
     pub kind: TrackKind,
+    /// Muted: the SFU forwards nothing of it until it is unmuted.
+    pub muted: bool,
 }
 
 /// Which (peer, track) one of the SFU's m-lines carries.
@@ -99,6 +110,17 @@ pub enum ToPeer {
         /// The track.
         track: TrackId,
     },
+    /// A track was muted or unmuted; sent to every member, its publisher included.
+    TrackState {
+        /// The publisher.
+        peer: Arc<str>,
+        /// The track.
+        track: TrackId,
+        /// Muted now.
+        muted: bool,
+        /// Who muted or unmuted it: the publisher, or a host.
+        by: Arc<str>,
+    },
     /// Who is speaking in the room now, loudest first; sent to every member when it changes,
     /// at most once per speaker interval.
     Speakers {
@@ -122,6 +144,14 @@ struct Mids<'a> {
 }
 
 #[derive(Serialize)]
+struct State<'a> {
+    peer: &'a str,
+    track: &'a TrackId,
+    muted: bool,
+    by: &'a str,
+}
+
+#[derive(Serialize)]
 struct Peers<'a> {
     peers: &'a [Arc<str>],
 }
@@ -141,6 +171,7 @@ impl ToPeer {
             ToPeer::TrackMap { .. } => "track_map",
             ToPeer::TrackPublished(_) => "track_published",
             ToPeer::TrackUnpublished { .. } => "track_unpublished",
+            ToPeer::TrackState { .. } => "track_state",
             ToPeer::Speakers { .. } => "speakers",
             ToPeer::Error(_) => "error",
         }
@@ -162,6 +193,17 @@ impl ToPeer {
             ToPeer::TrackUnpublished { peer, track } => {
                 serde_json::to_string(&Unpublished { peer, track })
             }
+            ToPeer::TrackState {
+                peer,
+                track,
+                muted,
+                by,
+            } => serde_json::to_string(&State {
+                peer,
+                track,
+                muted: *muted,
+                by,
+            }),
             ToPeer::Speakers { peers } => serde_json::to_string(&Peers { peers }),
             ToPeer::Error(_) => return None,
         };

@@ -10,6 +10,7 @@
 //! turn. Subscriptions that changed are negotiated once the queue is empty, so one input causes
 //! at most one offer per participant.
 
+mod mute;
 mod routing;
 mod speaking;
 
@@ -198,6 +199,7 @@ impl Sfu {
                 participant.add_candidate(&candidate)?;
             }
             Inbound::Subscribe { tracks, subscribe } => self.subscribe(pid, tracks, subscribe)?,
+            Inbound::Mute { track, muted, host } => self.mute(now, pid, &track, muted, host)?,
         }
         self.drain(pid);
         Ok(())
@@ -320,6 +322,18 @@ impl Sfu {
                 to: p.peer.clone(),
                 message,
             });
+        }
+    }
+
+    /// Sends `message` to every member of `room`.
+    pub(crate) fn broadcast(&mut self, room: &str, message: ToPeer) {
+        let members: Vec<Pid> = self
+            .rooms
+            .get(room)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        for pid in members {
+            self.signal(pid, message.clone());
         }
     }
 

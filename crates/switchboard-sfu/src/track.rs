@@ -1,4 +1,4 @@
-//! TrackId and a published track: its publisher, m-line and keyframe gate.
+//! TrackId and a published track: its publisher, m-line, keyframe gate and mute state.
 
 use std::{fmt, sync::Arc};
 
@@ -58,6 +58,8 @@ pub(crate) struct Track {
     pub mid: Mid,
     pub kind: TrackKind,
     pub keyframes: KeyframeGate,
+    /// Muted by its publisher or a host: nothing of it is forwarded.
+    pub muted: bool,
 }
 
 impl Track {
@@ -67,6 +69,7 @@ impl Track {
             peer: self.peer.clone(),
             track: TrackId(self.id_text.clone()),
             kind: self.kind,
+            muted: self.muted,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What the SFU tells a room about its members' media beyond the tracks themselves: who is
-//! speaking. On the virtual network of `common`: str0m clients, a virtual clock, no sockets.
+//! speaking, and which tracks are muted and by whom. On the virtual network of `common`: str0m clients, a virtual clock, no sockets.
 
 mod common;
 
@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use common::World;
 use str0m::media::MediaKind;
+use switchboard_sfu::{Inbound, SfuError, TrackId};
 
 const AUDIO: &[MediaKind] = &[MediaKind::Audio];
+const VIDEO: &[MediaKind] = &[MediaKind::Video];
 const SECOND: Duration = Duration::from_secs(1);
 
 #[test]
@@ -55,4 +57,102 @@ fn a_speaker_who_leaves_stops_speaking() {
     w.leave(0);
     w.run_media(2 * SECOND, &[1]);
     assert_eq!(w.clients[1].speakers, [vec!["p0"], vec![]]);
+}
+
+/// The one track `p0` publishes, as `i` heard of it.
+fn p0_track(w: &World, i: usize) -> TrackId {
+    let published = &w.clients[i].published;
+    assert_eq!(published.len(), 1, "{published:?}");
+    published[0].1.clone()
+}
+
+fn mute(w: &mut World, i: usize, track: &TrackId, muted: bool, host: bool) {
+    w.send(
+        i,
+        Inbound::Mute {
+            track: track.clone(),
+            muted,
+            host,
+        },
+    );
+}
+
+#[test]
+fn a_member_mutes_its_own_track_and_the_room_is_told() {
+    let mut w = World::new(3);
+    w.connect(0, VIDEO);
+    for i in 1..3 {
+        w.connect(i, &[]);
+    }
+    w.run_media(2 * SECOND, &[0]);
+    let track = p0_track(&w, 1);
+    let before = w.clients[1].frames_from("p0").len();
+    assert!(before > 50, "{before} frames before the mute");
+
+    mute(&mut w, 0, &track, true, false);
+    let told = ("p0".to_string(), track.clone(), true, "p0".to_string());
+    for c in &w.clients {
+        assert_eq!(c.track_states, [told.clone()], "{}", c.peer);
+    }
+    // The publisher's browser goes on sending; nothing of it is forwarded.
+    w.run_media(2 * SECOND, &[0]);
+    let muted = w.clients[1].frames_from("p0").len();
+    assert!(
+        muted <= before + 1,
+        "{} frames arrived while muted",
+        muted - before
+    );
+
+    // Muting again changes nothing and tells nobody.
+    mute(&mut w, 0, &track, true, false);
+    assert_eq!(w.clients[2].track_states.len(), 1);
+
+    mute(&mut w, 0, &track, false, false);
+    assert_eq!(
+        w.clients[2].track_states[1],
+        ("p0".to_string(), track, false, "p0".to_string())
+    );
+    w.run_media(2 * SECOND, &[0]);
+    assert!(w.clients[1].frames_from("p0").len() > muted + 50);
+}
+
+#[test]
+fn a_host_mutes_another_member_who_alone_unmutes() {
+    let mut w = World::new(3);
+    for i in 0..3 {
+        w.connect(i, if i == 0 { AUDIO } else { &[] });
+    }
+    w.clients[0].audio_level = Some(30);
+    w.run_media(2 * SECOND, &[0]);
+    assert_eq!(w.clients[2].speakers, [vec!["p0"]]);
+    let track = p0_track(&w, 1);
+
+    // p2 is no host: refused, nothing changes.
+    mute(&mut w, 2, &track, true, false);
+    assert!(matches!(w.clients[2].errors[..], [SfuError::Forbidden(_)]));
+    assert!(w.clients[0].track_states.is_empty());
+
+    // p1 is: p0 and everyone else are told who muted it.
+    mute(&mut w, 1, &track, true, true);
+    let told = ("p0".to_string(), track.clone(), true, "p1".to_string());
+    for c in &w.clients {
+        assert_eq!(c.track_states, [told.clone()], "{}", c.peer);
+    }
+    let heard = w.clients[2].frames_from("p0").len();
+    w.run_media(2 * SECOND, &[0]);
+    assert!(w.clients[2].frames_from("p0").len() <= heard + 1);
+    // A muted member does not speak, however loud its browser sends.
+    assert_eq!(w.clients[2].speakers, [vec!["p0"], vec![]]);
+
+    // A host may not unmute another member; an unknown track is unknown.
+    mute(&mut w, 1, &track, false, true);
+    mute(&mut w, 1, &TrackId::from("t999"), true, true);
+    assert!(matches!(
+        w.clients[1].errors[..],
+        [SfuError::Forbidden(_), SfuError::UnknownTrack(_)]
+    ));
+    mute(&mut w, 0, &track, false, false);
+    assert_eq!(w.clients[1].track_states.len(), 2);
+    w.run_media(2 * SECOND, &[0]);
+    assert!(w.clients[2].frames_from("p0").len() > heard + 50);
 }

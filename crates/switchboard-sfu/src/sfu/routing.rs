@@ -77,6 +77,7 @@ impl Sfu {
                 MediaKind::Video => TrackKind::Video,
             },
             keyframes: Default::default(),
+            muted: false,
         };
         let info = track.info();
         let room = track.room.clone();
@@ -205,11 +206,12 @@ impl Sfu {
         else {
             return;
         };
-        if self
-            .tracks
-            .get(&id)
-            .is_some_and(|t| t.kind == TrackKind::Audio)
-        {
+        // A muted track's publisher may go on sending (a host muted it, or it has not caught
+        // up): nothing of it goes further, and it does not speak.
+        let Some(track) = self.tracks.get(&id).filter(|t| !t.muted) else {
+            return;
+        };
+        if track.kind == TrackKind::Audio {
             self.hear(now, &id, &data);
         }
         let Some(track) = self.tracks.get_mut(&id) else {

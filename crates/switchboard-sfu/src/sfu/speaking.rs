@@ -38,19 +38,7 @@ impl Sfu {
             .filter_map(|(room, s)| s.poll(now).map(|peers| (room.clone(), peers)))
             .collect();
         for (room, peers) in changed {
-            let members: Vec<_> = self
-                .rooms
-                .get(&room)
-                .map(|m| m.values().copied().collect())
-                .unwrap_or_default();
-            for pid in members {
-                self.signal(
-                    pid,
-                    ToPeer::Speakers {
-                        peers: peers.clone(),
-                    },
-                );
-            }
+            self.broadcast(&room, ToPeer::Speakers { peers });
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct Client {
     pub published: Vec<(String, TrackId)>,
     pub unpublished: Vec<(String, TrackId)>,
     pub errors: Vec<SfuError>,
+    /// Every `track_state` received: (publisher, track, muted, by).
+    pub track_states: Vec<(String, TrackId, bool, String)>,
     /// Every `speakers` list received, in order.
     pub speakers: Vec<Vec<String>>,
     /// The RFC 6464 level its audio frames carry; `None` sends none.
@@ -145,6 +147,7 @@ impl World {
                     unpublished: Vec::new(),
                     errors: Vec::new(),
                     speakers: Vec::new(),
+                    track_states: Vec::new(),
                     audio_level: None,
                     connected: false,
                     inbox: VecDeque::new(),
@@ -440,6 +443,14 @@ impl World {
             ToPeer::TrackUnpublished { peer, track } => {
                 c.unpublished.push((peer.to_string(), track))
             }
+            ToPeer::TrackState {
+                peer,
+                track,
+                muted,
+                by,
+            } => c
+                .track_states
+                .push((peer.to_string(), track, muted, by.to_string())),
             ToPeer::Speakers { peers } => c
                 .speakers
                 .push(peers.iter().map(|p| p.to_string()).collect()),
