@@ -148,6 +148,15 @@ pub enum ClientMessage<'a> {
         /// `true` to receive them, `false` to stop.
         subscribe: bool,
     },
+    /// SFU rooms: mute or unmute a published track (a host may mute another member's).
+    Mute {
+        /// Room of the track.
+        room: RoomRef<'a>,
+        /// Track id, as announced in `track_published`.
+        track: Cow<'a, str>,
+        /// `true` to mute.
+        muted: bool,
+    },
     /// Liveness probe, answered with `pong`.
     Ping,
     /// The client has every server message up to `seq`; the server may release them.
@@ -171,6 +180,7 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::Decide { admit: true, .. } => "admit",
             ClientMessage::Decide { admit: false, .. } => "deny",
             ClientMessage::Subscribe { .. } => "subscribe",
+            ClientMessage::Mute { .. } => "mute",
             ClientMessage::Ping => "ping",
             ClientMessage::Ack { .. } => "ack",
         }
@@ -187,7 +197,8 @@ impl<'a> ClientMessage<'a> {
             | ClientMessage::Kick { room, .. }
             | ClientMessage::Knock { room }
             | ClientMessage::Decide { room, .. }
-            | ClientMessage::Subscribe { room, .. } => Some(room),
+            | ClientMessage::Subscribe { room, .. }
+            | ClientMessage::Mute { room, .. } => Some(room),
             ClientMessage::Ping | ClientMessage::Ack { .. } => None,
         }
     }
@@ -634,6 +645,13 @@ struct SubscribePayload<'a> {
 }
 
 #[derive(Deserialize)]
+struct MutePayload<'a> {
+    #[serde(borrow)]
+    track: Cow<'a, str>,
+    muted: bool,
+}
+
+#[derive(Deserialize)]
 struct AckPayload {
     seq: u64,
 }
@@ -803,6 +821,16 @@ fn read_message<'a>(
                 subscribe: p.subscribe,
             }
         }
+        "mute" => {
+            let room = room()?;
+            let p: MutePayload = payload(required_payload(raw, type_name)?, type_name)?;
+            limit("track", p.track.len(), limits.max_token_bytes)?;
+            ClientMessage::Mute {
+                room,
+                track: p.track,
+                muted: p.muted,
+            }
+        }
         "ping" => ClientMessage::Ping,
         "ack" => {
             let p: AckPayload = payload(required_payload(raw, type_name)?, type_name)?;
@@ -929,6 +957,8 @@ mod tests {
             ("message", json!({"text": "hi"})),
             ("mode", json!({"mode": "host_only"})),
             ("kick", json!({"peer": "p2"})),
+            ("subscribe", json!({"tracks": ["t1"], "subscribe": true})),
+            ("mute", json!({"track": "t1", "muted": true})),
             ("ping", json!(null)),
             ("ack", json!({"seq": 3})),
         ];

@@ -96,13 +96,20 @@ mod tests {
     const RATE: u64 = 90_000;
     const FRAME: Duration = Duration::from_micros(33_333);
 
-    /// Two layers of a 30 fps camera on a virtual clock, with independent timestamp bases.
+    /// Three layers of a 30 fps camera on a virtual clock, with independent timestamp bases.
     struct Publisher {
         t0: Instant,
         frame: u64,
     }
 
     impl Publisher {
+        fn new() -> Self {
+            Publisher {
+                t0: Instant::now(),
+                frame: 0,
+            }
+        }
+
         fn base(layer: usize) -> u64 {
             [1_000_000, 77_000_000, 3_000_000_000][layer]
         }
@@ -119,10 +126,7 @@ mod tests {
 
     #[test]
     fn a_switch_waits_for_the_target_layers_keyframe() {
-        let mut publisher = Publisher {
-            t0: Instant::now(),
-            frame: 0,
-        };
+        let mut publisher = Publisher::new();
         let mut switch = LayerSwitch::default();
         assert_eq!(switch.set_target(Some(0)), Some(0));
         // Layer 0 starts on its keyframe; layer 1 is not wanted.
@@ -168,10 +172,7 @@ mod tests {
 
     #[test]
     fn down_also_waits_for_a_keyframe_and_pause_is_at_once() {
-        let mut publisher = Publisher {
-            t0: Instant::now(),
-            frame: 0,
-        };
+        let mut publisher = Publisher::new();
         let mut switch = LayerSwitch::default();
         switch.set_target(Some(2));
         let (at, ts) = publisher.tick();

@@ -92,7 +92,7 @@ fn a_member_mutes_its_own_track_and_the_room_is_told() {
     mute(&mut w, 0, &track, true, false);
     let told = ("p0".to_string(), track.clone(), true, "p0".to_string());
     for c in &w.clients {
-        assert_eq!(c.track_states, [told.clone()], "{}", c.peer);
+        assert_eq!(c.track_states, std::slice::from_ref(&told), "{}", c.peer);
     }
     // The publisher's browser goes on sending; nothing of it is forwarded.
     w.run_media(2 * SECOND, &[0]);
@@ -136,7 +136,7 @@ fn a_host_mutes_another_member_who_alone_unmutes() {
     mute(&mut w, 1, &track, true, true);
     let told = ("p0".to_string(), track.clone(), true, "p1".to_string());
     for c in &w.clients {
-        assert_eq!(c.track_states, [told.clone()], "{}", c.peer);
+        assert_eq!(c.track_states, std::slice::from_ref(&told), "{}", c.peer);
     }
     let heard = w.clients[2].frames_from("p0").len();
     w.run_media(2 * SECOND, &[0]);

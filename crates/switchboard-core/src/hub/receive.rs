@@ -207,6 +207,7 @@ impl<S: Clone> Hub<S> {
                 tracks,
                 subscribe,
             } => self.subscribe(id, &room, super::media::owned_tracks(tracks), subscribe),
+            ClientMessage::Mute { room, track, muted } => self.mute(id, &room, &track, muted),
             ClientMessage::Signal {
                 kind,
                 room,

@@ -177,5 +177,21 @@ fn apply(sfu: &mut Sfu, command: MediaCommand) {
                 Inbound::Subscribe { tracks, subscribe },
             );
         }
+        MediaCommand::Mute {
+            room,
+            peer,
+            track,
+            muted,
+            host,
+        } => sfu.handle(
+            now,
+            room.as_str(),
+            peer.as_str(),
+            Inbound::Mute {
+                track: TrackId::from(&*track),
+                muted,
+                host,
+            },
+        ),
     }
 }
