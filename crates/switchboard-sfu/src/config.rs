@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::speakers::SpeakerConfig;
+use crate::{allocator::Layer, speakers::SpeakerConfig};
 
 /// What one media worker needs to know; read-only after start.
 #[derive(Debug, Clone)]
@@ -20,6 +20,12 @@ pub struct SfuConfig {
     pub keyframe_interval: Duration,
     /// How active speakers are told from audio levels.
     pub speakers: SpeakerConfig,
+    /// The downlink each subscriber is given for simulcast video, in bit/s, until bandwidth
+    /// estimation replaces it.
+    pub default_downlink_bps: u64,
+    /// What each simulcast layer (lowest first: rid `q`, `h`, `f`) is taken to cost and its
+    /// height, until measured rates replace them.
+    pub layers: [Layer; 3],
 }
 
 impl SfuConfig {
@@ -31,6 +37,22 @@ impl SfuConfig {
             max_published_tracks: 4,
             keyframe_interval: Duration::from_millis(500),
             speakers: SpeakerConfig::default(),
+            default_downlink_bps: 2_500_000,
+            // What browsers aim for at 180p, 360p and 720p camera video.
+            layers: [
+                Layer {
+                    height: 180,
+                    bitrate: 150_000,
+                },
+                Layer {
+                    height: 360,
+                    bitrate: 500_000,
+                },
+                Layer {
+                    height: 720,
+                    bitrate: 1_500_000,
+                },
+            ],
         }
     }
 }

@@ -19,7 +19,10 @@ use str0m::{
     media::{Direction, MediaKind, Mid},
 };
 
-use crate::{SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry, sdp_check::check_offer};
+use crate::{
+    SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry, layer_switch::LayerSwitch,
+    sdp_check::check_offer,
+};
 
 /// Where one subscription's m-line is in its negotiation with the subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +46,22 @@ pub(crate) struct Subscription {
     pub peer: Arc<str>,
     pub kind: TrackKind,
     pub state: OutState,
+    /// Which simulcast layer goes out on its m-line (unused for a track without layers).
+    pub layer: LayerSwitch,
 }
 
 impl Subscription {
+    /// A subscription to be offered.
+    pub fn new(track: TrackId, peer: Arc<str>, kind: TrackKind) -> Self {
+        Subscription {
+            track,
+            peer,
+            kind,
+            state: OutState::ToOpen,
+            layer: LayerSwitch::default(),
+        }
+    }
+
     /// The m-line of an open subscription.
     pub fn open_mid(&self) -> Option<Mid> {
         match self.state {

@@ -12,6 +12,7 @@
 
 mod mute;
 mod routing;
+mod simulcast;
 mod speaking;
 
 use std::{
@@ -189,6 +190,7 @@ impl Sfu {
                 let participant = self.participants.get_mut(&pid).expect("pid is live");
                 let opened = participant.accept_answer(&sdp)?;
                 self.drain(pid);
+                self.reallocate(now, pid);
                 for track in opened {
                     self.request_keyframe(now, &track);
                 }

@@ -4,22 +4,28 @@
 use std::{sync::Arc, time::Instant};
 
 use str0m::{
-    Event, IceConnectionState,
-    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
+    Event, IceConnectionState, RtcError,
+    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid},
 };
 
 use super::{Pid, Sfu};
 use crate::{
     SfuError, ToPeer, TrackId, TrackKind,
-    participant::{OutState, Subscription, guarded},
-    track::Track,
+    layer_switch::Verdict,
+    participant::{Subscription, guarded},
+    track::{Track, order_rids},
 };
 
 impl Sfu {
     pub(super) fn on_event(&mut self, now: Instant, pid: Pid, event: Event) {
         match event {
             Event::MediaAdded(added) if receives(added.direction) => {
-                self.publish(pid, added.mid, added.kind);
+                // The publisher's simulcast layers are what the SFU receives.
+                let rids = added
+                    .simulcast
+                    .map(|s| s.recv.into_iter().map(|l| l.rid).collect())
+                    .unwrap_or_default();
+                self.publish(pid, added.mid, added.kind, order_rids(rids));
             }
             Event::MediaChanged(changed) if !receives(changed.direction) => {
                 self.unpublish_mid(pid, changed.mid);
@@ -46,7 +52,7 @@ impl Sfu {
     }
 
     /// A participant's offer added an m-line it sends on: a new track in the room.
-    fn publish(&mut self, pid: Pid, mid: Mid, kind: MediaKind) {
+    fn publish(&mut self, pid: Pid, mid: Mid, kind: MediaKind, rids: Vec<Rid>) {
         let max = self.config.max_published_tracks;
         let Some(participant) = self.participants.get_mut(&pid) else {
             return;
@@ -78,6 +84,7 @@ impl Sfu {
             },
             keyframes: Default::default(),
             muted: false,
+            rids,
         };
         let info = track.info();
         let room = track.room.clone();
@@ -86,12 +93,8 @@ impl Sfu {
             self.signal(other, ToPeer::TrackPublished(info.clone()));
             let p = self.participants.get_mut(&other).expect("member is live");
             if p.rtc.is_some() {
-                p.subscriptions.push(Subscription {
-                    track: id.clone(),
-                    peer: info.peer.clone(),
-                    kind: info.kind,
-                    state: OutState::ToOpen,
-                });
+                p.subscriptions
+                    .push(Subscription::new(id.clone(), info.peer.clone(), info.kind));
                 self.dirty.insert(other);
             }
         }
@@ -142,12 +145,7 @@ impl Sfu {
             .tracks
             .iter()
             .filter(|(id, t)| t.room == p.room && t.owner != pid && !p.declined.contains(*id))
-            .map(|(id, t)| Subscription {
-                track: id.clone(),
-                peer: t.peer.clone(),
-                kind: t.kind,
-                state: OutState::ToOpen,
-            })
+            .map(|(id, t)| Subscription::new(id.clone(), t.peer.clone(), t.kind))
             .collect();
         let p = self.participants.get_mut(&pid).expect("checked above");
         p.subscriptions = wanted;
@@ -177,12 +175,8 @@ impl Sfu {
                 p.declined.remove(&id);
                 if existing.is_none() && p.rtc.is_some() {
                     let t = &self.tracks[&id];
-                    p.subscriptions.push(Subscription {
-                        track: id,
-                        peer: t.peer.clone(),
-                        kind: t.kind,
-                        state: OutState::ToOpen,
-                    });
+                    p.subscriptions
+                        .push(Subscription::new(id, t.peer.clone(), t.kind));
                 }
             } else {
                 if let Some(i) = existing
@@ -226,15 +220,35 @@ impl Sfu {
             self.request_keyframe(now, &id);
         }
         let room = self.tracks[&id].room.clone();
+        let layer = self.tracks[&id].layer_of(data.rid);
+        if layer.is_none() && !self.tracks[&id].rids.is_empty() {
+            // A rid the publisher did not offer: no subscriber could be switched to it.
+            return;
+        }
         for other in self.members_except(&room, pid) {
             let p = self.participants.get_mut(&other).expect("member is live");
-            let Some(mid) = p
-                .subscriptions
-                .iter()
-                .find(|s| s.track == id)
-                .and_then(Subscription::open_mid)
-            else {
+            let Some(sub) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
                 continue;
+            };
+            let Some(mid) = sub.open_mid() else {
+                continue;
+            };
+            // A simulcast track sends this subscriber one layer, switched on keyframes.
+            let time = match layer {
+                None => data.time,
+                Some(layer) => {
+                    let rate = data.time.frequency();
+                    match sub.layer.on_frame(
+                        layer,
+                        data.is_keyframe(),
+                        data.time.numer(),
+                        u64::from(rate.get()),
+                        data.network_time,
+                    ) {
+                        Verdict::Forward(t) => MediaTime::new(t, rate),
+                        Verdict::Drop => continue,
+                    }
+                }
             };
             let Some(rtc) = p.rtc.as_mut() else {
                 continue;
@@ -247,7 +261,7 @@ impl Sfu {
                 let Some(pt) = writer.match_params(data.params) else {
                     return Ok(());
                 };
-                writer.write(pt, data.network_time, data.time, data.data.clone())
+                writer.write(pt, data.network_time, time, data.data.clone())
             });
             match written {
                 Ok(()) => {
@@ -282,6 +296,7 @@ impl Sfu {
             return;
         };
         let (owner, mid) = (track.owner, track.mid);
+        let rids = self.wanted_rids(id);
         let Some(rtc) = self
             .participants
             .get_mut(&owner)
@@ -289,11 +304,25 @@ impl Sfu {
         else {
             return;
         };
-        let sent = guarded(|| match rtc.writer(mid) {
-            Some(mut writer) if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) => {
-                writer.request_keyframe(None, KeyframeRequestKind::Pli)
+        // A simulcast track is asked per layer, for the layers subscribers are moving to or
+        // on; asking without a rid is an error in str0m when the m-line has layers.
+        let sent = guarded(|| {
+            for rid in &rids {
+                match rtc.writer(mid) {
+                    Some(mut writer)
+                        if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) =>
+                    {
+                        match writer.request_keyframe(*rid, KeyframeRequestKind::Pli) {
+                            // No packet of this layer has arrived yet; a layer starts with a
+                            // keyframe anyway.
+                            Err(RtcError::NoReceiverSource(_)) => {}
+                            other => other?,
+                        }
+                    }
+                    _ => {}
+                }
             }
-            _ => Ok(()),
+            Ok(())
         });
         match sent {
             Ok(()) => {

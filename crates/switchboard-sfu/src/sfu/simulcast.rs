@@ -1,0 +1,97 @@
+//! Simulcast in the SFU: which layer of each simulcast track every subscriber receives.
+//!
+//! A subscriber's layers are chosen by the [allocator](crate::allocator) over its downlink
+//! (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever its
+//! open subscriptions change or a track in its room goes away, and each subscription's
+//! [`LayerSwitch`](crate::layer_switch::LayerSwitch) moves to the chosen layer on that layer's
+//! next keyframe, asked for at once.
+
+use std::{collections::BTreeMap, time::Instant};
+
+use str0m::media::Rid;
+
+use super::{Pid, Sfu};
+use crate::{
+    TrackId, TrackKind,
+    allocator::{self, Request, VideoSource, VideoTrack},
+};
+
+/// What a subscriber is taken to show every tile at until it says otherwise: 720p, so the
+/// downlink alone decides.
+const DEFAULT_TILE: Request = Request::Visible {
+    width: 1280,
+    height: 720,
+};
+
+impl Sfu {
+    /// Chooses the layers of every simulcast track `pid` receives; a layer it is to move to
+    /// is asked of the publisher.
+    pub(super) fn reallocate(&mut self, now: Instant, pid: Pid) {
+        let Some(p) = self.participants.get(&pid) else {
+            return;
+        };
+        let mut tracks = BTreeMap::new();
+        let mut requests = Vec::new();
+        for s in p.subscriptions.iter().filter(|s| s.open_mid().is_some()) {
+            let Some(t) = self.tracks.get(&s.track) else {
+                continue;
+            };
+            if t.kind != TrackKind::Video || t.rids.is_empty() {
+                continue;
+            }
+            let layers = self.config.layers[..t.rids.len()].to_vec();
+            tracks.insert(
+                s.track.clone(),
+                VideoTrack {
+                    source: VideoSource::Camera,
+                    layers,
+                },
+            );
+            requests.push((s.track.clone(), DEFAULT_TILE));
+        }
+        let allocation = allocator::allocate(self.config.default_downlink_bps, &requests, &tracks);
+        let p = self.participants.get_mut(&pid).expect("checked above");
+        let mut ask = Vec::new();
+        for (id, a) in allocation {
+            if let Some(s) = p.subscriptions.iter_mut().find(|s| s.track == id)
+                && s.layer.set_target(a.layer()).is_some()
+            {
+                ask.push(id);
+            }
+        }
+        for id in ask {
+            self.request_keyframe(now, &id);
+        }
+    }
+
+    /// The rids a keyframe request for `id` names: `[None]` for a track without layers, else
+    /// the layers subscribers are on or moving to (the lowest if none).
+    pub(super) fn wanted_rids(&self, id: &TrackId) -> Vec<Option<Rid>> {
+        let Some(track) = self.tracks.get(id) else {
+            return Vec::new();
+        };
+        if track.rids.is_empty() {
+            return vec![None];
+        }
+        let mut wanted = vec![false; track.rids.len()];
+        let subs = self
+            .participants
+            .values()
+            .flat_map(|p| p.subscriptions.iter().filter(|s| s.track == *id));
+        for s in subs {
+            for l in [s.layer.current(), s.layer.target()].into_iter().flatten() {
+                wanted[l] = true;
+            }
+        }
+        if !wanted.contains(&true) {
+            wanted[0] = true;
+        }
+        track
+            .rids
+            .iter()
+            .zip(wanted)
+            .filter(|(_, w)| *w)
+            .map(|(r, _)| Some(*r))
+            .collect()
+    }
+}
