@@ -76,6 +76,9 @@ pub struct SfuStats {
     pub keyframe_requests_coalesced: u64,
     /// Media sessions dropped because they failed (errors, panics, ICE lost).
     pub media_failures: u64,
+    /// Subscriptions moved from one simulcast layer to another (starting or pausing is not a
+    /// switch).
+    pub layer_switches: u64,
 }
 
 /// The SFU of one media worker. See the crate doc.

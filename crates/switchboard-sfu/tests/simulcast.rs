@@ -92,4 +92,5 @@ fn a_second_track_moves_the_first_down_on_a_keyframe() {
     let p1 = layers(&w, 2, "p1");
     assert!(p1.len() > 50 && p1.iter().all(|l| *l == 0), "{p1:?}");
     assert_eq!(w.sfu.stats().media_failures, 0);
+    assert_eq!(w.sfu.stats().layer_switches, 1);
 }

@@ -234,6 +234,7 @@ impl Sfu {
                 continue;
             };
             // A simulcast track sends this subscriber one layer, switched on keyframes.
+            let was = sub.layer.current();
             let time = match layer {
                 None => data.time,
                 Some(layer) => {
@@ -250,6 +251,9 @@ impl Sfu {
                     }
                 }
             };
+            if was.is_some() && sub.layer.current() != was {
+                self.counts.layer_switches += 1;
+            }
             let Some(rtc) = p.rtc.as_mut() else {
                 continue;
             };
