@@ -51,19 +51,8 @@ pub struct VideoTrack {
     pub layers: Vec<Layer>,
 }
 
-/// What a subscriber asks of one track (the `subscribe` message's settings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    /// Not shown (hidden tile, minimised window): receive nothing.
-    Paused,
-    /// Shown at this size in CSS pixels times the device's pixel ratio.
-    Visible {
-        /// Width of the tile.
-        width: u32,
-        /// Height of the tile.
-        height: u32,
-    },
-}
+/// What a subscriber asks of one track: the `subscribe` message's `width`/`height` or `paused`.
+pub use switchboard_protocol::View as Request;
 
 /// What one subscriber receives of one track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,7 +31,7 @@ mod track;
 
 pub use config::SfuConfig;
 pub use error::SfuError;
-pub use message::{Inbound, Output, ToPeer, TrackInfo, TrackKind, TrackMapEntry};
+pub use message::{Inbound, Output, StreamState, ToPeer, TrackInfo, TrackKind, TrackMapEntry};
 pub use sfu::{Datagram, Sfu, SfuStats};
 pub use track::TrackId;
 

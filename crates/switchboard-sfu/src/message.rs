@@ -34,6 +34,9 @@ pub enum Inbound {
         tracks: Vec<TrackId>,
         /// `true` to receive them, `false` to stop.
         subscribe: bool,
+        /// How the peer shows them (video): the size picks the simulcast layer, paused
+        /// sends nothing. `None` leaves it as it was (at first: 720p).
+        view: Option<crate::allocator::Request>,
     },
     /// Mute or unmute a track: the sender's own, or, for a host, mute another member's.
     Mute {
@@ -67,6 +70,18 @@ pub struct TrackInfo {
     pub kind: TrackKind,
     /// Muted: the SFU forwards nothing of it until it is unmuted.
     pub muted: bool,
+}
+
+/// Whether a subscriber receives a simulcast track (`stream_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// A layer is sent.
+    Active,
+    /// The subscriber paused it.
+    Paused,
+    /// Its lowest layer does not fit the subscriber's downlink.
+    PausedForBandwidth,
 }
 
 /// Which (peer, track) one of the SFU's m-lines carries.
@@ -121,6 +136,17 @@ pub enum ToPeer {
         /// Who muted or unmuted it: the publisher, or a host.
         by: Arc<str>,
     },
+    /// What the SFU now sends this peer of a simulcast track; sent when it changes.
+    StreamState {
+        /// The publisher.
+        peer: Arc<str>,
+        /// The track.
+        track: TrackId,
+        /// Sent, paused as asked, or paused because the downlink does not carry it.
+        state: StreamState,
+        /// The layer's rid when active (the picture changes at its next keyframe).
+        layer: Option<String>,
+    },
     /// Who is speaking in the room now, loudest first; sent to every member when it changes,
     /// at most once per speaker interval.
     Speakers {
@@ -152,6 +178,15 @@ struct State<'a> {
 }
 
 #[derive(Serialize)]
+struct Stream<'a> {
+    peer: &'a str,
+    track: &'a TrackId,
+    state: StreamState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layer: Option<&'a str>,
+}
+
+#[derive(Serialize)]
 struct Peers<'a> {
     peers: &'a [Arc<str>],
 }
@@ -172,6 +207,7 @@ impl ToPeer {
             ToPeer::TrackPublished(_) => "track_published",
             ToPeer::TrackUnpublished { .. } => "track_unpublished",
             ToPeer::TrackState { .. } => "track_state",
+            ToPeer::StreamState { .. } => "stream_state",
             ToPeer::Speakers { .. } => "speakers",
             ToPeer::Error(_) => "error",
         }
@@ -203,6 +239,17 @@ impl ToPeer {
                 track,
                 muted: *muted,
                 by,
+            }),
+            ToPeer::StreamState {
+                peer,
+                track,
+                state,
+                layer,
+            } => serde_json::to_string(&Stream {
+                peer,
+                track,
+                state: *state,
+                layer: layer.as_deref(),
             }),
             ToPeer::Speakers { peers } => serde_json::to_string(&Peers { peers }),
             ToPeer::Error(_) => return None,

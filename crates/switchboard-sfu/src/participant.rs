@@ -7,7 +7,7 @@
 //! offer, and the subscriptions that offer carried go back to be offered again.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
     time::Instant,
@@ -20,7 +20,9 @@ use str0m::{
 };
 
 use crate::{
-    SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry, layer_switch::LayerSwitch,
+    SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry,
+    allocator::{Allocation, Request},
+    layer_switch::LayerSwitch,
     sdp_check::check_offer,
 };
 
@@ -48,6 +50,8 @@ pub(crate) struct Subscription {
     pub state: OutState,
     /// Which simulcast layer goes out on its m-line (unused for a track without layers).
     pub layer: LayerSwitch,
+    /// The allocation last told the peer (`stream_state`).
+    pub stream: Option<Allocation>,
 }
 
 impl Subscription {
@@ -59,6 +63,7 @@ impl Subscription {
             kind,
             state: OutState::ToOpen,
             layer: LayerSwitch::default(),
+            stream: None,
         }
     }
 
@@ -106,6 +111,8 @@ pub(crate) struct Participant {
     pub subscriptions: Vec<Subscription>,
     /// Tracks the peer asked not to receive; new tracks are subscribed to by default.
     pub declined: HashSet<TrackId>,
+    /// How the peer said it shows a track (`subscribe`'s `width`/`height` or `paused`).
+    pub views: HashMap<TrackId, Request>,
     /// The SFU's offer waiting for the peer's answer.
     pub pending: Option<SdpPendingOffer>,
 }
@@ -130,6 +137,7 @@ impl Participant {
             published: Vec::new(),
             subscriptions: Vec::new(),
             declined: HashSet::new(),
+            views: HashMap::new(),
             pending: None,
         }
     }

@@ -203,7 +203,11 @@ impl Sfu {
                 let participant = self.participants.get_mut(&pid).expect("pid is live");
                 participant.add_candidate(&candidate)?;
             }
-            Inbound::Subscribe { tracks, subscribe } => self.subscribe(pid, tracks, subscribe)?,
+            Inbound::Subscribe {
+                tracks,
+                subscribe,
+                view,
+            } => self.subscribe(now, pid, tracks, subscribe, view)?,
             Inbound::Mute { track, muted, host } => self.mute(now, pid, &track, muted, host)?,
         }
         self.drain(pid);

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use common::World;
 use str0m::media::MediaKind;
+use switchboard_protocol::View;
+use switchboard_sfu::{Inbound, StreamState, TrackId};
 
 const VIDEO: &[MediaKind] = &[MediaKind::Video];
 const SECOND: Duration = Duration::from_secs(1);
@@ -93,4 +95,90 @@ fn a_second_track_moves_the_first_down_on_a_keyframe() {
     assert!(p1.len() > 50 && p1.iter().all(|l| *l == 0), "{p1:?}");
     assert_eq!(w.sfu.stats().media_failures, 0);
     assert_eq!(w.sfu.stats().layer_switches, 1);
+}
+
+fn view(w: &mut World, i: usize, track: &TrackId, view: View) {
+    w.send(
+        i,
+        Inbound::Subscribe {
+            tracks: vec![track.clone()],
+            subscribe: true,
+            view: Some(view),
+        },
+    );
+}
+
+#[test]
+fn the_tile_size_picks_the_layer_and_the_subscriber_is_told() {
+    let mut w = world(2_500_000, 1);
+    w.run_media(2 * SECOND, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    let state = |w: &World| -> Vec<(StreamState, Option<String>)> {
+        w.clients[1]
+            .stream_states
+            .iter()
+            .map(|(_, _, s, l)| (*s, l.clone()))
+            .collect()
+    };
+    let f = (StreamState::Active, Some("f".to_string()));
+    assert_eq!(state(&w), std::slice::from_ref(&f));
+
+    // A small tile needs 180p: the next `q` keyframe switches it.
+    view(
+        &mut w,
+        1,
+        &track,
+        View::Visible {
+            width: 320,
+            height: 180,
+        },
+    );
+    let q = (StreamState::Active, Some("q".to_string()));
+    assert_eq!(state(&w), [f.clone(), q.clone()]);
+    let before = w.clients[1].frames_from("p0").len();
+    w.run_media(2 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert_eq!(got.last(), Some(&0), "{got:?}");
+
+    // Paused: nothing more arrives, and the peer is told.
+    view(&mut w, 1, &track, View::Paused);
+    assert_eq!(state(&w)[2], (StreamState::Paused, None));
+    let paused = w.clients[1].frames_from("p0").len();
+    w.run_media(SECOND, &[0]);
+    assert!(w.clients[1].frames_from("p0").len() <= paused + 1);
+    assert!(paused > before);
+
+    // Shown big again: back to `f`; the same view again tells nothing.
+    view(
+        &mut w,
+        1,
+        &track,
+        View::Visible {
+            width: 1280,
+            height: 720,
+        },
+    );
+    view(
+        &mut w,
+        1,
+        &track,
+        View::Visible {
+            width: 1280,
+            height: 720,
+        },
+    );
+    assert_eq!(state(&w)[3..], [f]);
+    w.run_media(2 * SECOND, &[0]);
+    assert_eq!(layers(&w, 1, "p0").last(), Some(&2));
+}
+
+#[test]
+fn a_downlink_too_small_for_the_lowest_layer_is_told() {
+    let w = {
+        let mut w = world(100_000, 1);
+        w.run_media(SECOND, &[0]);
+        w
+    };
+    let states: Vec<StreamState> = w.clients[1].stream_states.iter().map(|s| s.2).collect();
+    assert_eq!(states, [StreamState::PausedForBandwidth]);
 }

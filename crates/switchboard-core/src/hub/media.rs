@@ -12,7 +12,7 @@
 
 use switchboard_protocol::{
     Envelope, ErrorBody, ErrorCode, MediaMode, Payload, PeerId, PeerRef, Role, RoomId, RoomRef,
-    SFU_PEER, ServerBody, ServerMessage, SignalError, SignalKind,
+    SFU_PEER, ServerBody, ServerMessage, SignalError, SignalKind, View,
 };
 
 use super::Hub;
@@ -56,6 +56,8 @@ pub enum MediaCommand {
         tracks: Vec<Box<str>>,
         /// Receive (`true`) or stop.
         subscribe: bool,
+        /// How the sender shows them, if it said.
+        view: Option<View>,
     },
     /// `peer` sent `mute`.
     Mute {
@@ -116,6 +118,7 @@ impl<S: Clone> Hub<S> {
         room_id: &RoomRef,
         tracks: Vec<Box<str>>,
         subscribe: bool,
+        view: Option<View>,
     ) -> Result<(), SignalError> {
         let peer = self.sfu_member(id, room_id)?;
         self.media.push(MediaCommand::Subscribe {
@@ -123,6 +126,7 @@ impl<S: Clone> Hub<S> {
             peer,
             tracks,
             subscribe,
+            view,
         });
         Ok(())
     }

@@ -11,6 +11,7 @@ use str0m::{
 use super::{Pid, Sfu};
 use crate::{
     SfuError, ToPeer, TrackId, TrackKind,
+    allocator::Request,
     layer_switch::Verdict,
     participant::{Subscription, guarded},
     track::{Track, order_rids},
@@ -154,9 +155,11 @@ impl Sfu {
     /// The peer's `subscribe` message.
     pub(super) fn subscribe(
         &mut self,
+        now: Instant,
         pid: Pid,
         tracks: Vec<TrackId>,
         subscribe: bool,
+        view: Option<Request>,
     ) -> Result<(), SfuError> {
         let p = self.participants.get(&pid).expect("pid is live");
         for id in &tracks {
@@ -170,6 +173,9 @@ impl Sfu {
         }
         let p = self.participants.get_mut(&pid).expect("pid is live");
         for id in tracks {
+            if let Some(view) = view {
+                p.views.insert(id.clone(), view);
+            }
             let existing = p.subscriptions.iter().position(|s| s.track == id);
             if subscribe {
                 p.declined.remove(&id);
@@ -188,6 +194,9 @@ impl Sfu {
             }
         }
         self.dirty.insert(pid);
+        if view.is_some() {
+            self.reallocate(now, pid);
+        }
         Ok(())
     }
 

@@ -12,8 +12,8 @@ use str0m::media::Rid;
 
 use super::{Pid, Sfu};
 use crate::{
-    TrackId, TrackKind,
-    allocator::{self, Request, VideoSource, VideoTrack},
+    StreamState, ToPeer, TrackId, TrackKind,
+    allocator::{self, Allocation, Request, VideoSource, VideoTrack},
 };
 
 /// What a subscriber is taken to show every tile at until it says otherwise: 720p, so the
@@ -47,20 +47,44 @@ impl Sfu {
                     layers,
                 },
             );
-            requests.push((s.track.clone(), DEFAULT_TILE));
+            let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
+            requests.push((s.track.clone(), view));
         }
         let allocation = allocator::allocate(self.config.default_downlink_bps, &requests, &tracks);
         let p = self.participants.get_mut(&pid).expect("checked above");
         let mut ask = Vec::new();
+        let mut tell = Vec::new();
         for (id, a) in allocation {
-            if let Some(s) = p.subscriptions.iter_mut().find(|s| s.track == id)
-                && s.layer.set_target(a.layer()).is_some()
-            {
-                ask.push(id);
+            let Some(s) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
+                continue;
+            };
+            if s.layer.set_target(a.layer()).is_some() {
+                ask.push(id.clone());
+            }
+            if s.stream != Some(a) {
+                s.stream = Some(a);
+                tell.push((s.peer.clone(), id, a));
             }
         }
         for id in ask {
             self.request_keyframe(now, &id);
+        }
+        for (peer, track, a) in tell {
+            let layer = a.layer().map(|l| self.tracks[&track].rids[l].to_string());
+            let state = match a {
+                Allocation::Layer(_) => StreamState::Active,
+                Allocation::Paused => StreamState::Paused,
+                Allocation::PausedForBandwidth => StreamState::PausedForBandwidth,
+            };
+            self.signal(
+                pid,
+                ToPeer::StreamState {
+                    peer,
+                    track,
+                    state,
+                    layer,
+                },
+            );
         }
     }
 

@@ -17,7 +17,9 @@ use str0m::{
     media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer},
     net::{Protocol, Receive},
 };
-use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuError, ToPeer, TrackId};
+use switchboard_sfu::{
+    Datagram, Inbound, Output, Sfu, SfuConfig, SfuError, StreamState, ToPeer, TrackId,
+};
 
 /// This thread's CPU time: what the SFU's calls cost, however loaded the machine is.
 #[cfg(unix)]
@@ -68,6 +70,8 @@ pub struct Client {
     pub published: Vec<(String, TrackId)>,
     pub unpublished: Vec<(String, TrackId)>,
     pub errors: Vec<SfuError>,
+    /// Every `stream_state` received: (publisher, track, state, layer).
+    pub stream_states: Vec<(String, TrackId, StreamState, Option<String>)>,
     /// Every `track_state` received: (publisher, track, muted, by).
     pub track_states: Vec<(String, TrackId, bool, String)>,
     /// Every `speakers` list received, in order.
@@ -154,6 +158,7 @@ impl World {
                     errors: Vec::new(),
                     speakers: Vec::new(),
                     track_states: Vec::new(),
+                    stream_states: Vec::new(),
                     audio_level: None,
                     simulcast: false,
                     connected: false,
@@ -472,6 +477,15 @@ impl World {
             ToPeer::TrackUnpublished { peer, track } => {
                 c.unpublished.push((peer.to_string(), track))
             }
+            ToPeer::StreamState {
+                peer,
+                track,
+                state,
+                layer,
+                ..
+            } => c
+                .stream_states
+                .push((peer.to_string(), track, state, layer)),
             ToPeer::TrackState {
                 peer,
                 track,

@@ -168,13 +168,18 @@ fn apply(sfu: &mut Sfu, command: MediaCommand) {
             peer,
             tracks,
             subscribe,
+            view,
         } => {
             let tracks = tracks.iter().map(|t| TrackId::from(&**t)).collect();
             sfu.handle(
                 now,
                 room.as_str(),
                 peer.as_str(),
-                Inbound::Subscribe { tracks, subscribe },
+                Inbound::Subscribe {
+                    tracks,
+                    subscribe,
+                    view,
+                },
             );
         }
         MediaCommand::Mute {

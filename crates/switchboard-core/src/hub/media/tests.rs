@@ -67,6 +67,7 @@ fn joins_leaves_and_signals_to_sfu_become_media_commands_in_order() {
                 peer: peer_id("bob"),
                 tracks: vec!["t1".into()],
                 subscribe: false,
+                view: None,
             },
             MediaCommand::Left {
                 room: room("r1"),
