@@ -147,6 +147,16 @@ pub enum ToPeer {
         /// The layer's rid when active (the picture changes at its next keyframe).
         layer: Option<String>,
     },
+    /// To a publisher: which layers of its simulcast track someone receives, sent when that
+    /// changes; it may stop encoding the paused ones until they are active again.
+    Layers {
+        /// The track.
+        track: TrackId,
+        /// Rids someone receives or is switching to.
+        active: Vec<String>,
+        /// Rids nobody receives.
+        paused: Vec<String>,
+    },
     /// Who is speaking in the room now, loudest first; sent to every member when it changes,
     /// at most once per speaker interval.
     Speakers {
@@ -187,6 +197,13 @@ struct Stream<'a> {
 }
 
 #[derive(Serialize)]
+struct LayerUse<'a> {
+    track: &'a TrackId,
+    active: &'a [String],
+    paused: &'a [String],
+}
+
+#[derive(Serialize)]
 struct Peers<'a> {
     peers: &'a [Arc<str>],
 }
@@ -208,6 +225,7 @@ impl ToPeer {
             ToPeer::TrackUnpublished { .. } => "track_unpublished",
             ToPeer::TrackState { .. } => "track_state",
             ToPeer::StreamState { .. } => "stream_state",
+            ToPeer::Layers { .. } => "layers",
             ToPeer::Speakers { .. } => "speakers",
             ToPeer::Error(_) => "error",
         }
@@ -250,6 +268,15 @@ impl ToPeer {
                 track,
                 state: *state,
                 layer: layer.as_deref(),
+            }),
+            ToPeer::Layers {
+                track,
+                active,
+                paused,
+            } => serde_json::to_string(&LayerUse {
+                track,
+                active,
+                paused,
             }),
             ToPeer::Speakers { peers } => serde_json::to_string(&Peers { peers }),
             ToPeer::Error(_) => return None,

@@ -62,6 +62,8 @@ pub(crate) struct Track {
     pub muted: bool,
     /// Its simulcast layers' rids, lowest first; empty when it is sent as one stream.
     pub rids: Vec<Rid>,
+    /// Which layers its publisher was last told someone receives (`layers`).
+    pub told_layers: Option<Vec<bool>>,
 }
 
 /// The rids browsers are told to use for simulcast, lowest layer first.

@@ -182,3 +182,45 @@ fn a_downlink_too_small_for_the_lowest_layer_is_told() {
     let states: Vec<StreamState> = w.clients[1].stream_states.iter().map(|s| s.2).collect();
     assert_eq!(states, [StreamState::PausedForBandwidth]);
 }
+
+#[test]
+fn the_publisher_hears_which_layers_nobody_receives() {
+    let mut w = world(2_500_000, 1);
+    w.run_media(2 * SECOND, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    let told = |w: &World| -> Vec<(Vec<String>, Vec<String>)> {
+        w.clients[0]
+            .layers
+            .iter()
+            .map(|(t, a, p)| {
+                assert_eq!(*t, track);
+                (a.clone(), p.clone())
+            })
+            .collect()
+    };
+    let rids = |r: &[&str]| -> Vec<String> { r.iter().map(|s| s.to_string()).collect() };
+    assert_eq!(told(&w), [(rids(&["f"]), rids(&["q", "h"]))]);
+
+    // Moving to `q`: both are in use until the switch, then only `q`.
+    view(
+        &mut w,
+        1,
+        &track,
+        View::Visible {
+            width: 320,
+            height: 180,
+        },
+    );
+    w.run_media(2 * SECOND, &[0]);
+    assert_eq!(
+        told(&w)[1..],
+        [
+            (rids(&["q", "f"]), rids(&["h"])),
+            (rids(&["q"]), rids(&["h", "f"]))
+        ]
+    );
+
+    // The only subscriber leaves: nobody receives anything.
+    w.leave(1);
+    assert_eq!(told(&w).last(), Some(&(vec![], rids(&["q", "h", "f"]))));
+}

@@ -86,6 +86,7 @@ impl Sfu {
             keyframes: Default::default(),
             muted: false,
             rids,
+            told_layers: None,
         };
         let info = track.info();
         let room = track.room.clone();
@@ -234,6 +235,7 @@ impl Sfu {
             // A rid the publisher did not offer: no subscriber could be switched to it.
             return;
         }
+        let mut switched = false;
         for other in self.members_except(&room, pid) {
             let p = self.participants.get_mut(&other).expect("member is live");
             let Some(sub) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
@@ -262,6 +264,7 @@ impl Sfu {
             };
             if was.is_some() && sub.layer.current() != was {
                 self.counts.layer_switches += 1;
+                switched = true;
             }
             let Some(rtc) = p.rtc.as_mut() else {
                 continue;
@@ -284,6 +287,10 @@ impl Sfu {
                 }
                 Err(reason) => self.work.push_back(super::Work::Failed(other, reason)),
             }
+        }
+        if switched {
+            // A layer left behind may have no one left on it.
+            self.update_layers(&room);
         }
     }
 
@@ -356,6 +363,7 @@ impl Sfu {
         p.pending = None;
         p.next_timeout = None;
         p.subscriptions.clear();
+        let room = p.room.clone();
         let published: Vec<TrackId> = p.published.iter().map(|(_, t)| t.clone()).collect();
         self.by_addr.retain(|_, owner| *owner != pid);
         self.work.retain(|w| match w {
@@ -364,6 +372,7 @@ impl Sfu {
         for track in published {
             self.unpublish(&track);
         }
+        self.update_layers(&room);
     }
 
     fn members_except(&self, room: &Arc<str>, pid: Pid) -> Vec<Pid> {

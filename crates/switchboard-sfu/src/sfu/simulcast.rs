@@ -69,6 +69,8 @@ impl Sfu {
         for id in ask {
             self.request_keyframe(now, &id);
         }
+        let room = self.participants[&pid].room.clone();
+        self.update_layers(&room);
         for (peer, track, a) in tell {
             let layer = a.layer().map(|l| self.tracks[&track].rids[l].to_string());
             let state = match a {
@@ -88,6 +90,57 @@ impl Sfu {
         }
     }
 
+    /// Which of `id`'s layers an open subscription is on or moving to.
+    fn watched_layers(&self, id: &TrackId) -> Vec<bool> {
+        let Some(track) = self.tracks.get(id) else {
+            return Vec::new();
+        };
+        let mut watched = vec![false; track.rids.len()];
+        let subs = self.participants.values().flat_map(|p| {
+            p.subscriptions
+                .iter()
+                .filter(|s| s.track == *id && s.open_mid().is_some())
+        });
+        for s in subs {
+            for l in [s.layer.current(), s.layer.target()].into_iter().flatten() {
+                watched[l] = true;
+            }
+        }
+        watched
+    }
+
+    /// Tells the publishers of the simulcast tracks in `room` which layers nobody receives
+    /// (`layers`), for those whose answer changed: they may stop encoding them.
+    pub(super) fn update_layers(&mut self, room: &str) {
+        let ids: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| &*t.room == room && !t.rids.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let watched = self.watched_layers(&id);
+            let track = self.tracks.get_mut(&id).expect("listed above");
+            if track.told_layers.as_ref() == Some(&watched) {
+                continue;
+            }
+            track.told_layers = Some(watched.clone());
+            let (mut active, mut paused) = (Vec::new(), Vec::new());
+            for (rid, w) in track.rids.iter().zip(&watched) {
+                if *w { &mut active } else { &mut paused }.push(rid.to_string());
+            }
+            let owner = track.owner;
+            self.signal(
+                owner,
+                ToPeer::Layers {
+                    track: id,
+                    active,
+                    paused,
+                },
+            );
+        }
+    }
+
     /// The rids a keyframe request for `id` names: `[None]` for a track without layers, else
     /// the layers subscribers are on or moving to (the lowest if none).
     pub(super) fn wanted_rids(&self, id: &TrackId) -> Vec<Option<Rid>> {
@@ -97,16 +150,7 @@ impl Sfu {
         if track.rids.is_empty() {
             return vec![None];
         }
-        let mut wanted = vec![false; track.rids.len()];
-        let subs = self
-            .participants
-            .values()
-            .flat_map(|p| p.subscriptions.iter().filter(|s| s.track == *id));
-        for s in subs {
-            for l in [s.layer.current(), s.layer.target()].into_iter().flatten() {
-                wanted[l] = true;
-            }
-        }
+        let mut wanted = self.watched_layers(id);
         if !wanted.contains(&true) {
             wanted[0] = true;
         }

@@ -70,6 +70,8 @@ pub struct Client {
     pub published: Vec<(String, TrackId)>,
     pub unpublished: Vec<(String, TrackId)>,
     pub errors: Vec<SfuError>,
+    /// Every `layers` received: (track, active rids, paused rids).
+    pub layers: Vec<(TrackId, Vec<String>, Vec<String>)>,
     /// Every `stream_state` received: (publisher, track, state, layer).
     pub stream_states: Vec<(String, TrackId, StreamState, Option<String>)>,
     /// Every `track_state` received: (publisher, track, muted, by).
@@ -159,6 +161,7 @@ impl World {
                     speakers: Vec::new(),
                     track_states: Vec::new(),
                     stream_states: Vec::new(),
+                    layers: Vec::new(),
                     audio_level: None,
                     simulcast: false,
                     connected: false,
@@ -477,6 +480,11 @@ impl World {
             ToPeer::TrackUnpublished { peer, track } => {
                 c.unpublished.push((peer.to_string(), track))
             }
+            ToPeer::Layers {
+                track,
+                active,
+                paused,
+            } => c.layers.push((track, active, paused)),
             ToPeer::StreamState {
                 peer,
                 track,
