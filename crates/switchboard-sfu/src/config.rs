@@ -20,9 +20,12 @@ pub struct SfuConfig {
     pub keyframe_interval: Duration,
     /// How active speakers are told from audio levels.
     pub speakers: SpeakerConfig,
-    /// The downlink each subscriber is given for simulcast video, in bit/s, until bandwidth
-    /// estimation replaces it.
+    /// The downlink each subscriber is given for simulcast video, in bit/s: all of it without
+    /// bandwidth estimation, the starting estimate with it.
     pub default_downlink_bps: u64,
+    /// Estimate each subscriber's downlink (str0m's transport-wide congestion control) and
+    /// choose its layers by the estimate. Off: every subscriber has `default_downlink_bps`.
+    pub bwe: bool,
     /// What each simulcast layer (lowest first: rid `q`, `h`, `f`) is taken to cost and its
     /// height, until measured rates replace them.
     pub layers: [Layer; 3],
@@ -38,6 +41,7 @@ impl SfuConfig {
             keyframe_interval: Duration::from_millis(500),
             speakers: SpeakerConfig::default(),
             default_downlink_bps: 2_500_000,
+            bwe: false,
             // What browsers aim for at 180p, 360p and 720p camera video.
             layers: [
                 Layer {

@@ -15,6 +15,7 @@ use std::{
 
 use str0m::{
     Candidate, Rtc, RtcError,
+    bwe::Bitrate,
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
     media::{Direction, MediaKind, Mid},
 };
@@ -113,6 +114,9 @@ pub(crate) struct Participant {
     pub declined: HashSet<TrackId>,
     /// How the peer said it shows a track (`subscribe`'s `width`/`height` or `paused`).
     pub views: HashMap<TrackId, Request>,
+    /// The downlink its layers were last chosen for, from the bandwidth estimate; `None`
+    /// until the first estimate (or without estimation).
+    pub downlink: Option<u64>,
     /// The SFU's offer waiting for the peer's answer.
     pub pending: Option<SdpPendingOffer>,
 }
@@ -138,18 +142,28 @@ impl Participant {
             subscriptions: Vec::new(),
             declined: HashSet::new(),
             views: HashMap::new(),
+            downlink: None,
             pending: None,
         }
     }
 
     fn new_rtc(now: Instant, config: &SfuConfig) -> Rtc {
-        let mut rtc = Rtc::builder()
+        let mut builder = Rtc::builder()
             // The SFU has a fixed, reachable address: it only answers connectivity checks.
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(now);
+            .enable_vp8(true);
+        if config.bwe {
+            builder = builder.enable_bwe(Some(Bitrate::bps(config.default_downlink_bps)));
+        }
+        let mut rtc = builder.build(now);
+        if config.bwe {
+            // Probe up to what the top layer of a few cameras needs; the estimate never
+            // goes past what the link carries.
+            let desired = config.layers[2].bitrate * 4;
+            rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired));
+        }
         for addr in &config.candidates {
             // A host candidate is refused only for an unspecified address, which the config
             // check rules out.

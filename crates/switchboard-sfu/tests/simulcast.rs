@@ -224,3 +224,33 @@ fn the_publisher_hears_which_layers_nobody_receives() {
     w.leave(1);
     assert_eq!(told(&w).last(), Some(&(vec![], rids(&["q", "h", "f"]))));
 }
+
+#[test]
+fn with_bandwidth_estimation_the_layers_follow_the_estimate() {
+    // Starting from 300 kbit/s the subscriber gets `q`; the estimate on an unloaded link
+    // grows, and the layers with it. Without estimation the start is all it ever gets.
+    for bwe in [false, true] {
+        let mut w = World::with_config(2, |c| {
+            c.default_downlink_bps = 300_000;
+            c.bwe = bwe;
+        });
+        w.clients[0].simulcast = true;
+        w.connect(0, VIDEO);
+        w.connect(1, &[]);
+        w.run_media(10 * SECOND, &[0]);
+        let got = layers(&w, 1, "p0");
+        assert_eq!(got.first(), Some(&0), "{bwe}: starts at q");
+        let last = *got.last().unwrap();
+        let states: Vec<_> = w.clients[1]
+            .stream_states
+            .iter()
+            .map(|s| s.3.clone())
+            .collect();
+        if bwe {
+            assert!(last > 0, "the estimate grew: {states:?}");
+        } else {
+            assert_eq!(last, 0);
+            assert_eq!(states, [Some("q".to_string())]);
+        }
+    }
+}

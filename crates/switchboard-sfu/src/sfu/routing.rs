@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Instant};
 
 use str0m::{
     Event, IceConnectionState, RtcError,
+    bwe::BweKind,
     media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid},
 };
 
@@ -42,6 +43,9 @@ impl Sfu {
                 if let Some(track) = track {
                     self.request_keyframe(now, &track);
                 }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.estimated(now, pid, estimate.as_u64());
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 // No ICE restart yet: the peer is told and offers again.

@@ -50,7 +50,8 @@ impl Sfu {
             let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
             requests.push((s.track.clone(), view));
         }
-        let allocation = allocator::allocate(self.config.default_downlink_bps, &requests, &tracks);
+        let budget = p.downlink.unwrap_or(self.config.default_downlink_bps);
+        let allocation = allocator::allocate(budget, &requests, &tracks);
         let p = self.participants.get_mut(&pid).expect("checked above");
         let mut ask = Vec::new();
         let mut tell = Vec::new();
@@ -88,6 +89,20 @@ impl Sfu {
                 },
             );
         }
+    }
+
+    /// A new downlink estimate for `pid`: its layers are chosen again when it moved by more
+    /// than a tenth since they were last chosen, so a jittery estimate does not flap layers.
+    pub(super) fn estimated(&mut self, now: Instant, pid: Pid, bps: u64) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        let last = p.downlink.unwrap_or(self.config.default_downlink_bps);
+        if bps.abs_diff(last) * 10 <= last {
+            return;
+        }
+        p.downlink = Some(bps);
+        self.reallocate(now, pid);
     }
 
     /// Which of `id`'s layers an open subscription is on or moving to.
