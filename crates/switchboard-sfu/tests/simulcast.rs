@@ -13,6 +13,15 @@ use switchboard_sfu::{Inbound, StreamState, TrackId};
 
 const VIDEO: &[MediaKind] = &[MediaKind::Video];
 const SECOND: Duration = Duration::from_secs(1);
+/// A tile 180p serves, and one that needs 720p.
+const SMALL: View = View::Visible {
+    width: 320,
+    height: 180,
+};
+const BIG: View = View::Visible {
+    width: 1280,
+    height: 720,
+};
 
 /// The layers of `peer`'s frames client `i` received, in order (byte 5 of each frame).
 fn layers(w: &World, i: usize, peer: &str) -> Vec<u8> {
@@ -124,15 +133,7 @@ fn the_tile_size_picks_the_layer_and_the_subscriber_is_told() {
     assert_eq!(state(&w), std::slice::from_ref(&f));
 
     // A small tile needs 180p: the next `q` keyframe switches it.
-    view(
-        &mut w,
-        1,
-        &track,
-        View::Visible {
-            width: 320,
-            height: 180,
-        },
-    );
+    view(&mut w, 1, &track, SMALL);
     let q = (StreamState::Active, Some("q".to_string()));
     assert_eq!(state(&w), [f.clone(), q.clone()]);
     let before = w.clients[1].frames_from("p0").len();
@@ -149,24 +150,8 @@ fn the_tile_size_picks_the_layer_and_the_subscriber_is_told() {
     assert!(paused > before);
 
     // Shown big again: back to `f`; the same view again tells nothing.
-    view(
-        &mut w,
-        1,
-        &track,
-        View::Visible {
-            width: 1280,
-            height: 720,
-        },
-    );
-    view(
-        &mut w,
-        1,
-        &track,
-        View::Visible {
-            width: 1280,
-            height: 720,
-        },
-    );
+    view(&mut w, 1, &track, BIG);
+    view(&mut w, 1, &track, BIG);
     assert_eq!(state(&w)[3..], [f]);
     w.run_media(2 * SECOND, &[0]);
     assert_eq!(layers(&w, 1, "p0").last(), Some(&2));
@@ -202,15 +187,7 @@ fn the_publisher_hears_which_layers_nobody_receives() {
     assert_eq!(told(&w), [(rids(&["f"]), rids(&["q", "h"]))]);
 
     // Moving to `q`: both are in use until the switch, then only `q`.
-    view(
-        &mut w,
-        1,
-        &track,
-        View::Visible {
-            width: 320,
-            height: 180,
-        },
-    );
+    view(&mut w, 1, &track, SMALL);
     w.run_media(2 * SECOND, &[0]);
     assert_eq!(
         told(&w)[1..],
