@@ -42,6 +42,21 @@ pub enum MediaMode {
 /// may take it.
 pub const SFU_PEER: &str = "sfu";
 
+/// How a subscriber shows a video track (`subscribe`'s `width`/`height` or `paused`): the SFU
+/// sends the simulcast layer that size needs, or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Not shown: send nothing.
+    Paused,
+    /// Shown at this size in device pixels.
+    Visible {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+}
+
 /// Most tracks one `subscribe` may name.
 pub const MAX_SUBSCRIBE_TRACKS: usize = 64;
 
@@ -147,6 +162,17 @@ pub enum ClientMessage<'a> {
         tracks: Vec<Cow<'a, str>>,
         /// `true` to receive them, `false` to stop.
         subscribe: bool,
+        /// How the subscriber shows them, if it said.
+        view: Option<View>,
+    },
+    /// SFU rooms: mute or unmute a published track (a host may mute another member's).
+    Mute {
+        /// Room of the track.
+        room: RoomRef<'a>,
+        /// Track id, as announced in `track_published`.
+        track: Cow<'a, str>,
+        /// `true` to mute.
+        muted: bool,
     },
     /// Liveness probe, answered with `pong`.
     Ping,
@@ -171,6 +197,7 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::Decide { admit: true, .. } => "admit",
             ClientMessage::Decide { admit: false, .. } => "deny",
             ClientMessage::Subscribe { .. } => "subscribe",
+            ClientMessage::Mute { .. } => "mute",
             ClientMessage::Ping => "ping",
             ClientMessage::Ack { .. } => "ack",
         }
@@ -187,7 +214,8 @@ impl<'a> ClientMessage<'a> {
             | ClientMessage::Kick { room, .. }
             | ClientMessage::Knock { room }
             | ClientMessage::Decide { room, .. }
-            | ClientMessage::Subscribe { room, .. } => Some(room),
+            | ClientMessage::Subscribe { room, .. }
+            | ClientMessage::Mute { room, .. } => Some(room),
             ClientMessage::Ping | ClientMessage::Ack { .. } => None,
         }
     }
@@ -631,6 +659,19 @@ struct SubscribePayload<'a> {
     #[serde(borrow)]
     tracks: Vec<Cow<'a, str>>,
     subscribe: bool,
+    #[serde(default)]
+    width: Option<u32>,
+    #[serde(default)]
+    height: Option<u32>,
+    #[serde(default)]
+    paused: bool,
+}
+
+#[derive(Deserialize)]
+struct MutePayload<'a> {
+    #[serde(borrow)]
+    track: Cow<'a, str>,
+    muted: bool,
 }
 
 #[derive(Deserialize)]
@@ -797,10 +838,31 @@ fn read_message<'a>(
             for track in &p.tracks {
                 limit("track", track.len(), limits.max_token_bytes)?;
             }
+            let view = match (p.paused, p.width, p.height) {
+                (true, None, None) => Some(View::Paused),
+                (false, Some(width), Some(height)) => Some(View::Visible { width, height }),
+                (false, None, None) => None,
+                _ => {
+                    return Err(SignalError::invalid(
+                        "subscribe takes `width` and `height` together, or `paused`, or neither",
+                    ));
+                }
+            };
             ClientMessage::Subscribe {
                 room,
                 tracks: p.tracks,
                 subscribe: p.subscribe,
+                view,
+            }
+        }
+        "mute" => {
+            let room = room()?;
+            let p: MutePayload = payload(required_payload(raw, type_name)?, type_name)?;
+            limit("track", p.track.len(), limits.max_token_bytes)?;
+            ClientMessage::Mute {
+                room,
+                track: p.track,
+                muted: p.muted,
             }
         }
         "ping" => ClientMessage::Ping,
@@ -913,6 +975,38 @@ mod tests {
     }
 
     #[test]
+    fn a_subscribes_view_is_a_size_or_paused() {
+        let subscribe = |extra: serde_json::Value| {
+            let mut payload = json!({"tracks": ["t1"], "subscribe": true});
+            payload
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"type": "subscribe", "room": "r1", "seq": 1, "ts": 5, "payload": payload})
+        };
+        let view = |extra| match parse(subscribe(extra)).unwrap().message {
+            ClientMessage::Subscribe { view, .. } => view,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(view(json!({})), None);
+        assert_eq!(view(json!({"paused": true})), Some(View::Paused));
+        assert_eq!(
+            view(json!({"width": 640, "height": 360})),
+            Some(View::Visible {
+                width: 640,
+                height: 360
+            })
+        );
+        for bad in [
+            json!({"width": 640}),
+            json!({"paused": true, "width": 1, "height": 1}),
+            json!({"width": -1, "height": 1}),
+        ] {
+            assert_eq!(code(subscribe(bad)), ErrorCode::InvalidMessage);
+        }
+    }
+
+    #[test]
     fn parses_every_client_type() {
         let base = |t: &str| json!({"type": t, "room": "r1", "seq": 1, "ts": 5, "to": "p2"});
         let cases = [
@@ -929,6 +1023,16 @@ mod tests {
             ("message", json!({"text": "hi"})),
             ("mode", json!({"mode": "host_only"})),
             ("kick", json!({"peer": "p2"})),
+            ("subscribe", json!({"tracks": ["t1"], "subscribe": true})),
+            (
+                "subscribe",
+                json!({"tracks": ["t1"], "subscribe": true, "width": 320, "height": 180}),
+            ),
+            (
+                "subscribe",
+                json!({"tracks": ["t1"], "subscribe": true, "paused": true}),
+            ),
+            ("mute", json!({"track": "t1", "muted": true})),
             ("ping", json!(null)),
             ("ack", json!({"seq": 3})),
         ];

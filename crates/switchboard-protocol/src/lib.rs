@@ -15,7 +15,7 @@ pub mod ws;
 
 pub use client::{
     ClientEnvelope, ClientMessage, MAX_SUBSCRIBE_TRACKS, MediaMode, MessageHeader, Mode,
-    ParsedMessage, Rejected, SFU_PEER, SignalKind, parse_client_message, split_batch,
+    ParsedMessage, Rejected, SFU_PEER, SignalKind, View, parse_client_message, split_batch,
 };
 pub use error::{ErrorCode, SignalError};
 pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};

@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::{allocator::Layer, speakers::SpeakerConfig};
+
 /// What one media worker needs to know; read-only after start.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -16,6 +18,17 @@ pub struct SfuConfig {
     /// Least time between two keyframe requests forwarded to one published track; requests
     /// arriving in between are coalesced into one sent when the window ends.
     pub keyframe_interval: Duration,
+    /// How active speakers are told from audio levels.
+    pub speakers: SpeakerConfig,
+    /// The downlink each subscriber is given for simulcast video, in bit/s: all of it without
+    /// bandwidth estimation, the starting estimate with it.
+    pub default_downlink_bps: u64,
+    /// Estimate each subscriber's downlink (str0m's transport-wide congestion control) and
+    /// choose its layers by the estimate. Off: every subscriber has `default_downlink_bps`.
+    pub bwe: bool,
+    /// What each simulcast layer (lowest first: rid `q`, `h`, `f`) is taken to cost and its
+    /// height, until measured rates replace them.
+    pub layers: [Layer; 3],
 }
 
 impl SfuConfig {
@@ -26,6 +39,24 @@ impl SfuConfig {
             max_media_lines: 64,
             max_published_tracks: 4,
             keyframe_interval: Duration::from_millis(500),
+            speakers: SpeakerConfig::default(),
+            default_downlink_bps: 2_500_000,
+            bwe: false,
+            // What browsers aim for at 180p, 360p and 720p camera video.
+            layers: [
+                Layer {
+                    height: 180,
+                    bitrate: 150_000,
+                },
+                Layer {
+                    height: 360,
+                    bitrate: 500_000,
+                },
+                Layer {
+                    height: 720,
+                    bitrate: 1_500_000,
+                },
+            ],
         }
     }
 }

@@ -18,6 +18,9 @@ pub enum SfuError {
     /// A subscription names a track the room does not have.
     #[error("no track `{0}` in this room")]
     UnknownTrack(String),
+    /// Muting another member's track without being a host, or unmuting it.
+    #[error("{0}")]
+    Forbidden(String),
     /// The participant's media connection failed and was dropped; a new offer starts again.
     #[error("{0}")]
     MediaFailed(String),
@@ -31,6 +34,7 @@ impl SfuError {
             SfuError::UnsupportedCodec(_) => ErrorCode::UnsupportedCodec,
             SfuError::TooManyTracks(_) => ErrorCode::TooManyTracks,
             SfuError::UnknownTrack(_) => ErrorCode::UnknownTrack,
+            SfuError::Forbidden(_) => ErrorCode::Forbidden,
             SfuError::MediaFailed(_) => ErrorCode::MediaUnavailable,
         }
     }

@@ -17,18 +17,21 @@
 //! [`Rtc`]: str0m::Rtc
 //! [`Instant`]: std::time::Instant
 
+pub mod allocator;
 mod config;
 mod error;
 mod keyframe;
+pub mod layer_switch;
 mod message;
 mod participant;
 mod sdp_check;
 mod sfu;
+pub mod speakers;
 mod track;
 
 pub use config::SfuConfig;
 pub use error::SfuError;
-pub use message::{Inbound, Output, ToPeer, TrackInfo, TrackKind, TrackMapEntry};
+pub use message::{Inbound, Output, StreamState, ToPeer, TrackInfo, TrackKind, TrackMapEntry};
 pub use sfu::{Datagram, Sfu, SfuStats};
 pub use track::TrackId;
 

@@ -34,6 +34,18 @@ pub enum Inbound {
         tracks: Vec<TrackId>,
         /// `true` to receive them, `false` to stop.
         subscribe: bool,
+        /// How the peer shows them (video): the size picks the simulcast layer, paused
+        /// sends nothing. `None` leaves it as it was (at first: 720p).
+        view: Option<crate::allocator::Request>,
+    },
+    /// Mute or unmute a track: the sender's own, or, for a host, mute another member's.
+    Mute {
+        /// The track.
+        track: TrackId,
+        /// `true` to mute.
+        muted: bool,
+        /// The sender is a host of the room: the hub knows roles, the SFU knows owners.
+        host: bool,
     },
 }
 
@@ -56,6 +68,20 @@ pub struct TrackInfo {
     pub track: TrackId,
     /// Audio or video.
     pub kind: TrackKind,
+    /// Muted: the SFU forwards nothing of it until it is unmuted.
+    pub muted: bool,
+}
+
+/// Whether a subscriber receives a simulcast track (`stream_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// A layer is sent.
+    Active,
+    /// The subscriber paused it.
+    Paused,
+    /// Its lowest layer does not fit the subscriber's downlink.
+    PausedForBandwidth,
 }
 
 /// Which (peer, track) one of the SFU's m-lines carries.
@@ -99,6 +125,44 @@ pub enum ToPeer {
         /// The track.
         track: TrackId,
     },
+    /// A track was muted or unmuted; sent to every member, its publisher included.
+    TrackState {
+        /// The publisher.
+        peer: Arc<str>,
+        /// The track.
+        track: TrackId,
+        /// Muted now.
+        muted: bool,
+        /// Who muted or unmuted it: the publisher, or a host.
+        by: Arc<str>,
+    },
+    /// What the SFU now sends this peer of a simulcast track; sent when it changes.
+    StreamState {
+        /// The publisher.
+        peer: Arc<str>,
+        /// The track.
+        track: TrackId,
+        /// Sent, paused as asked, or paused because the downlink does not carry it.
+        state: StreamState,
+        /// The layer's rid when active (the picture changes at its next keyframe).
+        layer: Option<String>,
+    },
+    /// To a publisher: which layers of its simulcast track someone receives, sent when that
+    /// changes; it may stop encoding the paused ones until they are active again.
+    Layers {
+        /// The track.
+        track: TrackId,
+        /// Rids someone receives or is switching to.
+        active: Vec<String>,
+        /// Rids nobody receives.
+        paused: Vec<String>,
+    },
+    /// Who is speaking in the room now, loudest first; sent to every member when it changes,
+    /// at most once per speaker interval.
+    Speakers {
+        /// The speaking peers.
+        peers: Vec<Arc<str>>,
+    },
     /// A refused message or a dropped media connection.
     Error(SfuError),
 }
@@ -116,6 +180,35 @@ struct Mids<'a> {
 }
 
 #[derive(Serialize)]
+struct State<'a> {
+    peer: &'a str,
+    track: &'a TrackId,
+    muted: bool,
+    by: &'a str,
+}
+
+#[derive(Serialize)]
+struct Stream<'a> {
+    peer: &'a str,
+    track: &'a TrackId,
+    state: StreamState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layer: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LayerUse<'a> {
+    track: &'a TrackId,
+    active: &'a [String],
+    paused: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Peers<'a> {
+    peers: &'a [Arc<str>],
+}
+
+#[derive(Serialize)]
 struct Unpublished<'a> {
     peer: &'a str,
     track: &'a TrackId,
@@ -130,6 +223,10 @@ impl ToPeer {
             ToPeer::TrackMap { .. } => "track_map",
             ToPeer::TrackPublished(_) => "track_published",
             ToPeer::TrackUnpublished { .. } => "track_unpublished",
+            ToPeer::TrackState { .. } => "track_state",
+            ToPeer::StreamState { .. } => "stream_state",
+            ToPeer::Layers { .. } => "layers",
+            ToPeer::Speakers { .. } => "speakers",
             ToPeer::Error(_) => "error",
         }
     }
@@ -150,6 +247,38 @@ impl ToPeer {
             ToPeer::TrackUnpublished { peer, track } => {
                 serde_json::to_string(&Unpublished { peer, track })
             }
+            ToPeer::TrackState {
+                peer,
+                track,
+                muted,
+                by,
+            } => serde_json::to_string(&State {
+                peer,
+                track,
+                muted: *muted,
+                by,
+            }),
+            ToPeer::StreamState {
+                peer,
+                track,
+                state,
+                layer,
+            } => serde_json::to_string(&Stream {
+                peer,
+                track,
+                state: *state,
+                layer: layer.as_deref(),
+            }),
+            ToPeer::Layers {
+                track,
+                active,
+                paused,
+            } => serde_json::to_string(&LayerUse {
+                track,
+                active,
+                paused,
+            }),
+            ToPeer::Speakers { peers } => serde_json::to_string(&Peers { peers }),
             ToPeer::Error(_) => return None,
         };
         Some(json.expect("plain structs serialize"))

@@ -7,7 +7,7 @@
 //! offer, and the subscriptions that offer carried go back to be offered again.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
     time::Instant,
@@ -15,11 +15,17 @@ use std::{
 
 use str0m::{
     Candidate, Rtc, RtcError,
+    bwe::Bitrate,
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
     media::{Direction, MediaKind, Mid},
 };
 
-use crate::{SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry, sdp_check::check_offer};
+use crate::{
+    SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry,
+    allocator::{Allocation, Request},
+    layer_switch::LayerSwitch,
+    sdp_check::check_offer,
+};
 
 /// Where one subscription's m-line is in its negotiation with the subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +49,25 @@ pub(crate) struct Subscription {
     pub peer: Arc<str>,
     pub kind: TrackKind,
     pub state: OutState,
+    /// Which simulcast layer goes out on its m-line (unused for a track without layers).
+    pub layer: LayerSwitch,
+    /// The allocation last told the peer (`stream_state`).
+    pub stream: Option<Allocation>,
 }
 
 impl Subscription {
+    /// A subscription to be offered.
+    pub fn new(track: TrackId, peer: Arc<str>, kind: TrackKind) -> Self {
+        Subscription {
+            track,
+            peer,
+            kind,
+            state: OutState::ToOpen,
+            layer: LayerSwitch::default(),
+            stream: None,
+        }
+    }
+
     /// The m-line of an open subscription.
     pub fn open_mid(&self) -> Option<Mid> {
         match self.state {
@@ -90,6 +112,11 @@ pub(crate) struct Participant {
     pub subscriptions: Vec<Subscription>,
     /// Tracks the peer asked not to receive; new tracks are subscribed to by default.
     pub declined: HashSet<TrackId>,
+    /// How the peer said it shows a track (`subscribe`'s `width`/`height` or `paused`).
+    pub views: HashMap<TrackId, Request>,
+    /// The downlink its layers were last chosen for, from the bandwidth estimate; `None`
+    /// until the first estimate (or without estimation).
+    pub downlink: Option<u64>,
     /// The SFU's offer waiting for the peer's answer.
     pub pending: Option<SdpPendingOffer>,
 }
@@ -114,18 +141,29 @@ impl Participant {
             published: Vec::new(),
             subscriptions: Vec::new(),
             declined: HashSet::new(),
+            views: HashMap::new(),
+            downlink: None,
             pending: None,
         }
     }
 
     fn new_rtc(now: Instant, config: &SfuConfig) -> Rtc {
-        let mut rtc = Rtc::builder()
+        let mut builder = Rtc::builder()
             // The SFU has a fixed, reachable address: it only answers connectivity checks.
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(now);
+            .enable_vp8(true);
+        if config.bwe {
+            builder = builder.enable_bwe(Some(Bitrate::bps(config.default_downlink_bps)));
+        }
+        let mut rtc = builder.build(now);
+        if config.bwe {
+            // Probe up to what the top layer of a few cameras needs; the estimate never
+            // goes past what the link carries.
+            let desired = config.layers[2].bitrate * 4;
+            rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired));
+        }
         for addr in &config.candidates {
             // A host candidate is refused only for an unspecified address, which the config
             // check rules out.

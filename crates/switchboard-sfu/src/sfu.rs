@@ -10,7 +10,10 @@
 //! turn. Subscriptions that changed are negotiated once the queue is empty, so one input causes
 //! at most one offer per participant.
 
+mod mute;
 mod routing;
+mod simulcast;
+mod speaking;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
@@ -27,6 +30,7 @@ use str0m::{
 use crate::{
     Inbound, Output, SfuConfig, SfuError, ToPeer, TrackId,
     participant::{Participant, guarded},
+    speakers::Speakers,
     track::Track,
 };
 
@@ -72,6 +76,9 @@ pub struct SfuStats {
     pub keyframe_requests_coalesced: u64,
     /// Media sessions dropped because they failed (errors, panics, ICE lost).
     pub media_failures: u64,
+    /// Subscriptions moved from one simulcast layer to another (starting or pausing is not a
+    /// switch).
+    pub layer_switches: u64,
 }
 
 /// The SFU of one media worker. See the crate doc.
@@ -82,6 +89,8 @@ pub struct Sfu {
     rooms: HashMap<Arc<str>, BTreeMap<Arc<str>, Pid>>,
     /// Ordered, so a joining peer hears of tracks in the order they were published.
     tracks: BTreeMap<TrackId, Track>,
+    /// room -> who speaks there; made on the room's first audio frame.
+    speakers: HashMap<Arc<str>, Speakers>,
     /// The remote address each participant was last heard from: the fast path of the demux.
     by_addr: HashMap<SocketAddr, Pid>,
     outputs: VecDeque<Output>,
@@ -102,6 +111,7 @@ impl Sfu {
             participants: HashMap::new(),
             rooms: HashMap::new(),
             tracks: BTreeMap::new(),
+            speakers: HashMap::new(),
             by_addr: HashMap::new(),
             outputs: VecDeque::new(),
             work: VecDeque::new(),
@@ -148,6 +158,7 @@ impl Sfu {
         };
         if members.is_empty() {
             self.rooms.remove(room);
+            self.speakers.remove(room);
         }
         self.drop_media(pid);
         self.participants.remove(&pid);
@@ -182,6 +193,7 @@ impl Sfu {
                 let participant = self.participants.get_mut(&pid).expect("pid is live");
                 let opened = participant.accept_answer(&sdp)?;
                 self.drain(pid);
+                self.reallocate(now, pid);
                 for track in opened {
                     self.request_keyframe(now, &track);
                 }
@@ -191,7 +203,12 @@ impl Sfu {
                 let participant = self.participants.get_mut(&pid).expect("pid is live");
                 participant.add_candidate(&candidate)?;
             }
-            Inbound::Subscribe { tracks, subscribe } => self.subscribe(pid, tracks, subscribe)?,
+            Inbound::Subscribe {
+                tracks,
+                subscribe,
+                view,
+            } => self.subscribe(now, pid, tracks, subscribe, view)?,
+            Inbound::Mute { track, muted, host } => self.mute(now, pid, &track, muted, host)?,
         }
         self.drain(pid);
         Ok(())
@@ -249,6 +266,7 @@ impl Sfu {
         for track in asked {
             self.send_keyframe_request(&track);
         }
+        self.report_speakers(now);
         self.run(now);
     }
 
@@ -264,7 +282,8 @@ impl Sfu {
             .tracks
             .values()
             .filter_map(|t| t.keyframes.deadline(interval));
-        rtcs.chain(keyframes).min()
+        let speakers = self.speakers.values().filter_map(Speakers::deadline);
+        rtcs.chain(keyframes).chain(speakers).min()
     }
 
     /// The next thing to do, in order; drain until `None` after every input.
@@ -312,6 +331,18 @@ impl Sfu {
                 to: p.peer.clone(),
                 message,
             });
+        }
+    }
+
+    /// Sends `message` to every member of `room`.
+    pub(crate) fn broadcast(&mut self, room: &str, message: ToPeer) {
+        let members: Vec<Pid> = self
+            .rooms
+            .get(room)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        for pid in members {
+            self.signal(pid, message.clone());
         }
     }
 

@@ -1,9 +1,9 @@
-//! TrackId and a published track: its publisher, m-line and keyframe gate.
+//! TrackId and a published track: its publisher, m-line, keyframe gate and mute state.
 
 use std::{fmt, sync::Arc};
 
 use serde::Serialize;
-use str0m::media::Mid;
+use str0m::media::{Mid, Rid};
 
 use crate::{TrackKind, keyframe::KeyframeGate, sfu::Pid};
 
@@ -58,15 +58,43 @@ pub(crate) struct Track {
     pub mid: Mid,
     pub kind: TrackKind,
     pub keyframes: KeyframeGate,
+    /// Muted by its publisher or a host: nothing of it is forwarded.
+    pub muted: bool,
+    /// Its simulcast layers' rids, lowest first; empty when it is sent as one stream.
+    pub rids: Vec<Rid>,
+    /// Which layers its publisher was last told someone receives (`layers`).
+    pub told_layers: Option<Vec<bool>>,
+}
+
+/// The rids browsers are told to use for simulcast, lowest layer first.
+const RID_ORDER: [&str; 3] = ["q", "h", "f"];
+
+/// The layers a publisher offered, lowest first: `q`, `h`, `f` in that order, any other rid
+/// after them in the order offered; at most three are used.
+pub(crate) fn order_rids(mut offered: Vec<Rid>) -> Vec<Rid> {
+    offered.sort_by_key(|r| {
+        RID_ORDER
+            .iter()
+            .position(|o| **o == **r)
+            .unwrap_or(RID_ORDER.len())
+    });
+    offered.truncate(RID_ORDER.len());
+    offered
 }
 
 impl Track {
+    /// The layer a frame with `rid` belongs to; `None` for a frame of no layer this track has.
+    pub fn layer_of(&self, rid: Option<Rid>) -> Option<usize> {
+        self.rids.iter().position(|r| Some(*r) == rid)
+    }
+
     /// How the track is announced.
     pub fn info(&self) -> crate::TrackInfo {
         crate::TrackInfo {
             peer: self.peer.clone(),
             track: TrackId(self.id_text.clone()),
             kind: self.kind,
+            muted: self.muted,
         }
     }
 }

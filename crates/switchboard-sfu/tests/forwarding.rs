@@ -99,6 +99,7 @@ fn unsubscribing_stops_a_track_and_subscribing_again_restarts_it() {
         Inbound::Subscribe {
             tracks: vec![track.clone()],
             subscribe: false,
+            view: None,
         },
     );
     w.run_media(SECOND / 2, &[0]);
@@ -116,6 +117,7 @@ fn unsubscribing_stops_a_track_and_subscribing_again_restarts_it() {
         Inbound::Subscribe {
             tracks: vec![track],
             subscribe: true,
+            view: None,
         },
     );
     w.run_media(2 * SECOND, &[0]);
@@ -222,6 +224,7 @@ fn bad_input_gets_an_error_and_the_sfu_serves_the_others() {
         Inbound::Subscribe {
             tracks: vec![unknown],
             subscribe: false,
+            view: None,
         },
     );
     assert!(matches!(errors(&mut w)[..], [SfuError::UnknownTrack(_)]));

@@ -253,6 +253,11 @@ pub struct SfuSettings {
     /// Messages to the SFU waiting for its worker; past it a message is refused with
     /// `media_unavailable`.
     pub queue: usize,
+    /// Each subscriber's downlink for simulcast video, in kbit/s: all of it without `bwe`,
+    /// the starting estimate with it.
+    pub downlink_kbps: u64,
+    /// Estimate each subscriber's downlink and choose simulcast layers by the estimate.
+    pub bwe: bool,
 }
 
 impl Default for SfuSettings {
@@ -265,6 +270,8 @@ impl Default for SfuSettings {
             max_media_lines: sfu.max_media_lines,
             max_published_tracks: sfu.max_published_tracks,
             queue: 1024,
+            downlink_kbps: sfu.default_downlink_bps / 1000,
+            bwe: sfu.bwe,
         }
     }
 }
@@ -457,10 +464,11 @@ impl Config {
             }
             if self.sfu.max_media_lines == 0
                 || self.sfu.max_published_tracks == 0
+                || self.sfu.downlink_kbps == 0
                 || self.sfu.queue == 0
             {
                 return bad(
-                    "sfu.max_media_lines, sfu.max_published_tracks and sfu.queue must be positive",
+                    "sfu.max_media_lines, sfu.max_published_tracks, sfu.queue and sfu.downlink_kbps must be positive",
                 );
             }
         }

@@ -126,6 +126,7 @@ pub struct Metrics {
     sfu_forwarded_bytes: Counter,
     sfu_keyframe_requests: Family<OutcomeLabel, Counter>,
     sfu_media_failures: Counter,
+    sfu_layer_switches: Counter,
     /// Datagrams on the SFU's socket, in then out.
     sfu_datagrams: [Counter; 2],
 }
@@ -179,6 +180,7 @@ impl Default for Metrics {
             sfu_forwarded_frames: Counter::default(),
             sfu_forwarded_bytes: Counter::default(),
             sfu_keyframe_requests: Family::default(),
+            sfu_layer_switches: Counter::default(),
             sfu_media_failures: Counter::default(),
             sfu_datagrams: Default::default(),
             registry: Registry::default(),
@@ -321,6 +323,11 @@ impl Default for Metrics {
             "sfu_media_failures",
             "Media sessions the SFU dropped because they failed",
             m.sfu_media_failures.clone(),
+        );
+        registry.register(
+            "sfu_layer_switches",
+            "Subscriptions moved from one simulcast layer to another",
+            m.sfu_layer_switches.clone(),
         );
         let datagrams = Family::<DirectionLabel, Counter>::default();
         let sfu_datagrams = [Direction::In, Direction::Out].map(|d| {
@@ -529,6 +536,8 @@ impl Metrics {
         }
         self.sfu_media_failures
             .inc_by(now.media_failures - before.media_failures);
+        self.sfu_layer_switches
+            .inc_by(now.layer_switches - before.layer_switches);
     }
 
     /// Counts a datagram the SFU received (`sent` false) or sent.

@@ -250,7 +250,8 @@ impl Node {
                 Ok(()) => {}
                 Err(
                     MediaCommand::Signal { room, peer, .. }
-                    | MediaCommand::Subscribe { room, peer, .. },
+                    | MediaCommand::Subscribe { room, peer, .. }
+                    | MediaCommand::Mute { room, peer, .. },
                 ) => {
                     refused = true;
                     hub.media_error(

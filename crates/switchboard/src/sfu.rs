@@ -41,11 +41,11 @@ impl MediaLink {
                 let _ = self.members.send(command);
                 Ok(())
             }
-            MediaCommand::Signal { .. } | MediaCommand::Subscribe { .. } => {
-                self.messages.try_send(command).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
-                })
-            }
+            MediaCommand::Signal { .. }
+            | MediaCommand::Subscribe { .. }
+            | MediaCommand::Mute { .. } => self.messages.try_send(command).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
+            }),
         }
     }
 }

@@ -482,3 +482,26 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
     }
     server.shutdown().await;
 }
+
+/// `mute` reaches the SFU through the hub like every SFU message and its refusal comes back
+/// with the room (what it does to media is tested on the SFU's virtual network).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_reaches_the_sfu_and_its_refusal_comes_back() {
+    let mut server = TestServer::start_with(|c| {
+        c.media_mode = MediaMode::Sfu;
+        c.sfu.udp_port = Some(0);
+        c.sfu.bind = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let mut dave = server.joined("dave", ROOM, Role::Host, "dave").await;
+    let mute = dave
+        .msg("mute")
+        .room(ROOM)
+        .payload(json!({"track": "t9", "muted": true}));
+    dave.send(mute).await;
+    // Alone in the room, dave hears of no track: the refusal is the next message.
+    let error = dave.expect_error("unknown_track").await;
+    assert_eq!(error.room.as_deref(), Some(ROOM));
+    dave.close().await;
+    server.shutdown().await;
+}

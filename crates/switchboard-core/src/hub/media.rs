@@ -11,8 +11,8 @@
 //! [`Outputs::media`]: super::Outputs::media
 
 use switchboard_protocol::{
-    Envelope, ErrorBody, ErrorCode, MediaMode, Payload, PeerId, PeerRef, RoomId, RoomRef, SFU_PEER,
-    ServerBody, ServerMessage, SignalError, SignalKind,
+    Envelope, ErrorBody, ErrorCode, MediaMode, Payload, PeerId, PeerRef, Role, RoomId, RoomRef,
+    SFU_PEER, ServerBody, ServerMessage, SignalError, SignalKind, View,
 };
 
 use super::Hub;
@@ -56,6 +56,22 @@ pub enum MediaCommand {
         tracks: Vec<Box<str>>,
         /// Receive (`true`) or stop.
         subscribe: bool,
+        /// How the sender shows them, if it said.
+        view: Option<View>,
+    },
+    /// `peer` sent `mute`.
+    Mute {
+        /// The room.
+        room: RoomId,
+        /// The sender.
+        peer: PeerId,
+        /// The track named.
+        track: Box<str>,
+        /// Mute (`true`) or unmute.
+        muted: bool,
+        /// The sender is a host: the SFU, which knows who publishes what, lets a host mute
+        /// another member's track.
+        host: bool,
     },
 }
 
@@ -102,6 +118,7 @@ impl<S: Clone> Hub<S> {
         room_id: &RoomRef,
         tracks: Vec<Box<str>>,
         subscribe: bool,
+        view: Option<View>,
     ) -> Result<(), SignalError> {
         let peer = self.sfu_member(id, room_id)?;
         self.media.push(MediaCommand::Subscribe {
@@ -109,6 +126,28 @@ impl<S: Clone> Hub<S> {
             peer,
             tracks,
             subscribe,
+            view,
+        });
+        Ok(())
+    }
+
+    /// A `mute`: only in SFU rooms.
+    pub(super) fn mute(
+        &mut self,
+        id: &SessionId,
+        room_id: &RoomRef,
+        track: &str,
+        muted: bool,
+    ) -> Result<(), SignalError> {
+        let peer = self.sfu_member(id, room_id)?;
+        let (_, me) = self.membership(id, room_id)?;
+        let host = me.info.role == Role::Host;
+        self.media.push(MediaCommand::Mute {
+            room: room_id.owned(),
+            peer,
+            track: track.into(),
+            muted,
+            host,
         });
         Ok(())
     }

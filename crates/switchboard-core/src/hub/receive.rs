@@ -218,7 +218,15 @@ impl<S: Clone> Hub<S> {
                 room,
                 tracks,
                 subscribe,
-            } => self.subscribe(id, &room, super::media::owned_tracks(tracks), subscribe),
+                view,
+            } => self.subscribe(
+                id,
+                &room,
+                super::media::owned_tracks(tracks),
+                subscribe,
+                view,
+            ),
+            ClientMessage::Mute { room, track, muted } => self.mute(id, &room, &track, muted),
             ClientMessage::Signal {
                 kind,
                 room,

@@ -4,22 +4,30 @@
 use std::{sync::Arc, time::Instant};
 
 use str0m::{
-    Event, IceConnectionState,
-    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
+    Event, IceConnectionState, RtcError,
+    bwe::BweKind,
+    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid},
 };
 
 use super::{Pid, Sfu};
 use crate::{
     SfuError, ToPeer, TrackId, TrackKind,
-    participant::{OutState, Subscription, guarded},
-    track::Track,
+    allocator::Request,
+    layer_switch::Verdict,
+    participant::{Subscription, guarded},
+    track::{Track, order_rids},
 };
 
 impl Sfu {
     pub(super) fn on_event(&mut self, now: Instant, pid: Pid, event: Event) {
         match event {
             Event::MediaAdded(added) if receives(added.direction) => {
-                self.publish(pid, added.mid, added.kind);
+                // The publisher's simulcast layers are what the SFU receives.
+                let rids = added
+                    .simulcast
+                    .map(|s| s.recv.into_iter().map(|l| l.rid).collect())
+                    .unwrap_or_default();
+                self.publish(pid, added.mid, added.kind, order_rids(rids));
             }
             Event::MediaChanged(changed) if !receives(changed.direction) => {
                 self.unpublish_mid(pid, changed.mid);
@@ -36,6 +44,9 @@ impl Sfu {
                     self.request_keyframe(now, &track);
                 }
             }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.estimated(now, pid, estimate.as_u64());
+            }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 // No ICE restart yet: the peer is told and offers again.
                 self.work
@@ -46,7 +57,7 @@ impl Sfu {
     }
 
     /// A participant's offer added an m-line it sends on: a new track in the room.
-    fn publish(&mut self, pid: Pid, mid: Mid, kind: MediaKind) {
+    fn publish(&mut self, pid: Pid, mid: Mid, kind: MediaKind, rids: Vec<Rid>) {
         let max = self.config.max_published_tracks;
         let Some(participant) = self.participants.get_mut(&pid) else {
             return;
@@ -77,6 +88,9 @@ impl Sfu {
                 MediaKind::Video => TrackKind::Video,
             },
             keyframes: Default::default(),
+            muted: false,
+            rids,
+            told_layers: None,
         };
         let info = track.info();
         let room = track.room.clone();
@@ -85,12 +99,8 @@ impl Sfu {
             self.signal(other, ToPeer::TrackPublished(info.clone()));
             let p = self.participants.get_mut(&other).expect("member is live");
             if p.rtc.is_some() {
-                p.subscriptions.push(Subscription {
-                    track: id.clone(),
-                    peer: info.peer.clone(),
-                    kind: info.kind,
-                    state: OutState::ToOpen,
-                });
+                p.subscriptions
+                    .push(Subscription::new(id.clone(), info.peer.clone(), info.kind));
                 self.dirty.insert(other);
             }
         }
@@ -113,6 +123,9 @@ impl Sfu {
         };
         if let Some(p) = self.participants.get_mut(&track.owner) {
             p.published.retain(|(_, t)| t != id);
+        }
+        if track.kind == TrackKind::Audio {
+            self.unhear(&track.room, &track.peer);
         }
         for other in self.members_except(&track.room, track.owner) {
             self.signal(
@@ -138,12 +151,7 @@ impl Sfu {
             .tracks
             .iter()
             .filter(|(id, t)| t.room == p.room && t.owner != pid && !p.declined.contains(*id))
-            .map(|(id, t)| Subscription {
-                track: id.clone(),
-                peer: t.peer.clone(),
-                kind: t.kind,
-                state: OutState::ToOpen,
-            })
+            .map(|(id, t)| Subscription::new(id.clone(), t.peer.clone(), t.kind))
             .collect();
         let p = self.participants.get_mut(&pid).expect("checked above");
         p.subscriptions = wanted;
@@ -152,9 +160,11 @@ impl Sfu {
     /// The peer's `subscribe` message.
     pub(super) fn subscribe(
         &mut self,
+        now: Instant,
         pid: Pid,
         tracks: Vec<TrackId>,
         subscribe: bool,
+        view: Option<Request>,
     ) -> Result<(), SfuError> {
         let p = self.participants.get(&pid).expect("pid is live");
         for id in &tracks {
@@ -168,17 +178,16 @@ impl Sfu {
         }
         let p = self.participants.get_mut(&pid).expect("pid is live");
         for id in tracks {
+            if let Some(view) = view {
+                p.views.insert(id.clone(), view);
+            }
             let existing = p.subscriptions.iter().position(|s| s.track == id);
             if subscribe {
                 p.declined.remove(&id);
                 if existing.is_none() && p.rtc.is_some() {
                     let t = &self.tracks[&id];
-                    p.subscriptions.push(Subscription {
-                        track: id,
-                        peer: t.peer.clone(),
-                        kind: t.kind,
-                        state: OutState::ToOpen,
-                    });
+                    p.subscriptions
+                        .push(Subscription::new(id, t.peer.clone(), t.kind));
                 }
             } else {
                 if let Some(i) = existing
@@ -190,6 +199,9 @@ impl Sfu {
             }
         }
         self.dirty.insert(pid);
+        if view.is_some() {
+            self.reallocate(now, pid);
+        }
         Ok(())
     }
 
@@ -202,6 +214,14 @@ impl Sfu {
         else {
             return;
         };
+        // A muted track's publisher may go on sending (a host muted it, or it has not caught
+        // up): nothing of it goes further, and it does not speak.
+        let Some(track) = self.tracks.get(&id).filter(|t| !t.muted) else {
+            return;
+        };
+        if track.kind == TrackKind::Audio {
+            self.hear(now, &id, &data);
+        }
         let Some(track) = self.tracks.get_mut(&id) else {
             return;
         };
@@ -214,16 +234,42 @@ impl Sfu {
             self.request_keyframe(now, &id);
         }
         let room = self.tracks[&id].room.clone();
+        let layer = self.tracks[&id].layer_of(data.rid);
+        if layer.is_none() && !self.tracks[&id].rids.is_empty() {
+            // A rid the publisher did not offer: no subscriber could be switched to it.
+            return;
+        }
+        let mut switched = false;
         for other in self.members_except(&room, pid) {
             let p = self.participants.get_mut(&other).expect("member is live");
-            let Some(mid) = p
-                .subscriptions
-                .iter()
-                .find(|s| s.track == id)
-                .and_then(Subscription::open_mid)
-            else {
+            let Some(sub) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
                 continue;
             };
+            let Some(mid) = sub.open_mid() else {
+                continue;
+            };
+            // A simulcast track sends this subscriber one layer, switched on keyframes.
+            let was = sub.layer.current();
+            let time = match layer {
+                None => data.time,
+                Some(layer) => {
+                    let rate = data.time.frequency();
+                    match sub.layer.on_frame(
+                        layer,
+                        data.is_keyframe(),
+                        data.time.numer(),
+                        u64::from(rate.get()),
+                        data.network_time,
+                    ) {
+                        Verdict::Forward(t) => MediaTime::new(t, rate),
+                        Verdict::Drop => continue,
+                    }
+                }
+            };
+            if was.is_some() && sub.layer.current() != was {
+                self.counts.layer_switches += 1;
+                switched = true;
+            }
             let Some(rtc) = p.rtc.as_mut() else {
                 continue;
             };
@@ -235,7 +281,7 @@ impl Sfu {
                 let Some(pt) = writer.match_params(data.params) else {
                     return Ok(());
                 };
-                writer.write(pt, data.network_time, data.time, data.data.clone())
+                writer.write(pt, data.network_time, time, data.data.clone())
             });
             match written {
                 Ok(()) => {
@@ -245,6 +291,10 @@ impl Sfu {
                 }
                 Err(reason) => self.work.push_back(super::Work::Failed(other, reason)),
             }
+        }
+        if switched {
+            // A layer left behind may have no one left on it.
+            self.update_layers(&room);
         }
     }
 
@@ -270,6 +320,7 @@ impl Sfu {
             return;
         };
         let (owner, mid) = (track.owner, track.mid);
+        let rids = self.wanted_rids(id);
         let Some(rtc) = self
             .participants
             .get_mut(&owner)
@@ -277,11 +328,25 @@ impl Sfu {
         else {
             return;
         };
-        let sent = guarded(|| match rtc.writer(mid) {
-            Some(mut writer) if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) => {
-                writer.request_keyframe(None, KeyframeRequestKind::Pli)
+        // A simulcast track is asked per layer, for the layers subscribers are moving to or
+        // on; asking without a rid is an error in str0m when the m-line has layers.
+        let sent = guarded(|| {
+            for rid in &rids {
+                match rtc.writer(mid) {
+                    Some(mut writer)
+                        if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) =>
+                    {
+                        match writer.request_keyframe(*rid, KeyframeRequestKind::Pli) {
+                            // No packet of this layer has arrived yet; a layer starts with a
+                            // keyframe anyway.
+                            Err(RtcError::NoReceiverSource(_)) => {}
+                            other => other?,
+                        }
+                    }
+                    _ => {}
+                }
             }
-            _ => Ok(()),
+            Ok(())
         });
         match sent {
             Ok(()) => {
@@ -302,6 +367,7 @@ impl Sfu {
         p.pending = None;
         p.next_timeout = None;
         p.subscriptions.clear();
+        let room = p.room.clone();
         let published: Vec<TrackId> = p.published.iter().map(|(_, t)| t.clone()).collect();
         self.by_addr.retain(|_, owner| *owner != pid);
         self.work.retain(|w| match w {
@@ -310,6 +376,7 @@ impl Sfu {
         for track in published {
             self.unpublish(&track);
         }
+        self.update_layers(&room);
     }
 
     fn members_except(&self, room: &Arc<str>, pid: Pid) -> Vec<Pid> {

@@ -14,10 +14,12 @@ use str0m::{
     Candidate, Event, Input, Output as RtcOutput, Rtc,
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
     format::Codec,
-    media::{Direction, Frequency, MediaKind, MediaTime, Mid},
+    media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer},
     net::{Protocol, Receive},
 };
-use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuError, ToPeer, TrackId};
+use switchboard_sfu::{
+    Datagram, Inbound, Output, Sfu, SfuConfig, SfuError, StreamState, ToPeer, TrackId,
+};
 
 /// This thread's CPU time: what the SFU's calls cost, however loaded the machine is.
 #[cfg(unix)]
@@ -36,6 +38,9 @@ fn cpu_now() -> Duration {
 
 /// One-way delay of every datagram.
 pub const DELAY: Duration = Duration::from_millis(5);
+
+/// The simulcast layers a client sends when [`Client::simulcast`] is set, lowest first.
+pub const RIDS: [&str; 3] = ["q", "h", "f"];
 
 /// The room every test uses.
 pub const ROOM: &str = "room";
@@ -65,6 +70,19 @@ pub struct Client {
     pub published: Vec<(String, TrackId)>,
     pub unpublished: Vec<(String, TrackId)>,
     pub errors: Vec<SfuError>,
+    /// Every `layers` received: (track, active rids, paused rids).
+    pub layers: Vec<(TrackId, Vec<String>, Vec<String>)>,
+    /// Every `stream_state` received: (publisher, track, state, layer).
+    pub stream_states: Vec<(String, TrackId, StreamState, Option<String>)>,
+    /// Every `track_state` received: (publisher, track, muted, by).
+    pub track_states: Vec<(String, TrackId, bool, String)>,
+    /// Every `speakers` list received, in order.
+    pub speakers: Vec<Vec<String>>,
+    /// Its video goes out as three simulcast layers, rid `q`, `h`, `f`; each frame's byte 5 is
+    /// the layer's index.
+    pub simulcast: bool,
+    /// The RFC 6464 level its audio frames carry; `None` sends none.
+    pub audio_level: Option<u8>,
     pub connected: bool,
     inbox: VecDeque<ToPeer>,
     frame_no: u32,
@@ -140,6 +158,12 @@ impl World {
                     published: Vec::new(),
                     unpublished: Vec::new(),
                     errors: Vec::new(),
+                    speakers: Vec::new(),
+                    track_states: Vec::new(),
+                    stream_states: Vec::new(),
+                    layers: Vec::new(),
+                    audio_level: None,
+                    simulcast: false,
                     connected: false,
                     inbox: VecDeque::new(),
                     frame_no: 0,
@@ -187,8 +211,15 @@ impl World {
         let mut change = c.rtc.sdp_api();
         let mut added = Vec::new();
         for kind in kinds {
+            let simulcast = (c.simulcast && *kind == MediaKind::Video).then(|| {
+                let mut s = Simulcast::new();
+                for rid in RIDS {
+                    s.add_send_layer(SimulcastLayer::new(rid));
+                }
+                s
+            });
             added.push((
-                change.add_media(*kind, Direction::SendOnly, None, None, None),
+                change.add_media(*kind, Direction::SendOnly, None, None, simulcast),
                 *kind,
             ));
         }
@@ -256,7 +287,28 @@ impl World {
             MediaKind::Video => (Frequency::NINETY_KHZ, 90),
         };
         let time = MediaTime::new(u64::from(c.frame_no) * 20 * hz, clock);
-        if let Some(writer) = c.rtc.writer(mid) {
+        let level = c.audio_level.filter(|_| kind == MediaKind::Audio);
+        let layers: &[&str] = if c.simulcast && kind == MediaKind::Video {
+            &RIDS
+        } else {
+            &[""]
+        };
+        for (n, rid) in layers.iter().enumerate() {
+            let Some(writer) = c.rtc.writer(mid) else {
+                break;
+            };
+            let writer = match level {
+                // str0m takes the level as -dBov.
+                Some(l) => writer.audio_level(-(l.min(127) as i8), l < 127),
+                None => writer,
+            };
+            let writer = if rid.is_empty() {
+                writer
+            } else {
+                writer.rid(Rid::from(*rid))
+            };
+            let mut data = data.clone();
+            data[5] = n as u8;
             writer.write(pt, now, time, data).unwrap();
         }
         self.drain_client(i);
@@ -428,6 +480,31 @@ impl World {
             ToPeer::TrackUnpublished { peer, track } => {
                 c.unpublished.push((peer.to_string(), track))
             }
+            ToPeer::Layers {
+                track,
+                active,
+                paused,
+            } => c.layers.push((track, active, paused)),
+            ToPeer::StreamState {
+                peer,
+                track,
+                state,
+                layer,
+                ..
+            } => c
+                .stream_states
+                .push((peer.to_string(), track, state, layer)),
+            ToPeer::TrackState {
+                peer,
+                track,
+                muted,
+                by,
+            } => c
+                .track_states
+                .push((peer.to_string(), track, muted, by.to_string())),
+            ToPeer::Speakers { peers } => c
+                .speakers
+                .push(peers.iter().map(|p| p.to_string()).collect()),
             ToPeer::Error(e) => c.errors.push(e),
         }
     }

@@ -38,6 +38,8 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     let mut config = SfuConfig::new(vec![announced]);
     config.max_media_lines = settings.max_media_lines;
     config.max_published_tracks = settings.max_published_tracks;
+    config.default_downlink_bps = settings.downlink_kbps.saturating_mul(1000);
+    config.bwe = settings.bwe;
     let mut sfu = Sfu::new(config);
     let mut buf = vec![0; RECEIVE_BUFFER];
     let mut counted = SfuStats::default();
@@ -168,14 +170,35 @@ fn apply(sfu: &mut Sfu, command: MediaCommand) {
             peer,
             tracks,
             subscribe,
+            view,
         } => {
             let tracks = tracks.iter().map(|t| TrackId::from(&**t)).collect();
             sfu.handle(
                 now,
                 room.as_str(),
                 peer.as_str(),
-                Inbound::Subscribe { tracks, subscribe },
+                Inbound::Subscribe {
+                    tracks,
+                    subscribe,
+                    view,
+                },
             );
         }
+        MediaCommand::Mute {
+            room,
+            peer,
+            track,
+            muted,
+            host,
+        } => sfu.handle(
+            now,
+            room.as_str(),
+            peer.as_str(),
+            Inbound::Mute {
+                track: TrackId::from(&*track),
+                muted,
+                host,
+            },
+        ),
     }
 }

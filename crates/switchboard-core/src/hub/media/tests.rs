@@ -67,6 +67,7 @@ fn joins_leaves_and_signals_to_sfu_become_media_commands_in_order() {
                 peer: peer_id("bob"),
                 tracks: vec!["t1".into()],
                 subscribe: false,
+                view: None,
             },
             MediaCommand::Left {
                 room: room("r1"),
@@ -78,6 +79,42 @@ fn joins_leaves_and_signals_to_sfu_become_media_commands_in_order() {
         w.drain(&mut alice).iter().all(|m| m.kind == "peer_left"),
         "nothing relayed"
     );
+}
+
+#[test]
+fn mute_goes_to_the_sfu_with_the_senders_role() {
+    let mut w = sfu_world();
+    // Alice is a host, bob a guest; the SFU decides whose track each may mute.
+    let (mut alice, mut bob) = pair(&mut w);
+    w.outputs();
+    let mute =
+        |muted| json!({"type": "mute", "room": "r1", "payload": {"track": "t1", "muted": muted}});
+    w.send(&mut alice, mute(true));
+    w.send(&mut bob, mute(false));
+    assert_eq!(
+        w.outputs().media,
+        [
+            MediaCommand::Mute {
+                room: room("r1"),
+                peer: peer_id("alice"),
+                track: "t1".into(),
+                muted: true,
+                host: true,
+            },
+            MediaCommand::Mute {
+                room: room("r1"),
+                peer: peer_id("bob"),
+                track: "t1".into(),
+                muted: false,
+                host: false,
+            },
+        ]
+    );
+    let mut eve = w.open("eve", Role::Guest);
+    assert_eq!(code(&w.reject(&mut eve, mute(true))), "not_in_room");
+    let no_track = json!({"type": "mute", "room": "r1", "payload": {"muted": true}});
+    assert_eq!(code(&w.reject(&mut alice, no_track)), "invalid_message");
+    assert!(w.outputs().media.is_empty());
 }
 
 #[test]
@@ -106,6 +143,8 @@ fn the_sfu_peer_id_is_reserved_and_absent_from_mesh_rooms() {
     let subscribe =
         json!({"type": "subscribe", "room": "r1", "payload": {"tracks": [], "subscribe": true}});
     assert_eq!(code(&w.reject(&mut alice, subscribe)), "unknown_peer");
+    let mute = json!({"type": "mute", "room": "r1", "payload": {"track": "t1", "muted": true}});
+    assert_eq!(code(&w.reject(&mut alice, mute)), "unknown_peer");
     assert!(
         w.outputs().media.is_empty(),
         "mesh rooms hand the SFU nothing"

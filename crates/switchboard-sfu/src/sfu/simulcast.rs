@@ -1,0 +1,180 @@
+//! Simulcast in the SFU: which layer of each simulcast track every subscriber receives.
+//!
+//! A subscriber's layers are chosen by the [allocator](crate::allocator) over its downlink
+//! (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever its
+//! open subscriptions change or a track in its room goes away, and each subscription's
+//! [`LayerSwitch`](crate::layer_switch::LayerSwitch) moves to the chosen layer on that layer's
+//! next keyframe, asked for at once.
+
+use std::{collections::BTreeMap, time::Instant};
+
+use str0m::media::Rid;
+
+use super::{Pid, Sfu};
+use crate::{
+    StreamState, ToPeer, TrackId, TrackKind,
+    allocator::{self, Allocation, Request, VideoSource, VideoTrack},
+};
+
+/// What a subscriber is taken to show every tile at until it says otherwise: 720p, so the
+/// downlink alone decides.
+const DEFAULT_TILE: Request = Request::Visible {
+    width: 1280,
+    height: 720,
+};
+
+impl Sfu {
+    /// Chooses the layers of every simulcast track `pid` receives; a layer it is to move to
+    /// is asked of the publisher.
+    pub(super) fn reallocate(&mut self, now: Instant, pid: Pid) {
+        let Some(p) = self.participants.get(&pid) else {
+            return;
+        };
+        let mut tracks = BTreeMap::new();
+        let mut requests = Vec::new();
+        for s in p.subscriptions.iter().filter(|s| s.open_mid().is_some()) {
+            let Some(t) = self.tracks.get(&s.track) else {
+                continue;
+            };
+            if t.kind != TrackKind::Video || t.rids.is_empty() {
+                continue;
+            }
+            let layers = self.config.layers[..t.rids.len()].to_vec();
+            tracks.insert(
+                s.track.clone(),
+                VideoTrack {
+                    source: VideoSource::Camera,
+                    layers,
+                },
+            );
+            let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
+            requests.push((s.track.clone(), view));
+        }
+        let budget = p.downlink.unwrap_or(self.config.default_downlink_bps);
+        let allocation = allocator::allocate(budget, &requests, &tracks);
+        let p = self.participants.get_mut(&pid).expect("checked above");
+        let mut ask = Vec::new();
+        let mut tell = Vec::new();
+        for (id, a) in allocation {
+            let Some(s) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
+                continue;
+            };
+            if s.layer.set_target(a.layer()).is_some() {
+                ask.push(id.clone());
+            }
+            if s.stream != Some(a) {
+                s.stream = Some(a);
+                tell.push((s.peer.clone(), id, a));
+            }
+        }
+        for id in ask {
+            self.request_keyframe(now, &id);
+        }
+        let room = self.participants[&pid].room.clone();
+        self.update_layers(&room);
+        for (peer, track, a) in tell {
+            let layer = a.layer().map(|l| self.tracks[&track].rids[l].to_string());
+            let state = match a {
+                Allocation::Layer(_) => StreamState::Active,
+                Allocation::Paused => StreamState::Paused,
+                Allocation::PausedForBandwidth => StreamState::PausedForBandwidth,
+            };
+            self.signal(
+                pid,
+                ToPeer::StreamState {
+                    peer,
+                    track,
+                    state,
+                    layer,
+                },
+            );
+        }
+    }
+
+    /// A new downlink estimate for `pid`: its layers are chosen again when it moved by more
+    /// than a tenth since they were last chosen, so a jittery estimate does not flap layers.
+    pub(super) fn estimated(&mut self, now: Instant, pid: Pid, bps: u64) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        let last = p.downlink.unwrap_or(self.config.default_downlink_bps);
+        if bps.abs_diff(last) * 10 <= last {
+            return;
+        }
+        p.downlink = Some(bps);
+        self.reallocate(now, pid);
+    }
+
+    /// Which of `id`'s layers an open subscription is on or moving to.
+    fn watched_layers(&self, id: &TrackId) -> Vec<bool> {
+        let Some(track) = self.tracks.get(id) else {
+            return Vec::new();
+        };
+        let mut watched = vec![false; track.rids.len()];
+        let subs = self.participants.values().flat_map(|p| {
+            p.subscriptions
+                .iter()
+                .filter(|s| s.track == *id && s.open_mid().is_some())
+        });
+        for s in subs {
+            for l in [s.layer.current(), s.layer.target()].into_iter().flatten() {
+                watched[l] = true;
+            }
+        }
+        watched
+    }
+
+    /// Tells the publishers of the simulcast tracks in `room` which layers nobody receives
+    /// (`layers`), for those whose answer changed: they may stop encoding them.
+    pub(super) fn update_layers(&mut self, room: &str) {
+        let ids: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| &*t.room == room && !t.rids.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let watched = self.watched_layers(&id);
+            let track = self.tracks.get_mut(&id).expect("listed above");
+            if track.told_layers.as_ref() == Some(&watched) {
+                continue;
+            }
+            track.told_layers = Some(watched.clone());
+            let (mut active, mut paused) = (Vec::new(), Vec::new());
+            for (rid, w) in track.rids.iter().zip(&watched) {
+                if *w { &mut active } else { &mut paused }.push(rid.to_string());
+            }
+            let owner = track.owner;
+            self.signal(
+                owner,
+                ToPeer::Layers {
+                    track: id,
+                    active,
+                    paused,
+                },
+            );
+        }
+    }
+
+    /// The rids a keyframe request for `id` names: `[None]` for a track without layers, else
+    /// the layers subscribers are on or moving to (the lowest if none).
+    pub(super) fn wanted_rids(&self, id: &TrackId) -> Vec<Option<Rid>> {
+        let Some(track) = self.tracks.get(id) else {
+            return Vec::new();
+        };
+        if track.rids.is_empty() {
+            return vec![None];
+        }
+        let mut wanted = self.watched_layers(id);
+        if !wanted.contains(&true) {
+            wanted[0] = true;
+        }
+        track
+            .rids
+            .iter()
+            .zip(wanted)
+            .filter(|(_, w)| *w)
+            .map(|(r, _)| Some(*r))
+            .collect()
+    }
+}

@@ -1,0 +1,233 @@
+//! Simulcast through the SFU: a publisher sends three layers (rid `q`, `h`, `f`), each
+//! subscriber gets one per track, the one its downlink carries, switched on keyframes. On the
+//! virtual network of `common`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::World;
+use str0m::media::MediaKind;
+use switchboard_protocol::View;
+use switchboard_sfu::{Inbound, StreamState, TrackId};
+
+const VIDEO: &[MediaKind] = &[MediaKind::Video];
+const SECOND: Duration = Duration::from_secs(1);
+/// A tile 180p serves, and one that needs 720p.
+const SMALL: View = View::Visible {
+    width: 320,
+    height: 180,
+};
+const BIG: View = View::Visible {
+    width: 1280,
+    height: 720,
+};
+
+/// The layers of `peer`'s frames client `i` received, in order (byte 5 of each frame).
+fn layers(w: &World, i: usize, peer: &str) -> Vec<u8> {
+    w.clients[i]
+        .frames_from(peer)
+        .iter()
+        .map(|f| f.data[5])
+        .collect()
+}
+
+/// A world whose subscribers have `downlink` bit/s, with `publishers` simulcast publishers
+/// (clients 0..publishers) and one subscriber after them.
+fn world(downlink: u64, publishers: usize) -> World {
+    let mut w = World::with_config(publishers + 1, |c| c.default_downlink_bps = downlink);
+    for i in 0..publishers {
+        w.clients[i].simulcast = true;
+        w.connect(i, VIDEO);
+    }
+    w.connect(publishers, &[]);
+    w
+}
+
+#[test]
+fn a_subscriber_gets_the_one_layer_its_downlink_carries() {
+    for (downlink, layer) in [
+        (2_500_000, Some(2)),
+        (700_000, Some(1)),
+        (200_000, Some(0)),
+        (100_000, None),
+    ] {
+        let mut w = world(downlink, 1);
+        w.run_media(3 * SECOND, &[0]);
+        let got = layers(&w, 1, "p0");
+        match layer {
+            Some(l) => {
+                assert!(got.len() > 100, "{downlink}: {} frames", got.len());
+                assert!(
+                    got.iter().all(|g| *g == l),
+                    "{downlink}: only layer {l}: {got:?}"
+                );
+                let first = &w.clients[1].frames_from("p0")[0];
+                assert!(first.keyframe, "a layer starts on a keyframe");
+            }
+            None => assert!(got.is_empty(), "{downlink}: the lowest layer does not fit"),
+        }
+        assert!(w.clients[0].errors.is_empty(), "{:?}", w.clients[0].errors);
+        assert_eq!(w.sfu.stats().media_failures, 0);
+    }
+}
+
+#[test]
+fn a_second_track_moves_the_first_down_on_a_keyframe() {
+    // 600 kbit/s carries one track at 360p (500k), or two at 180p (300k): the second round
+    // would need 650k.
+    let mut w = World::with_config(3, |c| c.default_downlink_bps = 600_000);
+    w.clients[0].simulcast = true;
+    w.clients[1].simulcast = true;
+    w.connect(0, VIDEO);
+    w.connect(2, &[]);
+    w.run_media(2 * SECOND, &[0]);
+    let before = layers(&w, 2, "p0");
+    assert!(
+        before.len() > 50 && before.iter().all(|l| *l == 1),
+        "{before:?}"
+    );
+
+    w.connect(1, VIDEO);
+    w.run_media(3 * SECOND, &[0, 1]);
+    let got = layers(&w, 2, "p0");
+    let frames = w.clients[2].frames_from("p0");
+    let down = got.iter().position(|l| *l == 0).expect("p0 moved down");
+    assert!(got[..down].iter().all(|l| *l == 1), "{got:?}");
+    assert!(got[down..].iter().all(|l| *l == 0), "no way back: {got:?}");
+    assert!(
+        frames[down].keyframe,
+        "the switch is on a keyframe of the new layer"
+    );
+    assert!(got.len() - down > 50, "{got:?}");
+    let p1 = layers(&w, 2, "p1");
+    assert!(p1.len() > 50 && p1.iter().all(|l| *l == 0), "{p1:?}");
+    assert_eq!(w.sfu.stats().media_failures, 0);
+    assert_eq!(w.sfu.stats().layer_switches, 1);
+}
+
+fn view(w: &mut World, i: usize, track: &TrackId, view: View) {
+    w.send(
+        i,
+        Inbound::Subscribe {
+            tracks: vec![track.clone()],
+            subscribe: true,
+            view: Some(view),
+        },
+    );
+}
+
+#[test]
+fn the_tile_size_picks_the_layer_and_the_subscriber_is_told() {
+    let mut w = world(2_500_000, 1);
+    w.run_media(2 * SECOND, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    let state = |w: &World| -> Vec<(StreamState, Option<String>)> {
+        w.clients[1]
+            .stream_states
+            .iter()
+            .map(|(_, _, s, l)| (*s, l.clone()))
+            .collect()
+    };
+    let f = (StreamState::Active, Some("f".to_string()));
+    assert_eq!(state(&w), std::slice::from_ref(&f));
+
+    // A small tile needs 180p: the next `q` keyframe switches it.
+    view(&mut w, 1, &track, SMALL);
+    let q = (StreamState::Active, Some("q".to_string()));
+    assert_eq!(state(&w), [f.clone(), q.clone()]);
+    let before = w.clients[1].frames_from("p0").len();
+    w.run_media(2 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert_eq!(got.last(), Some(&0), "{got:?}");
+
+    // Paused: nothing more arrives, and the peer is told.
+    view(&mut w, 1, &track, View::Paused);
+    assert_eq!(state(&w)[2], (StreamState::Paused, None));
+    let paused = w.clients[1].frames_from("p0").len();
+    w.run_media(SECOND, &[0]);
+    assert!(w.clients[1].frames_from("p0").len() <= paused + 1);
+    assert!(paused > before);
+
+    // Shown big again: back to `f`; the same view again tells nothing.
+    view(&mut w, 1, &track, BIG);
+    view(&mut w, 1, &track, BIG);
+    assert_eq!(state(&w)[3..], [f]);
+    w.run_media(2 * SECOND, &[0]);
+    assert_eq!(layers(&w, 1, "p0").last(), Some(&2));
+}
+
+#[test]
+fn a_downlink_too_small_for_the_lowest_layer_is_told() {
+    let w = {
+        let mut w = world(100_000, 1);
+        w.run_media(SECOND, &[0]);
+        w
+    };
+    let states: Vec<StreamState> = w.clients[1].stream_states.iter().map(|s| s.2).collect();
+    assert_eq!(states, [StreamState::PausedForBandwidth]);
+}
+
+#[test]
+fn the_publisher_hears_which_layers_nobody_receives() {
+    let mut w = world(2_500_000, 1);
+    w.run_media(2 * SECOND, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    let told = |w: &World| -> Vec<(Vec<String>, Vec<String>)> {
+        w.clients[0]
+            .layers
+            .iter()
+            .map(|(t, a, p)| {
+                assert_eq!(*t, track);
+                (a.clone(), p.clone())
+            })
+            .collect()
+    };
+    let rids = |r: &[&str]| -> Vec<String> { r.iter().map(|s| s.to_string()).collect() };
+    assert_eq!(told(&w), [(rids(&["f"]), rids(&["q", "h"]))]);
+
+    // Moving to `q`: both are in use until the switch, then only `q`.
+    view(&mut w, 1, &track, SMALL);
+    w.run_media(2 * SECOND, &[0]);
+    assert_eq!(
+        told(&w)[1..],
+        [
+            (rids(&["q", "f"]), rids(&["h"])),
+            (rids(&["q"]), rids(&["h", "f"]))
+        ]
+    );
+
+    // The only subscriber leaves: nobody receives anything.
+    w.leave(1);
+    assert_eq!(told(&w).last(), Some(&(vec![], rids(&["q", "h", "f"]))));
+}
+
+#[test]
+fn with_bandwidth_estimation_the_layers_follow_the_estimate() {
+    // Starting from 300 kbit/s the subscriber gets `q`; the estimate on an unloaded link
+    // grows, and the layers with it. Without estimation the start is all it ever gets.
+    for bwe in [false, true] {
+        let mut w = World::with_config(2, |c| {
+            c.default_downlink_bps = 300_000;
+            c.bwe = bwe;
+        });
+        w.clients[0].simulcast = true;
+        w.connect(0, VIDEO);
+        w.connect(1, &[]);
+        w.run_media(10 * SECOND, &[0]);
+        let got = layers(&w, 1, "p0");
+        assert_eq!(got.first(), Some(&0), "{bwe}: starts at q");
+        let last = *got.last().unwrap();
+        let states: Vec<_> = w.clients[1]
+            .stream_states
+            .iter()
+            .map(|s| s.3.clone())
+            .collect();
+        if bwe {
+            assert!(last > 0, "the estimate grew: {states:?}");
+        } else {
+            assert_eq!(last, 0);
+            assert_eq!(states, [Some("q".to_string())]);
+        }
+    }
+}
