@@ -4,17 +4,16 @@
 //! The verdict compares the last quarter of the samples with the first sample after warm-up.
 
 use std::{
-    net::SocketAddr,
+    net::{Ipv4Addr, SocketAddr},
     time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
 
-use crate::stats::{Phase, Shared, open_fds, rss_kib};
+use crate::{
+    h1::HttpConn,
+    stats::{Phase, Shared, open_fds, rss_kib},
+};
 
 /// One reading of the server.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -139,12 +138,10 @@ pub fn drift(samples: &[Sample]) -> Option<Drift> {
 /// `GET /metrics` over a fresh connection; `None` if it fails (a sample without those figures).
 async fn scrape(addr: SocketAddr) -> Option<String> {
     let read = async {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.ok()?;
-        String::from_utf8(answer).ok()
+        let mut conn = HttpConn::open(Ipv4Addr::LOCALHOST, addr).await.ok()?;
+        // `/metrics` takes no token; the client always names one.
+        let (status, body) = conn.call("GET", "/metrics", "", None).await.ok()?;
+        (status == 200).then(|| String::from_utf8(body).ok())?
     };
     tokio::time::timeout(Duration::from_secs(5), read)
         .await
