@@ -11,6 +11,11 @@ pub struct SfuConfig {
     /// the public address in front of it (NAT, containers). Every participant is reached
     /// through these; the IO layer receives on the socket they lead to.
     pub candidates: Vec<SocketAddr>,
+    /// The addresses announced as passive ICE-TCP host candidates (RFC 6544), for clients whose
+    /// network blocks UDP: the IO layer accepts TCP connections there and carries each
+    /// connection's packets as RFC 4571 frames ([`Datagram::proto`](crate::Datagram::proto)
+    /// `Tcp`). Empty: UDP only.
+    pub tcp_candidates: Vec<SocketAddr>,
     /// Most m-lines one offer may carry (published plus subscribed tracks plus data).
     pub max_media_lines: usize,
     /// Most tracks one participant may publish.
@@ -36,6 +41,7 @@ impl SfuConfig {
     pub fn new(candidates: Vec<SocketAddr>) -> Self {
         SfuConfig {
             candidates,
+            tcp_candidates: Vec::new(),
             max_media_lines: 64,
             max_published_tracks: 4,
             keyframe_interval: Duration::from_millis(500),

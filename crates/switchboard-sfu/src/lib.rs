@@ -33,6 +33,8 @@ pub use config::SfuConfig;
 pub use error::SfuError;
 pub use message::{Inbound, Output, StreamState, ToPeer, TrackInfo, TrackKind, TrackMapEntry};
 pub use sfu::{Datagram, Sfu, SfuStats};
+/// Which transport a [`Datagram`] came over, and an output [`Output::Transmit`] goes over.
+pub use str0m::net::Protocol;
 pub use track::TrackId;
 
 /// The reserved peer id the SFU has in every room whose media goes through it.

@@ -18,6 +18,7 @@ use str0m::{
     bwe::Bitrate,
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
     media::{Direction, MediaKind, Mid},
+    net::TcpType,
 };
 
 use crate::{
@@ -164,10 +165,21 @@ impl Participant {
             let desired = config.layers[2].bitrate * 4;
             rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired));
         }
+        // A host candidate is refused only for an unspecified address, which the config check
+        // rules out.
         for addr in &config.candidates {
-            // A host candidate is refused only for an unspecified address, which the config
-            // check rules out.
             if let Ok(candidate) = Candidate::host(*addr, "udp") {
+                rtc.add_local_candidate(candidate);
+            }
+        }
+        for addr in &config.tcp_candidates {
+            // Passive: the client connects (RFC 6544); the SFU never dials out.
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(TcpType::Passive)
+                .build();
+            if let Ok(candidate) = candidate {
                 rtc.add_local_candidate(candidate);
             }
         }

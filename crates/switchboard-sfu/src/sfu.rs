@@ -37,9 +37,13 @@ use crate::{
 /// A participant's handle inside one [`Sfu`]; never reused.
 pub(crate) type Pid = u64;
 
-/// A datagram the IO layer received on the SFU's socket.
+/// A packet the IO layer received: a UDP datagram on the SFU's socket, or one RFC 4571 frame of
+/// an ICE-TCP connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
+    /// `Udp`, or `Tcp` for a frame of an ICE-TCP connection (its `source` is the connection's
+    /// peer address, and what the SFU sends back to it comes out with `proto` `Tcp`).
+    pub proto: Protocol,
     /// Who sent it.
     pub source: SocketAddr,
     /// The local address it arrived on (one of the announced candidates, or the socket they
@@ -218,7 +222,7 @@ impl Sfu {
     /// peer's first check arriving before its offer).
     pub fn receive(&mut self, now: Instant, datagram: Datagram) -> bool {
         let Ok(input) = Receive::new(
-            Protocol::Udp,
+            datagram.proto,
             datagram.source,
             datagram.destination,
             datagram.contents,

@@ -239,7 +239,12 @@ pub struct SfuSettings {
     /// `0`: a port the system picks (tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub udp_port: Option<u16>,
-    /// The address the UDP socket binds.
+    /// A TCP port for ICE-TCP (RFC 6544, RFC 4571 framing), for clients whose network blocks
+    /// UDP: announced beside the UDP candidate, with the same address. Unset: UDP only. `0`: a
+    /// port the system picks (tests). Needs `udp_port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_port: Option<u16>,
+    /// The address the UDP socket (and the ICE-TCP listener) binds.
     pub bind: IpAddr,
     /// The address announced to clients (their ICE candidate), when it is not `bind`: the
     /// public address of a host behind NAT or of a container's host. Required when `bind` is
@@ -265,6 +270,7 @@ impl Default for SfuSettings {
         let sfu = switchboard_sfu::SfuConfig::new(Vec::new());
         SfuSettings {
             udp_port: None,
+            tcp_port: None,
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             public_ip: None,
             max_media_lines: sfu.max_media_lines,
@@ -447,6 +453,9 @@ impl Config {
         }
         if self.media_mode == MediaMode::Sfu && self.sfu.udp_port.is_none() {
             return bad("media_mode = \"sfu\" needs the SFU: set sfu.udp_port");
+        }
+        if self.sfu.tcp_port.is_some() && self.sfu.udp_port.is_none() {
+            return bad("sfu.tcp_port needs the SFU: set sfu.udp_port too");
         }
         if self.sfu.udp_port.is_some() && self.redis_url.is_some() {
             // Each node's SFU would hold only its own members' media: a room spread over nodes

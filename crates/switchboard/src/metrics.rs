@@ -134,8 +134,9 @@ pub struct Metrics {
     sfu_keyframe_requests: Family<OutcomeLabel, Counter>,
     sfu_media_failures: Counter,
     sfu_layer_switches: Counter,
-    /// Datagrams on the SFU's socket, in then out.
+    /// Datagrams on the SFU's socket (and frames on its ICE-TCP connections), in then out.
     sfu_datagrams: [Counter; 2],
+    sfu_tcp_connections: Gauge,
 }
 
 /// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
@@ -189,6 +190,7 @@ impl Default for Metrics {
             sfu_forwarded_bytes: Counter::default(),
             sfu_keyframe_requests: Family::default(),
             sfu_layer_switches: Counter::default(),
+            sfu_tcp_connections: Gauge::default(),
             sfu_media_failures: Counter::default(),
             sfu_datagrams: Default::default(),
             registry: Registry::default(),
@@ -352,8 +354,13 @@ impl Default for Metrics {
         });
         registry.register(
             "sfu_datagrams",
-            "Datagrams on the SFU's UDP socket, in (received) and out (sent)",
+            "Datagrams on the SFU's UDP socket and frames on its ICE-TCP connections, in (received) and out (sent)",
             datagrams,
+        );
+        registry.register(
+            "sfu_tcp_connections_gauge",
+            "ICE-TCP connections open to the SFU",
+            m.sfu_tcp_connections.clone(),
         );
         Metrics {
             registry,
@@ -560,6 +567,11 @@ impl Metrics {
             .inc_by(now.media_failures - before.media_failures);
         self.sfu_layer_switches
             .inc_by(now.layer_switches - before.layer_switches);
+    }
+
+    /// ICE-TCP connections open now.
+    pub fn sfu_tcp_connections(&self, open: usize) {
+        self.sfu_tcp_connections.set(open as i64);
     }
 
     /// Counts a datagram the SFU received (`sent` false) or sent.

@@ -110,6 +110,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The address the SFU announces to clients, when it runs.
     pub sfu_addr: Option<SocketAddr>,
+    /// The SFU's ICE-TCP address, with `sfu.tcp_port`.
+    pub sfu_tcp_addr: Option<SocketAddr>,
     node: Node,
     control: Control,
     task: tokio::task::JoinHandle<io::Result<()>>,
@@ -181,6 +183,9 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     };
     let (media, worker) = crate::sfu::bind(&config.sfu).await?.unzip();
     let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
+    let sfu_tcp_addr = worker
+        .as_ref()
+        .and_then(crate::sfu::MediaWorker::announced_tcp);
     if sfu_addr.is_none() && config.media_mode == switchboard_protocol::MediaMode::Auto {
         tracing::info!(
             event = "media.mesh_only",
@@ -195,6 +200,7 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     Ok(Running {
         addr,
         sfu_addr,
+        sfu_tcp_addr,
         node,
         control,
         task,

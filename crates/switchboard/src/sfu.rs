@@ -1,10 +1,12 @@
-//! The SFU's IO: one UDP socket for every participant, the media worker task that owns the
-//! sans-IO [`Sfu`], and the link the hub's media commands reach it through.
+//! The SFU's IO: one UDP socket for every participant (and optionally one ICE-TCP port), the
+//! media worker task that owns the sans-IO [`Sfu`], and the link the hub's media commands reach
+//! it through.
 //!
 //! | piece | owns |
 //! |---|---|
 //! | [`MediaLink`] | the two queues into the worker, held by the [`Node`](crate::node::Node) |
 //! | [`worker`] | the task: socket reads, commands, timers in, datagrams and messages out |
+//! | [`tcp`] | ICE-TCP connections: RFC 4571 frames in and out, each connection a task of the worker's |
 //!
 //! Queues and their bounds: messages to `sfu` (`offer`, `answer`, `candidate`, `subscribe`) wait
 //! in a queue of `sfu.queue`; when it is full the sender gets `media_unavailable` and may send
@@ -15,12 +17,16 @@
 //!
 //! [`Sfu`]: switchboard_sfu::Sfu
 
+pub mod tcp;
 pub mod worker;
 
 use std::{io, net::SocketAddr};
 
 use switchboard_core::MediaCommand;
-use tokio::{net::UdpSocket, sync::mpsc};
+use tokio::{
+    net::{TcpListener, UdpSocket},
+    sync::mpsc,
+};
 
 use crate::config::SfuSettings;
 
@@ -54,6 +60,8 @@ impl MediaLink {
 pub struct MediaWorker {
     pub(crate) socket: UdpSocket,
     pub(crate) announced: SocketAddr,
+    /// The ICE-TCP listener and the address announced for it, with `sfu.tcp_port`.
+    pub(crate) tcp: Option<(TcpListener, SocketAddr)>,
     pub(crate) messages: mpsc::Receiver<MediaCommand>,
     pub(crate) members: mpsc::UnboundedReceiver<MediaCommand>,
     pub(crate) settings: SfuSettings,
@@ -63,6 +71,11 @@ impl MediaWorker {
     /// The address clients are told to send media to.
     pub fn announced(&self) -> SocketAddr {
         self.announced
+    }
+
+    /// The ICE-TCP address clients are told of, when `sfu.tcp_port` is set.
+    pub fn announced_tcp(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().map(|(_, addr)| *addr)
     }
 }
 
@@ -76,6 +89,14 @@ pub async fn bind(settings: &SfuSettings) -> io::Result<Option<(MediaLink, Media
     let announced = settings
         .announced(bound.port())
         .ok_or_else(|| io::Error::other("sfu.bind is unspecified and sfu.public_ip is not set"))?;
+    let tcp = match settings.tcp_port {
+        Some(port) => {
+            let listener = TcpListener::bind(SocketAddr::new(settings.bind, port)).await?;
+            let port = listener.local_addr()?.port();
+            Some((listener, SocketAddr::new(announced.ip(), port)))
+        }
+        None => None,
+    };
     let (messages_tx, messages) = mpsc::channel(settings.queue);
     let (members_tx, members) = mpsc::unbounded_channel();
     let link = MediaLink {
@@ -85,6 +106,7 @@ pub async fn bind(settings: &SfuSettings) -> io::Result<Option<(MediaLink, Media
     let worker = MediaWorker {
         socket,
         announced,
+        tcp,
         messages,
         members,
         settings: settings.clone(),

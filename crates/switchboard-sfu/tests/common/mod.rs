@@ -390,6 +390,7 @@ impl World {
             let taken = self.sfu.receive(
                 self.now,
                 Datagram {
+                    proto: switchboard_sfu::Protocol::Udp,
                     source: p.source,
                     destination: p.destination,
                     contents: &p.contents,

@@ -1,6 +1,8 @@
-//! The media worker: one task owning the [`Sfu`] and its UDP socket.
+//! The media worker: one task owning the [`Sfu`], its UDP socket and its ICE-TCP connections
+//! ([`super::tcp`]).
 //!
-//! Each turn takes one thing (a datagram, a command, a timer), feeds it to the SFU with the
+//! Each turn takes one thing (a datagram or TCP frame, a command, a timer), feeds it to the SFU
+//! with the
 //! current time, and then does what the SFU asks: datagrams are sent at once, messages for
 //! peers are handed to the hub in one call, which delivers them through the same seam as every
 //! other message ([`Node::with_hub`]). It stops when the node shuts down.
@@ -13,11 +15,16 @@ use std::{io::ErrorKind, time::Instant};
 use serde::Deserialize;
 use switchboard_core::MediaCommand;
 use switchboard_protocol::SignalKind;
-use switchboard_sfu::{Datagram, Inbound, Output, Sfu, SfuConfig, SfuStats, ToPeer, TrackId};
-use tokio::time::sleep_until;
+use switchboard_sfu::{
+    Datagram, Inbound, Output, Protocol, Sfu, SfuConfig, SfuStats, ToPeer, TrackId,
+};
+use tokio::{sync::mpsc, time::sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::MediaWorker;
+use super::{
+    MediaWorker,
+    tcp::{self, TcpConnections, TcpEvent},
+};
 use crate::node::Node;
 
 /// Largest datagram read; WebRTC keeps datagrams under the path MTU (about 1,200 bytes).
@@ -31,11 +38,16 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     let MediaWorker {
         socket,
         announced,
+        tcp,
         mut messages,
         mut members,
         settings,
     } = worker;
+    let (listener, announced_tcp) = tcp.unzip();
+    let (tcp_events, mut tcp_in) = mpsc::channel(tcp::INBOUND);
+    let mut connections = TcpConnections::new(tcp_events, shutdown.clone());
     let mut config = SfuConfig::new(vec![announced]);
+    config.tcp_candidates = announced_tcp.into_iter().collect();
     config.max_media_lines = settings.max_media_lines;
     config.max_published_tracks = settings.max_published_tracks;
     config.default_downlink_bps = settings.downlink_kbps.saturating_mul(1000);
@@ -69,7 +81,12 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, source)) => {
                     node.metrics().sfu_datagram(false);
-                    let datagram = Datagram { source, destination: announced, contents: &buf[..n] };
+                    let datagram = Datagram {
+                        proto: Protocol::Udp,
+                        source,
+                        destination: announced,
+                        contents: &buf[..n],
+                    };
                     sfu.receive(Instant::now(), datagram);
                 }
                 // ICMP port unreachable from a peer that went away shows up as a read error.
@@ -78,23 +95,51 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
                     tracing::warn!(event = "sfu.receive_failed", error = %e, "SFU socket read failed");
                 }
             },
+            accepted = tcp::accept(listener.as_ref()) => match accepted {
+                Ok((stream, peer)) => connections.accepted(stream, peer),
+                Err(e) => {
+                    tracing::debug!(event = "sfu.tcp_accept_failed", error = %e, "ICE-TCP accept failed");
+                }
+            },
+            Some(event) = tcp_in.recv() => match (event, announced_tcp) {
+                (TcpEvent::Frame(source, frame), Some(destination)) => {
+                    node.metrics().sfu_datagram(false);
+                    let datagram = Datagram {
+                        proto: Protocol::Tcp,
+                        source,
+                        destination,
+                        contents: &frame,
+                    };
+                    sfu.receive(Instant::now(), datagram);
+                }
+                (TcpEvent::Closed(peer), _) => connections.closed(peer),
+                (TcpEvent::Frame(..), None) => {}
+            },
             _ = sleep_until(deadline.into()) => sfu.handle_timeout(Instant::now()),
             _ = metrics_tick.tick() => {
                 let now = sfu.stats();
                 node.metrics().sfu(&counted, &now);
+                node.metrics().sfu_tcp_connections(connections.len());
                 counted = now;
             }
         }
-        flush(&mut sfu, &socket, &node);
+        flush(&mut sfu, &socket, &connections, &node);
     }
+    connections.stopped().await;
     tracing::info!(event = "sfu.stopped", "SFU stopped");
 }
 
-/// Sends what the SFU produced: datagrams on the socket, messages through the hub.
-fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, node: &Node) {
+/// Sends what the SFU produced: datagrams on the socket or frames on their ICE-TCP connection,
+/// messages through the hub.
+fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, connections: &TcpConnections, node: &Node) {
     let mut signals = Vec::new();
     while let Some(output) = sfu.poll_output() {
         match output {
+            Output::Transmit(t) if t.proto == Protocol::Tcp => {
+                if connections.send(t.destination, &t.contents) {
+                    node.metrics().sfu_datagram(true);
+                }
+            }
             Output::Transmit(t) => match socket.try_send_to(&t.contents, t.destination) {
                 Ok(_) => node.metrics().sfu_datagram(true),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
