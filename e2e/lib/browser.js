@@ -38,12 +38,16 @@ export async function launch() {
  * @param {string} url
  * @param {string} name Who it is, for the console lines.
  * @param {{width: number, height: number}} [viewport]
+ * @param {{lowRes?: boolean}} [options] `lowRes`: the camera at 320x180, 10 frames a second (many
+ *   pages on a small machine), and every `RTCPeerConnection` the page makes kept in
+ *   `globalThis.__pcs` for stats.
  */
-export async function openPage(browser, url, name, viewport) {
+export async function openPage(browser, url, name, viewport, options = {}) {
   const context = await browser.newContext({
     viewport: viewport ?? { width: 1280, height: 800 },
     permissions: ['camera', 'microphone'],
   });
+  if (options.lowRes) await context.addInitScript(lowResCamera);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   /** @type {string[]} */
@@ -52,6 +56,28 @@ export async function openPage(browser, url, name, viewport) {
   page.on('pageerror', (e) => consoleLines.push(`[${name}] pageerror: ${e.message}`));
   await page.goto(url);
   return { page, context, name, console: consoleLines };
+}
+
+/** Runs in the page: a small, slow camera, and a list of the page's peer connections. */
+function lowResCamera() {
+  const devices = navigator.mediaDevices;
+  const original = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => {
+    const video = constraints?.video;
+    const small = { width: { max: 320 }, height: { max: 180 }, frameRate: { max: 10 } };
+    return original({ ...constraints, video: video ? { ...(typeof video === 'object' ? video : {}), ...small } : video });
+  };
+  /** @type {RTCPeerConnection[]} */
+  const pcs = [];
+  Object.assign(globalThis, { __pcs: pcs });
+  const Native = globalThis.RTCPeerConnection;
+  globalThis.RTCPeerConnection = class extends Native {
+    /** @param {RTCConfiguration} [config] */
+    constructor(config) {
+      super(config);
+      pcs.push(this);
+    }
+  };
 }
 
 /** The peer id of the page's client once it has one. @param {import('playwright-core').Page} page */
@@ -64,12 +90,13 @@ export async function peerOf(page) {
  * A new page ({@link openPage}) that joins `room`.
  * @param {import('playwright-core').Browser} browser
  * @param {string} base Server (or proxy) URL.
- * @param {{room: string, name: string, transport?: string, viewport?: {width: number, height: number}}} options
+ * @param {{room: string, name: string, transport?: string, media?: string, lowRes?: boolean, viewport?: {width: number, height: number}}} options
  */
-export async function joinCall(browser, base, { room, name, transport, viewport }) {
+export async function joinCall(browser, base, { room, name, transport, media, lowRes, viewport }) {
   const q = new URLSearchParams({ room, name, autojoin: '1' });
   if (transport) q.set('transport', transport);
-  const opened = await openPage(browser, `${base}/?${q}`, name, viewport);
+  if (media) q.set('media', media);
+  const opened = await openPage(browser, `${base}/?${q}`, name, viewport, { lowRes });
   await opened.page.locator('#call').waitFor({ state: 'visible' });
   await opened.page.locator('#connection-badge[data-state="connected"]').waitFor();
   return { ...opened, peer: await peerOf(opened.page) };
@@ -154,9 +181,20 @@ export async function withDiagnostics(pages, body) {
       for (const line of p.console.slice(-40)) console.error(line);
       const links = await p.page
         .evaluate(() => {
-          const mesh = globalThis.__switchboard?.mesh;
-          if (!mesh) return 'no mesh';
-          return [...mesh.links.values()].map((l) => ({
+          const engine = globalThis.__switchboard?.rtc?.engine;
+          if (!engine) return 'no call';
+          if (engine.kind === 'sfu') {
+            return {
+              sfu: engine.pc?.connectionState,
+              signaling: engine.pc?.signalingState,
+              restarts: engine.restarts,
+              counts: engine.counts,
+              remote: [...engine.remote.values()].map((r) => `${r.peer}:${r.kind}:${r.tag}`),
+              published: engine.tracks.published.size,
+              own: engine.tracks.own.size,
+            };
+          }
+          return [...engine.links.values()].map((l) => ({
             peer: l.peer,
             polite: l.negotiation.polite,
             signaling: l.pc.signalingState,
