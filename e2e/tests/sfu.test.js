@@ -1,6 +1,7 @@
 // Six pages in one SFU room (the server's SFU on loopback): each decodes the five others' video
-// and sends its camera once, over one RTCPeerConnection; a screen share reaches the others as a
-// screen; a host turns a guest's microphone off and the guest sees it. Small cameras (320x180,
+// and sends its camera once, over one RTCPeerConnection; the speaker view's large tile gets a
+// higher simulcast layer than grid tiles; a screen share reaches the others as a screen; a host
+// turns a guest's microphone off and the guest sees it. Small cameras (320x180,
 // 10 frames a second) keep six pages affordable on two cores.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -91,6 +92,21 @@ test('six pages in an SFU room see each other, share a screen, and a host mutes 
     // Each member's connection quality is shown (the SFU connection's RTT).
     await host.page.locator(`#people li[data-peer="${guest.peer}"] .stats`, { hasText: 'RTT' }).waitFor();
     await screenshot(host.page, 'sfu-six-pages');
+
+    // The speaker view shows one member large: its tile's size asks the SFU for a higher layer
+    // of that camera than the small grid tiles get (stream_state tells the layer).
+    await host.page.evaluate(() => {
+      const g = /** @type {any} */ (globalThis);
+      g.__layers = {};
+      g.__switchboard.rtc.on('stream_state', (/** @type {any} */ e) => (g.__layers[e.peer] = e.layer ?? e.state));
+    });
+    await host.page.getByRole('button', { name: 'Speaker view' }).click();
+    const main = await host.page.locator('.tile.main').getAttribute('data-peer');
+    assert.ok(main && main !== 'self', 'a remote member is shown large');
+    await host.page.waitForFunction((peer) => ['h', 'f'].includes(/** @type {any} */ (globalThis).__layers[peer]), main);
+    await screenshot(host.page, 'sfu-speaker-view');
+    await host.page.getByRole('button', { name: 'Grid view' }).click();
+    await host.page.waitForFunction((peer) => /** @type {any} */ (globalThis).__layers[peer] === 'q', main);
 
     // A screen share is its own track, tagged: the others show it as a screen.
     await pages[2].page.getByRole('button', { name: 'Share your screen' }).click();
