@@ -189,7 +189,7 @@ export async function withDiagnostics(pages, body) {
               signaling: engine.pc?.signalingState,
               restarts: engine.restarts,
               counts: engine.counts,
-              remote: [...engine.remote.values()].map((r) => `${r.peer}:${r.kind}:${r.tag}`),
+              remote: [...engine.remote.byMid.values()].map((r) => `${r.peer}:${r.kind}:${r.tag}`),
               published: engine.tracks.published.size,
               own: engine.tracks.own.size,
             };

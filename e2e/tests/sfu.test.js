@@ -42,7 +42,7 @@ function mediaStats(page) {
       let sent = 0;
       for (const s of (await pc.getStats()).values()) {
         if (s.type === 'inbound-rtp' && s.kind === 'video' && pc === engine.pc) {
-          const peer = engine.remote.get(s.mid)?.peer;
+          const peer = engine.remote.byMid.get(s.mid)?.peer;
           if (peer) decoded[peer] = Math.max(decoded[peer] ?? 0, s.framesDecoded ?? 0);
         }
         if (s.type === 'outbound-rtp' && s.kind === 'video' && s.bytesSent > 0) {
@@ -59,10 +59,11 @@ function mediaStats(page) {
 test('six pages in an SFU room see each other, share a screen, and a host mutes a guest', async () => {
   const started = Date.now();
   const names = ['Hana', 'Ben', 'Cat', 'Dan', 'Eve', 'Fay'];
-  const pages = [];
-  for (const name of names) {
-    pages.push(await joinCall(browser, server.url, { room: 'six', name, lowRes: true, viewport: { width: 1000, height: 700 } }));
-  }
+  const join = (/** @type {string} */ name) =>
+    joinCall(browser, server.url, { room: 'six', name, lowRes: true, viewport: { width: 1000, height: 700 } });
+  // The first one in is the room's host; the others join together.
+  const pages = [await join(names[0])];
+  pages.push(...(await Promise.all(names.slice(1).map(join))));
   const [host, guest] = pages;
   await withDiagnostics(pages, async () => {
     await Promise.all(

@@ -9,7 +9,7 @@
  *   offer crossing its own), the SFU polite. This side offers its tracks as `sendonly` m-lines,
  *   with `tags: {mid: tag}` in the payload so the room learns which track is a screen share; the
  *   SFU offers one m-line per track of another member, after a `track_map` naming them.
- * - The camera is sent as three simulcast layers ({@link SIMULCAST_ENCODINGS}), or as one where
+ * - The camera is sent as three simulcast layers (simulcast.js), or as one where
  *   the browser refuses; the SFU's `layers` turns unwatched layers off at the encoder.
  * - `setView` tells the SFU how big a member's video is shown (or that it is off screen), so it
  *   picks a layer; debounced by a {@link ViewBoard}.
@@ -25,8 +25,10 @@
 import { Backoff } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { Negotiation } from './negotiation.js';
+import { Publisher } from './publisher.js';
 import { statsForMids, summarizeStats } from './quality.js';
-import { SIMULCAST_ENCODINGS, applyLayers } from './simulcast.js';
+import { RemoteStreams } from './remote-streams.js';
+import { applyLayers } from './simulcast.js';
 import { TrackTable } from './tracks.js';
 import { ViewBoard } from './views.js';
 
@@ -99,29 +101,24 @@ export class SfuCall extends Emitter {
     this.members = new Map();
     /** @type {IceServer[]} */
     this.iceServers = [];
-    /** Local tracks by `tag:kind`. @type {Map<string, {tag: string, kind: 'audio' | 'video', track: MediaStreamTrack | null}>} */
-    this.local = new Map();
-    /** One stream per tag for the local tracks (the browser wants one for `msid`). @type {Map<string, MediaStream>} */
-    this.localStreams = new Map();
+    /** What this side sends. */
+    this.out = new Publisher({ MediaStream: options.MediaStream, simulcast: options.simulcast });
     /** @type {RTCPeerConnection | null} */
     this.pc = null;
-    /** This session's sending transceivers by `tag:kind`. @type {Map<string, RTCRtpTransceiver>} */
-    this.senders = new Map();
     this.negotiation = new Negotiation(false);
     /** SFU signals are handled one at a time, in order. @type {Promise<void>} */
     this.chain = Promise.resolve();
     /** `setParameters` calls one at a time (concurrent ones fail). @type {Promise<void>} */
     this.paramChain = Promise.resolve();
     this.tracks = new TrackTable();
-    /** Remote tracks shown, by the mid that carries them. @type {Map<string, {peer: string, track: string, tag: string, kind: string, media: MediaStreamTrack}>} */
-    this.remote = new Map();
-    /** The stream of each member's tag (`peer|tag`), rebuilt when a track joins it. @type {Map<string, MediaStream>} */
-    this.streams = new Map();
+    /** The other members' tracks shown, as streams per member and tag. */
+    this.remote = new RemoteStreams(options.MediaStream ?? globalThis.MediaStream, {
+      track: (e) => this.emit('track', e),
+      removed: (e) => this.emit('stream_removed', e),
+    });
     this.views = new ViewBoard(options.viewDebounceMs ?? 300);
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.viewTimer = null;
-    /** Own mute wishes by `tag:kind`, sent once the track's id is known. @type {Map<string, boolean>} */
-    this.muted = new Map();
     this.backoff = new Backoff(options.restartBackoff ?? { initialMs: 1000, maxMs: 15000 });
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.restartTimer = null;
@@ -181,12 +178,7 @@ export class SfuCall extends Emitter {
    * @param {MediaStreamTrack | null} track
    */
   async setTrack(tag, kind, track) {
-    const key = `${tag}:${kind}`;
-    this.local.set(key, { tag, kind, track });
-    if (track && this.muted.get(key)) track.enabled = false;
-    const sender = this.senders.get(key);
-    if (sender) await sender.sender.replaceTrack(track);
-    else if (track && this.pc) this._addSender(key);
+    await this.out.set(this.pc, tag, kind, track);
   }
 
   /** @param {MediaStream} stream */
@@ -204,14 +196,7 @@ export class SfuCall extends Emitter {
    * @param {'audio' | 'video'} kind
    */
   removeTrack(tag, kind) {
-    const key = `${tag}:${kind}`;
-    this.local.delete(key);
-    const t = this.senders.get(key);
-    if (!t) return;
-    this.senders.delete(key);
-    if (this.pc?.signalingState === 'closed') return;
-    void t.sender.replaceTrack(null).catch(() => {});
-    t.direction = 'inactive';
+    this.out.remove(tag, kind);
   }
 
   /**
@@ -223,9 +208,7 @@ export class SfuCall extends Emitter {
    */
   mute(kind, muted, tag = 'camera') {
     const key = `${tag}:${kind}`;
-    this.muted.set(key, muted);
-    const track = this.local.get(key)?.track;
-    if (track) track.enabled = !muted;
+    this.out.mute(key, muted);
     const id = this._ownId(key);
     if (id) this._send('mute', { track: id, muted });
   }
@@ -284,7 +267,7 @@ export class SfuCall extends Emitter {
     const pc = this.pc;
     if (!pc || !this.members.has(peer)) return null;
     const report = await pc.getStats();
-    const mine = [...this.remote].filter(([, r]) => r.peer === peer);
+    const mine = this.remote.of(peer);
     const picked = statsForMids(report, new Set(mine.map(([mid]) => mid)), new Set(mine.map(([, r]) => r.media.id)));
     const sample = summarizeStats(picked, this.samples.get(peer) ?? null, performance.now());
     this.samples.set(peer, sample);
@@ -299,7 +282,7 @@ export class SfuCall extends Emitter {
     let level = 0;
     if (!this.pc) return level;
     for (const t of this.pc.getTransceivers()) {
-      const r = t.mid ? this.remote.get(t.mid) : undefined;
+      const r = t.mid ? this.remote.byMid.get(t.mid) : undefined;
       if (!r || r.peer !== peer || r.kind !== 'audio') continue;
       for (const source of t.receiver.getSynchronizationSources?.() ?? []) {
         if (Date.now() - source.timestamp < 1000) level = Math.max(level, source.audioLevel ?? 0);
@@ -435,49 +418,9 @@ export class SfuCall extends Emitter {
       if (state === 'connected') this.backoff.reset();
       if (state === 'failed') this._scheduleRestart();
     };
-    pc.ontrack = () => this.pc === pc && this._assign();
-    let sending = 0;
-    for (const [key, { track }] of this.local) {
-      if (track) {
-        this._addSender(key);
-        sending += 1;
-      }
-    }
-    // An offer needs one m-line; with nothing to send, one that only receives.
-    if (sending === 0) pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.ontrack = () => this.pc === pc && this.remote.assign(pc.getTransceivers(), this.tracks);
+    this.out.addAll(pc);
     this.views.resend();
-  }
-
-  /**
-   * A `sendonly` m-line for the local track of `key`; the camera's with simulcast layers.
-   * @param {string} key
-   */
-  _addSender(key) {
-    const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    const { tag, kind, track } = /** @type {{tag: string, kind: 'audio' | 'video', track: MediaStreamTrack}} */ (this.local.get(key));
-    /** @type {RTCRtpTransceiverInit} */
-    const init = { direction: 'sendonly', streams: [this._stream(tag)] };
-    /** @type {RTCRtpTransceiver | null} */
-    let transceiver = null;
-    if (kind === 'video' && tag === 'camera' && this.options.simulcast !== false) {
-      try {
-        transceiver = pc.addTransceiver(track, { ...init, sendEncodings: SIMULCAST_ENCODINGS.map((e) => ({ ...e })) });
-      } catch {
-        // The browser refuses simulcast: one encoding below.
-      }
-    }
-    this.senders.set(key, transceiver ?? pc.addTransceiver(track, init));
-  }
-
-  /** @param {string} tag */
-  _stream(tag) {
-    let stream = this.localStreams.get(tag);
-    if (!stream) {
-      const MS = this.options.MediaStream ?? globalThis.MediaStream;
-      stream = new MS();
-      this.localStreams.set(tag, stream);
-    }
-    return stream;
   }
 
   /** @param {RTCPeerConnection} pc */
@@ -488,10 +431,7 @@ export class SfuCall extends Emitter {
     const payload = { type: d.type, sdp: d.sdp };
     if (d.type === 'offer') {
       this.counts.offersSent += 1;
-      /** @type {Record<string, string>} */
-      const tags = {};
-      for (const [key, t] of this.senders) if (t.mid) tags[t.mid] = key.slice(0, key.lastIndexOf(':'));
-      payload.tags = tags;
+      payload.tags = this.out.tags();
     } else {
       this.counts.answersSent += 1;
     }
@@ -529,7 +469,7 @@ export class SfuCall extends Emitter {
       await pc.setLocalDescription();
       this._sendDescription(pc);
     }
-    this._assign();
+    this.remote.assign(pc.getTransceivers(), this.tracks);
   }
 
   /** @param {MediaEvent} e */
@@ -542,8 +482,8 @@ export class SfuCall extends Emitter {
       case 'track_published': {
         const info = this.tracks.onPublished(p);
         if (info?.mid) {
-          const key = this._keyOnMid(info.mid);
-          if (key && this.muted.get(key)) this._send('mute', { track: info.track, muted: true });
+          const key = this.out.keyOn(info.mid);
+          if (key && this.out.muted.get(key)) this._send('mute', { track: info.track, muted: true });
         } else if (info) {
           this.views.resend(info.peer);
           this._flushViews();
@@ -552,7 +492,7 @@ export class SfuCall extends Emitter {
       }
       case 'track_unpublished': {
         const info = this.tracks.onUnpublished(p);
-        for (const [mid, r] of this.remote) if (r.track === info?.track) this._dropRemote(mid);
+        if (info) this.remote.dropWhere({ track: info.track });
         break;
       }
       case 'track_state':
@@ -578,13 +518,9 @@ export class SfuCall extends Emitter {
     if (!info) return;
     const self = info.mid !== undefined;
     if (self) {
-      const key = this._keyOnMid(/** @type {string} */ (info.mid));
-      const local = key ? this.local.get(key) : undefined;
+      const key = this.out.keyOn(/** @type {string} */ (info.mid));
       // A host muted it: stop sending here too; only this side unmutes (with `mute`).
-      if (key && info.muted) {
-        this.muted.set(key, true);
-        if (local?.track) local.track.enabled = false;
-      }
+      if (key && info.muted) this.out.mute(key, true);
     }
     const by = String(p.by ?? '');
     this.emit('track_state', { peer: info.peer, track: info.track, kind: info.kind, tag: info.tag, muted: info.muted, by, self });
@@ -593,8 +529,8 @@ export class SfuCall extends Emitter {
   /** @param {any} p */
   _layers(p) {
     const info = this.tracks.own.get(p?.track);
-    const key = info?.mid ? this._keyOnMid(info.mid) : null;
-    const t = key ? this.senders.get(key) : undefined;
+    const key = info?.mid ? this.out.keyOn(info.mid) : null;
+    const t = key ? this.out.senders.get(key) : undefined;
     if (!t) return;
     this.paramChain = this.paramChain
       .then(async () => {
@@ -607,71 +543,12 @@ export class SfuCall extends Emitter {
   }
 
   /**
-   * The `tag:kind` of the local track sent on `mid`.
-   * @param {string} mid
-   */
-  _keyOnMid(mid) {
-    for (const [key, t] of this.senders) if (t.mid === mid) return key;
-    return null;
-  }
-
-  /**
    * The SFU's id of the local track of `key`, once it announced it.
    * @param {string} key
    */
   _ownId(key) {
-    const mid = this.senders.get(key)?.mid;
+    const mid = this.out.senders.get(key)?.mid;
     return mid ? (this.tracks.ownOn(mid)?.track ?? null) : null;
-  }
-
-  /**
-   * Matches the SFU's receiving m-lines with the `track_map`: a newly carried track joins its
-   * member's stream of that tag (a `track` event), one no longer carried leaves it.
-   */
-  _assign() {
-    const pc = this.pc;
-    if (!pc) return;
-    for (const t of pc.getTransceivers()) {
-      const mid = t.mid;
-      if (!mid) continue;
-      // Only the SFU's m-lines are in its map; this side's own never are.
-      const entry = this.tracks.mids.get(mid);
-      const receiving = t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
-      const shown = this.remote.get(mid);
-      if (!entry || !receiving) {
-        if (shown) this._dropRemote(mid);
-        continue;
-      }
-      if (shown?.track === entry.track) continue;
-      if (shown) this._dropRemote(mid);
-      const tag = this.tracks.published.get(entry.track)?.tag ?? 'camera';
-      const media = t.receiver.track;
-      const key = `${entry.peer}|${tag}`;
-      const MS = this.options.MediaStream ?? globalThis.MediaStream;
-      // A new stream each time a track joins: a video element shows a new `srcObject` at once.
-      const stream = new MS([...(this.streams.get(key)?.getTracks() ?? []), media]);
-      this.streams.set(key, stream);
-      this.remote.set(mid, { peer: entry.peer, track: entry.track, tag, kind: entry.kind, media });
-      this.emit('track', { peer: entry.peer, track: media, stream, tag });
-    }
-  }
-
-  /**
-   * A remote track is no longer shown: it leaves its stream; an empty stream is removed.
-   * @param {string} mid
-   */
-  _dropRemote(mid) {
-    const r = this.remote.get(mid);
-    if (!r) return;
-    this.remote.delete(mid);
-    const key = `${r.peer}|${r.tag}`;
-    const stream = this.streams.get(key);
-    if (!stream) return;
-    stream.removeTrack(r.media);
-    if (stream.getTracks().length === 0) {
-      this.streams.delete(key);
-      this.emit('stream_removed', { peer: r.peer, stream, tag: r.tag });
-    }
   }
 
   /**
@@ -679,7 +556,7 @@ export class SfuCall extends Emitter {
    * @param {string} reason
    */
   _forgetPeer(peer, reason) {
-    for (const [mid, r] of this.remote) if (r.peer === peer) this._dropRemote(mid);
+    this.remote.dropWhere({ peer });
     this.tracks.removePeer(peer);
     this.views.forget(peer);
     this.samples.delete(peer);
@@ -743,8 +620,8 @@ export class SfuCall extends Emitter {
       pc.onnegotiationneeded = pc.ontrack = pc.onconnectionstatechange = null;
       pc.close();
     }
-    for (const mid of [...this.remote.keys()]) this._dropRemote(mid);
-    this.senders.clear();
+    this.remote.dropWhere();
+    this.out.reset();
     this.tracks.resetSession();
     this.chain = Promise.resolve();
     this.paramChain = Promise.resolve();

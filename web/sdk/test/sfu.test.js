@@ -50,7 +50,7 @@ test('a browser that refuses simulcast sends the camera as one encoding', async 
     const { client, call } = await started();
     const lines = JSON.parse(client.of('offer')[0].payload.sdp);
     assert.deepEqual(lines[1].rids, []);
-    assert.equal(call.senders.get('camera:video').sender.params.encodings.length, 1);
+    assert.equal(call.out.senders.get('camera:video').sender.params.encodings.length, 1);
   } finally {
     FakePC.refuseSimulcast = false;
   }
@@ -121,7 +121,7 @@ test('a mute asked before the SFU named the track is sent once it does', async (
 test('layers turns unwatched camera encodings off and on again', async () => {
   const { client, call, sfu } = await started();
   const videoId = sfu.own.get('1');
-  const sender = call.senders.get('camera:video').sender;
+  const sender = call.out.senders.get('camera:video').sender;
   client.emit('media', { type: 'layers', room: 'r', payload: { track: videoId, active: ['q'], paused: ['h', 'f'] } });
   await until(() => sender.setCalls === 1, 'setParameters');
   assert.deepEqual(sender.params.encodings.map((e) => [e.rid, e.active ?? true]), [['q', true], ['h', false], ['f', false]]);
