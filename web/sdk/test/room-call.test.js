@@ -7,13 +7,13 @@ import { RoomCall } from '../room-call.js';
 import { SfuCall } from '../sfu.js';
 import { FakeClient, FakePC, FakeStream, FakeTrack, fakeSfu, tick, until } from './fake-sfu.js';
 
-const options = { room: 'r', RTCPeerConnection: FakePC, MediaStream: FakeStream, hangupOnUnload: false, switchGraceMs: 200, politeWaitMs: 5 };
+const options = { room: 'r', RTCPeerConnection: FakePC, MediaStream: FakeStream, hangupOnUnload: false, switchGraceMs: 5000, politeWaitMs: 5 };
 const bob = { peer: 'bob', role: 'guest', meta: null };
 
-async function joinedMesh() {
+async function joinedMesh(extra = {}) {
   const client = new FakeClient('me', 'host');
   client.joinPayload = { peer: 'me', role: 'host', mode: 'free_for_all', media: 'mesh', media_mode: 'auto', peers: [bob], ice_servers: [] };
-  const call = new RoomCall(client, options);
+  const call = new RoomCall(client, { ...options, ...extra });
   const events = [];
   for (const name of ['track', 'stream_removed', 'peer_closed', 'media', 'members']) call.on(name, (e) => events.push({ name, ...e }));
   const camera = new FakeTrack('video');
@@ -82,9 +82,9 @@ test('auto to the SFU and back: make before break, streams replaced, no hang-up'
 });
 
 test('a switch whose new engine never carries a member ends after the grace time', async () => {
-  const { client, call, events, link } = await joinedMesh();
+  const { client, call, events, link } = await joinedMesh({ switchGraceMs: 100 });
   client.emit('media_changed', { room: 'r', media: 'sfu', media_mode: 'sfu', by: 'me' });
-  await tick(250);
+  await until(() => call.retiring === null, 'the grace time');
   assert.equal(link.pc.closed, true);
   assert.equal(call.retiring, null);
   // Bob's mesh stream did not come back: removed, and still no peer_closed.
