@@ -36,9 +36,12 @@ pub struct CoreConfig {
     pub max_sessions_per_user: usize,
     /// Sessions one client address may hold at once; the next is refused with `rate_limited`.
     pub max_sessions_per_address: usize,
-    /// The media mode of new rooms: `mesh` (peers connect directly) or `sfu` (through the
-    /// server's SFU, which the IO layer must then run).
+    /// The media setting of new rooms: `mesh` (peers connect directly), `sfu` (through the
+    /// server's SFU) or `auto` (mesh for two, the SFU from three).
     pub media_mode: MediaMode,
+    /// Whether the IO layer runs an SFU: without one, `auto` rooms stay mesh and `set_media` is
+    /// refused.
+    pub sfu: bool,
 }
 
 /// Budgets: token buckets (a rate per second and a burst). A rate of zero or less turns that budget
@@ -152,7 +155,8 @@ impl Default for CoreConfig {
             rate: RateLimits::default(),
             max_sessions_per_user: 20,
             max_sessions_per_address: 500,
-            media_mode: MediaMode::Mesh,
+            media_mode: MediaMode::Auto,
+            sfu: false,
         }
     }
 }

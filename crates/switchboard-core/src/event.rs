@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use switchboard_protocol::{ErrorCode, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId};
+use switchboard_protocol::{
+    ErrorCode, Media, MediaMode, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId,
+};
 
 use crate::{CloseReason, RateScope, SessionId};
 
@@ -120,6 +122,16 @@ pub enum Event {
         room: RoomId,
         /// The new mode.
         mode: Mode,
+    },
+    /// A room's media setting changed, or where its media goes (an `auto` room grew to the SFU
+    /// or shrank back to mesh).
+    MediaChanged {
+        /// The room.
+        room: RoomId,
+        /// Its setting.
+        media_mode: MediaMode,
+        /// Where its media goes now.
+        media: Media,
     },
     /// A message was relayed.
     Relayed {

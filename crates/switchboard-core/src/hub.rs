@@ -30,6 +30,7 @@ mod control;
 mod durable;
 mod lobby;
 mod media;
+mod media_switch;
 mod mirror;
 mod output;
 mod policy;

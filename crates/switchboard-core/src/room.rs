@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
-use switchboard_protocol::{MediaMode, Mode, PeerInfo};
+use switchboard_protocol::{Media, MediaMode, Mode, PeerInfo};
 
 use crate::{RateLimits, SessionId, deadlines::TimerToken, rate::TokenBucket};
 
@@ -14,8 +14,13 @@ pub(crate) struct Member {
 
 pub(crate) struct Room {
     pub(crate) mode: Mode,
-    /// Where its media goes; fixed when the room opens.
-    pub(crate) media: MediaMode,
+    /// Its media setting: from the server or its stored policy when it opens, then its hosts'.
+    pub(crate) media_mode: MediaMode,
+    /// Where its media goes now (follows the members' count in `auto`).
+    pub(crate) media: Media,
+    /// When an `auto` room down to two members goes back to mesh: a little later, so a member
+    /// reloading its page (its old session leaves, its new one joins) moves nobody's media.
+    pub(crate) mesh_at: Option<Instant>,
     /// In join order, so `joined.peers` lists the longest-present first. Rooms are small (`max_peers`),
     /// so a linear search beats a map here.
     pub(crate) members: Vec<Member>,
@@ -32,14 +37,17 @@ pub(crate) struct Room {
 impl Room {
     pub(crate) fn new(
         rate: &RateLimits,
-        media: MediaMode,
+        media_mode: MediaMode,
+        sfu: bool,
         now: Instant,
         timer: TimerToken,
     ) -> Self {
         Room {
             timer,
             mode: Mode::default(),
-            media,
+            media_mode,
+            media: media_mode.media(0, sfu),
+            mesh_at: None,
             members: Vec::new(),
             banned: HashSet::new(),
             last_activity: now,

@@ -26,11 +26,42 @@ pub enum Mode {
     FreeForAll,
 }
 
-/// Where a room's media goes.
+/// A room's media setting: where its media goes, or (`auto`) how that follows its size. What
+/// it means now is the room's [`Media`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaMode {
-    /// Peers connect to each other directly; the server relays their signaling. The default.
+    /// Always [`Media::Mesh`].
+    #[default]
+    Mesh,
+    /// Always [`Media::Sfu`].
+    Sfu,
+    /// [`Media::Mesh`] while the room holds at most two members, [`Media::Sfu`] from
+    /// [`AUTO_SFU_MEMBERS`] on (on a server that runs an SFU; mesh on one that does not).
+    Auto,
+}
+
+/// Members from which an `auto` room's media goes through the SFU.
+pub const AUTO_SFU_MEMBERS: usize = 3;
+
+impl MediaMode {
+    /// Where the media of a room with this setting and `members` members goes, on a server
+    /// that runs an SFU (`sfu`) or not.
+    pub fn media(self, members: usize, sfu: bool) -> Media {
+        match self {
+            MediaMode::Mesh => Media::Mesh,
+            MediaMode::Sfu => Media::Sfu,
+            MediaMode::Auto if sfu && members >= AUTO_SFU_MEMBERS => Media::Sfu,
+            MediaMode::Auto => Media::Mesh,
+        }
+    }
+}
+
+/// Where a room's media goes now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Media {
+    /// Peers connect to each other directly; the server relays their signaling.
     #[default]
     Mesh,
     /// Every peer connects once to the server's SFU (the peer [`SFU_PEER`]), which forwards
@@ -38,7 +69,7 @@ pub enum MediaMode {
     Sfu,
 }
 
-/// The reserved peer id of the SFU in rooms whose media mode is [`MediaMode::Sfu`]; no client
+/// The reserved peer id of the SFU in rooms whose media is [`Media::Sfu`]; no client
 /// may take it.
 pub const SFU_PEER: &str = "sfu";
 
@@ -133,6 +164,13 @@ pub enum ClientMessage<'a> {
         /// New mode.
         mode: Mode,
     },
+    /// Change the room's media setting (hosts only).
+    SetMedia {
+        /// Room to change.
+        room: RoomRef<'a>,
+        /// New setting.
+        media: MediaMode,
+    },
     /// Remove a member from the room (hosts only).
     Kick {
         /// Room to remove from.
@@ -192,6 +230,7 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::Signal { kind, .. } => kind.as_str(),
             ClientMessage::Message { .. } => "message",
             ClientMessage::Mode { .. } => "mode",
+            ClientMessage::SetMedia { .. } => "set_media",
             ClientMessage::Kick { .. } => "kick",
             ClientMessage::Knock { .. } => "knock",
             ClientMessage::Decide { admit: true, .. } => "admit",
@@ -211,6 +250,7 @@ impl<'a> ClientMessage<'a> {
             | ClientMessage::Signal { room, .. }
             | ClientMessage::Message { room, .. }
             | ClientMessage::Mode { room, .. }
+            | ClientMessage::SetMedia { room, .. }
             | ClientMessage::Kick { room, .. }
             | ClientMessage::Knock { room }
             | ClientMessage::Decide { room, .. }
@@ -643,6 +683,11 @@ struct ModePayload {
 }
 
 #[derive(Deserialize)]
+struct SetMediaPayload {
+    media: MediaMode,
+}
+
+#[derive(Deserialize)]
 struct KickPayload<'a> {
     #[serde(borrow)]
     peer: PeerRef<'a>,
@@ -809,6 +854,14 @@ fn read_message<'a>(
             let room = room()?;
             let p: ModePayload = payload(required_payload(raw, type_name)?, type_name)?;
             ClientMessage::Mode { room, mode: p.mode }
+        }
+        "set_media" => {
+            let room = room()?;
+            let p: SetMediaPayload = payload(required_payload(raw, type_name)?, type_name)?;
+            ClientMessage::SetMedia {
+                room,
+                media: p.media,
+            }
         }
         "kick" => {
             let room = room()?;
@@ -1022,6 +1075,7 @@ mod tests {
             ("call_end", json!({"call_id": "c1", "reason": "hangup"})),
             ("message", json!({"text": "hi"})),
             ("mode", json!({"mode": "host_only"})),
+            ("set_media", json!({"media": "auto"})),
             ("kick", json!({"peer": "p2"})),
             ("subscribe", json!({"tracks": ["t1"], "subscribe": true})),
             (
@@ -1116,6 +1170,22 @@ mod tests {
             ),
             ErrorCode::InvalidMessage
         );
+        assert_eq!(
+            code(
+                json!({"type": "set_media", "room": "r", "seq": 1, "ts": 1, "payload": {"media": "p2p"}})
+            ),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn auto_goes_through_the_sfu_from_three_members_when_there_is_one() {
+        let media = |mode: MediaMode, members, sfu| mode.media(members, sfu);
+        assert_eq!(media(MediaMode::Auto, 2, true), Media::Mesh);
+        assert_eq!(media(MediaMode::Auto, 3, true), Media::Sfu);
+        assert_eq!(media(MediaMode::Auto, 30, false), Media::Mesh);
+        assert_eq!(media(MediaMode::Mesh, 30, true), Media::Mesh);
+        assert_eq!(media(MediaMode::Sfu, 1, true), Media::Sfu);
     }
 
     #[test]

@@ -235,6 +235,9 @@ pub enum SignalError {
     /// See [`ErrorCode::Unavailable`].
     #[error("{0}")]
     Unavailable(String),
+    /// See [`ErrorCode::MediaUnavailable`].
+    #[error("{0}")]
+    MediaUnavailable(String),
     /// See [`ErrorCode::Internal`]. The detail stays in the server's log.
     #[error("internal error")]
     Internal,
@@ -261,6 +264,7 @@ impl SignalError {
             SignalError::NotFound(_) => ErrorCode::NotFound,
             SignalError::Conflict(_) => ErrorCode::Conflict,
             SignalError::Unavailable(_) => ErrorCode::Unavailable,
+            SignalError::MediaUnavailable(_) => ErrorCode::MediaUnavailable,
             SignalError::Internal => ErrorCode::Internal,
         }
     }

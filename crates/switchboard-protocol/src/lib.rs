@@ -14,14 +14,15 @@ mod server;
 pub mod ws;
 
 pub use client::{
-    ClientEnvelope, ClientMessage, MAX_SUBSCRIBE_TRACKS, MediaMode, MessageHeader, Mode,
-    ParsedMessage, Rejected, SFU_PEER, SignalKind, View, parse_client_message, split_batch,
+    AUTO_SFU_MEMBERS, ClientEnvelope, ClientMessage, MAX_SUBSCRIBE_TRACKS, Media, MediaMode,
+    MessageHeader, Mode, ParsedMessage, Rejected, SFU_PEER, SignalKind, View, parse_client_message,
+    split_batch,
 };
 pub use error::{ErrorCode, SignalError};
 pub use ids::{IdText, PeerId, PeerRef, Role, RoomGrant, RoomId, RoomRef};
 pub use limits::Limits;
 pub use server::{
     Admitted, Denied, Envelope, ErrorBody, Hello, IceServer, Joined, Knock, KnockEnd, KnockEnded,
-    Knocking, Left, ModeChanged, Notice, Payload, PeerInfo, PeerLeft, PeerLeftReason, Replaced,
-    RoomClosed, RoomClosedReason, ServerBody, ServerEnvelope, ServerMessage, renumber,
+    Knocking, Left, MediaChanged, ModeChanged, Notice, Payload, PeerInfo, PeerLeft, PeerLeftReason,
+    Replaced, RoomClosed, RoomClosedReason, ServerBody, ServerEnvelope, ServerMessage, renumber,
 };

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::{
-    ErrorCode, IdText, Limits, MediaMode, Mode, PeerId, Role, RoomId, SignalError, SignalKind,
+    ErrorCode, IdText, Limits, Media, MediaMode, Mode, PeerId, Role, RoomId, SignalError,
+    SignalKind,
 };
 
 /// `hello`: the first message of a session, and of every resume.
@@ -71,8 +72,10 @@ pub struct Joined {
     pub role: Role,
     /// The room's current mode.
     pub mode: Mode,
-    /// Where the room's media goes: `sfu` means offer to the peer `sfu`.
-    pub media: MediaMode,
+    /// Where the room's media goes now: `sfu` means offer to the peer `sfu`.
+    pub media: Media,
+    /// The room's media setting (`auto`: `media` follows the room's size).
+    pub media_mode: MediaMode,
     /// The other members, in join order.
     pub peers: Vec<PeerInfo>,
     /// ICE servers for the call.
@@ -137,6 +140,19 @@ pub struct ModeChanged {
     pub mode: Mode,
     /// The host that changed it.
     pub by: PeerId,
+}
+
+/// `media_changed`: a room's media setting or where its media goes changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaChanged {
+    /// Where the media goes now.
+    pub media: Media,
+    /// The setting.
+    pub media_mode: MediaMode,
+    /// The host that changed the setting; absent when an `auto` room moved because of a join
+    /// or leave.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub by: Option<PeerId>,
 }
 
 /// `replaced`: a newer session of the same user joined this room; this session is closed next.
@@ -299,6 +315,8 @@ pub enum ServerBody {
     Announcement(Arc<RawValue>),
     /// `mode_changed`
     ModeChanged(ModeChanged),
+    /// `media_changed`
+    MediaChanged(MediaChanged),
     /// `pong`
     Pong,
     /// `replaced`
@@ -333,6 +351,7 @@ impl Serialize for ServerBody {
             | ServerBody::Message(raw)
             | ServerBody::Announcement(raw) => raw.serialize(s),
             ServerBody::ModeChanged(p) => p.serialize(s),
+            ServerBody::MediaChanged(p) => p.serialize(s),
             ServerBody::Pong => Empty {}.serialize(s),
             ServerBody::Replaced(p) => p.serialize(s),
             ServerBody::Warning(p) => p.serialize(s),
@@ -360,6 +379,7 @@ impl ServerBody {
             ServerBody::Message(_) => "message",
             ServerBody::Announcement(_) => "announcement",
             ServerBody::ModeChanged(_) => "mode_changed",
+            ServerBody::MediaChanged(_) => "media_changed",
             ServerBody::Pong => "pong",
             ServerBody::Replaced(_) => "replaced",
             ServerBody::Warning(_) => "warning",
@@ -657,7 +677,8 @@ mod tests {
                 peer: peer.clone(),
                 role: Role::Guest,
                 mode: Mode::HostOnly,
-                media: MediaMode::Sfu,
+                media: Media::Sfu,
+                media_mode: MediaMode::Auto,
                 peers: vec![
                     info.clone(),
                     PeerInfo {
@@ -686,6 +707,11 @@ mod tests {
             ServerBody::ModeChanged(ModeChanged {
                 mode: Mode::FreeForAll,
                 by: peer.clone(),
+            }),
+            ServerBody::MediaChanged(MediaChanged {
+                media: Media::Mesh,
+                media_mode: MediaMode::Auto,
+                by: Some(peer.clone()),
             }),
             ServerBody::Pong,
             ServerBody::Replaced(Replaced {

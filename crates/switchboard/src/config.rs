@@ -224,8 +224,8 @@ pub struct Config {
     /// most 64). Unset: generated at each start. Ids must differ between running nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
-    /// Media mode of new rooms: `mesh` (peers connect to each other) or `sfu` (through the SFU,
-    /// which needs `sfu.udp_port`).
+    /// Media setting of new rooms: `auto` (mesh for two, through the SFU from three), `mesh` or
+    /// `sfu` (which needs `sfu.udp_port`). Without an SFU, `auto` rooms stay mesh.
     pub media_mode: MediaMode,
     /// The SFU (selective forwarding unit) built into the server; off unless `udp_port` is set.
     pub sfu: SfuSettings,
@@ -522,6 +522,7 @@ impl Config {
             max_sessions_per_user: self.max_sessions_per_user,
             max_sessions_per_address: self.max_sessions_per_address,
             media_mode: self.media_mode,
+            sfu: self.sfu.udp_port.is_some(),
         }
     }
 
@@ -633,7 +634,7 @@ mod tests {
             let none: HashMap<&str, u64> = HashMap::new();
             let config = Config::load(None, &none).unwrap();
             assert_eq!(config.sfu.udp_port, None);
-            assert_eq!(config.media_mode, MediaMode::Mesh);
+            assert_eq!(config.media_mode, MediaMode::Auto);
             jail.set_env("SWITCHBOARD_MEDIA_MODE", "sfu");
             assert!(
                 Config::load(None, &none).is_err(),

@@ -12,6 +12,7 @@ use prometheus_client::{
     registry::Registry,
 };
 use switchboard_core::{Event, Outgoing, RateScope, Stats};
+use switchboard_protocol::Media;
 use switchboard_sfu::SfuStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -50,6 +51,11 @@ struct OutcomeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MediaLabel {
+    media: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,6 +116,7 @@ pub struct Metrics {
     resumes: Family<OutcomeLabel, Counter>,
     replayed: Counter,
     sessions_closed: Family<ReasonLabel, Counter>,
+    media_changes: Family<MediaLabel, Counter>,
     connections_refused: Family<ReasonLabel, Counter>,
     http_timeouts: Family<ReasonLabel, Counter>,
     /// Cluster mode ([`crate::cluster`]); all zero on a single node.
@@ -166,6 +173,7 @@ impl Default for Metrics {
             resumes: Family::default(),
             replayed: Counter::default(),
             sessions_closed: Family::default(),
+            media_changes: Family::default(),
             connections_refused: Family::default(),
             http_timeouts: Family::default(),
             node: Family::default(),
@@ -246,6 +254,11 @@ impl Default for Metrics {
             "sessions_closed",
             "Sessions ended, by reason (expired, replaced, overflow, ...)",
             m.sessions_closed.clone(),
+        );
+        registry.register(
+            "room_media_changes",
+            "Room media changes (an auto room at three members or back at two, a host's set_media), by the media the room has now: sfu or mesh",
+            m.media_changes.clone(),
         );
         registry.register(
             "connections_refused",
@@ -424,6 +437,15 @@ impl Metrics {
                     .get_or_create(&ReasonLabel {
                         reason: reason.as_str(),
                     })
+                    .inc();
+            }
+            Event::MediaChanged { media, .. } => {
+                let media = match media {
+                    Media::Mesh => "mesh",
+                    Media::Sfu => "sfu",
+                };
+                self.media_changes
+                    .get_or_create(&MediaLabel { media })
                     .inc();
             }
             _ => {}

@@ -121,6 +121,17 @@ pub fn log_event(hasher: &UserHasher, event: &Event) {
         Event::ModeChanged { room, mode } => {
             tracing::info!(event = "room.mode", %room, mode = ?mode, "mode changed")
         }
+        Event::MediaChanged {
+            room,
+            media_mode,
+            media,
+        } => tracing::info!(
+            event = "room.media",
+            %room,
+            media_mode = ?media_mode,
+            media = ?media,
+            "media changed"
+        ),
         Event::Relayed { kind, recipients } => {
             tracing::debug!(event = relay_event(kind), recipients, "relayed")
         }

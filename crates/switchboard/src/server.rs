@@ -181,6 +181,12 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     };
     let (media, worker) = crate::sfu::bind(&config.sfu).await?.unzip();
     let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
+    if sfu_addr.is_none() && config.media_mode == switchboard_protocol::MediaMode::Auto {
+        tracing::info!(
+            event = "media.mesh_only",
+            "media_mode auto without an SFU (sfu.udp_port unset): every room stays mesh"
+        );
+    }
     let node = Node::build(config, secret, verifier, cluster, media);
     let control = Control::open(&node, secret)
         .await

@@ -232,7 +232,7 @@ async fn rooms_are_their_owners_alone() {
     let bob = api.user("bob").await;
     let room = api.room(&ann, "standup").await;
     assert_eq!(room["mode"], "free_for_all");
-    assert_eq!(room["media"], "mesh");
+    assert_eq!(room["media"], "auto");
     assert_eq!(room["lobby"], false);
     assert_eq!(room["max_peers"], Value::Null);
     refused(
@@ -701,10 +701,10 @@ async fn the_openapi_document_describes_every_control_route() {
         Config::default().max_peers,
         "{max_peers}"
     );
-    // A server without the SFU offers only mesh rooms.
+    // A server without the SFU offers no `sfu` rooms (`auto` rooms stay mesh there).
     assert_eq!(
         doc["components"]["schemas"]["Media"]["enum"],
-        json!(["mesh"])
+        json!(["mesh", "auto"])
     );
     // Bodies are objects, never an array of fields.
     let ann = api.user("ann").await;

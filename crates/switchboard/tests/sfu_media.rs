@@ -118,10 +118,11 @@ struct Member {
 }
 
 impl Member {
-    async fn join(server: &TestServer, name: &'static str, publish: bool) -> Member {
+    /// Joins as `name`, whose `joined` must say the room's media is `media`.
+    async fn join(server: &TestServer, name: &'static str, publish: bool, media: &str) -> Member {
         let mut client = server.client(name, ROOM, Role::Guest).await;
         let joined = client.join(ROOM, name).await;
-        assert_eq!(joined.payload["media"], "sfu", "{joined:?}");
+        assert_eq!(joined.payload["media"], media, "{joined:?}");
         let mut media = MediaEngine::default();
         media
             .register_codec(
@@ -348,9 +349,9 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
     let started = Instant::now();
     let stop = CancellationToken::new();
 
-    let mut alice = Member::join(&server, "alice", true).await;
-    let mut bob = Member::join(&server, "bob", false).await;
-    let mut carol = Member::join(&server, "carol", false).await;
+    let mut alice = Member::join(&server, "alice", true, "sfu").await;
+    let mut bob = Member::join(&server, "bob", false, "sfu").await;
+    let mut carol = Member::join(&server, "carol", false, "sfu").await;
     let (video, sender) = alice.video.clone().expect("alice publishes");
     let (alice_connected, alice_map) = (alice.connected.clone(), alice.track_map.clone());
     let watch: Vec<_> = [&bob, &carol]
@@ -504,4 +505,105 @@ async fn mute_reaches_the_sfu_and_its_refusal_comes_back() {
     assert_eq!(error.room.as_deref(), Some(ROOM));
     dave.close().await;
     server.shutdown().await;
+}
+
+/// An `auto` room: two members call directly; the third's join moves everyone to the SFU, where
+/// the first's video reaches the other two; when the third leaves the room goes back to mesh and
+/// the SFU lets go of everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_room_moves_to_the_sfu_at_three_and_back_at_two() {
+    let mut server = TestServer::start_with(|c| {
+        c.media_mode = MediaMode::Auto;
+        c.sfu.udp_port = Some(0);
+        c.sfu.bind = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let started = Instant::now();
+    let stop = CancellationToken::new();
+    let mut alice = Member::join(&server, "alice", true, "mesh").await;
+    let mut bob = Member::join(&server, "bob", false, "mesh").await;
+    let mut carol = Member::join(&server, "carol", false, "sfu").await;
+    for m in [&mut alice, &mut bob] {
+        let moved = until_kind(&mut m.client, "media_changed").await;
+        assert_eq!(moved.payload, json!({"media": "sfu", "media_mode": "auto"}));
+    }
+    let (video, sender) = alice.video.clone().expect("alice publishes");
+    let alice_connected = alice.connected.clone();
+    let watch: Vec<_> = [&bob, &carol]
+        .iter()
+        .map(|m| (m.name, m.received.clone()))
+        .collect();
+    for m in [&mut alice, &mut bob, &mut carol] {
+        m.offer().await;
+    }
+    let tasks: Vec<_> = [alice, bob, carol]
+        .into_iter()
+        .map(|m| tokio::spawn(m.run(stop.clone())))
+        .collect();
+    wait_until("alice connects to the SFU", started, || {
+        *alice_connected.lock().unwrap()
+    })
+    .await;
+    let writer = tokio::spawn(publish(video, sender, stop.clone()));
+    for (name, received) in &watch {
+        wait_until(&format!("{name} receives alice's frames"), started, || {
+            (received.lock().unwrap().iter())
+                .any(|((stream, _), n)| stream == "alice" && *n >= FRAMES)
+        })
+        .await;
+    }
+    stop.cancel();
+    writer.await.expect("writer task").expect("frames written");
+    let mut members: Vec<Member> = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|t| t.expect("member task").expect("member ran without error"))
+        .collect();
+
+    let mut carol = members.pop().expect("carol");
+    let leave = carol.client.msg("leave").room(ROOM);
+    carol.client.send(leave).await;
+    for m in &mut members {
+        let back = until_kind(&mut m.client, "media_changed").await;
+        assert_eq!(back.payload, json!({"media": "mesh", "media_mode": "auto"}));
+    }
+    let metrics_url = server.http("/metrics");
+    loop {
+        let m = scrape(&metrics_url).await.samples;
+        if m.get("sfu_participants_gauge").copied() == Some(0.0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < CALL_DEADLINE,
+            "the SFU still holds members: {m:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for m in members.into_iter().chain([carol]) {
+        m.pc.close().await.expect("closes");
+        m.client.close().await;
+    }
+    server.shutdown().await;
+}
+
+/// Reads `client`'s messages until one of `kind`, within [`CALL_DEADLINE`] (off its socket, as
+/// [`Member::run`] does, so the client's own count of `seq` is not consulted).
+async fn until_kind(client: &mut Client, kind: &str) -> ServerEnvelope {
+    tokio::time::timeout(CALL_DEADLINE, async {
+        loop {
+            let frame = client
+                .ws
+                .next()
+                .await
+                .expect("socket open")
+                .expect("a frame");
+            let Message::Text(text) = frame else { continue };
+            let env: ServerEnvelope = serde_json::from_str(&text).expect("an envelope");
+            if env.kind == kind {
+                return env;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {kind} within {CALL_DEADLINE:?}"))
 }

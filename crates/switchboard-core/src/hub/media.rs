@@ -1,7 +1,7 @@
 //! Rooms whose media goes through the server's SFU: what the hub hands the SFU, and the SFU's
 //! messages to members.
 //!
-//! In a room with media mode `sfu` the SFU is the reserved peer `sfu`. It is not a session: the
+//! In a room whose media goes through the SFU (`sfu`, or `auto` from three members) the SFU is the reserved peer `sfu`. It is not a session: the
 //! hub checks the sender's messages to it by the same rules as any relay (membership, budgets,
 //! limits) and hands them out as [`MediaCommand`]s in [`Outputs::media`], with the room's joins
 //! and leaves, for the IO layer to pass to the media worker. The SFU's answers come back through
@@ -11,7 +11,7 @@
 //! [`Outputs::media`]: super::Outputs::media
 
 use switchboard_protocol::{
-    Envelope, ErrorBody, ErrorCode, MediaMode, Payload, PeerId, PeerRef, Role, RoomId, RoomRef,
+    Envelope, ErrorBody, ErrorCode, Media, Payload, PeerId, PeerRef, Role, RoomId, RoomRef,
     SFU_PEER, ServerBody, ServerMessage, SignalError, SignalKind, View,
 };
 
@@ -79,7 +79,7 @@ impl<S: Clone> Hub<S> {
     /// The member's peer id in an SFU room; `unknown_peer` (no peer `sfu`) in a mesh room.
     fn sfu_member(&self, id: &SessionId, room_id: &RoomRef) -> Result<PeerId, SignalError> {
         let (room, me) = self.membership(id, room_id)?;
-        if room.media != MediaMode::Sfu {
+        if room.media != Media::Sfu {
             return Err(SignalError::UnknownPeer {
                 room: room_id.owned(),
                 peer: PeerId::parse(SFU_PEER).expect("a valid peer id"),
@@ -212,7 +212,7 @@ impl<S: Clone> Hub<S> {
     /// The room and the session of `peer`, if it is a member of the SFU room `room`.
     fn sfu_recipient(&self, room: &str, peer: &str) -> Option<(RoomId, SessionId)> {
         let (room_id, room) = self.rooms.get_key_value(room)?;
-        if room.media != MediaMode::Sfu {
+        if room.media != Media::Sfu {
             return None;
         }
         let member = room.member(peer)?;

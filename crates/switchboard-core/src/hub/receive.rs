@@ -249,6 +249,9 @@ impl<S: Clone> Hub<S> {
                 self.relay(id, &room, relayed, echo, now)
             }
             ClientMessage::Mode { room, mode } => self.set_mode(id, &room.owned(), mode, echo, now),
+            ClientMessage::SetMedia { room, media } => {
+                self.set_media(id, &room.owned(), media, echo, now)
+            }
             ClientMessage::Knock { room } => self.knock(id, room.owned(), echo, now),
             ClientMessage::Decide {
                 room,

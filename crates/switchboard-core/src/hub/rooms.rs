@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    Joined, Left, MediaMode, Mode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role,
+    Joined, Left, Media, Mode, PeerId, PeerInfo, PeerLeft, PeerLeftReason, Replaced, Role,
     RoomClosed, RoomClosedReason, RoomId, RoomRef, SFU_PEER, ServerBody, ServerMessage,
     SignalError,
 };
@@ -104,10 +104,10 @@ impl<S: Clone> Hub<S> {
             });
             // The room outlives a replaced last member: a host reloading its page keeps the
             // room's mode and bans.
-            let (mode, media, banned) = self
+            let (mode, media_mode, banned) = self
                 .rooms
                 .get(&room_id)
-                .map(|r| (r.mode, r.media, r.banned.clone()))
+                .map(|r| (r.mode, r.media_mode, r.banned.clone()))
                 .unwrap_or_default();
             self.close_session(&old, CloseReason::Replaced, PeerLeftReason::Replaced, now);
             if self.clustered && !self.sessions.contains_key(&old) {
@@ -131,7 +131,7 @@ impl<S: Clone> Hub<S> {
                 }
                 let room = self.open_room(&room_id, now);
                 room.mode = mode;
-                room.media = media;
+                room.media_mode = media_mode;
                 room.banned = banned;
             }
         }
@@ -158,17 +158,20 @@ impl<S: Clone> Hub<S> {
             info: info.clone(),
         });
         let members = room.members.len();
-        if room.media == MediaMode::Sfu {
+        let was_sfu = room.media == Media::Sfu;
+        let mode = room.mode;
+        let moved = self.media_after_join(&room_id);
+        if was_sfu {
             self.media.push(MediaCommand::Joined {
                 room: room_id.clone(),
                 peer: peer.clone(),
             });
         }
-        if self.clustered && others.is_empty() && room.mode != Mode::default() {
+        if self.clustered && others.is_empty() && mode != Mode::default() {
             // The first member: the other nodes learn the mode the room's policy started it in.
             self.shared.push(SharedOp::Mode {
                 room: room_id.clone(),
-                mode: room.mode,
+                mode,
             });
         }
         if self.clustered {
@@ -190,6 +193,9 @@ impl<S: Clone> Hub<S> {
         for other in others {
             self.push(&other, &announce, now);
         }
+        if moved {
+            self.announce_media(&room_id, None, None, Some(id), now);
+        }
         self.events.push(Event::Joined {
             room: room_id,
             peer,
@@ -205,8 +211,14 @@ impl<S: Clone> Hub<S> {
         let timer = self
             .timers
             .schedule(TimerKey::Room(room_id.clone()), idle_at);
-        let (mode, media) = self.opening(room_id, now);
-        let mut room = Room::new(&self.config.rate, media, now.at, timer);
+        let (mode, media_mode) = self.opening(room_id, now);
+        let mut room = Room::new(
+            &self.config.rate,
+            media_mode,
+            self.config.sfu,
+            now.at,
+            timer,
+        );
         room.mode = mode;
         self.events.push(Event::RoomOpened {
             room: room_id.clone(),
@@ -257,6 +269,7 @@ impl<S: Clone> Hub<S> {
             role: me.info.role,
             mode: room.mode,
             media: room.media,
+            media_mode: room.media_mode,
             peers: room
                 .members
                 .iter()
@@ -308,7 +321,7 @@ impl<S: Clone> Hub<S> {
         }
         let others: Vec<SessionId> = room.members.iter().map(|m| m.session.clone()).collect();
         let members = room.members.len();
-        if room.media == MediaMode::Sfu {
+        if room.media == Media::Sfu {
             self.media.push(MediaCommand::Left {
                 room: room_id.clone(),
                 peer: member.info.peer.clone(),
@@ -319,6 +332,9 @@ impl<S: Clone> Hub<S> {
                 room: room_id.clone(),
                 peer: member.info.peer.clone(),
             });
+        }
+        if members > 0 {
+            self.media_after_leave(room_id, now);
         }
         if members == 0 {
             self.remove_room(room_id);
@@ -373,7 +389,7 @@ impl<S: Clone> Hub<S> {
             if let Some(s) = self.sessions.get_mut(&member.session) {
                 s.remove_room(room_id);
             }
-            if room.media == MediaMode::Sfu {
+            if room.media == Media::Sfu {
                 self.media.push(MediaCommand::Left {
                     room: room_id.clone(),
                     peer: member.info.peer.clone(),

@@ -1,6 +1,6 @@
 //! The rules that run on deadlines: a transport silent past `heartbeat_timeout` is lost, a
 //! detached session not resumed within `resume_window` ends, a room with no activity for
-//! `room_idle_timeout` closes, a full join budget is forgotten, and an unanswered knock expires.
+//! `room_idle_timeout` closes, an `auto` room down to two members goes back to mesh, a full join budget is forgotten, and an unanswered knock expires.
 //!
 //! The deadlines are kept by [`Deadlines`](crate::deadlines::Deadlines): [`Hub::handle_timeout`]
 //! looks only at entries that are due, so a hub full of idle sessions costs nothing between them.
@@ -97,6 +97,10 @@ impl<S: Clone> Hub<S> {
         if room.timer != token {
             return;
         }
+        let media_at = self.media_due(id, now);
+        let Some(room) = self.rooms.get_mut(id) else {
+            return;
+        };
         if self.clustered && (room.members.iter()).any(|m| !self.sessions.contains_key(&m.session))
         {
             // Members of other nodes are active where this node cannot see: a room shared
@@ -115,7 +119,8 @@ impl<S: Clone> Hub<S> {
         }
         let deadline = room.last_activity + idle;
         if deadline > now.at {
-            room.timer = self.timers.schedule(TimerKey::Room(id.clone()), deadline);
+            let next = media_at.map_or(deadline, |at| at.min(deadline));
+            room.timer = self.timers.schedule(TimerKey::Room(id.clone()), next);
         } else {
             self.close_room(id, RoomClosedReason::Idle, now);
         }

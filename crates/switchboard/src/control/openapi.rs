@@ -64,7 +64,7 @@ impl Modify for BearerScheme {
 }
 
 /// The document as served: `api` with what comes from the settings filled in: the bound of
-/// `max_peers`, and `sfu` among the media only on a server that runs the SFU.
+/// `max_peers`, and `sfu` among the media only on a server that runs the SFU (`auto` is mesh there).
 pub fn served(api: &openapi::OpenApi, max_peers: usize, sfu: bool) -> bytes::Bytes {
     let mut document = serde_json::to_value(api).unwrap_or_default();
     for schema in ["RoomRequest", "RoomChange"] {
@@ -74,7 +74,7 @@ pub fn served(api: &openapi::OpenApi, max_peers: usize, sfu: bool) -> bytes::Byt
         }
     }
     if !sfu && let Some(media) = document.pointer_mut("/components/schemas/Media/enum") {
-        *media = serde_json::json!(["mesh"]);
+        *media = serde_json::json!(["mesh", "auto"]);
     }
     document.to_string().into()
 }

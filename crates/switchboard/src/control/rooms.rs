@@ -32,16 +32,19 @@ pub(super) fn routes() -> OpenApiRouter<Control> {
 }
 
 /// How calls in a room carry media, named as the server's `media_mode` and the `joined` message's
-/// `media` name them.
+/// `media_mode` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Media {
     /// Every member sends its media to every other member.
-    #[default]
     Mesh,
     /// Members send their media to the server's SFU, which forwards it; only on a server that
     /// runs one (`sfu.udp_port`).
     Sfu,
+    /// Mesh while the call has two members, the SFU from three (on a server that runs one;
+    /// mesh on one that does not).
+    #[default]
+    Auto,
 }
 
 impl Media {
@@ -49,12 +52,14 @@ impl Media {
         match self {
             Media::Mesh => "mesh",
             Media::Sfu => "sfu",
+            Media::Auto => "auto",
         }
     }
 
     fn parse(stored: &str) -> Media {
         match stored {
             "sfu" => Media::Sfu,
+            "auto" => Media::Auto,
             _ => Media::Mesh,
         }
     }
@@ -63,6 +68,7 @@ impl Media {
         match self {
             Media::Mesh => MediaMode::Mesh,
             Media::Sfu => MediaMode::Sfu,
+            Media::Auto => MediaMode::Auto,
         }
     }
 }
@@ -146,7 +152,7 @@ pub struct RoomRequest {
     #[serde(default)]
     #[schema(schema_with = openapi::mode_or_null)]
     pub mode: Option<Mode>,
-    /// How calls carry media (default `mesh`).
+    /// How calls carry media (default `auto`).
     #[serde(default)]
     pub media: Option<Media>,
     /// Whether share-code guests wait in the lobby (default false).

@@ -64,6 +64,7 @@ fn join_answers_joined_with_earlier_members_in_join_order_and_ice_servers() {
             "role": "guest",
             "mode": "free_for_all",
             "media": "mesh",
+            "media_mode": "auto",
             "peers": [
                 {"peer": "alice", "role": "host", "name": "Alice A.", "meta": {"cam": true}},
                 {"peer": "bob", "role": "guest", "meta": null},
