@@ -292,27 +292,15 @@ export class Client extends Emitter {
 
   /**
    * Sets a room's media (hosts only): `mesh`, `sfu`, or `auto` (mesh for two, SFU from three).
-   * Resolves on the `media_changed` it causes, or at once when the room already has that
-   * setting (the server then tells nobody).
+   * Resolves on the `media_changed` answering it (the sender's copy echoes its id); rejects with
+   * `forbidden` (a guest) or `media_unavailable` (`sfu` on a server without an SFU).
    * @param {string} room
    * @param {MediaMode} media
    * @param {MediaMode} [current] The room's setting as last known; equal to `media`, nothing is sent.
    */
   async setMedia(room, media, current) {
     if (media === current) return;
-    // The change reaches every member as `media_changed`; whether the sender's copy echoes its
-    // `id` is not promised, so the first one for the room settles it (an `error` still rejects).
-    let off = () => {};
-    const changed = new Promise((resolve) => {
-      off = this.on('media_changed', (e) => e.room === room && resolve(undefined));
-    });
-    const reply = this.request('set_media', { room, payload: { media } }, (m) => m.type === 'media_changed');
-    reply.catch(() => {}); // settled by `changed` first; its timeout then means nothing
-    try {
-      await Promise.race([reply, changed]);
-    } finally {
-      off();
-    }
+    await this.request('set_media', { room, payload: { media } }, (m) => m.type === 'media_changed');
   }
 
   /**

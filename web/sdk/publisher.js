@@ -1,13 +1,13 @@
 // @ts-check
 /**
  * What an SFU call sends: the local tracks by `tag:kind`, the `sendonly` m-line each rides on in
- * the current media session (the camera's with simulcast layers, one encoding where the browser
- * refuses), the stream tags the offer announces, and the mute wishes that must outlive a media
+ * the current media session (the camera's with as many simulcast layers as its size allows, one
+ * encoding where the browser refuses), the stream tags the offer announces, and the mute wishes that must outlive a media
  * session. One media session's m-lines are forgotten with {@link Publisher.reset}; the tracks
  * and wishes stay for the next one.
  */
 
-import { SIMULCAST_ENCODINGS } from './simulcast.js';
+import { encodingsFor } from './simulcast.js';
 
 /** @typedef {{tag: string, kind: 'audio' | 'video', track: MediaStreamTrack | null}} LocalTrack */
 
@@ -86,9 +86,10 @@ export class Publisher {
     const init = { direction: 'sendonly', streams: [this._stream(tag)] };
     /** @type {RTCRtpTransceiver | null} */
     let transceiver = null;
-    if (kind === 'video' && tag === 'camera' && this.options.simulcast !== false) {
+    const layers = kind === 'video' && tag === 'camera' && this.options.simulcast !== false ? encodingsFor(track.getSettings?.().height) : null;
+    if (layers) {
       try {
-        transceiver = pc.addTransceiver(track, { ...init, sendEncodings: SIMULCAST_ENCODINGS.map((e) => ({ ...e })) });
+        transceiver = pc.addTransceiver(track, { ...init, sendEncodings: layers });
       } catch {
         // The browser refuses simulcast: one encoding below.
       }

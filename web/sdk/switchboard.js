@@ -21,7 +21,7 @@ export { Mesh } from './mesh.js';
 export { isPolite, shouldConnect, Negotiation, candidateToWire, candidateFromWire } from './negotiation.js';
 export { SfuCall, SFU_PEER } from './sfu.js';
 export { RoomCall } from './room-call.js';
-export { SIMULCAST_ENCODINGS, applyLayers } from './simulcast.js';
+export { SIMULCAST_ENCODINGS, applyLayers, encodingsFor } from './simulcast.js';
 export { ViewBoard, normalizeView } from './views.js';
 export { TrackTable } from './tracks.js';
 export { Backoff } from './backoff.js';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SfuCall } from '../sfu.js';
-import { SIMULCAST_ENCODINGS, applyLayers } from '../simulcast.js';
+import { SIMULCAST_ENCODINGS, applyLayers, encodingsFor } from '../simulcast.js';
 import { TrackTable } from '../tracks.js';
 import { ViewBoard, normalizeView } from '../views.js';
 import { FakeClient, FakePC, FakeStream, FakeTrack, fakeSfu, tick, until } from './fake-sfu.js';
@@ -234,4 +234,22 @@ test('track table: own tracks by mid, others by member, garbage ignored', () => 
   assert.equal(t.removePeer('bob').length, 2);
   t.resetSession();
   assert.equal(t.own.size + t.mids.size, 0);
+});
+
+test('a camera gets as many layers as browsers encode at its size', () => {
+  assert.deepEqual(encodingsFor(720)?.map((e) => [e.rid, e.scaleResolutionDownBy]), [['q', 4], ['h', 2], ['f', 1]]);
+  assert.deepEqual(encodingsFor(360)?.map((e) => [e.rid, e.scaleResolutionDownBy]), [['q', 2], ['h', 1]]);
+  assert.equal(encodingsFor(180), null);
+  assert.equal(encodingsFor(undefined)?.length, 3);
+});
+
+test('a small camera is sent as one encoding', async () => {
+  const client = new FakeClient('me');
+  client.joinPayload = { peer: 'me', role: 'guest', mode: 'free_for_all', media: 'sfu', peers: [], ice_servers: [] };
+  const call = new SfuCall(client, options);
+  const small = Object.assign(new FakeTrack('video'), { getSettings: () => ({ width: 320, height: 180 }) });
+  await call.setTrack('camera', 'video', small);
+  await call.join();
+  await until(() => client.of('offer').length === 1, 'the offer');
+  assert.deepEqual(JSON.parse(client.of('offer')[0].payload.sdp)[0].rids, []);
 });
