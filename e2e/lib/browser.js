@@ -38,16 +38,19 @@ export async function launch() {
  * @param {string} url
  * @param {string} name Who it is, for the console lines.
  * @param {{width: number, height: number}} [viewport]
- * @param {{lowRes?: boolean}} [options] `lowRes`: the camera at 320x180, 10 frames a second (many
- *   pages on a small machine), and every `RTCPeerConnection` the page makes kept in
- *   `globalThis.__pcs` for stats.
+ * @param {{lowRes?: boolean | {width: number, height: number}}} [options] `lowRes`: the camera at
+ *   most 320x180 (or exactly the size given), 10 frames a second (many pages on a small machine), and every
+ *   `RTCPeerConnection` the page makes kept in `globalThis.__pcs` for stats.
  */
 export async function openPage(browser, url, name, viewport, options = {}) {
   const context = await browser.newContext({
     viewport: viewport ?? { width: 1280, height: 800 },
     permissions: ['camera', 'microphone'],
   });
-  if (options.lowRes) await context.addInitScript(lowResCamera);
+  if (options.lowRes) {
+    const size = options.lowRes === true ? { width: 320, height: 180, exact: false } : { ...options.lowRes, exact: true };
+    await context.addInitScript(lowResCamera, size);
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   /** @type {string[]} */
@@ -58,13 +61,19 @@ export async function openPage(browser, url, name, viewport, options = {}) {
   return { page, context, name, console: consoleLines };
 }
 
-/** Runs in the page: a small, slow camera, and a list of the page's peer connections. */
-function lowResCamera() {
+/**
+ * Runs in the page: a small, slow camera, and a list of the page's peer connections.
+ * @param {{width: number, height: number, exact: boolean}} size
+ */
+function lowResCamera(size) {
   const devices = navigator.mediaDevices;
   const original = devices.getUserMedia.bind(devices);
   devices.getUserMedia = (constraints) => {
     const video = constraints?.video;
-    const small = { width: { max: 320 }, height: { max: 180 }, frameRate: { max: 10 } };
+    // At most that size; exactly it (scaled, which costs CPU) only when a size was asked for.
+    const small = size.exact
+      ? { width: { exact: size.width }, height: { exact: size.height }, frameRate: { max: 10 }, resizeMode: 'crop-and-scale' }
+      : { width: { max: size.width }, height: { max: size.height }, frameRate: { max: 10 } };
     return original({ ...constraints, video: video ? { ...(typeof video === 'object' ? video : {}), ...small } : video });
   };
   /** @type {RTCPeerConnection[]} */
@@ -90,7 +99,7 @@ export async function peerOf(page) {
  * A new page ({@link openPage}) that joins `room`.
  * @param {import('playwright-core').Browser} browser
  * @param {string} base Server (or proxy) URL.
- * @param {{room: string, name: string, transport?: string, media?: string, lowRes?: boolean, viewport?: {width: number, height: number}}} options
+ * @param {{room: string, name: string, transport?: string, media?: string, lowRes?: boolean | {width: number, height: number}, viewport?: {width: number, height: number}}} options
  */
 export async function joinCall(browser, base, { room, name, transport, media, lowRes, viewport }) {
   const q = new URLSearchParams({ room, name, autojoin: '1' });

@@ -1,8 +1,9 @@
 // Six pages in one SFU room (the server's SFU on loopback): each decodes the five others' video
-// and sends its camera once, over one RTCPeerConnection; the speaker view's large tile gets a
-// higher simulcast layer than grid tiles; a screen share reaches the others as a screen; a host
-// turns a guest's microphone off and the guest sees it. Small cameras (320x180,
-// 10 frames a second) keep six pages affordable on two cores.
+// and sends its camera once, over one RTCPeerConnection; a screen share reaches the others as a
+// screen; a host turns a guest's microphone off and the guest sees it. Small cameras (320x180,
+// 10 frames a second, sent as one encoding) keep six pages affordable on two cores. Then three
+// pages with 360p cameras (two simulcast layers): the speaker view's large tile gets the higher
+// layer, grid tiles the lower one, and the video plays on through each switch.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { expectVideoFrom, joinCall, launch, screenshot, withDiagnostics } from '../lib/browser.js';
@@ -94,21 +95,6 @@ test('six pages in an SFU room see each other, share a screen, and a host mutes 
     await host.page.locator(`#people li[data-peer="${guest.peer}"] .stats`, { hasText: 'RTT' }).waitFor();
     await screenshot(host.page, 'sfu-six-pages');
 
-    // The speaker view shows one member large: its tile's size asks the SFU for a higher layer
-    // of that camera than the small grid tiles get (stream_state tells the layer).
-    await host.page.evaluate(() => {
-      const g = /** @type {any} */ (globalThis);
-      g.__layers = {};
-      g.__switchboard.rtc.on('stream_state', (/** @type {any} */ e) => (g.__layers[e.peer] = e.layer ?? e.state));
-    });
-    await host.page.getByRole('button', { name: 'Speaker view' }).click();
-    const main = await host.page.locator('.tile.main').getAttribute('data-peer');
-    assert.ok(main && main !== 'self', 'a remote member is shown large');
-    await host.page.waitForFunction((peer) => ['h', 'f'].includes(/** @type {any} */ (globalThis).__layers[peer]), main);
-    await screenshot(host.page, 'sfu-speaker-view');
-    await host.page.getByRole('button', { name: 'Grid view' }).click();
-    await host.page.waitForFunction((peer) => /** @type {any} */ (globalThis).__layers[peer] === 'q', main);
-
     // A screen share is its own track, tagged: the others show it as a screen.
     await pages[2].page.getByRole('button', { name: 'Share your screen' }).click();
     for (const viewer of [host, guest]) await expectVideoFrom(viewer.page, pages[2].peer, 'screen');
@@ -128,4 +114,35 @@ test('six pages in an SFU room see each other, share a screen, and a host mutes 
   });
   await Promise.all(pages.map((p) => p.context.close()));
   console.log(`six-page SFU room checked in ${Date.now() - started} ms`);
+});
+
+test('simulcast: a large tile gets the higher layer, a small one the lower, and both play', async () => {
+  const join = (/** @type {string} */ name) =>
+    joinCall(browser, server.url, { room: 'layers', name, lowRes: { width: 640, height: 360 }, viewport: { width: 1000, height: 700 } });
+  const pages = [await join('Lia'), await join('Max'), await join('Noa')];
+  const [viewer] = pages;
+  await withDiagnostics(pages, async () => {
+    for (const other of pages.slice(1)) await expectVideoFrom(viewer.page, other.peer);
+    // Quiet microphones, so the large tile stays with one member (the fake audio beeps).
+    for (const p of pages.slice(1)) await p.page.getByRole('button', { name: 'Microphone on (click to mute)' }).click();
+    await viewer.page.getByRole('button', { name: 'Speaker view' }).click();
+    // The large tile's member comes at the 360p layer, the strip's at the 180p one.
+    // (Each tile's data-layer is the SFU's stream_state for it.)
+    const handle = await viewer.page.waitForFunction(() => {
+      const main = /** @type {HTMLElement | null} */ (document.querySelector('.tile.main'));
+      const strip = /** @type {HTMLElement[]} */ ([...document.querySelectorAll('.tile:not(.main):not(.local)')]);
+      const ok = main && !main.classList.contains('local') && main.dataset.layer === 'h' && strip.length > 0 && strip.every((t) => t.dataset.layer === 'q');
+      return ok ? { main: main.dataset.peer, strip: strip.map((t) => t.dataset.peer) } : null;
+    });
+    const { main, strip } = /** @type {{main: string, strip: string[]}} */ (await handle.jsonValue());
+    await expectVideoFrom(viewer.page, main);
+    for (const peer of strip) await expectVideoFrom(viewer.page, peer);
+    const width = await viewer.page.evaluate((peer) => /** @type {HTMLVideoElement} */ (document.querySelector(`.tile[data-peer="${peer}"] video`)).videoWidth, main);
+    assert.ok(width > 320, `the large tile shows the 360p layer (${width} wide)`);
+    await screenshot(viewer.page, 'sfu-speaker-view');
+    await viewer.page.getByRole('button', { name: 'Grid view' }).click();
+    await viewer.page.locator(`.tile[data-peer="${main}"][data-layer="q"]`).waitFor();
+    await expectVideoFrom(viewer.page, /** @type {string} */ (main));
+  });
+  await Promise.all(pages.map((p) => p.context.close()));
 });

@@ -105,6 +105,8 @@ export class Call {
     this.media = null;
     /** @type {'mesh' | 'sfu' | 'auto' | null} */
     this.mediaMode = null;
+    /** The SFU's `stream_state` of members' videos by `peer|tag`: a layer, or why paused. @type {Map<string, string>} */
+    this.layers = new Map();
     /** Whether `options.media` was asked for already (once per call). */
     this.mediaAsked = false;
     this.stage = new Stage(byId('grid'), { onView: (peer, tag, view) => this.rtc?.setView(peer, tag, view) });
@@ -350,6 +352,14 @@ export class Call {
     );
     on(rtc.on('speakers', ({ peers }) => peers[0] && this.stage.setSpeaker(peers[0])));
     on(
+      rtc.on('stream_state', ({ peer, tag, state, layer }) => {
+        // What the SFU sends of a member's video: a layer (q, h, f) or why nothing.
+        this.layers.set(`${peer}|${tag}`, layer ?? state);
+        const tile = this.tiles.get(`${peer}|${tag}`);
+        if (tile) tile.el.dataset.layer = layer ?? state;
+      }),
+    );
+    on(
       rtc.on('track_state', (e) => {
         const what = e.kind === 'audio' ? 'microphone' : 'camera';
         if (e.self && e.muted && e.by !== this.self?.peer) {
@@ -548,6 +558,8 @@ export class Call {
       ),
     );
     el.setAttribute('aria-label', `${this.nameOf(peer)} ${label}`);
+    const layer = this.layers.get(key);
+    if (layer) el.dataset.layer = layer;
     const tile = { el, video, peer, tag };
     this.tiles.set(key, tile);
     const grid = byId('grid');
