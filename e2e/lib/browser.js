@@ -201,6 +201,8 @@ export async function withDiagnostics(pages, body) {
               remote: [...engine.remote.byMid.values()].map((r) => `${r.peer}:${r.kind}:${r.tag}`),
               published: engine.tracks.published.size,
               own: engine.tracks.own.size,
+              layers: [...document.querySelectorAll('.tile')].map((t) => `${/** @type {HTMLElement} */ (t).dataset.peer}:${/** @type {HTMLElement} */ (t).dataset.layer}`),
+              encodings: engine.out.senders.get('camera:video')?.sender.getParameters().encodings.map((/** @type {any} */ e) => `${e.rid}:${e.active}`),
             };
           }
           return [...engine.links.values()].map((l) => ({
