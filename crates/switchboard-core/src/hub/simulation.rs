@@ -1,6 +1,6 @@
 //! The randomized simulation: random sequences of operations over four users (sessions opening,
-//! joins, leaves, relays, mode changes, kicks, clients that stop reading, lost transports,
-//! resumes, clock jumps) run against the hub, every client checking what it receives against its
+//! joins, leaves, relays, mode and media changes, kicks, clients that stop reading, lost
+//! transports, resumes, clock jumps) run against the hub, every client checking what it receives against its
 //! own view of its rooms, and the views against each other and the hub's counts. It exercises
 //! every module of the hub at once, so it sits beside them rather than in one; the clients and
 //! their checks are in [`clients`].
@@ -40,6 +40,8 @@ enum Op {
     Signal(usize, usize, usize, bool),
     Broadcast(usize, usize, bool),
     Mode(usize, usize, bool),
+    /// Client, room, setting (`mesh`, `sfu`, `auto` by the index modulo 3).
+    SetMedia(usize, usize, usize),
     Kick(usize, usize, usize),
     Ping(usize),
     Ack(usize),
@@ -71,6 +73,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         10 => (c(), u(), r(), aimed()).prop_map(|(c, u, r, a)| Op::Signal(c, u, r, a)),
         4 => (c(), r(), aimed()).prop_map(|(c, r, a)| Op::Broadcast(c, r, a)),
         2 => (c(), r(), any::<bool>()).prop_map(|(c, r, h)| Op::Mode(c, r, h)),
+        2 => (c(), r(), 0usize..3).prop_map(|(c, r, m)| Op::SetMedia(c, r, m)),
         1 => (c(), u(), r()).prop_map(|(c, u, r)| Op::Kick(c, u, r)),
         1 => c().prop_map(Op::Ping),
         1 => c().prop_map(Op::Ack),
@@ -167,6 +170,15 @@ impl Sim {
                     self.send(
                         c,
                         json!({"type": "mode", "room": sim_room(r), "payload": {"mode": mode}}),
+                    );
+                }
+            }
+            Op::SetMedia(i, r, m) => {
+                if let Some(c) = self.active(i) {
+                    let media = ["mesh", "sfu", "auto"][m % 3];
+                    self.send(
+                        c,
+                        json!({"type": "set_media", "room": sim_room(r), "payload": {"media": media}}),
                     );
                 }
             }
@@ -333,7 +345,7 @@ fn decode_op(bytes: &[u8]) -> Op {
     let (a, b) = (usize::from(bytes[1]), usize::from(bytes[2]));
     let (c, u, r) = (a % MAX_CLIENTS, b % USERS, b % ROOMS);
     let flag = a & 0x80 != 0 || b & 0x80 != 0;
-    match bytes[0] % 17 {
+    match bytes[0] % 18 {
         0 => Op::Open(b % USERS),
         1 => Op::Join(c, r),
         2 => Op::Leave(c, r),
@@ -350,6 +362,7 @@ fn decode_op(bytes: &[u8]) -> Op {
         13 => Op::Close(c),
         14 => Op::Resume(c),
         15 => Op::Reattach(c),
+        16 => Op::SetMedia(c, r, a),
         _ => Op::Advance(b % 5, flag),
     }
 }
@@ -373,10 +386,10 @@ fn every_operation_decodes_and_runs_from_bytes() {
     let kinds: std::collections::HashSet<_> = (0..=u8::MAX)
         .map(|k| std::mem::discriminant(&decode_op(&[k, 0, 0])))
         .collect();
-    assert_eq!(kinds.len(), 17);
+    assert_eq!(kinds.len(), 18);
     // Each kind in turn, over a few clients, users and rooms.
-    let bytes: Vec<u8> = (0u8..17 * 6)
-        .flat_map(|n| [n % 17, n / 3, n.wrapping_mul(37)])
+    let bytes: Vec<u8> = (0u8..18 * 6)
+        .flat_map(|n| [n % 18, n / 3, n.wrapping_mul(37)])
         .collect();
     run_bytes(&bytes);
 }
@@ -394,7 +407,7 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// Random joins, leaves, relays, mode changes, kicks, stalls, losses, resumes and clock jumps
+    /// Random joins, leaves, relays, mode and media changes, kicks, stalls, losses, resumes and clock jumps
     /// over four users: every client sees seqs rising by one, its view of each room matches the
     /// others' and the hub's counts, and no relayed message reaches anyone outside the room, its
     /// target, or anyone twice.

@@ -8,11 +8,11 @@ use std::{
 
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::Value;
-use switchboard_protocol::{ErrorCode, Role, ServerEnvelope};
+use switchboard_protocol::{ErrorCode, MediaMode, Role, ServerEnvelope};
 
 use super::{SIM_RESUME, USERS};
 use crate::{
-    Attachment, CloseReason, CoreConfig, Hub, Now, Outputs, Refusal, Transmit,
+    Attachment, CloseReason, CoreConfig, Hub, MediaCommand, Now, Outputs, Refusal, Transmit,
     hub::testkit::{Sink, T0_UNIX_MS, code, decode, identity, secs},
 };
 
@@ -39,6 +39,9 @@ pub(super) struct Client {
     pub(super) last_seq: u64,
     /// Room -> the other members' peer ids, as told by `joined`, `peer_joined` and `peer_left`.
     pub(super) rooms: BTreeMap<String, BTreeSet<String>>,
+    /// Room -> where its media goes (`mesh` or `sfu`), as told by `joined` and `media_changed`;
+    /// read only for the rooms in `rooms`.
+    pub(super) media: HashMap<String, String>,
     /// Ids of relayed messages received, to catch a double delivery.
     pub(super) received: HashSet<String>,
 }
@@ -56,6 +59,8 @@ pub(super) struct Sim {
     pub(super) clients: Vec<Client>,
     pub(super) sent: HashMap<String, Sent>,
     pub(super) next_id: u64,
+    /// Room -> the members the SFU holds, from the hub's media commands.
+    pub(super) sfu: BTreeMap<String, BTreeSet<String>>,
 }
 
 pub(super) fn sim_peer(user: usize) -> String {
@@ -76,6 +81,8 @@ impl Sim {
             resume_window: SIM_RESUME,
             room_idle_timeout: secs(45),
             outbox_limit: 6,
+            media_mode: MediaMode::Auto,
+            sfu: true,
             ..CoreConfig::default()
         };
         let mut sim = Sim {
@@ -87,6 +94,7 @@ impl Sim {
             clients: Vec::new(),
             sent: HashMap::new(),
             next_id: 0,
+            sfu: BTreeMap::new(),
         };
         for u in 0..USERS {
             sim.open(u);
@@ -109,6 +117,7 @@ impl Sim {
             next_seq: 1,
             last_seq: 0,
             rooms: BTreeMap::new(),
+            media: HashMap::new(),
             received: HashSet::new(),
         });
         let c = self.clients.len() - 1;
@@ -235,6 +244,7 @@ impl Sim {
                 if let Some(known) = client.rooms.get(&room) {
                     assert_eq!(known, &peers, "client {c}: a repeated joined disagrees");
                 }
+                client.media.insert(room.clone(), text("media"));
                 client.rooms.insert(room, peers);
             }
             "peer_joined" => {
@@ -266,6 +276,10 @@ impl Sim {
             }
             "mode_changed" => {
                 assert!(client.rooms.contains_key(&room), "client {c}: {m:?}");
+            }
+            "media_changed" => {
+                assert!(client.rooms.contains_key(&room), "client {c}: {m:?}");
+                client.media.insert(room, text("media"));
             }
             "offer" | "message" => {
                 let id = m.id.clone().expect("relayed with its id");
@@ -304,6 +318,19 @@ impl Sim {
         }
         let mut outputs = Outputs::default();
         self.hub.drain_outputs(&mut outputs);
+        for command in outputs.media {
+            match command {
+                MediaCommand::Joined { room, peer } => {
+                    let held = self.sfu.entry(room.to_string()).or_default();
+                    assert!(held.insert(peer.to_string()), "{peer} joined the SFU twice");
+                }
+                MediaCommand::Left { room, peer } => {
+                    let held = self.sfu.entry(room.to_string()).or_default();
+                    assert!(held.remove(peer.as_str()), "{peer} left the SFU, not in it");
+                }
+                other => panic!("the simulation sends nothing to the SFU: {other:?}"),
+            }
+        }
     }
 
     /// When every client's view is up to date, the views agree with each other and with the hub.
@@ -341,6 +368,22 @@ impl Sim {
                     .collect();
                 assert_eq!(view, &expected, "user{}'s view of {room}", c.user);
             }
+        }
+        // Every member of a room is told the same media, and the SFU holds exactly the members
+        // of the rooms whose media is `sfu`.
+        for (room, held) in &self.sfu {
+            let members: Vec<&&Client> =
+                live.iter().filter(|c| c.rooms.contains_key(room)).collect();
+            let told: BTreeSet<&str> = members.iter().map(|c| c.media[room].as_str()).collect();
+            assert!(
+                told.len() <= 1,
+                "members of {room} disagree on its media: {told:?}"
+            );
+            let expected: BTreeSet<String> = match told.first() {
+                Some(&"sfu") => members.iter().map(|c| sim_peer(c.user)).collect(),
+                _ => BTreeSet::new(),
+            };
+            assert_eq!(held, &expected, "the SFU's members of {room}");
         }
         true
     }
