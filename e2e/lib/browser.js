@@ -38,12 +38,19 @@ export async function launch() {
  * @param {string} url
  * @param {string} name Who it is, for the console lines.
  * @param {{width: number, height: number}} [viewport]
+ * @param {{lowRes?: boolean | {width: number, height: number}}} [options] `lowRes`: the camera at
+ *   most 320x180 (or exactly the size given), 10 frames a second (many pages on a small machine), and every
+ *   `RTCPeerConnection` the page makes kept in `globalThis.__pcs` for stats.
  */
-export async function openPage(browser, url, name, viewport) {
+export async function openPage(browser, url, name, viewport, options = {}) {
   const context = await browser.newContext({
     viewport: viewport ?? { width: 1280, height: 800 },
     permissions: ['camera', 'microphone'],
   });
+  if (options.lowRes) {
+    const size = options.lowRes === true ? { width: 320, height: 180, exact: false } : { ...options.lowRes, exact: true };
+    await context.addInitScript(lowResCamera, size);
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   /** @type {string[]} */
@@ -52,6 +59,34 @@ export async function openPage(browser, url, name, viewport) {
   page.on('pageerror', (e) => consoleLines.push(`[${name}] pageerror: ${e.message}`));
   await page.goto(url);
   return { page, context, name, console: consoleLines };
+}
+
+/**
+ * Runs in the page: a small, slow camera, and a list of the page's peer connections.
+ * @param {{width: number, height: number, exact: boolean}} size
+ */
+function lowResCamera(size) {
+  const devices = navigator.mediaDevices;
+  const original = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => {
+    const video = constraints?.video;
+    // At most that size; exactly it (scaled, which costs CPU) only when a size was asked for.
+    const small = size.exact
+      ? { width: { exact: size.width }, height: { exact: size.height }, frameRate: { max: 10 }, resizeMode: 'crop-and-scale' }
+      : { width: { max: size.width }, height: { max: size.height }, frameRate: { max: 10 } };
+    return original({ ...constraints, video: video ? { ...(typeof video === 'object' ? video : {}), ...small } : video });
+  };
+  /** @type {RTCPeerConnection[]} */
+  const pcs = [];
+  Object.assign(globalThis, { __pcs: pcs });
+  const Native = globalThis.RTCPeerConnection;
+  globalThis.RTCPeerConnection = class extends Native {
+    /** @param {RTCConfiguration} [config] */
+    constructor(config) {
+      super(config);
+      pcs.push(this);
+    }
+  };
 }
 
 /** The peer id of the page's client once it has one. @param {import('playwright-core').Page} page */
@@ -64,12 +99,13 @@ export async function peerOf(page) {
  * A new page ({@link openPage}) that joins `room`.
  * @param {import('playwright-core').Browser} browser
  * @param {string} base Server (or proxy) URL.
- * @param {{room: string, name: string, transport?: string, viewport?: {width: number, height: number}}} options
+ * @param {{room: string, name: string, transport?: string, media?: string, lowRes?: boolean | {width: number, height: number}, viewport?: {width: number, height: number}}} options
  */
-export async function joinCall(browser, base, { room, name, transport, viewport }) {
+export async function joinCall(browser, base, { room, name, transport, media, lowRes, viewport }) {
   const q = new URLSearchParams({ room, name, autojoin: '1' });
   if (transport) q.set('transport', transport);
-  const opened = await openPage(browser, `${base}/?${q}`, name, viewport);
+  if (media) q.set('media', media);
+  const opened = await openPage(browser, `${base}/?${q}`, name, viewport, { lowRes });
   await opened.page.locator('#call').waitFor({ state: 'visible' });
   await opened.page.locator('#connection-badge[data-state="connected"]').waitFor();
   return { ...opened, peer: await peerOf(opened.page) };
@@ -154,9 +190,22 @@ export async function withDiagnostics(pages, body) {
       for (const line of p.console.slice(-40)) console.error(line);
       const links = await p.page
         .evaluate(() => {
-          const mesh = globalThis.__switchboard?.mesh;
-          if (!mesh) return 'no mesh';
-          return [...mesh.links.values()].map((l) => ({
+          const engine = globalThis.__switchboard?.rtc?.engine;
+          if (!engine) return 'no call';
+          if (engine.kind === 'sfu') {
+            return {
+              sfu: engine.pc?.connectionState,
+              signaling: engine.pc?.signalingState,
+              restarts: engine.restarts,
+              counts: engine.counts,
+              remote: [...engine.remote.byMid.values()].map((r) => `${r.peer}:${r.kind}:${r.tag}`),
+              published: engine.tracks.published.size,
+              own: engine.tracks.own.size,
+              layers: [...document.querySelectorAll('.tile')].map((t) => `${/** @type {HTMLElement} */ (t).dataset.peer}:${/** @type {HTMLElement} */ (t).dataset.layer}`),
+              encodings: engine.out.senders.get('camera:video')?.sender.getParameters().encodings.map((/** @type {any} */ e) => `${e.rid}:${e.active}`),
+            };
+          }
+          return [...engine.links.values()].map((l) => ({
             peer: l.peer,
             polite: l.negotiation.polite,
             signaling: l.pc.signalingState,

@@ -30,7 +30,8 @@ export function serverBinary() {
  */
 
 /**
- * @param {{env?: Record<string, string>}} [options] Extra `SWITCHBOARD_*` settings.
+ * @param {{env?: Record<string, string>, sfu?: boolean}} [options] Extra `SWITCHBOARD_*` settings;
+ *   `sfu`: run the SFU on loopback (a UDP port the system picks) and make new rooms SFU rooms.
  * @returns {Promise<Server>}
  */
 export async function startServer(options = {}) {
@@ -44,6 +45,9 @@ export async function startServer(options = {}) {
     SWITCHBOARD_LOG: process.env.SWITCHBOARD_E2E_LOG ?? 'info',
     SWITCHBOARD_LOG_FORMAT: 'text',
     NO_COLOR: '1',
+    ...(options.sfu
+      ? { SWITCHBOARD_MEDIA_MODE: 'sfu', SWITCHBOARD_SFU__UDP_PORT: '0', SWITCHBOARD_SFU__BIND: '127.0.0.1' }
+      : {}),
     ...options.env,
   };
   const child = spawn(serverBinary(), ['serve', '--listen', '127.0.0.1:0'], {

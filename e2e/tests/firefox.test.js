@@ -1,8 +1,14 @@
 // Firefox and Chromium in one call: Debian's firefox-esr (driven by puppeteer-core over WebDriver
 // BiDi, with Firefox's fake camera and microphone) and Debian's Chromium (playwright-core) see each
-// other's video (decoded frames) and chat both ways. FIREFOX_PATH points at another Firefox.
+// other's video (decoded frames) and chat both ways, in a mesh room and in an SFU room.
+// FIREFOX_PATH points at another Firefox.
+//
+// The SFU room's server binds its SFU to this machine's first non-loopback IPv4 address, not to
+// 127.0.0.1: Debian's firefox-esr gathers no loopback candidates even with
+// media.peerconnection.ice.loopback set, so it cannot pair with an SFU announcing 127.0.0.1.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import puppeteer from 'puppeteer-core';
@@ -12,9 +18,15 @@ import {
 import { startServer } from '../lib/server.js';
 
 const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
+/** An address of this machine Firefox pairs with (see above); none: the SFU test is skipped. */
+const LAN = Object.values(networkInterfaces())
+  .flat()
+  .find((i) => i?.family === 'IPv4' && !i.internal)?.address;
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let sfuServer;
 /** @type {import('playwright-core').Browser} */
 let chromium;
 /** @type {import('puppeteer-core').Browser} */
@@ -22,6 +34,7 @@ let firefox;
 
 before(async () => {
   server = await startServer();
+  if (LAN) sfuServer = await startServer({ sfu: true, env: { SWITCHBOARD_SFU__BIND: LAN } });
   chromium = await launch();
   firefox = await puppeteer.launch({
     browser: 'firefox',
@@ -43,14 +56,16 @@ after(async () => {
   await firefox?.close();
   await chromium?.close();
   await server?.stop();
+  await sfuServer?.stop();
 });
 
 /**
  * A Firefox page that joins `room` (as `joinCall` does for Chromium).
  * @param {string} room
  * @param {string} name
+ * @param {string} [base] The server's URL (default: the mesh server's).
  */
-async function joinFirefox(room, name) {
+async function joinFirefox(room, name, base = server.url) {
   const context = await firefox.createBrowserContext();
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
@@ -59,7 +74,7 @@ async function joinFirefox(room, name) {
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`[${name}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`[${name}] pageerror: ${e instanceof Error ? e.message : e}`));
-  await page.goto(`${server.url}/?${new URLSearchParams({ room, name, autojoin: '1' })}`);
+  await page.goto(`${base}/?${new URLSearchParams({ room, name, autojoin: '1' })}`);
   await page.waitForSelector('#call', { visible: true });
   await page.waitForSelector('#connection-badge[data-state="connected"]');
   const handle = await page.waitForFunction(() => globalThis.__switchboard?.client?.peer ?? null);
@@ -110,4 +125,23 @@ test('a Firefox page and a Chromium page see each other and chat both ways', asy
   });
   await Promise.all([fox.context.close(), chrome.context.close()]);
   console.log(`firefox + chromium call checked in ${Date.now() - started} ms`);
+});
+
+test('a Firefox page and Chromium pages see each other through the SFU', { skip: LAN ? false : 'no non-loopback IPv4 address' }, async () => {
+  const started = Date.now();
+  const fox = await joinFirefox('sfu-crossover', 'Fiona', sfuServer.url);
+  const chrome = await joinCall(chromium, sfuServer.url, { room: 'sfu-crossover', name: 'Chris', lowRes: true });
+  const third = await joinCall(chromium, sfuServer.url, { room: 'sfu-crossover', name: 'Cleo', lowRes: true });
+  await withDiagnostics([fox, chrome, third], async () => {
+    assert.equal(await fox.page.evaluate(() => document.querySelector('#media-badge')?.textContent), 'SFU');
+    await expectVideoFrom(fox.page, chrome.peer);
+    await expectVideoFrom(fox.page, third.peer);
+    // Firefox's camera (sent with its simulcast layers) reaches both Chromium pages.
+    await expectVideoFrom(chrome.page, fox.peer);
+    await expectVideoFrom(third.page, fox.peer);
+    mkdirSync(SHOTS, { recursive: true });
+    await fox.page.screenshot({ path: /** @type {`${string}.png`} */ (join(SHOTS, 'sfu-firefox.png')) });
+  });
+  await Promise.all([fox.context.close(), chrome.context.close(), third.context.close()]);
+  console.log(`firefox + chromium SFU call checked in ${Date.now() - started} ms`);
 });

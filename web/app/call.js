@@ -1,12 +1,14 @@
 // @ts-check
 /**
- * The call view: one {@link Client} and one {@link Mesh}, the video grid, the controls, the people
- * list with host controls, the chat, and the status of the connection.
+ * The call view: one {@link Client} and one {@link RoomCall} (mesh or SFU, as the room has it),
+ * the video grid ({@link Stage}), the controls, the people list with host controls, the chat,
+ * and the status of the connection.
  */
 
-import { Client, Mesh, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
+import { Client, RoomCall, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
 import { byId, copyText, h, initials } from './dom.js';
 import { LevelMeter, canChooseSpeaker, describeMediaError, listDevices, openCamera } from './media.js';
+import { Stage } from './stage.js';
 
 /** @typedef {import('../sdk/protocol.js').PeerInfo} PeerInfo */
 /** @typedef {import('../sdk/protocol.js').Role} Role */
@@ -24,6 +26,8 @@ import { LevelMeter, canChooseSpeaker, describeMediaError, listDevices, openCame
  *   guest token is requested.
  * @property {boolean} [lobby] The token is a lobby token: knock, and wait for a host to let us in.
  * @property {boolean} muted Join with the microphone off.
+ * @property {'mesh' | 'sfu' | 'auto' | null} [media] The room's media a host sets on joining
+ *   (`?media=`), when it differs.
  * @property {(message: string | null) => void} onEnd Called when the call ends (with a reason to show).
  */
 
@@ -89,14 +93,23 @@ export class Call {
     this.room = options.room;
     /** @type {Client | null} */
     this.client = null;
-    /** @type {Mesh | null} */
-    this.mesh = null;
+    /** The media of the call, mesh or SFU as the room has it. @type {RoomCall | null} */
+    this.rtc = null;
     /** @type {MediaStream | null} */
     this.stream = null;
     /** @type {MediaStream | null} */
     this.screen = null;
     this.micOn = !options.muted;
     this.camOn = true;
+    /** The effective media and the room's setting, once known. @type {'mesh' | 'sfu' | null} */
+    this.media = null;
+    /** @type {'mesh' | 'sfu' | 'auto' | null} */
+    this.mediaMode = null;
+    /** The SFU's `stream_state` of members' videos by `peer|tag`: a layer, or why paused. @type {Map<string, string>} */
+    this.layers = new Map();
+    /** Whether `options.media` was asked for already (once per call). */
+    this.mediaAsked = false;
+    this.stage = new Stage(byId('grid'), { onView: (peer, tag, view) => this.rtc?.setView(peer, tag, view) });
     /** @type {Map<string, Tile>} */
     this.tiles = new Map();
     /** @type {Map<string, PeerInfo>} */
@@ -151,15 +164,15 @@ export class Call {
       this.showMediaNotice(media.error);
       const client = new Client({ token, transport });
       this.client = client;
-      const mesh = new Mesh(client, { room });
-      this.mesh = mesh;
-      this.wire(client, mesh);
+      const rtc = new RoomCall(client, { room });
+      this.rtc = rtc;
+      this.wire(client, rtc);
       // For the browser tests and for poking around in the console.
-      Object.assign(globalThis, { __switchboard: { client, mesh, call: this } });
+      Object.assign(globalThis, { __switchboard: { client, rtc, call: this } });
       await client.connect();
       if (this.options.lobby) await this.waitToBeLetIn(client);
-      if (this.stream) await mesh.setCameraStream(this.stream);
-      await mesh.join({ meta: name ? { name } : undefined });
+      if (this.stream) await rtc.setCameraStream(this.stream);
+      await rtc.join({ meta: name ? { name } : undefined });
     } catch (error) {
       // Nothing stays behind: no connection, and the camera light goes off.
       this.teardown();
@@ -248,9 +261,9 @@ export class Call {
 
   /**
    * @param {Client} client
-   * @param {Mesh} mesh
+   * @param {RoomCall} rtc
    */
-  wire(client, mesh) {
+  wire(client, rtc) {
     const on = (/** @type {() => void} */ off) => this.cleanup.push(off);
     on(client.on('state', (e) => this.onState(e)));
     on(
@@ -292,8 +305,9 @@ export class Call {
     );
     on(client.on('warning', (w) => console.warn('switchboard warning:', w.code, w.message)));
     on(
-      mesh.on('self', (self) => {
+      rtc.on('self', (self) => {
         this.self = self;
+        this.askForMedia();
         this.announceJoins = false;
         this.renderHostControls();
         this.renderPeople();
@@ -301,7 +315,7 @@ export class Call {
       }),
     );
     on(
-      mesh.on('members', (members) => {
+      rtc.on('members', (members) => {
         const before = new Set(this.members.keys());
         this.members = new Map(members);
         // The first list after a join is who was already there, not news.
@@ -323,20 +337,58 @@ export class Call {
       }),
     );
     on(
-      mesh.on('mode', ({ mode }) => {
+      rtc.on('media', ({ media, media_mode, by }) => {
+        const changed = this.media !== null && this.media !== media;
+        this.media = media;
+        this.mediaMode = media_mode;
+        const badge = byId('media-badge');
+        badge.textContent = media === 'sfu' ? 'SFU' : 'Mesh';
+        badge.dataset.media = media;
+        if (changed) this.addSystem(media === 'sfu' ? 'The call now goes through the server (SFU).' : 'The call is now direct between you (mesh).');
+        else if (by && by !== this.self?.peer) this.addSystem(`${this.nameOf(by)} set the media to ${media_mode}.`);
+        this.renderHostControls();
+        this.askForMedia();
+      }),
+    );
+    on(rtc.on('speakers', ({ peers }) => peers[0] && this.stage.setSpeaker(peers[0])));
+    on(
+      rtc.on('stream_state', ({ peer, tag, state, layer }) => {
+        // What the SFU sends of a member's video: a layer (q, h, f) or why nothing.
+        this.layers.set(`${peer}|${tag}`, layer ?? state);
+        const tile = this.tiles.get(`${peer}|${tag}`);
+        if (tile) tile.el.dataset.layer = layer ?? state;
+      }),
+    );
+    on(
+      rtc.on('track_state', (e) => {
+        const what = e.kind === 'audio' ? 'microphone' : 'camera';
+        if (e.self && e.muted && e.by !== this.self?.peer) {
+          // A host muted this side: the SDK stopped the track; the controls say so.
+          if (e.kind === 'audio') this.micOn = false;
+          else if (this.camOn) void this.toggleCamera(); // the camera goes off, light and all
+          this.addSystem(`${this.nameOf(e.by)} (host) turned off your ${what}. Turn it on again when you want.`);
+          this.renderControls();
+          this.broadcastState();
+        } else if (!e.self && e.muted && e.by !== e.peer) {
+          this.addSystem(`${this.nameOf(e.by)} turned off ${this.nameOf(e.peer)}'s ${what}.`);
+        }
+      }),
+    );
+    on(
+      rtc.on('mode', ({ mode }) => {
         this.mode = mode;
         this.renderHostControls();
       }),
     );
     on(
-      mesh.on('peer', ({ peer }) => {
+      rtc.on('peer', ({ peer }) => {
         this.ensureTile(peer, 'camera');
         this.sendState(peer);
         this.renderPeople();
       }),
     );
     on(
-      mesh.on('track', ({ peer, stream, tag }) => {
+      rtc.on('track', ({ peer, stream, tag }) => {
         const tile = this.ensureTile(peer, tag);
         if (tile.video.srcObject !== stream) {
           tile.video.srcObject = stream;
@@ -346,13 +398,13 @@ export class Call {
       }),
     );
     on(
-      mesh.on('stream_removed', ({ peer, tag }) => {
+      rtc.on('stream_removed', ({ peer, tag }) => {
         if (tag !== 'camera') this.removeTile(peer, tag);
       }),
     );
-    on(mesh.on('peer_closed', ({ peer }) => this.removePeerTiles(peer)));
+    on(rtc.on('peer_closed', ({ peer }) => this.removePeerTiles(peer)));
     on(
-      mesh.on('connection_state', ({ peer, state }) => {
+      rtc.on('connection_state', ({ peer, state }) => {
         const tile = this.tiles.get(`${peer}|camera`);
         if (tile) tile.el.dataset.connection = state;
         // The people list and the tile's RTT would otherwise say "connecting" until the next
@@ -362,7 +414,7 @@ export class Call {
       }),
     );
     on(
-      mesh.on('ended', ({ reason, by }) => {
+      rtc.on('ended', ({ reason, by }) => {
         if (this.ended) return;
         const why =
           reason === 'kicked'
@@ -462,7 +514,7 @@ export class Call {
     this.camOn = media.stream.getVideoTracks().length > 0;
     const audio = media.stream.getAudioTracks()[0];
     if (audio) audio.enabled = this.micOn;
-    await this.mesh?.setCameraStream(media.stream);
+    await this.rtc?.setCameraStream(media.stream);
     this.showMediaNotice(media.error);
     this.renderSelfTile();
     this.renderControls();
@@ -506,6 +558,8 @@ export class Call {
       ),
     );
     el.setAttribute('aria-label', `${this.nameOf(peer)} ${label}`);
+    const layer = this.layers.get(key);
+    if (layer) el.dataset.layer = layer;
     const tile = { el, video, peer, tag };
     this.tiles.set(key, tile);
     const grid = byId('grid');
@@ -520,7 +574,10 @@ export class Call {
 
   /** @param {Tile} tile */
   play(tile) {
-    tile.video.play().catch(() => {
+    tile.video.play().catch((/** @type {unknown} */ error) => {
+      // A newer stream replaced this one before it played (an SFU call adds a member's audio
+      // and video one after the other): that play() is moot, not refused.
+      if (/** @type {{name?: string}} */ (error)?.name === 'AbortError') return;
       // Autoplay with sound was refused: play muted and offer to unmute.
       tile.video.muted = true;
       void tile.video.play().catch(() => {});
@@ -560,9 +617,7 @@ export class Call {
   }
 
   layout() {
-    const grid = byId('grid');
-    const n = this.tiles.size;
-    grid.dataset.count = n > 9 ? 'many' : String(Math.max(1, n));
+    this.stage.render();
   }
 
   renderSelfTile() {
@@ -644,7 +699,7 @@ export class Call {
   personItem(peer, name, role, me, canKick) {
     const sample = this.quality.get(peer);
     const state = me ? { mic: this.micOn, cam: this.camOn } : this.remoteState.get(peer);
-    const link = me ? null : this.mesh?.connection(peer);
+    const link = me ? null : this.rtc?.connection(peer);
     const stats = me
       ? 'you'
       : !link
@@ -677,6 +732,24 @@ export class Call {
       ),
       role === 'host' ? h('span', { class: 'host-badge', text: 'Host' }) : null,
       state?.mic === false ? h('span', { class: 'muted-tag', text: 'muted' }) : null,
+      canKick && !me && this.media === 'sfu' && state?.mic !== false
+        ? h('button', {
+            type: 'button',
+            class: 'small host-mute',
+            text: 'Mute',
+            'aria-label': `Mute ${name}'s microphone`,
+            onclick: () => this.muteRemote(peer, 'audio'),
+          })
+        : null,
+      canKick && !me && this.media === 'sfu' && state?.cam !== false
+        ? h('button', {
+            type: 'button',
+            class: 'small host-mute',
+            text: 'Camera off',
+            'aria-label': `Turn off ${name}'s camera`,
+            onclick: () => this.muteRemote(peer, 'video'),
+          })
+        : null,
       canKick && !me
         ? h('button', {
             type: 'button',
@@ -695,6 +768,8 @@ export class Call {
     const toggle = /** @type {HTMLInputElement} */ (byId('mode-switch'));
     toggle.checked = this.mode === 'host_only';
     toggle.setAttribute('aria-checked', String(toggle.checked));
+    const mediaSelect = /** @type {HTMLSelectElement} */ (byId('media-select'));
+    if (this.mediaMode) mediaSelect.value = this.mediaMode;
     byId('mode-note').hidden = isHost || this.mode !== 'host_only';
     this.renderKnocks();
     /** @type {HTMLInputElement} */ (byId('chat-input')).placeholder =
@@ -710,6 +785,39 @@ export class Call {
       this.addSystem(`You removed ${name}.`);
     } catch (error) {
       this.addSystem(`Could not remove ${name}: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+
+  /**
+   * A host sets the room's media (`mesh`, `sfu` or `auto`).
+   * @param {'mesh' | 'sfu' | 'auto'} media
+   */
+  async setMedia(media) {
+    try {
+      await this.rtc?.setMedia(media);
+    } catch (error) {
+      const why = error instanceof SwitchboardError && error.code === 'media_unavailable' ? 'this server runs no SFU' : error instanceof Error ? error.message : String(error);
+      this.addSystem(`Could not change the media: ${why}.`);
+      this.renderHostControls();
+    }
+  }
+
+  /** A host that joined with `?media=` sets the room to it once, when it differs. */
+  askForMedia() {
+    const wanted = this.options.media;
+    if (!wanted || this.mediaAsked || this.self?.role !== 'host' || this.mediaMode === null) return;
+    this.mediaAsked = true;
+    if (wanted !== this.mediaMode) void this.setMedia(wanted);
+  }
+
+  /**
+   * A host turns off another member's microphone or camera (SFU rooms).
+   * @param {string} peer
+   * @param {'audio' | 'video'} kind
+   */
+  muteRemote(peer, kind) {
+    if (!this.rtc?.muteRemote(peer, kind)) {
+      this.addSystem(`${this.nameOf(peer)} sends no ${kind === 'audio' ? 'microphone' : 'camera'} to mute.`);
     }
   }
 
@@ -798,20 +906,21 @@ export class Call {
     const track = this.stream?.getAudioTracks()[0];
     if (!track) return;
     this.micOn = !this.micOn;
+    this.rtc?.mute('audio', !this.micOn);
     track.enabled = this.micOn;
     this.renderControls();
     this.broadcastState();
   }
 
   async toggleCamera() {
-    const mesh = this.mesh;
-    if (!mesh) return;
+    const rtc = this.rtc;
+    if (!rtc) return;
     if (this.camOn) {
       // Stop the camera (its light goes off); peers keep the sender and get no frames.
       const track = this.stream?.getVideoTracks()[0];
       track?.stop();
       if (track) this.stream?.removeTrack(track);
-      await mesh.setTrack('camera', 'video', null);
+      await rtc.setTrack('camera', 'video', null);
       this.camOn = false;
     } else {
       const videoId = /** @type {HTMLSelectElement} */ (byId('camera-select')).value || undefined;
@@ -823,7 +932,8 @@ export class Call {
       }
       if (!this.stream) this.stream = new MediaStream();
       this.stream.addTrack(track);
-      await mesh.setTrack('camera', 'video', track);
+      await rtc.setTrack('camera', 'video', track);
+      rtc.mute('video', false); // a host's mute ends when its publisher turns the camera on
       this.camOn = true;
       const tile = this.tiles.get(`${SELF}|camera`);
       if (tile) {
@@ -836,8 +946,8 @@ export class Call {
   }
 
   async toggleScreen() {
-    const mesh = this.mesh;
-    if (!mesh) return;
+    const rtc = this.rtc;
+    if (!rtc) return;
     if (this.screen) {
       this.stopScreen();
       return;
@@ -856,7 +966,7 @@ export class Call {
     this.screen = screen;
     track.addEventListener('ended', () => this.stopScreen());
     // Added next to the camera: every connection renegotiates.
-    await mesh.setTrack('screen', 'video', track);
+    await rtc.setTrack('screen', 'video', track);
     const tile = this.ensureTile(SELF, 'screen');
     tile.video.srcObject = screen;
     void tile.video.play().catch(() => {});
@@ -868,14 +978,14 @@ export class Call {
     if (!this.screen) return;
     this.screen.getTracks().forEach((t) => t.stop());
     this.screen = null;
-    this.mesh?.removeTrack('screen', 'video');
+    this.rtc?.removeTrack('screen', 'video');
     this.removeTile(SELF, 'screen');
     this.renderControls();
   }
 
   /** Tells every connected peer whether the mic and camera are on. */
   broadcastState() {
-    for (const peer of this.mesh?.links.keys() ?? []) this.sendState(peer);
+    for (const peer of this.rtc?.peers() ?? []) this.sendState(peer);
   }
 
   /** @param {string} peer */
@@ -927,7 +1037,7 @@ export class Call {
       this.stream?.removeTrack(old);
     }
     this.stream?.addTrack(track);
-    await this.mesh?.setTrack('camera', 'video', track);
+    await this.rtc?.setTrack('camera', 'video', track);
     this.settingsError(null);
   }
 
@@ -947,7 +1057,7 @@ export class Call {
     track.enabled = this.micOn;
     if (!this.stream) this.stream = new MediaStream();
     this.stream.addTrack(track);
-    await this.mesh?.setTrack('camera', 'audio', track);
+    await this.rtc?.setTrack('camera', 'audio', track);
     this.meter?.close();
     this.meter = new LevelMeter(track);
     this.settingsError(null);
@@ -987,10 +1097,10 @@ export class Call {
   }
 
   async sampleQuality() {
-    const mesh = this.mesh;
-    if (!mesh) return;
-    for (const peer of mesh.links.keys()) {
-      const sample = await mesh.quality(peer).catch(() => null);
+    const rtc = this.rtc;
+    if (!rtc) return;
+    for (const peer of rtc.peers()) {
+      const sample = await rtc.quality(peer).catch(() => null);
       if (!sample) continue;
       this.quality.set(peer, sample);
       const tile = this.tiles.get(`${peer}|camera`);
@@ -1007,14 +1117,14 @@ export class Call {
   }
 
   pickSpeaker() {
-    const mesh = this.mesh;
-    if (!mesh) return;
+    const rtc = this.rtc;
+    if (!rtc) return;
     /** @type {[string, number][]} */
     const levels = [];
     if (this.micOn && this.meter) levels.push([SELF, this.meter.level()]);
-    for (const peer of mesh.links.keys()) {
+    for (const peer of rtc.peers()) {
       if (this.remoteState.get(peer)?.mic === false) continue;
-      levels.push([peer, mesh.audioLevel(peer)]);
+      levels.push([peer, rtc.audioLevel(peer)]);
     }
     levels.sort((a, b) => b[1] - a[1]);
     const [loudest, level] = levels[0] ?? [null, 0];
@@ -1033,6 +1143,7 @@ export class Call {
     }
     if (speaker === this.speaker) return;
     this.speaker = speaker;
+    if (speaker) this.stage.setSpeaker(speaker);
     for (const tile of this.tiles.values()) tile.el.classList.toggle('speaking', tile.peer === speaker && tile.tag === 'camera');
     for (const li of byId('people').children) {
       const peer = /** @type {HTMLElement} */ (li).dataset.peer;
@@ -1070,7 +1181,7 @@ export class Call {
     this.timers = [];
     for (const off of this.cleanup.splice(0)) off();
     try {
-      this.mesh?.hangup('leave');
+      this.rtc?.hangup('leave');
     } catch {
       // already gone
     }
@@ -1078,6 +1189,7 @@ export class Call {
     this.stream?.getTracks().forEach((t) => t.stop());
     this.screen?.getTracks().forEach((t) => t.stop());
     this.meter?.close();
+    this.stage.close();
     for (const tile of this.tiles.values()) {
       tile.video.srcObject = null;
       tile.el.remove();

@@ -4,7 +4,8 @@
  * view. A share code takes the guest to its room, through the room's lobby when it has one.
  *
  * URL parameters: `?room=NAME` pre-fills the room (invite links); `&transport=ws|sse|poll` forces
- * a signaling transport (for testing); `&autojoin=1` joins at once. A token minted elsewhere (for a
+ * a signaling transport (for testing); `&media=mesh|sfu|auto` has a host set the room's media when
+ * it differs; `&autojoin=1` joins at once. A token minted elsewhere (for a
  * server without guest access) can be passed as `#token=JWT`: the fragment never reaches servers.
  */
 
@@ -25,6 +26,9 @@ const transportParam = params.get('transport');
 const transport =
   transportParam === 'ws' || transportParam === 'sse' || transportParam === 'poll' ? transportParam : 'auto';
 const linkToken = hash.get('token');
+const mediaParam = params.get('media');
+/** @type {'mesh' | 'sfu' | 'auto' | null} */
+const media = mediaParam === 'mesh' || mediaParam === 'sfu' || mediaParam === 'auto' ? mediaParam : null;
 
 const roomInput = /** @type {HTMLInputElement} */ (byId('room-input'));
 const nameInput = /** @type {HTMLInputElement} */ (byId('name-input'));
@@ -128,6 +132,7 @@ async function join() {
     room,
     name,
     transport,
+    media,
     token: redeemed?.token ?? linkToken,
     lobby: redeemed?.lobby ?? false,
     muted: mutedInput.checked,
@@ -173,6 +178,13 @@ function wireCallControls() {
     const side = byId('side');
     const collapsed = side.classList.toggle('collapsed');
     byId('side-toggle').setAttribute('aria-expanded', String(!collapsed));
+  });
+  byId('layout-toggle').addEventListener('click', () => call?.stage.setLayout(call.stage.layout === 'grid' ? 'speaker' : 'grid'));
+  byId('page-prev').addEventListener('click', () => call?.stage.turn(-1));
+  byId('page-next').addEventListener('click', () => call?.stage.turn(1));
+  byId('media-select').addEventListener('change', (e) => {
+    const value = /** @type {HTMLSelectElement} */ (e.target).value;
+    if (value === 'mesh' || value === 'sfu' || value === 'auto') void call?.setMedia(value);
   });
   byId('mode-switch').addEventListener('change', (e) => {
     const checked = /** @type {HTMLInputElement} */ (e.target).checked;

@@ -27,6 +27,7 @@ import { TRANSPORTS } from './transports.js';
 /** @typedef {import('./protocol.js').JoinedPayload} JoinedPayload */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
 /** @typedef {import('./protocol.js').RoomMode} RoomMode */
+/** @typedef {import('./protocol.js').MediaMode} MediaMode */
 /** @typedef {import('./protocol.js').PostResult} PostResult */
 /** @typedef {import('./transports.js').Transport} Transport */
 /** @typedef {import('./transports.js').TransportContext} TransportContext */
@@ -78,6 +79,8 @@ import { TRANSPORTS } from './transports.js';
  * @typedef {{room: string, from: string, payload: any, id?: string}} MessageEvent
  * @typedef {{type: 'offer' | 'answer' | 'candidate' | 'call_start' | 'call_end', room: string, from: string, payload: any}} SignalEvent
  * @typedef {{room: string, mode: RoomMode, by: string}} ModeChangedEvent
+ * @typedef {{room: string, media: 'mesh' | 'sfu', media_mode: MediaMode, by?: string}} MediaChangedEvent
+ * @typedef {{type: 'track_map' | 'track_published' | 'track_unpublished' | 'track_state' | 'stream_state' | 'layers' | 'speakers', room: string, payload: any}} MediaEvent
  * @typedef {{previous: string | null, session: string}} SessionResetEvent
  */
 
@@ -101,6 +104,9 @@ import { TRANSPORTS } from './transports.js';
  *   room (its owner's `POST /v1/rooms/{room}/messages`).
  * @property {SignalEvent} signal offer, answer, candidate, call_start or call_end from a peer.
  * @property {ModeChangedEvent} mode_changed
+ * @property {MediaChangedEvent} media_changed The room's media setting or effective media
+ *   changed (`auto` switches between mesh and SFU as members come and go).
+ * @property {MediaEvent} media What the SFU tells about the room's tracks (SFU rooms).
  * @property {{room: string, reason: string}} room_closed
  * @property {{room: string, reason: string}} replaced Another session of this user took over.
  * @property {{code: string, message: string}} warning
@@ -120,6 +126,9 @@ import { TRANSPORTS } from './transports.js';
  */
 
 const RELAYED = new Set(['offer', 'answer', 'candidate', 'call_start', 'call_end', 'message']);
+
+/** What the SFU tells members besides SDP (docs/protocol.md, "SFU rooms"), emitted as `media`. */
+const MEDIA = new Set(['track_map', 'track_published', 'track_unpublished', 'track_state', 'stream_state', 'layers', 'speakers']);
 
 /** @extends {Emitter<ClientEvents>} */
 export class Client extends Emitter {
@@ -279,6 +288,19 @@ export class Client extends Emitter {
    */
   async setMode(room, mode) {
     await this.request('mode', { room, payload: { mode } }, (m) => m.type === 'mode_changed');
+  }
+
+  /**
+   * Sets a room's media (hosts only): `mesh`, `sfu`, or `auto` (mesh for two, SFU from three).
+   * Resolves on the `media_changed` answering it (the sender's copy echoes its id); rejects with
+   * `forbidden` (a guest) or `media_unavailable` (`sfu` on a server without an SFU).
+   * @param {string} room
+   * @param {MediaMode} media
+   * @param {MediaMode} [current] The room's setting as last known; equal to `media`, nothing is sent.
+   */
+  async setMedia(room, media, current) {
+    if (media === current) return;
+    await this.request('set_media', { room, payload: { media } }, (m) => m.type === 'media_changed');
   }
 
   /**
@@ -807,6 +829,9 @@ export class Client extends Emitter {
       case 'mode_changed':
         this.emit('mode_changed', { room, mode: p.mode, by: p.by });
         break;
+      case 'media_changed':
+        this.emit('media_changed', { room, media: p.media, media_mode: p.media_mode, by: p.by });
+        break;
       case 'room_closed':
         this._rooms.delete(room);
         this.emit('room_closed', { room, reason: p.reason });
@@ -842,7 +867,9 @@ export class Client extends Emitter {
         this.emit('denied', { room, reason: p.reason });
         break;
       default:
-        if (RELAYED.has(msg.type) && msg.from) {
+        if (MEDIA.has(msg.type)) {
+          this.emit('media', { type: /** @type {MediaEvent['type']} */ (msg.type), room, payload: p });
+        } else if (RELAYED.has(msg.type) && msg.from) {
           this.emit('signal', {
             type: /** @type {SignalEvent['type']} */ (msg.type),
             room,

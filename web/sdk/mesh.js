@@ -20,7 +20,10 @@
  */
 
 import { Emitter } from './emitter.js';
+import { Negotiation, candidateFromWire, candidateToWire, isPolite, shouldConnect } from './negotiation.js';
 import { summarizeStats } from './quality.js';
+
+export { Negotiation, candidateFromWire, candidateToWire, isPolite, shouldConnect };
 
 /** @typedef {import('./client.js').Client} Client */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
@@ -37,108 +40,6 @@ import { summarizeStats } from './quality.js';
  */
 function unref(timer) {
   timer?.unref?.();
-}
-
-/**
- * Whether the local peer is the polite one towards `remote`: the higher id is polite.
- * @param {string} local
- * @param {string} remote
- */
-export function isPolite(local, remote) {
-  return local > remote;
-}
-
-/**
- * Whether two members should be connected in a room's mode: always in `free_for_all`; in
- * `host_only` only when one of them is a host (guests may signal only to hosts).
- * @param {RoomMode} mode
- * @param {Role} localRole
- * @param {Role} remoteRole
- */
-export function shouldConnect(mode, localRole, remoteRole) {
-  return mode !== 'host_only' || localRole === 'host' || remoteRole === 'host';
-}
-
-/**
- * Wire form of an ICE candidate.
- * @param {RTCIceCandidate | RTCIceCandidateInit | null} c
- */
-export function candidateToWire(c) {
-  if (!c || !c.candidate) return { candidate: '' };
-  /** @type {Record<string, any>} */
-  const out = { candidate: c.candidate };
-  if (c.sdpMid != null) out.sdp_mid = c.sdpMid;
-  if (c.sdpMLineIndex != null) out.sdp_m_line_index = c.sdpMLineIndex;
-  if (c.usernameFragment != null) out.username_fragment = c.usernameFragment;
-  return out;
-}
-
-/**
- * `RTCIceCandidateInit` from the wire form.
- * @param {any} p
- * @returns {RTCIceCandidateInit}
- */
-export function candidateFromWire(p) {
-  /** @type {RTCIceCandidateInit} */
-  const init = { candidate: String(p?.candidate ?? '') };
-  if (p?.sdp_mid != null) init.sdpMid = p.sdp_mid;
-  if (p?.sdp_m_line_index != null) init.sdpMLineIndex = p.sdp_m_line_index;
-  if (p?.username_fragment != null) init.usernameFragment = p.username_fragment;
-  if (init.sdpMid == null && init.sdpMLineIndex == null) init.sdpMLineIndex = 0;
-  return init;
-}
-
-/**
- * The negotiation state of one remote peer (perfect negotiation), apart from the connection, so
- * the decisions can be unit-tested.
- */
-export class Negotiation {
-  /** @param {boolean} polite */
-  constructor(polite) {
-    this.polite = polite;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
-    this.settingRemoteAnswer = false;
-    /** Candidates received before a remote description. @type {RTCIceCandidateInit[]} */
-    this.buffered = [];
-  }
-
-  /**
-   * What to do with an incoming description, given the connection's signaling state:
-   * `ignore` (impolite side, crossing offer) or `accept` (a polite side's crossing offer is accepted:
-   * setRemoteDescription rolls the local offer back).
-   * @param {'offer' | 'answer'} type
-   * @param {RTCSignalingState} signalingState
-   * @returns {'ignore' | 'accept'}
-   */
-  onDescription(type, signalingState) {
-    const ready = !this.makingOffer && (signalingState === 'stable' || this.settingRemoteAnswer);
-    const collision = type === 'offer' && !ready;
-    this.ignoreOffer = !this.polite && collision;
-    return this.ignoreOffer ? 'ignore' : 'accept';
-  }
-
-  /**
-   * What to do with an incoming candidate: `buffer` it until a remote description is set, or
-   * `add` it now.
-   * @param {RTCIceCandidateInit} candidate
-   * @param {boolean} hasRemoteDescription
-   * @returns {'buffer' | 'add'}
-   */
-  onCandidate(candidate, hasRemoteDescription) {
-    if (!hasRemoteDescription) {
-      this.buffered.push(candidate);
-      return 'buffer';
-    }
-    return 'add';
-  }
-
-  /** The buffered candidates, in order, emptying the buffer. */
-  takeBuffered() {
-    const out = this.buffered;
-    this.buffered = [];
-    return out;
-  }
 }
 
 /**
@@ -223,6 +124,8 @@ export class Mesh extends Emitter {
     this.client = client;
     this.room = options.room;
     this.options = options;
+    /** What carries the media: connections to each member. */
+    this.kind = /** @type {const} */ ('mesh');
     this.callId = `call-${Math.random().toString(36).slice(2, 10)}`;
     /** @type {Map<string, Link>} */
     this.links = new Map();
@@ -380,25 +283,49 @@ export class Mesh extends Emitter {
     this.client.leave(this.room).catch(() => {});
   }
 
+  /** The members this side has a connection to. */
+  peers() {
+    return [...this.links.keys()];
+  }
+
+  /**
+   * Starts in a room already joined (a {@link RoomCall} switching to the mesh): connects to the
+   * members `joined` lists, and to later ones.
+   * @param {JoinedPayload} joined
+   */
+  attach(joined) {
+    this._listen();
+    this._joined(joined);
+  }
+
+  /**
+   * Closes every connection and stops listening, without leaving the room (a {@link RoomCall}
+   * switching away from the mesh).
+   * @param {string} reason
+   */
+  detach(reason) {
+    this._closeAll(reason);
+    this._unlisten();
+  }
+
+  /**
+   * Closes the connection to one member, which now gets its media another way.
+   * @param {string} peer
+   */
+  release(peer) {
+    this._close(peer, 'media_changed');
+  }
+
   // ---- internals ----
 
   _listen() {
     if (this.active) return;
     this.active = true;
     const c = this.client;
-    const mine = (/** @type {{room: string}} */ e) => e.room === this.room;
+    // `active` too: a listener removed during an emit still sees that one event.
+    const mine = (/** @type {{room: string}} */ e) => e.room === this.room && this.active;
     this._offs.push(
-      c.on('joined', (e) => {
-        if (!mine(e)) return;
-        this.self = { peer: e.peer, role: e.role };
-        this.mode = e.mode;
-        this.iceServers = e.ice_servers ?? [];
-        this.members = new Map(e.peers.map((p) => [p.peer, p]));
-        this.emit('self', this.self);
-        this.emit('mode', { mode: this.mode });
-        this.emit('members', this.members);
-        this._reconcile();
-      }),
+      c.on('joined', (e) => mine(e) && this._joined(e)),
       c.on('peer_joined', (e) => {
         if (!mine(e)) return;
         const { room: _room, ...info } = e;
@@ -430,6 +357,21 @@ export class Mesh extends Emitter {
       c.on('signal', (e) => mine(e) && this._signal(e)),
     );
     if (this.options.hangupOnUnload !== false) globalThis.addEventListener?.('pagehide', this._onPageHide);
+  }
+
+  /**
+   * The room as `joined` (or the call it takes over from) describes it: connects to its members.
+   * @param {JoinedPayload} e
+   */
+  _joined(e) {
+    this.self = { peer: e.peer, role: e.role };
+    this.mode = e.mode;
+    this.iceServers = e.ice_servers ?? [];
+    this.members = new Map(e.peers.map((p) => [p.peer, p]));
+    this.emit('self', this.self);
+    this.emit('mode', { mode: this.mode });
+    this.emit('members', this.members);
+    this._reconcile();
   }
 
   _unlisten() {

@@ -7,6 +7,7 @@
 /** @typedef {'ws' | 'sse' | 'poll'} TransportName */
 /** @typedef {'host' | 'guest'} Role */
 /** @typedef {'host_only' | 'free_for_all'} RoomMode */
+/** @typedef {'mesh' | 'sfu' | 'auto'} MediaMode The media setting of a room. */
 
 /**
  * One message from the server.
@@ -79,6 +80,7 @@
  * @property {Role} role
  * @property {RoomMode} mode
  * @property {'mesh' | 'sfu'} media Where the room's media goes; `sfu`: offer to the peer `sfu`.
+ * @property {MediaMode} [media_mode] The room's media setting (`auto`: mesh for two, SFU from three).
  * @property {PeerInfo[]} peers
  * @property {IceServer[]} ice_servers
  */

@@ -110,3 +110,27 @@ export function summarizeStats(report, previous, now) {
   const sample = { at: now, rttMs, lossPct, inKbps, outKbps, bytesIn, bytesOut, packetsReceived, packetsLost, candidateType };
   return { ...sample, quality: grade(sample) };
 }
+
+/**
+ * The stats of one member's media on a shared connection (an SFU call): everything about the
+ * connection (candidate pairs, transport, outbound), but only the `inbound-rtp` of the m-lines
+ * (`mid`) or receiver tracks (`trackIdentifier`, for browsers without `mid` on them) that carry
+ * that member's tracks.
+ * @param {Iterable<any> | {values(): Iterable<any>}} report
+ * @param {Set<string>} mids
+ * @param {Set<string>} trackIds
+ * @returns {any[]}
+ */
+export function statsForMids(report, mids, trackIds) {
+  /** @type {Iterable<any>} */
+  const stats =
+    'values' in report && typeof report.values === 'function'
+      ? /** @type {{values(): Iterable<any>}} */ (report).values()
+      : /** @type {Iterable<any>} */ (report);
+  const out = [];
+  for (const s of stats) {
+    if (s.type === 'inbound-rtp' && !mids.has(s.mid) && !trackIds.has(s.trackIdentifier)) continue;
+    out.push(s);
+  }
+  return out;
+}

@@ -1,26 +1,33 @@
 // @ts-check
 /**
- * switchboard browser SDK: a resumable signaling client and a full-mesh call manager.
+ * switchboard browser SDK: a resumable signaling client, and calls over a full mesh or the
+ * server's SFU behind one `RoomCall` that follows the room's media.
  *
  * ```js
- * import { Client, Mesh } from '/sdk/switchboard.js';
+ * import { Client, RoomCall } from '/sdk/switchboard.js';
  * const client = new Client({ token });
  * await client.connect();
- * const mesh = new Mesh(client, { room: 'standup' });
- * mesh.on('track', ({ peer, stream }) => show(peer, stream));
- * await mesh.setCameraStream(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
- * await mesh.join({ meta: { name: 'Ann' } });
+ * const call = new RoomCall(client, { room: 'standup' });
+ * call.on('track', ({ peer, stream, tag }) => show(peer, tag, stream));
+ * await call.setCameraStream(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
+ * await call.join({ meta: { name: 'Ann' } });
  * ```
  *
  * See docs/sdk.md for the whole API.
  */
 
 export { Client } from './client.js';
-export { Mesh, isPolite, shouldConnect, Negotiation, candidateToWire, candidateFromWire } from './mesh.js';
+export { Mesh } from './mesh.js';
+export { isPolite, shouldConnect, Negotiation, candidateToWire, candidateFromWire } from './negotiation.js';
+export { SfuCall, SFU_PEER } from './sfu.js';
+export { RoomCall } from './room-call.js';
+export { SIMULCAST_ENCODINGS, applyLayers, encodingsFor } from './simulcast.js';
+export { ViewBoard, normalizeView } from './views.js';
+export { TrackTable } from './tracks.js';
 export { Backoff } from './backoff.js';
 export { Emitter } from './emitter.js';
 export { SwitchboardError, ErrorCodes, errorFromResponse } from './protocol.js';
-export { summarizeStats, grade } from './quality.js';
+export { summarizeStats, grade, statsForMids } from './quality.js';
 export { WebSocketTransport, SseTransport, PollTransport, TRANSPORTS, wsCloseMeaning } from './transports.js';
 export { redeemShareCode, requestGuestToken } from './token.js';
 

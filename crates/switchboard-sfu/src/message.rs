@@ -3,7 +3,7 @@
 //! The wire shapes (the `payload` of each message) are in docs/protocol.md, "SFU rooms"; the
 //! server wraps them in the envelope with `from: "sfu"`.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::Serialize;
 use str0m::net::Transmit;
@@ -17,6 +17,9 @@ pub enum Inbound {
     Offer {
         /// The SDP text.
         sdp: String,
+        /// The stream tag the peer gives each m-line it sends (`camera`, `screen`), by mid:
+        /// announced with the track so subscribers can tell a screen share from a camera.
+        tags: BTreeMap<String, String>,
     },
     /// The peer's answer to the SFU's last offer.
     Answer {
@@ -70,6 +73,14 @@ pub struct TrackInfo {
     pub kind: TrackKind,
     /// Muted: the SFU forwards nothing of it until it is unmuted.
     pub muted: bool,
+    /// The stream tag its publisher gave it in its offer (`camera`, `screen`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Arc<str>>,
+    /// The m-line that carries it in the publisher's own session: set only in the copy the
+    /// publisher gets, which is how it learns its tracks' ids (for `mute`, `layers`,
+    /// `track_state`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
 }
 
 /// Whether a subscriber receives a simulcast track (`stream_state`).

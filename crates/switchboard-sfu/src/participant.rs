@@ -120,6 +120,9 @@ pub(crate) struct Participant {
     pub downlink: Option<u64>,
     /// The SFU's offer waiting for the peer's answer.
     pub pending: Option<SdpPendingOffer>,
+    /// The stream tags the peer gave its m-lines in its offers, by mid; a track takes its
+    /// m-line's tag when it is published.
+    pub tags: HashMap<String, Arc<str>>,
 }
 
 /// Runs one call into str0m, turning an error or a panic into the reason the participant is
@@ -145,6 +148,7 @@ impl Participant {
             views: HashMap::new(),
             downlink: None,
             pending: None,
+            tags: HashMap::new(),
         }
     }
 

@@ -34,6 +34,9 @@ use crate::{
     track::Track,
 };
 
+/// The longest mid or stream tag an offer's `tags` may name; longer ones are ignored.
+const MAX_TAG_BYTES: usize = 32;
+
 /// A participant's handle inside one [`Sfu`]; never reused.
 pub(crate) type Pid = u64;
 
@@ -183,8 +186,18 @@ impl Sfu {
 
     fn apply(&mut self, now: Instant, pid: Pid, message: Inbound) -> Result<(), SfuError> {
         match message {
-            Inbound::Offer { sdp } => {
+            Inbound::Offer { sdp, tags } => {
+                let max_tags = self.config.max_media_lines;
                 let participant = self.participants.get_mut(&pid).expect("pid is live");
+                // Tags are the client's labels, kept as short as a token; past the m-line
+                // limit or the length, they are ignored rather than refusing the media.
+                let usable = tags
+                    .into_iter()
+                    .filter(|(mid, tag)| mid.len() <= MAX_TAG_BYTES && tag.len() <= MAX_TAG_BYTES)
+                    .take(max_tags);
+                for (mid, tag) in usable {
+                    participant.tags.insert(mid, tag.into());
+                }
                 let fresh = participant.rtc.is_none();
                 let answer = participant.accept_offer(now, &self.config, &sdp)?;
                 self.signal(pid, ToPeer::Answer { sdp: answer });

@@ -64,6 +64,8 @@ pub(crate) struct Track {
     pub rids: Vec<Rid>,
     /// Which layers its publisher was last told someone receives (`layers`).
     pub told_layers: Option<Vec<bool>>,
+    /// The stream tag its publisher gave its m-line (`camera`, `screen`), if any.
+    pub tag: Option<Arc<str>>,
 }
 
 /// The rids browsers are told to use for simulcast, lowest layer first.
@@ -95,6 +97,16 @@ impl Track {
             track: TrackId(self.id_text.clone()),
             kind: self.kind,
             muted: self.muted,
+            tag: self.tag.clone(),
+            mid: None,
         }
     }
+
+    /// Whether its publisher tagged it a screen share (the allocator serves those first).
+    pub fn is_screen(&self) -> bool {
+        self.tag.as_deref() == Some(SCREEN_TAG)
+    }
 }
+
+/// The stream tag of a screen share (the SDK's tag for `getDisplayMedia` tracks).
+const SCREEN_TAG: &str = "screen";

@@ -206,6 +206,7 @@ fn bad_input_gets_an_error_and_the_sfu_serves_the_others() {
         2,
         Inbound::Offer {
             sdp: "not sdp".into(),
+            tags: Default::default(),
         },
     );
     assert!(matches!(errors(&mut w)[..], [SfuError::BadSdp(_)]));
@@ -232,13 +233,25 @@ fn bad_input_gets_an_error_and_the_sfu_serves_the_others() {
     // A real offer, but with a video codec the SFU does not forward.
     let offer = offer_text(&mut w, 2, &[MediaKind::Video]);
     let h264 = offer.replace("VP8/90000", "XYZ/90000");
-    w.send(2, Inbound::Offer { sdp: h264 });
+    w.send(
+        2,
+        Inbound::Offer {
+            sdp: h264,
+            tags: Default::default(),
+        },
+    );
     assert!(matches!(
         errors(&mut w)[..],
         [SfuError::UnsupportedCodec(_)]
     ));
     let many = offer_text(&mut w, 2, &[MediaKind::Audio; 4]);
-    w.send(2, Inbound::Offer { sdp: many });
+    w.send(
+        2,
+        Inbound::Offer {
+            sdp: many,
+            tags: Default::default(),
+        },
+    );
     assert!(matches!(errors(&mut w)[..], [SfuError::TooManyTracks(_)]));
     assert_eq!(
         w.sfu.connected_participants(),
@@ -327,7 +340,13 @@ fn when_both_offer_at_once_the_sfu_yields_and_offers_again() {
     // the SFU's offer, the SFU answers p0's and then offers p1's track again.
     let glare = w.prepare_offer(0, &[MediaKind::Video]);
     w.offer(1, &[MediaKind::Video]);
-    w.send(0, Inbound::Offer { sdp: glare });
+    w.send(
+        0,
+        Inbound::Offer {
+            sdp: glare,
+            tags: Default::default(),
+        },
+    );
     w.run_media(2 * SECOND, &[0, 1]);
 
     assert_eq!(w.mapped(0).get("p1"), Some(&1));

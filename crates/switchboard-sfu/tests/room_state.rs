@@ -156,3 +156,45 @@ fn a_host_mutes_another_member_who_alone_unmutes() {
     w.run_media(2 * SECOND, &[0]);
     assert!(w.clients[2].frames_from("p0").len() > heard + 50);
 }
+
+/// A publisher learns each track's id from its own `track_published` (with the m-line), and
+/// the stream tag it gave the m-line reaches the room.
+#[test]
+fn a_publisher_learns_its_track_ids_and_its_tags_reach_the_room() {
+    let mut w = World::new(2);
+    w.connect(0, AUDIO);
+    w.connect(1, &[]);
+    w.offer_tagged(0, VIDEO, "screen");
+    w.run_media(SECOND, &[0]);
+
+    let own = &w.clients[0].own;
+    assert_eq!(own.len(), 2, "{own:?}");
+    let sending: Vec<String> = w.clients[0]
+        .sending
+        .iter()
+        .map(|(m, _)| m.to_string())
+        .collect();
+    assert_eq!(
+        own.iter()
+            .map(|(mid, _, _)| mid.clone())
+            .collect::<Vec<_>>(),
+        sending,
+        "each own track names the m-line it rides on"
+    );
+    assert_eq!(own[0].2, None, "the untagged microphone");
+    assert_eq!(own[1].2.as_deref(), Some("screen"));
+    // The others hear of the same ids; nobody hears of its own tracks as someone else's.
+    let ids: Vec<TrackId> = own.iter().map(|(_, t, _)| t.clone()).collect();
+    let heard: Vec<TrackId> = w.clients[1]
+        .published
+        .iter()
+        .map(|(_, t)| t.clone())
+        .collect();
+    assert_eq!(heard, ids);
+    assert!(w.clients[0].published.is_empty());
+    assert_eq!(
+        w.clients[1].tags.get(&ids[1]).map(String::as_str),
+        Some("screen")
+    );
+    assert_eq!(w.clients[1].tags.len(), 1);
+}

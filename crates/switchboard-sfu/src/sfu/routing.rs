@@ -77,6 +77,7 @@ impl Sfu {
         let id = TrackId::new(self.next_track);
         self.next_track += 1;
         participant.published.push((mid, id.clone()));
+        let tag = participant.tags.get(&*mid).cloned();
         let track = Track {
             id_text: id.text(),
             owner: pid,
@@ -91,10 +92,17 @@ impl Sfu {
             muted: false,
             rids,
             told_layers: None,
+            tag,
         };
         let info = track.info();
         let room = track.room.clone();
         self.tracks.insert(id.clone(), track);
+        // The publisher's own copy names the m-line: its one way to learn the track's id.
+        let own = crate::TrackInfo {
+            mid: Some(mid.to_string()),
+            ..info.clone()
+        };
+        self.signal(pid, ToPeer::TrackPublished(own));
         for other in self.members_except(&room, pid) {
             self.signal(other, ToPeer::TrackPublished(info.clone()));
             let p = self.participants.get_mut(&other).expect("member is live");

@@ -43,7 +43,11 @@ impl Sfu {
             tracks.insert(
                 s.track.clone(),
                 VideoTrack {
-                    source: VideoSource::Camera,
+                    source: if t.is_screen() {
+                        VideoSource::Screen
+                    } else {
+                        VideoSource::Camera
+                    },
                     layers,
                 },
             );

@@ -68,6 +68,10 @@ pub struct Client {
     pub frames: Vec<Frame>,
     pub keyframe_requests: usize,
     pub published: Vec<(String, TrackId)>,
+    /// The stream tags of others' tracks, as announced.
+    pub tags: HashMap<TrackId, String>,
+    /// Its own tracks, as the SFU told it: (mid, track, tag).
+    pub own: Vec<(String, TrackId, Option<String>)>,
     pub unpublished: Vec<(String, TrackId)>,
     pub errors: Vec<SfuError>,
     /// Every `layers` received: (track, active rids, paused rids).
@@ -156,6 +160,8 @@ impl World {
                     frames: Vec::new(),
                     keyframe_requests: 0,
                     published: Vec::new(),
+                    own: Vec::new(),
+                    tags: HashMap::new(),
                     unpublished: Vec::new(),
                     errors: Vec::new(),
                     speakers: Vec::new(),
@@ -201,7 +207,24 @@ impl World {
     /// which needs one m-line, so a data channel is added).
     pub fn offer(&mut self, i: usize, kinds: &[MediaKind]) {
         let sdp = self.prepare_offer(i, kinds);
-        self.send(i, Inbound::Offer { sdp });
+        self.send(
+            i,
+            Inbound::Offer {
+                sdp,
+                tags: Default::default(),
+            },
+        );
+    }
+
+    /// Client `i` offers new send-only m-lines of `kinds`, each tagged `tag` in the offer.
+    pub fn offer_tagged(&mut self, i: usize, kinds: &[MediaKind], tag: &str) {
+        let sdp = self.prepare_offer(i, kinds);
+        let sending = &self.clients[i].sending;
+        let tags = sending[sending.len() - kinds.len()..]
+            .iter()
+            .map(|(mid, _)| (mid.to_string(), tag.to_string()))
+            .collect();
+        self.send(i, Inbound::Offer { sdp, tags });
     }
 
     /// Client `i` makes the offer [`World::offer`] sends, and keeps it: until it is sent, the
@@ -247,6 +270,7 @@ impl World {
             i,
             Inbound::Offer {
                 sdp: offer.to_sdp_string(),
+                tags: Default::default(),
             },
         );
     }
@@ -477,7 +501,17 @@ impl World {
                     .map(|e| (e.mid, (e.peer.to_string(), e.track)))
                     .collect();
             }
-            ToPeer::TrackPublished(info) => c.published.push((info.peer.to_string(), info.track)),
+            ToPeer::TrackPublished(info) => match info.mid {
+                Some(mid) => c
+                    .own
+                    .push((mid, info.track, info.tag.map(|t| t.to_string()))),
+                None => {
+                    if let Some(tag) = info.tag {
+                        c.tags.insert(info.track.clone(), tag.to_string());
+                    }
+                    c.published.push((info.peer.to_string(), info.track));
+                }
+            },
             ToPeer::TrackUnpublished { peer, track } => {
                 c.unpublished.push((peer.to_string(), track))
             }

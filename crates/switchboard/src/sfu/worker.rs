@@ -172,6 +172,33 @@ struct SdpPayload {
     sdp: String,
 }
 
+/// An offer's payload: its SDP and the stream tags of its m-lines. `tags` is an extension the
+/// protocol's parser does not check, so a malformed one is ignored, never an error.
+#[derive(Deserialize)]
+struct OfferPayload {
+    sdp: String,
+    #[serde(default)]
+    tags: serde_json::Value,
+}
+
+impl OfferPayload {
+    fn into_inbound(self) -> Inbound {
+        let tags = self
+            .tags
+            .as_object()
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|(mid, tag)| Some((mid.clone(), tag.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Inbound::Offer {
+            sdp: self.sdp,
+            tags,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct CandidatePayload {
     candidate: String,
@@ -191,8 +218,9 @@ fn apply(sfu: &mut Sfu, command: MediaCommand) {
             payload,
         } => {
             let inbound = match kind {
-                SignalKind::Offer => serde_json::from_str::<SdpPayload>(&payload)
-                    .map(|p| Inbound::Offer { sdp: p.sdp }),
+                SignalKind::Offer => {
+                    serde_json::from_str::<OfferPayload>(&payload).map(OfferPayload::into_inbound)
+                }
                 SignalKind::Answer => serde_json::from_str::<SdpPayload>(&payload)
                     .map(|p| Inbound::Answer { sdp: p.sdp }),
                 _ => {
