@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use switchboard_protocol::{ErrorCode, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId};
+use switchboard_protocol::{
+    ErrorCode, KnockEnd, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId,
+};
 
 use crate::{CloseReason, RateScope, SessionId};
 
@@ -120,6 +122,28 @@ pub enum Event {
         room: RoomId,
         /// The new mode.
         mode: Mode,
+    },
+    /// A lobby guest knocked on a room (a new knock, not one repeated).
+    Knocked {
+        /// The room.
+        room: RoomId,
+        /// The knock's ticket, which hosts answer.
+        ticket: PeerId,
+        /// The guest's user (its lobby token's `sub`).
+        user: Arc<str>,
+        /// The guest's display name.
+        name: Option<String>,
+    },
+    /// A knock ended: admitted, denied, expired or withdrawn.
+    KnockEnded {
+        /// The room.
+        room: RoomId,
+        /// The knock's ticket.
+        ticket: PeerId,
+        /// How it ended.
+        outcome: KnockEnd,
+        /// The host that decided, when one did over signaling.
+        by: Option<PeerId>,
     },
     /// A message was relayed.
     Relayed {
