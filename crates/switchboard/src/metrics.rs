@@ -4,6 +4,8 @@
 //! lifecycle; the room and member gauges are read from the hub when scraped, so they can never
 //! drift from the state they describe.
 
+mod journal;
+
 use std::time::{Duration, Instant};
 
 use prometheus_client::{
@@ -13,6 +15,8 @@ use prometheus_client::{
 };
 use switchboard_core::{Event, Outgoing, RateScope, Stats};
 use switchboard_sfu::SfuStats;
+
+pub use journal::{DeliveryResult, JournalMetrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
@@ -129,6 +133,8 @@ pub struct Metrics {
     sfu_layer_switches: Counter,
     /// Datagrams on the SFU's socket, in then out.
     sfu_datagrams: [Counter; 2],
+    /// The audit log's and the webhooks' ([`crate::journal`]).
+    journal: JournalMetrics,
 }
 
 /// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
@@ -183,8 +189,10 @@ impl Default for Metrics {
             sfu_layer_switches: Counter::default(),
             sfu_media_failures: Counter::default(),
             sfu_datagrams: Default::default(),
+            journal: JournalMetrics::default(),
             registry: Registry::default(),
         };
+        m.journal.register(&mut registry);
         registry.register(
             "ws_connections_gauge",
             "Open client streams by transport (ws, sse, poll)",
@@ -347,6 +355,13 @@ impl Default for Metrics {
             sfu_datagrams,
             ..m
         }
+    }
+}
+
+impl Metrics {
+    /// The journal's metrics.
+    pub fn journal(&self) -> &JournalMetrics {
+        &self.journal
     }
 }
 

@@ -1,0 +1,241 @@
+//! Webhooks over real sockets: a call's events (room_started, participant_joined, participant_left,
+//! room_finished) are queued while the receiver is down, survive a restart of the server in the
+//! outbox, and reach the receiver once it is up, in the room's order, each signed as the Standard
+//! Webhooks specification says: checked by the specification's own Python library (PyPI's
+//! `standardwebhooks`, set up by `scripts/ensure-standardwebhooks`), not by our code. Runs on
+//! SQLite and on PostgreSQL.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    process::{Command, Stdio},
+    sync::Arc,
+};
+
+use axum::{Router, extract::State, http::HeaderMap, routing::post};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use switchboard::control::webhooks::WebhookSettings;
+use switchboard_protocol::Role;
+use switchboard_store::testing::TestDb;
+use switchboard_testkit::{
+    api::Api,
+    eventually,
+    metrics::{Scrape, scrape},
+    server::no_address_budgets,
+};
+
+/// A receiver's secret: `whsec_` and base64 of 32 bytes.
+const SECRET: &str = "whsec_c3dpdGNoYm9hcmQgd2ViaG9vayB0ZXN0IGtleSAzMmI=";
+
+/// What the receiver got: the three headers and the body, as received.
+#[derive(Debug, Clone)]
+struct Delivery {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+type Received = Arc<Mutex<Vec<Delivery>>>;
+
+/// A sample of `scrape`, 0 until it first counts.
+fn sample(scrape: &Scrape, key: &str) -> f64 {
+    scrape.samples.get(key).copied().unwrap_or(0.0)
+}
+
+async fn receive(State(got): State<Received>, headers: HeaderMap, body: String) -> &'static str {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    got.lock().push(Delivery {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body,
+    });
+    "ok"
+}
+
+/// Serves the receiver on `addr` (a port nobody listened on until now).
+async fn receiver(addr: SocketAddr) -> Received {
+    let got = Received::default();
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("the reserved port");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    got
+}
+
+/// Checks every delivery's signature with the reference library; `false` when it is not set up
+/// (outside CI only: with `CI` set that fails the test).
+fn verified_by_the_reference_library(deliveries: &[Delivery]) -> bool {
+    let python = std::env::var("SWITCHBOARD_TEST_STANDARDWEBHOOKS").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/standardwebhooks-venv/bin/python"
+        )
+        .into()
+    });
+    let script = r#"
+import json, sys
+from standardwebhooks import Webhook
+secret, deliveries = json.load(sys.stdin)
+hook = Webhook(secret)
+for d in deliveries:
+    hook.verify(d["body"], {"webhook-id": d["id"], "webhook-timestamp": d["timestamp"],
+                            "webhook-signature": d["signature"]})
+try:
+    d = dict(deliveries[0], body=deliveries[0]["body"] + " ")
+    hook.verify(d["body"], {"webhook-id": d["id"], "webhook-timestamp": d["timestamp"],
+                            "webhook-signature": d["signature"]})
+except Exception:
+    print("verified", len(deliveries))
+"#;
+    let child = Command::new(&python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and {python} cannot run ({e}): run scripts/ensure-standardwebhooks")
+        }
+        Err(e) => {
+            eprintln!(
+                "skipping the reference check: {python}: {e} (scripts/ensure-standardwebhooks)"
+            );
+            return false;
+        }
+    };
+    let input: Vec<Value> = deliveries
+        .iter()
+        .map(|d| json!({"id": d.id, "timestamp": d.timestamp, "signature": d.signature, "body": d.body}))
+        .collect();
+    let input = serde_json::to_vec(&json!([SECRET, input])).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == format!("verified {}", deliveries.len()),
+        "the reference library refused a signature (or accepted a changed body): {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+async fn events_wait_out_a_receiver_down_and_a_restart(db: Option<TestDb>) {
+    let Some(db) = db else { return };
+    // A port with nobody on it: the receiver is down (connections refused) until it is served.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let settings = move |c: &mut switchboard::config::Config| {
+        no_address_budgets(c);
+        c.webhooks = vec![WebhookSettings {
+            url: format!("http://{addr}/hook"),
+            events: Vec::new(),
+            secret: SECRET.into(),
+        }];
+        c.webhook_delivery.retry_base_ms = 20;
+        c.webhook_delivery.retry_max_ms = 100;
+    };
+    let mut api = Api::start(Some(&db), settings).await;
+    let mut ann = api.server.client("user-ann", "standup", Role::Host).await;
+    ann.join("standup", "ann").await;
+    let mut bob = api.server.client("user-bob", "standup", Role::Guest).await;
+    bob.join("standup", "bob").await;
+    ann.expect("peer_joined").await;
+    bob.close().await;
+    ann.expect("peer_left").await;
+    ann.close().await;
+    let metrics = api.server.http("/metrics");
+    eventually("failed attempts at the receiver that is down", || async {
+        let m = scrape(&metrics).await;
+        let failed = sample(&m, "webhook_deliveries_total{result=\"failed\"}");
+        let waiting = sample(&m, "webhook_outbox_gauge");
+        match failed >= 2.0 && waiting == 6.0 {
+            true => Ok(()),
+            false => Err((failed, waiting)),
+        }
+    })
+    .await;
+
+    // Restarted with the events still in the outbox; then the receiver comes up.
+    api.server.shutdown().await;
+    drop(api);
+    let api = Api::start(Some(&db), settings).await;
+    let got = receiver(addr).await;
+    let deliveries = eventually("every event delivered", || async {
+        let got = got.lock().clone();
+        let mut unique: Vec<Delivery> = Vec::new();
+        for d in got {
+            // At least once: a repeat carries the same webhook-id.
+            if !unique.iter().any(|u| u.id == d.id) {
+                unique.push(d);
+            }
+        }
+        match unique.len() {
+            6 => Ok(unique),
+            n => Err(n),
+        }
+    })
+    .await;
+    let bodies: Vec<Value> = deliveries
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "room_started",
+            "participant_joined",
+            "participant_joined",
+            "participant_left",
+            "participant_left",
+            "room_finished"
+        ],
+        "in the room's order"
+    );
+    let peers: Vec<&str> = bodies[1..5]
+        .iter()
+        .map(|b| b["data"]["peer"].as_str().unwrap())
+        .collect();
+    assert_eq!(peers, ["ann", "bob", "bob", "ann"]);
+    assert_eq!(bodies[2]["data"]["user"], "user-bob");
+    assert!(bodies.iter().all(|b| b["data"]["room"] == "standup"));
+    verified_by_the_reference_library(&deliveries);
+
+    eventually("the outbox emptied", || async {
+        let m = scrape(&api.server.http("/metrics")).await;
+        let delivered = sample(&m, "webhook_deliveries_total{result=\"delivered\"}");
+        match (sample(&m, "webhook_outbox_gauge"), delivered) {
+            (0.0, delivered) if delivered >= 6.0 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    drop(api);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn events_wait_out_a_receiver_down_and_a_restart_sqlite() {
+    events_wait_out_a_receiver_down_and_a_restart(Some(TestDb::sqlite())).await;
+}
+
+#[tokio::test]
+async fn events_wait_out_a_receiver_down_and_a_restart_postgres() {
+    events_wait_out_a_receiver_down_and_a_restart(TestDb::postgres().await).await;
+}
