@@ -89,6 +89,12 @@ async fn the_audit_log_keeps_who_did_what(db: Option<TestDb>) {
         400,
         "invalid_message",
     );
+    let long_kind = format!("/v1/audit?kind={}", "k".repeat(33));
+    refused(
+        &api.get(&long_kind, Some(&ann)).await,
+        400,
+        "invalid_message",
+    );
 
     let expected = [
         "login",

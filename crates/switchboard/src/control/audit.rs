@@ -219,6 +219,15 @@ async fn list(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(SignalError::invalid(format!("`limit` must be 1 to {MAX_PAGE}")).into());
     }
+    // The bounds the document declares, so a filter never silently matches nothing.
+    let too_long =
+        |value: &Option<String>, max: usize| value.as_ref().is_some_and(|v| v.len() > max);
+    if too_long(&filter.room, 64) || too_long(&filter.kind, 32) || filter.before == Some(0) {
+        return Err(SignalError::invalid(
+            "`room` is at most 64 bytes, `kind` at most 32, `before` at least 1",
+        )
+        .into());
+    }
     if !control.is_admin(&caller).await? {
         return Err(SignalError::Forbidden("the audit log needs the admin grant".into()).into());
     }
