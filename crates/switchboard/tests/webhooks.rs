@@ -2,8 +2,9 @@
 //! room_finished) are queued while the receiver is down, survive a restart of the server in the
 //! outbox, and reach the receiver once it is up, in the room's order, each signed as the Standard
 //! Webhooks specification says: checked by the specification's own Python library (PyPI's
-//! `standardwebhooks`, set up by `scripts/ensure-standardwebhooks`), not by our code. Runs on
-//! SQLite and on PostgreSQL.
+//! `standardwebhooks`, set up by `scripts/ensure-standardwebhooks`), not by our code. A lobby's
+//! knocks go only to receivers that asked for them, and their ends (admit, deny) are in the audit
+//! log. Runs on SQLite and on PostgreSQL.
 
 use std::{
     io::Write,
@@ -15,10 +16,11 @@ use std::{
 use axum::{Router, extract::State, http::HeaderMap, routing::post};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use switchboard::control::webhooks::WebhookSettings;
+use switchboard::control::webhooks::{WebhookEvent, WebhookSettings};
 use switchboard_protocol::Role;
 use switchboard_store::testing::TestDb;
 use switchboard_testkit::{
+    Client,
     api::Api,
     eventually,
     metrics::{Scrape, scrape},
@@ -238,4 +240,132 @@ async fn events_wait_out_a_receiver_down_and_a_restart_sqlite() {
 #[tokio::test]
 async fn events_wait_out_a_receiver_down_and_a_restart_postgres() {
     events_wait_out_a_receiver_down_and_a_restart(TestDb::postgres().await).await;
+}
+
+/// A session opened with the lobby token a redemption of `code` gives, knocking on `standup`:
+/// the client and its ticket.
+async fn knock(api: &Api, code: &str, name: &str) -> (Client, String) {
+    let redeem = format!("/v1/invites/{code}/redeem");
+    let token = api.post(&redeem, None, json!({"name": name})).await.json();
+    let url = format!(
+        "{}?token={}",
+        api.server.ws_url(),
+        token["token"].as_str().unwrap()
+    );
+    let mut guest = Client::connect(&url).await;
+    let knock = guest.msg("knock").room("standup");
+    guest.send(knock).await;
+    let ticket = guest.expect("knocking").await.payload["ticket"].clone();
+    (guest, ticket.as_str().unwrap().to_owned())
+}
+
+async fn knocks_reach_the_receivers_that_asked_and_the_audit_log(db: Option<TestDb>) {
+    let Some(db) = db else { return };
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let got = receiver(addr).await;
+    let api = Api::start(Some(&db), move |c| {
+        no_address_budgets(c);
+        c.webhooks = vec![WebhookSettings {
+            url: format!("http://{addr}/hook"),
+            events: vec![WebhookEvent::Knock, WebhookEvent::InviteRedeemed],
+            secret: SECRET.into(),
+        }];
+    })
+    .await;
+    let ann = api.user("ann").await;
+    let store = api.server.running().control().store().clone();
+    assert!(store.set_admin("ann", true, 0).await.unwrap());
+    let room = json!({"id": "standup", "lobby": true});
+    assert_eq!(api.post("/v1/rooms", Some(&ann), room).await.status, 201);
+    let code = api.code(&ann, "standup", json!({"max_uses": null})).await;
+    let mut host = api.server.client("user-ann", "standup", Role::Host).await;
+    host.join("standup", "ann").await;
+
+    let (mut gus, admitted) = knock(&api, &code, "Gus").await;
+    host.expect("knock").await;
+    let admit = host
+        .msg("admit")
+        .room("standup")
+        .payload(json!({"ticket": admitted}));
+    host.send(admit).await;
+    host.expect("knock_ended").await;
+    gus.expect("admitted").await;
+    let (mut gail, denied) = knock(&api, &code, "Gail").await;
+    host.expect("knock").await;
+    let path = format!("/v1/rooms/standup/knocks/{denied}");
+    assert_eq!(
+        api.post(&path, Some(&ann), json!({"admit": false}))
+            .await
+            .status,
+        204
+    );
+    gail.expect("denied").await;
+
+    // Only what the receiver asked for: no room_started, participant_joined, ...
+    let bodies = eventually("two redemptions and two knocks", || async {
+        let got = got.lock().clone();
+        match got.len() {
+            4 => Ok(got),
+            n => Err(n),
+        }
+    })
+    .await;
+    let bodies: Vec<Value> = bodies
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["invite_redeemed", "knock", "invite_redeemed", "knock"]
+    );
+    assert_eq!(bodies[1]["data"]["ticket"], admitted.as_str());
+    assert_eq!(bodies[1]["data"]["name"], "Gus");
+    assert_eq!(
+        bodies[0]["data"]["guest"], bodies[1]["data"]["user"],
+        "the redeeming guest knocks"
+    );
+
+    let lines = eventually("the knocks' ends in the audit log", || async {
+        let page = api
+            .get("/v1/audit?room=standup&limit=500", Some(&ann))
+            .await
+            .json();
+        let lines = page["lines"].as_array().unwrap().clone();
+        let kinds: Vec<String> = lines
+            .iter()
+            .map(|l| l["kind"].as_str().unwrap().to_owned())
+            .collect();
+        match kinds.iter().any(|k| k == "deny") {
+            true => Ok(lines),
+            false => Err(kinds),
+        }
+    })
+    .await;
+    let line = |kind: &str| lines.iter().find(|l| l["kind"] == kind).unwrap().clone();
+    assert_eq!(line("admit")["subject"], admitted.as_str());
+    assert_eq!(line("admit")["detail"]["by"], "ann");
+    assert_eq!(line("deny")["subject"], denied.as_str());
+    assert_eq!(
+        line("deny")["detail"]["by"],
+        Value::Null,
+        "decided over the API"
+    );
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "knock").count(), 2);
+    host.close().await;
+    drop(api);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn knocks_reach_the_receivers_that_asked_and_the_audit_log_sqlite() {
+    knocks_reach_the_receivers_that_asked_and_the_audit_log(Some(TestDb::sqlite())).await;
+}
+
+#[tokio::test]
+async fn knocks_reach_the_receivers_that_asked_and_the_audit_log_postgres() {
+    knocks_reach_the_receivers_that_asked_and_the_audit_log(TestDb::postgres().await).await;
 }
