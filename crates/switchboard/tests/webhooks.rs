@@ -76,6 +76,29 @@ async fn receiver(addr: SocketAddr) -> Received {
     got
 }
 
+/// Waits until `got` holds `n` distinct events (at least once: a repeat carries the same
+/// `webhook-id` and is not counted); them, and their bodies parsed.
+async fn delivered(got: &Received, n: usize) -> (Vec<Delivery>, Vec<Value>) {
+    let deliveries = eventually("every event delivered", || async {
+        let mut unique: Vec<Delivery> = Vec::new();
+        for d in got.lock().clone() {
+            if !unique.iter().any(|u| u.id == d.id) {
+                unique.push(d);
+            }
+        }
+        match unique.len() == n {
+            true => Ok(unique),
+            false => Err(unique.len()),
+        }
+    })
+    .await;
+    let bodies = deliveries
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    (deliveries, bodies)
+}
+
 /// Checks every delivery's signature with the reference library; `false` when it is not set up
 /// (outside CI only: with `CI` set that fails the test).
 fn verified_by_the_reference_library(deliveries: &[Delivery]) -> bool {
@@ -178,25 +201,7 @@ async fn events_wait_out_a_receiver_down_and_a_restart(db: Option<TestDb>) {
     drop(api);
     let api = Api::start(Some(&db), settings).await;
     let got = receiver(addr).await;
-    let deliveries = eventually("every event delivered", || async {
-        let got = got.lock().clone();
-        let mut unique: Vec<Delivery> = Vec::new();
-        for d in got {
-            // At least once: a repeat carries the same webhook-id.
-            if !unique.iter().any(|u| u.id == d.id) {
-                unique.push(d);
-            }
-        }
-        match unique.len() {
-            6 => Ok(unique),
-            n => Err(n),
-        }
-    })
-    .await;
-    let bodies: Vec<Value> = deliveries
-        .iter()
-        .map(|d| serde_json::from_str(&d.body).unwrap())
-        .collect();
+    let (deliveries, bodies) = delivered(&got, 6).await;
     let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
@@ -305,18 +310,7 @@ async fn knocks_reach_the_receivers_that_asked_and_the_audit_log(db: Option<Test
     gail.expect("denied").await;
 
     // Only what the receiver asked for: no room_started, participant_joined, ...
-    let bodies = eventually("two redemptions and two knocks", || async {
-        let got = got.lock().clone();
-        match got.len() {
-            4 => Ok(got),
-            n => Err(n),
-        }
-    })
-    .await;
-    let bodies: Vec<Value> = bodies
-        .iter()
-        .map(|d| serde_json::from_str(&d.body).unwrap())
-        .collect();
+    let (_, bodies) = delivered(&got, 4).await;
     let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
