@@ -101,14 +101,20 @@ async function refresh() {
   const error = $('console-error');
   try {
     const rooms = await allRooms();
+    // A room deleted between the list and its count has none: shown as a dash, not an error.
     const counts = await Promise.all(
-      rooms.map((room) => api('GET', participantsPath(room.id)).then((p) => p.participants.length)),
+      rooms.map((room) =>
+        api('GET', participantsPath(room.id)).then(
+          (p) => /** @type {number | null} */ (p.participants.length),
+          () => null,
+        ),
+      ),
     );
     const body = /** @type {HTMLTableElement} */ ($('rooms')).tBodies[0];
     body.replaceChildren(
       ...rooms.map((room, i) => {
         const tr = row(
-          [room.id, room.name, room.owner, room.media, room.lobby ? 'on' : 'off', String(counts[i])],
+          [room.id, room.name, room.owner, room.media, room.lobby ? 'on' : 'off', String(counts[i] ?? '–')],
           { label: 'Close', name: `Close ${room.id}`, act: () => closeRoom(room.id) },
         );
         tr.dataset.room = room.id;
@@ -117,7 +123,7 @@ async function refresh() {
         return tr;
       }),
     );
-    const live = counts.reduce((a, b) => a + b, 0);
+    const live = counts.reduce((/** @type {number} */ a, b) => a + (b ?? 0), 0);
     $('totals').textContent = `${rooms.length} rooms, ${live} in calls`;
     if (selected && !rooms.some((room) => room.id === selected)) selected = null;
     await showParticipants();
