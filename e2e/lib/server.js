@@ -26,6 +26,7 @@ export function serverBinary() {
  * @property {number} port
  * @property {string[]} logs The server's log lines so far.
  * @property {(claims: {room: string, user: string, role?: string, name?: string}) => string} mint
+ * @property {(username: string) => void} grantAdmin
  * @property {() => Promise<void>} stop
  */
 
@@ -98,6 +99,17 @@ export async function startServer(options = {}) {
         env: { PATH: env.PATH, HOME: env.HOME, SWITCHBOARD_SECRET: secret, SWITCHBOARD_DATA_DIR: dataDir },
         encoding: 'utf8',
       }).trim();
+    },
+    /**
+     * Gives the account `username` the admin grant, as an operator does: `switchboard admin`
+     * on the server's machine (here: its data dir's SQLite store).
+     * @param {string} username
+     */
+    grantAdmin(username) {
+      execFileSync(serverBinary(), ['admin', username], {
+        env: { PATH: env.PATH, HOME: env.HOME, SWITCHBOARD_SECRET: secret, SWITCHBOARD_DATA_DIR: dataDir },
+        encoding: 'utf8',
+      });
     },
     async stop() {
       if (child.exitCode === null) {

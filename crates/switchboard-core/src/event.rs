@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    ErrorCode, Media, MediaMode, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId,
+    ErrorCode, KnockEnd, Media, MediaMode, Mode, PeerId, PeerLeftReason, RoomClosedReason,
+    RoomId,
 };
 
 use crate::{CloseReason, RateScope, SessionId};
@@ -132,6 +133,28 @@ pub enum Event {
         media_mode: MediaMode,
         /// Where its media goes now.
         media: Media,
+    },
+    /// A lobby guest knocked on a room (a new knock, not one repeated).
+    Knocked {
+        /// The room.
+        room: RoomId,
+        /// The knock's ticket, which hosts answer.
+        ticket: PeerId,
+        /// The guest's user (its lobby token's `sub`).
+        user: Arc<str>,
+        /// The guest's display name.
+        name: Option<String>,
+    },
+    /// A knock ended: admitted, denied, expired or withdrawn.
+    KnockEnded {
+        /// The room.
+        room: RoomId,
+        /// The knock's ticket.
+        ticket: PeerId,
+        /// How it ended.
+        outcome: KnockEnd,
+        /// The host that decided, when one did over signaling.
+        by: Option<PeerId>,
     },
     /// A message was relayed.
     Relayed {

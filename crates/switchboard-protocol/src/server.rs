@@ -252,6 +252,19 @@ pub enum RoomClosedReason {
     Deleted,
 }
 
+impl KnockEnd {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KnockEnd::Admitted => "admitted",
+            KnockEnd::Denied => "denied",
+            KnockEnd::Expired => "expired",
+            KnockEnd::Left => "left",
+            KnockEnd::Deleted => "deleted",
+        }
+    }
+}
+
 impl RoomClosedReason {
     /// The wire string.
     pub fn as_str(self) -> &'static str {

@@ -1,4 +1,5 @@
-//! switchboard's durable state: accounts, their refresh tokens, stored rooms and share codes.
+//! switchboard's durable state: accounts, their refresh tokens, stored rooms and share codes;
+//! and what happened to them: the audit log and the webhook outbox.
 //!
 //! One interface, [`Store`], and one implementation per database, as atuin's server does it:
 //! [`SqliteStore`] (the default: a file under `data_dir`, no service to run) and [`PgStore`]
@@ -12,6 +13,8 @@
 //! only hashes of share codes and refresh tokens.
 
 mod error;
+mod journal;
+mod journal_sql;
 mod migrate;
 mod model;
 mod postgres;
@@ -22,6 +25,9 @@ pub mod testing;
 use std::{path::PathBuf, sync::Arc};
 
 pub use error::StoreError;
+pub use journal::{
+    AuditEntry, AuditQuery, JournalStore, NewAuditEntry, NewOutboxEntry, OutboxEntry,
+};
 pub use model::{
     Invite, NewInvite, NewRefresh, NewRoom, NewUser, Room, RoomPatch, Rotation, User, UserPatch,
 };
@@ -69,9 +75,10 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// The store's operations; see the crate documentation. Every method is one transaction.
+/// The store's operations; see the crate documentation. Every method is one transaction. The
+/// audit log's and the webhook outbox's are in [`JournalStore`], which every store is too.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: JournalStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 

@@ -17,12 +17,20 @@ struct Step {
 }
 
 /// Every migration, oldest first. A migration is never edited once released: add a new one.
-const STEPS: &[Step] = &[Step {
-    version: 1,
-    description: "control",
-    sqlite: include_str!("../migrations/sqlite/0001_control.sql"),
-    postgres: include_str!("../migrations/postgres/0001_control.sql"),
-}];
+const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        description: "control",
+        sqlite: include_str!("../migrations/sqlite/0001_control.sql"),
+        postgres: include_str!("../migrations/postgres/0001_control.sql"),
+    },
+    Step {
+        version: 2,
+        description: "journal",
+        sqlite: include_str!("../migrations/sqlite/0002_journal.sql"),
+        postgres: include_str!("../migrations/postgres/0002_journal.sql"),
+    },
+];
 
 fn migrator(sql: impl Fn(&Step) -> &'static str) -> Migrator {
     Migrator::with_migrations(

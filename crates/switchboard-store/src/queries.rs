@@ -64,6 +64,8 @@ macro_rules! store_impl {
             })
         }
 
+        crate::journal_sql::journal_impl!($store, $row);
+
         /// `SELECT`/`RETURNING` statements name their columns from the constants above; the SQL is
         /// still made of constants only, so no input reaches it but through bound parameters.
         fn sql(text: String) -> AssertSqlSafe<String> {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use switchboard_store::{
-    NewInvite, NewRefresh, NewRoom, NewUser, RoomPatch, Rotation, Store, StoreError, UserPatch,
-    testing::TestDb,
+    AuditQuery, NewAuditEntry, NewInvite, NewOutboxEntry, NewRefresh, NewRoom, NewUser, RoomPatch,
+    Rotation, Store, StoreError, UserPatch, testing::TestDb,
 };
 
 /// Runs `case` on a fresh, migrated store of `db`, then deletes the database.
@@ -46,6 +46,8 @@ contract!(
     invites_are_redeemed_within_their_uses_and_expiry,
     concurrent_redemptions_never_exceed_the_uses,
     invites_are_revoked_and_go_with_their_room,
+    audit_is_filtered_paged_and_swept,
+    webhook_outbox_hands_out_each_stream_in_order,
 );
 
 const NOW: i64 = 1_800_000_000_000;
@@ -420,5 +422,154 @@ mod cases {
             .unwrap();
         assert!(store.delete_room("r2").await.unwrap());
         assert_eq!(store.invite_by_code(b"c2").await.unwrap(), None);
+    }
+
+    fn line(at: i64, kind: &str, room: Option<&str>) -> NewAuditEntry {
+        NewAuditEntry {
+            at,
+            kind: kind.into(),
+            room_id: room.map(Into::into),
+            actor: Some("a1b2c3".into()),
+            subject: None,
+            detail: "{}".into(),
+        }
+    }
+
+    pub async fn audit_is_filtered_paged_and_swept(store: Arc<dyn Store>) {
+        store
+            .append_audit(&[
+                line(NOW, "join", Some("r1")),
+                line(NOW + 1, "leave", Some("r1")),
+                line(NOW + 2, "join", Some("r2")),
+                line(NOW + 3, "login", None),
+            ])
+            .await
+            .unwrap();
+        let all = store
+            .audit(&AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let kinds: Vec<_> = all.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["login", "join", "leave", "join"], "newest first");
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+        assert_eq!(all[0].room_id, None);
+        assert_eq!(all[0].actor.as_deref(), Some("a1b2c3"));
+
+        let r1 = AuditQuery {
+            room_id: Some("r1".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        assert_eq!(store.audit(&r1).await.unwrap().len(), 2);
+        let joins = AuditQuery {
+            kind: Some("join".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        assert_eq!(store.audit(&joins).await.unwrap().len(), 2);
+        let window = AuditQuery {
+            since: Some(NOW + 1),
+            until: Some(NOW + 3),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let window = store.audit(&window).await.unwrap();
+        assert_eq!(
+            window.iter().map(|e| e.at).collect::<Vec<_>>(),
+            [NOW + 2, NOW + 1]
+        );
+
+        let first = AuditQuery {
+            limit: 3,
+            ..AuditQuery::default()
+        };
+        let first = store.audit(&first).await.unwrap();
+        assert_eq!(first.len(), 3);
+        let rest = AuditQuery {
+            before: Some(first[2].id),
+            limit: 3,
+            ..AuditQuery::default()
+        };
+        let rest = store.audit(&rest).await.unwrap();
+        assert_eq!(
+            rest,
+            all[3..],
+            "the next page starts after the last line shown"
+        );
+
+        assert_eq!(store.sweep_audit(NOW + 2).await.unwrap(), 2);
+        let left = AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let left: Vec<_> = store.audit(&left).await.unwrap();
+        assert_eq!(
+            left.iter().map(|e| e.at).collect::<Vec<_>>(),
+            [NOW + 3, NOW + 2]
+        );
+    }
+
+    fn delivery(endpoint: &str, stream: &str, n: u32) -> NewOutboxEntry {
+        NewOutboxEntry {
+            endpoint: endpoint.into(),
+            stream: stream.into(),
+            event_id: format!("msg_{stream}_{n}"),
+            kind: "participant_joined".into(),
+            body: format!("{{\"n\":{n}}}"),
+            now: NOW,
+        }
+    }
+
+    pub async fn webhook_outbox_hands_out_each_stream_in_order(store: Arc<dyn Store>) {
+        assert_eq!(store.next_webhook_at().await.unwrap(), None);
+        store
+            .enqueue_webhooks(&[
+                delivery("http://a", "r1", 1),
+                delivery("http://a", "r1", 2),
+                delivery("http://a", "r2", 1),
+                delivery("http://b", "r1", 1),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.webhook_depth().await.unwrap(), 4);
+        assert_eq!(store.next_webhook_at().await.unwrap(), Some(NOW));
+        let due = store.due_webhooks(NOW, 10).await.unwrap();
+        let ids: Vec<_> = due.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["msg_r1_1", "msg_r2_1", "msg_r1_1"],
+            "one head per stream"
+        );
+        assert_eq!(due[0].endpoint, "http://a");
+        assert_eq!(due[2].endpoint, "http://b");
+        assert_eq!(due[0].body, "{\"n\":1}");
+        assert_eq!(store.due_webhooks(NOW - 1, 10).await.unwrap(), []);
+        assert_eq!(store.due_webhooks(NOW, 1).await.unwrap().len(), 1);
+
+        // A failed head holds its stream back, and the stream's next due time is the head's.
+        store.retry_webhook(due[0].id, NOW + 500).await.unwrap();
+        let due = store.due_webhooks(NOW + 1, 10).await.unwrap();
+        let ids: Vec<_> = due
+            .iter()
+            .map(|e| (e.endpoint.as_str(), e.event_id.as_str()))
+            .collect();
+        assert_eq!(ids, [("http://a", "msg_r2_1"), ("http://b", "msg_r1_1")]);
+        assert!(store.remove_webhook(due[0].id).await.unwrap());
+        assert!(store.remove_webhook(due[1].id).await.unwrap());
+        assert!(!store.remove_webhook(due[1].id).await.unwrap());
+        assert_eq!(store.next_webhook_at().await.unwrap(), Some(NOW + 500));
+        let due = store.due_webhooks(NOW + 500, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].event_id.as_str(), due[0].attempts), ("msg_r1_1", 1));
+
+        // Once the head is gone, the stream's next one is handed out.
+        assert!(store.remove_webhook(due[0].id).await.unwrap());
+        let due = store.due_webhooks(NOW + 500, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].event_id, "msg_r1_2");
+        assert_eq!(store.webhook_depth().await.unwrap(), 1);
     }
 }

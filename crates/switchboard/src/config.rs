@@ -73,6 +73,9 @@ const KEYS: &[&str] = &[
     "node_id",
     "media_mode",
     "sfu",
+    "audit_retention_days",
+    "webhooks",
+    "webhook_delivery",
 ];
 
 /// How log lines are written.
@@ -229,6 +232,12 @@ pub struct Config {
     pub media_mode: MediaMode,
     /// The SFU (selective forwarding unit) built into the server; off unless `udp_port` is set.
     pub sfu: SfuSettings,
+    /// Days the audit log keeps a line; 0 keeps lines forever.
+    pub audit_retention_days: u32,
+    /// `[[webhooks]]`: the receivers of webhook events.
+    pub webhooks: Vec<crate::control::webhooks::WebhookSettings>,
+    /// `[webhook_delivery]`: timeouts and retries of webhook deliveries.
+    pub webhook_delivery: crate::control::webhooks::WebhookDelivery,
 }
 
 /// The `[sfu]` table. See docs/sfu.md.
@@ -349,6 +358,9 @@ impl Default for Config {
             node_id: None,
             media_mode: core.media_mode,
             sfu: SfuSettings::default(),
+            audit_retention_days: 90,
+            webhooks: Vec::new(),
+            webhook_delivery: Default::default(),
         }
     }
 }
@@ -482,6 +494,11 @@ impl Config {
             }
         }
         if let Err(e) = self.api.check() {
+            return bad(&e);
+        }
+        if let Err(e) =
+            crate::control::webhooks::settings::check(&self.webhooks, &self.webhook_delivery)
+        {
             return bad(&e);
         }
         Ok(())

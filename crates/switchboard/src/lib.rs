@@ -15,6 +15,7 @@ pub mod edge;
 pub mod error;
 pub mod front;
 pub mod guest;
+pub mod journal;
 pub mod keys;
 pub mod listener;
 pub mod metrics;

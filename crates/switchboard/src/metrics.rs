@@ -4,6 +4,8 @@
 //! lifecycle; the room and member gauges are read from the hub when scraped, so they can never
 //! drift from the state they describe.
 
+mod journal;
+
 use std::time::{Duration, Instant};
 
 use prometheus_client::{
@@ -14,6 +16,8 @@ use prometheus_client::{
 use switchboard_core::{Event, Outgoing, RateScope, Stats};
 use switchboard_protocol::Media;
 use switchboard_sfu::SfuStats;
+
+pub use journal::{DeliveryResult, JournalMetrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
@@ -137,6 +141,8 @@ pub struct Metrics {
     /// Datagrams on the SFU's socket (and frames on its ICE-TCP connections), in then out.
     sfu_datagrams: [Counter; 2],
     sfu_tcp_connections: Gauge,
+    /// The audit log's and the webhooks' ([`crate::journal`]).
+    journal: JournalMetrics,
 }
 
 /// Relay latencies are sub-millisecond when all is well; the buckets resolve that and still show
@@ -193,8 +199,10 @@ impl Default for Metrics {
             sfu_tcp_connections: Gauge::default(),
             sfu_media_failures: Counter::default(),
             sfu_datagrams: Default::default(),
+            journal: JournalMetrics::default(),
             registry: Registry::default(),
         };
+        m.journal.register(&mut registry);
         registry.register(
             "ws_connections_gauge",
             "Open client streams by transport (ws, sse, poll)",
@@ -367,6 +375,13 @@ impl Default for Metrics {
             sfu_datagrams,
             ..m
         }
+    }
+}
+
+impl Metrics {
+    /// The journal's metrics.
+    pub fn journal(&self) -> &JournalMetrics {
+        &self.journal
     }
 }
 

@@ -4,7 +4,7 @@
 use std::{
     net::IpAddr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -23,6 +23,7 @@ use crate::{
     config::Config,
     delivery::{Delivery, Hub, HubAccess},
     error::TooManyRequests,
+    journal::Journal,
     metrics::Metrics,
     observe::{UserHasher, log_event},
     secret::Secret,
@@ -95,6 +96,8 @@ struct Inner {
     cluster: Option<Arc<Cluster>>,
     /// The SFU's queues, when the server runs one.
     media: Option<MediaLink>,
+    /// Where the events the journal records go, once the control plane has set it up.
+    journal: OnceLock<Journal>,
 }
 
 impl Node {
@@ -141,6 +144,7 @@ impl Node {
             accepting: AtomicBool::new(true),
             cluster: cluster.map(Arc::new),
             media,
+            journal: OnceLock::new(),
         }))
     }
 
@@ -294,10 +298,29 @@ impl Node {
     fn observe(&self, delivery: &mut Delivery) {
         let events = delivery.events();
         crate::telemetry::name_span(events.as_slice());
+        let journal = self.0.journal.get();
         for event in events {
             log_event(&self.0.hasher, &event);
             self.0.metrics.record(&event);
+            if let Some(journal) = journal {
+                journal.hub_event(&event, || unix_ms_at(Instant::now()) as i64);
+            }
         }
+    }
+
+    /// Sends the events the journal records to `journal` from now on; the first call wins.
+    pub fn set_journal(&self, journal: Journal) {
+        let _ = self.0.journal.set(journal);
+    }
+
+    /// The journal, once set ([`Node::set_journal`]).
+    pub fn journal(&self) -> Option<&Journal> {
+        self.0.journal.get()
+    }
+
+    /// The keyed hash that stands for a user id in logs and the audit log.
+    pub fn user_hasher(&self) -> &UserHasher {
+        &self.0.hasher
     }
 
     /// Read access for gauges and health answers (calls that produce no outputs).

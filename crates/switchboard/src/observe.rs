@@ -132,6 +132,28 @@ pub fn log_event(hasher: &UserHasher, event: &Event) {
             media = ?media,
             "media changed"
         ),
+        Event::Knocked {
+            room, ticket, user, ..
+        } => tracing::info!(
+            event = "lobby.knock",
+            %room,
+            %ticket,
+            user = %hasher.hash(user),
+            "a guest knocked"
+        ),
+        Event::KnockEnded {
+            room,
+            ticket,
+            outcome,
+            by,
+        } => tracing::info!(
+            event = "lobby.knock_ended",
+            %room,
+            %ticket,
+            outcome = outcome.as_str(),
+            by = by.as_ref().map(|p| p.as_str()),
+            "a knock ended"
+        ),
         Event::Relayed { kind, recipients } => {
             tracing::debug!(event = relay_event(kind), recipients, "relayed")
         }

@@ -238,6 +238,7 @@ pub async fn run(
             tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
         )
     });
+    let control_tasks = crate::control::Tasks::start(&control, &shutdown);
     let service = app(node.clone(), control);
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
     // behind delayed ACKs for tens of milliseconds.
@@ -295,6 +296,8 @@ pub async fn run(
     }
     let _ = timers.await;
     let _ = key_refresh.await;
+    // After the drain: the sessions' last leaves are in the journal's queue.
+    control_tasks.stop(grace).await;
     if let Some((commit, inbox, health)) = cluster_tasks {
         cluster_stop.cancel();
         let _ = inbox.await;

@@ -2,7 +2,8 @@
 //!
 //! URLs mirror the repository's `web/` folder, so the app's relative imports work the same from a
 //! checkout and from the server: `/` is `web/app/index.html`, `/app/...` is `web/app/...` and
-//! `/sdk/...` is `web/sdk/...` (the SDK's own tests are not served). Every answer has an `ETag`
+//! `/sdk/...` is `web/sdk/...` (the SDK's own tests are not served). The admin page is
+//! `/admin` (`web/admin/index.html`), its files `/admin/...`. Every answer has an `ETag`
 //! and `Cache-Control: no-cache`, so browsers revalidate cheaply and never run a stale SDK.
 
 use std::{collections::HashMap, sync::OnceLock};
@@ -23,6 +24,7 @@ use crate::error::ApiError;
 static APP: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/app");
 static SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/sdk");
 static DOCS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/docs");
+static ADMIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web/admin");
 
 /// The page's policy: everything from this origin, media from the camera and peers (blob:), and
 /// the signaling connections back to this server.
@@ -36,7 +38,8 @@ const DOCS_CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' d
                         style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; \
                         base-uri 'none'; frame-ancestors 'none'";
 
-/// Routes for `/`, `/app/*`, `/sdk/*` and the API reference, `/docs` and `/docs/*`.
+/// Routes for `/`, `/app/*`, `/sdk/*`, the API reference (`/docs`, `/docs/*`) and the admin page
+/// (`/admin`, `/admin/*`).
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
@@ -46,6 +49,17 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/docs", get(docs_index))
         .route("/docs/", get(docs_index))
         .route("/docs/{*path}", get(docs))
+        .route("/admin", get(admin_index))
+        .route("/admin/", get(admin_index))
+        .route("/admin/{*path}", get(admin))
+}
+
+async fn admin_index(headers: HeaderMap) -> Response {
+    serve(&ADMIN, "admin", "index.html", &headers)
+}
+
+async fn admin(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    serve(&ADMIN, "admin", &path, &headers)
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -195,6 +209,24 @@ mod tests {
         assert_eq!(
             get("/app/style.css", None).await.headers()[header::CONTENT_TYPE],
             "text/css; charset=utf-8"
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_the_admin_page_under_the_apps_policy() {
+        for path in ["/admin", "/admin/"] {
+            let page = get(path, None).await;
+            assert_eq!(page.status(), StatusCode::OK, "{path}");
+            assert_eq!(page.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+        }
+        let script = get("/admin/admin.js", None).await;
+        assert_eq!(
+            script.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            get("/admin/../app/index.html", None).await.status(),
+            StatusCode::NOT_FOUND
         );
     }
 

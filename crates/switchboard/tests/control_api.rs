@@ -651,6 +651,7 @@ async fn the_openapi_document_describes_every_control_route() {
         ("/v1/rooms/{room}/invites/{invite}", "delete"),
         ("/v1/invites/{code}", "get"),
         ("/v1/invites/{code}/redeem", "post"),
+        ("/v1/audit", "get"),
     ];
     let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(

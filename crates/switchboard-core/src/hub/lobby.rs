@@ -18,7 +18,7 @@ use switchboard_protocol::{
 
 use super::Hub;
 use crate::{
-    Now, SessionId,
+    Event, Now, SessionId,
     deadlines::{TimerKey, TimerToken},
 };
 
@@ -97,6 +97,7 @@ impl<S: Clone> Hub<S> {
             )));
         }
         let name = s.identity.name.clone();
+        let user = s.identity.user.clone();
         let expires_ms = self.config.knock_timeout.as_millis() as u64;
         let waiting = self.lobby.sessions.get(id).map(|room| {
             let knocks = &self.lobby.rooms[room];
@@ -136,6 +137,12 @@ impl<S: Clone> Hub<S> {
                     .entry(room_id.clone())
                     .or_default()
                     .push(knock);
+                self.events.push(Event::Knocked {
+                    room: room_id.clone(),
+                    ticket: ticket.clone(),
+                    user,
+                    name: name.clone(),
+                });
                 let notice = ServerBody::Knock(KnockBody {
                     ticket: ticket.clone(),
                     name,
@@ -283,6 +290,12 @@ impl<S: Clone> Hub<S> {
         echo: Option<(&SessionId, Option<Arc<str>>)>,
         now: Now,
     ) {
+        self.events.push(Event::KnockEnded {
+            room: room.clone(),
+            ticket: ticket.clone(),
+            outcome,
+            by: by.clone(),
+        });
         let mut notice = ServerMessage::new(ServerBody::KnockEnded(KnockEnded {
             ticket,
             outcome,

@@ -338,10 +338,6 @@ impl<S: Clone> Hub<S> {
         }
         if members == 0 {
             self.remove_room(room_id);
-            self.events.push(Event::RoomClosed {
-                room: room_id.clone(),
-                reason: RoomEnd::Empty,
-            });
         }
         if let Some(s) = self.sessions.get_mut(id) {
             s.remove_room(room_id);
@@ -365,6 +361,13 @@ impl<S: Clone> Hub<S> {
             reason,
             members,
         });
+        // After the last leave, not before it: the events' order is what webhooks deliver.
+        if members == 0 {
+            self.events.push(Event::RoomClosed {
+                room: room_id.clone(),
+                reason: RoomEnd::Empty,
+            });
+        }
     }
 
     /// Removes `room_id`; its timer entry goes stale, and is swept with others once they pile up

@@ -10,13 +10,14 @@ use std::time::Instant;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use switchboard_protocol::SignalError;
 use switchboard_store::{NewRefresh, NewUser, Rotation, StoreError, User, UserPatch};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    Control,
+    ApiKind, Control,
     extract::{Caller, JsonBody, PathParams, Refused},
     guard::Budget,
     now_ms,
@@ -238,6 +239,8 @@ async fn login(
     if !control.0.passwords.verify(request.password, stored).await {
         guard.login_failed(&username, Instant::now());
         tracing::info!(event = "auth.login_failed", "failed login");
+        let user = user.as_ref().map(|u| u.id.as_str());
+        control.record(ApiKind::LoginFailed, None, user, None, Value::Null);
         return Err(wrong_credentials());
     }
     guard.login_succeeded(&username);
@@ -255,6 +258,7 @@ async fn login(
         })
         .await?;
     tracing::info!(event = "auth.login", "signed in");
+    control.record(ApiKind::Login, None, Some(&user.id), None, Value::Null);
     Ok(Json(control.tokens(user, refresh)?))
 }
 

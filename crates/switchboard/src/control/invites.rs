@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use switchboard_protocol::{Role, RoomId, SignalError};
 use switchboard_store::{Invite, NewInvite, StoreError};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    Control, ShareCode,
+    ApiKind, Control, ShareCode,
     extract::{Caller, JsonBody, PathParams, Refused, whole},
     guard::Budget,
     now_ms,
@@ -207,6 +208,9 @@ async fn create(
         match control.store().create_invite(&new).await {
             Ok(invite) => {
                 tracing::info!(event = "invite.created", "share code made");
+                let detail = json!({"role": invite.role, "max_uses": invite.max_uses});
+                let (room, id) = (Some(invite.room_id.as_str()), Some(invite.id.as_str()));
+                control.record(ApiKind::InviteCreated, room, Some(&caller.user), id, detail);
                 let invite = InviteView::new(invite, now);
                 let code = code.display();
                 return Ok((StatusCode::CREATED, Json(NewCode { code, invite })));
@@ -280,6 +284,14 @@ async fn revoke(
         return Err(SignalError::NotFound(format!("no live code `{invite}` in this room")).into());
     }
     tracing::info!(event = "invite.revoked", "share code revoked");
+    let user = Some(caller.user.as_str());
+    control.record(
+        ApiKind::InviteRevoked,
+        Some(&room.id),
+        user,
+        Some(&invite),
+        Value::Null,
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -402,5 +414,8 @@ async fn redeem(
     };
     let token = GuestToken::mint(control.node(), random_user(), &room, role, name, ttl, lobby)?;
     tracing::info!(event = "invite.redeemed", role = ?role, lobby, "share code redeemed");
+    let detail = json!({"role": role, "lobby": lobby});
+    let (room, id) = (Some(room.as_str()), Some(invite.id.as_str()));
+    control.record(ApiKind::InviteRedeemed, room, Some(&token.user), id, detail);
     Ok(Json(token))
 }

@@ -1,6 +1,6 @@
 //! The control plane: accounts, stored rooms (whose policies the hub enforces) and share codes,
 //! over a REST API described by the OpenAPI document at `/openapi.json` (`docs/api.md` is the
-//! guide).
+//! guide); and what is kept of what happens: the audit log and the webhooks.
 //!
 //! ```text
 //! mod.rs        Control (what every handler shares), opening the store, the routes
@@ -15,6 +15,10 @@
 //! guard.rs      per-address budgets and the per-username lockout
 //! openapi.rs    the document: security scheme, error responses, schemas
 //! settings.rs   the `[api]` settings
+//! audit.rs      audit lines from journal records, GET /v1/audit
+//! writer.rs     the journal's writer task and the audit retention sweep
+//! webhooks/     signed events from the store's outbox, and the delivery task
+//! tasks.rs      starting and stopping the control plane's tasks
 //! ```
 //!
 //! The data lives in a [`switchboard_store::Store`]: SQLite under `data_dir` unless
@@ -22,6 +26,7 @@
 //! router, so it goes through the stages of [`crate::pipeline`] like any other.
 
 mod accounts;
+mod audit;
 mod code;
 mod extract;
 mod guard;
@@ -31,7 +36,10 @@ pub mod openapi;
 mod password;
 mod rooms;
 pub mod settings;
+mod tasks;
 mod tokens;
+pub mod webhooks;
+mod writer;
 
 use std::{
     sync::Arc,
@@ -44,9 +52,15 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use code::ShareCode;
+pub use tasks::Tasks;
 pub use tokens::AUDIENCE;
 
-use crate::{config::Config, node::Node, secret::Secret};
+use crate::{
+    config::Config,
+    journal::{ApiKind, ApiRecord, Journal, Record},
+    node::Node,
+    secret::Secret,
+};
 
 /// The name of the SQLite file in `data_dir` when no `database_url` is set.
 pub const SQLITE_FILE: &str = "switchboard.db";
@@ -87,6 +101,12 @@ struct Inner {
     /// made under its stripe, so a PATCH and a DELETE of one room reach the hub in the order the
     /// store took them (a PATCH's policy never outlives the DELETE that came after it).
     room_writes: Box<[tokio::sync::Mutex<()>]>,
+    /// Where the API's actions go to be kept (the node's hub events go there too).
+    journal: Journal,
+    /// The journal's receiving end, until the writer task takes it ([`Tasks::start`]).
+    records: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<Record>>>,
+    /// The configured receivers of webhooks.
+    webhooks: Arc<webhooks::Webhooks>,
 }
 
 /// Stripes of [`Inner::room_writes`]: rooms written at once rarely share one.
@@ -141,6 +161,10 @@ impl Control {
         let settings = &node.config().api;
         let passwords = password::Passwords::new()
             .map_err(|_| StoreError::Config("cannot hash passwords".into()))?;
+        let metrics = node.metrics().journal().clone();
+        let (journal, records) = Journal::new(crate::journal::CAPACITY, metrics);
+        node.set_journal(journal.clone());
+        let config = node.config();
         Ok(Control(Arc::new(Inner {
             store,
             node: node.clone(),
@@ -154,7 +178,40 @@ impl Control {
             room_writes: (0..ROOM_WRITE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            journal,
+            records: parking_lot::Mutex::new(Some(records)),
+            webhooks: webhooks::Webhooks::new(&config.webhooks, &config.webhook_delivery),
         })))
+    }
+
+    /// Keeps an action of the API in the journal (the audit log, webhooks): `user` is the
+    /// account that acted, `subject` what it acted on.
+    pub(crate) fn record(
+        &self,
+        kind: ApiKind,
+        room: Option<&str>,
+        user: Option<&str>,
+        subject: Option<&str>,
+        detail: serde_json::Value,
+    ) {
+        self.0.journal.push(Record::Api(ApiRecord {
+            at: now_ms(),
+            kind,
+            room: room.map(str::to_owned),
+            user: user.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+            detail,
+        }));
+    }
+
+    /// The journal's receiving end, once.
+    fn take_records(&self) -> Option<tokio::sync::mpsc::Receiver<Record>> {
+        self.0.records.lock().take()
+    }
+
+    /// The webhooks' receivers.
+    fn webhooks(&self) -> &Arc<webhooks::Webhooks> {
+        &self.0.webhooks
     }
 
     /// The store.
@@ -206,6 +263,7 @@ pub fn routes(control: Control) -> (Router, bytes::Bytes) {
         .merge(rooms::routes())
         .merge(live::routes())
         .merge(invites::routes())
+        .merge(audit::routes())
         .split_for_parts();
     (
         router.with_state(control),

@@ -28,6 +28,7 @@ use utoipa::{
     components(schemas(ErrorBody, ErrorDetail), responses(
         BadRequest,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
         PayloadTooLarge,
@@ -37,7 +38,8 @@ use utoipa::{
         (name = "accounts", description = "Registering, signing in, profiles"),
         (name = "rooms", description = "Stored rooms and room tokens"),
         (name = "live", description = "Calls in stored rooms: members, removal, server messages"),
-        (name = "invites", description = "Share codes")
+        (name = "invites", description = "Share codes"),
+        (name = "admin", description = "What needs the admin grant: the audit log")
     )
 )]
 pub struct ApiDoc;
@@ -191,6 +193,11 @@ refusal!(
 refusal!(
     Unauthorized,
     "`unauthorized`: no valid access token, or wrong credentials",
+    false
+);
+refusal!(
+    Forbidden,
+    "`forbidden`: the caller lacks the grant this needs",
     false
 );
 refusal!(

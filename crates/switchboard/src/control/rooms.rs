@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use switchboard_core::RoomPolicy;
 use switchboard_protocol::{MediaMode, Mode, Role, RoomId, SignalError};
 use switchboard_store::{NewRoom, Room, RoomPatch, StoreError};
@@ -16,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    Control,
+    ApiKind, Control,
     extract::{Caller, JsonBody, PathParams, QueryParams, Refused, whole, whole_or_null},
     now_ms,
     openapi::{self, BadRequest, Conflict, NotFound, Unauthorized},
@@ -234,7 +235,7 @@ impl Control {
         }
     }
 
-    async fn is_admin(&self, caller: &Caller) -> Result<bool, Refused> {
+    pub(super) async fn is_admin(&self, caller: &Caller) -> Result<bool, Refused> {
         Ok(self
             .store()
             .user(&caller.user)
@@ -319,6 +320,9 @@ async fn create(
     match made {
         Ok(room) => {
             control.apply_policy(&room);
+            let detail = json!({"mode": room.mode, "media": room.media, "lobby": room.lobby});
+            let (id, owner) = (Some(room.id.as_str()), Some(room.owner_id.as_str()));
+            control.record(ApiKind::RoomCreated, id, owner, None, detail);
             Ok((StatusCode::CREATED, Json(room.into())))
         }
         Err(StoreError::Conflict) => {
@@ -450,6 +454,16 @@ async fn update(
     let changed = control.store().update_room(&room.id, &patch, now).await?;
     let changed = changed.ok_or_else(|| SignalError::NotFound(format!("no room `{}`", room.id)))?;
     control.apply_policy(&changed);
+    let (id, user) = (Some(room.id.as_str()), Some(caller.user.as_str()));
+    let detail = json!({
+        "name": patch.name, "max_peers": patch.max_peers, "mode": patch.mode,
+        "media": patch.media, "lobby": patch.lobby, "expires_at": patch.expires_at,
+    });
+    control.record(ApiKind::RoomUpdated, id, user, None, detail);
+    if changed.media != room.media {
+        let detail = json!({"from": room.media, "to": changed.media});
+        control.record(ApiKind::MediaChanged, id, user, None, detail);
+    }
     Ok(Json(changed.into()))
 }
 
@@ -479,6 +493,14 @@ async fn delete(
             .with_hub(|hub, now| hub.close_deleted(&id, now));
     }
     tracing::info!(event = "room.deleted", "stored room deleted");
+    let (id, user) = (Some(room.id.as_str()), Some(caller.user.as_str()));
+    control.record(
+        ApiKind::RoomDeleted,
+        id,
+        user,
+        None,
+        serde_json::Value::Null,
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
