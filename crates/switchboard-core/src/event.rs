@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use switchboard_protocol::{
-    ErrorCode, KnockEnd, Media, MediaMode, Mode, PeerId, PeerLeftReason, RoomClosedReason,
-    RoomId,
+    ErrorCode, KnockEnd, Media, MediaMode, Mode, PeerId, PeerLeftReason, RoomClosedReason, RoomId,
 };
 
 use crate::{CloseReason, RateScope, SessionId};

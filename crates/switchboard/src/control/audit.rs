@@ -91,7 +91,7 @@ pub fn entry(record: &Record, hasher: &UserHasher) -> Option<NewAuditEntry> {
                 media_mode,
                 media,
             } => (
-                line(*at, "media_changed", Some(room.as_str()), None),
+                line(*at, "call_media_changed", Some(room.as_str()), None),
                 None,
                 json!({ "media_mode": media_mode, "media": media }),
             ),

@@ -42,7 +42,10 @@ async fn frames_go_both_ways_with_a_two_byte_length() {
     let mut got = [0; 7];
     client.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"\0\x05hello");
-    assert!(!connections.send("127.0.0.1:9".parse().unwrap(), b"x"), "no such connection");
+    assert!(
+        !connections.send("127.0.0.1:9".parse().unwrap(), b"x"),
+        "no such connection"
+    );
 
     drop(client);
     assert!(matches!(inbound.recv().await.unwrap(), TcpEvent::Closed(p) if p == peer));
@@ -63,7 +66,11 @@ async fn a_silent_connection_is_closed_after_the_idle_time() {
     assert!(matches!(inbound.recv().await.unwrap(), TcpEvent::Closed(_)));
     assert!(before.elapsed() >= IDLE);
     let mut rest = Vec::new();
-    assert_eq!(client.read_to_end(&mut rest).await.unwrap(), 0, "the server closed it");
+    assert_eq!(
+        client.read_to_end(&mut rest).await.unwrap(),
+        0,
+        "the server closed it"
+    );
     stop.cancel();
     connections.stopped().await;
 }
