@@ -18,6 +18,7 @@
 //! [`Instant`]: std::time::Instant
 
 pub mod allocator;
+mod arrivals;
 mod config;
 mod error;
 mod keyframe;

@@ -167,7 +167,7 @@ impl Sfu {
             self.rooms.remove(room);
             self.speakers.remove(room);
         }
-        self.drop_media(pid);
+        self.drop_media(now, pid);
         self.participants.remove(&pid);
         self.run(now);
     }
@@ -284,6 +284,7 @@ impl Sfu {
             self.send_keyframe_request(&track);
         }
         self.report_speakers(now);
+        self.check_arrivals(now);
         self.run(now);
     }
 
@@ -300,7 +301,12 @@ impl Sfu {
             .values()
             .filter_map(|t| t.keyframes.deadline(interval));
         let speakers = self.speakers.values().filter_map(Speakers::deadline);
-        rtcs.chain(keyframes).chain(speakers).min()
+        let arrivals = (self.tracks.values()).filter_map(|t| {
+            t.arrivals
+                .as_ref()
+                .and_then(crate::arrivals::Arrivals::deadline)
+        });
+        rtcs.chain(keyframes).chain(speakers).chain(arrivals).min()
     }
 
     /// The next thing to do, in order; drain until `None` after every input.
@@ -412,7 +418,7 @@ impl Sfu {
             while let Some(work) = self.work.pop_front() {
                 match work {
                     Work::Event(pid, event) => self.on_event(now, pid, *event),
-                    Work::Failed(pid, reason) => self.fail(pid, reason),
+                    Work::Failed(pid, reason) => self.fail(now, pid, reason),
                 }
             }
             let Some(pid) = self.dirty.pop_first() else {
@@ -435,11 +441,11 @@ impl Sfu {
 
     /// A participant's `Rtc` failed or panicked: its media is dropped, the peer is told and may
     /// start again with a new offer. Nobody else is affected beyond losing its tracks.
-    fn fail(&mut self, pid: Pid, reason: String) {
+    fn fail(&mut self, now: Instant, pid: Pid, reason: String) {
         if self.participants.get(&pid).is_none_or(|p| p.rtc.is_none()) {
             return;
         }
-        self.drop_media(pid);
+        self.drop_media(now, pid);
         self.counts.media_failures += 1;
         self.signal(
             pid,

@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc};
 use serde::Serialize;
 use str0m::media::{Mid, Rid};
 
-use crate::{TrackKind, keyframe::KeyframeGate, sfu::Pid};
+use crate::{TrackKind, arrivals::Arrivals, keyframe::KeyframeGate, sfu::Pid};
 
 /// A published track's id, unique within one SFU worker (`t1`, `t2`, ...): a track is named
 /// without its m-line so a renegotiation on the publisher's side cannot rename it.
@@ -62,6 +62,8 @@ pub(crate) struct Track {
     pub muted: bool,
     /// Its simulcast layers' rids, lowest first; empty when it is sent as one stream.
     pub rids: Vec<Rid>,
+    /// Which of those layers really arrive; `None` without layers.
+    pub arrivals: Option<Arrivals>,
     /// Which layers its publisher was last told someone receives (`layers`).
     pub told_layers: Option<Vec<bool>>,
     /// The stream tag its publisher gave its m-line (`camera`, `screen`), if any.
@@ -100,6 +102,13 @@ impl Track {
             tag: self.tag.clone(),
             mid: None,
         }
+    }
+
+    /// How many of its layers, from the lowest, subscribers may be given: those that arrive.
+    pub fn usable_layers(&self) -> usize {
+        self.arrivals
+            .as_ref()
+            .map_or(self.rids.len(), Arrivals::usable)
     }
 
     /// Whether its publisher tagged it a screen share (the allocator serves those first).

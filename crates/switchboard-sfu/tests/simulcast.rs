@@ -231,3 +231,34 @@ fn with_bandwidth_estimation_the_layers_follow_the_estimate() {
         }
     }
 }
+
+/// A publisher that stops encoding its top layer (short of CPU) moves its subscribers down to
+/// one that arrives, and back up once the layer is there again (after the retry time).
+#[test]
+fn a_layer_that_stops_arriving_moves_its_subscribers_down_and_back() {
+    let mut w = world(2_500_000, 1);
+    w.run_media(2 * SECOND, &[0]);
+    assert_eq!(layers(&w, 1, "p0").last(), Some(&2), "on f");
+    w.clients[0].encoded_layers = 2;
+    w.run_media(3 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert_eq!(got.last(), Some(&1), "moved to h: {got:?}");
+    let told = &w.clients[1].stream_states;
+    assert_eq!(told.last().unwrap().3.as_deref(), Some("h"), "{told:?}");
+    let frozen_at = got.len();
+
+    // Back to three layers: f is tried again and the subscriber returns to it.
+    w.clients[0].encoded_layers = 3;
+    w.run_media(12 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert!(
+        got.len() > frozen_at + 500,
+        "video went on throughout: {}",
+        got.len()
+    );
+    assert_eq!(got.last(), Some(&2), "back on f");
+    assert_eq!(
+        w.clients[1].stream_states.last().unwrap().3.as_deref(),
+        Some("f")
+    );
+}

@@ -13,6 +13,7 @@ use super::{Pid, Sfu};
 use crate::{
     SfuError, ToPeer, TrackId, TrackKind,
     allocator::Request,
+    arrivals::Arrivals,
     layer_switch::Verdict,
     participant::{Subscription, guarded},
     track::{Track, order_rids},
@@ -27,7 +28,7 @@ impl Sfu {
                     .simulcast
                     .map(|s| s.recv.into_iter().map(|l| l.rid).collect())
                     .unwrap_or_default();
-                self.publish(pid, added.mid, added.kind, order_rids(rids));
+                self.publish(now, pid, added.mid, added.kind, order_rids(rids));
             }
             Event::MediaChanged(changed) if !receives(changed.direction) => {
                 self.unpublish_mid(pid, changed.mid);
@@ -57,7 +58,7 @@ impl Sfu {
     }
 
     /// A participant's offer added an m-line it sends on: a new track in the room.
-    fn publish(&mut self, pid: Pid, mid: Mid, kind: MediaKind, rids: Vec<Rid>) {
+    fn publish(&mut self, now: Instant, pid: Pid, mid: Mid, kind: MediaKind, rids: Vec<Rid>) {
         let max = self.config.max_published_tracks;
         let Some(participant) = self.participants.get_mut(&pid) else {
             return;
@@ -90,6 +91,7 @@ impl Sfu {
             },
             keyframes: Default::default(),
             muted: false,
+            arrivals: (!rids.is_empty()).then(|| Arrivals::new(rids.len(), now)),
             rids,
             told_layers: None,
             tag,
@@ -247,6 +249,12 @@ impl Sfu {
             // A rid the publisher did not offer: no subscriber could be switched to it.
             return;
         }
+        let arrivals = self.tracks.get_mut(&id).and_then(|t| t.arrivals.as_mut());
+        // A stalled layer that is back may be given to subscribers again.
+        let back = match (layer, arrivals) {
+            (Some(l), Some(a)) => a.frame(l, now),
+            _ => false,
+        };
         let mut switched = false;
         for other in self.members_except(&room, pid) {
             let p = self.participants.get_mut(&other).expect("member is live");
@@ -302,7 +310,10 @@ impl Sfu {
         }
         if switched {
             // A layer left behind may have no one left on it.
-            self.update_layers(&room);
+            self.update_layers(now, &room);
+        }
+        if back {
+            self.reallocate_track(now, &id);
         }
     }
 
@@ -367,7 +378,7 @@ impl Sfu {
 
     /// Closes a participant's media session: its tracks are unpublished, its subscriptions and
     /// address forgotten. The participant stays a member.
-    pub(super) fn drop_media(&mut self, pid: Pid) {
+    pub(super) fn drop_media(&mut self, now: Instant, pid: Pid) {
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
@@ -384,7 +395,7 @@ impl Sfu {
         for track in published {
             self.unpublish(&track);
         }
-        self.update_layers(&room);
+        self.update_layers(now, &room);
     }
 
     fn members_except(&self, room: &Arc<str>, pid: Pid) -> Vec<Pid> {

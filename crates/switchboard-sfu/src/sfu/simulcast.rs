@@ -39,7 +39,7 @@ impl Sfu {
             if t.kind != TrackKind::Video || t.rids.is_empty() {
                 continue;
             }
-            let layers = self.config.layers[..t.rids.len()].to_vec();
+            let layers = self.config.layers[..t.usable_layers()].to_vec();
             tracks.insert(
                 s.track.clone(),
                 VideoTrack {
@@ -75,7 +75,7 @@ impl Sfu {
             self.request_keyframe(now, &id);
         }
         let room = self.participants[&pid].room.clone();
-        self.update_layers(&room);
+        self.update_layers(now, &room);
         for (peer, track, a) in tell {
             let layer = a.layer().map(|l| self.tracks[&track].rids[l].to_string());
             let state = match a {
@@ -92,6 +92,28 @@ impl Sfu {
                     layer,
                 },
             );
+        }
+    }
+
+    /// Chooses the layers of every subscriber of `id` again: its usable layers changed.
+    pub(super) fn reallocate_track(&mut self, now: Instant, id: &TrackId) {
+        let subscribers: Vec<Pid> = (self.participants.iter())
+            .filter(|(_, p)| p.subscriptions.iter().any(|s| &s.track == id))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in subscribers {
+            self.reallocate(now, pid);
+        }
+    }
+
+    /// Finds simulcast layers that stopped arriving, or whose retry time has come, and moves
+    /// their subscribers ([`crate::arrivals`]).
+    pub(super) fn check_arrivals(&mut self, now: Instant) {
+        let changed: Vec<TrackId> = (self.tracks.iter_mut())
+            .filter_map(|(id, t)| t.arrivals.as_mut()?.check(now).then(|| id.clone()))
+            .collect();
+        for id in changed {
+            self.reallocate_track(now, &id);
         }
     }
 
@@ -130,7 +152,7 @@ impl Sfu {
 
     /// Tells the publishers of the simulcast tracks in `room` which layers nobody receives
     /// (`layers`), for those whose answer changed: they may stop encoding them.
-    pub(super) fn update_layers(&mut self, room: &str) {
+    pub(super) fn update_layers(&mut self, now: Instant, room: &str) {
         let ids: Vec<TrackId> = self
             .tracks
             .iter()
@@ -144,6 +166,9 @@ impl Sfu {
                 continue;
             }
             track.told_layers = Some(watched.clone());
+            if let Some(arrivals) = &mut track.arrivals {
+                arrivals.expect(&watched, now);
+            }
             let (mut active, mut paused) = (Vec::new(), Vec::new());
             for (rid, w) in track.rids.iter().zip(&watched) {
                 if *w { &mut active } else { &mut paused }.push(rid.to_string());

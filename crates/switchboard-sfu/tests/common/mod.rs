@@ -85,6 +85,9 @@ pub struct Client {
     /// Its video goes out as three simulcast layers, rid `q`, `h`, `f`; each frame's byte 5 is
     /// the layer's index.
     pub simulcast: bool,
+    /// How many of its simulcast layers it encodes, from the lowest (a browser short of CPU
+    /// sends fewer than it offered).
+    pub encoded_layers: usize,
     /// The RFC 6464 level its audio frames carry; `None` sends none.
     pub audio_level: Option<u8>,
     pub connected: bool,
@@ -170,6 +173,7 @@ impl World {
                     layers: Vec::new(),
                     audio_level: None,
                     simulcast: false,
+                    encoded_layers: RIDS.len(),
                     connected: false,
                     inbox: VecDeque::new(),
                     frame_no: 0,
@@ -317,7 +321,7 @@ impl World {
         } else {
             &[""]
         };
-        for (n, rid) in layers.iter().enumerate() {
+        for (n, rid) in layers.iter().enumerate().take(c.encoded_layers) {
             let Some(writer) = c.rtc.writer(mid) else {
                 break;
             };
