@@ -95,7 +95,7 @@ test('an admin sees rooms, live counts and participants, removes one and closes 
   const standup = page.locator('#rooms tbody tr[data-room="standup"]');
   assert.deepEqual(
     (await standup.locator('td').allTextContents()).slice(0, 6),
-    ['standup', 'Standup', (await (await fetch(`${server.url}/v1/users/me`, { headers: { authorization: `Bearer ${owner}` } })).json()).id, 'mesh', 'off', '2'],
+    ['standup', 'Standup', (await (await fetch(`${server.url}/v1/users/me`, { headers: { authorization: `Bearer ${owner}` } })).json()).id, 'auto', 'off', '2'],
   );
   assert.equal(await page.locator('#grant').isHidden(), true, 'no notice for an admin');
   assert.equal(await page.locator('#login').isHidden(), true, 'the sign-in form is gone');
