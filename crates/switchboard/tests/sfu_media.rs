@@ -326,6 +326,35 @@ async fn publish(
     }
 }
 
+/// Offers from every member and runs them until `stop`; once the first (the publisher) is
+/// connected to the SFU, writes its frames. The members' tasks and the writer's.
+async fn start_call(
+    members: Vec<Member>,
+    stop: &CancellationToken,
+    started: Instant,
+) -> (
+    Vec<tokio::task::JoinHandle<Result<Member>>>,
+    tokio::task::JoinHandle<Result<usize>>,
+) {
+    let (video, sender) = members[0]
+        .video
+        .clone()
+        .expect("the first member publishes");
+    let connected = members[0].connected.clone();
+    let mut members = members;
+    for m in &mut members {
+        m.offer().await;
+    }
+    let tasks = (members.into_iter())
+        .map(|m| tokio::spawn(m.run(stop.clone())))
+        .collect();
+    wait_until("the publisher connects to the SFU", started, || {
+        *connected.lock().unwrap()
+    })
+    .await;
+    (tasks, tokio::spawn(publish(video, sender, stop.clone())))
+}
+
 /// Polls `check` every 50 ms until it holds, failing after `CALL_DEADLINE`.
 async fn wait_until(what: &str, started: Instant, check: impl Fn() -> bool) {
     while !check() {
@@ -349,11 +378,10 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
     let started = Instant::now();
     let stop = CancellationToken::new();
 
-    let mut alice = Member::join(&server, "alice", true, "sfu").await;
-    let mut bob = Member::join(&server, "bob", false, "sfu").await;
-    let mut carol = Member::join(&server, "carol", false, "sfu").await;
-    let (video, sender) = alice.video.clone().expect("alice publishes");
-    let (alice_connected, alice_map) = (alice.connected.clone(), alice.track_map.clone());
+    let alice = Member::join(&server, "alice", true, "sfu").await;
+    let bob = Member::join(&server, "bob", false, "sfu").await;
+    let carol = Member::join(&server, "carol", false, "sfu").await;
+    let alice_map = alice.track_map.clone();
     let watch: Vec<_> = [&bob, &carol]
         .iter()
         .map(|m| {
@@ -365,19 +393,7 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
             )
         })
         .collect();
-    alice.offer().await;
-    bob.offer().await;
-    carol.offer().await;
-    let tasks: Vec<_> = [alice, bob, carol]
-        .into_iter()
-        .map(|m| tokio::spawn(m.run(stop.clone())))
-        .collect();
-
-    wait_until("alice connects to the SFU", started, || {
-        *alice_connected.lock().unwrap()
-    })
-    .await;
-    let writer = tokio::spawn(publish(video, sender, stop.clone()));
+    let (tasks, writer) = start_call(vec![alice, bob, carol], &stop, started).await;
 
     // A member sending a malformed offer gets `bad_sdp`; its session stays and the call goes on.
     let mut dave = server.joined("dave", ROOM, Role::Guest, "dave").await;
@@ -522,29 +538,16 @@ async fn an_auto_room_moves_to_the_sfu_at_three_and_back_at_two() {
     let stop = CancellationToken::new();
     let mut alice = Member::join(&server, "alice", true, "mesh").await;
     let mut bob = Member::join(&server, "bob", false, "mesh").await;
-    let mut carol = Member::join(&server, "carol", false, "sfu").await;
+    let carol = Member::join(&server, "carol", false, "sfu").await;
     for m in [&mut alice, &mut bob] {
         let moved = until_kind(&mut m.client, "media_changed").await;
         assert_eq!(moved.payload, json!({"media": "sfu", "media_mode": "auto"}));
     }
-    let (video, sender) = alice.video.clone().expect("alice publishes");
-    let alice_connected = alice.connected.clone();
     let watch: Vec<_> = [&bob, &carol]
         .iter()
         .map(|m| (m.name, m.received.clone()))
         .collect();
-    for m in [&mut alice, &mut bob, &mut carol] {
-        m.offer().await;
-    }
-    let tasks: Vec<_> = [alice, bob, carol]
-        .into_iter()
-        .map(|m| tokio::spawn(m.run(stop.clone())))
-        .collect();
-    wait_until("alice connects to the SFU", started, || {
-        *alice_connected.lock().unwrap()
-    })
-    .await;
-    let writer = tokio::spawn(publish(video, sender, stop.clone()));
+    let (tasks, writer) = start_call(vec![alice, bob, carol], &stop, started).await;
     for (name, received) in &watch {
         wait_until(&format!("{name} receives alice's frames"), started, || {
             (received.lock().unwrap().iter())
