@@ -86,7 +86,7 @@ pub struct SfuFigures {
     /// Datagrams the endpoints could not send (socket buffer full), over the whole run.
     pub send_drops: u64,
     /// The whole run, set-up to stop: the SFU's `sfu_datagrams_total{direction="out"}` grew by
-    /// this much (it is brought up to date every second, so read a second after the stop).
+    /// this much (counted at each send; datagrams its socket refused are not counted).
     pub sfu_datagrams_out: Option<u64>,
     /// The whole run: datagrams the endpoints received; compare with `sfu_datagrams_out`.
     pub received_datagrams: u64,
@@ -165,8 +165,6 @@ pub(super) async fn run(
     shared.stop.cancel();
     let members = join_all(shared, tasks, Duration::from_secs(5)).await;
     close_all(members.into_iter().map(|m| m.client).collect()).await;
-    // The SFU's counters are brought up to date every second.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let out_after = sfu_datagrams_out(opts.metrics).await;
     report.sfu = Some(SfuFigures {
         publishers: p.publishers,
