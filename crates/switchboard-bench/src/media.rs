@@ -38,10 +38,6 @@ pub const AUDIO_FRAME: usize = 80;
 pub struct Arrived {
     /// The sender's bench clock when it wrote the frame (`None`: too short to carry one).
     pub sent_ns: Option<u64>,
-    /// Payload bytes.
-    pub len: usize,
-    /// Audio (`false`: video).
-    pub audio: bool,
 }
 
 /// What calls on a [`MediaPeer`] produced; the caller drains both lists after each call.
@@ -259,9 +255,6 @@ impl MediaPeer {
                     Event::KeyframeRequest(_) => self.keyframe_due = true,
                     Event::MediaData(data) => out.frames.push(Arrived {
                         sent_ns: stamp_of(&data.data),
-                        len: data.data.len(),
-                        audio: Some(data.mid) == self.audio
-                            || data.params.spec().codec == Codec::Opus,
                     }),
                     _ => {}
                 },
