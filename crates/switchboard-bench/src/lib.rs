@@ -2,13 +2,14 @@
 //!
 //! The same workloads ([`scenario`]) run against switchboard (WebSocket, SSE, long-poll),
 //! `matchbox_server`, the PeerJS server and the bare relay of [`bare`], each speaking its real
-//! protocol ([`proto`]). A run prints one JSON line ([`report::Report`]); [`report::markdown`]
+//! protocol ([`proto`]); the `sfu` scenario adds WebRTC endpoints ([`media`]) for the SFU. A run prints one JSON line ([`report::Report`]); [`report::markdown`]
 //! compares runs. Targets are loopback only; every loop is bounded in count and time.
 //! `docs/benchmarks.md` says how to run it and what it measured.
 
 pub mod bare;
 pub mod h1;
 pub mod http;
+pub mod media;
 pub mod net;
 pub mod proto;
 pub mod report;

@@ -16,6 +16,7 @@ use switchboard_bench::{
     report::{self, Report},
     scenario::{
         self, ChurnParams, ConnectParams, FanoutParams, Pacing, RelayParams, RunOptions, Scenario,
+        SfuParams,
     },
 };
 
@@ -83,6 +84,42 @@ enum Command {
         /// Shared rooms the churning sessions join.
         #[arg(long, default_value_t = 20)]
         churn_rooms: usize,
+    },
+    /// Rooms of WebRTC endpoints through the server's SFU: forwarded datagrams per server
+    /// CPU-second, egress and one-way frame latency.
+    ///
+    /// Each endpoint is a str0m peer on its own UDP socket on 127.0.0.1 signaling over
+    /// WebSocket; the server needs `media_mode = "sfu"` and the SFU on loopback
+    /// (`SWITCHBOARD_MEDIA_MODE=sfu SWITCHBOARD_SFU__UDP_PORT=0 SWITCHBOARD_SFU__BIND=127.0.0.1`).
+    /// One publisher to 50: `--publishers 1 --subscribers 50`; a ten-person room:
+    /// `--publishers 10 --subscribers 0 --audio`.
+    Sfu {
+        #[command(flatten)]
+        common: Common,
+        /// Rooms.
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
+        /// Members per room that publish video (and audio with --audio) and receive the others.
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        /// Members per room that only receive.
+        #[arg(long, default_value_t = 10)]
+        subscribers: usize,
+        /// Video frames per second per publisher.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Bytes of a video frame (one datagram up to about 1,100).
+        #[arg(long, default_value_t = 900)]
+        frame_size: usize,
+        /// Bytes of a keyframe.
+        #[arg(long, default_value_t = 3000)]
+        keyframe_size: usize,
+        /// Seconds between keyframes (one is also sent when the SFU asks).
+        #[arg(long, default_value_t = 1.0)]
+        keyframe_every: f64,
+        /// Publishers also send 80-byte Opus frames every 20 ms.
+        #[arg(long)]
+        audio: bool,
     },
     /// Serves the bare reference relay (`ws://ADDR/<room>`, frames forwarded verbatim).
     BareRelay {
@@ -237,6 +274,29 @@ fn main() -> ExitCode {
                 relay: relay.params(),
                 churn_rate,
                 churn_rooms,
+            }),
+        ),
+        Command::Sfu {
+            common,
+            rooms,
+            publishers,
+            subscribers,
+            fps,
+            frame_size,
+            keyframe_size,
+            keyframe_every,
+            audio,
+        } => run(
+            common,
+            Scenario::Sfu(SfuParams {
+                rooms,
+                publishers,
+                subscribers,
+                fps,
+                frame_size,
+                keyframe_size,
+                keyframe_every: secs(keyframe_every),
+                audio,
             }),
         ),
     }

@@ -210,6 +210,14 @@ pub enum Incoming {
     Left,
     /// An error or warning from the server; the connection goes on.
     Error(String),
+    /// switchboard: a signaling message from the SFU (`from: "sfu"`): its `type` (`offer`,
+    /// `answer`, `track_map`) and its raw JSON payload.
+    Sfu {
+        /// The message's `type`.
+        kind: String,
+        /// Its payload, as JSON text.
+        payload: String,
+    },
     /// Anything else.
     Other,
 }
@@ -452,6 +460,15 @@ impl Client {
         }
     }
 
+    /// switchboard: sends a message of `kind` with the JSON `payload` to peer `to` of the room
+    /// (the SFU's signaling: `offer` and `answer` to `sfu`).
+    pub async fn signal(&mut self, kind: &str, to: &str, payload: &str) -> Result<()> {
+        let room = std::mem::take(&mut self.room);
+        let text = self.envelope(kind, Some(&room), Some(to), payload);
+        self.room = room;
+        self.send_raw(text).await
+    }
+
     /// Leaves the room (switchboard: `leave`, answered with `left`), without waiting.
     pub async fn leave(&mut self) -> Result<()> {
         if self.target == Target::Switchboard {
@@ -544,6 +561,13 @@ impl Client {
         };
         self.received(m.seq);
         let payload = m.payload.map(RawValue::get).unwrap_or("{}");
+        if m.from.as_deref() == Some("sfu") && matches!(&*m.kind, "offer" | "answer" | "track_map")
+        {
+            return Incoming::Sfu {
+                kind: m.kind.into_owned(),
+                payload: payload.to_owned(),
+            };
+        }
         match &*m.kind {
             "message" => match body_time(payload) {
                 Some(t) => Incoming::Data {

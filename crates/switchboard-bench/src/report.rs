@@ -49,6 +49,9 @@ pub struct Report {
     /// Join/leave operations per second asked for (churn).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub churn_rate: Option<f64>,
+    /// `sfu`: its own figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sfu: Option<crate::scenario::sfu::SfuFigures>,
     /// Warm-up, seconds.
     pub warmup_s: f64,
     /// Measured period, seconds.
@@ -242,6 +245,11 @@ impl Report {
         add("room_size", self.room_size.map(|v| v.to_string()));
         add("sessions", self.sessions.map(|v| v.to_string()));
         add("churn_rate", self.churn_rate.map(|v| format!("{v}")));
+        if let Some(f) = &self.sfu {
+            add("publishers", Some(f.publishers.to_string()));
+            add("fps", Some(f.fps.to_string()));
+            add("audio", Some(f.audio.to_string()));
+        }
         key
     }
 }
@@ -291,6 +299,7 @@ pub fn markdown(reports: &[Report], baseline: &str) -> String {
         }
         let scenario = rows[0].scenario.as_str();
         match scenario {
+            "sfu" => out.push_str(&crate::scenario::sfu::markdown(rows)),
             "connect" => {
                 let _ = writeln!(
                     out,

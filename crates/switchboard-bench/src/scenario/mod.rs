@@ -8,8 +8,10 @@ mod fanout;
 mod pacer;
 mod relay;
 pub mod sampler;
+pub mod sfu;
 
 pub use pacer::Pacing;
+pub use sfu::SfuParams;
 
 use std::{
     ops::ControlFlow,
@@ -135,6 +137,8 @@ pub enum Scenario {
     Connect(ConnectParams),
     /// See [`ChurnParams`].
     Churn(ChurnParams),
+    /// See [`SfuParams`].
+    Sfu(SfuParams),
 }
 
 /// Runs `scenario` against `ep` and reports what it measured.
@@ -173,6 +177,10 @@ pub async fn run(ep: &Endpoint, opts: &RunOptions, scenario: &Scenario) -> Repor
         Scenario::Churn(p) => {
             report.scenario = "churn".into();
             relay::run(ep, opts, &p.relay, Some(p), &shared, &mut report).await;
+        }
+        Scenario::Sfu(p) => {
+            report.scenario = "sfu".into();
+            sfu::run(ep, opts, p, &shared, &mut report).await;
         }
     }
     if let Some(sampling) = sampling {
