@@ -141,6 +141,7 @@ pub struct Metrics {
     /// Datagrams on the SFU's socket (and frames on its ICE-TCP connections), in then out.
     sfu_datagrams: [Counter; 2],
     sfu_tcp_connections: Gauge,
+    sfu_dropped: Counter,
     /// The audit log's and the webhooks' ([`crate::journal`]).
     journal: JournalMetrics,
 }
@@ -197,6 +198,7 @@ impl Default for Metrics {
             sfu_keyframe_requests: Family::default(),
             sfu_layer_switches: Counter::default(),
             sfu_tcp_connections: Gauge::default(),
+            sfu_dropped: Counter::default(),
             sfu_media_failures: Counter::default(),
             sfu_datagrams: Default::default(),
             journal: JournalMetrics::default(),
@@ -364,6 +366,11 @@ impl Default for Metrics {
             "sfu_datagrams",
             "Datagrams on the SFU's UDP socket and frames on its ICE-TCP connections, in (received) and out (sent)",
             datagrams,
+        );
+        registry.register(
+            "sfu_send_dropped",
+            "Packets the SFU could not send: its UDP socket's buffer was full, or an ICE-TCP connection's queue",
+            m.sfu_dropped.clone(),
         );
         registry.register(
             "sfu_tcp_connections_gauge",
@@ -582,6 +589,11 @@ impl Metrics {
             .inc_by(now.media_failures - before.media_failures);
         self.sfu_layer_switches
             .inc_by(now.layer_switches - before.layer_switches);
+    }
+
+    /// A packet the SFU dropped instead of sending.
+    pub fn sfu_dropped(&self) {
+        self.sfu_dropped.inc();
     }
 
     /// ICE-TCP connections open now.

@@ -138,13 +138,17 @@ fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, connections: &TcpConnect
             Output::Transmit(t) if t.proto == Protocol::Tcp => {
                 if connections.send(t.destination, &t.contents) {
                     node.metrics().sfu_datagram(true);
+                } else {
+                    node.metrics().sfu_dropped();
                 }
             }
             Output::Transmit(t) => match socket.try_send_to(&t.contents, t.destination) {
                 Ok(_) => node.metrics().sfu_datagram(true),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    tracing::debug!(event = "sfu.send_failed", error = %e, "SFU datagram not sent");
+                    node.metrics().sfu_dropped();
+                    if e.kind() != ErrorKind::WouldBlock {
+                        tracing::debug!(event = "sfu.send_failed", error = %e, "SFU datagram not sent");
+                    }
                 }
             },
             Output::Signal { room, to, message } => signals.push((room, to, message)),
