@@ -85,7 +85,12 @@ async fn metrics(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn readyz(State(node): State<Node>) -> impl IntoResponse {
-    if node.cluster().is_some_and(|c| !c.reachable()) {
+    if node.cluster().is_some_and(|c| c.fenced()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "fenced"})),
+        )
+    } else if node.cluster().is_some_and(|c| !c.reachable()) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "store_unreachable"})),
@@ -217,13 +222,16 @@ pub async fn run(
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     // The cluster's tasks outlive the drain: the sessions' last writes must reach the store.
-    let cluster_stop = CancellationToken::new();
+    // They stop in order: health (no lease renewal after the lease is given back), commit (the
+    // last writes, then the lease goes), inbox (until then, it hears of sessions that resumed
+    // on another node and lets them go at once).
+    let cluster_stop = [(); 3].map(|_| CancellationToken::new());
     let cluster_tasks = node.cluster().map(|_| {
-        let stop = &cluster_stop;
+        let [health, commit, inbox] = &cluster_stop;
         (
-            tokio::spawn(crate::cluster::tasks::commit(node.clone(), stop.clone())),
-            tokio::spawn(crate::cluster::tasks::inbox(node.clone(), stop.clone())),
-            tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
+            tokio::spawn(crate::cluster::tasks::health(node.clone(), health.clone())),
+            tokio::spawn(crate::cluster::tasks::commit(node.clone(), commit.clone())),
+            tokio::spawn(crate::cluster::tasks::inbox(node.clone(), inbox.clone())),
         )
     });
     let service = app(node.clone(), control);
@@ -283,16 +291,19 @@ pub async fn run(
     }
     let _ = timers.await;
     let _ = key_refresh.await;
-    if let Some((commit, inbox, health)) = cluster_tasks {
-        cluster_stop.cancel();
-        let _ = inbox.await;
+    if let Some((health, commit, inbox)) = cluster_tasks {
+        let [stop_health, stop_commit, stop_inbox] = &cluster_stop;
+        stop_health.cancel();
         let _ = health.await;
+        stop_commit.cancel();
         if tokio::time::timeout(grace, commit).await.is_err() {
             tracing::warn!(
                 event = "cluster.commit_timeout",
                 "writes to the shared store still queued at the shutdown deadline"
             );
         }
+        stop_inbox.cancel();
+        let _ = inbox.await;
     }
     if let Some(media) = media {
         let _ = media.await;

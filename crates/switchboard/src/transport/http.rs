@@ -119,9 +119,8 @@ pub async fn create(
     ClientAddress(address): ClientAddress,
     params: SessionParams,
 ) -> Result<Response, Response> {
-    if !node.accepting() {
-        let e = SignalError::Unavailable("the server is shutting down".into());
-        return Err(ApiError(e).into_response());
+    if let Some(refusal) = node.refusal() {
+        return Err(ApiError(refusal).into_response());
     }
     let mut identity = authenticate(&node, &headers, &params)
         .await
