@@ -201,8 +201,10 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
 }
 
 /// Serves on `listener` (over TLS with `tls`) until `node`'s shutdown token fires, then drains:
-/// stop accepting, close every session (members get `room_closed`, sockets close with 1001), and
-/// wait for connection tasks up to `shutdown_grace_ms`. The SFU's worker, if given, runs beside
+/// stop accepting, close every session (members get `room_closed`, sockets close with 1001; in
+/// cluster mode each session is handed over instead, its socket closing with 4006 for the
+/// client to resume it on another node), and wait for connection tasks up to
+/// `shutdown_grace_ms`. The SFU's worker, if given, runs beside
 /// and stops with it.
 pub async fn run(
     listener: TcpListener,
@@ -278,7 +280,11 @@ pub async fn run(
         grace_ms = grace.as_millis() as u64,
         "shutting down"
     );
-    node.with_hub(|hub, now| hub.shutdown(now));
+    if node.cluster().is_some() {
+        crate::cluster::drain::drain(&node).await;
+    } else {
+        node.with_hub(|hub, now| hub.shutdown(now));
+    }
     node.tasks().close();
     let drained = tokio::time::timeout(grace, node.tasks().wait())
         .await

@@ -158,3 +158,66 @@ async fn a_node_frozen_past_its_lease_is_fenced_and_its_clients_resume_elsewhere
     b.stop().await;
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }
+
+/// The `(from, n)` of the `message`s among `got`; any other kind fails the test (a `peer_left`
+/// or `room_closed` there is what a drain must not cause).
+fn only_messages(got: &[switchboard_protocol::ServerEnvelope]) -> Vec<(String, u64)> {
+    got.iter()
+        .map(|m| {
+            assert_eq!(m.kind, "message", "{m:?}");
+            let from = m.from.clone().unwrap_or_default();
+            (from, m.payload["n"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_hands_every_session_over_with_nothing_lost_or_doubled() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("drain");
+    let a = node(&redis_url(), &prefix, "node-a").await;
+    let b = node(&redis_url(), &prefix, "node-b").await;
+    let mut alice = member(&a, "alice", "r1").await;
+    let mut bob = member(&b, "bob", "r1").await;
+    alice.expect("peer_joined").await;
+
+    // A stream both ways, node a stopping in the middle of it.
+    send(&mut bob, "r1", "alice", 0..10).await;
+    send(&mut alice, "r1", "bob", 0..10).await;
+    let stopping = tokio::spawn(a.stop());
+    send(&mut bob, "r1", "alice", 10..30).await;
+    // Alice is told to resume elsewhere: 4006, after messages only.
+    let (before, end) = alice.until_end().await;
+    assert_eq!(end, End::WsClose(Some(4006)));
+    let mut to_alice = only_messages(&before);
+    alice.move_to(&b.addr);
+    let hello = alice
+        .resume(Transport::Ws)
+        .await
+        .expect("alice resumes on b");
+    assert_eq!(hello.payload["resumed"], true);
+    send(&mut alice, "r1", "bob", 10..15).await;
+    to_alice.extend(messages(&mut alice, 30 - to_alice.len()).await);
+    assert_eq!(by_sender(&to_alice, "bob"), (0..30).collect::<Vec<_>>());
+    // Bob saw alice's messages once and in order, and nothing of the drain.
+    let to_bob = messages(&mut bob, 15).await;
+    assert_eq!(by_sender(&to_bob, "alice"), (0..15).collect::<Vec<_>>());
+    for c in [&mut alice, &mut bob] {
+        c.expect_quiet().await;
+    }
+
+    let lines = stopping.await.expect("node a stops");
+    let drained = switchboard_testkit::process::events(&lines, "cluster.draining");
+    assert_eq!(drained.len(), 1, "{drained:?}");
+    assert_eq!(drained[0]["sessions"], 1);
+    assert_eq!(b.events("cluster.session_adopted").len(), 1);
+    // The last node ends what is left when it stops, as a single node would.
+    let lines = b.stop().await;
+    assert_eq!(
+        switchboard_testkit::process::events(&lines, "cluster.last_node_stopping").len(),
+        1
+    );
+    assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}

@@ -280,6 +280,10 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Err(not_modelled())))
     }
 
+    fn peers<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
     fn leave<'a>(
         &'a self,
         _node: &'a str,

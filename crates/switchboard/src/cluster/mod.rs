@@ -10,6 +10,7 @@
 //! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
 //! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
+//! | [`drain`] | SIGTERM: the sessions handed over to the other nodes |
 //! | [`fence`] | a node whose lease ran out stops serving, and rejoins as a new incarnation |
 //! | [`tasks`] | the commit task (hub changes to the store, in order) and the inbox task |
 //!
@@ -20,6 +21,7 @@
 //! outbox (`Hub::forwarded`), from where its transport takes it as any other message.
 
 pub mod adopt;
+pub mod drain;
 pub mod fence;
 pub mod joins;
 #[cfg(test)]
@@ -73,6 +75,7 @@ fn lease(window: Duration, fresh: bool) -> store::Lease {
         window_ms: window.as_millis() as u64,
         most: SWEEP_MOST,
         fresh,
+        all: false,
     }
 }
 

@@ -39,6 +39,7 @@ pub struct RedisStore {
     record: Script,
     lease: Script,
     leave: Script,
+    peers: Script,
 }
 
 impl RedisStore {
@@ -66,6 +67,7 @@ impl RedisStore {
                 include_str!("lua/let_go.lua"),
                 include_str!("lua/lease.lua")
             )),
+            peers: Script::new(include_str!("lua/peers.lua")),
             leave: Script::new(concat!(
                 include_str!("lua/let_go.lua"),
                 include_str!("lua/leave.lua")
@@ -281,6 +283,7 @@ impl Store for RedisStore {
                 .arg(lease.most)
                 .arg(if lease.fresh { "1" } else { "0" })
                 .arg(token)
+                .arg(if lease.all { "1" } else { "0" })
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
@@ -290,6 +293,18 @@ impl Store for RedisStore {
             let taken: Vec<String> = redis::FromRedisValue::from_redis_value(answer)
                 .map_err(|e| StoreError::Failed(format!("lease.lua: {e}")))?;
             Ok(taken.iter().filter_map(|s| SessionId::parse(s)).collect())
+        })
+    }
+
+    fn peers<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            self.peers
+                .arg(&self.prefix)
+                .arg(node)
+                .invoke_async::<usize>(&mut c)
+                .await
+                .map_err(error)
         })
     }
 

@@ -113,6 +113,9 @@ pub struct Lease {
     pub most: usize,
     /// Whether the node (re)joins: it just started, or comes back after it was fenced.
     pub fresh: bool,
+    /// Whether to take the sessions waiting for a resume whatever their window: the last node
+    /// of the cluster is stopping, and no node is left to resume them on.
+    pub all: bool,
 }
 
 /// A call to the store that did not go through.
@@ -188,6 +191,9 @@ pub trait Store: Send + Sync + 'static {
         token: &'a str,
         lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
+
+    /// How many nodes other than `node` hold a lease.
+    fn peers<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;
 
     /// `node` stops: the sessions still listed under it are let go, to be resumed on any node
     /// at once (within `window_ms`, as a dead node's), and its lease `token` goes.
