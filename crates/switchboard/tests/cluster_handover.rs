@@ -14,7 +14,7 @@ use switchboard_testkit::{
     cluster::{self, by_sender, messages},
     eventually,
     http::http_get,
-    redis::{available as redis_up, keys, unique_prefix, url as redis_url},
+    redis::{OwnRedis, available as redis_up, keys, unique_prefix, url as redis_url},
 };
 
 const POLL_WAIT: Duration = Duration::from_millis(25_000);
@@ -220,4 +220,49 @@ async fn sigterm_hands_every_session_over_with_nothing_lost_or_doubled() {
         1
     );
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_redis_that_lost_its_data_fails_every_resume_with_session_expired() {
+    let Some(own) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = unique_prefix("flushed");
+    let a = node(&own.url, &prefix, "node-a").await;
+    let b = node(&own.url, &prefix, "node-b").await;
+    let mut alice = member(&a, "alice", "r1").await;
+    let mut bob = member(&b, "bob", "r1").await;
+    alice.expect("peer_joined").await;
+    send(&mut bob, "r1", "alice", 0..2).await;
+    messages(&mut alice, 2).await;
+
+    // Redis loses everything (as a restart without persistence does): each node finds its lease
+    // gone, and tells its clients, whose sessions' state vanished, to resume.
+    own.command(&["FLUSHALL"]).await;
+    for c in [&mut alice, &mut bob] {
+        let (_, end) = c.until_end().await;
+        assert_eq!(end, End::WsClose(Some(4006)), "{}", c.name);
+    }
+    // The nodes rejoin; every resume, on either node, fails loudly: session_expired.
+    ready(&a, 200).await;
+    ready(&b, 200).await;
+    assert!(alice.resume(Transport::Ws).await.is_none());
+    alice.expect_refused("session_expired").await;
+    bob.move_to(&a.addr);
+    assert!(bob.resume(Transport::Ws).await.is_none());
+    bob.expect_refused("session_expired").await;
+
+    // New sessions work, across the nodes.
+    let mut carol = member(&a, "carol", "r1").await;
+    let mut dave = member(&b, "dave", "r1").await;
+    carol.expect("peer_joined").await;
+    send(&mut dave, "r1", "carol", 0..1).await;
+    assert_eq!(messages(&mut carol, 1).await, [("dave".to_owned(), 0)]);
+    for n in [&a, &b] {
+        let fenced = n.events("cluster.fenced");
+        assert_eq!(fenced.len(), 1, "{fenced:?}");
+        assert_eq!(fenced[0]["why"], "lease_refused");
+    }
+    a.stop().await;
+    b.stop().await;
 }
