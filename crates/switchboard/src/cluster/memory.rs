@@ -280,6 +280,15 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Err(not_modelled())))
     }
 
+    fn admit<'a>(
+        &'a self,
+        _user: &'a str,
+        _session: &'a SessionId,
+        _max: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
     fn peers<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(std::future::ready(Err(not_modelled())))
     }

@@ -8,6 +8,7 @@
 //! | [`store`] | the shared store's interface, what it keeps and where |
 //! | [`redis`] | the store on Redis: connection, Lua scripts, the inbox subscription |
 //! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
+//! | [`caps`] | `max_sessions_per_user` counted across the nodes |
 //! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
 //! | [`drain`] | SIGTERM: the sessions handed over to the other nodes |
@@ -21,6 +22,7 @@
 //! outbox (`Hub::forwarded`), from where its transport takes it as any other message.
 
 pub mod adopt;
+pub mod caps;
 pub mod drain;
 pub mod fence;
 pub mod joins;

@@ -40,6 +40,7 @@ pub struct RedisStore {
     lease: Script,
     leave: Script,
     peers: Script,
+    admit: Script,
 }
 
 impl RedisStore {
@@ -68,6 +69,7 @@ impl RedisStore {
                 include_str!("lua/lease.lua")
             )),
             peers: Script::new(include_str!("lua/peers.lua")),
+            admit: Script::new(include_str!("lua/admit.lua")),
             leave: Script::new(concat!(
                 include_str!("lua/let_go.lua"),
                 include_str!("lua/leave.lua")
@@ -293,6 +295,26 @@ impl Store for RedisStore {
             let taken: Vec<String> = redis::FromRedisValue::from_redis_value(answer)
                 .map_err(|e| StoreError::Failed(format!("lease.lua: {e}")))?;
             Ok(taken.iter().filter_map(|s| SessionId::parse(s)).collect())
+        })
+    }
+
+    fn admit<'a>(
+        &'a self,
+        user: &'a str,
+        session: &'a SessionId,
+        max: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            self.admit
+                .arg(&self.prefix)
+                .arg(user)
+                .arg(session.as_str())
+                .arg(max)
+                .invoke_async::<i64>(&mut c)
+                .await
+                .map(|counted| counted == 1)
+                .map_err(error)
         })
     }
 

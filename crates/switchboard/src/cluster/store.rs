@@ -12,6 +12,7 @@
 //! | a session: its node, user, log position | HASH `p:s:{sid}` | `Attached`, `Forward` |
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
+//! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
 //!
 //! Writes go through [`Store::commit`] in the order the hub made them, all of one call
 //! atomically. A forwarded message is appended to its recipient's log and given the next position
@@ -191,6 +192,15 @@ pub trait Store: Send + Sync + 'static {
         token: &'a str,
         lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
+
+    /// Counts `session` of `user` against the user's cap of `max` sessions across the cluster:
+    /// `false`, counting nothing, when the user holds `max` already.
+    fn admit<'a>(
+        &'a self,
+        user: &'a str,
+        session: &'a SessionId,
+        max: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// How many nodes other than `node` hold a lease.
     fn peers<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;

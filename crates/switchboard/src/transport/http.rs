@@ -134,7 +134,7 @@ pub async fn create(
             let last_seq = params.last_seq.unwrap_or(0);
             crate::cluster::adopt::resume(&node, session, identity, last_seq).await
         }
-        None => node.with_hub(|hub, now| hub.open(identity, now)),
+        None => crate::cluster::caps::open(&node, identity).await,
     }
     .map_err(|e| ApiError(e).into_response())?;
     let hello = node

@@ -127,7 +127,7 @@ pub async fn upgrade(
             last_seq,
         },
         // A fresh session is opened before the upgrade, so a refusal is a plain HTTP answer.
-        None => match node.with_hub(|hub, now| hub.open(identity, now)) {
+        None => match crate::cluster::caps::open(&node, identity).await {
             Ok(at) => Start::Opened(at),
             Err(e) => return ApiError(e).into_response(),
         },

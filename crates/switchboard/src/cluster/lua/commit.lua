@@ -56,6 +56,9 @@ while i <= #ARGV do
     if holds(ARGV[i + 1]) then
       local s = session(ARGV[i + 1])
       redis.call('SREM', p .. ':node:{' .. redis.call('HGET', s, 'node') .. '}:s', ARGV[i + 1])
+      -- It no longer counts against its user's cap (admit.lua).
+      local user = redis.call('HGET', s, 'user')
+      if user then redis.call('SREM', p .. ':u:{' .. user .. '}', ARGV[i + 1]) end
       redis.call('DEL', s, s .. ':log', s .. ':out', s .. ':rooms')
     end
     i = i + 2
