@@ -204,8 +204,7 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
 /// stop accepting, close every session (members get `room_closed`, sockets close with 1001; in
 /// cluster mode each session is handed over instead, its socket closing with 4006 for the
 /// client to resume it on another node), and wait for connection tasks up to
-/// `shutdown_grace_ms`. The SFU's worker, if given, runs beside
-/// and stops with it.
+/// `shutdown_grace_ms`. The SFU's worker, if given, runs beside and stops with it.
 pub async fn run(
     listener: TcpListener,
     tls: Option<Arc<Certificates>>,

@@ -337,8 +337,9 @@ fn moved(node: &Node, session: &SessionId) {
 }
 
 /// Renews this node's lease and ends the sessions of dead nodes whose window passed (a failure
-/// to end one is logged: it is tried again at a later sweep). An error when the lease was not
-/// renewed: [`StoreError::Fenced`] when the store holds no lease of this node's incarnation.
+/// to end one is logged and counted, as before fencing; the session stays listed under this node).
+/// An error when the lease was not renewed: [`StoreError::Fenced`] when the store holds no lease
+/// of this node's incarnation.
 async fn sweep(node: &Node) -> Result<(), StoreError> {
     let Some(cluster) = node.cluster() else {
         return Ok(());
