@@ -80,6 +80,8 @@ export function wsCloseMeaning(code) {
     case 4005: // outbox overflow
     case 1001: // server shutdown
       return 'session_ended';
+    case 4006: // the node let the session go (draining, or cut off from its cluster)
+      return 'lost'; // resume it: any node of the cluster takes it
     default:
       return 'lost'; // 1000 (server dropped us), 1006, 1008, 1009, 4002, 4003
   }

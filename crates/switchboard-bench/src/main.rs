@@ -148,6 +148,10 @@ struct Common {
     /// The server's address (loopback only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// switchboard in cluster mode: another node's address (loopback only); the second member of
+    /// each pair connects there, so every relay crosses nodes.
+    #[arg(long)]
+    peer_addr: Option<SocketAddr>,
     /// switchboard's transport.
     #[arg(long, value_enum, default_value = "ws")]
     transport: Transport,
@@ -316,9 +320,11 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn run(common: Common, scenario: Scenario) -> ExitCode {
-    if let Err(e) = check_loopback(common.addr) {
-        eprintln!("switchboard-bench: {e}");
-        return ExitCode::from(2);
+    for addr in std::iter::once(common.addr).chain(common.peer_addr) {
+        if let Err(e) = check_loopback(addr) {
+            eprintln!("switchboard-bench: {e}");
+            return ExitCode::from(2);
+        }
     }
     let sources = match Sources::new(common.source_start, common.per_address) {
         Ok(s) => s,
@@ -346,6 +352,7 @@ fn run(common: Common, scenario: Scenario) -> ExitCode {
     ep.sources = sources;
     ep.connect_timeout = secs(common.connect_timeout);
     ep.ack_every = common.ack_every;
+    ep.peer_addr = common.peer_addr;
     let opts = RunOptions {
         label: common.label.clone(),
         server_pid: common.server_pid,

@@ -99,6 +99,9 @@ pub struct Endpoint {
     pub run_id: String,
     /// switchboard: send an `ack` after this many server messages (0: never).
     pub ack_every: u32,
+    /// switchboard in cluster mode: another node, where the second member of each pair
+    /// connects, so every relay crosses nodes (through Redis). `None`: all on `addr`.
+    pub peer_addr: Option<SocketAddr>,
 }
 
 impl Endpoint {
@@ -119,6 +122,7 @@ impl Endpoint {
             connect_timeout: Duration::from_secs(10),
             run_id,
             ack_every: DEFAULT_ACK_EVERY,
+            peer_addr: None,
         }
     }
 
@@ -257,6 +261,16 @@ impl Client {
         room: &str,
         peer: &str,
     ) -> std::result::Result<(Client, Duration), ConnectError> {
+        Client::connect_at(ep, ep.addr, room, peer).await
+    }
+
+    /// [`Client::connect`] to the server at `addr` (another node of a cluster, say).
+    pub async fn connect_at(
+        ep: &Endpoint,
+        addr: SocketAddr,
+        room: &str,
+        peer: &str,
+    ) -> std::result::Result<(Client, Duration), ConnectError> {
         let started = Instant::now();
         let src = ep.sources.next();
         let deadline = ep.connect_timeout;
@@ -265,8 +279,7 @@ impl Client {
                 let token = ep.mint(peer)?;
                 let link = match ep.transport {
                     Transport::Ws => Link::Ws(Box::new(
-                        ws_connect(src, ep.addr, &format!("/v1/ws?token={token}"), deadline)
-                            .await?,
+                        ws_connect(src, addr, &format!("/v1/ws?token={token}"), deadline).await?,
                     )),
                     Transport::Sse | Transport::Poll => {
                         let stream = if ep.transport == Transport::Sse {
@@ -275,7 +288,7 @@ impl Client {
                             Stream::Poll
                         };
                         Link::Http(Box::new(
-                            HttpLink::open(src, ep.addr, token, stream, deadline).await?,
+                            HttpLink::open(src, addr, token, stream, deadline).await?,
                         ))
                     }
                 };
@@ -287,13 +300,13 @@ impl Client {
                 Client::new(link, ep.target, peer, room, acks)
             }
             Target::Matchbox | Target::Bare => {
-                let ws = ws_connect(src, ep.addr, &format!("/{room}"), deadline).await?;
+                let ws = ws_connect(src, addr, &format!("/{room}"), deadline).await?;
                 Client::new(Link::Ws(Box::new(ws)), ep.target, "", room, 0)
             }
             Target::Peerjs => {
                 let token = format!("{:08x}", rand::random::<u32>());
                 let path = format!("/peerjs?key=peerjs&id={peer}&token={token}");
-                let ws = ws_connect(src, ep.addr, &path, deadline).await?;
+                let ws = ws_connect(src, addr, &path, deadline).await?;
                 Client::new(Link::Ws(Box::new(ws)), ep.target, peer, room, 0)
             }
         };

@@ -38,6 +38,9 @@ pub enum CloseReason {
     Shutdown,
     /// Sustained abuse of the rate limits.
     Abuse,
+    /// Cluster mode: this node let the session go (it is draining, or cut off from the cluster)
+    /// and the client is to resume it on another node.
+    Handover,
 }
 
 impl CloseReason {
@@ -53,6 +56,7 @@ impl CloseReason {
             CloseReason::Overflow => "overflow",
             CloseReason::Shutdown => "shutdown",
             CloseReason::Abuse => "abuse",
+            CloseReason::Handover => "handover",
         }
     }
 }

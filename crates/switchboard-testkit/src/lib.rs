@@ -18,6 +18,7 @@
 pub mod any_client;
 pub mod api;
 pub mod client;
+pub mod cluster;
 pub mod http;
 pub mod metrics;
 pub mod process;

@@ -1,5 +1,7 @@
 //! The Redis of cluster-mode tests: where it is, whether it answers, and a key prefix of a
-//! test's own so tests and runs never see each other's keys.
+//! test's own so tests and runs never see each other's keys; and a Redis of a test's own.
+
+use crate::eventually;
 
 /// The Redis tests use: `SWITCHBOARD_TEST_REDIS`, or `redis://127.0.0.1:6379/0`.
 pub fn url() -> String {
@@ -54,5 +56,103 @@ pub async fn delete_prefix(prefix: &str) {
             .query_async(&mut c)
             .await
             .expect("DEL answers");
+    }
+}
+
+/// The keys under `prefix` in Redis.
+pub async fn keys(prefix: &str) -> Vec<String> {
+    let client = ::redis::Client::open(url()).expect("a Redis URL");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    ::redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await
+        .expect("KEYS answers")
+}
+
+/// A `redis-server` of the test's own on a free port, for faults that must not touch the shared
+/// one; stopped when dropped.
+pub struct OwnRedis {
+    server: tokio::process::Child,
+    port: u16,
+    /// Its URL.
+    pub url: String,
+}
+
+impl OwnRedis {
+    /// Starts one, or `None` when there is no `redis-server` (a failure with `CI` set).
+    pub async fn start() -> Option<OwnRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = match OwnRedis::spawn(port) {
+            Ok(server) => server,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but redis-server cannot start: {e}"
+                );
+                eprintln!("skipped: no redis-server ({e})");
+                return None;
+            }
+        };
+        let own = OwnRedis {
+            server,
+            port,
+            url: format!("redis://127.0.0.1:{port}/0"),
+        };
+        own.answers().await;
+        Some(own)
+    }
+
+    fn spawn(port: u16) -> std::io::Result<tokio::process::Child> {
+        tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+    }
+
+    async fn answers(&self) {
+        eventually("the test's redis-server answers", || async {
+            let client = ::redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            ::redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    }
+
+    /// Kills it (SIGKILL): it keeps nothing.
+    pub async fn kill(&mut self) {
+        self.server.kill().await.expect("redis-server killed");
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub async fn restart(&mut self) {
+        self.server = OwnRedis::spawn(self.port).expect("redis-server starts again");
+        self.answers().await;
+    }
+
+    /// Runs the command `args` on it.
+    pub async fn command(&self, args: &[&str]) -> ::redis::Value {
+        let client = ::redis::Client::open(self.url.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let mut cmd = ::redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async(&mut c).await.unwrap()
     }
 }

@@ -131,6 +131,7 @@ pub struct Metrics {
     cluster_forwarded: Counter,
     cluster_gaps_filled: Counter,
     cluster_dropped: Counter,
+    cluster_fenced: Counter,
     sfu_participants: Gauge,
     sfu_tracks: Gauge,
     sfu_forwarded_frames: Counter,
@@ -191,6 +192,7 @@ impl Default for Metrics {
             cluster_forwarded: Counter::default(),
             cluster_gaps_filled: Counter::default(),
             cluster_dropped: Counter::default(),
+            cluster_fenced: Counter::default(),
             sfu_participants: Gauge::default(),
             sfu_tracks: Gauge::default(),
             sfu_forwarded_frames: Counter::default(),
@@ -320,6 +322,11 @@ impl Default for Metrics {
             m.cluster_dropped.clone(),
         );
         registry.register(
+            "cluster_fenced",
+            "Times this node's lease ran out and it let its sessions go (fencing)",
+            m.cluster_fenced.clone(),
+        );
+        registry.register(
             "sfu_participants_gauge",
             "SFU room members with a media session",
             m.sfu_participants.clone(),
@@ -430,6 +437,11 @@ impl Metrics {
     /// A batch of writes found the commit queue full.
     pub fn cluster_dropped(&self) {
         self.cluster_dropped.inc();
+    }
+
+    /// The node fenced itself.
+    pub fn cluster_fenced(&self) {
+        self.cluster_fenced.inc();
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use switchboard_core::{Attachment, MediaCommand, Now, RateScope, Transmit};
-use switchboard_protocol::{ErrorCode, IceServer};
+use switchboard_protocol::{ErrorCode, IceServer, SignalError};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -391,6 +391,23 @@ impl Node {
     /// Whether new sessions are accepted (false once shutdown started).
     pub fn accepting(&self) -> bool {
         self.0.accepting.load(Ordering::Relaxed)
+    }
+
+    /// Why this node takes no new session nor resume now, if it does not: it is shutting down,
+    /// or (cluster mode) it is fenced off the cluster until it rejoins. Answered `unavailable`
+    /// (HTTP 503), so the client tries again, on another node behind a load balancer.
+    pub fn refusal(&self) -> Option<SignalError> {
+        if !self.accepting() {
+            return Some(SignalError::Unavailable(
+                "the server is shutting down".into(),
+            ));
+        }
+        if self.0.cluster.as_ref().is_some_and(|c| c.fenced()) {
+            return Some(SignalError::Unavailable(
+                "this node is cut off from the cluster; connect to another node".into(),
+            ));
+        }
+        None
     }
 
     pub(crate) fn stop_accepting(&self) {

@@ -85,7 +85,12 @@ async fn metrics(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn readyz(State(node): State<Node>) -> impl IntoResponse {
-    if node.cluster().is_some_and(|c| !c.reachable()) {
+    if node.cluster().is_some_and(|c| c.fenced()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "fenced"})),
+        )
+    } else if node.cluster().is_some_and(|c| !c.reachable()) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "store_unreachable"})),
@@ -208,9 +213,10 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
 }
 
 /// Serves on `listener` (over TLS with `tls`) until `node`'s shutdown token fires, then drains:
-/// stop accepting, close every session (members get `room_closed`, sockets close with 1001), and
-/// wait for connection tasks up to `shutdown_grace_ms`. The SFU's worker, if given, runs beside
-/// and stops with it.
+/// stop accepting, close every session (members get `room_closed`, sockets close with 1001; in
+/// cluster mode each session is handed over instead, its socket closing with 4006 for the
+/// client to resume it on another node), and wait for connection tasks up to
+/// `shutdown_grace_ms`. The SFU's worker, if given, runs beside and stops with it.
 pub async fn run(
     listener: TcpListener,
     tls: Option<Arc<Certificates>>,
@@ -229,13 +235,16 @@ pub async fn run(
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
     // The cluster's tasks outlive the drain: the sessions' last writes must reach the store.
-    let cluster_stop = CancellationToken::new();
+    // They stop in order: health (no lease renewal after the lease is given back), commit (the
+    // last writes, then the lease goes), inbox (until then, it hears of sessions that resumed
+    // on another node and lets them go at once).
+    let cluster_stop = [(); 3].map(|_| CancellationToken::new());
     let cluster_tasks = node.cluster().map(|_| {
-        let stop = &cluster_stop;
+        let [health, commit, inbox] = &cluster_stop;
         (
-            tokio::spawn(crate::cluster::tasks::commit(node.clone(), stop.clone())),
-            tokio::spawn(crate::cluster::tasks::inbox(node.clone(), stop.clone())),
-            tokio::spawn(crate::cluster::tasks::health(node.clone(), stop.clone())),
+            tokio::spawn(crate::cluster::tasks::health(node.clone(), health.clone())),
+            tokio::spawn(crate::cluster::tasks::commit(node.clone(), commit.clone())),
+            tokio::spawn(crate::cluster::tasks::inbox(node.clone(), inbox.clone())),
         )
     });
     let control_tasks = crate::control::Tasks::start(&control, &shutdown);
@@ -283,7 +292,11 @@ pub async fn run(
         grace_ms = grace.as_millis() as u64,
         "shutting down"
     );
-    node.with_hub(|hub, now| hub.shutdown(now));
+    if node.cluster().is_some() {
+        crate::cluster::drain::drain(&node).await;
+    } else {
+        node.with_hub(|hub, now| hub.shutdown(now));
+    }
     node.tasks().close();
     let drained = tokio::time::timeout(grace, node.tasks().wait())
         .await
@@ -298,16 +311,19 @@ pub async fn run(
     let _ = key_refresh.await;
     // After the drain: the sessions' last leaves are in the journal's queue.
     control_tasks.stop(grace).await;
-    if let Some((commit, inbox, health)) = cluster_tasks {
-        cluster_stop.cancel();
-        let _ = inbox.await;
+    if let Some((health, commit, inbox)) = cluster_tasks {
+        let [stop_health, stop_commit, stop_inbox] = &cluster_stop;
+        stop_health.cancel();
         let _ = health.await;
+        stop_commit.cancel();
         if tokio::time::timeout(grace, commit).await.is_err() {
             tracing::warn!(
                 event = "cluster.commit_timeout",
                 "writes to the shared store still queued at the shutdown deadline"
             );
         }
+        stop_inbox.cancel();
+        let _ = inbox.await;
     }
     if let Some(media) = media {
         let _ = media.await;

@@ -8,25 +8,19 @@
 use serde_json::json;
 use switchboard_protocol::Role;
 use switchboard_testkit::{
-    AnyClient, Client, Process, Transport, eventually, http::http_get, metrics::scrape, process,
-    raw::RawClient, tokens,
+    AnyClient, Client, Process, Transport,
+    cluster::{self, by_sender, messages, send_to},
+    eventually,
+    http::http_get,
+    metrics::scrape,
+    process,
+    raw::RawClient,
+    tokens,
 };
 
-use switchboard_testkit::redis::{available as redis_up, unique_prefix, url as redis_url};
-
-/// The keys under `prefix` in Redis.
-async fn keys(prefix: &str) -> Vec<String> {
-    let client = redis::Client::open(redis_url()).expect("a Redis URL");
-    let mut c = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis answers");
-    redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut c)
-        .await
-        .expect("KEYS answers")
-}
+use switchboard_testkit::redis::{
+    OwnRedis, available as redis_up, keys, unique_prefix, url as redis_url,
+};
 
 /// A node of the cluster `prefix` on the shared Redis, named `name`.
 async fn node(prefix: &str, name: &str) -> Process {
@@ -40,15 +34,7 @@ async fn node_on(url: &str, prefix: &str, name: &str) -> Process {
 
 /// [`node_on`] with more settings.
 async fn node_with(url: &str, prefix: &str, name: &str, more: &[(&str, &str)]) -> Process {
-    let mut env = vec![
-        ("SWITCHBOARD_REDIS_URL", url),
-        ("SWITCHBOARD_REDIS_PREFIX", prefix),
-        ("SWITCHBOARD_NODE_ID", name),
-        ("SWITCHBOARD_WORKER_THREADS", "1"),
-    ];
-    env.extend(process::NO_ADDRESS_BUDGETS);
-    env.extend(more);
-    Process::start(env!("CARGO_BIN_EXE_switchboard"), &env, None).await
+    cluster::node(env!("CARGO_BIN_EXE_switchboard"), url, prefix, name, more).await
 }
 
 /// Two nodes, `node-a` and `node-b`, of a cluster of their own on the shared Redis, with its key
@@ -345,88 +331,6 @@ async fn sse_and_long_poll_sessions_share_rooms_with_websocket_ones_on_another_n
     assert_eq!(keys(&prefix).await, Vec::<String>::new());
 }
 
-/// A `redis-server` of the test's own on a free port, for faults that must not touch the shared
-/// one; stopped when dropped.
-struct OwnRedis {
-    server: tokio::process::Child,
-    port: u16,
-    url: String,
-}
-
-impl OwnRedis {
-    /// Starts one, or `None` when there is no `redis-server` (a failure with `CI` set).
-    async fn start() -> Option<OwnRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = match OwnRedis::spawn(port) {
-            Ok(server) => server,
-            Err(e) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI is set but redis-server cannot start: {e}"
-                );
-                eprintln!("skipped: no redis-server ({e})");
-                return None;
-            }
-        };
-        let own = OwnRedis {
-            server,
-            port,
-            url: format!("redis://127.0.0.1:{port}/0"),
-        };
-        own.answers().await;
-        Some(own)
-    }
-
-    fn spawn(port: u16) -> std::io::Result<tokio::process::Child> {
-        tokio::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-    }
-
-    async fn answers(&self) {
-        eventually("the test's redis-server answers", || async {
-            let client = redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
-            let mut c = client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| e.to_string())?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut c)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await;
-    }
-
-    /// Kills it (SIGKILL): it keeps nothing.
-    async fn kill(&mut self) {
-        self.server.kill().await.expect("redis-server killed");
-    }
-
-    /// Starts it again, empty, on the same port.
-    async fn restart(&mut self) {
-        self.server = OwnRedis::spawn(self.port).expect("redis-server starts again");
-        self.answers().await;
-    }
-
-    async fn command(&self, args: &[&str]) -> redis::Value {
-        let client = redis::Client::open(self.url.as_str()).unwrap();
-        let mut c = client.get_multiplexed_async_connection().await.unwrap();
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query_async(&mut c).await.unwrap()
-    }
-}
-
 #[tokio::test]
 async fn messages_published_while_the_inbox_was_down_are_read_from_the_log() {
     let Some(own) = OwnRedis::start().await else {
@@ -528,33 +432,6 @@ async fn readyz_fails_while_redis_does_not_answer_and_recovers_with_it() {
         1
     );
     assert_eq!(process::events(&lines, "cluster.store_reachable").len(), 1);
-}
-
-/// Receives `count` messages of type `message` and gives their `(from, n)`.
-async fn messages(c: &mut AnyClient, count: usize) -> Vec<(String, u64)> {
-    let mut got = Vec::new();
-    for _ in 0..count {
-        let m = c.expect("message").await;
-        let from = m.from.clone().unwrap_or_default();
-        got.push((from, m.payload["n"].as_u64().unwrap()));
-    }
-    got
-}
-
-/// Sends messages `range` from `c` to `to` in `room`.
-async fn send_to(c: &mut Client, room: &str, to: &str, range: std::ops::Range<u64>) {
-    for n in range {
-        let m = c.msg("message").room(room).to(to).payload(json!({"n": n}));
-        c.send(m).await;
-    }
-}
-
-/// Each sender's messages, in order: what a recipient must have got exactly once.
-fn by_sender(got: &[(String, u64)], from: &str) -> Vec<u64> {
-    got.iter()
-        .filter(|(f, _)| f == from)
-        .map(|(_, n)| *n)
-        .collect()
 }
 
 #[tokio::test]

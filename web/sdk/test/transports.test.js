@@ -122,7 +122,7 @@ test('WebSocket: no hello in time is a timeout; giving up leaves an open socket 
 test('close codes', () => {
   assert.equal(wsCloseMeaning(4001), 'replaced');
   for (const c of [4004, 4005, 1001]) assert.equal(wsCloseMeaning(c), 'session_ended');
-  for (const c of [1000, 1006, 4002, 4003, 1008]) assert.equal(wsCloseMeaning(c), 'lost');
+  for (const c of [1000, 1006, 4002, 4003, 4006, 1008]) assert.equal(wsCloseMeaning(c), 'lost');
 });
 
 /** A fake server for the HTTP transports. */

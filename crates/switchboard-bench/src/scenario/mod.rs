@@ -250,7 +250,10 @@ async fn connect_pair(
 ) -> Result<(Client, Client, String), ConnectError> {
     let room = ep.room(kind, i);
     let (mut a, ready_a) = Client::connect(ep, &room, &ep.peer(&format!("{kind}a"), i)).await?;
-    let (mut b, ready_b) = Client::connect(ep, &room, &ep.peer(&format!("{kind}b"), i)).await?;
+    // With a peer node, the second member is there: the pair's relays cross nodes.
+    let b_addr = ep.peer_addr.unwrap_or(ep.addr);
+    let (mut b, ready_b) =
+        Client::connect_at(ep, b_addr, &room, &ep.peer(&format!("{kind}b"), i)).await?;
     shared.join.record(ready_a.as_nanos() as u64);
     shared.join.record(ready_b.as_nanos() as u64);
     let deadline = ep.connect_timeout;

@@ -1,7 +1,8 @@
 //! Cluster mode: a session moving between nodes. A client whose transport was lost may resume on
 //! any node; the node it comes to adopts the session from its record in the shared store
 //! ([`Hub::adopt`]), and the node it was on lets it go without a word to its peers
-//! ([`Hub::moved`]).
+//! ([`Hub::moved`]). A node that drains or is cut off from the cluster lets all its sessions go
+//! at once, their clients told to resume elsewhere ([`Hub::hand_over`]).
 //!
 //! What makes the move lossless is the session's durable log: every message a clustered hub
 //! queues for its own session is written to the store with its seq and the position of the last
@@ -260,6 +261,50 @@ impl<S: Clone> Hub<S> {
             self.release_mirror(room_id);
         }
         self.settle(now);
+    }
+
+    /// Lets every session of this hub go for its client to resume on another node: the node is
+    /// draining, or it lost its lease and must not act on its view any more. Nothing is said to
+    /// any peer and nothing is written to the shared store (the sessions stay members of their
+    /// rooms there, and what they had is in their logs); each transport closes at once with
+    /// [`CloseReason::Handover`], dropping what it had not sent (the logs have it, and a resume
+    /// replays it). Every mirror goes with them. Returns how many sessions went.
+    pub fn hand_over(&mut self, now: Now) -> usize {
+        let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        for id in &ids {
+            let Some(s) = self.sessions.get_mut(id) else {
+                continue;
+            };
+            // Unsent messages wait for commits that may never come (a fenced node's are
+            // refused): the transport is not to wait for them.
+            s.outbox = Outbox::new(1);
+            self.logging.remove(id);
+            if s.closing.is_some() {
+                // Already ended, for the other nodes too: its transport closes as it was to.
+                continue;
+            }
+            s.rooms = Box::default();
+            let user = s.identity.user.clone();
+            let attached = s.is_attached();
+            if attached {
+                s.closing = Some(CloseReason::Handover);
+                Self::signal(&mut self.ready, s);
+            }
+            self.events.push(Event::SessionClosed {
+                session: id.clone(),
+                user,
+                reason: CloseReason::Handover,
+            });
+            if !attached {
+                self.forget(id);
+            }
+        }
+        let rooms: Vec<_> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.remove_room(&room);
+        }
+        self.settle(now);
+        ids.len()
     }
 }
 

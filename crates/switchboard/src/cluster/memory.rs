@@ -183,10 +183,10 @@ impl MemoryStore {
     }
 }
 
-/// The model keeps no outbox logs nor leases: adoption and node loss are tested against Redis
+/// The model keeps no outbox logs nor leases (so it fences no one): adoption and node loss are tested against Redis
 /// (`tests/cluster.rs`), and the replay in the core (`hub/adopt/tests.rs`).
 fn not_modelled() -> StoreError {
-    StoreError("the in-memory model does not adopt sessions".into())
+    StoreError::Failed("the in-memory model does not adopt sessions".into())
 }
 
 impl Store for MemoryStore {
@@ -217,6 +217,7 @@ impl Store for MemoryStore {
     fn commit<'a>(
         &'a self,
         node: &'a str,
+        _token: &'a str,
         writes: &'a [Write],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut state = self.state.lock();
@@ -273,12 +274,31 @@ impl Store for MemoryStore {
     fn lease<'a>(
         &'a self,
         _node: &'a str,
+        _token: &'a str,
         _lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
         Box::pin(std::future::ready(Err(not_modelled())))
     }
 
-    fn leave<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn admit<'a>(
+        &'a self,
+        _user: &'a str,
+        _session: &'a SessionId,
+        _max: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn peers<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn leave<'a>(
+        &'a self,
+        _node: &'a str,
+        _token: &'a str,
+        _window_ms: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
     }
 

@@ -8,8 +8,11 @@
 //! | [`store`] | the shared store's interface, what it keeps and where |
 //! | [`redis`] | the store on Redis: connection, Lua scripts, the inbox subscription |
 //! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
+//! | [`caps`] | `max_sessions_per_user` counted across the nodes |
 //! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
+//! | [`drain`] | SIGTERM: the sessions handed over to the other nodes |
+//! | [`fence`] | a node whose lease ran out stops serving, and rejoins as a new incarnation |
 //! | [`tasks`] | the commit task (hub changes to the store, in order) and the inbox task |
 //!
 //! A message between members on two nodes: the sender's hub runs the relay rules against its
@@ -19,6 +22,9 @@
 //! outbox (`Hub::forwarded`), from where its transport takes it as any other message.
 
 pub mod adopt;
+pub mod caps;
+pub mod drain;
+pub mod fence;
 pub mod joins;
 #[cfg(test)]
 pub mod memory;
@@ -30,7 +36,7 @@ pub mod tasks;
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -47,6 +53,10 @@ use self::{
 /// Batches of writes waiting for the commit task. Past it a node's writes outrun the store; the
 /// batch is dropped with an error logged and counted (`cluster_commit_dropped_total`).
 const WRITE_QUEUE: usize = 16 * 1024;
+
+/// A batch of writes, with the incarnation of the node that made it: the commit task drops a
+/// batch of an earlier incarnation (made before the node was fenced).
+type Batch = (u64, Vec<Write>);
 
 /// How long a room's join lock is held at most (a node that dies holding it delays that room's
 /// joins by this much).
@@ -67,6 +77,7 @@ fn lease(window: Duration, fresh: bool) -> store::Lease {
         window_ms: window.as_millis() as u64,
         most: SWEEP_MOST,
         fresh,
+        all: false,
     }
 }
 
@@ -74,9 +85,19 @@ fn lease(window: Duration, fresh: bool) -> store::Lease {
 pub struct Cluster {
     node_id: Arc<str>,
     store: Arc<dyn Store>,
-    writes: mpsc::Sender<Vec<Write>>,
+    writes: mpsc::Sender<Batch>,
     /// Taken by the commit task when it starts.
-    pending: Mutex<Option<mpsc::Receiver<Vec<Write>>>>,
+    pending: Mutex<Option<mpsc::Receiver<Batch>>>,
+    /// Random, new at each start: with the incarnation, this node's lease token, so no earlier
+    /// run under the same id nor earlier incarnation can write with it.
+    nonce: String,
+    /// This run's incarnation, from 0; one more each time the node is fenced. Changed only with
+    /// the hub locked, as writes are queued, so every batch carries the incarnation it was made
+    /// in.
+    incarnation: AtomicU64,
+    /// Whether the node is fenced: its lease ran out, it let every session go and serves none
+    /// until it rejoins ([`fence`]).
+    fenced: AtomicBool,
     /// Where each of this node's sessions is in its log.
     sequencer: Mutex<Sequencer>,
     /// Whether the store answered the last probe ([`tasks::health`]).
@@ -91,13 +112,16 @@ pub struct Cluster {
 
 impl Cluster {
     /// A node `node_id` of the cluster kept in `store`.
-    pub fn new(node_id: &str, store: Arc<dyn Store>) -> Self {
+    pub fn new(node_id: &str, nonce: String, store: Arc<dyn Store>) -> Self {
         let (writes, pending) = mpsc::channel(WRITE_QUEUE);
         Cluster {
             node_id: node_id.into(),
             store,
             writes,
             pending: Mutex::new(Some(pending)),
+            nonce,
+            incarnation: AtomicU64::new(0),
+            fenced: AtomicBool::new(false),
             sequencer: Mutex::new(Sequencer::default()),
             reachable: AtomicBool::new(true),
             refills: Mutex::new(Vec::new()),
@@ -108,6 +132,16 @@ impl Cluster {
     /// Whether the store answered the last probe: `/readyz` fails while it does not.
     pub fn reachable(&self) -> bool {
         self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Whether the node is fenced ([`fence`]): it serves no session until it rejoins.
+    pub fn fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+
+    /// The lease token of `incarnation`.
+    fn token(&self, incarnation: u64) -> String {
+        format!("{}.{incarnation}", self.nonce)
     }
 
     /// Connects to Redis at `url` under `prefix`; session logs keep `log_cap` entries, and
@@ -124,8 +158,12 @@ impl Cluster {
         Store::ping(&store).await?;
         let mut startup = lease(window, true);
         startup.most = 0;
-        Store::lease(&store, node_id, startup).await?;
-        Ok(Cluster::new(node_id, Arc::new(store)))
+        let cluster = Cluster::new(node_id, fence::nonce(), Arc::new(store));
+        cluster
+            .store
+            .lease(node_id, &cluster.token(0), startup)
+            .await?;
+        Ok(cluster)
     }
 
     /// This node's id.
@@ -141,7 +179,10 @@ impl Cluster {
     /// Queues writes for the commit task, in the order given. Called with the hub locked, so
     /// the order of the queue is the order the hub made them in. Never waits.
     pub fn submit(&self, writes: Vec<Write>) -> Result<(), Vec<Write>> {
-        self.writes.try_send(writes).map_err(|e| e.into_inner())
+        let incarnation = self.incarnation.load(Ordering::Acquire);
+        self.writes
+            .try_send((incarnation, writes))
+            .map_err(|e| e.into_inner().1)
     }
 }
 

@@ -2,7 +2,7 @@
 //! that reconnects by itself) for the scripts, and a connection of its own for the inbox, so a
 //! large log read never holds up a doorbell.
 //!
-//! Every write is one of three Lua scripts (`lua/`), so each commit is atomic and costs one round
+//! Every write is a Lua script (`lua/`), so each commit is atomic and costs one round
 //! trip. Keys are derived from the prefix inside the scripts, which suits a standalone Redis (or a
 //! primary with replicas); room and session parts are hash-tagged (`{...}`) with Redis Cluster in
 //! mind, which will need the commit split by slot.
@@ -38,6 +38,9 @@ pub struct RedisStore {
     claim: Script,
     record: Script,
     lease: Script,
+    leave: Script,
+    peers: Script,
+    admit: Script,
 }
 
 impl RedisStore {
@@ -61,13 +64,22 @@ impl RedisStore {
             log: Script::new(include_str!("lua/log.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             record: Script::new(include_str!("lua/record.lua")),
-            lease: Script::new(include_str!("lua/lease.lua")),
+            lease: Script::new(concat!(
+                include_str!("lua/let_go.lua"),
+                include_str!("lua/lease.lua")
+            )),
+            peers: Script::new(include_str!("lua/peers.lua")),
+            admit: Script::new(include_str!("lua/admit.lua")),
+            leave: Script::new(concat!(
+                include_str!("lua/let_go.lua"),
+                include_str!("lua/leave.lua")
+            )),
         })
     }
 }
 
 fn error(e: redis::RedisError) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::Failed(e.to_string())
 }
 
 impl Store for RedisStore {
@@ -115,19 +127,23 @@ impl Store for RedisStore {
     fn commit<'a>(
         &'a self,
         node: &'a str,
+        token: &'a str,
         writes: &'a [Write],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut c = self.commands.clone();
             let mut call = self.commit.prepare_invoke();
-            call.arg(&self.prefix).arg(node).arg(self.log_cap);
+            call.arg(&self.prefix)
+                .arg(node)
+                .arg(self.log_cap)
+                .arg(token);
             for write in writes {
                 encode(&mut call, write);
             }
-            call.invoke_async::<i64>(&mut c)
-                .await
-                .map(drop)
-                .map_err(error)
+            match call.invoke_async::<i64>(&mut c).await.map_err(error)? {
+                -1 => Err(StoreError::Fenced),
+                _ => Ok(()),
+            }
         })
     }
 
@@ -207,7 +223,9 @@ impl Store for RedisStore {
                 .await
                 .map_err(error)?;
             let redis::Value::Array(parts) = raw else {
-                return Err(StoreError("record.lua: an answer of another shape".into()));
+                return Err(StoreError::Failed(
+                    "record.lua: an answer of another shape".into(),
+                ));
             };
             if !matches!(parts.first(), Some(redis::Value::Int(1))) {
                 return Ok(None);
@@ -225,7 +243,7 @@ impl Store for RedisStore {
             );
             let (_, moving, last_client_seq, peer, inbound_first, inbound, outbox, rooms, user): Found =
                 redis::FromRedisValue::from_redis_value(redis::Value::Array(parts))
-                    .map_err(|e| StoreError(format!("record.lua: {e}")))?;
+                    .map_err(|e| StoreError::Failed(format!("record.lua: {e}")))?;
             let record = SessionRecord {
                 peer: PeerId::parse(&peer).ok(),
                 last_client_seq,
@@ -253,11 +271,12 @@ impl Store for RedisStore {
     fn lease<'a>(
         &'a self,
         node: &'a str,
+        token: &'a str,
         lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
         Box::pin(async move {
             let mut c = self.commands.clone();
-            let taken: Vec<String> = self
+            let answer: redis::Value = self
                 .lease
                 .arg(&self.prefix)
                 .arg(node)
@@ -265,22 +284,68 @@ impl Store for RedisStore {
                 .arg(lease.window_ms)
                 .arg(lease.most)
                 .arg(if lease.fresh { "1" } else { "0" })
+                .arg(token)
+                .arg(if lease.all { "1" } else { "0" })
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
+            if answer == redis::Value::Int(-1) {
+                return Err(StoreError::Fenced);
+            }
+            let taken: Vec<String> = redis::FromRedisValue::from_redis_value(answer)
+                .map_err(|e| StoreError::Failed(format!("lease.lua: {e}")))?;
             Ok(taken.iter().filter_map(|s| SessionId::parse(s)).collect())
         })
     }
 
-    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn admit<'a>(
+        &'a self,
+        user: &'a str,
+        session: &'a SessionId,
+        max: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut c = self.commands.clone();
-            redis::pipe()
-                .atomic()
-                .del(format!("{}:node:{{{node}}}", self.prefix))
-                .srem(format!("{}:nodes", self.prefix), node)
-                .query_async::<()>(&mut c)
+            self.admit
+                .arg(&self.prefix)
+                .arg(user)
+                .arg(session.as_str())
+                .arg(max)
+                .invoke_async::<i64>(&mut c)
                 .await
+                .map(|counted| counted == 1)
+                .map_err(error)
+        })
+    }
+
+    fn peers<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            self.peers
+                .arg(&self.prefix)
+                .arg(node)
+                .invoke_async::<usize>(&mut c)
+                .await
+                .map_err(error)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        node: &'a str,
+        token: &'a str,
+        window_ms: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            self.leave
+                .arg(&self.prefix)
+                .arg(node)
+                .arg(window_ms)
+                .arg(token)
+                .invoke_async::<i64>(&mut c)
+                .await
+                .map(drop)
                 .map_err(error)
         })
     }

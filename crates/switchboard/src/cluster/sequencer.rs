@@ -90,6 +90,12 @@ impl Sequencer {
         self.claiming.remove(session);
     }
 
+    /// Forgets every session: the node let them all go (it was fenced).
+    pub fn reset(&mut self) {
+        self.handed.clear();
+        self.claiming.clear();
+    }
+
     /// This node is claiming `session`: its doorbells wait for [`Sequencer::adopt`].
     pub fn claim(&mut self, session: SessionId) {
         self.claiming.insert(session);

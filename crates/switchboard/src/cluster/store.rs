@@ -12,6 +12,7 @@
 //! | a session: its node, user, log position | HASH `p:s:{sid}` | `Attached`, `Forward` |
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
+//! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
 //!
 //! Writes go through [`Store::commit`] in the order the hub made them, all of one call
 //! atomically. A forwarded message is appended to its recipient's log and given the next position
@@ -111,14 +112,26 @@ pub struct Lease {
     pub window_ms: u64,
     /// Sessions to take for ending at most.
     pub most: usize,
-    /// Whether the node just started.
+    /// Whether the node (re)joins: it just started, or comes back after it was fenced.
     pub fresh: bool,
+    /// Whether to take the sessions waiting for a resume whatever their window: the last node
+    /// of the cluster is stopping, and no node is left to resume them on.
+    pub all: bool,
 }
 
-/// The store failed or could not be reached.
+/// A call to the store that did not go through.
 #[derive(Debug, thiserror::Error)]
-#[error("shared store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The store failed or could not be reached.
+    #[error("shared store: {0}")]
+    Failed(String),
+    /// The store holds another lease for this node than the one it wrote with, or none: the node
+    /// was cut off for longer than its lease (the others may have swept its sessions) or the
+    /// store lost its data. Nothing was written; the node must stop acting on its view
+    /// ([`super::fence`]).
+    #[error("shared store: this node's lease is gone")]
+    Fenced,
+}
 
 /// What a node does with the shared store. See the module documentation.
 pub trait Store: Send + Sync + 'static {
@@ -130,10 +143,12 @@ pub trait Store: Send + Sync + 'static {
         lock: Option<(&'a str, u64)>,
     ) -> BoxFuture<'a, Result<Option<RoomView>, StoreError>>;
 
-    /// Applies `writes` in order, atomically; `node` is the writer.
+    /// Applies `writes` in order, atomically; `node` is the writer, holding the lease `token`.
+    /// [`StoreError::Fenced`], with nothing written, when the store holds no such lease.
     fn commit<'a>(
         &'a self,
         node: &'a str,
+        token: &'a str,
         writes: &'a [Write],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
@@ -165,18 +180,39 @@ pub trait Store: Send + Sync + 'static {
         session: &'a SessionId,
     ) -> BoxFuture<'a, Result<Option<Claimed>, StoreError>>;
 
-    /// Renews `node`'s lease for `lease_ms`, and lets go of the sessions of every node whose
-    /// lease ran out: each may be resumed on any node within `window_ms`. Answers up to `most`
-    /// of those whose window passed, claimed for `node` to end. `fresh` when `node` just
-    /// started: sessions still listed under its id are of an earlier run, and are let go too.
+    /// Renews `node`'s lease `token` for `lease_ms`, and lets go of the sessions of every node
+    /// whose lease ran out: each may be resumed on any node within `window_ms`. Answers up to
+    /// `most` of those whose window passed, claimed for `node` to end. `fresh` when `node`
+    /// (re)joins: sessions still listed under its id are of an earlier run or incarnation, and
+    /// are let go too, and the lease is taken under the new `token`. Otherwise
+    /// [`StoreError::Fenced`] when the store holds no lease `token` for `node` (it ran out).
     fn lease<'a>(
         &'a self,
         node: &'a str,
+        token: &'a str,
         lease: Lease,
     ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
 
-    /// `node` stops: its lease goes, with nothing left for the others to sweep.
-    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Counts `session` of `user` against the user's cap of `max` sessions across the cluster:
+    /// `false`, counting nothing, when the user holds `max` already.
+    fn admit<'a>(
+        &'a self,
+        user: &'a str,
+        session: &'a SessionId,
+        max: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// How many nodes other than `node` hold a lease.
+    fn peers<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;
+
+    /// `node` stops: the sessions still listed under it are let go, to be resumed on any node
+    /// at once (within `window_ms`, as a dead node's), and its lease `token` goes.
+    fn leave<'a>(
+        &'a self,
+        node: &'a str,
+        token: &'a str,
+        window_ms: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Answers whether the store does.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;

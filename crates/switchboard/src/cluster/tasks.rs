@@ -7,12 +7,15 @@
 //!   gap from the logs, and hands each message to the hub. When its subscription is lost it
 //!   subscribes again and reads every log of this node past its position: what was published
 //!   meanwhile is in the logs;
-//! - the health task asks the store every [`PROBE_EVERY`] whether it answers, for `/readyz`.
+//! - the health task asks the store every [`PROBE_EVERY`] whether it answers, for `/readyz`,
+//!   renews the node's lease with the answer, and fences the node when the lease ran out
+//!   ([`super::fence`]), rejoining once the store answers again.
 //!
 //! [`Sequencer`]: super::sequencer::Sequencer
 
 use std::{
     collections::HashMap,
+    sync::atomic::Ordering,
     time::{Duration, Instant},
 };
 
@@ -23,9 +26,11 @@ use switchboard_protocol::RoomId;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    LEASE,
+    fence::{self, Why},
     message_kind,
     sequencer::Offer,
-    store::{LogEntry, Write},
+    store::{LogEntry, StoreError, Write},
 };
 use crate::node::Node;
 
@@ -40,41 +45,71 @@ const BATCH: usize = 512;
 const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Commits the hub's writes until `stop` fires and the queue is empty.
+/// Commits the hub's writes until `stop` fires and the queue is empty, then gives the node's
+/// lease back, letting go of the sessions still listed under it (a drain handed them over).
+/// Batches of an earlier incarnation (made before the node was fenced) are dropped; a commit the
+/// store refuses as fenced fences the node.
 pub async fn commit(node: Node, stop: CancellationToken) {
     let cluster = node.cluster().expect("a clustered node").clone();
     let Some(mut queue) = cluster.pending.lock().take() else {
         return;
     };
+    let current = |incarnation: u64| cluster.incarnation.load(Ordering::Acquire) == incarnation;
+    // A batch of another incarnation than the one being gathered waits for the next round.
+    let mut next: Option<(u64, Vec<Write>)> = None;
     loop {
-        let first = tokio::select! {
-            biased;
-            batch = queue.recv() => batch,
-            _ = stop.cancelled() => queue.try_recv().ok(),
+        let first = match next.take() {
+            Some(batch) => Some(batch),
+            None => tokio::select! {
+                biased;
+                batch = queue.recv() => batch,
+                _ = stop.cancelled() => queue.try_recv().ok(),
+            },
         };
-        let Some(mut writes) = first else {
-            // Everything is committed: nothing of this node is left for the others to sweep.
-            if let Err(e) = cluster.store.leave(&cluster.node_id).await {
+        let Some((incarnation, mut writes)) = first else {
+            // Everything is committed: the lease goes, and the sessions still listed under this
+            // node (handed over by the drain) may be resumed anywhere at once.
+            let token = cluster.token(cluster.incarnation.load(Ordering::Acquire));
+            let window = node.config().core().resume_window.as_millis() as u64;
+            if let Err(e) = cluster.store.leave(&cluster.node_id, &token, window).await {
                 tracing::warn!(event = "cluster.leave_failed", node = %cluster.node_id, error = %e, "cannot take this node's lease back; the others will sweep it");
             }
             return;
         };
         while writes.len() < BATCH {
             match queue.try_recv() {
-                Ok(more) => writes.extend(more),
+                Ok((i, more)) if i == incarnation => writes.extend(more),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
                 Err(_) => break,
             }
         }
+        if !current(incarnation) {
+            // Made before the node was fenced: its clients resume elsewhere from the logs.
+            continue;
+        }
         track(&cluster, &writes);
+        let token = cluster.token(incarnation);
         let mut wait = RETRY_MIN;
         loop {
             let began = Instant::now();
-            match cluster.store.commit(&cluster.node_id, &writes).await {
+            match cluster
+                .store
+                .commit(&cluster.node_id, &token, &writes)
+                .await
+            {
                 Ok(()) => {
                     node.metrics().cluster_round_trip(began.elapsed());
                     release(&node, &writes);
                     break;
                 }
+                Err(StoreError::Fenced) => {
+                    fence::fence(&node, Why::Refused);
+                    break;
+                }
+                Err(_) if !current(incarnation) => break,
                 Err(e) => {
                     node.metrics().cluster_store_error();
                     tracing::warn!(
@@ -301,46 +336,64 @@ fn moved(node: &Node, session: &SessionId) {
     tracing::info!(event = "cluster.session_moved", node = %cluster.node_id, session = %session, "a session resumed on another node");
 }
 
-/// Renews this node's lease and ends the sessions of dead nodes whose window passed.
-async fn sweep(node: &Node) {
+/// Renews this node's lease and ends the sessions of dead nodes whose window passed (a failure
+/// to end one is logged and counted, as before fencing; the session stays listed under this node).
+/// An error when the lease was not renewed: [`StoreError::Fenced`] when the store holds no lease
+/// of this node's incarnation.
+async fn sweep(node: &Node) -> Result<(), StoreError> {
     let Some(cluster) = node.cluster() else {
-        return;
+        return Ok(());
     };
     let lease = super::lease(node.config().core().resume_window, false);
-    let taken = cluster.store.lease(&cluster.node_id, lease).await;
-    let failed = match taken {
-        Ok(taken) => {
-            let mut failed = None;
-            for session in taken {
-                if let Err(e) = super::adopt::expire(node, session).await {
-                    failed = Some(e);
-                }
-            }
-            failed
+    let token = cluster.token(cluster.incarnation.load(Ordering::Acquire));
+    let taken = cluster.store.lease(&cluster.node_id, &token, lease).await?;
+    for session in taken {
+        if let Err(e) = super::adopt::expire(node, session).await {
+            node.metrics().cluster_store_error();
+            tracing::warn!(event = "cluster.sweep_failed", node = %cluster.node_id, error = %e, "cannot end a session of a node that is gone");
         }
-        Err(e) => Some(e),
-    };
-    if let Some(e) = failed {
-        node.metrics().cluster_store_error();
-        tracing::warn!(event = "cluster.sweep_failed", node = %cluster.node_id, error = %e, "cannot renew the lease or end the sessions of a node that is gone");
     }
+    Ok(())
 }
 
 /// Probes the store every [`PROBE_EVERY`] until `stop` fires; a store that fails or takes longer
-/// than [`PROBE_TIMEOUT`] is unreachable until it answers again.
+/// than [`PROBE_TIMEOUT`] is unreachable until it answers again. An answer renews the lease. A
+/// lease not renewed for [`LEASE`] (by this node's clock: the store did not answer, or the
+/// process did not run) or refused by the store fences the node; a fenced node rejoins once the
+/// store answers.
 pub async fn health(node: Node, stop: CancellationToken) {
     let cluster = node.cluster().expect("a clustered node").clone();
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `Cluster::connect` took the lease just before.
+    let mut renewed = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
+        // First, before anything else of this round: a node that was not running (SIGSTOP)
+        // learns here that its lease is over.
+        if !cluster.fenced() && renewed.elapsed() >= LEASE {
+            fence::fence(&node, Why::Expired);
+        }
+        let began = Instant::now();
         let answer = tokio::time::timeout(PROBE_TIMEOUT, cluster.store.ping()).await;
         let reachable = matches!(answer, Ok(Ok(())));
         if reachable && !stop.is_cancelled() {
-            sweep(&node).await;
+            let renewal = if cluster.fenced() {
+                fence::rejoin(&node).await
+            } else {
+                sweep(&node).await
+            };
+            match renewal {
+                Ok(()) => renewed = began,
+                Err(StoreError::Fenced) => fence::fence(&node, Why::Refused),
+                Err(e) => {
+                    node.metrics().cluster_store_error();
+                    tracing::warn!(event = "cluster.sweep_failed", node = %cluster.node_id, error = %e, "cannot renew the lease or end the sessions of a node that is gone");
+                }
+            }
         }
         let was = cluster
             .reachable

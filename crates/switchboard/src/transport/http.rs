@@ -119,9 +119,8 @@ pub async fn create(
     ClientAddress(address): ClientAddress,
     params: SessionParams,
 ) -> Result<Response, Response> {
-    if !node.accepting() {
-        let e = SignalError::Unavailable("the server is shutting down".into());
-        return Err(ApiError(e).into_response());
+    if let Some(refusal) = node.refusal() {
+        return Err(ApiError(refusal).into_response());
     }
     let mut identity = authenticate(&node, &headers, &params)
         .await
@@ -135,7 +134,7 @@ pub async fn create(
             let last_seq = params.last_seq.unwrap_or(0);
             crate::cluster::adopt::resume(&node, session, identity, last_seq).await
         }
-        None => node.with_hub(|hub, now| hub.open(identity, now)),
+        None => crate::cluster::caps::open(&node, identity).await,
     }
     .map_err(|e| ApiError(e).into_response())?;
     let hello = node

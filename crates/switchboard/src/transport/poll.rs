@@ -72,6 +72,13 @@ pub async fn poll(
         Some(Transmit::Close(CloseReason::Shutdown)) => {
             return Err(SignalError::Unavailable("the server is shutting down".into()).into());
         }
+        // The session is not over: another node takes it on a resume.
+        Some(Transmit::Close(CloseReason::Handover)) => {
+            return Err(SignalError::Unavailable(
+                "this node let the session go: resume it on another node".into(),
+            )
+            .into());
+        }
         Some(Transmit::Close(reason)) => {
             return Err(SignalError::SessionExpired(format!(
                 "the session has ended ({})",

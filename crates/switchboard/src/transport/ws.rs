@@ -81,11 +81,8 @@ pub async fn upgrade(
 ) -> Response {
     let params = WsParams::from_pairs(pairs);
     tracing::debug!(event = "ws.connect", "websocket upgrade requested");
-    if !node.accepting() {
-        return ApiError(SignalError::Unavailable(
-            "the server is shutting down".into(),
-        ))
-        .into_response();
+    if let Some(refusal) = node.refusal() {
+        return ApiError(refusal).into_response();
     }
     let identity = match token_from(&headers, params.token.as_deref()) {
         None => Err(SignalError::Unauthorized("a token is required".into())),
@@ -130,7 +127,7 @@ pub async fn upgrade(
             last_seq,
         },
         // A fresh session is opened before the upgrade, so a refusal is a plain HTTP answer.
-        None => match node.with_hub(|hub, now| hub.open(identity, now)) {
+        None => match crate::cluster::caps::open(&node, identity).await {
             Ok(at) => Start::Opened(at),
             Err(e) => return ApiError(e).into_response(),
         },

@@ -329,3 +329,58 @@ mod durability {
         assert_eq!(got[0].id.as_deref(), Some("m1"));
     }
 }
+
+mod hand_over {
+    use rand::{SeedableRng, rngs::StdRng};
+    use switchboard_protocol::Role;
+
+    use super::super::super::testkit::{World, message_to};
+    use crate::{CloseReason, CoreConfig, Event, Hub, Transmit};
+
+    #[test]
+    fn a_hub_handing_over_closes_every_transport_without_a_word_to_anyone() {
+        let mut w = World::new();
+        w.hub = Hub::new(CoreConfig::default(), StdRng::seed_from_u64(1)).clustered();
+        let mut alice = w.open("alice", Role::Host);
+        let mut bob = w.open("bob", Role::Guest);
+        w.join(&mut alice, "r1");
+        w.join(&mut bob, "r1");
+        w.commit_logs();
+        w.drain(&mut alice);
+        w.drain(&mut bob);
+        w.outputs();
+        // A message for bob waits for its commit when the node lets go.
+        let text = w.frame(&mut alice, message_to("bob", "m1"));
+        w.send_text(&alice, &text).unwrap();
+        w.outputs();
+
+        assert_eq!(w.hub.hand_over(w.now), 2);
+        let out = w.outputs();
+        // No peer_left, no Left, no Ended: both stay members of r1 for the other nodes.
+        assert!(out.shared.is_empty(), "{:?}", out.shared);
+        let closed = out
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::SessionClosed {
+                        reason: CloseReason::Handover,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(closed, 2);
+        // The transports close at once, the uncommitted message not sent (a resume replays it).
+        for p in [&alice, &bob] {
+            assert_eq!(
+                w.hub.transmit(&p.at, 10),
+                Transmit::Close(CloseReason::Handover)
+            );
+            assert!(!w.hub.holds(p.session().as_str()));
+        }
+        let stats = w.hub.stats();
+        assert_eq!((stats.sessions, stats.rooms), (0, 0));
+    }
+}

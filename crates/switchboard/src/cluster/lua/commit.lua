@@ -1,6 +1,6 @@
 -- Commits what a node's hub changed in shared state, in order, atomically.
 -- ARGV[1] key prefix, ARGV[2] the committing node's id, ARGV[3] entries kept per session log,
--- then the writes, each a code and its fields (cluster/store.rs, `encode_writes`):
+-- ARGV[4] the lease token the node holds, then the writes, each a code and its fields (cluster/store.rs, `encode_writes`):
 --   A sid user           a session's transport is on this node
 --   E sid                a session ended
 --   J room peer sid record  a member joined (record: the member as JSON)
@@ -15,6 +15,9 @@
 --   F sid kind text      a message for a session: appended to its log, rung at its node
 --   U room token         the room's join lock released, if still held with this token
 local p, node, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Fencing: a node whose lease ran out (the others may have swept its sessions) or was lost with
+-- the store's data writes nothing; -1 tells it to stop acting on its view.
+if redis.call('GET', p .. ':node:{' .. node .. '}') ~= ARGV[4] then return -1 end
 local function room(r) return p .. ':r:{' .. r .. '}' end
 local function session(s) return p .. ':s:{' .. s .. '}' end
 -- Appends `entry` to the list `key`, keeping its latest `cap` entries.
@@ -41,7 +44,7 @@ local function holds(sid)
   local h = redis.call('HMGET', session(sid), 'node', 'moving')
   return h[1] == node or h[2] == node
 end
-local i = 4
+local i = 5
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'A' then
@@ -53,6 +56,9 @@ while i <= #ARGV do
     if holds(ARGV[i + 1]) then
       local s = session(ARGV[i + 1])
       redis.call('SREM', p .. ':node:{' .. redis.call('HGET', s, 'node') .. '}:s', ARGV[i + 1])
+      -- It no longer counts against its user's cap (admit.lua).
+      local user = redis.call('HGET', s, 'user')
+      if user then redis.call('SREM', p .. ':u:{' .. user .. '}', ARGV[i + 1]) end
       redis.call('DEL', s, s .. ':log', s .. ':out', s .. ':rooms')
     end
     i = i + 2

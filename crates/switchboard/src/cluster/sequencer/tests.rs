@@ -73,7 +73,7 @@ fn run(
             user: "u".into(),
         });
         store
-            .commit("n1", &[attach])
+            .commit("n1", "t1", &[attach])
             .now_or_never()
             .unwrap()
             .unwrap();
@@ -88,7 +88,7 @@ fn run(
             text: text.as_str().into(),
         });
         store
-            .commit("n2", &[forward])
+            .commit("n2", "t2", &[forward])
             .now_or_never()
             .unwrap()
             .unwrap();

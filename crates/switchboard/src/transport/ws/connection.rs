@@ -363,5 +363,6 @@ fn close_code(reason: CloseReason) -> u16 {
         CloseReason::HeartbeatTimeout => 4003,
         CloseReason::Expired => 4004,
         CloseReason::Overflow => 4005,
+        CloseReason::Handover => 4006,
     }
 }
