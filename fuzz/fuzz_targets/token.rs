@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
             Role::Guest
         }),
         name: name.map(str::to_owned),
+        lobby: text.len() % 3 == 0,
     };
     let Ok(token) = SIGNER.sign(&claims) else {
         return;
@@ -48,5 +49,6 @@ fuzz_target!(|data: &[u8]| {
         let grant =
             switchboard_protocol::RoomGrant::parse(&claims.room).expect("a verified grant parses");
         assert_eq!(identity.grant, grant);
+        assert_eq!(identity.lobby, claims.lobby);
     }
 });
