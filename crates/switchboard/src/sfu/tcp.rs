@@ -92,12 +92,12 @@ impl TcpConnections {
             .spawn(connection(stream, peer, outbound, events, shutdown));
     }
 
-    /// Queues `packet` for the client at `destination`; whether it was queued (not when that
-    /// connection is gone or its queue is full).
-    pub fn send(&self, destination: SocketAddr, packet: &[u8]) -> bool {
+    /// Queues `packet` for the client at `destination`, taking it without a copy; whether it
+    /// was queued (not when that connection is gone or its queue is full).
+    pub fn send(&self, destination: SocketAddr, packet: Vec<u8>) -> bool {
         self.writers
             .get(&destination)
-            .is_some_and(|w| w.try_send(Bytes::copy_from_slice(packet)).is_ok())
+            .is_some_and(|w| w.try_send(Bytes::from(packet)).is_ok())
     }
 
     /// Forgets a connection whose task ended.

@@ -136,7 +136,7 @@ fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, connections: &TcpConnect
     while let Some(output) = sfu.poll_output() {
         match output {
             Output::Transmit(t) if t.proto == Protocol::Tcp => {
-                if connections.send(t.destination, &t.contents) {
+                if connections.send(t.destination, t.contents.into()) {
                     node.metrics().sfu_datagram(true);
                 } else {
                     node.metrics().sfu_dropped();

@@ -38,12 +38,12 @@ async fn frames_go_both_ways_with_a_two_byte_length() {
         }
         TcpEvent::Closed(_) => panic!("closed"),
     }
-    assert!(connections.send(peer, b"hello"));
+    assert!(connections.send(peer, b"hello".to_vec()));
     let mut got = [0; 7];
     client.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"\0\x05hello");
     assert!(
-        !connections.send("127.0.0.1:9".parse().unwrap(), b"x"),
+        !connections.send("127.0.0.1:9".parse().unwrap(), b"x".to_vec()),
         "no such connection"
     );
 
