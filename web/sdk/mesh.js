@@ -19,9 +19,9 @@
  *   stream is the camera and which is a screen share.
  */
 
-import { Emitter } from './emitter.js';
 import { Negotiation, candidateFromWire, candidateToWire, isPolite, shouldConnect } from './negotiation.js';
 import { summarizeStats } from './quality.js';
+import { RoomEngine } from './room-engine.js';
 
 export { Negotiation, candidateFromWire, candidateToWire, isPolite, shouldConnect };
 
@@ -29,7 +29,6 @@ export { Negotiation, candidateFromWire, candidateToWire, isPolite, shouldConnec
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
 /** @typedef {import('./protocol.js').RoomMode} RoomMode */
 /** @typedef {import('./protocol.js').Role} Role */
-/** @typedef {import('./protocol.js').IceServer} IceServer */
 /** @typedef {import('./protocol.js').JoinedPayload} JoinedPayload */
 /** @typedef {import('./quality.js').QualitySample} QualitySample */
 /** @typedef {import('./client.js').SignalEvent} SignalEvent */
@@ -113,16 +112,14 @@ class Link {
   }
 }
 
-/** @extends {Emitter<MeshEvents>} */
-export class Mesh extends Emitter {
+/** @extends {RoomEngine<MeshEvents>} */
+export class Mesh extends RoomEngine {
   /**
    * @param {Client} client
    * @param {MeshOptions} options
    */
   constructor(client, options) {
-    super();
-    this.client = client;
-    this.room = options.room;
+    super(client, options);
     this.options = options;
     /** What carries the media: connections to each member. */
     this.kind = /** @type {const} */ ('mesh');
@@ -131,37 +128,10 @@ export class Mesh extends Emitter {
     this.links = new Map();
     /** Polite side: members whose offer it waits for, with the timer that stops waiting. @type {Map<string, ReturnType<typeof setTimeout>>} */
     this.waiting = new Map();
-    /** The room's other members. @type {Map<string, PeerInfo>} */
-    this.members = new Map();
-    /** @type {{peer: string, role: Role} | null} */
-    this.self = null;
-    /** @type {RoomMode} */
-    this.mode = 'free_for_all';
-    /** @type {IceServer[]} */
-    this.iceServers = [];
     /** Local tracks by `tag:kind`. @type {Map<string, {tag: string, track: MediaStreamTrack | null}>} */
     this.local = new Map();
     /** One stream per tag, carrying that tag's tracks to every peer. @type {Map<string, MediaStream>} */
     this.localStreams = new Map();
-    this.active = false;
-    /** @type {(() => void)[]} */
-    this._offs = [];
-    this._onPageHide = () => this.hangup('unload');
-  }
-
-  /**
-   * Joins the room and connects to its members (and to everyone who joins later).
-   * @param {{peer?: string, meta?: any}} [options]
-   * @returns {Promise<JoinedPayload>}
-   */
-  async join(options = {}) {
-    this._listen();
-    try {
-      return await this.client.join(this.room, options);
-    } catch (error) {
-      this._unlisten();
-      throw error;
-    }
   }
 
   /**
@@ -182,17 +152,6 @@ export class Mesh extends Emitter {
       else if (track) link.senders.set(key, link.pc.addTrack(track, this._stream(tag)));
     }
     await Promise.all(work);
-  }
-
-  /**
-   * Sets the camera and microphone from a `getUserMedia` stream (tag `camera`).
-   * @param {MediaStream} stream
-   */
-  async setCameraStream(stream) {
-    await Promise.all([
-      this.setTrack('camera', 'audio', stream.getAudioTracks()[0] ?? null),
-      this.setTrack('camera', 'video', stream.getVideoTracks()[0] ?? null),
-    ]);
   }
 
   /**
@@ -278,34 +237,12 @@ export class Mesh extends Emitter {
         // the client is closed
       }
     }
-    this._closeAll('hangup');
-    this._unlisten();
-    this.client.leave(this.room).catch(() => {});
+    super.hangup(reason);
   }
 
   /** The members this side has a connection to. */
   peers() {
     return [...this.links.keys()];
-  }
-
-  /**
-   * Starts in a room already joined (a {@link RoomCall} switching to the mesh): connects to the
-   * members `joined` lists, and to later ones.
-   * @param {JoinedPayload} joined
-   */
-  attach(joined) {
-    this._listen();
-    this._joined(joined);
-  }
-
-  /**
-   * Closes every connection and stops listening, without leaving the room (a {@link RoomCall}
-   * switching away from the mesh).
-   * @param {string} reason
-   */
-  detach(reason) {
-    this._closeAll(reason);
-    this._unlisten();
   }
 
   /**
@@ -318,79 +255,41 @@ export class Mesh extends Emitter {
 
   // ---- internals ----
 
-  _listen() {
-    if (this.active) return;
-    this.active = true;
-    const c = this.client;
-    // `active` too: a listener removed during an emit still sees that one event.
-    const mine = (/** @type {{room: string}} */ e) => e.room === this.room && this.active;
-    this._offs.push(
-      c.on('joined', (e) => mine(e) && this._joined(e)),
-      c.on('peer_joined', (e) => {
-        if (!mine(e)) return;
-        const { room: _room, ...info } = e;
-        this.members.set(e.peer, info);
-        this.emit('members', this.members);
-        // A member that rejoined (a new session) needs a new connection.
-        this._close(e.peer, 'rejoined');
-        this._reconcile();
-      }),
-      c.on('peer_left', (e) => {
-        if (!mine(e)) return;
-        this.members.delete(e.peer);
-        this.emit('members', this.members);
-        this._close(e.peer, e.reason);
-      }),
-      c.on('mode_changed', (e) => {
-        if (!mine(e)) return;
-        this.mode = e.mode;
-        this.emit('mode', { mode: e.mode, by: e.by });
-        this._reconcile();
-      }),
-      c.on('left', (e) => mine(e) && this._ended(e.reason, e.by)),
-      c.on('room_closed', (e) => mine(e) && this._ended(`room_closed:${e.reason}`)),
-      c.on('replaced', (e) => mine(e) && this._ended('replaced')),
-      c.on('session_reset', () => {
-        // The others saw this side leave; the client joins again and `joined` reconnects.
-        this._closeAll('session_reset');
-      }),
-      c.on('signal', (e) => mine(e) && this._signal(e)),
-    );
-    if (this.options.hangupOnUnload !== false) globalThis.addEventListener?.('pagehide', this._onPageHide);
+  /** @param {string} reason */
+  _stopMedia(reason) {
+    this._closeAll(reason);
   }
 
-  /**
-   * The room as `joined` (or the call it takes over from) describes it: connects to its members.
-   * @param {JoinedPayload} e
-   */
-  _joined(e) {
-    this.self = { peer: e.peer, role: e.role };
-    this.mode = e.mode;
-    this.iceServers = e.ice_servers ?? [];
-    this.members = new Map(e.peers.map((p) => [p.peer, p]));
-    this.emit('self', this.self);
-    this.emit('mode', { mode: this.mode });
-    this.emit('members', this.members);
+  /** Connects to the members `joined` lists. */
+  _startMedia() {
     this._reconcile();
   }
 
-  _unlisten() {
-    this.active = false;
-    for (const off of this._offs) off();
-    this._offs = [];
-    globalThis.removeEventListener?.('pagehide', this._onPageHide);
+  /**
+   * @param {Client} client
+   * @param {(e: {room: string}) => boolean} mine
+   */
+  _listenMedia(client, mine) {
+    return [client.on('signal', (e) => mine(e) && this._signal(e))];
+  }
+
+  /** @param {string} peer */
+  _memberJoined(peer) {
+    // A member that rejoined (a new session) needs a new connection.
+    this._close(peer, 'rejoined');
+    this._reconcile();
   }
 
   /**
+   * @param {string} peer
    * @param {string} reason
-   * @param {string} [by]
    */
-  _ended(reason, by) {
-    this._closeAll(reason);
-    this.members.clear();
-    this.emit('members', this.members);
-    this._unlisten();
-    this.emit('ended', { reason, by });
+  _memberLeft(peer, reason) {
+    this._close(peer, reason);
+  }
+
+  _modeChanged() {
+    this._reconcile();
   }
 
   /** @param {PeerInfo} info */

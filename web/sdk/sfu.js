@@ -23,11 +23,11 @@
  */
 
 import { Backoff } from './backoff.js';
-import { Emitter } from './emitter.js';
 import { Negotiation } from './negotiation.js';
 import { Publisher } from './publisher.js';
 import { statsForMids, summarizeStats } from './quality.js';
 import { RemoteStreams } from './remote-streams.js';
+import { RoomEngine } from './room-engine.js';
 import { applyLayers } from './simulcast.js';
 import { TrackTable } from './tracks.js';
 import { ViewBoard } from './views.js';
@@ -36,9 +36,6 @@ import { ViewBoard } from './views.js';
 /** @typedef {import('./client.js').SignalEvent} SignalEvent */
 /** @typedef {import('./client.js').MediaEvent} MediaEvent */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
-/** @typedef {import('./protocol.js').RoomMode} RoomMode */
-/** @typedef {import('./protocol.js').Role} Role */
-/** @typedef {import('./protocol.js').IceServer} IceServer */
 /** @typedef {import('./protocol.js').JoinedPayload} JoinedPayload */
 /** @typedef {import('./quality.js').QualitySample} QualitySample */
 /** @typedef {import('./mesh.js').MeshEvents} MeshEvents */
@@ -80,27 +77,17 @@ const SFU_ERRORS = new Set(['bad_sdp', 'unsupported_codec', 'too_many_tracks', '
 
 /** @typedef {MeshEvents & SfuOnlyEvents} SfuEvents */
 
-/** @extends {Emitter<SfuEvents>} */
-export class SfuCall extends Emitter {
+/** @extends {RoomEngine<SfuEvents>} */
+export class SfuCall extends RoomEngine {
   /**
    * @param {Client} client
    * @param {SfuOptions} options
    */
   constructor(client, options) {
-    super();
-    this.client = client;
-    this.room = options.room;
+    super(client, options);
     this.options = options;
     /** What carries the media: the server's SFU. */
     this.kind = /** @type {const} */ ('sfu');
-    /** @type {{peer: string, role: Role} | null} */
-    this.self = null;
-    /** @type {RoomMode} */
-    this.mode = 'free_for_all';
-    /** The room's other members. @type {Map<string, PeerInfo>} */
-    this.members = new Map();
-    /** @type {IceServer[]} */
-    this.iceServers = [];
     /** What this side sends. */
     this.out = new Publisher({ MediaStream: options.MediaStream, simulcast: options.simulcast });
     /** @type {RTCPeerConnection | null} */
@@ -125,45 +112,8 @@ export class SfuCall extends Emitter {
     this.restarts = 0;
     /** @type {Map<string, QualitySample>} */
     this.samples = new Map();
-    this.active = false;
     /** Counters, for diagnostics. */
     this.counts = { offersSent: 0, answersSent: 0, ignoredOffers: 0 };
-    /** @type {(() => void)[]} */
-    this._offs = [];
-    this._onPageHide = () => this.hangup('unload');
-  }
-
-  /**
-   * Joins the room and starts the media session.
-   * @param {{peer?: string, meta?: any}} [options]
-   * @returns {Promise<JoinedPayload>}
-   */
-  async join(options = {}) {
-    this._listen();
-    try {
-      return await this.client.join(this.room, options);
-    } catch (error) {
-      this._unlisten();
-      throw error;
-    }
-  }
-
-  /**
-   * Starts in a room already joined ({@link RoomCall} switching to the SFU).
-   * @param {JoinedPayload} joined
-   */
-  attach(joined) {
-    this._listen();
-    this._joined(joined);
-  }
-
-  /**
-   * Closes the media session and stops listening, without leaving the room.
-   * @param {string} _reason
-   */
-  detach(_reason) {
-    this._closeSession();
-    this._unlisten();
   }
 
   /** Nothing to release per member: one connection carries them all. @param {string} _peer */
@@ -179,14 +129,6 @@ export class SfuCall extends Emitter {
    */
   async setTrack(tag, kind, track) {
     await this.out.set(this.pc, tag, kind, track);
-  }
-
-  /** @param {MediaStream} stream */
-  async setCameraStream(stream) {
-    await Promise.all([
-      this.setTrack('camera', 'audio', stream.getAudioTracks()[0] ?? null),
-      this.setTrack('camera', 'video', stream.getVideoTracks()[0] ?? null),
-    ]);
   }
 
   /**
@@ -291,57 +233,20 @@ export class SfuCall extends Emitter {
     return level;
   }
 
-  /**
-   * Ends the call: the media session closed, the room left. The client stays open.
-   * @param {string} [_reason]
-   */
-  hangup(_reason = 'hangup') {
-    if (!this.active) return;
-    this._closeSession();
-    this._unlisten();
-    this.client.leave(this.room).catch(() => {});
-  }
-
   // ---- internals ----
 
-  _listen() {
-    if (this.active) return;
-    this.active = true;
-    const c = this.client;
-    // `active` too: a listener removed during an emit still sees that one event.
-    const mine = (/** @type {{room: string}} */ e) => e.room === this.room && this.active;
-    this._offs.push(
-      c.on('joined', (e) => mine(e) && this._joined(e)),
-      c.on('peer_joined', (e) => {
-        if (!mine(e)) return;
-        const { room: _room, ...info } = e;
-        this.members.set(e.peer, info);
-        this.emit('members', this.members);
-        this.emit('peer', { peer: e.peer, info });
-        if (this.pc) this.emit('connection_state', { peer: e.peer, state: this.pc.connectionState });
-      }),
-      c.on('peer_left', (e) => {
-        if (!mine(e)) return;
-        this.members.delete(e.peer);
-        this.emit('members', this.members);
-        this._forgetPeer(e.peer, e.reason);
-      }),
-      c.on('mode_changed', (e) => {
-        if (!mine(e)) return;
-        this.mode = e.mode;
-        this.emit('mode', { mode: e.mode, by: e.by });
-      }),
-      c.on('left', (e) => mine(e) && this._ended(e.reason, e.by)),
-      c.on('room_closed', (e) => mine(e) && this._ended(`room_closed:${e.reason}`)),
-      c.on('replaced', (e) => mine(e) && this._ended('replaced')),
-      // The others saw this side leave; the client joins again and `joined` starts over.
-      c.on('session_reset', () => this._closeSession()),
-      c.on('signal', (e) => {
+  /**
+   * @param {Client} client
+   * @param {(e: {room: string}) => boolean} mine
+   */
+  _listenMedia(client, mine) {
+    return [
+      client.on('signal', (e) => {
         if (!mine(e) || e.from !== SFU_PEER) return;
         this.chain = this.chain.then(() => this._handle(e)).catch((error) => this.emit('error', { peer: SFU_PEER, error }));
       }),
-      c.on('media', (e) => mine(e) && this._media(e)),
-      c.on('error', (error) => {
+      client.on('media', (e) => mine(e) && this._media(e)),
+      client.on('error', (error) => {
         const reply = error.reply;
         if (!this.active || reply?.room !== this.room || !SFU_ERRORS.has(error.code)) return;
         const refused = reply.payload?.type;
@@ -355,40 +260,35 @@ export class SfuCall extends Emitter {
           this.emit('error', { peer: SFU_PEER, error });
         }
       }),
-    );
-    if (this.options.hangupOnUnload !== false) globalThis.addEventListener?.('pagehide', this._onPageHide);
+    ];
   }
 
-  _unlisten() {
-    this.active = false;
-    for (const off of this._offs) off();
-    this._offs = [];
-    globalThis.removeEventListener?.('pagehide', this._onPageHide);
-  }
-
-  /** @param {JoinedPayload} e */
-  _joined(e) {
-    this.self = { peer: e.peer, role: e.role };
-    this.mode = e.mode;
-    this.iceServers = e.ice_servers ?? [];
-    this.members = new Map(e.peers.map((p) => [p.peer, p]));
-    this.emit('self', this.self);
-    this.emit('mode', { mode: this.mode });
-    this.emit('members', this.members);
+  /** Tells the app of every member, and connects to the SFU. */
+  _startMedia() {
     for (const [peer, info] of this.members) this.emit('peer', { peer, info });
     this._startSession();
   }
 
-  /**
-   * @param {string} reason
-   * @param {string} [by]
-   */
-  _ended(reason, by) {
+  /** @param {string} _reason */
+  _stopMedia(_reason) {
     this._closeSession();
-    this.members.clear();
-    this.emit('members', this.members);
-    this._unlisten();
-    this.emit('ended', { reason, by });
+  }
+
+  /**
+   * @param {string} peer
+   * @param {PeerInfo} info
+   */
+  _memberJoined(peer, info) {
+    this.emit('peer', { peer, info });
+    if (this.pc) this.emit('connection_state', { peer, state: this.pc.connectionState });
+  }
+
+  /**
+   * @param {string} peer
+   * @param {string} reason
+   */
+  _memberLeft(peer, reason) {
+    this._forgetPeer(peer, reason);
   }
 
   /** A new connection to the SFU with every local track, which offers at once. */
