@@ -604,8 +604,8 @@ impl Metrics {
     }
 
     /// A packet the SFU dropped instead of sending.
-    pub fn sfu_dropped(&self) {
-        self.sfu_dropped.inc();
+    pub fn sfu_dropped(&self, count: u64) {
+        self.sfu_dropped.inc_by(count);
     }
 
     /// ICE-TCP connections open now.
@@ -614,8 +614,8 @@ impl Metrics {
     }
 
     /// Counts a datagram the SFU received (`sent` false) or sent.
-    pub fn sfu_datagram(&self, sent: bool) {
-        self.sfu_datagrams[usize::from(sent)].inc();
+    pub fn sfu_datagrams(&self, sent: bool, count: u64) {
+        self.sfu_datagrams[usize::from(sent)].inc_by(count);
     }
 
     /// The text exposition, with the gauges read from `stats`.

@@ -7,6 +7,7 @@
 //! | [`MediaLink`] | the two queues into the worker, held by the [`Node`](crate::node::Node) |
 //! | [`worker`] | the task: socket reads, commands, timers in, datagrams and messages out |
 //! | [`tcp`] | ICE-TCP connections: RFC 4571 frames in and out, each connection a task of the worker's |
+//! | [`udp`] | the UDP socket's batched sends (`sendmmsg`), and what is dropped when it is full |
 //!
 //! Queues and their bounds: messages to `sfu` (`offer`, `answer`, `candidate`, `subscribe`) wait
 //! in a queue of `sfu.queue`; when it is full the sender gets `media_unavailable` and may send
@@ -18,6 +19,7 @@
 //! [`Sfu`]: switchboard_sfu::Sfu
 
 pub mod tcp;
+pub mod udp;
 pub mod worker;
 
 use std::{io, net::SocketAddr};

@@ -1,16 +1,17 @@
 //! The media worker: one task owning the [`Sfu`], its UDP socket and its ICE-TCP connections
 //! ([`super::tcp`]).
 //!
-//! Each turn takes one thing (a datagram or TCP frame, a command, a timer), feeds it to the SFU
-//! with the
-//! current time, and then does what the SFU asks: datagrams are sent at once, messages for
-//! peers are handed to the hub in one call, which delivers them through the same seam as every
-//! other message ([`Node::with_hub`]). It stops when the node shuts down.
-//!
-//! A datagram the socket cannot take right away (its send buffer is full) is dropped, as the
-//! network would drop it; str0m's retransmissions and keyframe requests recover.
+//! Each turn takes one thing (up to [`RECEIVE_BATCH`] datagrams the socket holds, a TCP frame, a
+//! command, a timer), feeds it to the SFU with the current time, and then does what the SFU asks:
+//! the turn's datagrams leave together in batches ([`super::udp`]), messages for peers are handed
+//! to the hub in one call, which delivers them through the same seam as every other message
+//! ([`Node::with_hub`]). It stops when the node shuts down.
 
-use std::{io::ErrorKind, time::Instant};
+use std::{
+    io::{self, ErrorKind},
+    net::SocketAddr,
+    time::Instant,
+};
 
 use serde::Deserialize;
 use switchboard_core::MediaCommand;
@@ -24,11 +25,17 @@ use tokio_util::sync::CancellationToken;
 use super::{
     MediaWorker,
     tcp::{self, TcpConnections, TcpEvent},
+    udp,
 };
 use crate::node::Node;
 
 /// Largest datagram read; WebRTC keeps datagrams under the path MTU (about 1,200 bytes).
 const RECEIVE_BUFFER: usize = 2048;
+
+/// Datagrams read in one turn at most. Reading the ones already waiting before sending makes
+/// the turn's send batches fuller (a timer round or several publishers' frames leave together);
+/// the bound keeps commands and timers from waiting behind a flood.
+const RECEIVE_BATCH: usize = 32;
 
 /// How often the SFU's gauges and counters are brought up to date.
 const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -54,6 +61,8 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     config.bwe = settings.bwe;
     let mut sfu = Sfu::new(config);
     let mut buf = vec![0; RECEIVE_BUFFER];
+    // The turn's datagrams to send, kept to reuse its allocation.
+    let mut outgoing = Vec::new();
     let mut counted = SfuStats::default();
     let mut metrics_tick = tokio::time::interval(METRICS_INTERVAL);
     tracing::info!(
@@ -78,23 +87,10 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
                 }
                 apply(&mut sfu, command);
             }
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, source)) => {
-                    node.metrics().sfu_datagram(false);
-                    let datagram = Datagram {
-                        proto: Protocol::Udp,
-                        source,
-                        destination: announced,
-                        contents: &buf[..n],
-                    };
-                    sfu.receive(Instant::now(), datagram);
-                }
-                // ICMP port unreachable from a peer that went away shows up as a read error.
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-                Err(e) => {
-                    tracing::warn!(event = "sfu.receive_failed", error = %e, "SFU socket read failed");
-                }
-            },
+            received = socket.recv_from(&mut buf) => {
+                let count = receive(&mut sfu, &socket, &mut buf, received, announced);
+                node.metrics().sfu_datagrams(false, count);
+            }
             accepted = tcp::accept(listener.as_ref()) => match accepted {
                 Ok((stream, peer)) => connections.accepted(stream, peer),
                 Err(e) => {
@@ -103,7 +99,7 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
             },
             Some(event) = tcp_in.recv() => match (event, announced_tcp) {
                 (TcpEvent::Frame(source, frame), Some(destination)) => {
-                    node.metrics().sfu_datagram(false);
+                    node.metrics().sfu_datagrams(false, 1);
                     let datagram = Datagram {
                         proto: Protocol::Tcp,
                         source,
@@ -123,36 +119,79 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
                 counted = now;
             }
         }
-        flush(&mut sfu, &socket, &connections, &node);
+        flush(&mut sfu, &socket, &mut outgoing, &connections, &node);
     }
     connections.stopped().await;
     tracing::info!(event = "sfu.stopped", "SFU stopped");
 }
 
-/// Sends what the SFU produced: datagrams on the socket or frames on their ICE-TCP connection,
-/// messages through the hub.
-fn flush(sfu: &mut Sfu, socket: &tokio::net::UdpSocket, connections: &TcpConnections, node: &Node) {
+/// Feeds the SFU the datagram the socket just gave (`first`) and up to [`RECEIVE_BATCH`] - 1
+/// more that it already holds. Returns how many it read.
+fn receive(
+    sfu: &mut Sfu,
+    socket: &tokio::net::UdpSocket,
+    buf: &mut [u8],
+    first: io::Result<(usize, SocketAddr)>,
+    local: SocketAddr,
+) -> u64 {
+    let mut count = 0;
+    let mut received = first;
+    for turn in 1..=RECEIVE_BATCH {
+        match received {
+            Ok((n, source)) => {
+                count += 1;
+                let datagram = Datagram {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: local,
+                    contents: &buf[..n],
+                };
+                sfu.receive(Instant::now(), datagram);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            // ICMP port unreachable from a peer that went away shows up as a read error.
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            Err(e) => {
+                tracing::warn!(event = "sfu.receive_failed", error = %e, "SFU socket read failed");
+                break;
+            }
+        }
+        if turn == RECEIVE_BATCH {
+            break;
+        }
+        received = socket.try_recv_from(buf);
+    }
+    count
+}
+
+/// Sends what the SFU produced: datagrams on the socket in batches or frames on their ICE-TCP
+/// connection, messages through the hub.
+fn flush(
+    sfu: &mut Sfu,
+    socket: &tokio::net::UdpSocket,
+    outgoing: &mut Vec<(Vec<u8>, SocketAddr)>,
+    connections: &TcpConnections,
+    node: &Node,
+) {
     let mut signals = Vec::new();
     while let Some(output) = sfu.poll_output() {
         match output {
             Output::Transmit(t) if t.proto == Protocol::Tcp => {
                 if connections.send(t.destination, t.contents.into()) {
-                    node.metrics().sfu_datagram(true);
+                    node.metrics().sfu_datagrams(true, 1);
                 } else {
-                    node.metrics().sfu_dropped();
+                    node.metrics().sfu_dropped(1);
                 }
             }
-            Output::Transmit(t) => match socket.try_send_to(&t.contents, t.destination) {
-                Ok(_) => node.metrics().sfu_datagram(true),
-                Err(e) => {
-                    node.metrics().sfu_dropped();
-                    if e.kind() != ErrorKind::WouldBlock {
-                        tracing::debug!(event = "sfu.send_failed", error = %e, "SFU datagram not sent");
-                    }
-                }
-            },
+            Output::Transmit(t) => outgoing.push((t.contents.into(), t.destination)),
             Output::Signal { room, to, message } => signals.push((room, to, message)),
         }
+    }
+    if !outgoing.is_empty() {
+        let outcome = udp::send(socket, outgoing);
+        outgoing.clear();
+        node.metrics().sfu_datagrams(true, outcome.sent);
+        node.metrics().sfu_dropped(outcome.dropped);
     }
     if signals.is_empty() {
         return;
