@@ -52,11 +52,14 @@ async function signIn(page, { username, password }, how) {
  * @param {import('playwright-core').Page} page
  * @param {string} id
  * @param {string} name
+ * @param {{media?: string, max?: string}} [more] The media (an option's label) and max people.
  */
-async function createRoom(page, id, name) {
-  await page.locator('#new-room summary').click();
+async function createRoom(page, id, name, more = {}) {
+  if (!(await page.locator('#new-room').getAttribute('open'))) await page.locator('#new-room summary').click();
   await page.getByLabel('Room id').fill(id);
   await page.getByLabel('Name', { exact: true }).fill(name);
+  if (more.media) await page.locator('#new-room-media').selectOption({ label: more.media });
+  if (more.max) await page.getByLabel('Max people').fill(more.max);
   assert.equal(await page.getByLabel(/^Lobby/).isChecked(), true, 'the lobby starts on');
   await page.getByRole('button', { name: 'Create room' }).click();
   await page.getByRole('button', { name: `Join ${name} as host` }).waitFor();
@@ -115,9 +118,11 @@ test('an owner signs up, makes a lobby room and a share code, and admits a guest
   await withDiagnostics(pages, async () => {
     await signIn(host.page, { username: 'hana', password: 'correct horse battery' }, 'Create account');
     await host.page.locator('#rooms-empty').waitFor();
-    await createRoom(host.page, 'standup', 'Standup');
+    await createRoom(host.page, 'standup', 'Standup', { media: 'Mesh', max: '4' });
+    const item = host.page.getByRole('listitem', { name: 'Standup' });
+    assert.equal(await item.locator('.who small').textContent(), 'standup · lobby on · Mesh · up to 4');
     const code = await makeCode(host.page, 'Standup', '2');
-    await host.page.getByRole('listitem', { name: 'Standup' }).locator('.code-list li', { hasText: 'guest · 0 of 2 used · expires in 24 hours' }).waitFor();
+    await item.locator('.code-list li', { hasText: 'guest · 0 of 2 used · expires in 24 hours' }).waitFor();
     await screenshot(host.page, 'accounts-rooms');
 
     await host.page.getByRole('button', { name: 'Join Standup as host' }).click();
@@ -248,6 +253,17 @@ test('my rooms come a page at a time, and a room is deleted only once confirmed'
 
   const stored = async () =>
     (await fetch(`${server.url}/v1/rooms/room-00`, { headers: { authorization: `Bearer ${token}` } })).status;
+  // This server runs no SFU, and the form says so in the server's words.
+  await page.locator('#new-room summary').click();
+  await page.getByLabel('Room id').fill('big-one');
+  await page.locator('#new-room-media').selectOption('sfu');
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await page.locator('#new-room-error', { hasText: 'media sfu needs a server that runs the SFU' }).waitFor();
+  await page.getByLabel('Room id').fill('room-00');
+  await page.locator('#new-room-media').selectOption('auto');
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await page.locator('#new-room-error', { hasText: 'That room id is taken' }).waitFor();
+
   page.once('dialog', (dialog) => void dialog.dismiss());
   await page.getByRole('button', { name: 'Delete room-00' }).click();
   // The click's handler has run by the time the page evaluates anything after it.

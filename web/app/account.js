@@ -41,7 +41,8 @@ export function describeAccountError(error, during = 'other') {
         ? `Too many attempts. Try again in ${describeWait(error.retryAfter)}.`
         : 'Too many attempts. Wait a little and try again.';
     case 'invalid_message':
-      return `Please check the form: ${error.message}.`;
+      // The server quotes field names in backticks, as in its docs; a form reads better without.
+      return `Please check the form: ${error.message.replaceAll('`', '')}.`;
     case 'not_found':
       return 'That no longer exists (deleted, or expired). The list is up to date now.';
     case 'unreachable':
