@@ -25,19 +25,25 @@ export function serverBinary() {
  * @property {string} url e.g. http://127.0.0.1:41234
  * @property {number} port
  * @property {string[]} logs The server's log lines so far.
+ * @property {string} dataDir Where its database lives.
+ * @property {string} secret Its signing secret.
  * @property {(claims: {room: string, user: string, role?: string, name?: string}) => string} mint
  * @property {(username: string) => void} grantAdmin
  * @property {() => Promise<void>} stop
  */
 
 /**
- * @param {{env?: Record<string, string>, sfu?: boolean}} [options] Extra `SWITCHBOARD_*` settings;
- *   `sfu`: run the SFU on loopback (a UDP port the system picks) and make new rooms SFU rooms.
+ * @param {{env?: Record<string, string>, sfu?: boolean, dataDir?: string, secret?: string, port?: number}} [options]
+ *   Extra `SWITCHBOARD_*` settings; `sfu`: run the SFU on loopback (a UDP port the system picks)
+ *   and make new rooms SFU rooms. `dataDir`, `secret`, `port`: a restart of an earlier server (its
+ *   `dataDir`, `secret` and `port`), which keeps its database and its pages' origin; a `dataDir`
+ *   given is the caller's, and `stop` leaves it in place.
  * @returns {Promise<Server>}
  */
 export async function startServer(options = {}) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'switchboard-e2e-'));
-  const secret = randomBytes(32).toString('hex');
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'switchboard-e2e-')));
+  const secret = options.secret ?? randomBytes(32).toString('hex');
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dataDir,
@@ -51,7 +57,7 @@ export async function startServer(options = {}) {
       : {}),
     ...options.env,
   };
-  const child = spawn(serverBinary(), ['serve', '--listen', '127.0.0.1:0'], {
+  const child = spawn(serverBinary(), ['serve', '--listen', `127.0.0.1:${options.port ?? 0}`], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -88,6 +94,8 @@ export async function startServer(options = {}) {
     url,
     port: Number(String(address).split(':')[1]),
     logs,
+    dataDir,
+    secret,
     /**
      * A token signed with this server's secret, minted by the binary's `token` command.
      * @param {{room: string, user: string, role?: string, name?: string}} claims
@@ -119,7 +127,7 @@ export async function startServer(options = {}) {
         await exited;
         clearTimeout(timer);
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

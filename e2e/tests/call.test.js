@@ -25,11 +25,11 @@ test('the lobby offers a room, a name and an invite link', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   await page.goto(`${server.url}/?room=standup`);
-  assert.equal(await page.getByLabel('Room').inputValue(), 'standup');
+  assert.equal(await page.getByLabel('Room', { exact: true }).inputValue(), 'standup');
   assert.equal(await page.getByLabel('Invite link', { exact: true }).inputValue(), `${server.url}/?room=standup`);
   await page.getByLabel('Your name').fill('Ann');
   await screenshot(page, 'lobby');
-  await page.getByLabel('Room').fill('bad room!');
+  await page.getByLabel('Room', { exact: true }).fill('bad room!');
   await page.getByRole('button', { name: 'Join call' }).click();
   await page.getByRole('alert').filter({ hasText: 'Room names are' }).waitFor();
   await context.close();

@@ -2,11 +2,15 @@
 /**
  * The call view: one {@link Client} and one {@link RoomCall} (mesh or SFU, as the room has it),
  * the video grid ({@link Stage}), the controls, the people list with host controls, the chat,
- * and the status of the connection.
+ * and the status of the connection. Apart from it: the lobby's knocks (knocks.js), the chat log
+ * (chat.js) and the kept guest tokens (guest-token.js).
  */
 
 import { Client, RoomCall, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
+import { ChatLog } from './chat.js';
 import { byId, copyText, h, initials } from './dom.js';
+import { forgetToken, storeToken, storedToken } from './guest-token.js';
+import { KNOCK_DELETED, KNOCK_DENIED, KNOCK_EXPIRED, KnockList, waitForAnswer } from './knocks.js';
 import { LevelMeter, canChooseSpeaker, describeMediaError, listDevices, openCamera } from './media.js';
 import { Stage } from './stage.js';
 
@@ -48,11 +52,6 @@ const STATE_LABELS = {
   closed: 'Disconnected',
 };
 const SELF = 'self';
-
-// How a knock that did not get in ends, as the error `start` throws.
-const KNOCK_DENIED = 'a host denied the knock';
-const KNOCK_EXPIRED = 'nobody answered the knock in time';
-const KNOCK_DELETED = 'the room was deleted';
 
 /** A user-facing message for a failure to get into a room. */
 export function describeJoinError(/** @type {unknown} */ error) {
@@ -136,8 +135,10 @@ export class Call {
     /** @type {string | null} */
     this.sinkId = null;
     this.announceJoins = false;
-    /** Guests knocking on the room, by ticket (hosts see them). @type {Map<string, string>} */
-    this.knocks = new Map();
+    /** Guests knocking on the room (hosts see them). */
+    this.knocks = new KnockList((ticket, admit) => void this.answerKnock(ticket, admit));
+    /** The chat and the call's notices. */
+    this.chat = new ChatLog(byId('chat-log'));
   }
 
   /**
@@ -198,52 +199,13 @@ export class Call {
    */
   async waitToBeLetIn(client) {
     this.showBanner('Waiting for a host to let you in…', 'warn');
-    /** @type {Promise<void>} */
-    const answered = new Promise((resolve, reject) => {
-      const off = [
-        client.on('admitted', () => {
-          off.forEach((f) => f());
-          resolve();
-        }),
-        client.on('denied', ({ reason }) => {
-          off.forEach((f) => f());
-          const why = reason === 'expired' ? KNOCK_EXPIRED : reason === 'deleted' ? KNOCK_DELETED : KNOCK_DENIED;
-          reject(new SwitchboardError('forbidden', why));
-        }),
-      ];
-      this.cleanup.push(() => off.forEach((f) => f()));
-    });
-    await client.knock(this.room);
-    await answered;
+    await waitForAnswer(client, this.room, this.cleanup);
     this.hideBanner();
   }
 
   /** The guests waiting to join, with Admit and Deny for the hosts. */
   renderKnocks() {
-    const isHost = this.self?.role === 'host';
-    const items = [...this.knocks].map(([ticket, name]) =>
-      h(
-        'li',
-        { 'data-ticket': ticket },
-        h('span', { class: 'who' }, h('strong', { text: name })),
-        h('button', {
-          type: 'button',
-          class: 'small',
-          text: 'Admit',
-          'aria-label': `Admit ${name}`,
-          onclick: () => void this.answerKnock(ticket, true),
-        }),
-        h('button', {
-          type: 'button',
-          class: 'small danger',
-          text: 'Deny',
-          'aria-label': `Deny ${name}`,
-          onclick: () => void this.answerKnock(ticket, false),
-        }),
-      ),
-    );
-    byId('knocks').replaceChildren(...items);
-    byId('knocks-panel').hidden = !isHost || items.length === 0;
+    this.knocks.render(this.self?.role === 'host');
   }
 
   /**
@@ -251,7 +213,7 @@ export class Call {
    * @param {boolean} admit
    */
   async answerKnock(ticket, admit) {
-    const name = this.knocks.get(ticket) ?? 'A guest';
+    const name = this.knocks.nameOf(ticket);
     try {
       await (admit ? this.client?.admit(this.room, ticket) : this.client?.deny(this.room, ticket));
     } catch (error) {
@@ -290,15 +252,13 @@ export class Call {
     on(client.on('session_reset', () => this.addSystem('The connection was restored with a new session.')));
     on(
       client.on('knock', ({ ticket, name }) => {
-        this.knocks.set(ticket, name || 'A guest');
-        this.addSystem(`${name || 'A guest'} is waiting to join.`);
+        this.addSystem(`${this.knocks.add(ticket, name)} is waiting to join.`);
         this.renderKnocks();
       }),
     );
     on(
       client.on('knock_ended', ({ ticket, outcome }) => {
-        const name = this.knocks.get(ticket) ?? 'A guest';
-        this.knocks.delete(ticket);
+        const name = this.knocks.settle(ticket);
         if (outcome === 'denied') this.addSystem(`${name} was not let in.`);
         this.renderKnocks();
       }),
@@ -860,28 +820,12 @@ export class Call {
   addChat(from, text, privately) {
     const mine = from === SELF;
     const label = `${mine ? 'You' : this.nameOf(from)}${privately ? (mine ? ' → hosts' : ' (to hosts)') : ''}`;
-    this.appendLog(
-      h(
-        'li',
-        { class: mine ? 'mine' : '', 'data-from': mine ? 'self' : from },
-        h('span', { class: 'from', text: label }),
-        h('span', { class: 'text', text }),
-      ),
-    );
+    this.chat.message(mine ? 'self' : from, label, text, mine);
   }
 
   /** @param {string} text */
   addSystem(text) {
-    this.appendLog(h('li', { class: 'system', text }));
-  }
-
-  /** @param {HTMLElement} item */
-  appendLog(item) {
-    const log = byId('chat-log');
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    log.append(item);
-    while (log.children.length > 500) log.firstElementChild?.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    this.chat.system(text);
   }
 
   // ---- controls ----
@@ -1195,54 +1139,6 @@ export class Call {
       tile.el.remove();
     }
     this.tiles.clear();
-  }
-}
-
-/**
- * Guest tokens are kept per room for this tab, so a reload keeps the same user (and its host role),
- * and a user the host removed stays removed when it clicks "Join again".
- * @param {string} room
- */
-function tokenKey(room) {
-  return `switchboard.token.${room}`;
-}
-
-/**
- * @param {string} room
- * @param {string} name
- * @returns {string | null}
- */
-function storedToken(room, name) {
-  try {
-    const kept = JSON.parse(sessionStorage.getItem(tokenKey(room)) ?? 'null');
-    // Keep it while it has at least 10 minutes left and carries the same name.
-    if (kept && kept.name === name && kept.expires_at * 1000 - Date.now() > 600_000) return kept.token;
-  } catch {
-    // no storage
-  }
-  return null;
-}
-
-/**
- * @param {string} room
- * @param {string} name
- * @param {string} token
- * @param {number} expiresAt
- */
-function storeToken(room, name, token, expiresAt) {
-  try {
-    sessionStorage.setItem(tokenKey(room), JSON.stringify({ token, name, expires_at: expiresAt }));
-  } catch {
-    // no storage
-  }
-}
-
-/** @param {string} room */
-function forgetToken(room) {
-  try {
-    sessionStorage.removeItem(tokenKey(room));
-  } catch {
-    // no storage
   }
 }
 

@@ -2,6 +2,8 @@
 /**
  * The app's entry: the lobby (room, name, share code, invite link) and the switch to the call
  * view. A share code takes the guest to its room, through the room's lobby when it has one.
+ * Beside it the account card (account.js, rooms.js): a signed-in owner's rooms and share codes,
+ * and "join as host" with a token minted for them; guests need none of it.
  *
  * URL parameters: `?room=NAME` pre-fills the room (invite links); `&transport=ws|sse|poll` forces
  * a signaling transport (for testing); `&media=mesh|sfu|auto` has a host set the room's media when
@@ -9,9 +11,11 @@
  * server without guest access) can be passed as `#token=JWT`: the fragment never reaches servers.
  */
 
-import { SwitchboardError, redeemShareCode } from '../sdk/switchboard.js';
+import { AccountClient, SwitchboardError, redeemShareCode } from '../sdk/switchboard.js';
+import { AccountCard } from './account.js';
 import { Call, describeJoinError, inviteLink } from './call.js';
 import { byId, copyText } from './dom.js';
+import { RoomsView } from './rooms.js';
 
 const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const WORDS = ['amber', 'brisk', 'cedar', 'dune', 'ember', 'fjord', 'grove', 'harbor', 'indigo', 'juniper', 'kelp', 'lumen'];
@@ -94,10 +98,20 @@ async function redeemTyped() {
   return { room: answer.room, token: answer.token, lobby: answer.lobby };
 }
 
-async function join() {
+/**
+ * Joins the room typed (with the share code typed, if any), or `given`: a room and a token minted
+ * for it (an owner joining as host).
+ * @param {{room: string, token: string} | null} [given]
+ */
+async function join(given = null) {
   let redeemed;
   try {
-    redeemed = await redeemTyped();
+    if (given) {
+      roomInput.value = given.room;
+      codeInput.value = '';
+      updateInvite();
+      redeemed = { ...given, lobby: false };
+    } else redeemed = await redeemTyped();
   } catch (error) {
     lobbyError(
       error instanceof SwitchboardError && error.code === 'not_found'
@@ -207,6 +221,20 @@ function wireCallControls() {
   });
 }
 
+/** The account card: sign in, then the account's rooms, whose "join as host" runs the call here. */
+function wireAccount() {
+  const account = new AccountClient();
+  const rooms = new RoomsView(account, {
+    name: () => nameInput.value.trim(),
+    onJoin: (room, token) => void join({ room, token }),
+  });
+  const card = new AccountCard(account, {
+    onSignedIn: () => void rooms.reload(),
+    onSignedOut: () => rooms.clear(),
+  });
+  void card.restore();
+}
+
 function init() {
   const room = params.get('room');
   roomInput.value = room && ROOM_PATTERN.test(room) ? room : randomRoom();
@@ -224,6 +252,7 @@ function init() {
     void join();
   });
   wireCallControls();
+  wireAccount();
   if (params.get('autojoin') === '1') void join();
   else (room ? nameInput : roomInput).focus();
 }

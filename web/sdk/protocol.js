@@ -129,7 +129,7 @@ export class SwitchboardError extends Error {
   /**
    * @param {string} code One of {@link ErrorCodes}.
    * @param {string} message Human-readable text.
-   * @param {{status?: number, reply?: ServerMessage}} [details]
+   * @param {{status?: number, reply?: ServerMessage, retryAfter?: number}} [details]
    */
   constructor(code, message, details = {}) {
     super(message);
@@ -138,6 +138,11 @@ export class SwitchboardError extends Error {
     this.code = code;
     /** HTTP status, when the error answered an HTTP request. @type {number | undefined} */
     this.status = details.status;
+    /**
+     * Seconds to wait before trying again: an HTTP answer's `Retry-After` (a 429's lockout or
+     * budget), so a page can say when, not just "later". @type {number | undefined}
+     */
+    this.retryAfter = details.retryAfter;
     /** The server's `error` message, when there was one. @type {ServerMessage | undefined} */
     this.reply = details.reply;
   }
@@ -182,5 +187,8 @@ export async function errorFromResponse(response) {
   });
   const code = body?.error?.code ?? byStatus[response.status] ?? 'internal';
   const message = body?.error?.message ?? `HTTP ${response.status}`;
-  return new SwitchboardError(code, message, { status: response.status });
+  // Only the delta-seconds form: the server never sends an HTTP date.
+  const retry = Number.parseInt(response.headers?.get('retry-after') ?? '', 10);
+  const retryAfter = Number.isFinite(retry) && retry >= 0 ? retry : undefined;
+  return new SwitchboardError(code, message, { status: response.status, retryAfter });
 }

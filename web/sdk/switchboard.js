@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * switchboard browser SDK: a resumable signaling client, and calls over a full mesh or the
- * server's SFU behind one `RoomCall` that follows the room's media.
+ * server's SFU behind one `RoomCall` that follows the room's media, and the control API's client
+ * for a signed-in person (`AccountClient`: login, rooms, share codes).
  *
  * ```js
  * import { Client, RoomCall } from '/sdk/switchboard.js';
@@ -30,6 +31,7 @@ export { SwitchboardError, ErrorCodes, errorFromResponse } from './protocol.js';
 export { summarizeStats, grade, statsForMids } from './quality.js';
 export { WebSocketTransport, SseTransport, PollTransport, TRANSPORTS, wsCloseMeaning } from './transports.js';
 export { redeemShareCode, requestGuestToken } from './token.js';
+export { AccountClient, REFRESH_KEY, REFRESH_MARGIN_MS } from './account.js';
 
 /** The SDK's version. */
 export const VERSION = '0.1.0';
