@@ -70,8 +70,9 @@ impl<K: Hash + Eq> KeyedBuckets<K> {
 /// When repeated failures lock a key out, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LockoutPolicy {
-    /// Consecutive failures allowed before the first lock.
-    pub free_failures: u32,
+    /// The consecutive failure that brings the first lock (the first one if 0): with 5, five
+    /// failures in a row lock the key, and the sixth attempt is refused.
+    pub failures_to_lock: u32,
     /// The first lock's length; each further failure doubles it.
     pub base: Duration,
     /// The longest lock.
@@ -81,7 +82,7 @@ pub struct LockoutPolicy {
 }
 
 /// Consecutive failures per key, and the lock they earned: exponential backoff after
-/// [`LockoutPolicy::free_failures`], reset by a success.
+/// [`LockoutPolicy::failures_to_lock`], reset by a success.
 #[derive(Debug)]
 pub struct Lockout<K> {
     policy: LockoutPolicy,
@@ -112,7 +113,7 @@ impl<K: Hash + Eq> Lockout<K> {
         }
     }
 
-    /// Counts a failure of `key`; past the free ones, locks it for a doubling time.
+    /// Counts a failure of `key`; from the one that locks on, locks it for a doubling time.
     pub fn failed(&mut self, key: K, now: Instant) {
         let policy = self.policy;
         let entry = self.keys.entry(key).or_insert(Failures {
@@ -125,7 +126,7 @@ impl<K: Hash + Eq> Lockout<K> {
         }
         entry.count += 1;
         entry.last = now;
-        if let Some(over) = entry.count.checked_sub(policy.free_failures + 1) {
+        if let Some(over) = entry.count.checked_sub(policy.failures_to_lock.max(1)) {
             let lock = policy
                 .base
                 .checked_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
@@ -188,7 +189,7 @@ mod tests {
 
     fn policy() -> LockoutPolicy {
         LockoutPolicy {
-            free_failures: 3,
+            failures_to_lock: 4,
             base: SEC,
             max: 8 * SEC,
             forget_after: 60 * SEC,
@@ -196,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn locks_double_after_the_free_failures_and_a_success_resets() {
+    fn the_locking_failure_locks_and_later_ones_double_until_a_success() {
         let mut lockout = Lockout::new(policy());
         let t0 = Instant::now();
         for _ in 0..3 {

@@ -149,7 +149,7 @@ mod tests {
     fn budgets_are_separate_and_lockouts_per_username() {
         let settings = ApiSettings {
             login_burst_per_address: 2.0,
-            login_failures_before_lockout: 1,
+            login_failures_before_lockout: 2,
             ..ApiSettings::default()
         };
         let guard = Guard::new(&settings);

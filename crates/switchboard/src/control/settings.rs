@@ -17,7 +17,8 @@ pub struct ApiSettings {
     pub logins_per_sec_per_address: f64,
     /// Burst of `logins_per_sec_per_address`.
     pub login_burst_per_address: f64,
-    /// Failed logins of one username allowed before it is locked for a while.
+    /// Consecutive failed logins of one username that lock it for a while (the last of them
+    /// brings the lock).
     pub login_failures_before_lockout: u32,
     /// The first lock's length, in ms; it doubles with each further failure.
     pub lockout_base_ms: u64,
@@ -97,7 +98,7 @@ impl ApiSettings {
     pub fn lockout(&self) -> LockoutPolicy {
         let max = Duration::from_millis(self.lockout_max_ms);
         LockoutPolicy {
-            free_failures: self.login_failures_before_lockout,
+            failures_to_lock: self.login_failures_before_lockout,
             base: Duration::from_millis(self.lockout_base_ms),
             max,
             // Failures are remembered at least as long as the longest lock.
