@@ -110,6 +110,16 @@ impl Locked {
         }
     }
 
+    /// [`Locked::mirror`] for an action of the server itself rather than a join: a room nobody
+    /// is in is not opened ([`switchboard_core::Hub::look_at`]).
+    pub fn look(&mut self, hub: &mut Hub, now: Now) {
+        for (room, _, view) in &mut self.rooms {
+            if let Some(view) = view.take() {
+                hub.look_at(room, view, now);
+            }
+        }
+    }
+
     /// After the joins, in the same hub call: drops the mirrors of rooms no session of this node
     /// is in (a refused join).
     pub fn settle(&self, hub: &mut Hub) {

@@ -47,6 +47,8 @@ struct State {
     rooms: HashMap<RoomId, Room>,
     sessions: HashMap<SessionId, Session>,
     inboxes: HashMap<String, mpsc::UnboundedSender<Doorbell>>,
+    /// Subscribers to stored rooms' changes.
+    watchers: Vec<mpsc::UnboundedSender<RoomId>>,
     held: HashMap<String, Doorbell>,
     rng: StdRng,
 }
@@ -66,6 +68,7 @@ impl MemoryStore {
                 rooms: HashMap::new(),
                 sessions: HashMap::new(),
                 inboxes: HashMap::new(),
+                watchers: Vec::new(),
                 held: HashMap::new(),
                 rng: StdRng::seed_from_u64(seed),
             }),
@@ -300,6 +303,21 @@ impl Store for MemoryStore {
         _window_ms: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn room_changed<'a>(&'a self, room: &'a RoomId) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut state = self.state.lock();
+        state.watchers.retain(|w| w.send(room.clone()).is_ok());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn room_changes(&self) -> BoxFuture<'_, Result<BoxStream<'static, RoomId>, StoreError>> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.state.lock().watchers.push(tx);
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Box::pin(std::future::ready(Ok(
+            Box::pin(stream) as BoxStream<'static, RoomId>
+        )))
     }
 
     fn inbox<'a>(

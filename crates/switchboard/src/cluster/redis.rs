@@ -350,6 +350,40 @@ impl Store for RedisStore {
         })
     }
 
+    fn room_changed<'a>(&'a self, room: &'a RoomId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::cmd("PUBLISH")
+                .arg(policy_channel(&self.prefix))
+                .arg(room.as_str())
+                .query_async::<i64>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
+    fn room_changes(&self) -> BoxFuture<'_, Result<BoxStream<'static, RoomId>, StoreError>> {
+        Box::pin(async move {
+            let mut pubsub = self.client.get_async_pubsub().await.map_err(error)?;
+            pubsub
+                .subscribe(policy_channel(&self.prefix))
+                .await
+                .map_err(error)?;
+            let (sink, stream) = pubsub.split();
+            let rooms = stream.filter_map(move |msg| {
+                // The subscription lives as long as its stream.
+                let _subscribed = &sink;
+                std::future::ready(
+                    std::str::from_utf8(msg.get_payload_bytes())
+                        .ok()
+                        .and_then(|room| RoomId::parse(room).ok()),
+                )
+            });
+            Ok(rooms.boxed())
+        })
+    }
+
     fn inbox<'a>(
         &'a self,
         node: &'a str,
@@ -378,6 +412,11 @@ impl Store for RedisStore {
 /// The channel of `node`'s inbox.
 pub fn inbox_channel(prefix: &str, node: &str) -> String {
     format!("{prefix}:n:{{{node}}}")
+}
+
+/// The cluster's channel of stored rooms made, changed or deleted ([`Store::room_changed`]).
+pub fn policy_channel(prefix: &str) -> String {
+    format!("{prefix}:policy")
 }
 
 /// A doorbell as `commit.lua` publishes it: `session\nposition\nkind\ntext`.

@@ -13,6 +13,7 @@
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
 //! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
+//! | stored rooms made, changed or deleted | channel `p:policy` | [`Store::room_changed`] |
 //!
 //! Writes go through [`Store::commit`] in the order the hub made them, all of one call
 //! atomically. A forwarded message is appended to its recipient's log and given the next position
@@ -216,6 +217,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers whether the store does.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Tells every node that stored room `room` was made, changed or deleted: each reloads its
+    /// policy from the database (`control/cluster.rs`). Published on the cluster's channel
+    /// `p:policy`, so a node that is not subscribed at that moment misses it.
+    fn room_changed<'a>(&'a self, room: &'a RoomId) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The notices of [`Store::room_changed`], from now on. The stream ends when the subscription
+    /// is lost: what was published meanwhile is lost, so the caller reloads every policy.
+    fn room_changes(&self) -> BoxFuture<'_, Result<BoxStream<'static, RoomId>, StoreError>>;
 
     /// `node`'s inbox, from now on. The stream ends when the subscription is lost (what was
     /// published meanwhile is in the logs).

@@ -1,14 +1,17 @@
 //! Two clustered hubs sharing rooms through a model of the shared store: what peers on different
 //! nodes see is what they would see on one.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
 
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 use switchboard_protocol::{Role, RoomId};
 
-use super::super::testkit::{TestPeer, World, code, kinds, message_to, room};
-use crate::{CoreConfig, Hub, RoomView, SessionId, SharedOp};
+use super::super::testkit::{Sink, TestPeer, World, code, kinds, message_to, room};
+use crate::{CoreConfig, Event, Hub, Now, RoomView, SessionId, SharedOp};
 
 /// The shared store as the hubs see it: rooms, and which node holds each session. Forwarded
 /// messages wait in `mail` until [`Nodes::flush`] delivers them, as an inbox would.
@@ -456,4 +459,84 @@ fn a_user_replaced_on_its_own_node_keeps_the_members_of_others() {
     assert_eq!(kinds(&got), ["replaced"]);
     assert_eq!(types(&c.read(1, &mut bob)), ["peer_left", "peer_joined"]);
     assert_eq!(c.store.rooms[&room("r1")].members.len(), 2);
+}
+
+/// What the control API does on a node none of whose sessions is in the room: node 0 looks at
+/// the room as the store has it, acts, and lets the mirror go in the same call.
+fn act_from_outside<R>(c: &mut Nodes, r: &str, act: impl FnOnce(&mut Hub<Sink>, Now) -> R) -> R {
+    let rid = room(r);
+    let view = c.store.rooms.get(&rid).cloned().unwrap_or_default();
+    let w = &mut c.worlds[0];
+    w.hub.look_at(&rid, view, w.now);
+    let result = act(&mut w.hub, w.now);
+    w.hub.release_mirror(&rid);
+    let out = w.outputs();
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, Event::RoomOpened { .. })),
+        "a node that only looks at a call does not start one"
+    );
+    c.store.apply(0, out.shared);
+    c.flush();
+    result
+}
+
+#[test]
+fn the_servers_actions_from_a_node_with_no_member_reach_every_member() {
+    let mut c = Nodes::new();
+    let mut a = c.open(1, "a", Role::Host);
+    let mut b = c.open(1, "b", Role::Guest);
+    let mut d = c.open(1, "d", Role::Guest);
+    for p in [&mut a, &mut b, &mut d] {
+        c.join(1, p, "r1");
+    }
+    c.read(1, &mut a);
+    c.read(1, &mut b);
+    let r1 = room("r1");
+
+    let listed = act_from_outside(&mut c, "r1", |hub, _| hub.participants(&r1));
+    let peers: Vec<_> = listed.iter().map(|p| p.info.peer.as_str()).collect();
+    assert_eq!(peers, ["a", "b", "d"]);
+    assert_eq!(c.worlds[0].hub.room_size(&r1), 0, "the mirror went");
+
+    let reached = act_from_outside(&mut c, "r1", |hub, now| {
+        hub.announce(&r1, r#"{"note":1}"#, now)
+    });
+    assert_eq!(reached, 3);
+    for p in [&mut a, &mut b, &mut d] {
+        let got = c.read(1, p);
+        assert_eq!(types(&got), ["announcement"]);
+        assert_eq!(got[0]["payload"]["note"], 1);
+    }
+
+    let d_peer = switchboard_protocol::PeerId::parse("d").unwrap();
+    act_from_outside(&mut c, "r1", |hub, now| hub.remove_peer(&r1, &d_peer, now)).unwrap();
+    assert_eq!(types(&c.read(1, &mut d)), ["left"]);
+    assert_eq!(types(&c.read(1, &mut a)), ["peer_left"]);
+    assert_eq!(types(&c.read(1, &mut b)), ["peer_left"]);
+    assert_eq!(c.worlds[1].hub.room_size(&r1), 2);
+    assert_eq!(c.store.rooms[&r1].banned, [Arc::from("d")]);
+
+    // A deletion through node 0 closes the call on node 1: the members leave its mirror too.
+    act_from_outside(&mut c, "r1", |hub, now| hub.close_deleted(&r1, now));
+    for p in [&mut a, &mut b] {
+        let got = c.read(1, p);
+        assert_eq!(types(&got), ["room_closed"], "{got:?}");
+        assert_eq!(got[0]["payload"]["reason"], "deleted");
+    }
+    assert!(!c.store.rooms.contains_key(&r1));
+    assert_eq!(c.worlds[1].hub.room_size(&r1), 0);
+    // And the room opens again as a new call.
+    assert_eq!(types(&c.join(1, &mut a, "r1")), ["joined"]);
+}
+
+#[test]
+fn nothing_in_a_room_nobody_is_in_is_opened_by_looking_at_it() {
+    let mut c = Nodes::new();
+    let r9 = room("r9");
+    let listed = act_from_outside(&mut c, "r9", |hub, _| hub.participants(&r9));
+    assert!(listed.is_empty());
+    let reached = act_from_outside(&mut c, "r9", |hub, now| hub.announce(&r9, "{}", now));
+    assert_eq!(reached, 0);
 }
