@@ -279,3 +279,122 @@ async fn the_live_api_acts_on_members_of_every_node() {
     assert_eq!(joined.payload["peers"][0]["peer"], "ann", "{joined:?}");
     two.finish().await;
 }
+
+impl Two {
+    /// A share code of `room` (any number of uses) redeemed through `node` by `name`: its lobby
+    /// token.
+    async fn lobby_token(&self, node: &Process, owner: &str, room: &str, name: &str) -> String {
+        let path = format!("/v1/rooms/{room}/invites");
+        let body = json!({"max_uses": null});
+        let made = self
+            .call(&self.a, Method::POST, &path, owner, Some(body))
+            .await;
+        assert_eq!(made.status, 201, "{}", made.body);
+        let code = made.json()["code"].as_str().unwrap().to_owned();
+        let url = format!("http://{}/v1/invites/{code}/redeem", node.addr);
+        let answer = send(self.http.post(url).json(&json!({"name": name}))).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.json()["lobby"], true);
+        answer.json()["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A session on `node` opened with the lobby `token`, knocking on `room`: it and its ticket.
+async fn knocking(node: &Process, token: &str, room: &str) -> (Client, String) {
+    let mut guest = Client::connect(&format!("ws://{}/v1/ws?token={token}", node.addr)).await;
+    let knock = guest.msg("knock").room(room).id("k");
+    guest.send(knock).await;
+    let answer = guest.expect("knocking").await;
+    assert_eq!(answer.id.as_deref(), Some("k"));
+    (guest, answer.payload["ticket"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_guest_knocking_on_one_node_is_answered_by_hosts_on_the_other() {
+    let Some(two) = two_nodes("ctl-lobby").await else {
+        return;
+    };
+    let owner = two.user("owner").await;
+    let body = json!({"id": "lobbied", "lobby": true});
+    let made = (two.call(&two.a, Method::POST, "/v1/rooms", &owner, Some(body))).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let mut ann = member(&two.b, "ann", Role::Host).await;
+    ann.join("lobbied", "ann").await;
+
+    // A guest knocks on node a: the host on node b hears it.
+    let token = two.lobby_token(&two.a, &owner, "lobbied", "Gus").await;
+    let (mut gus, ticket) = knocking(&two.a, &token, "lobbied").await;
+    let knock = ann.expect("knock").await;
+    assert_eq!(knock.payload, json!({"ticket": ticket, "name": "Gus"}));
+    // A host joining later on node a is shown the waiting guest.
+    let mut cy = member(&two.a, "cy", Role::Host).await;
+    cy.join("lobbied", "cy").await;
+    let shown = cy.expect("knock").await;
+    assert_eq!(shown.payload["ticket"], ticket);
+    ann.expect("peer_joined").await;
+
+    // The host on node b admits: the guest on node a gets its token and joins.
+    let admit = ann
+        .msg("admit")
+        .room("lobbied")
+        .id("a")
+        .payload(json!({"ticket": ticket}));
+    ann.send(admit).await;
+    let ended = json!({"ticket": ticket, "outcome": "admitted", "by": "ann"});
+    let mine = ann.expect("knock_ended").await;
+    assert_eq!(
+        (mine.payload, mine.id.as_deref()),
+        (ended.clone(), Some("a"))
+    );
+    assert_eq!(cy.expect("knock_ended").await.payload, ended);
+    let admitted = gus.expect("admitted").await;
+    assert!(
+        admitted.payload["token"]
+            .as_str()
+            .is_some_and(|t| t.len() > 20)
+    );
+    let joined = gus.join("lobbied", "gus").await;
+    assert_eq!(joined.payload["peers"].as_array().map(Vec::len), Some(2));
+    ann.expect("peer_joined").await;
+    cy.expect("peer_joined").await;
+
+    // A second guest, knocking on node b, is turned away by the host on node a.
+    let token = two.lobby_token(&two.b, &owner, "lobbied", "Hal").await;
+    let (mut hal, ticket) = knocking(&two.b, &token, "lobbied").await;
+    ann.expect("knock").await;
+    cy.expect("knock").await;
+    let deny = cy
+        .msg("deny")
+        .room("lobbied")
+        .payload(json!({"ticket": ticket}));
+    cy.send(deny).await;
+    let denied = hal.expect("denied").await;
+    assert_eq!(denied.payload["reason"], "denied");
+    for host in [&mut ann, &mut cy] {
+        let ended = host.expect("knock_ended").await;
+        assert_eq!(ended.payload["outcome"], "denied");
+    }
+    // And a third by the room's owner, over the API of the node the guest is not on.
+    let token = two.lobby_token(&two.a, &owner, "lobbied", "Ida").await;
+    let (mut ida, ticket) = knocking(&two.a, &token, "lobbied").await;
+    ann.expect("knock").await;
+    cy.expect("knock").await;
+    let path = format!("/v1/rooms/lobbied/knocks/{ticket}");
+    let body = Some(json!({"admit": false}));
+    let answered = two
+        .call(&two.b, Method::POST, &path, &owner, body.clone())
+        .await;
+    assert_eq!(answered.status, 204, "{}", answered.body);
+    assert_eq!(ida.expect("denied").await.payload["reason"], "denied");
+    for host in [&mut ann, &mut cy] {
+        let ended = host.expect("knock_ended").await;
+        assert_eq!(ended.payload["outcome"], "denied");
+        assert_eq!(ended.payload.get("by"), None);
+    }
+    let again = two.call(&two.a, Method::POST, &path, &owner, body).await;
+    assert_eq!(again.status, 404, "{}", again.body);
+    for c in [&mut ann, &mut cy, &mut gus, &mut hal, &mut ida] {
+        c.expect_quiet().await;
+    }
+    two.finish().await;
+}

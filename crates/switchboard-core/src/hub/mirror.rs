@@ -26,7 +26,8 @@ impl<S: Clone> Hub<S> {
     /// yet. The others are the view's, in its order.
     /// A room the store holds (it has members) was opened on another node, so its mirror here
     /// opens without `RoomOpened`: a call starts once in the cluster, not once per node.
-    pub fn mirror_room(&mut self, room_id: &RoomId, view: RoomView, now: Now) {
+    pub fn mirror_room(&mut self, room_id: &RoomId, mut view: RoomView, now: Now) {
+        self.mirror_knocks(room_id, std::mem::take(&mut view.knocks), now);
         let stored = !view.members.is_empty();
         if !self.rooms.contains_key(room_id) {
             if stored {
@@ -72,9 +73,12 @@ impl<S: Clone> Hub<S> {
     /// control API's list, kick, message or deletion), which may come to a node none of whose
     /// sessions is in the room: a room nobody is in (an empty view, no mirror) is not opened.
     /// Call [`Hub::release_mirror`] after the action, in the same hub call.
-    pub fn look_at(&mut self, room_id: &RoomId, view: RoomView, now: Now) {
+    pub fn look_at(&mut self, room_id: &RoomId, mut view: RoomView, now: Now) {
         if !view.members.is_empty() || self.rooms.contains_key(room_id) {
             self.mirror_room(room_id, view, now);
+        } else {
+            // Guests may knock on a room nobody is in yet.
+            self.mirror_knocks(room_id, std::mem::take(&mut view.knocks), now);
         }
     }
 
@@ -84,6 +88,7 @@ impl<S: Clone> Hub<S> {
     pub fn release_mirror(&mut self, room_id: &RoomId) {
         if self.clustered && !self.has_local_member(room_id) {
             self.remove_room(room_id);
+            self.forget_remote_knocks(room_id);
         }
     }
 
@@ -100,7 +105,8 @@ impl<S: Clone> Hub<S> {
     /// room it is about. A `left` (kicked), a `room_closed` (its stored room was deleted) or a
     /// `replaced` means the other node already took the session out of the room and told the
     /// others; here it leaves the mirror quietly, and a replaced session then ends as it would on
-    /// one node (leaving its other rooms). Returns whether the session is this hub's.
+    /// one node (leaving its other rooms). An `admitted` or `denied` is a host's answer to the
+    /// session's knock, given on another node: its knock here ends (see `lobby.rs`). Returns whether the session is this hub's.
     pub fn forwarded(
         &mut self,
         session: &SessionId,
@@ -114,6 +120,9 @@ impl<S: Clone> Hub<S> {
             return false;
         }
         self.logging.entry(session.clone()).or_default().inbound = position;
+        if matches!(kind, "admitted" | "denied") {
+            self.answered_elsewhere(session, kind == "admitted");
+        }
         let removed = matches!(kind, "left" | "room_closed" | "replaced");
         if removed && let Some(room_id) = room {
             if let Some(room) = self.rooms.get_mut(room_id) {

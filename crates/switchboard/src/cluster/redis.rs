@@ -18,8 +18,8 @@ use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
 use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
-    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
-    decode_record, mode_name, room_view,
+    Claim, Claimed, Doorbell, KnockRecord, Lease, LogEntry, LogRead, MemberRecord, Store,
+    StoreError, Write, decode_record, mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -102,7 +102,8 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut c = self.commands.clone();
             let (token, ms) = lock.unwrap_or(("", 0));
-            let raw: Option<(String, Vec<String>, Vec<String>)> = self
+            type Raw = (String, Vec<String>, Vec<String>, Vec<String>);
+            let raw: Option<Raw> = self
                 .room
                 .arg(&self.prefix)
                 .arg(room.as_str())
@@ -111,7 +112,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
-            Ok(raw.map(|(mode, members, banned)| {
+            Ok(raw.map(|(mode, members, banned, knocks)| {
                 let members = members
                     .chunks_exact(2)
                     .filter_map(|pair| {
@@ -119,7 +120,10 @@ impl Store for RedisStore {
                         Some((n.parse().ok()?, record.to_owned()))
                     })
                     .collect();
-                room_view(&mode, members, banned)
+                let knocks = (knocks.chunks_exact(2))
+                    .map(|pair| (pair[0].clone(), pair[1].clone()))
+                    .collect();
+                room_view(&mode, members, banned, knocks)
             }))
         })
     }
@@ -467,6 +471,25 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
             }
             SharedOp::Forward { to, kind, text } => {
                 call.arg("F").arg(to.as_str()).arg(*kind).arg(&**text);
+            }
+            SharedOp::Knocked { room, knock } => {
+                // The room's knocks live as long as its latest, and a second more: a node that
+                // dies leaves nothing behind for long.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let ttl = knock.expires_at.saturating_sub(now) + 1_000;
+                call.arg("K")
+                    .arg(room.as_str())
+                    .arg(knock.ticket.as_str())
+                    .arg(KnockRecord::encode(knock))
+                    .arg(ttl);
+            }
+            SharedOp::KnockEnded { room, ticket } => {
+                call.arg("G").arg(room.as_str()).arg(ticket.as_str());
+            }
+            SharedOp::ToHosts { room, kind, text } => {
+                call.arg("H").arg(room.as_str()).arg(*kind).arg(&**text);
             }
             SharedOp::Logged {
                 session,

@@ -8,7 +8,8 @@
 //!   Pub/sub loses what is published while a subscription is down, so a node reloads every
 //!   policy each time it subscribes: at start, and after its subscription was lost;
 //! - an action of the API on a live room (listing its members, removing one, a message to all,
-//!   closing it because its stored room was deleted) runs on whichever node the request came to,
+//!   answering a guest knocking, closing it because its stored room was deleted) runs on
+//!   whichever node the request came to,
 //!   against the room as Redis holds it: the hub's mirror of the room is brought up to the shared
 //!   view ([`Hub::look_at`]), the hub's own rules act on it, and what they send members of other
 //!   nodes reaches them through their nodes' inboxes, as any message between nodes does.
@@ -85,6 +86,28 @@ impl Control {
         }))
     }
 
+    /// Runs `f` on the hub against live room `room` under the room's join lock in cluster mode
+    /// (as a host's `admit` or `deny` is decided: against a fresh view, one decision at a time),
+    /// or against the hub as it is on a single node. `unavailable` when the lock cannot be had.
+    pub(super) async fn under_lock<R>(
+        &self,
+        room: &RoomId,
+        f: impl FnOnce(&mut Hub, Now) -> R,
+    ) -> Result<R, SignalError> {
+        let Some(cluster) = self.node().cluster() else {
+            return Ok(self.node().with_hub(f));
+        };
+        let mut locked = joins::lock(cluster, vec![room.clone()]).await?;
+        let result = self.node().with_hub(|hub, now| {
+            locked.mirror(hub, now);
+            let result = f(hub, now);
+            locked.settle(hub);
+            result
+        });
+        self.node().submit_shared(locked.unlocks());
+        Ok(result)
+    }
+
     /// Deletes stored room `id` from the database and closes its call: every member, on every
     /// node, gets `room_closed` (`deleted`). In cluster mode the call is closed under the room's
     /// join lock, so no join on another node slips in between the read of its members and
@@ -99,7 +122,7 @@ impl Control {
         if let (Ok(_), Some(room)) = (&deleted, &room) {
             self.node().with_hub(|hub, now| {
                 if let Some(locked) = &mut locked {
-                    locked.look(hub, now);
+                    locked.mirror(hub, now);
                 }
                 hub.close_deleted(room, now);
                 if let Some(locked) = &locked {

@@ -200,6 +200,7 @@ pub struct Decision {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn decide(
@@ -212,8 +213,10 @@ async fn decide(
     let waiting = || SignalError::NotFound(format!("no guest `{ticket}` is waiting to enter"));
     let id = PeerId::parse(&ticket).map_err(|_| waiting())?;
     control
-        .node()
-        .with_hub(|hub, now| hub.decide_knock(&room, &id, decision.admit, now))?;
+        .under_lock(&room, |hub, now| {
+            hub.decide_knock(&room, &id, decision.admit, now)
+        })
+        .await??;
     tracing::info!(event = "lobby.decided", %room, admit = decision.admit, "knock answered over the API");
     Ok(StatusCode::NO_CONTENT)
 }

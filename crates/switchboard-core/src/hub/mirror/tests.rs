@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use switchboard_protocol::{Role, RoomId};
 
 use super::super::testkit::{Sink, TestPeer, World, code, kinds, message_to, room};
-use crate::{CoreConfig, Event, Hub, Now, RoomView, SessionId, SharedOp};
+use crate::{CoreConfig, Event, Hub, Now, RoomView, SessionId, SharedKnock, SharedOp};
 
 /// The shared store as the hubs see it: rooms, and which node holds each session. Forwarded
 /// messages wait in `mail` until [`Nodes::flush`] delivers them, as an inbox would.
@@ -22,9 +22,27 @@ struct Store {
     mail: VecDeque<(usize, SessionId, u64, &'static str, String)>,
     /// Messages forwarded to each session so far: the next one's position.
     positions: HashMap<SessionId, u64>,
+    /// Knocks by room: apart from the room, which goes with its last member, as in Redis.
+    knocks: HashMap<RoomId, Vec<SharedKnock>>,
 }
 
 impl Store {
+    /// `r` as a node reads it.
+    fn view(&self, r: &RoomId) -> RoomView {
+        let mut view = self.rooms.get(r).cloned().unwrap_or_default();
+        view.knocks = self.knocks.get(r).cloned().unwrap_or_default();
+        view
+    }
+
+    fn forward(&mut self, to: SessionId, kind: &'static str, text: String) {
+        if let Some(&home) = self.home.get(&to) {
+            let position = self.positions.entry(to.clone()).or_default();
+            *position += 1;
+            let position = *position;
+            self.mail.push_back((home, to, position, kind, text));
+        }
+    }
+
     fn apply(&mut self, node: usize, ops: Vec<SharedOp>) {
         for op in ops {
             match op {
@@ -51,13 +69,24 @@ impl Store {
                 SharedOp::Banned { room, user } => {
                     self.rooms.entry(room).or_default().banned.push(user);
                 }
-                SharedOp::Forward { to, kind, text } => {
-                    if let Some(&home) = self.home.get(&to) {
-                        let position = self.positions.entry(to.clone()).or_default();
-                        *position += 1;
-                        let position = *position;
-                        self.mail
-                            .push_back((home, to, position, kind, text.to_string()));
+                SharedOp::Forward { to, kind, text } => self.forward(to, kind, text.to_string()),
+                SharedOp::Knocked { room, knock } => {
+                    self.knocks.entry(room).or_default().push(knock);
+                }
+                SharedOp::KnockEnded { room, ticket } => {
+                    if let Some(knocks) = self.knocks.get_mut(&room) {
+                        knocks.retain(|k| k.ticket != ticket);
+                    }
+                }
+                SharedOp::ToHosts { room, kind, text } => {
+                    let hosts: Vec<SessionId> = (self.rooms.get(&room).into_iter())
+                        .flat_map(|v| v.members.iter())
+                        .filter(|m| m.info.role == Role::Host)
+                        .filter(|m| self.home.get(&m.session) != Some(&node))
+                        .map(|m| m.session.clone())
+                        .collect();
+                    for host in hosts {
+                        self.forward(host, kind, text.to_string());
                     }
                 }
                 // The durable outbox log is what adoption reads (`adopt/tests.rs`).
@@ -92,9 +121,18 @@ impl Nodes {
     fn flush(&mut self) {
         loop {
             for n in 0..2 {
+                let w = &mut self.worlds[n];
                 // Committed here and now: what waited for the writes may go.
-                self.worlds[n].commit_logs();
-                let ops = self.worlds[n].outputs().shared;
+                w.commit_logs();
+                let out = w.outputs();
+                let mut ops = out.shared;
+                // A guest a host admitted gets its token, as the node mints it (`Node::call`).
+                for a in out.admissions {
+                    let token = format!("token of {}", a.user);
+                    w.hub.admitted(&a.session, &a.room, token, w.now);
+                    w.commit_logs();
+                    ops.extend(w.outputs().shared);
+                }
                 self.store.apply(n, ops);
             }
             let Some((n, to, position, kind, text)) = self.store.mail.pop_front() else {
@@ -107,7 +145,7 @@ impl Nodes {
             if let Some(r) = &room_id
                 && matches!(kind, "peer_joined" | "peer_left" | "mode_changed")
             {
-                let view = self.store.rooms.get(r).cloned().unwrap_or_default();
+                let view = self.store.view(r);
                 w.hub.mirror_room(r, view, w.now);
                 w.hub.release_mirror(r);
             }
@@ -134,7 +172,7 @@ impl Nodes {
     /// Sends the join `frame` for room `r`, leaving what it brings unread.
     fn join_with(&mut self, n: usize, p: &mut TestPeer, r: &str, frame: Value) {
         let rid = room(r);
-        let view = self.store.rooms.get(&rid).cloned().unwrap_or_default();
+        let view = self.store.view(&rid);
         let w = &mut self.worlds[n];
         w.hub.mirror_room(&rid, view, w.now);
         let frame = w.frame(p, frame);
@@ -465,7 +503,7 @@ fn a_user_replaced_on_its_own_node_keeps_the_members_of_others() {
 /// the room as the store has it, acts, and lets the mirror go in the same call.
 fn act_from_outside<R>(c: &mut Nodes, r: &str, act: impl FnOnce(&mut Hub<Sink>, Now) -> R) -> R {
     let rid = room(r);
-    let view = c.store.rooms.get(&rid).cloned().unwrap_or_default();
+    let view = c.store.view(&rid);
     let w = &mut c.worlds[0];
     w.hub.look_at(&rid, view, w.now);
     let result = act(&mut w.hub, w.now);
@@ -539,4 +577,115 @@ fn nothing_in_a_room_nobody_is_in_is_opened_by_looking_at_it() {
     assert!(listed.is_empty());
     let reached = act_from_outside(&mut c, "r9", |hub, now| hub.announce(&r9, "{}", now));
     assert_eq!(reached, 0);
+}
+
+/// A lobby session of `user` for `r1` on node `n`.
+fn lobby_guest(c: &mut Nodes, n: usize, user: &str) -> TestPeer {
+    let p = c.worlds[n].open_as(crate::Identity {
+        lobby: true,
+        name: Some(format!("Guest {user}")),
+        ..super::super::testkit::identity(user, Role::Guest, "r1")
+    });
+    c.flush();
+    p
+}
+
+/// `p` on node `n` knocks on `r1`, under the room's lock as the node runs it: its ticket.
+fn knock_on(c: &mut Nodes, n: usize, p: &mut TestPeer) -> String {
+    c.join_with(n, p, "r1", json!({"type": "knock", "room": "r1"}));
+    let got = c.read(n, p);
+    assert_eq!(types(&got), ["knocking"]);
+    got[0]["payload"]["ticket"].as_str().unwrap().to_owned()
+}
+
+fn answer(kind: &str, ticket: &str) -> Value {
+    json!({"type": kind, "room": "r1", "id": "d", "payload": {"ticket": ticket}})
+}
+
+#[test]
+fn a_guest_knocking_on_one_node_is_let_in_by_a_host_on_the_other() {
+    let mut c = Nodes::new();
+    let mut ann = c.open(1, "ann", Role::Host);
+    let mut bob = c.open(1, "bob", Role::Guest);
+    c.join(1, &mut ann, "r1");
+    c.join(1, &mut bob, "r1");
+    c.read(1, &mut ann);
+    let mut gus = lobby_guest(&mut c, 0, "gus");
+    let ticket = knock_on(&mut c, 0, &mut gus);
+    // The host on the other node hears it; a guest does not.
+    let got = c.read(1, &mut ann);
+    assert_eq!(types(&got), ["knock"]);
+    assert_eq!(got[0]["payload"]["ticket"], ticket);
+    assert_eq!(got[0]["payload"]["name"], "Guest gus");
+    assert!(c.read(1, &mut bob).is_empty());
+    // A host joining on either node later is shown the knock.
+    let mut cy = c.open(0, "cy", Role::Host);
+    assert_eq!(types(&c.join(0, &mut cy, "r1")), ["joined", "knock"]);
+    c.read(1, &mut ann);
+    c.read(1, &mut bob);
+    let mut dee = c.open(1, "dee", Role::Host);
+    assert_eq!(types(&c.join(1, &mut dee, "r1")), ["joined", "knock"]);
+    c.read(0, &mut cy);
+    c.read(1, &mut ann);
+    c.read(1, &mut bob);
+    // The guest may not join before it is admitted.
+    let early = c.worlds[0].reject(&mut gus, json!({"type": "join", "room": "r1"}));
+    assert_eq!(code(&early), "forbidden");
+
+    c.join_with(1, &mut ann, "r1", answer("admit", &ticket));
+    let got = c.read(0, &mut gus);
+    assert_eq!(types(&got), ["admitted"]);
+    assert_eq!(got[0]["payload"]["token"], "token of gus");
+    // Every host, on both nodes, learns how it ended; the deciding host's copy answers it.
+    let ended = json!({"ticket": ticket, "outcome": "admitted", "by": "ann"});
+    for (n, host) in [(1, &mut ann), (0, &mut cy), (1, &mut dee)] {
+        let got = c.read(n, host);
+        assert_eq!(types(&got), ["knock_ended"], "{got:?}");
+        assert_eq!(got[0]["payload"], ended);
+    }
+    assert!(c.store.knocks[&room("r1")].is_empty());
+    // The guest's own node let it in.
+    assert_eq!(types(&c.join(0, &mut gus, "r1")), ["joined"]);
+    // A second answer finds nothing to answer.
+    c.read(1, &mut dee);
+    let again = c.worlds[1].reject(&mut dee, answer("deny", &ticket));
+    assert_eq!(code(&again), "not_found");
+}
+
+#[test]
+fn a_guest_denied_on_another_node_or_left_waiting_is_told_once() {
+    let config = CoreConfig {
+        knock_timeout: std::time::Duration::from_secs(30),
+        ..CoreConfig::default()
+    };
+    let mut c = Nodes::new();
+    for (n, w) in c.worlds.iter_mut().enumerate() {
+        w.hub = Hub::new(config.clone(), StdRng::seed_from_u64(n as u64 + 7)).clustered();
+    }
+    let mut ann = c.open(1, "ann", Role::Host);
+    c.join(1, &mut ann, "r1");
+    let mut gus = lobby_guest(&mut c, 0, "gus");
+    let ticket = knock_on(&mut c, 0, &mut gus);
+    c.read(1, &mut ann);
+    c.join_with(1, &mut ann, "r1", answer("deny", &ticket));
+    let got = c.read(0, &mut gus);
+    assert_eq!(types(&got), ["denied"]);
+    assert_eq!(got[0]["payload"]["reason"], "denied");
+    assert_eq!(types(&c.read(1, &mut ann)), ["knock_ended"]);
+    // Its node forgot the knock: knocking again is a new knock (the same one would answer with
+    // its old ticket).
+    let again = knock_on(&mut c, 0, &mut gus);
+    assert_ne!(again, ticket);
+    c.read(1, &mut ann);
+    // Nobody answers: the guest's node tells it, and the hosts of every node.
+    c.worlds[0].advance(super::super::testkit::secs(31));
+    c.worlds[0].tick();
+    c.flush();
+    let got = c.read(0, &mut gus);
+    assert_eq!(types(&got), ["denied"]);
+    assert_eq!(got[0]["payload"]["reason"], "expired");
+    let got = c.read(1, &mut ann);
+    assert_eq!(types(&got), ["knock_ended"]);
+    assert_eq!(got[0]["payload"]["outcome"], "expired");
+    assert!(c.store.knocks[&room("r1")].is_empty());
 }
