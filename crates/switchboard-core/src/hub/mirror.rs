@@ -152,4 +152,6 @@ impl<S: Clone> Hub<S> {
 }
 
 #[cfg(test)]
+pub(super) mod nodes;
+#[cfg(test)]
 mod tests;
