@@ -34,4 +34,4 @@ pub use outbox::Outgoing;
 pub use rate::{Rate, RateScope, TokenBucket};
 pub use session::{CloseReason, Identity};
 pub use session_id::SessionId;
-pub use shared::{LogRecord, RoomView, SessionRecord, SharedMember, SharedOp};
+pub use shared::{LogRecord, RoomView, SessionRecord, SharedKnock, SharedMember, SharedOp};

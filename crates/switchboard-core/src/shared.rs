@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use switchboard_protocol::{Mode, PeerId, PeerInfo, RoomId};
+use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
 
 use crate::SessionId;
 
@@ -27,6 +27,26 @@ pub struct SharedMember {
     pub info: PeerInfo,
 }
 
+/// A guest waiting in a room's lobby, as every node sees it: what a host on any node needs to
+/// see the knock and answer it, and the session (resolvable to its node) to tell the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedKnock {
+    /// The knock's ticket, which hosts answer.
+    pub ticket: PeerId,
+    /// The guest's session, on whichever node holds its transport.
+    pub session: SessionId,
+    /// The guest's user id (its lobby token's `sub`): the admitted guest's room token is minted
+    /// for it, on the node of the host that admits it.
+    pub user: Arc<str>,
+    /// The role its token gave it.
+    pub role: Role,
+    /// Its display name.
+    pub name: Option<String>,
+    /// When it expires unanswered, Unix ms (the guest's node tells it then; a record left by a
+    /// node that died is ignored past it).
+    pub expires_at: u64,
+}
+
 /// A room as the shared store holds it.
 #[derive(Debug, Clone, Default)]
 pub struct RoomView {
@@ -36,6 +56,8 @@ pub struct RoomView {
     pub members: Vec<SharedMember>,
     /// Users a host kicked.
     pub banned: Vec<Arc<str>>,
+    /// Guests waiting in its lobby, through any node.
+    pub knocks: Vec<SharedKnock>,
 }
 
 /// A change to shared state made by this node's hub, or a message for another node's session.
@@ -125,6 +147,33 @@ pub enum SharedOp {
         session: SessionId,
         /// The highest client seq accepted.
         seq: u64,
+    },
+    /// A guest knocks on `room` through this node: every node learns of the knock (a host
+    /// joining anywhere is shown it, and a host anywhere may answer it).
+    Knocked {
+        /// The room.
+        room: RoomId,
+        /// The knock.
+        knock: SharedKnock,
+    },
+    /// The knock `ticket` on `room` ended (answered, expired, withdrawn).
+    KnockEnded {
+        /// The room.
+        room: RoomId,
+        /// Its ticket.
+        ticket: PeerId,
+    },
+    /// A message for every host of `room` whose session is on another node than this one (this
+    /// node's hub queued its own hosts' copies): the store picks them from the room's members
+    /// as they are when the write is committed, so a host who joined anywhere meanwhile hears it.
+    /// `text` is encoded with seq 0, as for [`SharedOp::Forward`].
+    ToHosts {
+        /// The room.
+        room: RoomId,
+        /// Its `type`.
+        kind: &'static str,
+        /// The encoded message.
+        text: Arc<str>,
     },
     /// A message for a session whose transport is on another node. `text` is encoded with seq 0:
     /// the recipient's node numbers it in the recipient's outbox.

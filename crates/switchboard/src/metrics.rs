@@ -130,6 +130,7 @@ pub struct Metrics {
     cluster_reconnects: Counter,
     cluster_forwarded: Counter,
     cluster_gaps_filled: Counter,
+    cluster_policy_reloads: Counter,
     cluster_dropped: Counter,
     cluster_fenced: Counter,
     sfu_participants: Gauge,
@@ -191,6 +192,7 @@ impl Default for Metrics {
             cluster_reconnects: Counter::default(),
             cluster_forwarded: Counter::default(),
             cluster_gaps_filled: Counter::default(),
+            cluster_policy_reloads: Counter::default(),
             cluster_dropped: Counter::default(),
             cluster_fenced: Counter::default(),
             sfu_participants: Gauge::default(),
@@ -317,6 +319,11 @@ impl Default for Metrics {
             m.cluster_gaps_filled.clone(),
         );
         registry.register(
+            "cluster_policy_reloads",
+            "Stored rooms' policies reloaded from the database on a notice from a node of the cluster",
+            m.cluster_policy_reloads.clone(),
+        );
+        registry.register(
             "cluster_commit_dropped",
             "Batches of writes dropped because the commit queue was full",
             m.cluster_dropped.clone(),
@@ -432,6 +439,12 @@ impl Metrics {
     /// `n` messages were read from session logs to fill gaps.
     pub fn cluster_gap_filled(&self, n: usize) {
         self.cluster_gaps_filled.inc_by(n as u64);
+    }
+
+    /// `n` stored rooms' policies were reloaded after a notice (or all of them, after a
+    /// subscription was made again).
+    pub fn cluster_policy_reloaded(&self, n: usize) {
+        self.cluster_policy_reloads.inc_by(n as u64);
     }
 
     /// A batch of writes found the commit queue full.

@@ -98,4 +98,6 @@ impl<S: Clone> Hub<S> {
 }
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod tests;

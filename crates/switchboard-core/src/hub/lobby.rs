@@ -6,8 +6,18 @@
 //! [`Admission`] output (the hub holds no keys). A denied guest gets `denied`; so does one nobody
 //! answered within `knock_timeout`. Every host learns how each knock ended (`knock_ended`).
 //!
-//! Knocks are per node: in cluster mode a knock reaches the hosts whose sessions are on the node
-//! the guest's session is on.
+//! In cluster mode the same rules serve every node. A knock is kept by the node of the guest's
+//! session (its expiry, the answer to the guest) and shared through the store
+//! ([`SharedOp::Knocked`], ended by [`SharedOp::KnockEnded`]): a view of the room carries its
+//! knocks ([`RoomView::knocks`](crate::RoomView)), so a host joining on any node is shown them
+//! and a host on any node can answer them. What every host must hear (`knock`, `knock_ended`)
+//! goes to this node's hosts here and to the others' through the store
+//! ([`SharedOp::ToHosts`]), which picks the room's hosts as they are when it commits. A host's
+//! answer to a guest of another node goes there as any message between nodes does: `denied`, or
+//! `admitted` with the room token minted on the host's node; the guest's node, hearing it, ends
+//! its own copy of the knock ([`Hub::forwarded`]). The IO layer decides knocks and answers under
+//! the room's join lock, against a fresh view, so two hosts on two nodes cannot both answer one
+//! knock. The per-room limit counts the guests waiting through each node.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -18,11 +28,12 @@ use switchboard_protocol::{
 
 use super::Hub;
 use crate::{
-    Event, Now, SessionId,
+    Event, Now, SessionId, SharedKnock, SharedOp,
     deadlines::{TimerKey, TimerToken},
 };
 
-/// Guests waiting in one room's lobby at most; the next knock is refused with `rate_limited`.
+/// Guests waiting in one room's lobby at most (in cluster mode, through one node); the next knock
+/// is refused with `rate_limited`.
 pub const MAX_KNOCKS_PER_ROOM: usize = 32;
 
 /// A guest a host admitted: the IO layer mints its room token and hands it back with
@@ -45,12 +56,32 @@ pub struct Admission {
 struct Knock {
     ticket: PeerId,
     session: SessionId,
+    user: Arc<str>,
+    role: Role,
     name: Option<String>,
-    /// Its live entry in the hub's timers (its expiry).
-    timer: TimerToken,
+    /// When it expires unanswered, Unix ms.
+    expires_at: u64,
+    /// Its live entry in the hub's timers (its expiry) for a guest of this node; `None` for a
+    /// guest of another node (cluster mode), whose node keeps its expiry.
+    timer: Option<TimerToken>,
 }
 
-/// Every knock of the node, by room and by session (a lobby session knocks on one room).
+impl Knock {
+    fn shared(&self) -> SharedKnock {
+        SharedKnock {
+            ticket: self.ticket.clone(),
+            session: self.session.clone(),
+            user: self.user.clone(),
+            role: self.role,
+            name: self.name.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Every knock the node knows of, by room, and this node's guests by session (a lobby session
+/// knocks on one room). In cluster mode a room's list also holds the knocks of other nodes'
+/// guests as the room's last view showed them.
 #[derive(Default)]
 pub(super) struct Lobby {
     rooms: HashMap<RoomId, Vec<Knock>>,
@@ -73,6 +104,16 @@ impl Lobby {
         let room = self.sessions.get(session)?.clone();
         let knock = self.take(&room, |k| &k.session == session)?;
         Some((room, knock))
+    }
+
+    /// Drops the knocks of other nodes' guests in `room` (this node's are its own truth).
+    fn forget_remote(&mut self, room: &RoomId) {
+        if let Some(knocks) = self.rooms.get_mut(room) {
+            knocks.retain(|k| k.timer.is_some());
+            if knocks.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
     }
 }
 
@@ -98,6 +139,7 @@ impl<S: Clone> Hub<S> {
         }
         let name = s.identity.name.clone();
         let user = s.identity.user.clone();
+        let role = s.identity.role;
         let expires_ms = self.config.knock_timeout.as_millis() as u64;
         let waiting = self.lobby.sessions.get(id).map(|room| {
             let knocks = &self.lobby.rooms[room];
@@ -113,7 +155,9 @@ impl<S: Clone> Hub<S> {
                 ));
             }
             None => {
-                let waiting = self.lobby.rooms.get(&room_id).map_or(0, Vec::len);
+                let waiting = (self.lobby.rooms.get(&room_id).into_iter().flatten())
+                    .filter(|k| k.timer.is_some())
+                    .count();
                 if waiting >= MAX_KNOCKS_PER_ROOM {
                     return Err(SignalError::RateLimited(format!(
                         "{MAX_KNOCKS_PER_ROOM} guests are waiting to enter room `{room_id}`; \
@@ -128,9 +172,18 @@ impl<S: Clone> Hub<S> {
                 let knock = Knock {
                     ticket: ticket.clone(),
                     session: id.clone(),
+                    user: user.clone(),
+                    role,
                     name: name.clone(),
-                    timer,
+                    expires_at: now.unix_ms + expires_ms,
+                    timer: Some(timer),
                 };
+                if self.clustered {
+                    self.shared.push(SharedOp::Knocked {
+                        room: room_id.clone(),
+                        knock: knock.shared(),
+                    });
+                }
                 self.lobby.sessions.insert(id.clone(), room_id.clone());
                 self.lobby
                     .rooms
@@ -151,6 +204,7 @@ impl<S: Clone> Hub<S> {
                 for host in self.hosts(&room_id) {
                     self.push(&host, &notice, now);
                 }
+                self.tell_remote_hosts(&room_id, &notice, now);
                 ticket
             }
         };
@@ -180,18 +234,20 @@ impl<S: Clone> Hub<S> {
             .ok_or_else(|| {
                 SignalError::NotFound(format!("no guest `{ticket}` is waiting to enter"))
             })?;
+        self.knock_gone(room_id, &knock.ticket);
         let outcome = if admit {
-            let guest = self.sessions.get_mut(&knock.session);
-            if let Some(guest) = guest {
+            // A guest of another node is let in by its node when the `admitted` it is sent
+            // arrives there (`Hub::forwarded`).
+            if let Some(guest) = self.sessions.get_mut(&knock.session) {
                 guest.identity.lobby = false;
-                self.admissions.push(Admission {
-                    session: knock.session.clone(),
-                    room: room_id.clone(),
-                    user: guest.identity.user.clone(),
-                    role: guest.identity.role,
-                    name: guest.identity.name.clone(),
-                });
             }
+            self.admissions.push(Admission {
+                session: knock.session.clone(),
+                room: room_id.clone(),
+                user: knock.user.clone(),
+                role: knock.role,
+                name: knock.name.clone(),
+            });
             KnockEnd::Admitted
         } else {
             self.tell_guest(&knock.session, room_id, KnockEnd::Denied, now);
@@ -235,10 +291,11 @@ impl<S: Clone> Hub<S> {
         };
         let Some(knock) = self
             .lobby
-            .take(&room, |k| &k.session == id && k.timer == token)
+            .take(&room, |k| &k.session == id && k.timer == Some(token))
         else {
             return;
         };
+        self.knock_gone(&room, &knock.ticket);
         self.tell_guest(id, &room, KnockEnd::Expired, now);
         self.knock_ended(&room, knock.ticket, KnockEnd::Expired, None, None, now);
     }
@@ -246,21 +303,73 @@ impl<S: Clone> Hub<S> {
     /// The session `id` is going: its knock, if any, ends (`left`).
     pub(super) fn withdraw_knock(&mut self, id: &SessionId, now: Now) {
         if let Some((room, knock)) = self.lobby.take_session(id) {
+            self.knock_gone(&room, &knock.ticket);
             self.knock_ended(&room, knock.ticket, KnockEnd::Left, None, None, now);
         }
     }
 
-    /// `room`'s stored room is gone: every guest waiting to enter it is told so.
+    /// `room`'s stored room is gone: every guest waiting to enter it through this node is told
+    /// so (in cluster mode each node tells its own, on hearing of the deletion).
     pub(super) fn close_lobby(&mut self, room: &RoomId, now: Now) {
         for knock in self.lobby.rooms.remove(room).unwrap_or_default() {
+            if knock.timer.is_none() {
+                continue;
+            }
             self.lobby.sessions.remove(&knock.session);
+            self.knock_gone(room, &knock.ticket);
             self.tell_guest(&knock.session, room, KnockEnd::Deleted, now);
+        }
+    }
+
+    /// Brings the knocks of other nodes' guests in `room` up to a view of the room (cluster
+    /// mode): this node's own guests stay as it has them, and a knock past its expiry (left by a
+    /// node that died) is not shown.
+    pub(super) fn mirror_knocks(&mut self, room: &RoomId, knocks: Vec<SharedKnock>, now: Now) {
+        self.lobby.forget_remote(room);
+        let sessions = &self.sessions;
+        let remote = knocks
+            .into_iter()
+            .filter(|k| !sessions.contains_key(&k.session) && k.expires_at > now.unix_ms)
+            .map(|k| Knock {
+                ticket: k.ticket,
+                session: k.session,
+                user: k.user,
+                role: k.role,
+                name: k.name,
+                expires_at: k.expires_at,
+                timer: None,
+            })
+            .collect::<Vec<_>>();
+        if !remote.is_empty() {
+            self.lobby
+                .rooms
+                .entry(room.clone())
+                .or_default()
+                .extend(remote);
+        }
+    }
+
+    /// Forgets the knocks of other nodes' guests in `room`: this node no longer mirrors it.
+    pub(super) fn forget_remote_knocks(&mut self, room: &RoomId) {
+        self.lobby.forget_remote(room);
+    }
+
+    /// A host on another node answered the knock of `guest`, a session of this node, which
+    /// gets `admitted` or `denied` from there: its knock here ends without a word (the deciding
+    /// node told every host), and an admitted guest may join.
+    pub(super) fn answered_elsewhere(&mut self, guest: &SessionId, admitted: bool) {
+        if self.lobby.take_session(guest).is_none() {
+            return;
+        }
+        if admitted && let Some(s) = self.sessions.get_mut(guest) {
+            s.identity.lobby = false;
         }
     }
 
     /// A host that just joined `room` learns of every guest waiting.
     pub(super) fn show_knocks(&mut self, host: &SessionId, room: &RoomId, now: Now) {
         let knocks: Vec<_> = (self.lobby.rooms.get(room).into_iter().flatten())
+            .filter(|k| k.expires_at > now.unix_ms)
             .map(|k| {
                 let body = ServerBody::Knock(KnockBody {
                     ticket: k.ticket.clone(),
@@ -309,6 +418,33 @@ impl<S: Clone> Hub<S> {
             };
             self.push(&host, &notice, now);
         }
+        notice.id = None;
+        self.tell_remote_hosts(room, &notice, now);
+    }
+
+    /// In cluster mode, `message` for every host of `room` on the other nodes (this node's hosts
+    /// got theirs from the caller).
+    fn tell_remote_hosts(&mut self, room: &RoomId, message: &ServerMessage, now: Now) {
+        if !self.clustered {
+            return;
+        }
+        self.scratch.clear();
+        message.encode_into(&mut self.scratch, 0, now.unix_ms);
+        self.shared.push(SharedOp::ToHosts {
+            room: room.clone(),
+            kind: message.body.type_name(),
+            text: Arc::from(self.scratch.as_str()),
+        });
+    }
+
+    /// In cluster mode, the store forgets the knock `ticket`.
+    fn knock_gone(&mut self, room: &RoomId, ticket: &PeerId) {
+        if self.clustered {
+            self.shared.push(SharedOp::KnockEnded {
+                room: room.clone(),
+                ticket: ticket.clone(),
+            });
+        }
     }
 
     /// The room the session `id` is knocking on.
@@ -326,5 +462,7 @@ impl<S: Clone> Hub<S> {
     }
 }
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;

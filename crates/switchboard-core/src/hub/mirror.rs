@@ -24,15 +24,22 @@ impl<S: Clone> Hub<S> {
     /// none (a join is about to be decided against it). This hub's own members stay as it has
     /// them, whatever the view says: a join or leave of its own may not have reached the store
     /// yet. The others are the view's, in its order.
-    pub fn mirror_room(&mut self, room_id: &RoomId, view: RoomView, now: Now) {
+    /// A room the store holds (it has members) was opened on another node, so its mirror here
+    /// opens without `RoomOpened`: a call starts once in the cluster, not once per node.
+    pub fn mirror_room(&mut self, room_id: &RoomId, mut view: RoomView, now: Now) {
+        self.mirror_knocks(room_id, std::mem::take(&mut view.knocks), now);
+        let stored = !view.members.is_empty();
         if !self.rooms.contains_key(room_id) {
-            self.open_room(room_id, now);
+            if stored {
+                self.new_room(room_id, now);
+            } else {
+                self.open_room(room_id, now);
+            }
         }
         let sessions = &self.sessions;
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
-        let stored = !view.members.is_empty();
         let mut own: Vec<Member> = std::mem::take(&mut room.members);
         let mut members = Vec::with_capacity(view.members.len().max(own.len()));
         for m in view.members {
@@ -62,12 +69,26 @@ impl<S: Clone> Hub<S> {
         room.banned = view.banned.into_iter().collect();
     }
 
+    /// Brings the mirror of `room_id` up to `view` for an action of the server itself (the
+    /// control API's list, kick, message or deletion), which may come to a node none of whose
+    /// sessions is in the room: a room nobody is in (an empty view, no mirror) is not opened.
+    /// Call [`Hub::release_mirror`] after the action, in the same hub call.
+    pub fn look_at(&mut self, room_id: &RoomId, mut view: RoomView, now: Now) {
+        if !view.members.is_empty() || self.rooms.contains_key(room_id) {
+            self.mirror_room(room_id, view, now);
+        } else {
+            // Guests may knock on a room nobody is in yet.
+            self.mirror_knocks(room_id, std::mem::take(&mut view.knocks), now);
+        }
+    }
+
     /// Drops the mirror of `room_id` if none of this hub's sessions is in it (after a join that
     /// was refused, the last of them leaving, or a view showing them gone). A hub that is not
     /// clustered has no mirrors: its rooms go when their last member does.
     pub fn release_mirror(&mut self, room_id: &RoomId) {
         if self.clustered && !self.has_local_member(room_id) {
             self.remove_room(room_id);
+            self.forget_remote_knocks(room_id);
         }
     }
 
@@ -80,10 +101,12 @@ impl<S: Clone> Hub<S> {
     }
 
     /// A message another node's hub sent to `session` of this one, encoded with any seq, at
-    /// `position` in the session's log: it is queued with the session's next seq. `room` is the room it is about. A `left` (kicked) or a
+    /// `position` in the session's log: it is queued with the session's next seq. `room` is the
+    /// room it is about. A `left` (kicked), a `room_closed` (its stored room was deleted) or a
     /// `replaced` means the other node already took the session out of the room and told the
     /// others; here it leaves the mirror quietly, and a replaced session then ends as it would on
-    /// one node (leaving its other rooms). Returns whether the session is this hub's.
+    /// one node (leaving its other rooms). An `admitted` or `denied` is a host's answer to the
+    /// session's knock, given on another node: its knock here ends (see `lobby.rs`). Returns whether the session is this hub's.
     pub fn forwarded(
         &mut self,
         session: &SessionId,
@@ -97,7 +120,10 @@ impl<S: Clone> Hub<S> {
             return false;
         }
         self.logging.entry(session.clone()).or_default().inbound = position;
-        let removed = matches!(kind, "left" | "replaced");
+        if matches!(kind, "admitted" | "denied") {
+            self.answered_elsewhere(session, kind == "admitted");
+        }
+        let removed = matches!(kind, "left" | "room_closed" | "replaced");
         if removed && let Some(room_id) = room {
             if let Some(room) = self.rooms.get_mut(room_id) {
                 room.remove_session(session);
@@ -125,5 +151,7 @@ impl<S: Clone> Hub<S> {
     }
 }
 
+#[cfg(test)]
+pub(super) mod nodes;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,10 @@
 //! the room is made, changed or deleted, so a join never waits for the database: the hub keeps
 //! the policies of every stored room in a table (one small entry per stored room). A room with no
 //! policy, or whose policy has expired, follows the server's settings, as rooms always have.
+//!
+//! In cluster mode every node keeps this table: a change made through one node is announced to
+//! the others, which reload that room's policy from the database (and all of them after their
+//! subscription to the announcements was lost); see `control/cluster.rs` in the server.
 
 use switchboard_protocol::{MediaMode, Mode, RoomId};
 
@@ -41,6 +45,23 @@ impl<S: Clone> Hub<S> {
     /// Forgets `room`'s policy (its stored room is gone): it follows the server's settings again.
     pub fn forget_policy(&mut self, room: &RoomId) {
         self.policies.remove(room);
+    }
+
+    /// Replaces every policy with `policies`: the stored rooms as the database has them now.
+    /// In cluster mode a node reloads them all after it may have missed a notice of a change
+    /// made through another node; a room missing from `policies` was deleted meanwhile.
+    pub fn replace_policies(&mut self, policies: impl IntoIterator<Item = (RoomId, RoomPolicy)>) {
+        self.policies.clear();
+        self.policies.extend(policies);
+    }
+
+    /// `room`'s stored room was deleted through another node of the cluster, which closed its
+    /// call (every member, on every node, got `room_closed`): here its policy goes, and the
+    /// guests knocking on it through this node are told so.
+    pub fn stored_room_gone(&mut self, room: &RoomId, now: Now) {
+        self.forget_policy(room);
+        self.close_lobby(room, now);
+        self.settle(now);
     }
 
     /// `room`'s policy if it has one that has not expired; an expired one is forgotten.

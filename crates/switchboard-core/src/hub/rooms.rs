@@ -207,6 +207,15 @@ impl<S: Clone> Hub<S> {
 
     /// Creates `room_id` with no members, its idle timer running from now.
     pub(super) fn open_room(&mut self, room_id: &RoomId, now: Now) -> &mut Room {
+        self.events.push(Event::RoomOpened {
+            room: room_id.clone(),
+        });
+        self.new_room(room_id, now)
+    }
+
+    /// [`Hub::open_room`] without the `RoomOpened` event: in cluster mode, the mirror of a room
+    /// that another node opened (its call started there, once).
+    pub(super) fn new_room(&mut self, room_id: &RoomId, now: Now) -> &mut Room {
         let idle_at = now.at + self.config.room_idle_timeout;
         let timer = self
             .timers
@@ -220,9 +229,6 @@ impl<S: Clone> Hub<S> {
             timer,
         );
         room.mode = mode;
-        self.events.push(Event::RoomOpened {
-            room: room_id.clone(),
-        });
         self.rooms
             .entry(room_id.clone())
             .insert_entry(Box::new(room))

@@ -2,8 +2,11 @@
 //! users) need the whole room, whose members may be on any node: the node takes the room's lock
 //! in the store and reads the room in one call, puts that view into its hub's mirror, lets the hub
 //! decide, and releases the lock with the join's own writes (in the same commit, after them).
-//! Two nodes therefore never decide joins of one room at once. Everything else a client sends is
-//! decided against the mirror as it is.
+//! Two nodes therefore never decide joins of one room at once. The lobby's steps take the same
+//! road: a `knock` (so a host joining anywhere at that moment either is in the view or is
+//! shown the knock) and an `admit` or `deny` (so two hosts on two nodes cannot both answer one
+//! knock: the second reads it gone). Everything else a client sends is decided against the
+//! mirror as it is.
 //!
 //! On WebSocket, a connection's messages are handled in order in its own task; a join has to
 //! wait for the store, so from a join until its answer the connection's messages queue in a
@@ -33,14 +36,19 @@ const LOCK_WAIT: Duration = Duration::from_millis(LOCK_MS);
 /// than joins are decided, and the connection is closed as lost (the client resumes).
 pub const PENDING_LIMIT: usize = 256;
 
-/// The room a client message joins, if it is a join.
-pub fn join_room(text: &str, limits: &Limits) -> Option<RoomId> {
-    // Most messages are relays: a substring test spares them a second parse.
-    if !text.contains("join") {
+/// The room a client message must lock, if it is a join, a knock or an answer to a knock.
+pub fn locked_room(text: &str, limits: &Limits) -> Option<RoomId> {
+    // Most messages are relays: substring tests spare them a second parse.
+    if !["join", "knock", "admit", "deny"]
+        .iter()
+        .any(|kind| text.contains(kind))
+    {
         return None;
     }
     match parse_client_message(text, limits).ok()?.message {
-        ClientMessage::Join { room, .. } => Some(room.owned()),
+        ClientMessage::Join { room, .. }
+        | ClientMessage::Knock { room }
+        | ClientMessage::Decide { room, .. } => Some(room.owned()),
         _ => None,
     }
 }
@@ -101,11 +109,12 @@ async fn lock_one(cluster: &Cluster, room: &RoomId) -> Result<(Arc<str>, RoomVie
 
 impl Locked {
     /// Brings the hub's mirrors of the locked rooms up to their views: call in the hub call that
-    /// handles the joins, before them.
+    /// handles the joins, before them. A room nobody is in is not opened here
+    /// ([`switchboard_core::Hub::look_at`]): a join opens it, a knock or a deletion does not.
     pub fn mirror(&mut self, hub: &mut Hub, now: Now) {
         for (room, _, view) in &mut self.rooms {
             if let Some(view) = view.take() {
-                hub.mirror_room(room, view, now);
+                hub.look_at(room, view, now);
             }
         }
     }
@@ -133,7 +142,7 @@ impl Locked {
 /// as it is.
 async fn receive(node: &Node, cluster: &Cluster, at: &Attachment, text: &str) {
     let limits = &node.config().limits;
-    let Some(room) = join_room(text, limits) else {
+    let Some(room) = locked_room(text, limits) else {
         node.with_hub(|hub, now| {
             let result = hub.receive(at, text, now);
             reply_refusal(hub, at, result, now);
@@ -152,10 +161,10 @@ async fn receive(node: &Node, cluster: &Cluster, at: &Attachment, text: &str) {
         }
         Err(e) => {
             let mut body = ErrorBody::from_error(&e);
-            body.type_name = Some("join".into());
-            let id = parse_client_message(text, limits)
-                .ok()
-                .and_then(|f| f.header.id.clone());
+            let frame = parse_client_message(text, limits).ok();
+            let kind = frame.as_ref().map_or("join", |f| f.message.type_name());
+            body.type_name = Some(kind.into());
+            let id = frame.and_then(|f| f.header.id.clone());
             let error = ServerMessage::new(ServerBody::Error(body)).with_id(id);
             node.with_hub(|hub, now| hub.reply(at, error, now));
         }
@@ -197,7 +206,7 @@ impl Pending {
     pub fn offer(self: &Arc<Self>, node: &Node, at: &Attachment, text: &str) -> Taken {
         let mut state = self.state.lock();
         if !state.busy {
-            if join_room(text, &node.config().limits).is_none() {
+            if locked_room(text, &node.config().limits).is_none() {
                 return Taken::Direct;
             }
             state.busy = true;

@@ -8,12 +8,12 @@ use futures_util::{future::BoxFuture, stream::BoxStream};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use switchboard_core::{RoomView, SessionId, SharedOp};
-use switchboard_protocol::RoomId;
+use switchboard_protocol::{Role, RoomId};
 use tokio::sync::mpsc;
 
 use super::store::{
-    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
-    mode_name, room_view,
+    Claim, Claimed, Doorbell, KnockRecord, Lease, LogEntry, LogRead, MemberRecord, Store,
+    StoreError, Write, mode_name, room_view,
 };
 
 /// How the inbox misbehaves: each doorbell is lost, sent twice, or held back behind the next
@@ -35,6 +35,8 @@ struct Room {
     members: HashMap<String, (u64, String)>,
     banned: Vec<String>,
     lock: Option<String>,
+    /// Knocks, ticket → record: kept apart from the members, as in Redis.
+    knocks: HashMap<String, String>,
 }
 
 struct Session {
@@ -47,6 +49,8 @@ struct State {
     rooms: HashMap<RoomId, Room>,
     sessions: HashMap<SessionId, Session>,
     inboxes: HashMap<String, mpsc::UnboundedSender<Doorbell>>,
+    /// Subscribers to stored rooms' changes.
+    watchers: Vec<mpsc::UnboundedSender<RoomId>>,
     held: HashMap<String, Doorbell>,
     rng: StdRng,
 }
@@ -66,6 +70,7 @@ impl MemoryStore {
                 rooms: HashMap::new(),
                 sessions: HashMap::new(),
                 inboxes: HashMap::new(),
+                watchers: Vec::new(),
                 held: HashMap::new(),
                 rng: StdRng::seed_from_u64(seed),
             }),
@@ -140,8 +145,10 @@ impl MemoryStore {
                         r.members.remove(peer.as_str());
                         if r.members.is_empty() {
                             let lock = r.lock.take();
+                            let knocks = std::mem::take(&mut r.knocks);
                             *r = Room {
                                 lock,
+                                knocks,
                                 ..Room::default()
                             };
                         }
@@ -156,6 +163,37 @@ impl MemoryStore {
                 }
                 // Outbox logs and client seqs serve adoption only, which the model leaves out.
                 SharedOp::Logged { .. } | SharedOp::Resumed { .. } | SharedOp::ClientSeq { .. } => {
+                }
+                SharedOp::Knocked { room, knock } => {
+                    let r = state.rooms.entry(room.clone()).or_default();
+                    (r.knocks).insert(knock.ticket.to_string(), KnockRecord::encode(knock));
+                }
+                SharedOp::KnockEnded { room, ticket } => {
+                    if let Some(r) = state.rooms.get_mut(room) {
+                        r.knocks.remove(ticket.as_str());
+                    }
+                }
+                SharedOp::ToHosts { room, kind, text } => {
+                    let hosts: Vec<SessionId> = (state.rooms.get(room).into_iter())
+                        .flat_map(|r| r.members.values())
+                        .filter_map(|(_, record)| MemberRecord::decode(record))
+                        .filter(|m| m.info.role == Role::Host)
+                        .filter(|m| {
+                            state
+                                .sessions
+                                .get(&m.session)
+                                .is_some_and(|s| s.node != node)
+                        })
+                        .map(|m| m.session)
+                        .collect();
+                    for to in hosts {
+                        let forward = SharedOp::Forward {
+                            to,
+                            kind,
+                            text: text.clone(),
+                        };
+                        self.apply(state, node, &Write::Shared(forward));
+                    }
                 }
                 SharedOp::Forward { to, kind, text } => {
                     let Some(s) = state.sessions.get_mut(to) else {
@@ -208,7 +246,10 @@ impl Store for MemoryStore {
                     r.lock = Some(token.to_owned());
                 }
                 let members = r.members.values().cloned().collect();
-                Some(room_view(&r.mode, members, r.banned.clone()))
+                let knocks = (r.knocks.iter())
+                    .map(|(t, k)| (t.clone(), k.clone()))
+                    .collect();
+                Some(room_view(&r.mode, members, r.banned.clone(), knocks))
             }
         };
         Box::pin(std::future::ready(Ok(view)))
@@ -300,6 +341,21 @@ impl Store for MemoryStore {
         _window_ms: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn room_changed<'a>(&'a self, room: &'a RoomId) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut state = self.state.lock();
+        state.watchers.retain(|w| w.send(room.clone()).is_ok());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn room_changes(&self) -> BoxFuture<'_, Result<BoxStream<'static, RoomId>, StoreError>> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.state.lock().watchers.push(tx);
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Box::pin(std::future::ready(Ok(
+            Box::pin(stream) as BoxStream<'static, RoomId>
+        )))
     }
 
     fn inbox<'a>(

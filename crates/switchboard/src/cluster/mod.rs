@@ -189,7 +189,7 @@ impl Cluster {
 /// A server message `type` as the hub names it, from its text in a log or doorbell; `None` for
 /// a name that is no message type.
 pub fn message_kind(name: &str) -> Option<&'static str> {
-    const KINDS: [&str; 17] = [
+    const KINDS: [&str; 24] = [
         "hello",
         "joined",
         "peer_joined",
@@ -207,6 +207,13 @@ pub fn message_kind(name: &str) -> Option<&'static str> {
         "warning",
         "room_closed",
         "error",
+        "announcement",
+        "media_changed",
+        "knocking",
+        "knock",
+        "knock_ended",
+        "admitted",
+        "denied",
     ];
     KINDS.into_iter().find(|k| *k == name)
 }

@@ -18,8 +18,8 @@ use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
 use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
-    Claim, Claimed, Doorbell, Lease, LogEntry, LogRead, MemberRecord, Store, StoreError, Write,
-    decode_record, mode_name, room_view,
+    Claim, Claimed, Doorbell, KnockRecord, Lease, LogEntry, LogRead, MemberRecord, Store,
+    StoreError, Write, decode_record, mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -102,7 +102,8 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut c = self.commands.clone();
             let (token, ms) = lock.unwrap_or(("", 0));
-            let raw: Option<(String, Vec<String>, Vec<String>)> = self
+            type Raw = (String, Vec<String>, Vec<String>, Vec<String>);
+            let raw: Option<Raw> = self
                 .room
                 .arg(&self.prefix)
                 .arg(room.as_str())
@@ -111,7 +112,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
-            Ok(raw.map(|(mode, members, banned)| {
+            Ok(raw.map(|(mode, members, banned, knocks)| {
                 let members = members
                     .chunks_exact(2)
                     .filter_map(|pair| {
@@ -119,7 +120,10 @@ impl Store for RedisStore {
                         Some((n.parse().ok()?, record.to_owned()))
                     })
                     .collect();
-                room_view(&mode, members, banned)
+                let knocks = (knocks.chunks_exact(2))
+                    .map(|pair| (pair[0].clone(), pair[1].clone()))
+                    .collect();
+                room_view(&mode, members, banned, knocks)
             }))
         })
     }
@@ -350,6 +354,40 @@ impl Store for RedisStore {
         })
     }
 
+    fn room_changed<'a>(&'a self, room: &'a RoomId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::cmd("PUBLISH")
+                .arg(policy_channel(&self.prefix))
+                .arg(room.as_str())
+                .query_async::<i64>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
+    fn room_changes(&self) -> BoxFuture<'_, Result<BoxStream<'static, RoomId>, StoreError>> {
+        Box::pin(async move {
+            let mut pubsub = self.client.get_async_pubsub().await.map_err(error)?;
+            pubsub
+                .subscribe(policy_channel(&self.prefix))
+                .await
+                .map_err(error)?;
+            let (sink, stream) = pubsub.split();
+            let rooms = stream.filter_map(move |msg| {
+                // The subscription lives as long as its stream.
+                let _subscribed = &sink;
+                std::future::ready(
+                    std::str::from_utf8(msg.get_payload_bytes())
+                        .ok()
+                        .and_then(|room| RoomId::parse(room).ok()),
+                )
+            });
+            Ok(rooms.boxed())
+        })
+    }
+
     fn inbox<'a>(
         &'a self,
         node: &'a str,
@@ -378,6 +416,11 @@ impl Store for RedisStore {
 /// The channel of `node`'s inbox.
 pub fn inbox_channel(prefix: &str, node: &str) -> String {
     format!("{prefix}:n:{{{node}}}")
+}
+
+/// The cluster's channel of stored rooms made, changed or deleted ([`Store::room_changed`]).
+pub fn policy_channel(prefix: &str) -> String {
+    format!("{prefix}:policy")
 }
 
 /// A doorbell as `commit.lua` publishes it: `session\nposition\nkind\ntext`.
@@ -428,6 +471,25 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
             }
             SharedOp::Forward { to, kind, text } => {
                 call.arg("F").arg(to.as_str()).arg(*kind).arg(&**text);
+            }
+            SharedOp::Knocked { room, knock } => {
+                // The room's knocks live as long as its latest, and a second more: a node that
+                // dies leaves nothing behind for long.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let ttl = knock.expires_at.saturating_sub(now) + 1_000;
+                call.arg("K")
+                    .arg(room.as_str())
+                    .arg(knock.ticket.as_str())
+                    .arg(KnockRecord::encode(knock))
+                    .arg(ttl);
+            }
+            SharedOp::KnockEnded { room, ticket } => {
+                call.arg("G").arg(room.as_str()).arg(ticket.as_str());
+            }
+            SharedOp::ToHosts { room, kind, text } => {
+                call.arg("H").arg(room.as_str()).arg(*kind).arg(&**text);
             }
             SharedOp::Logged {
                 session,

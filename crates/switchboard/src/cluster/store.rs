@@ -8,11 +8,13 @@
 //! | a room: mode, join counter | HASH `p:r:{room}` | `Joined`, `Mode` |
 //! | its members, peer id → "join number\trecord" | HASH `p:r:{room}:m` | `Joined`, `Left` |
 //! | its kicked users | SET `p:r:{room}:ban` | `Banned` |
+//! | guests knocking on it, ticket → record | HASH `p:r:{room}:k`, expiring with its latest knock | `Knocked`, `KnockEnded` |
 //! | the lock a join is decided under | STRING `p:r:{room}:lock`, with a TTL | [`Store::lock_room`] |
 //! | a session: its node, user, log position | HASH `p:s:{sid}` | `Attached`, `Forward` |
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
 //! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
+//! | stored rooms made, changed or deleted | channel `p:policy` | [`Store::room_changed`] |
 //!
 //! Writes go through [`Store::commit`] in the order the hub made them, all of one call
 //! atomically. A forwarded message is appended to its recipient's log and given the next position
@@ -24,8 +26,10 @@ use std::sync::Arc;
 
 use futures_util::{future::BoxFuture, stream::BoxStream};
 use serde::{Deserialize, Serialize};
-use switchboard_core::{LogRecord, RoomView, SessionId, SessionRecord, SharedMember, SharedOp};
-use switchboard_protocol::{Mode, PeerInfo, RoomId};
+use switchboard_core::{
+    LogRecord, RoomView, SessionId, SessionRecord, SharedKnock, SharedMember, SharedOp,
+};
+use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
 
 /// A write to the shared store.
 #[derive(Debug, Clone)]
@@ -217,6 +221,15 @@ pub trait Store: Send + Sync + 'static {
     /// Answers whether the store does.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Tells every node that stored room `room` was made, changed or deleted: each reloads its
+    /// policy from the database (`control/cluster.rs`). Published on the cluster's channel
+    /// `p:policy`, so a node that is not subscribed at that moment misses it.
+    fn room_changed<'a>(&'a self, room: &'a RoomId) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The notices of [`Store::room_changed`], from now on. The stream ends when the subscription
+    /// is lost: what was published meanwhile is lost, so the caller reloads every policy.
+    fn room_changes(&self) -> BoxFuture<'_, Result<BoxStream<'static, RoomId>, StoreError>>;
+
     /// `node`'s inbox, from now on. The stream ends when the subscription is lost (what was
     /// published meanwhile is in the logs).
     fn inbox<'a>(
@@ -258,9 +271,57 @@ impl MemberRecord {
     }
 }
 
+/// A knock as the store keeps it (a value of `p:r:{room}:k`, under its ticket).
+#[derive(Serialize, Deserialize)]
+pub struct KnockRecord {
+    /// The guest's session.
+    pub s: String,
+    /// Its user.
+    pub u: Arc<str>,
+    /// Its role.
+    pub r: Role,
+    /// Its display name.
+    pub n: Option<String>,
+    /// When it expires, Unix ms.
+    pub x: u64,
+}
+
+impl KnockRecord {
+    /// The record of `k`.
+    pub fn encode(k: &SharedKnock) -> String {
+        let record = KnockRecord {
+            s: k.session.to_string(),
+            u: k.user.clone(),
+            r: k.role,
+            n: k.name.clone(),
+            x: k.expires_at,
+        };
+        serde_json::to_string(&record).expect("a knock record encodes")
+    }
+
+    /// The knock `ticket` a record names, or `None` for a record that is not one.
+    pub fn decode(ticket: &str, text: &str) -> Option<SharedKnock> {
+        let r: KnockRecord = serde_json::from_str(text).ok()?;
+        Some(SharedKnock {
+            ticket: PeerId::parse(ticket).ok()?,
+            session: SessionId::parse(&r.s)?,
+            user: r.u,
+            role: r.r,
+            name: r.n,
+            expires_at: r.x,
+        })
+    }
+}
+
 /// A room view from the store's raw parts: the mode's name, members as `(join number, record)`,
-/// and the kicked users. Members are put in join order; unreadable records are skipped.
-pub fn room_view(mode: &str, members: Vec<(u64, String)>, banned: Vec<String>) -> RoomView {
+/// the kicked users and the knocks as `(ticket, record)`. Members are put in join order;
+/// unreadable records are skipped.
+pub fn room_view(
+    mode: &str,
+    members: Vec<(u64, String)>,
+    banned: Vec<String>,
+    knocks: Vec<(String, String)>,
+) -> RoomView {
     let mut members: Vec<(u64, SharedMember)> = members
         .into_iter()
         .filter_map(|(n, record)| Some((n, MemberRecord::decode(&record)?)))
@@ -270,6 +331,9 @@ pub fn room_view(mode: &str, members: Vec<(u64, String)>, banned: Vec<String>) -
         mode: mode_from(mode),
         members: members.into_iter().map(|(_, m)| m).collect(),
         banned: banned.into_iter().map(Arc::from).collect(),
+        knocks: (knocks.iter())
+            .filter_map(|(ticket, record)| KnockRecord::decode(ticket, record))
+            .collect(),
     }
 }
 

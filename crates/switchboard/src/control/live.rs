@@ -3,8 +3,9 @@
 //! is not in the call: the hub applies the same rules as to a host's `kick`, and a message arrives
 //! as `announcement` (docs/protocol.md).
 //!
-//! These read and change this node's hub, so in cluster mode they see the calls this node takes
-//! part in.
+//! In cluster mode these act on the call as the whole cluster has it, whichever node the request
+//! comes to: its members are read from Redis, and what a removal or a message sends members of
+//! other nodes reaches them through their nodes ([`super::cluster`]).
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     Control,
     extract::{Caller, JsonBody, PathParams, Refused},
-    openapi::{self, BadRequest, NotFound, PayloadTooLarge, Unauthorized},
+    openapi::{self, BadRequest, NotFound, PayloadTooLarge, Unauthorized, Unavailable},
 };
 
 pub(super) fn routes() -> OpenApiRouter<Control> {
@@ -63,6 +64,7 @@ async fn live_room(control: &Control, caller: &Caller, room: &str) -> Result<Roo
         (status = 200, description = "The members of its call", body = Participants),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn participants(
@@ -71,7 +73,9 @@ async fn participants(
     PathParams(room): PathParams<String>,
 ) -> Result<Json<Participants>, Refused> {
     let room = live_room(&control, &caller, &room).await?;
-    let members = control.node().hub().participants(&room);
+    let members = control
+        .on_room(&room, |hub, _| hub.participants(&room))
+        .await?;
     let participants = (members.into_iter())
         .map(|m| Participant {
             peer: m.info.peer.as_str().to_owned(),
@@ -96,6 +100,7 @@ async fn participants(
         (status = 204, description = "Removed"),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn remove(
@@ -107,8 +112,8 @@ async fn remove(
     let not_member = || SignalError::NotFound(format!("no member `{peer}` in room `{room}`"));
     let id = PeerId::parse(&peer).map_err(|_| not_member())?;
     control
-        .node()
-        .with_hub(|hub, now| hub.remove_peer(&room, &id, now))
+        .on_room(&room, |hub, now| hub.remove_peer(&room, &id, now))
+        .await?
         .map_err(|_| not_member())?;
     tracing::info!(event = "room.removed", %room, peer = %id, "member removed over the API");
     Ok(StatusCode::NO_CONTENT)
@@ -143,6 +148,7 @@ pub struct Delivered {
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn message(
@@ -166,8 +172,8 @@ async fn message(
         .into());
     }
     let recipients = control
-        .node()
-        .with_hub(|hub, now| hub.announce(&room, payload, now));
+        .on_room(&room, |hub, now| hub.announce(&room, payload, now))
+        .await?;
     Ok(Json(Delivered { recipients }))
 }
 
@@ -194,6 +200,7 @@ pub struct Decision {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn decide(
@@ -206,8 +213,10 @@ async fn decide(
     let waiting = || SignalError::NotFound(format!("no guest `{ticket}` is waiting to enter"));
     let id = PeerId::parse(&ticket).map_err(|_| waiting())?;
     control
-        .node()
-        .with_hub(|hub, now| hub.decide_knock(&room, &id, decision.admit, now))?;
+        .under_lock(&room, |hub, now| {
+            hub.decide_knock(&room, &id, decision.admit, now)
+        })
+        .await??;
     tracing::info!(event = "lobby.decided", %room, admit = decision.admit, "knock answered over the API");
     Ok(StatusCode::NO_CONTENT)
 }

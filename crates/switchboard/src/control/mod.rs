@@ -8,6 +8,8 @@
 //! accounts.rs   POST /v1/accounts, /v1/auth/{login,refresh,logout}, /v1/users/{me,{id}}
 //! rooms.rs      /v1/rooms, /v1/rooms/{room}, /v1/rooms/{room}/tokens; the hub's copy of policies
 //! live.rs       /v1/rooms/{room}/participants[/{peer}], /v1/rooms/{room}/messages: the call
+//! cluster.rs    cluster mode: stored rooms' changes announced to every node, live rooms as
+//!               the whole cluster has them
 //! invites.rs    /v1/rooms/{room}/invites, /v1/invites/{code}, /v1/invites/{code}/redeem
 //! code.rs       share codes: Crockford base32, normalization, hashing
 //! tokens.rs     access tokens (a JWT only the API accepts) and rotating refresh tokens
@@ -27,6 +29,7 @@
 
 mod accounts;
 mod audit;
+mod cluster;
 mod code;
 mod extract;
 mod guard;
@@ -47,6 +50,7 @@ use std::{
 };
 
 use axum::Router;
+use switchboard_protocol::RoomId;
 use switchboard_store::{Location, Room, Store, StoreError};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -127,33 +131,38 @@ impl Control {
         Ok(control)
     }
 
-    /// Hands the hub the policy of every stored room that has not expired, a page at a time: from
-    /// then on the API keeps the hub's copy in step as rooms are made, changed and deleted.
-    async fn load_policies(&self) -> Result<(), StoreError> {
+    /// Hands the hub the policy of every stored room that has not expired, read a page at a
+    /// time, in place of those it had: from then on the API keeps the hub's copy in step as
+    /// rooms are made, changed and deleted (in cluster mode, through any node: [`cluster`]).
+    /// Answers how many it loaded.
+    async fn load_policies(&self) -> Result<usize, StoreError> {
         const PAGE: u32 = 500;
         let now = now_ms();
         let mut after: Option<String> = None;
-        let mut loaded = 0;
+        let mut policies = Vec::new();
         loop {
             let page = self
                 .store()
                 .rooms(None, after.as_deref(), PAGE, now)
                 .await?;
-            for room in &page {
-                self.apply_policy(room);
-            }
-            loaded += page.len();
+            policies.extend(
+                (page.iter())
+                    .filter_map(|room| Some((RoomId::parse(&room.id).ok()?, rooms::policy(room)))),
+            );
             match page.last() {
                 Some(last) if page.len() == PAGE as usize => after = Some(last.id.clone()),
                 _ => break,
             }
         }
+        let loaded = policies.len();
+        self.node()
+            .with_hub(|hub, _| hub.replace_policies(policies));
         tracing::info!(
             event = "store.policies",
             rooms = loaded,
             "stored rooms' policies loaded"
         );
-        Ok(())
+        Ok(loaded)
     }
 
     /// The control plane of `node` over `store`.

@@ -32,7 +32,8 @@ use utoipa::{
         NotFound,
         Conflict,
         PayloadTooLarge,
-        TooManyRequests
+        TooManyRequests,
+        Unavailable
     )),
     tags(
         (name = "accounts", description = "Registering, signing in, profiles"),
@@ -209,6 +210,11 @@ refusal!(Conflict, "`conflict`: it exists already", false);
 refusal!(
     PayloadTooLarge,
     "`payload_too_large`: a part of the body is over its documented limit",
+    false
+);
+refusal!(
+    Unavailable,
+    "`unavailable`: in cluster mode, the shared store (Redis) cannot be reached; try again",
     false
 );
 refusal!(

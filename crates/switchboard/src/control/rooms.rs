@@ -20,7 +20,7 @@ use super::{
     ApiKind, Control,
     extract::{Caller, JsonBody, PathParams, QueryParams, Refused, whole, whole_or_null},
     now_ms,
-    openapi::{self, BadRequest, Conflict, NotFound, Unauthorized},
+    openapi::{self, BadRequest, Conflict, NotFound, Unauthorized, Unavailable},
     seconds,
 };
 use crate::guest::{GuestToken, clean_name};
@@ -320,6 +320,7 @@ async fn create(
     match made {
         Ok(room) => {
             control.apply_policy(&room);
+            control.announce(&id).await;
             let detail = json!({"mode": room.mode, "media": room.media, "lobby": room.lobby});
             let (id, owner) = (Some(room.id.as_str()), Some(room.owner_id.as_str()));
             control.record(ApiKind::RoomCreated, id, owner, None, detail);
@@ -454,6 +455,9 @@ async fn update(
     let changed = control.store().update_room(&room.id, &patch, now).await?;
     let changed = changed.ok_or_else(|| SignalError::NotFound(format!("no room `{}`", room.id)))?;
     control.apply_policy(&changed);
+    if let Ok(id) = RoomId::parse(&changed.id) {
+        control.announce(&id).await;
+    }
     let (id, user) = (Some(room.id.as_str()), Some(caller.user.as_str()));
     let detail = json!({
         "name": patch.name, "max_peers": patch.max_peers, "mode": patch.mode,
@@ -477,6 +481,7 @@ async fn update(
         (status = 204, description = "Deleted"),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn delete(
@@ -486,12 +491,7 @@ async fn delete(
 ) -> Result<StatusCode, Refused> {
     let room = control.visible_room(&caller, &room).await?;
     let _writing = control.room_write(&room.id).await;
-    control.store().delete_room(&room.id).await?;
-    if let Ok(id) = RoomId::parse(&room.id) {
-        control
-            .node()
-            .with_hub(|hub, now| hub.close_deleted(&id, now));
-    }
+    control.delete_room(&room.id).await?;
     tracing::info!(event = "room.deleted", "stored room deleted");
     let (id, user) = (Some(room.id.as_str()), Some(caller.user.as_str()));
     control.record(

@@ -1,5 +1,6 @@
-//! The control plane's tasks and their shutdown: the journal's writer, the audit sweep and the
-//! webhook delivery task, started together by the server and stopped after its drain, so the
+//! The control plane's tasks and their shutdown: the journal's writer, the audit sweep, the
+//! webhook delivery task and, in cluster mode, the task that follows stored rooms' changes made
+//! through other nodes ([`super::cluster`]), started together by the server and stopped after its drain, so the
 //! sessions' last leaves still reach the audit log and the outbox.
 
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Control, webhooks, writer};
+use super::{Control, cluster, webhooks, writer};
 
 /// The running tasks; see the module documentation.
 pub struct Tasks {
@@ -15,11 +16,12 @@ pub struct Tasks {
     writer: Option<JoinHandle<()>>,
     sweep: JoinHandle<()>,
     delivery: JoinHandle<()>,
+    follow: JoinHandle<()>,
 }
 
 impl Tasks {
-    /// Starts the tasks of `control`. The sweep stops when `shutdown` fires; the writer and the
-    /// delivery task when [`Tasks::stop`] is called.
+    /// Starts the tasks of `control`. The sweep and the follower of stored rooms' changes stop
+    /// when `shutdown` fires; the writer and the delivery task when [`Tasks::stop`] is called.
     pub fn start(control: &Control, shutdown: &CancellationToken) -> Tasks {
         let stop = CancellationToken::new();
         let writer = control
@@ -31,11 +33,13 @@ impl Tasks {
             control.webhooks().clone(),
             stop.clone(),
         ));
+        let follow = tokio::spawn(cluster::follow(control.clone(), shutdown.clone()));
         Tasks {
             stop,
             writer,
             sweep,
             delivery,
+            follow,
         }
     }
 
@@ -54,5 +58,6 @@ impl Tasks {
         }
         let _ = self.delivery.await;
         let _ = self.sweep.await;
+        let _ = self.follow.await;
     }
 }

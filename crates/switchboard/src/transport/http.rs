@@ -187,13 +187,14 @@ pub async fn post_messages(
     } else {
         vec![text]
     };
-    // Cluster mode: the rooms joined are locked and read first (crate::cluster::joins).
+    // Cluster mode: the rooms joined (or knocked on) are locked and read first
+    // (crate::cluster::joins).
     let mut locked = match node.cluster() {
         None => None,
         Some(cluster) => {
             let limits = &node.config().limits;
             let rooms: Vec<_> = (frames.iter())
-                .filter_map(|f| crate::cluster::joins::join_room(f, limits))
+                .filter_map(|f| crate::cluster::joins::locked_room(f, limits))
                 .collect();
             match rooms.is_empty() {
                 true => None,

@@ -245,3 +245,20 @@ fn a_rooms_lobby_holds_a_bounded_number_of_guests() {
     assert_eq!(code(&e), "rate_limited");
     w.assert_quiet(&mut alice);
 }
+
+#[test]
+fn a_room_deleted_through_another_node_turns_the_guests_here_away() {
+    let mut w = World::new();
+    let (mut alice, _bob) = pair(&mut w);
+    let mut gus = guest(&mut w, "gus");
+    let ticket = knock(&mut w, &mut gus);
+    w.drain(&mut alice);
+    w.hub.stored_room_gone(&room("r1"), w.now);
+    let got = w.drain(&mut gus);
+    assert_eq!(kinds(&got), ["denied"]);
+    assert_eq!(got[0].payload["reason"], "deleted");
+    // The call itself was closed by the node the deletion came to; here its members stay.
+    assert_eq!(w.hub.room_size(&room("r1")), 2);
+    let e = w.reject(&mut alice, decide("admit", &ticket));
+    assert_eq!(code(&e), "not_found");
+}

@@ -120,3 +120,25 @@ fn an_expired_or_forgotten_policy_leaves_the_servers_settings() {
     w.join(&mut b, "r");
     assert_eq!(w.hub.room_size(&room("r")), 2);
 }
+
+#[test]
+fn replacing_the_policies_forgets_the_rooms_no_longer_stored() {
+    let mut w = World::new();
+    w.hub
+        .set_policy(room("deleted"), policy(Some(1), Mode::HostOnly));
+    w.hub
+        .set_policy(room("kept"), policy(Some(1), Mode::FreeForAll));
+    // As a node reloads them all from the database, after a notice it may have missed.
+    w.hub
+        .replace_policies([(room("kept"), policy(Some(2), Mode::HostOnly))]);
+    let mut a = w.open("a", Role::Host);
+    let mut b = w.open("b", Role::Guest);
+    let mut c = w.open("c", Role::Guest);
+    assert_eq!(w.join(&mut a, "deleted").payload["mode"], "free_for_all");
+    w.join(&mut b, "deleted");
+    w.drain(&mut a);
+    assert_eq!(w.join(&mut a, "kept").payload["mode"], "host_only");
+    w.join(&mut b, "kept");
+    let full = w.reject(&mut c, json!({"type": "join", "room": "kept"}));
+    assert_eq!(code(&full), "room_full");
+}

@@ -13,6 +13,10 @@
 --   M room mode          the room's mode
 --   B room user          a kicked user
 --   F sid kind text      a message for a session: appended to its log, rung at its node
+--   K room ticket record ttl  a guest knocks (record: the knock as JSON); the room's knocks
+--                        expire `ttl` ms from now, with its latest
+--   G room ticket        a knock ended
+--   H room kind text     a message for every host of the room on another node than this one
 --   U room token         the room's join lock released, if still held with this token
 local p, node, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 -- Fencing: a node whose lease ran out (the others may have swept its sessions) or was lost with
@@ -126,6 +130,25 @@ while i <= #ARGV do
       redis.call('HSET', s, 'lcs', ARGV[i + 2])
     end
     i = i + 3
+  elseif op == 'K' then
+    local k = room(ARGV[i + 1]) .. ':k'
+    redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3])
+    redis.call('PEXPIRE', k, ARGV[i + 4])
+    i = i + 5
+  elseif op == 'G' then
+    redis.call('HDEL', room(ARGV[i + 1]) .. ':k', ARGV[i + 2])
+    i = i + 3
+  elseif op == 'H' then
+    -- The room's hosts as they are now: one who joined on any node since the hub decided hears
+    -- it too. This node's own hosts got theirs from its hub.
+    for _, value in ipairs(redis.call('HVALS', room(ARGV[i + 1]) .. ':m')) do
+      local ok, m = pcall(cjson.decode, string.match(value, '\t(.*)$') or '')
+      if ok and type(m) == 'table' and type(m.i) == 'table' and m.i.role == 'host' and m.s
+          and redis.call('HGET', session(m.s), 'node') ~= node then
+        forward(m.s, ARGV[i + 2], ARGV[i + 3])
+      end
+    end
+    i = i + 4
   elseif op == 'U' then
     local k = room(ARGV[i + 1]) .. ':lock'
     if redis.call('GET', k) == ARGV[i + 2] then
