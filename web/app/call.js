@@ -514,6 +514,9 @@ export class Call {
         h('span', { class: 'name' }),
         h('span', { class: 'host-badge', text: 'Host', hidden: true }),
         h('span', { class: 'muted-icon', text: 'Muted' }),
+        // Shown (style.css) while the SFU sends none of this video for want of bandwidth, so a
+        // still picture is not taken for a frozen call.
+        h('span', { class: 'bandwidth-note', text: 'Paused: low bandwidth' }),
         h('span', { class: 'quality', 'data-quality': 'connecting', text: local ? 'you' : '…' }),
       ),
     );
