@@ -30,6 +30,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0002_journal.sql"),
         postgres: include_str!("../migrations/postgres/0002_journal.sql"),
     },
+    Step {
+        version: 3,
+        description: "expiry",
+        sqlite: include_str!("../migrations/sqlite/0003_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0003_expiry.sql"),
+    },
 ];
 
 fn migrator(sql: impl Fn(&Step) -> &'static str) -> Migrator {

@@ -1,5 +1,5 @@
-//! The control plane's tasks and their shutdown: the journal's writer, the audit sweep and the
-//! webhook delivery task, started together by the server and stopped after its drain, so the
+//! The control plane's tasks and their shutdown: the journal's writer, the audit sweep, the
+//! expiry sweep and the webhook delivery task, started together by the server and stopped after its drain, so the
 //! sessions' last leaves still reach the audit log and the outbox.
 
 use std::time::Duration;
@@ -7,18 +7,19 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Control, webhooks, writer};
+use super::{Control, expiry, webhooks, writer};
 
 /// The running tasks; see the module documentation.
 pub struct Tasks {
     stop: CancellationToken,
     writer: Option<JoinHandle<()>>,
     sweep: JoinHandle<()>,
+    expiry: JoinHandle<()>,
     delivery: JoinHandle<()>,
 }
 
 impl Tasks {
-    /// Starts the tasks of `control`. The sweep stops when `shutdown` fires; the writer and the
+    /// Starts the tasks of `control`. The sweeps stop when `shutdown` fires; the writer and the
     /// delivery task when [`Tasks::stop`] is called.
     pub fn start(control: &Control, shutdown: &CancellationToken) -> Tasks {
         let stop = CancellationToken::new();
@@ -26,6 +27,7 @@ impl Tasks {
             .take_records()
             .map(|records| tokio::spawn(writer::write(control.clone(), records, stop.clone())));
         let sweep = tokio::spawn(writer::sweep(control.clone(), shutdown.clone()));
+        let expiry = tokio::spawn(expiry::sweep(control.clone(), shutdown.clone()));
         let delivery = tokio::spawn(webhooks::deliver::run(
             control.clone(),
             control.webhooks().clone(),
@@ -35,6 +37,7 @@ impl Tasks {
             stop,
             writer,
             sweep,
+            expiry,
             delivery,
         }
     }
@@ -54,5 +57,6 @@ impl Tasks {
         }
         let _ = self.delivery.await;
         let _ = self.sweep.await;
+        let _ = self.expiry.await;
     }
 }
