@@ -64,7 +64,7 @@ macro_rules! store_impl {
             })
         }
 
-        crate::journal_sql::journal_impl!($store, $row);
+        crate::journal_sql::journal_impl!($store, $row, $backend);
 
         /// `SELECT`/`RETURNING` statements name their columns from the constants above; the SQL is
         /// still made of constants only, so no input reaches it but through bound parameters.
