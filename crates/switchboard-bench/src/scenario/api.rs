@@ -8,8 +8,10 @@
 //! too, not only its time on the wire. The queue is bounded ([`BACKLOG`]): a due time that finds
 //! it full is skipped and counted, and a run with skipped requests did not sustain its rate.
 //!
-//! Only requests due inside the measured period count, each once its answer is in (the drain
-//! after the period waits for them, bounded by the request timeout).
+//! Only requests due inside the measured period count, each once its answer is in: the drain
+//! after the period waits for them up to [`DRAIN`], and counts what is still unanswered then
+//! (queued or in flight) as failed, so a server that stops answering cannot end a run with a
+//! latency that leaves them out.
 //!
 //! Set-up makes what the operation needs through the API itself: the account (registered, or
 //! taken over if the username exists), an access token, and for redemption `codes` share codes of
@@ -41,6 +43,10 @@ const BACKLOG: usize = 10_000;
 /// Longest wait for one answer; a request still unanswered then counts as a timeout and its
 /// connection is opened again.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long after the schedule ends the connections may take to answer what is queued and in
+/// flight; what is still unanswered then counts as failed.
+const DRAIN: Duration = Duration::from_secs(20);
 
 /// Which request a run sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -145,6 +151,8 @@ struct Run {
     statuses: Mutex<BTreeMap<u16, u64>>,
     failed: AtomicU64,
     skipped: AtomicU64,
+    /// Requests that count, taken from the queue and not yet answered or failed.
+    in_flight: AtomicU64,
     error_samples: Mutex<Vec<String>>,
 }
 
@@ -190,6 +198,7 @@ pub async fn run(p: &ApiParams) -> Result<ApiReport, String> {
         statuses: Mutex::new(BTreeMap::new()),
         failed: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
         error_samples: Mutex::new(Vec::new()),
     });
     let mut workers = Vec::with_capacity(p.connections);
@@ -215,10 +224,30 @@ pub async fn run(p: &ApiParams) -> Result<ApiReport, String> {
     run.window.1.store(now_ns(), Ordering::Relaxed);
     let (server_cpu, wall) = server.stop();
     let (client_cpu, _) = client.stop();
-    // The schedule ends at `total` and closes the queue; the connections finish what they took.
+    // The schedule ends at `total` and closes the queue; the connections finish what is queued
+    // within DRAIN, and what they have not answered by then failed.
     let _ = schedule.await;
-    for worker in workers {
-        let _ = tokio::time::timeout(REQUEST_TIMEOUT * 2, worker).await;
+    let drained = tokio::time::Instant::now() + DRAIN;
+    let mut late = Vec::new();
+    for mut worker in workers {
+        if tokio::time::timeout_at(drained, &mut worker).await.is_err() {
+            worker.abort();
+            late.push(worker);
+        }
+    }
+    for worker in late {
+        let _ = worker.await;
+    }
+    let mut unanswered = run.in_flight.load(Ordering::Relaxed);
+    let mut queue = run.queue.lock().await;
+    while let Ok(due) = queue.try_recv() {
+        unanswered += u64::from(run.counts(due));
+    }
+    if unanswered > 0 {
+        run.failed.fetch_add(unanswered, Ordering::Relaxed);
+        run.note(format!(
+            "{unanswered} requests unanswered at the end of the drain"
+        ));
     }
     let statuses = run.statuses.lock().clone();
     let ok: u64 = statuses
@@ -285,6 +314,9 @@ async fn connection(
             return;
         };
         let counts = run.counts(due);
+        if counts {
+            run.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
             let c = match &mut conn {
                 Some(c) => c,
@@ -295,6 +327,9 @@ async fn connection(
         .await;
         sent += 1;
         let end = now_ns();
+        if counts {
+            run.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
         match answer {
             Ok(Ok(status)) => {
                 if counts {
