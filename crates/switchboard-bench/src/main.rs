@@ -17,6 +17,7 @@ use switchboard_bench::{
     scenario::{
         self, ChurnParams, ConnectParams, FanoutParams, Pacing, RelayParams, RunOptions, Scenario,
         SfuParams,
+        api::{ApiParams, Op as ApiOp},
     },
 };
 
@@ -121,6 +122,12 @@ enum Command {
         #[arg(long)]
         audio: bool,
     },
+    /// The control API at a fixed request rate, open loop: p95 latency from each request's due
+    /// time, for one operation (`docs/benchmarks.md`, "Control API").
+    ///
+    /// The server's per-address budgets for logins, registrations and share codes must be raised
+    /// for the run (`scripts/bench-api` does it).
+    Api(ApiArgs),
     /// Serves the bare reference relay (`ws://ADDR/<room>`, frames forwarded verbatim).
     BareRelay {
         /// Address to listen on (loopback only).
@@ -195,6 +202,55 @@ struct Common {
 }
 
 #[derive(Debug, Args)]
+struct ApiArgs {
+    /// The request.
+    #[arg(long, value_enum)]
+    op: ApiOp,
+    /// The server's address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Requests per second offered.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    /// Keep-alive connections (the most requests in flight).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Share codes made for `redeem`, used in turn.
+    #[arg(long, default_value_t = 200)]
+    codes: usize,
+    /// Rooms the share codes are spread over.
+    #[arg(long, default_value_t = 20)]
+    rooms: usize,
+    /// The account's username (registered when missing).
+    #[arg(long, default_value = "bench")]
+    username: String,
+    /// The account's password.
+    #[arg(long, default_value = "bench-password")]
+    password: String,
+    /// The run's name in the report.
+    #[arg(long, default_value = "api")]
+    label: String,
+    /// The server's process id, for its CPU time.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Warm-up seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// First client source address.
+    #[arg(long, default_value = "127.0.0.2")]
+    source_start: Ipv4Addr,
+    /// Connections per source address.
+    #[arg(long, default_value_t = 500)]
+    per_address: u32,
+    /// Runtime worker threads (1: a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Debug, Args)]
 struct RelayArgs {
     /// Pairs.
     #[arg(long, default_value_t = 50)]
@@ -238,6 +294,7 @@ fn main() -> ExitCode {
             rate,
         } => report_command(&files, &baseline, rate),
         Command::BareRelay { listen } => bare_relay(listen),
+        Command::Api(args) => api(args),
         Command::Relay { common, relay } => run(common, Scenario::Relay(relay.params())),
         Command::Fanout {
             common,
@@ -387,6 +444,78 @@ fn run(common: Common, scenario: Scenario) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+fn api(args: ApiArgs) -> ExitCode {
+    if let Err(e) = check_loopback(args.addr) {
+        eprintln!("switchboard-bench: {e}");
+        return ExitCode::from(2);
+    }
+    let sources = match Sources::new(args.source_start, args.per_address) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("switchboard-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !(args.rate > 0.0 && args.rate.is_finite()) || args.connections == 0 {
+        eprintln!("switchboard-bench: --rate and --connections must be positive");
+        return ExitCode::from(2);
+    }
+    let params = ApiParams {
+        addr: args.addr,
+        sources,
+        op: args.op,
+        rate: args.rate,
+        connections: args.connections,
+        codes: args.codes,
+        rooms: args.rooms,
+        username: args.username,
+        password: args.password,
+        warmup: secs(args.warmup),
+        duration: secs(args.duration),
+        server_pid: args.server_pid,
+        label: args.label,
+    };
+    let rt = match runtime(args.threads) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard-bench: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(scenario::api::run(&params));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            let lat = report.latency.clone().unwrap_or_default();
+            eprintln!(
+                "{} {} at {}/s: {:.0} ok/s, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+                 statuses {:?}, failed {}, skipped {}, server CPU {:.2}",
+                report.label,
+                report.op,
+                report.rate,
+                report.ok_per_s,
+                lat.p50 / 1e3,
+                report.p95_us.unwrap_or_default() / 1e3,
+                lat.p99 / 1e3,
+                lat.max / 1e3,
+                report.statuses,
+                report.failed,
+                report.skipped,
+                report.server_cpu_util.unwrap_or_default(),
+            );
+            if !report.error_samples.is_empty() {
+                eprintln!("first failures: {:?}", report.error_samples);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switchboard-bench: api set-up: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn bare_relay(listen: SocketAddr) -> ExitCode {

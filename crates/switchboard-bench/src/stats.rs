@@ -63,6 +63,12 @@ impl Latencies {
         self.0.lock().reset();
     }
 
+    /// The value at quantile `q` (0 to 1) so far, in microseconds, or `None` without samples.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let h = self.0.lock();
+        (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1_000.0)
+    }
+
     /// The percentiles so far, or `None` without samples.
     pub fn percentiles(&self) -> Option<Percentiles> {
         let h = self.0.lock();

@@ -20,17 +20,33 @@ pub trait JournalStore: Send + Sync + 'static {
     /// Queues webhook deliveries, all or none, in the order given.
     async fn enqueue_webhooks(&self, entries: &[NewOutboxEntry]) -> Result<()>;
 
-    /// Deliveries to try now: the oldest waiting entry of each (endpoint, stream), if it is due
-    /// at `now`, oldest first, at most `limit`. A stream's later entries wait for its oldest.
-    async fn due_webhooks(&self, now: i64, limit: u32) -> Result<Vec<OutboxEntry>>;
+    /// Deliveries for `holder` (a node) to try now, each leased to it until `lease_until`: the
+    /// oldest waiting entry of each (endpoint, stream), if it is due at `now` and not leased to
+    /// another holder past `now`, oldest first, at most `limit`. A stream's later entries wait
+    /// for its oldest, and while that is leased no other holder gets it, so nodes sharing the
+    /// database never deliver one stream at once; a node that dies loses its leases when they
+    /// run out. A holder asking again gets its own leased entries again.
+    async fn claim_webhooks(
+        &self,
+        holder: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>>;
 
-    /// When the earliest of those oldest entries is due; `None` when the outbox is empty.
+    /// Gives back every lease of `holder` (a node stopping), so other nodes take its streams
+    /// at once; how many it held.
+    async fn release_webhooks(&self, holder: &str) -> Result<u64>;
+
+    /// When the earliest of those oldest entries is due, leased or not; `None` when the outbox is
+    /// empty.
     async fn next_webhook_at(&self) -> Result<Option<i64>>;
 
     /// Removes an entry (delivered, or given up); whether it was there.
     async fn remove_webhook(&self, id: i64) -> Result<bool>;
 
-    /// Counts a failed attempt of an entry and sets when to try it again.
+    /// Counts a failed attempt of an entry, sets when to try it again, and gives back its lease
+    /// (the retry goes to whichever node claims it first once it is due).
     async fn retry_webhook(&self, id: i64, next_at: i64) -> Result<()>;
 
     /// Entries waiting in the outbox.

@@ -2,7 +2,13 @@
 //! `journal_impl!`, which `store_impl!` (in `queries.rs`) expands for each backend.
 //!
 //! The outbox keeps order per stream without a lock: only a stream's oldest entry (its lowest id)
-//! is ever handed out, so its next one waits until it is removed, delivered or given up.
+//! is ever handed out, so its next one waits until it is removed, delivered or given up. Nodes
+//! sharing the database take turns by lease: handing out a head leases it to the node that asked
+//! (`leased_by`, `lease_until`), in the same statement, and no other node gets it while the
+//! lease lasts. On PostgreSQL the statement locks the heads it takes `FOR UPDATE SKIP LOCKED`, so
+//! two nodes claiming at once skip each other's rows instead of waiting; the lease condition is
+//! checked again on the row as updated, so a head another node took a moment before is not
+//! taken twice. On SQLite the statement runs under the database's one write lock.
 
 pub(crate) const AUDIT: &str = "id, at, kind, room_id, actor, subject, detail";
 pub(crate) const OUTBOX: &str =
@@ -11,10 +17,13 @@ pub(crate) const OUTBOX: &str =
 /// The oldest entry of every (endpoint, stream): the only ones that may be tried.
 pub(crate) const HEADS: &str = "SELECT MIN(id) FROM webhook_outbox GROUP BY endpoint, stream";
 
+/// An entry no other holder than `$1` has a lease on at `$2`.
+pub(crate) const FREE: &str = "(lease_until IS NULL OR lease_until <= $2 OR leased_by = $1)";
+
 /// Implements [`crate::JournalStore`] for `$store` (a struct with a `pool` field) whose rows are
 /// `$row`; expanded where `store_impl!`'s `sql` and `Result` are in scope.
 macro_rules! journal_impl {
-    ($store:ty, $row:ty) => {
+    ($store:ty, $row:ty, $backend:expr) => {
         fn audit_entry(row: &$row) -> Result<crate::AuditEntry> {
             Ok(crate::AuditEntry {
                 id: row.try_get("id")?,
@@ -110,17 +119,45 @@ macro_rules! journal_impl {
                 Ok(())
             }
 
-            async fn due_webhooks(&self, now: i64, limit: u32) -> Result<Vec<crate::OutboxEntry>> {
-                use crate::journal_sql::{HEADS, OUTBOX};
+            async fn claim_webhooks(
+                &self,
+                holder: &str,
+                now: i64,
+                lease_until: i64,
+                limit: u32,
+            ) -> Result<Vec<crate::OutboxEntry>> {
+                use crate::journal_sql::{FREE, HEADS, OUTBOX};
+                let lock = match $backend {
+                    Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+                    Backend::Sqlite => "",
+                };
                 let rows = sqlx::query(sql(format!(
-                    "SELECT {OUTBOX} FROM webhook_outbox WHERE id IN ({HEADS}) AND next_at <= $1 \
-                     ORDER BY id LIMIT $2"
+                    "UPDATE webhook_outbox SET leased_by = $1, lease_until = $3 \
+                     WHERE {FREE} AND id IN (SELECT id FROM webhook_outbox \
+                     WHERE id IN ({HEADS}) AND next_at <= $2 AND {FREE} \
+                     ORDER BY id LIMIT $4 {lock}) RETURNING {OUTBOX}"
                 )))
+                .bind(holder)
                 .bind(now)
+                .bind(lease_until)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(outbox_entry).collect()
+                let mut claimed = rows.iter().map(outbox_entry).collect::<Result<Vec<_>>>()?;
+                // RETURNING keeps no order: oldest first, as documented.
+                claimed.sort_by_key(|e| e.id);
+                Ok(claimed)
+            }
+
+            async fn release_webhooks(&self, holder: &str) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE webhook_outbox SET leased_by = NULL, lease_until = NULL \
+                     WHERE leased_by = $1",
+                )
+                .bind(holder)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn next_webhook_at(&self) -> Result<Option<i64>> {
@@ -143,7 +180,8 @@ macro_rules! journal_impl {
 
             async fn retry_webhook(&self, id: i64, next_at: i64) -> Result<()> {
                 sqlx::query(
-                    "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = $2 WHERE id = $1",
+                    "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = $2, \
+                     leased_by = NULL, lease_until = NULL WHERE id = $1",
                 )
                 .bind(id)
                 .bind(next_at)

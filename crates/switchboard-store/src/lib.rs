@@ -29,7 +29,8 @@ pub use journal::{
     AuditEntry, AuditQuery, JournalStore, NewAuditEntry, NewOutboxEntry, OutboxEntry,
 };
 pub use model::{
-    Invite, NewInvite, NewRefresh, NewRoom, NewUser, Room, RoomPatch, Rotation, User, UserPatch,
+    Invite, NewInvite, NewRefresh, NewRoom, NewUser, Room, RoomPatch, Rotation, Swept, User,
+    UserPatch,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -159,4 +160,12 @@ pub trait Store: JournalStore + Send + Sync + 'static {
 
     /// Revokes share code `id` of `room`; whether it was there and not yet revoked.
     async fn revoke_invite(&self, room: &str, id: &str, now: i64) -> Result<bool>;
+
+    /// Deletes up to `limit` rows of each kind that ended before `before`: rooms and share codes
+    /// that expired, refresh tokens that expired or were revoked (a room takes its share codes
+    /// with it). One batch of the expiry sweep: its caller repeats it while a kind comes back
+    /// full, so no statement holds a lock on many rows. A spent refresh token is kept until it
+    /// expires, so a copy of it presented again still revokes its family
+    /// ([`Store::rotate_refresh`]).
+    async fn sweep_expired(&self, before: i64, limit: u32) -> Result<Swept>;
 }

@@ -30,6 +30,18 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0002_journal.sql"),
         postgres: include_str!("../migrations/postgres/0002_journal.sql"),
     },
+    Step {
+        version: 3,
+        description: "expiry",
+        sqlite: include_str!("../migrations/sqlite/0003_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0003_expiry.sql"),
+    },
+    Step {
+        version: 4,
+        description: "webhook leases",
+        sqlite: include_str!("../migrations/sqlite/0004_webhook_leases.sql"),
+        postgres: include_str!("../migrations/postgres/0004_webhook_leases.sql"),
+    },
 ];
 
 fn migrator(sql: impl Fn(&Step) -> &'static str) -> Migrator {

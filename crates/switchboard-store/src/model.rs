@@ -180,3 +180,29 @@ pub struct NewInvite {
     /// When it is made.
     pub now: i64,
 }
+
+/// Rows one batch of the expiry sweep deleted, by kind ([`crate::Store::sweep_expired`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Stored rooms past their `expires_at`.
+    pub rooms: u64,
+    /// Share codes past their `expires_at` (not counting those their room took with it).
+    pub invites: u64,
+    /// Refresh tokens past their `expires_at` or revoked.
+    pub refresh_tokens: u64,
+}
+
+impl Swept {
+    /// Whether some kind had `limit` rows to delete, so more may be waiting.
+    pub fn full(&self, limit: u32) -> bool {
+        let limit = u64::from(limit);
+        self.rooms >= limit || self.invites >= limit || self.refresh_tokens >= limit
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: Swept) {
+        self.rooms += other.rooms;
+        self.invites += other.invites;
+        self.refresh_tokens += other.refresh_tokens;
+    }
+}

@@ -19,7 +19,7 @@ macro_rules! store_impl {
 
         use crate::{
             Backend, Invite, NewInvite, NewRefresh, NewRoom, NewUser, Result, Room, RoomPatch,
-            Rotation, Store, User, UserPatch,
+            Rotation, Store, Swept, User, UserPatch,
             queries::{INVITE, ROOM, USER},
         };
 
@@ -64,7 +64,7 @@ macro_rules! store_impl {
             })
         }
 
-        crate::journal_sql::journal_impl!($store, $row);
+        crate::journal_sql::journal_impl!($store, $row, $backend);
 
         /// `SELECT`/`RETURNING` statements name their columns from the constants above; the SQL is
         /// still made of constants only, so no input reaches it but through bound parameters.
@@ -396,6 +396,41 @@ macro_rules! store_impl {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn sweep_expired(&self, before: i64, limit: u32) -> Result<Swept> {
+                let limit = i64::from(limit);
+                // Rooms first: each takes its share codes with it (ON DELETE CASCADE).
+                let rooms = sqlx::query(
+                    "DELETE FROM rooms WHERE id IN \
+                     (SELECT id FROM rooms WHERE expires_at < $1 LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                let invites = sqlx::query(
+                    "DELETE FROM invites WHERE id IN \
+                     (SELECT id FROM invites WHERE expires_at < $1 LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                let refresh_tokens = sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE token_hash IN \
+                     (SELECT token_hash FROM refresh_tokens \
+                      WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                Ok(Swept {
+                    rooms: rooms.rows_affected(),
+                    invites: invites.rows_affected(),
+                    refresh_tokens: refresh_tokens.rows_affected(),
+                })
             }
         }
     };

@@ -536,7 +536,10 @@ mod cases {
             .unwrap();
         assert_eq!(store.webhook_depth().await.unwrap(), 4);
         assert_eq!(store.next_webhook_at().await.unwrap(), Some(NOW));
-        let due = store.due_webhooks(NOW, 10).await.unwrap();
+        let due = store
+            .claim_webhooks("n1", NOW, NOW + 60_000, 10)
+            .await
+            .unwrap();
         let ids: Vec<_> = due.iter().map(|e| e.event_id.as_str()).collect();
         assert_eq!(
             ids,
@@ -546,12 +549,28 @@ mod cases {
         assert_eq!(due[0].endpoint, "http://a");
         assert_eq!(due[2].endpoint, "http://b");
         assert_eq!(due[0].body, "{\"n\":1}");
-        assert_eq!(store.due_webhooks(NOW - 1, 10).await.unwrap(), []);
-        assert_eq!(store.due_webhooks(NOW, 1).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .claim_webhooks("n1", NOW - 1, NOW - 1 + 60_000, 10)
+                .await
+                .unwrap(),
+            []
+        );
+        assert_eq!(
+            store
+                .claim_webhooks("n1", NOW, NOW + 60_000, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
 
         // A failed head holds its stream back, and the stream's next due time is the head's.
         store.retry_webhook(due[0].id, NOW + 500).await.unwrap();
-        let due = store.due_webhooks(NOW + 1, 10).await.unwrap();
+        let due = store
+            .claim_webhooks("n1", NOW + 1, NOW + 1 + 60_000, 10)
+            .await
+            .unwrap();
         let ids: Vec<_> = due
             .iter()
             .map(|e| (e.endpoint.as_str(), e.event_id.as_str()))
@@ -561,13 +580,19 @@ mod cases {
         assert!(store.remove_webhook(due[1].id).await.unwrap());
         assert!(!store.remove_webhook(due[1].id).await.unwrap());
         assert_eq!(store.next_webhook_at().await.unwrap(), Some(NOW + 500));
-        let due = store.due_webhooks(NOW + 500, 10).await.unwrap();
+        let due = store
+            .claim_webhooks("n1", NOW + 500, NOW + 500 + 60_000, 10)
+            .await
+            .unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].event_id.as_str(), due[0].attempts), ("msg_r1_1", 1));
 
         // Once the head is gone, the stream's next one is handed out.
         assert!(store.remove_webhook(due[0].id).await.unwrap());
-        let due = store.due_webhooks(NOW + 500, 10).await.unwrap();
+        let due = store
+            .claim_webhooks("n1", NOW + 500, NOW + 500 + 60_000, 10)
+            .await
+            .unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].event_id, "msg_r1_2");
         assert_eq!(store.webhook_depth().await.unwrap(), 1);

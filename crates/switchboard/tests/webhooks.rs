@@ -4,7 +4,8 @@
 //! Webhooks specification says: checked by the specification's own Python library (PyPI's
 //! `standardwebhooks`, set up by `scripts/ensure-standardwebhooks`), not by our code. A lobby's
 //! knocks go only to receivers that asked for them, and their ends (admit, deny) are in the audit
-//! log. Runs on SQLite and on PostgreSQL.
+//! log. Runs on SQLite and on PostgreSQL; two nodes sharing a database, on PostgreSQL: one node
+//! delivers a room at a time, and the other takes it over when that one stops.
 
 use std::{
     io::Write,
@@ -362,4 +363,157 @@ async fn knocks_reach_the_receivers_that_asked_and_the_audit_log_sqlite() {
 #[tokio::test]
 async fn knocks_reach_the_receivers_that_asked_and_the_audit_log_postgres() {
     knocks_reach_the_receivers_that_asked_and_the_audit_log(TestDb::postgres().await).await;
+}
+
+/// A receiver that holds every request arriving while its gate is closed and answers it 503 when
+/// the gate opens (by then its sender may be gone), and answers 200 after: what came in, by
+/// `webhook-id`, and the deliveries it accepted.
+struct GatedReceiver {
+    arrivals: Arc<Mutex<Vec<String>>>,
+    accepted: Received,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Clone)]
+struct Gate {
+    arrivals: Arc<Mutex<Vec<String>>>,
+    accepted: Received,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+async fn gated(
+    State(gate): State<Gate>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::http::StatusCode {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    gate.arrivals.lock().push(id.clone());
+    let mut open = gate.open.clone();
+    if !*open.borrow_and_update() {
+        let _ = open.wait_for(|o| *o).await;
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    gate.accepted.lock().push(Delivery {
+        id,
+        timestamp: String::new(),
+        signature: String::new(),
+        body,
+    });
+    axum::http::StatusCode::OK
+}
+
+async fn gated_receiver(addr: SocketAddr) -> GatedReceiver {
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let gate = Gate {
+        arrivals: Arc::default(),
+        accepted: Received::default(),
+        open: opened,
+    };
+    let app = Router::new()
+        .route("/hook", post(gated))
+        .with_state(gate.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    GatedReceiver {
+        arrivals: gate.arrivals,
+        accepted: gate.accepted,
+        open,
+    }
+}
+
+/// Two nodes sharing one PostgreSQL database: while one delivers a room's event, the other
+/// leaves the room alone (its events are leased); when the delivering node stops, the other
+/// takes the room over and delivers each event once, in the room's order. (A node that dies
+/// without stopping loses its leases when they run out: `switchboard-store`'s
+/// `tests/webhook_leases.rs`.)
+#[tokio::test]
+async fn a_second_node_takes_over_a_room_when_its_deliverer_stops_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let receiver = gated_receiver(addr).await;
+    let settings = move |c: &mut switchboard::config::Config| {
+        no_address_budgets(c);
+        c.webhooks = vec![WebhookSettings {
+            url: format!("http://{addr}/hook"),
+            events: Vec::new(),
+            secret: SECRET.into(),
+        }];
+        // The held attempt must not time out while the test looks.
+        c.webhook_delivery.timeout_ms = 60_000;
+        c.webhook_delivery.retry_base_ms = 20;
+        c.webhook_delivery.retry_max_ms = 100;
+    };
+    let mut first = Api::start(Some(&db), settings).await;
+    let mut ann = first.server.client("user-ann", "standup", Role::Host).await;
+    ann.join("standup", "ann").await;
+    let mut bob = first
+        .server
+        .client("user-bob", "standup", Role::Guest)
+        .await;
+    bob.join("standup", "bob").await;
+    ann.expect("peer_joined").await;
+    bob.close().await;
+    ann.expect("peer_left").await;
+    ann.close().await;
+    eventually("the first node sending the room's first event", || async {
+        match receiver.arrivals.lock().len() {
+            1 => Ok(()),
+            n => Err(n),
+        }
+    })
+    .await;
+
+    // The second node polls the outbox every second: in three, it has looked and left the room
+    // to the first.
+    let second = Api::start(Some(&db), settings).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(receiver.arrivals.lock().len(), 1, "one sender per room");
+
+    first.server.shutdown().await;
+    drop(first);
+    receiver.open.send_replace(true);
+    let (_, bodies) = delivered(&receiver.accepted, 6).await;
+    let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "room_started",
+            "participant_joined",
+            "participant_joined",
+            "participant_left",
+            "participant_left",
+            "room_finished"
+        ],
+        "in the room's order"
+    );
+    // Once each: nothing more arrives once the outbox is empty.
+    eventually("the outbox emptied", || async {
+        let m = scrape(&second.server.http("/metrics")).await;
+        match sample(&m, "webhook_outbox_gauge") {
+            0.0 => Ok(()),
+            depth => Err(depth),
+        }
+    })
+    .await;
+    let accepted: Vec<String> = receiver
+        .accepted
+        .lock()
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    let mut unique = accepted.clone();
+    unique.dedup();
+    assert_eq!(accepted.len(), 6, "each delivered once: {accepted:?}");
+    assert_eq!(unique, accepted);
+    drop(second);
+    db.remove().await;
 }

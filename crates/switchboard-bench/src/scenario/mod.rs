@@ -2,6 +2,7 @@
 //! drains and closes; every wait is bounded, so a run ends even against a server that stops
 //! answering.
 
+pub mod api;
 mod churn;
 mod connect;
 mod fanout;

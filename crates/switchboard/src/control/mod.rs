@@ -19,6 +19,7 @@
 //! settings.rs   the `[api]` settings
 //! audit.rs      audit lines from journal records, GET /v1/audit
 //! writer.rs     the journal's writer task and the audit retention sweep
+//! expiry.rs     the expiry sweep: rooms, share codes and refresh tokens whose time is over
 //! webhooks/     signed events from the store's outbox, and the delivery task
 //! tasks.rs      starting and stopping the control plane's tasks
 //! ```
@@ -31,6 +32,7 @@ mod accounts;
 mod audit;
 mod cluster;
 mod code;
+mod expiry;
 mod extract;
 mod guard;
 mod invites;

@@ -32,6 +32,11 @@ pub struct ApiSettings {
     pub invite_requests_per_sec_per_address: f64,
     /// Burst of `invite_requests_per_sec_per_address`.
     pub invite_burst_per_address: f64,
+    /// How long after its end an expired room or share code, or an expired or revoked refresh
+    /// token, is kept before the expiry sweep deletes it, in ms.
+    pub expired_grace_ms: u64,
+    /// How often the expiry sweep runs, in ms.
+    pub expiry_sweep_every_ms: u64,
 }
 
 impl Default for ApiSettings {
@@ -48,6 +53,8 @@ impl Default for ApiSettings {
             registration_burst_per_address: 10.0,
             invite_requests_per_sec_per_address: 1.0,
             invite_burst_per_address: 30.0,
+            expired_grace_ms: 24 * 3600 * 1000,
+            expiry_sweep_every_ms: 3600 * 1000,
         }
     }
 }
@@ -66,6 +73,9 @@ impl ApiSettings {
             return Err(
                 "api.lockout_base_ms must be positive and at most api.lockout_max_ms".into(),
             );
+        }
+        if self.expiry_sweep_every_ms < 1000 {
+            return Err("api.expiry_sweep_every_ms must be at least 1000".into());
         }
         Ok(())
     }

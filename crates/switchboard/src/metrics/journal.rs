@@ -1,5 +1,5 @@
-//! The journal's metrics: what the audit log and the webhook outbox kept, dropped and delivered.
-//! Their own type, so the journal's queue and tasks count without reaching into the rest.
+//! The journal's metrics: what the audit log and the webhook outbox kept, dropped and delivered,
+//! and the rows the expiry sweep deleted (the control plane's other background work). Their own type, so the journal's queue and tasks count without reaching into the rest.
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -10,6 +10,11 @@ use prometheus_client::{
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
 /// How a webhook delivery attempt ended.
@@ -40,6 +45,7 @@ pub struct JournalMetrics {
     audit_written: Counter,
     webhook_deliveries: Family<ResultLabel, Counter>,
     webhook_outbox: Gauge,
+    expired_swept: Family<KindLabel, Counter>,
 }
 
 impl JournalMetrics {
@@ -64,6 +70,11 @@ impl JournalMetrics {
             "webhook_outbox_gauge",
             "Webhook deliveries waiting in the outbox",
             self.webhook_outbox.clone(),
+        );
+        registry.register(
+            "expired_swept",
+            "Rows the expiry sweep deleted, by kind (room, invite, refresh_token)",
+            self.expired_swept.clone(),
         );
     }
 
@@ -94,6 +105,13 @@ impl JournalMetrics {
                 result: result.label(),
             })
             .inc();
+    }
+
+    /// The expiry sweep deleted `swept` rows of `kind` (`room`, `invite`, `refresh_token`).
+    pub fn expired_swept(&self, kind: &'static str, swept: u64) {
+        self.expired_swept
+            .get_or_create(&KindLabel { kind })
+            .inc_by(swept);
     }
 
     /// The outbox holds `depth` deliveries.

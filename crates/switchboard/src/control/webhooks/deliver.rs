@@ -1,8 +1,15 @@
-//! The delivery task: takes what is due from the outbox, POSTs it signed, and removes it on a 2xx
+//! The delivery task: claims what is due from the outbox, POSTs it signed, and removes it on a 2xx
 //! answer or schedules it again (`backoff`). Entries of different streams go out concurrently,
 //! at most [`BATCH`] at once; one stream's go one after another (the store hands out only a
 //! stream's oldest). Its owner is the control plane's task set (`super::super::tasks`); it stops
 //! when its token is cancelled, leaving what is not delivered in the outbox for the next start.
+//!
+//! Nodes sharing one database each run this task over the one outbox. What a round claims is
+//! leased to this task (a holder id drawn at its start) for [`lease`]: longer than a round can
+//! take, so no other node delivers those streams meanwhile. A failed attempt gives its lease
+//! back; stopping gives back all of them, so another node takes the streams over at its next look;
+//! a node that dies keeps them until its leases run out. While another node holds a due stream this
+//! task looks again every [`LEASED_CHECK`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,6 +31,21 @@ const BATCH: u32 = 32;
 /// The wait before the store is asked again after it failed.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// How often to look again while a due stream is leased to another node: how soon a stream is
+/// taken over after the node delivering it stops.
+const LEASED_CHECK: Duration = Duration::from_secs(1);
+
+/// What a lease adds to the longest a round's attempts may take (`timeout_ms`): the store's
+/// writes after them.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long this task holds what it claims: the attempts' timeout (a round's attempts run at
+/// once, each bounded by it) twice over, for slack, and [`LEASE_MARGIN`].
+fn lease(timeout_ms: u64) -> i64 {
+    let lease = Duration::from_millis(timeout_ms).saturating_mul(2) + LEASE_MARGIN;
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The longest sleep with nothing due: a change made by another node sharing the database is
 /// seen within it.
 const IDLE_CHECK: Duration = Duration::from_secs(30);
@@ -43,8 +65,9 @@ pub(crate) async fn run(control: Control, webhooks: Arc<Webhooks>, stop: Cancell
         }
     };
     let metrics = control.node().metrics().journal().clone();
+    let holder = crate::control::code::random_id("dlv");
     while !stop.is_cancelled() {
-        let wait = match round(&control, &webhooks, &client, &stop).await {
+        let wait = match round(&control, &webhooks, &client, &holder, &stop).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::error!(event = "webhook.store_failed", error = %e, "webhook outbox unreadable");
@@ -61,6 +84,9 @@ pub(crate) async fn run(control: Control, webhooks: Arc<Webhooks>, stop: Cancell
             _ = tokio::time::sleep(wait) => {}
         }
     }
+    if let Err(e) = control.store().release_webhooks(&holder).await {
+        tracing::warn!(event = "webhook.release_failed", error = %e, "webhook leases kept until they run out");
+    }
 }
 
 /// Delivers what is due now; how long to wait before the next round (`None`: go on at once).
@@ -68,12 +94,19 @@ async fn round(
     control: &Control,
     webhooks: &Webhooks,
     client: &reqwest::Client,
+    holder: &str,
     stop: &CancellationToken,
 ) -> Result<Option<Duration>, switchboard_store::StoreError> {
     let store = control.store();
-    let due = store.due_webhooks(now_ms(), BATCH).await?;
+    let now = now_ms();
+    let lease_until = now.saturating_add(lease(webhooks.delivery.timeout_ms));
+    let due = store
+        .claim_webhooks(holder, now, lease_until, BATCH)
+        .await?;
     if due.is_empty() {
         let wait = match store.next_webhook_at().await? {
+            // Due, yet not handed to us: another node holds it.
+            Some(at) if at <= now_ms() => LEASED_CHECK,
             Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)),
             None => IDLE_CHECK,
         };
