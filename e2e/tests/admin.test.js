@@ -98,6 +98,8 @@ test('an admin sees rooms, live counts and participants, removes one and closes 
     ['standup', 'Standup', (await (await fetch(`${server.url}/v1/users/me`, { headers: { authorization: `Bearer ${owner}` } })).json()).id, 'auto', 'off', '2'],
   );
   assert.equal(await page.locator('#grant').isHidden(), true, 'no notice for an admin');
+  // The node that answers: its hub holds the three members' sessions in two rooms.
+  await page.locator('#node', { hasText: /^Single node · version \S+ · up \d+ (s|min) · 3 sessions \(3 connected\) in 2 rooms · SQLite · media auto, no SFU$/ }).waitFor();
   assert.equal(await page.locator('#login').isHidden(), true, 'the sign-in form is gone');
 
   await standup.click();
@@ -127,6 +129,7 @@ test('an admin sees rooms, live counts and participants, removes one and closes 
   await page.getByLabel('Password').fill('a long enough password');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#grant').waitFor();
+  assert.equal(await page.locator('#node').isHidden(), true, 'node information is for admins');
   assert.deepEqual(errors, []);
   for (const who of [alice, bob, carol, { context }]) await who.context.close();
 });

@@ -2,7 +2,8 @@
 // memory only (a reload signs out), and shows every stored room (an admin's GET /v1/rooms) with
 // its live member count, its participants, and the two actions an operator needs in a hurry:
 // remove a participant (DELETE .../participants/{peer}) and close a room (DELETE /v1/rooms/{room},
-// which ends its call with `room_closed`). Everything goes through the documented REST API
+// which ends its call with `room_closed`); and, for an admin, the node that answers (GET /v1/node:
+// its version, uptime and what it holds). Everything goes through the documented REST API
 // (docs/api.md); the page has no powers of its own.
 
 /** How often the live counts are read again, in ms. */
@@ -12,6 +13,8 @@ const REFRESH_MS = 5000;
 let token = null;
 /** @type {string | null} */
 let selected = null;
+/** The account holds the admin grant (node information is for admins only). */
+let admin = false;
 /** @type {ReturnType<typeof setInterval> | undefined} */
 let timer;
 
@@ -91,6 +94,28 @@ async function allRooms() {
   return rooms;
 }
 
+/** @param {number} secs */
+function uptime(secs) {
+  if (secs < 60) return `${secs} s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)} min`;
+  if (secs < 86400) return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
+  return `${Math.floor(secs / 86400)} d ${Math.floor((secs % 86400) / 3600)} h`;
+}
+
+/** One line about the node that answers (GET /v1/node). @param {any} n */
+function describeNode(n) {
+  const parts = [
+    n.node ? `Node ${n.node}` : 'Single node',
+    `version ${n.version}`,
+    `up ${uptime(n.uptime_secs)}`,
+    `${n.sessions} sessions (${n.attached} connected) in ${n.rooms} rooms`,
+    n.database === 'postgres' ? 'PostgreSQL' : 'SQLite',
+    `media ${n.media_mode}${n.sfu ? ', SFU on' : ', no SFU'}`,
+  ];
+  if (n.cluster) parts.push(n.cluster.fenced ? 'fenced' : n.cluster.reachable ? 'Redis reachable' : 'Redis unreachable');
+  return parts.join(' · ');
+}
+
 /** @param {string} room */
 function participantsPath(room) {
   return `/v1/rooms/${encodeURIComponent(room)}/participants`;
@@ -125,6 +150,8 @@ async function refresh() {
     );
     const live = counts.reduce((/** @type {number} */ a, b) => a + (b ?? 0), 0);
     $('totals').textContent = `${rooms.length} rooms, ${live} in calls`;
+    $('node').hidden = !admin;
+    if (admin) $('node').textContent = describeNode(await api('GET', '/v1/node'));
     if (selected && !rooms.some((room) => room.id === selected)) selected = null;
     await showParticipants();
     error.textContent = '';
@@ -179,6 +206,7 @@ function show(e) {
 
 function signOut() {
   token = null;
+  admin = false;
   selected = null;
   clearInterval(timer);
   $('console').hidden = true;
@@ -202,7 +230,8 @@ async function signIn(event) {
     error.textContent = '';
     form.reset();
     $('who').textContent = tokens.account.username;
-    $('grant').hidden = Boolean(tokens.account.admin);
+    admin = Boolean(tokens.account.admin);
+    $('grant').hidden = admin;
     $('login').hidden = true;
     $('console').hidden = false;
     $('sign-out').hidden = false;

@@ -18,6 +18,7 @@
 //! openapi.rs    the document: security scheme, error responses, schemas
 //! settings.rs   the `[api]` settings
 //! audit.rs      audit lines from journal records, GET /v1/audit
+//! node_info.rs  GET /v1/node: the node that answers, for operators
 //! writer.rs     the journal's writer task and the audit retention sweep
 //! expiry.rs     the expiry sweep: rooms, share codes and refresh tokens whose time is over
 //! webhooks/     signed events from the store's outbox, and the delivery task
@@ -37,6 +38,7 @@ mod extract;
 mod guard;
 mod invites;
 mod live;
+mod node_info;
 pub mod openapi;
 mod password;
 mod rooms;
@@ -113,6 +115,8 @@ struct Inner {
     records: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<Record>>>,
     /// The configured receivers of webhooks.
     webhooks: Arc<webhooks::Webhooks>,
+    /// When the control plane started, with the server (`GET /v1/node`'s uptime).
+    started: std::time::Instant,
 }
 
 /// Stripes of [`Inner::room_writes`]: rooms written at once rarely share one.
@@ -192,6 +196,7 @@ impl Control {
             journal,
             records: parking_lot::Mutex::new(Some(records)),
             webhooks: webhooks::Webhooks::new(&config.webhooks, &config.webhook_delivery),
+            started: std::time::Instant::now(),
         })))
     }
 
@@ -250,6 +255,11 @@ impl Control {
     pub fn node(&self) -> &Node {
         &self.0.node
     }
+
+    /// When it started.
+    fn started(&self) -> std::time::Instant {
+        self.0.started
+    }
 }
 
 /// Now, in Unix milliseconds (the store's time).
@@ -275,6 +285,7 @@ pub fn routes(control: Control) -> (Router, bytes::Bytes) {
         .merge(live::routes())
         .merge(invites::routes())
         .merge(audit::routes())
+        .merge(node_info::routes())
         .split_for_parts();
     (
         router.with_state(control),
