@@ -2,23 +2,23 @@
 /**
  * The call view: one {@link Client} and one {@link RoomCall} (mesh or SFU, as the room has it),
  * the video grid ({@link Stage}), the controls, the people list with host controls, the chat,
- * and the status of the connection. Apart from it: the lobby's knocks (knocks.js), the chat log
- * (chat.js) and the kept guest tokens (guest-token.js).
+ * and the camera's notice. Apart from it: the connection badges and banner (status.js), the
+ * lobby's knocks (knocks.js), the chat log (chat.js) and the kept guest tokens (guest-token.js).
  */
 
 import { Client, RoomCall, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
 import { ChatLog } from './chat.js';
 import { byId, copyText, h, initials } from './dom.js';
 import { forgetToken, storeToken, storedToken } from './guest-token.js';
-import { KNOCK_DELETED, KNOCK_DENIED, KNOCK_EXPIRED, KnockList, waitForAnswer } from './knocks.js';
+import { KnockList, waitForAnswer } from './knocks.js';
 import { LevelMeter, canChooseSpeaker, describeMediaError, listDevices, openCamera } from './media.js';
 import { Stage } from './stage.js';
+import { ConnectionStatus } from './status.js';
 
 /** @typedef {import('../sdk/protocol.js').PeerInfo} PeerInfo */
 /** @typedef {import('../sdk/protocol.js').Role} Role */
 /** @typedef {import('../sdk/protocol.js').RoomMode} RoomMode */
 /** @typedef {import('../sdk/protocol.js').TransportName} TransportName */
-/** @typedef {import('../sdk/client.js').StateEvent} StateEvent */
 /** @typedef {import('../sdk/quality.js').QualitySample} QualitySample */
 
 /**
@@ -43,47 +43,7 @@ import { Stage } from './stage.js';
  * @property {string} tag
  */
 
-const TRANSPORT_LABELS = { ws: 'WebSocket', sse: 'SSE', poll: 'Long-poll' };
-const STATE_LABELS = {
-  idle: 'Idle',
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  reconnecting: 'Reconnecting…',
-  closed: 'Disconnected',
-};
 const SELF = 'self';
-
-/** A user-facing message for a failure to get into a room. */
-export function describeJoinError(/** @type {unknown} */ error) {
-  if (!(error instanceof SwitchboardError)) return `Could not join: ${error}`;
-  switch (error.code) {
-    case 'room_full':
-      return `This room is full (${error.message.replace(/^.*\((\d+) peers\).*$/, '$1')} people at most). Try again later or pick another room.`;
-    case 'forbidden':
-      if (error.message === KNOCK_DENIED) return 'A host of this room did not let you in.';
-      if (error.message === KNOCK_EXPIRED) return 'Nobody let you in in time. Try again later.';
-      if (error.message === KNOCK_DELETED) return 'This room no longer exists.';
-      if (/kick|removed you/i.test(error.message)) return 'You cannot rejoin this room: the host removed you.';
-      if (/guest access/i.test(error.message)) {
-        return 'This server does not hand out guest access. Ask the host for an invitation link.';
-      }
-      return `You may not join this room (${error.message}).`;
-    case 'unauthorized':
-      return 'Your invitation is not valid any more (expired, or for another room). Ask for a new link.';
-    case 'unreachable':
-      return 'The server cannot be reached. Check your connection and try again.';
-    case 'rate_limited':
-      return 'Too many attempts right now. Wait a few seconds and try again.';
-    case 'unavailable':
-      return 'The server is restarting. Try again in a moment.';
-    case 'invalid_message':
-      return `Invalid room or name: ${error.message}`;
-    case 'peer_taken':
-      return 'Someone in this room already uses your peer id.';
-    default:
-      return `Could not join (${error.code}): ${error.message}`;
-  }
-}
 
 export class Call {
   /** @param {CallOptions} options */
@@ -131,7 +91,6 @@ export class Call {
     /** @type {(() => void)[]} */
     this.cleanup = [];
     this.ended = false;
-    this.wasReconnecting = false;
     /** @type {string | null} */
     this.sinkId = null;
     this.announceJoins = false;
@@ -139,6 +98,7 @@ export class Call {
     this.knocks = new KnockList((ticket, admit) => void this.answerKnock(ticket, admit));
     /** The chat and the call's notices. */
     this.chat = new ChatLog(byId('chat-log'));
+    this.status = new ConnectionStatus(this);
   }
 
   /**
@@ -198,9 +158,9 @@ export class Call {
    * @param {Client} client
    */
   async waitToBeLetIn(client) {
-    this.showBanner('Waiting for a host to let you in…', 'warn');
+    this.status.showBanner('Waiting for a host to let you in…', 'warn');
     await waitForAnswer(client, this.room, this.cleanup);
-    this.hideBanner();
+    this.status.hideBanner();
   }
 
   /** The guests waiting to join, with Admit and Deny for the hosts. */
@@ -227,7 +187,7 @@ export class Call {
    */
   wire(client, rtc) {
     const on = (/** @type {() => void} */ off) => this.cleanup.push(off);
-    on(client.on('state', (e) => this.onState(e)));
+    on(client.on('state', (e) => this.status.onState(e)));
     on(
       client.on('message', (e) => {
         if (e.room !== this.room) return;
@@ -398,62 +358,7 @@ export class Call {
     on(() => globalThis.removeEventListener('pagehide', onPageHide));
   }
 
-  // ---- connection status ----
-
-  /** @param {StateEvent} e */
-  onState(e) {
-    const badge = byId('connection-badge');
-    badge.dataset.state = e.state;
-    badge.textContent = STATE_LABELS[e.state];
-    const transportBadge = byId('transport-badge');
-    const current = this.client?.transportName ?? e.transport;
-    if (current) {
-      transportBadge.textContent = TRANSPORT_LABELS[current];
-      transportBadge.dataset.transport = current;
-    }
-    if (e.state === 'reconnecting') {
-      this.wasReconnecting = true;
-      const wait = e.retryInMs ? ` in ${Math.max(1, Math.round(e.retryInMs / 1000))} s` : '';
-      const attempt = e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : '';
-      this.showBanner(`Connection lost. Reconnecting${wait}${attempt}…`, 'warn', 'Retry now', () =>
-        this.client?.reconnectNow(),
-      );
-    } else if (e.state === 'connected' && this.wasReconnecting) {
-      this.wasReconnecting = false;
-      this.showBanner('Reconnected.', 'ok');
-      const timer = setTimeout(() => {
-        if (byId('banner').dataset.kind === 'ok') this.hideBanner();
-      }, 3000);
-      this.cleanup.push(() => clearTimeout(timer));
-    } else if (e.state === 'closed' && !this.ended) {
-      const error = e.error;
-      if (error?.code === 'replaced') return; // `ended` says it
-      this.end(error ? describeJoinError(error) : 'The connection was closed.');
-    }
-  }
-
-  /**
-   * @param {string} text
-   * @param {'warn' | 'error' | 'ok'} kind
-   * @param {string} [action]
-   * @param {() => void} [onAction]
-   */
-  showBanner(text, kind, action, onAction) {
-    const banner = byId('banner');
-    banner.hidden = false;
-    banner.dataset.kind = kind;
-    byId('banner-text').textContent = text;
-    const button = byId('banner-action');
-    button.hidden = !action;
-    button.textContent = action ?? '';
-    button.onclick = onAction ?? null;
-  }
-
-  hideBanner() {
-    const banner = byId('banner');
-    banner.hidden = true;
-    banner.dataset.kind = '';
-  }
+  // ---- the camera and microphone's notice ----
 
   /** @param {string | null} message */
   showMediaNotice(message) {

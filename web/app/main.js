@@ -13,9 +13,10 @@
 
 import { AccountClient, SwitchboardError, redeemShareCode } from '../sdk/switchboard.js';
 import { AccountCard } from './account.js';
-import { Call, describeJoinError, inviteLink } from './call.js';
+import { Call, inviteLink } from './call.js';
 import { byId, copyText } from './dom.js';
 import { RoomsView } from './rooms.js';
+import { describeJoinError } from './status.js';
 
 const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const WORDS = ['amber', 'brisk', 'cedar', 'dune', 'ember', 'fjord', 'grove', 'harbor', 'indigo', 'juniper', 'kelp', 'lumen'];
