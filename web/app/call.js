@@ -5,10 +5,10 @@
  * side is, the room's media and mode, the others' mic and camera). This file owns getting in
  * (token, camera, lobby, join), turning the SDK's events into updates of the parts, the chat, and
  * leaving. The parts, each given this call: the tiles (tiles.js) on the {@link Stage}, the people
- * list and hosts' actions on a member (people.js), the quality and active-speaker timers
- * (activity.js), the connection badges and banner (status.js), the lobby's knocks (knocks.js), the
- * chat log (chat.js) and the kept guest tokens (guest-token.js). Still here: the room's media and
- * mode, the mic/camera/screen buttons and the settings dialog.
+ * list and hosts' actions on a member (people.js), the room's media and mode (host-controls.js),
+ * the quality and active-speaker timers (activity.js), the connection badges and banner
+ * (status.js), the lobby's knocks (knocks.js), the chat log (chat.js) and the kept guest tokens
+ * (guest-token.js). Still here: the mic/camera/screen buttons and the settings dialog.
  */
 
 import { Client, RoomCall, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
@@ -16,6 +16,7 @@ import { Activity } from './activity.js';
 import { ChatLog } from './chat.js';
 import { byId, copyText, h } from './dom.js';
 import { forgetToken, storeToken, storedToken } from './guest-token.js';
+import { HostControls } from './host-controls.js';
 import { KnockList, waitForAnswer } from './knocks.js';
 import { canChooseSpeaker, describeMediaError, listDevices, openCamera } from './media.js';
 import { People, SELF } from './people.js';
@@ -72,8 +73,7 @@ export class Call {
     this.ended = false;
     this.tiles = new Tiles(this, this.stage, (message) => this.settingsError(message));
     this.people = new People(this);
-    /** Whether `options.media` was asked for already (once per call). */
-    this.mediaAsked = false;
+    this.hostControls = new HostControls(this);
     this.activity = new Activity(this);
     this.status = new ConnectionStatus(this);
     /** Guests knocking on the room (hosts see them). */
@@ -208,15 +208,15 @@ export class Call {
     on(
       rtc.on('self', (self) => {
         this.self = self;
-        this.askForMedia();
+        this.hostControls.askForMedia();
         this.people.announceJoins = false;
-        this.renderHostControls();
+        this.hostControls.render();
         this.people.render();
         this.tiles.renderSelf(this.stream);
       }),
     );
     on(rtc.on('members', (members) => this.people.update(members)));
-    on(rtc.on('media', (e) => this.onMedia(e)));
+    on(rtc.on('media', (e) => this.hostControls.onMedia(e)));
     on(rtc.on('speakers', ({ peers }) => peers[0] && this.stage.setSpeaker(peers[0])));
     on(
       // What the SFU sends of a member's video: a layer (q, h, f) or why nothing.
@@ -237,7 +237,7 @@ export class Call {
         }
       }),
     );
-    on(rtc.on('mode', ({ mode }) => this.onMode(mode)));
+    on(rtc.on('mode', ({ mode }) => this.hostControls.onMode(mode)));
     on(
       rtc.on('peer', ({ peer }) => {
         this.tiles.ensure(peer, 'camera');
@@ -322,82 +322,6 @@ export class Call {
     this.renderControls();
     this.broadcastState();
     void this.fillDevices();
-  }
-
-  // ---- the room's media and mode ----
-
-  /** The host controls (hosts only), the mode note (guests only) and what follows from the mode. */
-  renderHostControls() {
-    const isHost = this.self?.role === 'host';
-    byId('host-controls').hidden = !isHost;
-    const toggle = /** @type {HTMLInputElement} */ (byId('mode-switch'));
-    toggle.checked = this.mode === 'host_only';
-    toggle.setAttribute('aria-checked', String(toggle.checked));
-    const mediaSelect = /** @type {HTMLSelectElement} */ (byId('media-select'));
-    if (this.mediaMode) mediaSelect.value = this.mediaMode;
-    byId('mode-note').hidden = isHost || this.mode !== 'host_only';
-    this.renderKnocks();
-    /** @type {HTMLInputElement} */ (byId('chat-input')).placeholder =
-      !isHost && this.mode === 'host_only' ? 'Message the hosts' : 'Message everyone';
-    this.people.render();
-  }
-
-  /**
-   * The room's media is (now) `media`, set to `media_mode` (by `by`, when a member changed it).
-   * @param {import('../sdk/room-call.js').RoomCallOnlyEvents['media']} e
-   */
-  onMedia({ media, media_mode, by }) {
-    const changed = this.media !== null && this.media !== media;
-    this.media = media;
-    this.mediaMode = media_mode;
-    const badge = byId('media-badge');
-    badge.textContent = media === 'sfu' ? 'SFU' : 'Mesh';
-    badge.dataset.media = media;
-    if (changed) this.addSystem(media === 'sfu' ? 'The call now goes through the server (SFU).' : 'The call is now direct between you (mesh).');
-    else if (by && by !== this.self?.peer) this.addSystem(`${this.people.nameOf(by)} set the media to ${media_mode}.`);
-    this.renderHostControls();
-    this.askForMedia();
-  }
-
-  /**
-   * The room's mode changed.
-   * @param {RoomMode} mode
-   */
-  onMode(mode) {
-    this.mode = mode;
-    this.renderHostControls();
-  }
-
-  /**
-   * A host sets the room's media (`mesh`, `sfu` or `auto`).
-   * @param {'mesh' | 'sfu' | 'auto'} media
-   */
-  async setMedia(media) {
-    try {
-      await this.rtc?.setMedia(media);
-    } catch (error) {
-      const why = error instanceof SwitchboardError && error.code === 'media_unavailable' ? 'this server runs no SFU' : error instanceof Error ? error.message : String(error);
-      this.addSystem(`Could not change the media: ${why}.`);
-      this.renderHostControls();
-    }
-  }
-
-  /** A host that joined with `?media=` sets the room to it once, when it differs. */
-  askForMedia() {
-    const wanted = this.options.media;
-    if (!wanted || this.mediaAsked || this.self?.role !== 'host' || this.mediaMode === null) return;
-    this.mediaAsked = true;
-    if (wanted !== this.mediaMode) void this.setMedia(wanted);
-  }
-
-  /** @param {boolean} hostOnly */
-  async setMode(hostOnly) {
-    try {
-      await this.client?.setMode(this.room, hostOnly ? 'host_only' : 'free_for_all');
-    } catch (error) {
-      this.addSystem(`Could not change the mode: ${error instanceof Error ? error.message : error}`);
-      this.renderHostControls();
-    }
   }
 
   // ---- chat ----

@@ -199,11 +199,11 @@ function wireCallControls() {
   byId('page-next').addEventListener('click', () => call?.stage.turn(1));
   byId('media-select').addEventListener('change', (e) => {
     const value = /** @type {HTMLSelectElement} */ (e.target).value;
-    if (value === 'mesh' || value === 'sfu' || value === 'auto') void call?.setMedia(value);
+    if (value === 'mesh' || value === 'sfu' || value === 'auto') void call?.hostControls.setMedia(value);
   });
   byId('mode-switch').addEventListener('change', (e) => {
     const checked = /** @type {HTMLInputElement} */ (e.target).checked;
-    void call?.setMode(checked);
+    void call?.hostControls.setMode(checked);
   });
   byId('chat-form').addEventListener('submit', (e) => {
     e.preventDefault();
