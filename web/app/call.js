@@ -6,19 +6,20 @@
  * (token, camera, lobby, join), turning the SDK's events into updates of the parts, the chat, and
  * leaving. The parts, each given this call: the tiles (tiles.js) on the {@link Stage}, the people
  * list and hosts' actions on a member (people.js), the room's media and mode (host-controls.js),
- * the quality and active-speaker timers (activity.js), the connection badges and banner
- * (status.js), the lobby's knocks (knocks.js), the chat log (chat.js) and the kept guest tokens
- * (guest-token.js). Still here: the mic/camera/screen buttons and the settings dialog.
+ * the mic/camera/screen buttons (controls.js), the quality and active-speaker timers (activity.js),
+ * the connection badges and banner (status.js), the lobby's knocks (knocks.js), the chat log
+ * (chat.js) and the kept guest tokens (guest-token.js). Still here: the settings dialog.
  */
 
 import { Client, RoomCall, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
 import { Activity } from './activity.js';
 import { ChatLog } from './chat.js';
+import { Controls } from './controls.js';
 import { byId, copyText, h } from './dom.js';
 import { forgetToken, storeToken, storedToken } from './guest-token.js';
 import { HostControls } from './host-controls.js';
 import { KnockList, waitForAnswer } from './knocks.js';
-import { canChooseSpeaker, describeMediaError, listDevices, openCamera } from './media.js';
+import { canChooseSpeaker, listDevices, openCamera } from './media.js';
 import { People, SELF } from './people.js';
 import { Stage } from './stage.js';
 import { ConnectionStatus } from './status.js';
@@ -74,6 +75,7 @@ export class Call {
     this.tiles = new Tiles(this, this.stage, (message) => this.settingsError(message));
     this.people = new People(this);
     this.hostControls = new HostControls(this);
+    this.controls = new Controls(this);
     this.activity = new Activity(this);
     this.status = new ConnectionStatus(this);
     /** Guests knocking on the room (hosts see them). */
@@ -129,7 +131,7 @@ export class Call {
     }
     this.tiles.renderSelf(this.stream);
     this.activity.start(this.stream?.getAudioTracks()[0]);
-    this.renderControls();
+    this.controls.render();
     void this.fillDevices();
   }
 
@@ -228,10 +230,10 @@ export class Call {
         if (e.self && e.muted && e.by !== this.self?.peer) {
           // A host muted this side: the SDK stopped the track; the controls say so.
           if (e.kind === 'audio') this.micOn = false;
-          else if (this.camOn) void this.toggleCamera(); // the camera goes off, light and all
+          else if (this.camOn) void this.controls.toggleCamera(); // the camera goes off, light and all
           this.addSystem(`${this.people.nameOf(e.by)} (host) turned off your ${what}. Turn it on again when you want.`);
-          this.renderControls();
-          this.broadcastState();
+          this.controls.render();
+          this.controls.broadcastState();
         } else if (!e.self && e.muted && e.by !== e.peer) {
           this.addSystem(`${this.people.nameOf(e.by)} turned off ${this.people.nameOf(e.peer)}'s ${what}.`);
         }
@@ -241,7 +243,7 @@ export class Call {
     on(
       rtc.on('peer', ({ peer }) => {
         this.tiles.ensure(peer, 'camera');
-        this.sendState(peer);
+        this.controls.sendState(peer);
         this.people.render();
       }),
     );
@@ -319,8 +321,8 @@ export class Call {
     await this.rtc?.setCameraStream(media.stream);
     this.showMediaNotice(media.error);
     this.tiles.renderSelf(this.stream);
-    this.renderControls();
-    this.broadcastState();
+    this.controls.render();
+    this.controls.broadcastState();
     void this.fillDevices();
   }
 
@@ -359,120 +361,6 @@ export class Call {
   /** @param {string} text */
   addSystem(text) {
     this.chat.system(text);
-  }
-
-  // ---- controls ----
-
-  /** The buttons' pressed state and labels, and this side's tile and list entry with them. */
-  renderControls() {
-    const mic = byId('mic-toggle');
-    mic.setAttribute('aria-pressed', String(this.micOn));
-    mic.setAttribute('aria-label', this.micOn ? 'Microphone on (click to mute)' : 'Microphone muted (click to unmute)');
-    /** @type {HTMLButtonElement} */ (mic).disabled = !this.stream?.getAudioTracks().length;
-    const cam = byId('cam-toggle');
-    cam.setAttribute('aria-pressed', String(this.camOn));
-    cam.setAttribute('aria-label', this.camOn ? 'Camera on (click to turn off)' : 'Camera off (click to turn on)');
-    const screen = byId('screen-toggle');
-    screen.setAttribute('aria-pressed', String(!!this.screen));
-    screen.setAttribute('aria-label', this.screen ? 'Stop sharing your screen' : 'Share your screen');
-    /** @type {HTMLButtonElement} */ (screen).disabled = !navigator.mediaDevices?.getDisplayMedia;
-    this.tiles.renderState(SELF);
-    this.people.render();
-  }
-
-  toggleMic() {
-    const track = this.stream?.getAudioTracks()[0];
-    if (!track) return;
-    this.micOn = !this.micOn;
-    this.rtc?.mute('audio', !this.micOn);
-    track.enabled = this.micOn;
-    this.renderControls();
-    this.broadcastState();
-  }
-
-  async toggleCamera() {
-    const rtc = this.rtc;
-    if (!rtc) return;
-    if (this.camOn) {
-      // Stop the camera (its light goes off); peers keep the sender and get no frames.
-      const track = this.stream?.getVideoTracks()[0];
-      track?.stop();
-      if (track) this.stream?.removeTrack(track);
-      await rtc.setTrack('camera', 'video', null);
-      this.camOn = false;
-    } else {
-      const videoId = /** @type {HTMLSelectElement} */ (byId('camera-select')).value || undefined;
-      const media = await openCamera({ audio: false, videoId });
-      const track = media.stream?.getVideoTracks()[0];
-      if (!track) {
-        this.showMediaNotice(media.error ?? describeMediaError({ name: 'NotFoundError' }, 'camera'));
-        return;
-      }
-      if (!this.stream) this.stream = new MediaStream();
-      this.stream.addTrack(track);
-      await rtc.setTrack('camera', 'video', track);
-      rtc.mute('video', false); // a host's mute ends when its publisher turns the camera on
-      this.camOn = true;
-      const tile = this.tiles.get(SELF, 'camera');
-      if (tile) {
-        tile.video.srcObject = this.stream;
-        void tile.video.play().catch(() => {});
-      }
-    }
-    this.renderControls();
-    this.broadcastState();
-  }
-
-  async toggleScreen() {
-    const rtc = this.rtc;
-    if (!rtc) return;
-    if (this.screen) {
-      this.stopScreen();
-      return;
-    }
-    let screen;
-    try {
-      screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-    } catch (error) {
-      if (/** @type {{name?: string}} */ (error)?.name !== 'NotAllowedError') {
-        this.addSystem(`Screen sharing failed: ${/** @type {Error} */ (error).message ?? error}`);
-      }
-      return;
-    }
-    const track = screen.getVideoTracks()[0];
-    if (!track) return;
-    this.screen = screen;
-    track.addEventListener('ended', () => this.stopScreen());
-    // Added next to the camera: every connection renegotiates.
-    await rtc.setTrack('screen', 'video', track);
-    const tile = this.tiles.ensure(SELF, 'screen');
-    tile.video.srcObject = screen;
-    void tile.video.play().catch(() => {});
-    this.tiles.renderState(SELF);
-    this.renderControls();
-  }
-
-  stopScreen() {
-    if (!this.screen) return;
-    this.screen.getTracks().forEach((t) => t.stop());
-    this.screen = null;
-    this.rtc?.removeTrack('screen', 'video');
-    this.tiles.remove(SELF, 'screen');
-    this.renderControls();
-  }
-
-  /** Tells every connected peer whether the mic and camera are on. */
-  broadcastState() {
-    for (const peer of this.rtc?.peers() ?? []) this.sendState(peer);
-  }
-
-  /** @param {string} peer */
-  sendState(peer) {
-    try {
-      this.client?.sendMessage(this.room, { kind: 'state', mic: this.micOn, cam: this.camOn }, { to: peer });
-    } catch {
-      // closed
-    }
   }
 
   // ---- devices ----
@@ -539,7 +427,7 @@ export class Call {
     await this.rtc?.setTrack('camera', 'audio', track);
     this.activity.setMic(track);
     this.settingsError(null);
-    this.renderControls();
+    this.controls.render();
   }
 
   /** @param {string} deviceId */

@@ -180,9 +180,9 @@ async function join(given = null) {
 function wireCallControls() {
   const on = (/** @type {string} */ id, /** @type {(c: Call) => void} */ act) =>
     byId(id).addEventListener('click', () => call && act(call));
-  on('mic-toggle', (c) => c.toggleMic());
-  on('cam-toggle', (c) => void c.toggleCamera());
-  on('screen-toggle', (c) => void c.toggleScreen());
+  on('mic-toggle', (c) => c.controls.toggleMic());
+  on('cam-toggle', (c) => void c.controls.toggleCamera());
+  on('screen-toggle', (c) => void c.controls.toggleScreen());
   on('leave', (c) => c.leave());
   on('copy-link', (c) => void c.copyInvite());
   on('settings-open', () => {
