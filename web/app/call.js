@@ -1,25 +1,27 @@
 // @ts-check
 /**
  * The call view: one {@link Client} and one {@link RoomCall} (mesh or SFU, as the room has it),
- * joined and wired here, and the state the view's parts share (the stream, mic and camera, who this
- * side is, the room's media and mode, the others' mic and camera). This file owns getting in
- * (token, camera, lobby, join), turning the SDK's events into updates of the parts, the chat, and
- * leaving. The parts, each given this call: the tiles (tiles.js) on the {@link Stage}, the people
- * list and hosts' actions on a member (people.js), the room's media and mode (host-controls.js),
- * the mic/camera/screen buttons (controls.js), the quality and active-speaker timers (activity.js),
- * the connection badges and banner (status.js), the lobby's knocks (knocks.js), the chat log
- * (chat.js) and the kept guest tokens (guest-token.js). Still here: the settings dialog.
+ * joined and wired here, and the state the view's parts share (the stream, mic and camera, who
+ * this side is, the room's media and mode, the others' mic and camera). This file owns getting
+ * in (token, camera, lobby, join), turning the SDK's events into updates of the parts, the chat,
+ * and leaving. The parts, each given this call: the tiles (tiles.js) on the {@link Stage}, the
+ * people list and hosts' actions on a member (people.js), the room's media and mode
+ * (host-controls.js), the mic/camera/screen buttons (controls.js), the settings dialog
+ * (devices.js), the quality and active-speaker timers (activity.js), the connection badges and
+ * banner (status.js), the lobby's knocks (knocks.js), the chat log (chat.js) and the kept guest
+ * tokens (guest-token.js).
  */
 
 import { Client, RoomCall, SwitchboardError, requestGuestToken } from '../sdk/switchboard.js';
 import { Activity } from './activity.js';
 import { ChatLog } from './chat.js';
 import { Controls } from './controls.js';
-import { byId, copyText, h } from './dom.js';
+import { Devices } from './devices.js';
+import { byId, copyText } from './dom.js';
 import { forgetToken, storeToken, storedToken } from './guest-token.js';
 import { HostControls } from './host-controls.js';
 import { KnockList, waitForAnswer } from './knocks.js';
-import { canChooseSpeaker, listDevices, openCamera } from './media.js';
+import { openCamera } from './media.js';
 import { People, SELF } from './people.js';
 import { Stage } from './stage.js';
 import { ConnectionStatus } from './status.js';
@@ -72,10 +74,11 @@ export class Call {
     /** @type {(() => void)[]} */
     this.cleanup = [];
     this.ended = false;
-    this.tiles = new Tiles(this, this.stage, (message) => this.settingsError(message));
+    this.tiles = new Tiles(this, this.stage, (message) => this.devices.showError(message));
     this.people = new People(this);
     this.hostControls = new HostControls(this);
     this.controls = new Controls(this);
+    this.devices = new Devices(this);
     this.activity = new Activity(this);
     this.status = new ConnectionStatus(this);
     /** Guests knocking on the room (hosts see them). */
@@ -132,7 +135,7 @@ export class Call {
     this.tiles.renderSelf(this.stream);
     this.activity.start(this.stream?.getAudioTracks()[0]);
     this.controls.render();
-    void this.fillDevices();
+    void this.devices.fill();
   }
 
   /**
@@ -323,7 +326,7 @@ export class Call {
     this.tiles.renderSelf(this.stream);
     this.controls.render();
     this.controls.broadcastState();
-    void this.fillDevices();
+    void this.devices.fill();
   }
 
   // ---- chat ----
@@ -361,88 +364,6 @@ export class Call {
   /** @param {string} text */
   addSystem(text) {
     this.chat.system(text);
-  }
-
-  // ---- devices ----
-
-  /** Fills the three lists, the devices in use selected. */
-  async fillDevices() {
-    const { cameras, mics, speakers } = await listDevices();
-    /**
-     * @param {string} id
-     * @param {MediaDeviceInfo[]} devices
-     * @param {string | undefined} current
-     * @param {string} fallback
-     */
-    const fill = (id, devices, current, fallback) => {
-      const select = /** @type {HTMLSelectElement} */ (byId(id));
-      select.replaceChildren(
-        ...devices.map((d, i) =>
-          h('option', { value: d.deviceId, text: d.label || `${fallback} ${i + 1}`, selected: d.deviceId === current }),
-        ),
-      );
-      select.disabled = devices.length === 0;
-    };
-    fill('camera-select', cameras, this.stream?.getVideoTracks()[0]?.getSettings().deviceId, 'Camera');
-    fill('mic-select', mics, this.stream?.getAudioTracks()[0]?.getSettings().deviceId, 'Microphone');
-    byId('speaker-field').hidden = !canChooseSpeaker() || speakers.length === 0;
-    fill('speaker-select', speakers, this.tiles.sinkId ?? undefined, 'Speaker');
-  }
-
-  /** @param {string} deviceId */
-  async chooseCamera(deviceId) {
-    if (!this.camOn) return;
-    const media = await openCamera({ audio: false, videoId: deviceId });
-    const track = media.stream?.getVideoTracks()[0];
-    if (!track) {
-      this.settingsError(media.error);
-      return;
-    }
-    const old = this.stream?.getVideoTracks()[0];
-    if (old) {
-      old.stop();
-      this.stream?.removeTrack(old);
-    }
-    this.stream?.addTrack(track);
-    await this.rtc?.setTrack('camera', 'video', track);
-    this.settingsError(null);
-  }
-
-  /** @param {string} deviceId */
-  async chooseMic(deviceId) {
-    const media = await openCamera({ video: false, audioId: deviceId });
-    const track = media.stream?.getAudioTracks()[0];
-    if (!track) {
-      this.settingsError(media.error);
-      return;
-    }
-    const old = this.stream?.getAudioTracks()[0];
-    if (old) {
-      old.stop();
-      this.stream?.removeTrack(old);
-    }
-    track.enabled = this.micOn;
-    if (!this.stream) this.stream = new MediaStream();
-    this.stream.addTrack(track);
-    await this.rtc?.setTrack('camera', 'audio', track);
-    this.activity.setMic(track);
-    this.settingsError(null);
-    this.controls.render();
-  }
-
-  /** @param {string} deviceId */
-  async chooseSpeaker(deviceId) {
-    await this.tiles.setSink(deviceId);
-  }
-
-  /**
-   * The dialog's error line (`null` hides it).
-   * @param {string | null} message
-   */
-  settingsError(message) {
-    const el = byId('settings-error');
-    el.hidden = !message;
-    el.textContent = message ?? '';
   }
 
   // ---- ending ----

@@ -186,7 +186,7 @@ function wireCallControls() {
   on('leave', (c) => c.leave());
   on('copy-link', (c) => void c.copyInvite());
   on('settings-open', () => {
-    void call?.fillDevices();
+    void call?.devices.fill();
     /** @type {HTMLDialogElement} */ (byId('settings')).showModal();
   });
   byId('side-toggle').addEventListener('click', () => {
@@ -212,13 +212,13 @@ function wireCallControls() {
     input.value = '';
   });
   byId('camera-select').addEventListener('change', (e) => {
-    void call?.chooseCamera(/** @type {HTMLSelectElement} */ (e.target).value);
+    void call?.devices.chooseCamera(/** @type {HTMLSelectElement} */ (e.target).value);
   });
   byId('mic-select').addEventListener('change', (e) => {
-    void call?.chooseMic(/** @type {HTMLSelectElement} */ (e.target).value);
+    void call?.devices.chooseMic(/** @type {HTMLSelectElement} */ (e.target).value);
   });
   byId('speaker-select').addEventListener('change', (e) => {
-    void call?.chooseSpeaker(/** @type {HTMLSelectElement} */ (e.target).value);
+    void call?.devices.chooseSpeaker(/** @type {HTMLSelectElement} */ (e.target).value);
   });
 }
 

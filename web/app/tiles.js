@@ -44,11 +44,6 @@ export class Tiles {
     this.sinkId = null;
   }
 
-  /** @returns {IterableIterator<Tile>} */
-  values() {
-    return this.tiles.values();
-  }
-
   /**
    * @param {string} peer
    * @param {string} tag
