@@ -13,9 +13,10 @@
 
 import { AccountClient, SwitchboardError, redeemShareCode } from '../sdk/switchboard.js';
 import { AccountCard } from './account.js';
-import { Call, describeJoinError, inviteLink } from './call.js';
+import { Call, inviteLink } from './call.js';
 import { byId, copyText } from './dom.js';
 import { RoomsView } from './rooms.js';
+import { describeJoinError } from './status.js';
 
 const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const WORDS = ['amber', 'brisk', 'cedar', 'dune', 'ember', 'fjord', 'grove', 'harbor', 'indigo', 'juniper', 'kelp', 'lumen'];
@@ -179,13 +180,13 @@ async function join(given = null) {
 function wireCallControls() {
   const on = (/** @type {string} */ id, /** @type {(c: Call) => void} */ act) =>
     byId(id).addEventListener('click', () => call && act(call));
-  on('mic-toggle', (c) => c.toggleMic());
-  on('cam-toggle', (c) => void c.toggleCamera());
-  on('screen-toggle', (c) => void c.toggleScreen());
+  on('mic-toggle', (c) => c.controls.toggleMic());
+  on('cam-toggle', (c) => void c.controls.toggleCamera());
+  on('screen-toggle', (c) => void c.controls.toggleScreen());
   on('leave', (c) => c.leave());
   on('copy-link', (c) => void c.copyInvite());
   on('settings-open', () => {
-    void call?.fillDevices();
+    void call?.devices.fill();
     /** @type {HTMLDialogElement} */ (byId('settings')).showModal();
   });
   byId('side-toggle').addEventListener('click', () => {
@@ -198,11 +199,11 @@ function wireCallControls() {
   byId('page-next').addEventListener('click', () => call?.stage.turn(1));
   byId('media-select').addEventListener('change', (e) => {
     const value = /** @type {HTMLSelectElement} */ (e.target).value;
-    if (value === 'mesh' || value === 'sfu' || value === 'auto') void call?.setMedia(value);
+    if (value === 'mesh' || value === 'sfu' || value === 'auto') void call?.hostControls.setMedia(value);
   });
   byId('mode-switch').addEventListener('change', (e) => {
     const checked = /** @type {HTMLInputElement} */ (e.target).checked;
-    void call?.setMode(checked);
+    void call?.hostControls.setMode(checked);
   });
   byId('chat-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -211,13 +212,13 @@ function wireCallControls() {
     input.value = '';
   });
   byId('camera-select').addEventListener('change', (e) => {
-    void call?.chooseCamera(/** @type {HTMLSelectElement} */ (e.target).value);
+    void call?.devices.chooseCamera(/** @type {HTMLSelectElement} */ (e.target).value);
   });
   byId('mic-select').addEventListener('change', (e) => {
-    void call?.chooseMic(/** @type {HTMLSelectElement} */ (e.target).value);
+    void call?.devices.chooseMic(/** @type {HTMLSelectElement} */ (e.target).value);
   });
   byId('speaker-select').addEventListener('change', (e) => {
-    void call?.chooseSpeaker(/** @type {HTMLSelectElement} */ (e.target).value);
+    void call?.devices.chooseSpeaker(/** @type {HTMLSelectElement} */ (e.target).value);
   });
 }
 
