@@ -355,3 +355,27 @@ fn when_both_offer_at_once_the_sfu_yields_and_offers_again() {
     assert!(video_numbers(&w, 1, "p0").len() >= 50, "p1 gets p0's video");
     assert!(w.clients.iter().all(|c| c.errors.is_empty()));
 }
+
+/// A frame the SFU forwards leaves in the turn that brought it, not on a later timer: writing
+/// it asks str0m for a timeout at once, and with bandwidth estimation str0m's pacer sends one
+/// packet per timeout. Left to the IO loop's timer, which wakes once a millisecond at best, a
+/// burst of n packets took n wakes (docs/benchmarks.md, "Bandwidth estimation").
+#[test]
+fn a_forwarded_keyframe_leaves_whole_without_a_timer() {
+    for bwe in [false, true] {
+        let mut w = World::with_config(2, |c| c.bwe = bwe);
+        w.connect(0, &[MediaKind::Video]);
+        w.connect(1, &[]);
+        w.run_media(2 * SECOND, &[0]);
+        let before = w.in_flight_to(1);
+
+        // 3000 bytes: three packets from the publisher, three to the subscriber.
+        w.write_frame(0, 0, true);
+        w.deliver_to_sfu();
+        let sent = w.in_flight_to(1) - before;
+        assert!(
+            sent >= 3,
+            "bwe {bwe}: the whole keyframe left at once, got {sent} datagrams"
+        );
+    }
+}
