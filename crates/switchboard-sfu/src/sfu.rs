@@ -35,7 +35,8 @@ use crate::{
 };
 
 /// How far after an `Rtc`'s clock a timeout it asks for is run at once by [`Sfu::drain`]:
-/// str0m's pacer asks for its next packet's timeout this far on (`PacerReason::Immediate`).
+/// str0m's pacer asks for its next packet's timeout this far on (`PacerReason::Immediate`), so
+/// that its clock advances between packets.
 const IMMEDIATE: Duration = Duration::from_micros(1);
 
 /// Most timeouts one [`Sfu::drain`] runs at once, so that an `Rtc` that keeps asking for one
@@ -398,12 +399,13 @@ impl Sfu {
     /// Takes a participant's output until its next timeout: datagrams go out, events wait in
     /// the work queue. Must follow every change to its `Rtc`.
     ///
-    /// A timeout that is already due, or due [`IMMEDIATE`] after the `Rtc`'s clock, is run here
-    /// rather than left to the caller's timer: writing a frame asks for one at once (the frame
-    /// is packetized on the next timeout), and with bandwidth estimation str0m's pacer sends one
-    /// packet per timeout and asks for the next a microsecond on. Left to a timer that wakes
-    /// once a millisecond at best, a subscriber's burst of n packets went out over n wakes
-    /// (docs/benchmarks.md, "Bandwidth estimation").
+    /// A timeout due just [`IMMEDIATE`] after the `Rtc`'s clock is run here rather than left
+    /// to the caller's timer: with bandwidth estimation str0m's pacer sends one packet per
+    /// timeout and asks for the next a microsecond on, and left to a timer that wakes once a
+    /// millisecond at best, a subscriber's burst of n packets went out over n wakes
+    /// (docs/benchmarks.md, "Bandwidth estimation"). A timeout already due (a frame written
+    /// asks for one, to packetize it) is left to the timer: one wake then packetizes every
+    /// frame written to the participant since, which costs less CPU than one run per frame.
     pub(crate) fn drain(&mut self, pid: Pid) {
         let Some(participant) = self.participants.get_mut(&pid) else {
             return;
@@ -420,17 +422,14 @@ impl Sfu {
             }
             match guarded(|| rtc.poll_output()) {
                 Ok(str0m::Output::Timeout(at)) => {
-                    let due = participant
-                        .clock
-                        .filter(|clock| at <= *clock + IMMEDIATE && ran < MAX_IMMEDIATE);
-                    let Some(clock) = due else {
+                    let immediate = (participant.clock)
+                        .is_some_and(|clock| at > clock && at <= clock + IMMEDIATE);
+                    if !immediate || ran == MAX_IMMEDIATE {
                         participant.next_timeout = Some(at);
                         return;
-                    };
-                    // Not earlier than the clock: str0m would ignore it. One microsecond on
-                    // per packet keeps its clock behind the wall clock, since sending a packet
-                    // takes longer than that.
-                    let at = at.max(clock);
+                    }
+                    // One microsecond on per packet keeps the Rtc's clock behind the wall
+                    // clock, since sending a packet takes longer than that.
                     participant.clock = Some(at);
                     ran += 1;
                     if let Err(reason) = guarded(|| rtc.handle_input(Input::Timeout(at))) {
