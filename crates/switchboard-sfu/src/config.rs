@@ -30,7 +30,7 @@ pub struct SfuConfig {
     pub default_downlink_bps: u64,
     /// Estimate each subscriber's downlink (str0m's transport-wide congestion control) and
     /// choose its layers by the estimate. Off: every subscriber has `default_downlink_bps`. On
-    /// by default: it adds about a sixth to the CPU per datagram and 0–2 ms to the p99 latency
+    /// by default: it adds 12–16 % to the CPU per datagram and under 2 ms to the p99 latency
     /// (docs/benchmarks.md, "Bandwidth estimation").
     pub bwe: bool,
     /// What each simulcast layer (lowest first: rid `q`, `h`, `f`) is taken to cost and its
