@@ -14,7 +14,7 @@ let server;
 let browser;
 
 before(async () => {
-  // A fixed downlink (no estimate: sfu.bwe is off by default, and an estimate would grow on
+  // A fixed downlink (no estimate: sfu.bwe is turned off, since an estimate would grow on
   // loopback) of 100 kbit/s: under the
   // lowest layer's nominal 150 kbit/s (docs/sfu.md, simulcast).
   server = await startServer({

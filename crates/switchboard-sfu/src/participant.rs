@@ -108,6 +108,9 @@ pub(crate) struct Participant {
     pub rtc: Option<Rtc>,
     /// When `rtc` next wants `handle_input(Timeout)`.
     pub next_timeout: Option<Instant>,
+    /// The latest time `rtc` was given (str0m ignores a timeout earlier than that): what
+    /// [`Sfu::drain`](crate::Sfu) measures an immediate timeout against.
+    pub clock: Option<Instant>,
     /// The tracks it publishes, by the m-line that carries them in its session.
     pub published: Vec<(Mid, TrackId)>,
     pub subscriptions: Vec<Subscription>,
@@ -142,6 +145,7 @@ impl Participant {
             peer,
             rtc: None,
             next_timeout: None,
+            clock: None,
             published: Vec::new(),
             subscriptions: Vec::new(),
             declined: HashSet::new(),
@@ -202,6 +206,9 @@ impl Participant {
         let offer =
             SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(format!("offer: {e}")))?;
         let fresh = self.rtc.is_none();
+        if fresh {
+            self.clock = Some(now);
+        }
         let rtc = self.rtc.get_or_insert_with(|| Self::new_rtc(now, config));
         let result = guarded(|| rtc.sdp_api().accept_offer(offer));
         // str0m invalidates the SFU's pending offer even when the peer's offer fails.

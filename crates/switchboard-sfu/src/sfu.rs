@@ -19,7 +19,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     net::SocketAddr,
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use str0m::{
@@ -33,6 +33,15 @@ use crate::{
     speakers::Speakers,
     track::Track,
 };
+
+/// How far after an `Rtc`'s clock a timeout it asks for is run at once by [`Sfu::drain`]:
+/// str0m's pacer asks for its next packet's timeout this far on (`PacerReason::Immediate`), so
+/// that its clock advances between packets.
+const IMMEDIATE: Duration = Duration::from_micros(1);
+
+/// Most timeouts one [`Sfu::drain`] runs at once, so that an `Rtc` that keeps asking for one
+/// cannot hold the worker: past it the rest wait for the caller's timer as before.
+const MAX_IMMEDIATE: usize = 256;
 
 /// The longest mid or stream tag an offer's `tags` may name; longer ones are ignored.
 const MAX_TAG_BYTES: usize = 32;
@@ -371,9 +380,16 @@ impl Sfu {
 
     /// Feeds one input to a participant's `Rtc` and drains it.
     fn input(&mut self, pid: Pid, input: Input) {
-        let Some(rtc) = self.participants.get_mut(&pid).and_then(|p| p.rtc.as_mut()) else {
+        let Some(participant) = self.participants.get_mut(&pid) else {
             return;
         };
+        let Some(rtc) = participant.rtc.as_mut() else {
+            return;
+        };
+        let at = match &input {
+            Input::Timeout(at) | Input::Receive(at, _) => *at,
+        };
+        participant.clock = participant.clock.max(Some(at));
         match guarded(|| rtc.handle_input(input)) {
             Ok(()) => self.drain(pid),
             Err(reason) => self.work.push_back(Work::Failed(pid, reason)),
@@ -382,6 +398,14 @@ impl Sfu {
 
     /// Takes a participant's output until its next timeout: datagrams go out, events wait in
     /// the work queue. Must follow every change to its `Rtc`.
+    ///
+    /// A timeout due just [`IMMEDIATE`] after the `Rtc`'s clock is run here rather than left
+    /// to the caller's timer: with bandwidth estimation str0m's pacer sends one packet per
+    /// timeout and asks for the next a microsecond on, and left to a timer that wakes once a
+    /// millisecond at best, a subscriber's burst of n packets went out over n wakes
+    /// (docs/benchmarks.md, "Bandwidth estimation"). A timeout already due (a frame written
+    /// asks for one, to packetize it) is left to the timer: one wake then packetizes every
+    /// frame written to the participant since, which costs less CPU than one run per frame.
     pub(crate) fn drain(&mut self, pid: Pid) {
         let Some(participant) = self.participants.get_mut(&pid) else {
             return;
@@ -389,6 +413,7 @@ impl Sfu {
         let Some(rtc) = participant.rtc.as_mut() else {
             return;
         };
+        let mut ran = 0;
         loop {
             if !rtc.is_alive() {
                 self.work
@@ -397,8 +422,20 @@ impl Sfu {
             }
             match guarded(|| rtc.poll_output()) {
                 Ok(str0m::Output::Timeout(at)) => {
-                    participant.next_timeout = Some(at);
-                    return;
+                    let immediate = (participant.clock)
+                        .is_some_and(|clock| at > clock && at <= clock + IMMEDIATE);
+                    if !immediate || ran == MAX_IMMEDIATE {
+                        participant.next_timeout = Some(at);
+                        return;
+                    }
+                    // One microsecond on per packet keeps the Rtc's clock behind the wall
+                    // clock, since sending a packet takes longer than that.
+                    participant.clock = Some(at);
+                    ran += 1;
+                    if let Err(reason) = guarded(|| rtc.handle_input(Input::Timeout(at))) {
+                        self.work.push_back(Work::Failed(pid, reason));
+                        return;
+                    }
                 }
                 Ok(str0m::Output::Transmit(t)) => self.outputs.push_back(Output::Transmit(t)),
                 Ok(str0m::Output::Event(event)) => {

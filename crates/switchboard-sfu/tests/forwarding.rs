@@ -355,3 +355,30 @@ fn when_both_offer_at_once_the_sfu_yields_and_offers_again() {
     assert!(video_numbers(&w, 1, "p0").len() >= 50, "p1 gets p0's video");
     assert!(w.clients.iter().all(|c| c.errors.is_empty()));
 }
+
+/// A forwarded frame leaves on one wake of the SFU's timer, whole: with bandwidth estimation
+/// str0m's pacer sends one packet per timeout and asks for the next a microsecond on, and the
+/// SFU runs those at once. Left to the IO loop's timer, which wakes once a millisecond at best,
+/// a burst of n packets took n wakes (docs/benchmarks.md, "Bandwidth estimation").
+#[test]
+fn a_forwarded_keyframe_leaves_whole_on_one_timer_wake() {
+    for bwe in [false, true] {
+        let mut w = World::with_config(2, |c| c.bwe = bwe);
+        w.connect(0, &[MediaKind::Video]);
+        w.connect(1, &[]);
+        w.run_media(2 * SECOND, &[0]);
+        let before = w.in_flight_to(1);
+
+        // 3000 bytes: three packets from the publisher, three to the subscriber.
+        w.write_frame(0, 0, true);
+        w.deliver_to_sfu();
+        let now = w.now;
+        w.sfu.handle_timeout(now);
+        w.pump();
+        let sent = w.in_flight_to(1) - before;
+        assert!(
+            sent >= 3,
+            "bwe {bwe}: the whole keyframe left, got {sent} datagrams"
+        );
+    }
+}

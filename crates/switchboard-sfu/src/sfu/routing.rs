@@ -385,6 +385,7 @@ impl Sfu {
         p.rtc = None;
         p.pending = None;
         p.next_timeout = None;
+        p.clock = None;
         p.subscriptions.clear();
         let room = p.room.clone();
         let published: Vec<TrackId> = p.published.iter().map(|(_, t)| t.clone()).collect();

@@ -398,6 +398,11 @@ impl World {
             self.sfu_calls.push(cpu_now() - began);
             self.pump();
         }
+        self.client_timers();
+    }
+
+    /// Runs the clients' timers that are due.
+    fn client_timers(&mut self) {
         for i in 0..self.clients.len() {
             if self.clients[i].next_timeout.is_some_and(|t| t <= self.now) {
                 self.clients[i]
@@ -407,6 +412,26 @@ impl World {
                 self.drain_client(i);
             }
         }
+    }
+
+    /// Lets the clients send what is due, then delivers the datagrams in flight to the SFU, and
+    /// only those, moving the clock to the last one's arrival: no timer of the SFU runs.
+    pub fn deliver_to_sfu(&mut self) {
+        self.client_timers();
+        let sfu = self.sfu_addr;
+        let (to_sfu, rest): (Vec<_>, Vec<_>) =
+            self.net.drain(..).partition(|p| p.destination == sfu);
+        self.net = rest.into();
+        for p in to_sfu {
+            self.now = self.now.max(p.at);
+            self.deliver(p);
+        }
+    }
+
+    /// Datagrams in flight to client `i`.
+    pub fn in_flight_to(&self, i: usize) -> usize {
+        let addr = self.clients[i].addr;
+        self.net.iter().filter(|p| p.destination == addr).count()
     }
 
     fn deliver(&mut self, p: InFlight) {
