@@ -653,6 +653,7 @@ async fn the_openapi_document_describes_every_control_route() {
         ("/v1/invites/{code}", "get"),
         ("/v1/invites/{code}/redeem", "post"),
         ("/v1/audit", "get"),
+        ("/v1/node", "get"),
     ];
     let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
