@@ -207,6 +207,9 @@ function show(e) {
 function signOut() {
   token = null;
   admin = false;
+  // Gone at once: the next account to sign in may not hold the grant.
+  $('node').hidden = true;
+  $('node').textContent = '';
   selected = null;
   clearInterval(timer);
   $('console').hidden = true;
