@@ -6,7 +6,7 @@
 
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::{MediaMode, SignalError};
+use switchboard_protocol::SignalError;
 use switchboard_store::Backend;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,6 +15,7 @@ use super::{
     Control,
     extract::{Caller, Refused},
     openapi::{Forbidden, Unauthorized},
+    rooms::Media,
 };
 
 pub(super) fn routes() -> OpenApiRouter<Control> {
@@ -90,12 +91,7 @@ async fn node(State(control): State<Control>, caller: Caller) -> Result<Json<Nod
             Backend::Postgres => "postgres",
         }
         .to_owned(),
-        media_mode: match config.media_mode {
-            MediaMode::Mesh => "mesh",
-            MediaMode::Sfu => "sfu",
-            MediaMode::Auto => "auto",
-        }
-        .to_owned(),
+        media_mode: Media::from(config.media_mode).as_str().to_owned(),
         sfu: config.sfu.udp_port.is_some(),
         cluster: cluster.map(|c| ClusterLink {
             prefix: config.redis_prefix.clone(),

@@ -49,7 +49,7 @@ pub enum Media {
 }
 
 impl Media {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Media::Mesh => "mesh",
             Media::Sfu => "sfu",
@@ -70,6 +70,16 @@ impl Media {
             Media::Mesh => MediaMode::Mesh,
             Media::Sfu => MediaMode::Sfu,
             Media::Auto => MediaMode::Auto,
+        }
+    }
+}
+
+impl From<MediaMode> for Media {
+    fn from(mode: MediaMode) -> Media {
+        match mode {
+            MediaMode::Mesh => Media::Mesh,
+            MediaMode::Sfu => Media::Sfu,
+            MediaMode::Auto => Media::Auto,
         }
     }
 }
