@@ -53,18 +53,23 @@ export class ViewBoard {
   }
 
   /**
-   * Views to send now, and when to look again (`null`: nothing waits).
+   * Views to send now, and when to look again (`null`: nothing waits). When one view is due, the
+   * views that would be due within half a debounce go with it: tiles resized together (a window
+   * resize, a new grid page) are set a few milliseconds apart, and should reach the SFU as one
+   * `subscribe` per size, not one each.
    * @param {number} now
    * @returns {{due: {peer: string, tag: string, view: View}[], wakeAt: number | null}}
    */
   poll(now) {
+    const waiting = [...this.views.values()].filter((e) => !same(e.sent, e.view));
+    const anyDue = waiting.some((e) => e.at + this.debounceMs <= now);
+    const until = anyDue ? now + this.debounceMs / 2 : now;
     const due = [];
     /** @type {number | null} */
     let wakeAt = null;
-    for (const e of this.views.values()) {
-      if (same(e.sent, e.view)) continue;
+    for (const e of waiting) {
       const at = e.at + this.debounceMs;
-      if (at <= now) due.push({ peer: e.peer, tag: e.tag, view: e.view });
+      if (at <= until) due.push({ peer: e.peer, tag: e.tag, view: e.view });
       else wakeAt = wakeAt === null ? at : Math.min(wakeAt, at);
     }
     return { due, wakeAt };

@@ -208,6 +208,19 @@ test('views: whole pixels, held still for the debounce, sent once', () => {
   assert.equal(board.poll(500).due.length, 1);
 });
 
+test('views: those set a little apart go together, those far apart do not', () => {
+  const board = new ViewBoard(100);
+  board.set('a', 'camera', { width: 10, height: 10 }, 0);
+  board.set('b', 'camera', { width: 10, height: 10 }, 30);
+  board.set('c', 'camera', { width: 10, height: 10 }, 80);
+  assert.deepEqual(board.poll(99), { due: [], wakeAt: 100 }, 'nothing early');
+  const first = board.poll(100);
+  assert.deepEqual(first.due.map((d) => d.peer), ['a', 'b'], 'b is due within half a debounce');
+  assert.equal(first.wakeAt, 180);
+  for (const d of first.due) board.sent(d.peer, d.tag, d.view);
+  assert.deepEqual(board.poll(180).due.map((d) => d.peer), ['c']);
+});
+
 test('layers: paused rids off, active ones on, the rest untouched', () => {
   const encodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
   const off = applyLayers(encodings, ['q'], ['h', 'f']);
