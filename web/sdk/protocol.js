@@ -173,12 +173,14 @@ export async function errorFromResponse(response) {
   } catch {
     // not JSON
   }
+  // A status alone names the most general code it can mean: a bare 409 (a proxy's, say) is a
+  // `conflict`, not the `room_full` only a join's answer can be.
   const byStatus = /** @type {Record<number, string>} */ ({
     400: 'invalid_message',
     401: 'unauthorized',
     403: 'forbidden',
     404: 'not_found',
-    409: 'room_full',
+    409: 'conflict',
     410: 'session_expired',
     408: 'request_timeout',
     413: 'payload_too_large',

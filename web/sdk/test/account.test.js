@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AccountClient, REFRESH_KEY, REFRESH_MARGIN_MS } from '../account.js';
-import { SwitchboardError } from '../protocol.js';
+import { SwitchboardError, errorFromResponse } from '../protocol.js';
 
 const ACCOUNT = { id: 'u1', username: 'ann', display_name: 'Ann', admin: false, created_at: 1 };
 
@@ -196,4 +196,12 @@ test('errors carry the server\'s code, and a 429 its Retry-After', async () => {
   server.scripted.set('POST /v1/accounts', [new Response('{"error":{"code":"conflict","message":"username taken"}}', { status: 409 })]);
   await assert.rejects(c.register({ username: 'ann', password: 'right password' }), (e) => e instanceof SwitchboardError && e.code === 'conflict');
   assert.equal(c.signedIn, false);
+});
+
+test('an answer without an error body is named by its status alone', async () => {
+  const bare = async (/** @type {number} */ status, /** @type {string} */ body) => (await errorFromResponse(new Response(body, { status })));
+  const conflict = await bare(409, '');
+  assert.deepEqual([conflict.code, conflict.status, conflict.message], ['conflict', 409, 'HTTP 409']);
+  assert.equal((await bare(503, '<html>bad gateway</html>')).code, 'unavailable');
+  assert.equal((await bare(418, '')).code, 'internal');
 });
