@@ -13,11 +13,20 @@
  *   exponential backoff and jitter; if the session expired meanwhile, starts a new one and joins its
  *   rooms again (`session_reset`).
  * - Stamps `ts` with the server's clock (offset taken from `hello.ts`).
+ *
+ * The rules it follows are plain objects without IO, each tested on its own: the seqs both ways
+ * and what waits for confirmation (`session-seq.js`), requests and their answers (`requests.js`),
+ * when to ping and when a transport is dead (`liveness.js`), and which event each server message
+ * becomes (`client-events.js`). This file is the IO: transports, timers, reconnects.
  */
 
 import { Backoff } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { SwitchboardError } from './protocol.js';
+import { eventOf } from './client-events.js';
+import { Liveness } from './liveness.js';
+import { Requests } from './requests.js';
+import { SessionSeq } from './session-seq.js';
 import { TRANSPORTS } from './transports.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
@@ -25,18 +34,12 @@ import { TRANSPORTS } from './transports.js';
 /** @typedef {import('./protocol.js').TransportName} TransportName */
 /** @typedef {import('./protocol.js').HelloPayload} HelloPayload */
 /** @typedef {import('./protocol.js').JoinedPayload} JoinedPayload */
-/** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
 /** @typedef {import('./protocol.js').RoomMode} RoomMode */
 /** @typedef {import('./protocol.js').MediaMode} MediaMode */
-/** @typedef {import('./protocol.js').PostResult} PostResult */
 /** @typedef {import('./transports.js').Transport} Transport */
 /** @typedef {import('./transports.js').TransportContext} TransportContext */
-/** @typedef {import('./transports.js').TransportEnd} TransportEnd */
 
-/**
- * @typedef {'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed'} ConnectionState
- */
-
+/** @typedef {import('./client-events.js').ConnectionState} ConnectionState */
 /**
  * @typedef {object} ClientOptions
  * @property {string | (() => string | Promise<string>)} token The JWT, or a function returning one
@@ -60,75 +63,11 @@ import { TRANSPORTS } from './transports.js';
  *   Replaces transport implementations (tests).
  */
 
-/**
- * @typedef {object} StateEvent
- * @property {ConnectionState} state
- * @property {TransportName | null} transport The transport in use or being tried.
- * @property {string | null} session
- * @property {number} [attempt] Reconnect round, from 1.
- * @property {number} [retryInMs] When reconnecting: delay before the next round.
- * @property {string} [reason] Why the state changed.
- * @property {SwitchboardError} [error] The error that caused it, if any.
- */
+/** @typedef {import('./client-events.js').StateEvent} StateEvent */
+/** @typedef {import('./client-events.js').ClientEvents} ClientEvents */
+/** @typedef {import('./client-events.js').SignalEvent} SignalEvent */
+/** @typedef {import('./client-events.js').MediaEvent} MediaEvent */
 
-/**
- * @typedef {{room: string} & JoinedPayload} JoinedEvent
- * @typedef {{room: string} & PeerInfo} PeerJoinedEvent
- * @typedef {{room: string, peer: string, reason: string}} PeerLeftEvent
- * @typedef {{room: string, reason: string, by?: string}} LeftEvent
- * @typedef {{room: string, from: string, payload: any, id?: string}} MessageEvent
- * @typedef {{type: 'offer' | 'answer' | 'candidate' | 'call_start' | 'call_end', room: string, from: string, payload: any}} SignalEvent
- * @typedef {{room: string, mode: RoomMode, by: string}} ModeChangedEvent
- * @typedef {{room: string, media: 'mesh' | 'sfu', media_mode: MediaMode, by?: string}} MediaChangedEvent
- * @typedef {{type: 'track_map' | 'track_published' | 'track_unpublished' | 'track_state' | 'stream_state' | 'layers' | 'speakers', room: string, payload: any}} MediaEvent
- * @typedef {{previous: string | null, session: string}} SessionResetEvent
- */
-
-/**
- * Events of a {@link Client}.
- * @typedef {object} ClientEvents
- * @property {StateEvent} state Connection state or transport changed.
- * @property {HelloPayload} hello A session started or resumed (`resumed`).
- * @property {JoinedEvent} joined This session joined a room (also after a `session_reset`).
- * @property {PeerJoinedEvent} peer_joined
- * @property {PeerLeftEvent} peer_left
- * @property {LeftEvent} left This session left a room (its own `leave`, or kicked).
- * @property {MessageEvent} message App data or chat from a peer.
- * @property {{room: string, ticket: string, name?: string}} knock A guest waits to enter (hosts).
- * @property {{room: string, ticket: string, outcome: string, by?: string}} knock_ended A knock is
- *   over: `admitted`, `denied`, `expired` or `left` (hosts).
- * @property {{room: string, token: string}} admitted This lobby session was let in: `join` now.
- * @property {{room: string, reason: string}} denied This lobby session was turned away:
- *   `denied`, `expired` or `deleted`.
- * @property {{room: string, payload: any}} announcement A message from the server itself to the
- *   room (its owner's `POST /v1/rooms/{room}/messages`).
- * @property {SignalEvent} signal offer, answer, candidate, call_start or call_end from a peer.
- * @property {ModeChangedEvent} mode_changed
- * @property {MediaChangedEvent} media_changed The room's media setting or effective media
- *   changed (`auto` switches between mesh and SFU as members come and go).
- * @property {MediaEvent} media What the SFU tells about the room's tracks (SFU rooms).
- * @property {{room: string, reason: string}} room_closed
- * @property {{room: string, reason: string}} replaced Another session of this user took over.
- * @property {{code: string, message: string}} warning
- * @property {SwitchboardError} error A server `error` no request was waiting for, or a fatal error.
- * @property {SessionResetEvent} session_reset The old session could not be resumed; a new one
- *   started and rooms are being joined again. Peer connections should be rebuilt.
- * @property {ServerMessage} server_message Every server message, after dedupe.
- */
-
-/**
- * @typedef {object} PendingRequest
- * @property {(msg: ServerMessage) => void} resolve
- * @property {(error: SwitchboardError) => void} reject
- * @property {(msg: ServerMessage) => boolean} matches
- * @property {ReturnType<typeof setTimeout>} timer
- * @property {number} seq
- */
-
-const RELAYED = new Set(['offer', 'answer', 'candidate', 'call_start', 'call_end', 'message']);
-
-/** What the SFU tells members besides SDP (docs/protocol.md, "SFU rooms"), emitted as `media`. */
-const MEDIA = new Set(['track_map', 'track_published', 'track_unpublished', 'track_state', 'stream_state', 'layers', 'speakers']);
 
 /** @extends {Emitter<ClientEvents>} */
 export class Client extends Emitter {
@@ -176,29 +115,22 @@ export class Client extends Emitter {
     this._sessionDead = false;
     this._closed = false;
     this._connected = false;
-    this._lastSeq = 0;
-    this._acked = 0;
-    this._seq = 0;
-    /** Unconfirmed client messages, by increasing seq. @type {ClientMessage[]} */
-    this._pending = [];
-    /** @type {Map<string, PendingRequest>} */
-    this._requests = new Map();
-    this._idPrefix = Math.random().toString(36).slice(2, 8);
-    this._nextId = 0;
+    /** Seqs both ways and the unconfirmed client messages. */
+    this._seqs = new SessionSeq();
+    /** Requests waiting for their answers. */
+    this._requests = new Requests(this.requestTimeoutMs);
     /** Rooms this session is in or joining, with what to rejoin them with. @type {Map<string, {peer?: string, meta?: any}>} */
     this._rooms = new Map();
     /** @type {string | null} */
     this._token = null;
     /** The room token of a lobby session once a host admitted it. @type {string | null} */
     this._admittedToken = null;
-    this._lastHeard = 0;
-    /** @type {{id: string, seq: number, at: number} | null} */
-    this._ping = null;
+    /** Pings and their pongs. */
+    this._alive = new Liveness(this.pingIntervalMs, this.pongTimeoutMs);
     /** @type {ReturnType<typeof setTimeout> | null} */
     this._ackTimer = null;
     /** @type {ReturnType<typeof setInterval> | null} */
     this._liveness = null;
-    this._lastCheck = 0;
     /** @type {(() => void) | null} */
     this._wake = null;
     /** @type {Promise<void> | null} */
@@ -352,7 +284,7 @@ export class Client extends Emitter {
   send(type, fields = {}) {
     if (this._closed) throw new SwitchboardError('closed', 'the client is closed');
     const msg = this._make(type, fields);
-    this._pending.push(msg);
+    this._seqs.keep(msg);
     if (this._connected) this._transmit([msg]);
     return msg.seq;
   }
@@ -366,22 +298,7 @@ export class Client extends Emitter {
    * @returns {Promise<ServerMessage>}
    */
   request(type, fields, matches) {
-    const id = `${this._idPrefix}-${++this._nextId}`;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this._requests.delete(id);
-        reject(new SwitchboardError('timeout', `no answer to ${type} within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
-      let seq = 0;
-      try {
-        seq = this.send(type, { ...fields, id });
-      } catch (error) {
-        clearTimeout(timer);
-        reject(error);
-        return;
-      }
-      this._requests.set(id, { resolve, reject, matches, timer, seq });
-    });
+    return this._requests.start(type, matches, (id) => this.send(type, { ...fields, id }));
   }
 
   /** Skips the current backoff delay and reconnects now (also done on the browser's `online`). */
@@ -417,14 +334,7 @@ export class Client extends Emitter {
    * @returns {ClientMessage}
    */
   _make(type, fields = {}) {
-    /** @type {ClientMessage} */
-    const msg = { type, seq: ++this._seq, ts: this.now() };
-    for (const [k, v] of Object.entries(fields)) {
-      if (v !== undefined && k !== 'seq' && k !== 'ts' && k !== 'type') {
-        /** @type {any} */ (msg)[k] = v;
-      }
-    }
-    return msg;
+    return this._seqs.make(type, fields, this.now());
   }
 
   /** @param {ClientMessage[]} messages */
@@ -523,7 +433,7 @@ export class Client extends Emitter {
       const transport = new Cls(this._context(token));
       this.transport = transport;
       try {
-        await transport.start(resume ? { resume, lastSeq: this._lastSeq } : {});
+        await transport.start(resume ? { resume, lastSeq: this._seqs.received } : {});
       } catch (e) {
         transport.close();
         if (this.transport === transport) this.transport = null;
@@ -562,7 +472,7 @@ export class Client extends Emitter {
       }
       this.backoff.reset();
       this.transportName = transport.name;
-      this._lastHeard = this._lastCheck = Date.now();
+      this._alive.started(Date.now());
       if (!this._liveness) this._liveness = setInterval(() => this._checkLiveness(), 1000);
       this._setState('connected', { reason: this._resumed ? 'resumed' : 'new session' });
       return transport;
@@ -581,8 +491,8 @@ export class Client extends Emitter {
       token,
       openTimeoutMs: this.openTimeoutMs,
       onMessage: (msg) => this._receive(msg),
-      onPosted: (batch, results) => this._posted(batch, results),
-      lastSeq: () => this._lastSeq,
+      onPosted: (batch, results) => this._seqs.posted(batch, results),
+      lastSeq: () => this._seqs.received,
       makeMessage: (type, fields) => this._make(type, fields),
       WebSocket: options.WebSocket,
       EventSource: options.EventSource,
@@ -594,7 +504,7 @@ export class Client extends Emitter {
   _detach() {
     this._connected = false;
     this.transport = null;
-    this._ping = null;
+    this._alive.ended();
     if (this._liveness) clearInterval(this._liveness);
     this._liveness = null;
     if (this._ackTimer) clearTimeout(this._ackTimer);
@@ -620,11 +530,7 @@ export class Client extends Emitter {
     this.reconnectNow();
     globalThis.removeEventListener?.('online', this._onOnline);
     globalThis.removeEventListener?.('offline', this._onOffline);
-    for (const [id, request] of this._requests) {
-      clearTimeout(request.timer);
-      request.reject(error ?? new SwitchboardError('closed', reason));
-      this._requests.delete(id);
-    }
+    this._requests.failAll(error ?? new SwitchboardError('closed', reason));
     this._setState(state, { reason, error });
   }
 
@@ -634,17 +540,16 @@ export class Client extends Emitter {
    */
   _receive(msg) {
     if (this._closed || !msg || typeof msg !== 'object') return;
-    this._lastHeard = Date.now();
+    this._alive.heard(Date.now());
     if (msg.type === 'hello') {
       this._hello(msg);
       return;
     }
     if (typeof msg.seq === 'number' && msg.seq > 0) {
-      if (msg.seq <= this._lastSeq) {
+      if (!this._seqs.receive(msg.seq)) {
         this.stats.duplicates += 1;
         return;
       }
-      this._lastSeq = msg.seq;
       this._scheduleAck();
     }
     this.stats.received += 1;
@@ -660,24 +565,22 @@ export class Client extends Emitter {
     const resumed = this.session !== null && hello.session === this.session && !this._sessionDead;
     if (resumed) {
       this.stats.resumes += 1;
-      this._lastSeq = Math.max(this._lastSeq, msg.seq);
-      this._confirm(hello.last_client_seq);
-      if (this._seq < hello.last_client_seq) this._seq = hello.last_client_seq;
+      this._seqs.resumed(msg.seq, hello.last_client_seq);
     } else {
       const previous = this.session;
       this.session = hello.session;
       this._sessionDead = false;
-      this._lastSeq = msg.seq;
-      this._acked = 0;
+      this._seqs.started(msg.seq);
       this.stats.sessions += 1;
       if (previous !== null) this._reset(previous, hello.last_client_seq);
     }
     if (hello.peer) this.peer = hello.peer;
     this._resumed = resumed;
     this._connected = true;
-    if (this._pending.length > 0) {
-      this.stats.resent += resumed ? this._pending.length : 0;
-      this._transmit([...this._pending]);
+    const { pending } = this._seqs;
+    if (pending.length > 0) {
+      this.stats.resent += resumed ? pending.length : 0;
+      this._transmit([...pending]);
     }
     this.emit('hello', { ...hello, resumed });
   }
@@ -690,58 +593,31 @@ export class Client extends Emitter {
    */
   _reset(previous, lastClientSeq) {
     const joins = new Map();
-    for (const m of this._pending) {
-      if (m.type === 'join' && m.room && m.id && this._requests.has(m.id)) joins.set(m.room, m);
+    for (const m of this._seqs.abandon(lastClientSeq)) {
+      if (m.type === 'join' && m.room && m.id && this._requests.waiting(m.id)) joins.set(m.room, m);
     }
-    this._pending = [];
-    this._seq = lastClientSeq;
-    for (const [id, request] of this._requests) {
-      if ([...joins.values()].some((m) => m.id === id)) continue;
-      clearTimeout(request.timer);
-      request.reject(new SwitchboardError('session_reset', 'the session was lost and started over'));
-      this._requests.delete(id);
-    }
+    const rejoining = new Set([...joins.values()].map((m) => m.id));
+    this._requests.failAll(new SwitchboardError('session_reset', 'the session was lost and started over'), (id) =>
+      rejoining.has(id),
+    );
     this.emit('session_reset', { previous, session: /** @type {string} */ (this.session) });
     for (const [room, state] of this._rooms) {
       if (joins.has(room)) continue;
       const payload = {};
       if (state.peer) Object.assign(payload, { peer: state.peer });
       if (state.meta !== undefined) Object.assign(payload, { meta: state.meta });
-      this._pending.push(this._make('join', { room, payload }));
+      this._seqs.keep(this._make('join', { room, payload }));
     }
     for (const m of joins.values()) {
       const again = this._make('join', { room: m.room, id: m.id, payload: m.payload });
-      const request = this._requests.get(/** @type {string} */ (m.id));
-      if (request) request.seq = again.seq;
-      this._pending.push(again);
-    }
-  }
-
-  /**
-   * Drops unconfirmed messages up to and including `seq`: the server has them.
-   * @param {number} seq
-   */
-  _confirm(seq) {
-    if (this._pending.length && this._pending[0].seq <= seq) {
-      this._pending = this._pending.filter((m) => m.seq > seq);
-    }
-  }
-
-  /**
-   * @param {ClientMessage[]} batch
-   * @param {PostResult[]} results
-   */
-  _posted(batch, results) {
-    // Accepted or refused, each was received (a `duplicate_seq` means an earlier copy was).
-    const seqs = new Set(batch.map((m) => m.seq));
-    if (Array.isArray(results) && results.length === batch.length) {
-      this._pending = this._pending.filter((m) => !seqs.has(m.seq));
+      this._requests.resent(/** @type {string} */ (m.id), again.seq);
+      this._seqs.keep(again);
     }
   }
 
   _scheduleAck() {
     if (this.transport?.name === 'poll') return; // `after` acknowledges
-    if (this._lastSeq - this._acked >= this.ackEvery) {
+    if (this._seqs.ackDue(this.ackEvery)) {
       this._sendAck();
     } else if (!this._ackTimer) {
       this._ackTimer = setTimeout(() => this._sendAck(), this.ackDelayMs);
@@ -751,38 +627,26 @@ export class Client extends Emitter {
   _sendAck() {
     if (this._ackTimer) clearTimeout(this._ackTimer);
     this._ackTimer = null;
-    if (!this._connected || this._lastSeq <= this._acked) return;
-    this._acked = this._lastSeq;
+    if (!this._connected) return;
+    const seq = this._seqs.takeAck();
+    if (seq === null) return;
     // Not kept for resending: a later ack (or the resume's last_seq) covers a lost one.
-    this._transmit([this._make('ack', { payload: { seq: this._lastSeq } })]);
+    this._transmit([this._make('ack', { payload: { seq } })]);
   }
 
   _checkLiveness() {
-    const now = Date.now();
-    const late = now - this._lastCheck > 3000; // timers were throttled: judge next time
-    this._lastCheck = now;
-    if (!this._connected || late) {
-      if (late && this._ping) this._ping.at = now;
-      return;
-    }
-    if (this._ping) {
-      if (now - this._ping.at > this.pongTimeoutMs) {
-        this._ping = null;
-        // The run loop sees the transport end and resumes the session.
-        this.transport?.abandon('no answer to a ping');
-      }
-      return;
-    }
-    // Ping when idle, and when many sent messages wait: a pong confirms everything before it.
-    if (now - this._lastHeard >= this.pingIntervalMs || this._pending.length >= 16) this._pingNow();
+    const verdict = this._alive.check(Date.now(), this._seqs.pending.length);
+    // The run loop sees the transport end and resumes the session.
+    if (verdict === 'dead') this.transport?.abandon('no answer to a ping');
+    else if (verdict === 'ping') this._pingNow();
   }
 
   /** Sends a ping now, unless one is outstanding; no pong within `pongTimeoutMs` ends the transport. */
   _pingNow() {
-    if (!this._connected || this._ping || this._closed) return;
-    const id = `${this._idPrefix}-p${++this._nextId}`;
+    if (!this._connected || this._alive.ping || this._closed) return;
+    const id = this._requests.newId('p');
     const ping = this._make('ping', { id });
-    this._ping = { id, seq: ping.seq, at: Date.now() };
+    this._alive.pinged(id, ping.seq, Date.now());
     this._transmit([ping]);
   }
 
@@ -793,90 +657,30 @@ export class Client extends Emitter {
     this.emit('server_message', msg);
     // Replies to our requests (relayed messages carry the sender's id, so never match those).
     if (msg.id && !msg.from) {
-      if (this._ping && msg.type === 'pong' && msg.id === this._ping.id) {
-        this._confirm(this._ping.seq);
-        this._ping = null;
-      }
-      const request = this._requests.get(msg.id);
-      if (request && (msg.type === 'error' || request.matches(msg))) {
-        this._requests.delete(msg.id);
-        clearTimeout(request.timer);
-        this._confirm(request.seq);
-        if (msg.type === 'error') {
-          request.reject(SwitchboardError.fromMessage(msg));
-          return; // the request's caller handles it
-        }
-        request.resolve(msg);
+      const pinged = msg.type === 'pong' ? this._alive.pong(msg.id) : null;
+      if (pinged !== null) this._seqs.confirm(pinged);
+      const answered = this._requests.answer(msg);
+      if (answered) {
+        this._seqs.confirm(answered.seq);
+        if (answered.error) return; // the request's caller handles it
       }
     }
-    if (msg.type === 'error' && typeof p.client_seq === 'number') this._confirm(p.client_seq);
+    if (msg.type === 'error' && typeof p.client_seq === 'number') this._seqs.confirm(p.client_seq);
     switch (msg.type) {
       case 'joined':
         if (p.peer) this.peer = p.peer;
         if (!this._rooms.has(room)) this._rooms.set(room, { peer: p.peer });
-        this.emit('joined', { room, ...p });
-        break;
-      case 'peer_joined':
-        this.emit('peer_joined', { room, ...p });
-        break;
-      case 'peer_left':
-        this.emit('peer_left', { room, peer: p.peer, reason: p.reason });
         break;
       case 'left':
-        this._rooms.delete(room);
-        this.emit('left', { room, reason: p.reason ?? 'left', by: p.by });
-        break;
-      case 'mode_changed':
-        this.emit('mode_changed', { room, mode: p.mode, by: p.by });
-        break;
-      case 'media_changed':
-        this.emit('media_changed', { room, media: p.media, media_mode: p.media_mode, by: p.by });
-        break;
       case 'room_closed':
-        this._rooms.delete(room);
-        this.emit('room_closed', { room, reason: p.reason });
-        break;
       case 'replaced':
         this._rooms.delete(room);
-        this.emit('replaced', { room, reason: p.reason });
-        break;
-      case 'warning':
-        this.emit('warning', { code: p.code, message: p.message });
-        break;
-      case 'error':
-        // A duplicate_seq answers a message resent after an unanswered POST: the server had it.
-        if (p.code !== 'duplicate_seq') this.emit('error', SwitchboardError.fromMessage(msg));
-        break;
-      case 'message':
-        this.emit('message', { room, from: /** @type {string} */ (msg.from), payload: p, id: msg.id });
-        break;
-      case 'announcement':
-        this.emit('announcement', { room, payload: p });
-        break;
-      case 'knock':
-        this.emit('knock', { room, ticket: p.ticket, name: p.name });
-        break;
-      case 'knock_ended':
-        this.emit('knock_ended', { room, ticket: p.ticket, outcome: p.outcome, by: p.by });
         break;
       case 'admitted':
         this._admittedToken = p.token;
-        this.emit('admitted', { room, token: p.token });
         break;
-      case 'denied':
-        this.emit('denied', { room, reason: p.reason });
-        break;
-      default:
-        if (MEDIA.has(msg.type)) {
-          this.emit('media', { type: /** @type {MediaEvent['type']} */ (msg.type), room, payload: p });
-        } else if (RELAYED.has(msg.type) && msg.from) {
-          this.emit('signal', {
-            type: /** @type {SignalEvent['type']} */ (msg.type),
-            room,
-            from: msg.from,
-            payload: p,
-          });
-        }
     }
+    const event = eventOf(msg);
+    if (event) this.emit(event.name, event.event);
   }
 }

@@ -179,11 +179,11 @@ test('a pong confirms what was sent before its ping; POST results confirm each m
   const ping = t.sent.find((m) => m.type === 'ping');
   c.sendMessage('r', { n: 3 });
   t.deliver({ type: 'pong', seq: 2, id: ping.id });
-  assert.deepEqual(c._pending.map((m) => m.payload?.n), [3]);
+  assert.deepEqual(c._seqs.pending.map((m) => m.payload?.n), [3]);
   c.ctx = null;
-  const [m3] = c._pending;
+  const [m3] = c._seqs.pending;
   t.ctx.onPosted([m3], [{ accepted: false, error: { code: 'forbidden', message: 'no' } }]);
-  assert.equal(c._pending.length, 0);
+  assert.equal(c._seqs.pending.length, 0);
   c.close();
 });
 
