@@ -15,6 +15,7 @@
 
 import { Emitter } from './emitter.js';
 import { Mesh } from './mesh.js';
+import { joinListening, setCameraStream } from './room-engine.js';
 import { SfuCall } from './sfu.js';
 
 /** @typedef {import('./client.js').Client} Client */
@@ -83,13 +84,7 @@ export class RoomCall extends Emitter {
    * @returns {Promise<JoinedPayload>}
    */
   async join(options = {}) {
-    this._listen();
-    try {
-      return await this.client.join(this.room, options);
-    } catch (error) {
-      this._unlisten();
-      throw error;
-    }
+    return joinListening(this, options);
   }
 
   /**
@@ -104,10 +99,7 @@ export class RoomCall extends Emitter {
 
   /** @param {MediaStream} stream */
   async setCameraStream(stream) {
-    await Promise.all([
-      this.setTrack('camera', 'audio', stream.getAudioTracks()[0] ?? null),
-      this.setTrack('camera', 'video', stream.getVideoTracks()[0] ?? null),
-    ]);
+    await setCameraStream(this, stream);
   }
 
   /**

@@ -24,6 +24,46 @@ import { Emitter } from './emitter.js';
  */
 
 /**
+ * What a call that joins its room and takes a camera has: an engine, or a {@link RoomCall} over
+ * engines.
+ * @typedef {object} Call
+ * @property {Client} client
+ * @property {string} room
+ * @property {() => void} _listen
+ * @property {() => void} _unlisten
+ * @property {(tag: string, kind: 'audio' | 'video', track: MediaStreamTrack | null) => Promise<void>} setTrack
+ */
+
+/**
+ * Joins `call`'s room, listening to the client from before the request, so nothing the join
+ * causes is missed, and not at all once it fails.
+ * @param {Call} call
+ * @param {{peer?: string, meta?: any}} options
+ * @returns {Promise<JoinedPayload>}
+ */
+export async function joinListening(call, options) {
+  call._listen();
+  try {
+    return await call.client.join(call.room, options);
+  } catch (error) {
+    call._unlisten();
+    throw error;
+  }
+}
+
+/**
+ * Sets `call`'s camera and microphone from a `getUserMedia` stream (tag `camera`).
+ * @param {Call} call
+ * @param {MediaStream} stream
+ */
+export async function setCameraStream(call, stream) {
+  await Promise.all([
+    call.setTrack('camera', 'audio', stream.getAudioTracks()[0] ?? null),
+    call.setTrack('camera', 'video', stream.getVideoTracks()[0] ?? null),
+  ]);
+}
+
+/**
  * @template {MeshEvents} Events
  * @extends {Emitter<Events>}
  */
@@ -58,13 +98,7 @@ export class RoomEngine extends Emitter {
    * @returns {Promise<JoinedPayload>}
    */
   async join(options = {}) {
-    this._listen();
-    try {
-      return await this.client.join(this.room, options);
-    } catch (error) {
-      this._unlisten();
-      throw error;
-    }
+    return joinListening(this, options);
   }
 
   /**
@@ -91,10 +125,7 @@ export class RoomEngine extends Emitter {
    * @param {MediaStream} stream
    */
   async setCameraStream(stream) {
-    await Promise.all([
-      this.setTrack('camera', 'audio', stream.getAudioTracks()[0] ?? null),
-      this.setTrack('camera', 'video', stream.getVideoTracks()[0] ?? null),
-    ]);
+    await setCameraStream(this, stream);
   }
 
   /**
