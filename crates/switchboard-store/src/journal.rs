@@ -45,9 +45,12 @@ pub trait JournalStore: Send + Sync + 'static {
     /// Removes an entry (delivered, or given up); whether it was there.
     async fn remove_webhook(&self, id: i64) -> Result<bool>;
 
-    /// Counts a failed attempt of an entry, sets when to try it again, and gives back its lease
-    /// (the retry goes to whichever node claims it first once it is due).
-    async fn retry_webhook(&self, id: i64, next_at: i64) -> Result<()>;
+    /// Counts a failed attempt of an entry `holder` leased, sets when to try it again, and gives
+    /// back the lease (the retry goes to whichever node claims it first once it is due). Whether
+    /// `holder` still held it: a holder whose lease ran out while it tried, and whose entry
+    /// another holder claimed since, changes nothing, since the attempt and its schedule are now
+    /// the other holder's.
+    async fn retry_webhook(&self, holder: &str, id: i64, next_at: i64) -> Result<bool>;
 
     /// Entries waiting in the outbox.
     async fn webhook_depth(&self) -> Result<i64>;

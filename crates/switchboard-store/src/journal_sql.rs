@@ -178,16 +178,17 @@ macro_rules! journal_impl {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn retry_webhook(&self, id: i64, next_at: i64) -> Result<()> {
-                sqlx::query(
+            async fn retry_webhook(&self, holder: &str, id: i64, next_at: i64) -> Result<bool> {
+                let done = sqlx::query(
                     "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = $2, \
-                     leased_by = NULL, lease_until = NULL WHERE id = $1",
+                     leased_by = NULL, lease_until = NULL WHERE id = $1 AND leased_by = $3",
                 )
                 .bind(id)
                 .bind(next_at)
+                .bind(holder)
                 .execute(&self.pool)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() > 0)
             }
 
             async fn webhook_depth(&self) -> Result<i64> {

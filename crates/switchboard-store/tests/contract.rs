@@ -566,7 +566,12 @@ mod cases {
         );
 
         // A failed head holds its stream back, and the stream's next due time is the head's.
-        store.retry_webhook(due[0].id, NOW + 500).await.unwrap();
+        assert!(
+            store
+                .retry_webhook("n1", due[0].id, NOW + 500)
+                .await
+                .unwrap()
+        );
         let due = store
             .claim_webhooks("n1", NOW + 1, NOW + 1 + 60_000, 10)
             .await

@@ -78,12 +78,24 @@ async fn a_leased_stream_waits_for_its_node(db: Option<TestDb>) {
         .claim_webhooks("a", NOW + LEASE + 3, NOW + 2 * LEASE, 10)
         .await
         .unwrap()[1];
-    a.retry_webhook(r2.id, NOW + LEASE + 10).await.unwrap();
+    assert!(a.retry_webhook("a", r2.id, NOW + LEASE + 10).await.unwrap());
     assert_eq!(
         claimed(&b, "b", NOW + LEASE + 9).await,
         Vec::<String>::new()
     );
     assert_eq!(claimed(&b, "b", NOW + LEASE + 10).await, ["msg_r2_1"]);
+
+    // b's lease runs out mid-attempt and a claims the entry: b's late failure changes nothing
+    // (the attempt is a's now), and a's lease stands.
+    let late = NOW + LEASE + 10 + LEASE + 1;
+    assert_eq!(claimed(&a, "a", late).await, ["msg_r1_2", "msg_r2_1"]);
+    assert!(!b.retry_webhook("b", r2.id, late + 1_000).await.unwrap());
+    assert_eq!(
+        claimed(&b, "b", late + 1).await,
+        Vec::<String>::new(),
+        "still a's"
+    );
+    assert_eq!(claimed(&a, "a", late + 1).await, ["msg_r1_2", "msg_r2_1"]);
     db.remove().await;
 }
 

@@ -143,7 +143,15 @@ async fn round(
                             retry_in_ms = at - now,
                             "webhook delivery failed; will retry"
                         );
-                        store.retry_webhook(entry.id, at).await?;
+                        if !store.retry_webhook(holder, entry.id, at).await? {
+                            // The attempt outlived the lease and another node took the entry:
+                            // its schedule is that node's now.
+                            tracing::info!(
+                                event = "webhook.lease_lost",
+                                id = %entry.event_id,
+                                "webhook lease ran out during the attempt"
+                            );
+                        }
                         DeliveryResult::Failed
                     }
                     Next::GiveUp => {
