@@ -74,17 +74,19 @@ pub async fn budgets(node: Node, stop: CancellationToken) {
                 }
             };
             failing = false;
-            let now = node.now();
-            let mut hub = node.hub();
-            for (u, left) in chunk.iter().zip(left) {
-                let Some(left) = left else { continue };
-                if !hub.room_budget_left(&u.room, left, now) {
-                    continue;
-                }
+            let spent: Vec<(&RoomId, f64)> = {
+                let now = node.now();
+                let mut hub = node.hub();
+                (chunk.iter().zip(left))
+                    .filter_map(|(u, left)| Some((&u.room, left?)))
+                    .filter(|(room, left)| hub.room_budget_left(room, *left, now))
+                    .collect()
+            };
+            for (room, left) in spent {
                 node.metrics().cluster_room_throttled();
-                if !logged.contains_key(&u.room) {
-                    logged.insert(u.room.clone(), Instant::now());
-                    tracing::info!(event = "cluster.room_throttled", node = %cluster.node_id, room = %u.room, left, "a room's message budget is spent across the cluster; its members' messages are dropped until it refills");
+                if !logged.contains_key(room) {
+                    logged.insert(room.clone(), Instant::now());
+                    tracing::info!(event = "cluster.room_throttled", node = %cluster.node_id, %room, left, "a room's message budget is spent across the cluster; its members' messages are dropped until it refills");
                 }
             }
         }
