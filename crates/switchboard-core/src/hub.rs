@@ -20,6 +20,7 @@
 //! | [`mirror`] | cluster mode: rooms shared with other nodes, messages from and to them |
 //! | [`adopt`] | cluster mode: a session resumed on another node, adopted there and let go here |
 //! | [`durable`] | cluster mode: nothing reaches a client before it is in the shared store |
+//! | [`shared_budget`] | cluster mode: a room's message budget shared by its members on every node |
 //! | [`policy`] | stored rooms' policies: member limit, starting mode and media, expiry |
 //! | [`lobby`] | guests knocking on a room, and hosts admitting or denying them |
 //! | [`control`] | the control API's actions on live rooms: members, removal, server messages |
@@ -38,6 +39,7 @@ mod receive;
 mod relay;
 mod rooms;
 mod sessions;
+mod shared_budget;
 mod streams;
 mod timers;
 
@@ -64,6 +66,7 @@ pub use self::{
     policy::RoomPolicy,
     receive::Refusal,
     sessions::{Attachment, Disconnect},
+    shared_budget::RoomUse,
 };
 use crate::{
     CoreConfig, Event, SessionId, SharedOp,
@@ -130,6 +133,9 @@ pub struct Hub<S> {
     /// Set while [`Hub::forwarded`] queues a message from another node: that one is in the
     /// session's log already, by position, so it is not logged again.
     handing: bool,
+    /// Rooms spread over nodes that look idle here, since the outputs were last taken
+    /// ([`Outputs::idle`]).
+    idle: Vec<RoomId>,
 }
 
 impl std::borrow::Borrow<str> for SessionId {
@@ -163,6 +169,7 @@ impl<S: Clone> Hub<S> {
             unmirrored: Vec::new(),
             logging: HashMap::new(),
             handing: false,
+            idle: Vec::new(),
         }
     }
 

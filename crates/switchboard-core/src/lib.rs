@@ -27,7 +27,7 @@ pub use event::{Event, RoomEnd};
 pub use hub::fuzz_sequence;
 pub use hub::{
     Admission, Attachment, Disconnect, Hub, MAX_KNOCKS_PER_ROOM, MediaCommand, Outputs,
-    Participant, Refusal, RoomPolicy, Stats, Transmit,
+    Participant, Refusal, RoomPolicy, RoomUse, Stats, Transmit,
 };
 pub use keyed::{KeyedBuckets, Lockout, LockoutPolicy};
 pub use outbox::Outgoing;

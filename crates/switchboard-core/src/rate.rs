@@ -84,6 +84,13 @@ impl TokenBucket {
         }
     }
 
+    /// Sets the tokens as of `now`, below zero for a debt that the refill pays first: in cluster
+    /// mode, a room's budget becomes what the whole cluster has left of it.
+    pub fn set(&mut self, tokens: f64, now: Instant) {
+        self.tokens = tokens;
+        self.last = self.last.max(now);
+    }
+
     /// How long until a token is available (zero if one is).
     pub fn wait(&mut self, rate: Rate, now: Instant) -> Duration {
         self.refill(rate, now);
@@ -182,6 +189,22 @@ mod tests {
         let later = t0 + Duration::from_secs(60);
         assert!((0..5).all(|_| b.try_take(rate, later)));
         assert!(!b.try_take(rate, later));
+    }
+
+    #[test]
+    fn a_bucket_set_below_zero_pays_the_debt_before_it_gives_again() {
+        let t0 = Instant::now();
+        let rate = Rate {
+            per_sec: 10.0,
+            burst: 5.0,
+        };
+        let mut b = TokenBucket::new(rate, t0);
+        b.set(-2.0, t0);
+        assert!(!b.try_take(rate, t0));
+        // 0.3 s refill three tokens: the debt of two, then one to take.
+        assert!(!b.try_take(rate, t0 + Duration::from_millis(250)));
+        assert!(b.try_take(rate, t0 + Duration::from_millis(300)));
+        assert!(!b.try_take(rate, t0 + Duration::from_millis(300)));
     }
 
     #[test]

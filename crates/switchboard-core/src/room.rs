@@ -30,6 +30,9 @@ pub(crate) struct Room {
     pub(crate) last_activity: Instant,
     /// Budget for messages relayed in the room by all members together.
     pub(crate) budget: TokenBucket,
+    /// Cluster mode: messages this node's members were charged to `budget` since the cluster's
+    /// budget of the room was last synced ([`Hub::take_room_use`](crate::Hub::take_room_use)).
+    pub(crate) used: u32,
     /// The room's live entry in the hub's timers (its idle deadline).
     pub(crate) timer: TimerToken,
 }
@@ -52,6 +55,7 @@ impl Room {
             banned: HashSet::new(),
             last_activity: now,
             budget: TokenBucket::new(rate.room_messages(), now),
+            used: 0,
         }
     }
 

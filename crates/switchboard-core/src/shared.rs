@@ -10,7 +10,7 @@
 //! a fresh view of a room ([`Hub::mirror_room`](crate::Hub::mirror_room)) and the messages other
 //! nodes sent to this node's sessions ([`Hub::forwarded`](crate::Hub::forwarded)).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
 
@@ -58,6 +58,10 @@ pub struct RoomView {
     pub banned: Vec<Arc<str>>,
     /// Guests waiting in its lobby, through any node.
     pub knocks: Vec<SharedKnock>,
+    /// How long its members, on every node, have sent nothing, by the store's clock: a member
+    /// that left counts until it left. Zero when the store does not know, which counts as
+    /// activity now: a room is never closed for idleness on a guess.
+    pub quiet: Duration,
 }
 
 /// A change to shared state made by this node's hub, or a message for another node's session.
@@ -147,6 +151,10 @@ pub enum SharedOp {
         session: SessionId,
         /// The highest client seq accepted.
         seq: u64,
+        /// Whether the message counts as activity in the session's rooms (a valid message
+        /// other than a `leave`, as on one node): the store notes when, so a room spread over
+        /// nodes closes for idleness only once it is idle on every node ([`RoomView::quiet`]).
+        active: bool,
     },
     /// A guest knocks on `room` through this node: every node learns of the knock (a host
     /// joining anywhere is shown it, and a host anywhere may answer it).

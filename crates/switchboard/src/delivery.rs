@@ -114,6 +114,12 @@ impl Delivery {
         std::mem::take(&mut self.outputs.media)
     }
 
+    /// The rooms spread over nodes that the gathered calls found idle here (cluster mode), to
+    /// check across the cluster.
+    pub fn take_idle(&mut self) -> Vec<switchboard_protocol::RoomId> {
+        std::mem::take(&mut self.outputs.idle)
+    }
+
     /// The lobby guests admitted in the gathered calls, for their room tokens.
     pub fn take_admissions(&mut self) -> Vec<switchboard_core::Admission> {
         std::mem::take(&mut self.outputs.admissions)

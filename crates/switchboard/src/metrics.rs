@@ -133,6 +133,7 @@ pub struct Metrics {
     cluster_policy_reloads: Counter,
     cluster_dropped: Counter,
     cluster_fenced: Counter,
+    cluster_room_throttled: Counter,
     sfu_participants: Gauge,
     sfu_tracks: Gauge,
     sfu_forwarded_frames: Counter,
@@ -195,6 +196,7 @@ impl Default for Metrics {
             cluster_policy_reloads: Counter::default(),
             cluster_dropped: Counter::default(),
             cluster_fenced: Counter::default(),
+            cluster_room_throttled: Counter::default(),
             sfu_participants: Gauge::default(),
             sfu_tracks: Gauge::default(),
             sfu_forwarded_frames: Counter::default(),
@@ -334,6 +336,11 @@ impl Default for Metrics {
             m.cluster_fenced.clone(),
         );
         registry.register(
+            "cluster_room_throttled",
+            "Syncs of a room's message budget that found it spent across the cluster",
+            m.cluster_room_throttled.clone(),
+        );
+        registry.register(
             "sfu_participants_gauge",
             "SFU room members with a media session",
             m.sfu_participants.clone(),
@@ -455,6 +462,11 @@ impl Metrics {
     /// The node fenced itself.
     pub fn cluster_fenced(&self) {
         self.cluster_fenced.inc();
+    }
+
+    /// A sync found a room's message budget spent across the cluster.
+    pub fn cluster_room_throttled(&self) {
+        self.cluster_room_throttled.inc();
     }
 }
 

@@ -227,11 +227,12 @@ impl Node {
         delivery.gather(&mut hub, now.at);
         self.hand_to_sfu(&mut hub, delivery, now);
         self.hand_tokens(&mut hub, delivery, now);
-        if self.0.cluster.is_some() {
+        if let Some(cluster) = &self.0.cluster {
             // Queued with the hub still locked: the store gets the changes in the hub's order
             // (an admitted guest's `admitted`, for a guest of another node, among them).
             let shared = delivery.take_shared();
             self.submit_shared(shared.into_iter().map(Write::Shared).collect());
+            cluster.ask_idle(delivery.take_idle());
         }
         self.0.timer.arm(delivery.deadline());
         (result, hub)

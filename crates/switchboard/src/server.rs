@@ -247,6 +247,16 @@ pub async fn run(
             tokio::spawn(crate::cluster::tasks::inbox(node.clone(), inbox.clone())),
         )
     });
+    // The rooms' shared limits stop with the sessions: nothing of them is left to do in a drain.
+    let room_tasks = node.cluster().map(|_| {
+        (
+            tokio::spawn(crate::cluster::rooms::budgets(
+                node.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(crate::cluster::rooms::idle(node.clone(), shutdown.clone())),
+        )
+    });
     let control_tasks = crate::control::Tasks::start(&control, &shutdown);
     let service = app(node.clone(), control);
     // Signaling messages are small and latency-bound: Nagle's algorithm would hold them back
@@ -309,6 +319,10 @@ pub async fn run(
     }
     let _ = timers.await;
     let _ = key_refresh.await;
+    if let Some((budgets, idle)) = room_tasks {
+        let _ = budgets.await;
+        let _ = idle.await;
+    }
     // After the drain: the sessions' last leaves are in the journal's queue.
     control_tasks.stop(grace).await;
     if let Some((health, commit, inbox)) = cluster_tasks {

@@ -74,10 +74,13 @@ impl<S: Clone> Hub<S> {
 
     /// Charges `message` to the budgets it draws on; `Err` names the one that is spent.
     /// Takes the sender (its id and session) and the tables it draws on apart from the hub, so
-    /// the caller's lookup of the sender serves.
+    /// the caller's lookup of the sender serves. A `clustered` hub counts what a room's budget
+    /// gave, for the cluster's budget of the room (`shared_budget.rs`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn admit(
         (id, s): (&SessionId, &mut Session<S>),
         rate: &RateLimits,
+        clustered: bool,
         joins_by_address: &mut HashMap<IpAddr, (TokenBucket, TimerToken)>,
         timers: &mut Deadlines,
         rooms: &mut HashMap<RoomId, Box<Room>>,
@@ -120,9 +123,13 @@ impl<S: Clone> Hub<S> {
                 if shared.is_on()
                     && let Some(r) = rooms.get_mut(room.as_str())
                     && r.member_of_session(id).is_some()
-                    && !r.budget.try_take(shared, now.at)
                 {
-                    return Err(RateScope::Room);
+                    if !r.budget.try_take(shared, now.at) {
+                        return Err(RateScope::Room);
+                    }
+                    if clustered {
+                        r.used = r.used.saturating_add(1);
+                    }
                 }
             }
             _ => {}

@@ -17,7 +17,8 @@
 //! `admitted` with the room token minted on the host's node; the guest's node, hearing it, ends
 //! its own copy of the knock ([`Hub::forwarded`]). The IO layer decides knocks and answers under
 //! the room's join lock, against a fresh view, so two hosts on two nodes cannot both answer one
-//! knock. The per-room limit counts the guests waiting through each node.
+//! knock. The per-room limit counts the guests waiting through every node: the view a knock is
+//! decided against holds the other nodes' guests.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -32,8 +33,8 @@ use crate::{
     deadlines::{TimerKey, TimerToken},
 };
 
-/// Guests waiting in one room's lobby at most (in cluster mode, through one node); the next knock
-/// is refused with `rate_limited`.
+/// Guests waiting in one room's lobby at most (in cluster mode, through every node together);
+/// the next knock is refused with `rate_limited`.
 pub const MAX_KNOCKS_PER_ROOM: usize = 32;
 
 /// A guest a host admitted: the IO layer mints its room token and hands it back with
@@ -155,8 +156,10 @@ impl<S: Clone> Hub<S> {
                 ));
             }
             None => {
+                // This node's guests, and in cluster mode the other nodes' as the room's view
+                // shows them: a knock is decided under the room's lock, against a fresh view.
                 let waiting = (self.lobby.rooms.get(&room_id).into_iter().flatten())
-                    .filter(|k| k.timer.is_some())
+                    .filter(|k| k.timer.is_some() || k.expires_at > now.unix_ms)
                     .count();
                 if waiting >= MAX_KNOCKS_PER_ROOM {
                     return Err(SignalError::RateLimited(format!(

@@ -67,6 +67,11 @@ impl<S: Clone> Hub<S> {
         }
         room.members = members;
         room.banned = view.banned.into_iter().collect();
+        // The other nodes' members' activity, as the store noted it: what the room's idle
+        // deadline runs from here ([`Hub::idle_check`]).
+        if let Some(active) = now.at.checked_sub(view.quiet) {
+            room.last_activity = room.last_activity.max(active);
+        }
     }
 
     /// Brings the mirror of `room_id` up to `view` for an action of the server itself (the

@@ -9,7 +9,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use switchboard_protocol::{PeerLeftReason, ServerMessage};
+use switchboard_protocol::{PeerLeftReason, RoomId, ServerMessage};
 
 use super::{Attachment, Hub, durable::Logging};
 use crate::{
@@ -52,6 +52,10 @@ pub struct Outputs<S> {
     /// sessions, in the order made, for the IO layer to commit to the shared store. Always empty
     /// for a hub that is not clustered.
     pub shared: Vec<SharedOp>,
+    /// In cluster mode, rooms with members on other nodes that look idle by what this node
+    /// knows: the IO layer reads their members' activity on every node and calls
+    /// [`Hub::idle_check`]. Always empty for a hub that is not clustered.
+    pub idle: Vec<RoomId>,
 }
 
 impl<S> Default for Outputs<S> {
@@ -63,6 +67,7 @@ impl<S> Default for Outputs<S> {
             admissions: Vec::new(),
             deadline: None,
             shared: Vec::new(),
+            idle: Vec::new(),
         }
     }
 }
@@ -77,6 +82,9 @@ impl<S: Clone> Hub<S> {
         outputs.admissions.append(&mut self.admissions);
         if !self.shared.is_empty() {
             outputs.shared.append(&mut self.shared);
+        }
+        if !self.idle.is_empty() {
+            outputs.idle.append(&mut self.idle);
         }
         outputs.deadline = self.timers.next();
     }

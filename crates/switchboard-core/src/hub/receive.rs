@@ -83,14 +83,26 @@ impl<S: Clone> Hub<S> {
                         .into());
                 }
                 session.last_client_seq = seq;
+                let skew_ms = frame.header.ts.abs_diff(now.unix_ms);
+                let stale = skew_ms > window;
+                // A valid message, whatever becomes of it, keeps the member's rooms from idling
+                // out. It is noted on the session alone, so a message costs no room lookups: a
+                // room takes up its members' activity when it looks idle, and a member's when it
+                // leaves (so a `leave` is noted only once it is done: it is no activity in the room
+                // it leaves).
+                let leave = matches!(frame.message, ClientMessage::Leave { .. });
+                let active = !stale && !leave;
+                if active {
+                    session.last_active = now.at;
+                }
                 if self.clustered {
                     self.shared.push(SharedOp::ClientSeq {
                         session: session_id.clone(),
                         seq,
+                        active,
                     });
                 }
-                let skew_ms = frame.header.ts.abs_diff(now.unix_ms);
-                if skew_ms > window {
+                if stale {
                     let e = SignalError::StaleTs {
                         skew_ms,
                         window_ms: window,
@@ -98,15 +110,6 @@ impl<S: Clone> Hub<S> {
                     return Err(self
                         .rejection(e, id, Some(frame.message.type_name()), Some(seq))
                         .into());
-                }
-                // A valid message, whatever becomes of it, keeps the member's rooms from idling
-                // out. It is noted on the session alone, so a message costs no room lookups: a
-                // room takes up its members' activity when it looks idle, and a member's when it
-                // leaves (so a `leave` is noted only once it is done: it is no activity in the room
-                // it leaves).
-                let leave = matches!(frame.message, ClientMessage::Leave { .. });
-                if !leave {
-                    session.last_active = now.at;
                 }
                 (frame, id, leave)
             }
@@ -120,6 +123,7 @@ impl<S: Clone> Hub<S> {
                             self.shared.push(SharedOp::ClientSeq {
                                 session: session_id.clone(),
                                 seq,
+                                active: false,
                             });
                         }
                         rejected.error
@@ -133,6 +137,7 @@ impl<S: Clone> Hub<S> {
         let admitted = Self::admit(
             (session_id, session),
             &self.config.rate,
+            self.clustered,
             &mut self.joins_by_address,
             &mut self.timers,
             &mut self.rooms,

@@ -5,8 +5,8 @@
 //! once, before its client hears of it, and refused with `rate_limited`, as on one node.
 //!
 //! It costs a new session one Redis round trip before its answer; relays cost nothing more.
-//! Caps per address stay per node (a load balancer spreads an address's connections anyway),
-//! and so does the room message rate: see docs/cluster.md.
+//! Caps per address stay per node (a load balancer spreads an address's connections anyway):
+//! see docs/cluster.md. A room's own limits across the nodes are kept by [`super::rooms`].
 
 use switchboard_core::{Attachment, Disconnect, Identity};
 use switchboard_protocol::SignalError;

@@ -138,6 +138,28 @@ impl Locked {
     }
 }
 
+/// Runs `f` on the hub against `room` as the store holds it, under the room's join lock: the
+/// hub's mirror is brought up to a fresh view first and dropped after if no session of this node
+/// is in it, and the lock goes with the call's writes. What the server itself decides about a
+/// room spread over nodes (an owner's answer to a knock, an idle close) takes this road, as a
+/// join does. `unavailable` when the lock cannot be had.
+pub async fn under_lock<R>(
+    node: &Node,
+    cluster: &Cluster,
+    room: &RoomId,
+    f: impl FnOnce(&mut Hub, Now) -> R,
+) -> Result<R, SignalError> {
+    let mut locked = lock(cluster, vec![room.clone()]).await?;
+    let result = node.with_hub(|hub, now| {
+        locked.mirror(hub, now);
+        let result = f(hub, now);
+        locked.settle(hub);
+        result
+    });
+    node.submit_shared(locked.unlocks());
+    Ok(result)
+}
+
 /// Handles one WebSocket text of a clustered node: a join under its room's lock, anything else
 /// as it is.
 async fn receive(node: &Node, cluster: &Cluster, at: &Attachment, text: &str) {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use futures_util::{future::BoxFuture, stream::BoxStream};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use switchboard_core::{RoomView, SessionId, SharedOp};
+use switchboard_core::{Rate, RoomUse, RoomView, SessionId, SharedOp};
 use switchboard_protocol::{Role, RoomId};
 use tokio::sync::mpsc;
 
@@ -327,6 +327,14 @@ impl Store for MemoryStore {
         _session: &'a SessionId,
         _max: usize,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn budget<'a>(
+        &'a self,
+        _rate: Rate,
+        _uses: &'a [RoomUse],
+    ) -> BoxFuture<'a, Result<Vec<Option<f64>>, StoreError>> {
         Box::pin(std::future::ready(Err(not_modelled())))
     }
 

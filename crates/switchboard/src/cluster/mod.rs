@@ -9,6 +9,7 @@
 //! | [`redis`] | the store on Redis: connection, Lua scripts, the inbox subscription |
 //! | [`sequencer`] | exactly once and in order from an inbox that may lose, repeat or reorder |
 //! | [`caps`] | `max_sessions_per_user` counted across the nodes |
+//! | [`rooms`] | rooms spread over nodes: their message budget shared, their idle close |
 //! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
 //! | [`drain`] | SIGTERM: the sessions handed over to the other nodes |
@@ -29,6 +30,7 @@ pub mod joins;
 #[cfg(test)]
 pub mod memory;
 pub mod redis;
+pub mod rooms;
 pub mod sequencer;
 pub mod store;
 pub mod tasks;
@@ -43,12 +45,17 @@ use std::{
 
 use parking_lot::Mutex;
 use switchboard_core::SessionId;
+use switchboard_protocol::RoomId;
 use tokio::sync::{Notify, mpsc};
 
 use self::{
     sequencer::Sequencer,
     store::{Store, StoreError, Write},
 };
+
+/// Rooms waiting for a check of their idleness across the cluster ([`rooms::idle`]). Past it a
+/// room's check is dropped (logged): its hub asks again a little later.
+const IDLE_QUEUE: usize = 1024;
 
 /// Batches of writes waiting for the commit task. Past it a node's writes outrun the store; the
 /// batch is dropped with an error logged and counted (`cluster_commit_dropped_total`).
@@ -88,6 +95,10 @@ pub struct Cluster {
     writes: mpsc::Sender<Batch>,
     /// Taken by the commit task when it starts.
     pending: Mutex<Option<mpsc::Receiver<Batch>>>,
+    /// Rooms whose idleness the idle task checks across the cluster.
+    idle: mpsc::Sender<RoomId>,
+    /// Taken by the idle task when it starts.
+    idle_pending: Mutex<Option<mpsc::Receiver<RoomId>>>,
     /// Random, new at each start: with the incarnation, this node's lease token, so no earlier
     /// run under the same id nor earlier incarnation can write with it.
     nonce: String,
@@ -114,11 +125,14 @@ impl Cluster {
     /// A node `node_id` of the cluster kept in `store`.
     pub fn new(node_id: &str, nonce: String, store: Arc<dyn Store>) -> Self {
         let (writes, pending) = mpsc::channel(WRITE_QUEUE);
+        let (idle, idle_pending) = mpsc::channel(IDLE_QUEUE);
         Cluster {
             node_id: node_id.into(),
             store,
             writes,
             pending: Mutex::new(Some(pending)),
+            idle,
+            idle_pending: Mutex::new(Some(idle_pending)),
             nonce,
             incarnation: AtomicU64::new(0),
             fenced: AtomicBool::new(false),
@@ -183,6 +197,19 @@ impl Cluster {
         self.writes
             .try_send((incarnation, writes))
             .map_err(|e| e.into_inner().1)
+    }
+}
+
+impl Cluster {
+    /// Hands rooms that look idle to their hub ([`switchboard_core::Outputs::idle`]) to the idle
+    /// task, which checks them across the cluster. Never waits: a room the queue has no place for
+    /// is asked about again by its hub.
+    pub fn ask_idle(&self, rooms: Vec<RoomId>) {
+        for room in rooms {
+            if self.idle.try_send(room).is_err() {
+                tracing::warn!(event = "cluster.idle_check_dropped", node = %self.node_id, "too many rooms wait for an idle check; one is checked later");
+            }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use redis::{
     Client, Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
-use switchboard_core::{RoomView, SessionId, SessionRecord, SharedOp};
+use switchboard_core::{Rate, RoomUse, RoomView, SessionId, SessionRecord, SharedOp};
 use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
@@ -41,6 +41,7 @@ pub struct RedisStore {
     leave: Script,
     peers: Script,
     admit: Script,
+    budget: Script,
 }
 
 impl RedisStore {
@@ -70,6 +71,7 @@ impl RedisStore {
             )),
             peers: Script::new(include_str!("lua/peers.lua")),
             admit: Script::new(include_str!("lua/admit.lua")),
+            budget: Script::new(include_str!("lua/budget.lua")),
             leave: Script::new(concat!(
                 include_str!("lua/let_go.lua"),
                 include_str!("lua/leave.lua")
@@ -102,7 +104,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut c = self.commands.clone();
             let (token, ms) = lock.unwrap_or(("", 0));
-            type Raw = (String, Vec<String>, Vec<String>, Vec<String>);
+            type Raw = (String, Vec<String>, Vec<String>, Vec<String>, u64);
             let raw: Option<Raw> = self
                 .room
                 .arg(&self.prefix)
@@ -112,7 +114,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
-            Ok(raw.map(|(mode, members, banned, knocks)| {
+            Ok(raw.map(|(mode, members, banned, knocks, quiet)| {
                 let members = members
                     .chunks_exact(2)
                     .filter_map(|pair| {
@@ -123,7 +125,9 @@ impl Store for RedisStore {
                 let knocks = (knocks.chunks_exact(2))
                     .map(|pair| (pair[0].clone(), pair[1].clone()))
                     .collect();
-                room_view(&mode, members, banned, knocks)
+                let mut view = room_view(&mode, members, banned, knocks);
+                view.quiet = Duration::from_millis(quiet);
+                view
             }))
         })
     }
@@ -319,6 +323,23 @@ impl Store for RedisStore {
                 .await
                 .map(|counted| counted == 1)
                 .map_err(error)
+        })
+    }
+
+    fn budget<'a>(
+        &'a self,
+        rate: Rate,
+        uses: &'a [RoomUse],
+    ) -> BoxFuture<'a, Result<Vec<Option<f64>>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let mut call = self.budget.prepare_invoke();
+            call.arg(&self.prefix).arg(rate.per_sec).arg(rate.burst);
+            for u in uses {
+                call.arg(u.room.as_str()).arg(u.used);
+            }
+            let left: Vec<String> = call.invoke_async(&mut c).await.map_err(error)?;
+            Ok(left.iter().map(|l| l.parse().ok()).collect())
         })
     }
 
@@ -519,8 +540,15 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
                     .arg(*inbound)
                     .arg(&**hello);
             }
-            SharedOp::ClientSeq { session, seq } => {
-                call.arg("C").arg(session.as_str()).arg(*seq);
+            SharedOp::ClientSeq {
+                session,
+                seq,
+                active,
+            } => {
+                call.arg("C")
+                    .arg(session.as_str())
+                    .arg(*seq)
+                    .arg(if *active { "1" } else { "0" });
             }
         },
     }

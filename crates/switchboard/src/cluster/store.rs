@@ -14,6 +14,8 @@
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
 //! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
+//! | a room's message budget across the cluster | HASH `p:r:{room}:b`, expiring once full again | [`Store::budget`] |
+//! | when a session was last active, and a room's members that left | field `act` of `p:s:{sid}` and `p:r:{room}` | `ClientSeq`, `Left` |
 //! | stored rooms made, changed or deleted | channel `p:policy` | [`Store::room_changed`] |
 //!
 //! Writes go through [`Store::commit`] in the order the hub made them, all of one call
@@ -22,12 +24,13 @@
 //! inbox may lose, repeat or reorder doorbells (a dropped subscriber connection); the log is the
 //! record, and the receiving node fills any gap from it ([`super::sequencer`]).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{future::BoxFuture, stream::BoxStream};
 use serde::{Deserialize, Serialize};
 use switchboard_core::{
-    LogRecord, RoomView, SessionId, SessionRecord, SharedKnock, SharedMember, SharedOp,
+    LogRecord, Rate, RoomUse, RoomView, SessionId, SessionRecord, SharedKnock, SharedMember,
+    SharedOp,
 };
 use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
 
@@ -206,6 +209,16 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
+    /// Takes from each room's message budget across the cluster (a token bucket of `rate`
+    /// refilled by the store's clock) what this node's members used of it since the last sync,
+    /// and answers, in the same order, what is left of each (below zero: a debt), or `None`
+    /// for a room the store does not hold. One round trip for every room.
+    fn budget<'a>(
+        &'a self,
+        rate: Rate,
+        uses: &'a [RoomUse],
+    ) -> BoxFuture<'a, Result<Vec<Option<f64>>, StoreError>>;
+
     /// How many nodes other than `node` hold a lease.
     fn peers<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;
 
@@ -315,7 +328,7 @@ impl KnockRecord {
 
 /// A room view from the store's raw parts: the mode's name, members as `(join number, record)`,
 /// the kicked users and the knocks as `(ticket, record)`. Members are put in join order;
-/// unreadable records are skipped.
+/// unreadable records are skipped. Its activity is unknown (`quiet` zero) until the caller sets it.
 pub fn room_view(
     mode: &str,
     members: Vec<(u64, String)>,
@@ -334,6 +347,7 @@ pub fn room_view(
         knocks: (knocks.iter())
             .filter_map(|(ticket, record)| KnockRecord::decode(ticket, record))
             .collect(),
+        quiet: Duration::ZERO,
     }
 }
 

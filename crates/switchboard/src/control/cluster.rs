@@ -97,15 +97,7 @@ impl Control {
         let Some(cluster) = self.node().cluster() else {
             return Ok(self.node().with_hub(f));
         };
-        let mut locked = joins::lock(cluster, vec![room.clone()]).await?;
-        let result = self.node().with_hub(|hub, now| {
-            locked.mirror(hub, now);
-            let result = f(hub, now);
-            locked.settle(hub);
-            result
-        });
-        self.node().submit_shared(locked.unlocks());
-        Ok(result)
+        joins::under_lock(self.node(), cluster, room, f).await
     }
 
     /// Deletes stored room `id` from the database and closes its call: every member, on every

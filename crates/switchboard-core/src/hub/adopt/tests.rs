@@ -158,7 +158,9 @@ mod hubs {
                     kind,
                     text: text.clone(),
                 }),
-                SharedOp::ClientSeq { session: s, seq } if s == session => {
+                SharedOp::ClientSeq {
+                    session: s, seq, ..
+                } if s == session => {
                     record.last_client_seq = *seq;
                 }
                 SharedOp::Joined { member, .. } => {

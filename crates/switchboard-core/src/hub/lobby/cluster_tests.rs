@@ -121,3 +121,30 @@ fn a_guest_denied_on_another_node_or_left_waiting_is_told_once() {
     assert_eq!(got[0]["payload"]["outcome"], "expired");
     assert!(c.store.knocks[&room("r1")].is_empty());
 }
+
+#[test]
+fn a_rooms_lobby_holds_a_bounded_number_of_guests_across_the_nodes() {
+    let mut c = Nodes::new();
+    let mut ann = c.open(1, "ann", Role::Host);
+    c.join(1, &mut ann, "r1");
+    let mut guests = Vec::new();
+    for i in 0..crate::MAX_KNOCKS_PER_ROOM {
+        let mut g = lobby_guest(&mut c, i % 2, &format!("g{i}"));
+        knock_on(&mut c, i % 2, &mut g);
+        guests.push(g);
+    }
+    assert_eq!(c.read(1, &mut ann).len(), crate::MAX_KNOCKS_PER_ROOM);
+    // Half of them knocked through each node: the limit counts them all, on either node.
+    for n in 0..2 {
+        let mut late = lobby_guest(&mut c, n, &format!("late{n}"));
+        c.join_with(n, &mut late, "r1", json!({"type": "knock", "room": "r1"}));
+        let got = c.read(n, &mut late);
+        assert_eq!(types(&got), ["error"]);
+        assert_eq!(got[0]["payload"]["code"], "rate_limited");
+    }
+    assert!(c.read(1, &mut ann).is_empty());
+    // One guest leaving makes room, whichever node it knocked through.
+    c.send(0, &mut guests[0], json!({"type": "leave", "room": "r1"}));
+    let mut next = lobby_guest(&mut c, 1, "next");
+    knock_on(&mut c, 1, &mut next);
+}

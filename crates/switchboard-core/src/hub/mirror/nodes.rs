@@ -103,9 +103,16 @@ pub(in crate::hub) struct Nodes {
 
 impl Nodes {
     pub(in crate::hub) fn new() -> Self {
+        Self::with(CoreConfig::default())
+    }
+
+    /// Two nodes running with `config`, on one clock.
+    pub(in crate::hub) fn with(config: CoreConfig) -> Self {
+        let start = World::new().now;
         let world = |seed| {
             let mut w = World::new();
-            w.hub = Hub::new(CoreConfig::default(), StdRng::seed_from_u64(seed)).clustered();
+            w.hub = Hub::new(config.clone(), StdRng::seed_from_u64(seed)).clustered();
+            w.now = start;
             w
         };
         Nodes {
@@ -184,6 +191,13 @@ impl Nodes {
     pub(in crate::hub) fn send(&mut self, n: usize, p: &mut TestPeer, v: Value) {
         self.worlds[n].send(p, v);
         self.flush();
+    }
+
+    /// Moves both nodes' clocks on by `d`.
+    pub(in crate::hub) fn advance(&mut self, d: std::time::Duration) {
+        for w in &mut self.worlds {
+            w.advance(d);
+        }
     }
 
     pub(in crate::hub) fn read(&mut self, n: usize, p: &mut TestPeer) -> Vec<Value> {

@@ -7,7 +7,9 @@
 --   L room peer          a member left; an empty room is deleted
 --   P sid seq in kind text  a message this node queued for its session: its outbox log
 --   R sid last in hello  this node's session resumed after `last`: its outbox log
---   C sid seq            the highest client seq accepted from a session
+--   C sid seq active     the highest client seq accepted from a session; `active` 1 when the
+--                        message counts as activity in its rooms: the store's time is noted
+--                        (`act`) for their idle close (room.lua)
 --   X sid                this node let go of a session another node claimed: all it logged
 --                        for it is in
 --   M room mode          the room's mode
@@ -23,6 +25,15 @@ local p, node, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 -- the store's data writes nothing; -1 tells it to stop acting on its view.
 if redis.call('GET', p .. ':node:{' .. node .. '}') ~= ARGV[4] then return -1 end
 local function room(r) return p .. ':r:{' .. r .. '}' end
+-- The store's clock in ms, read once per call.
+local clock
+local function now_ms()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
+end
 local function session(s) return p .. ':s:{' .. s .. '}' end
 -- Appends `entry` to the list `key`, keeping its latest `cap` entries.
 local function append(key, entry)
@@ -81,11 +92,18 @@ while i <= #ARGV do
     local record = redis.call('HGET', r .. ':m', ARGV[i + 2])
     if record then
       local sid = string.match(record, '"s":"([^"]+)"')
-      if sid then redis.call('SREM', session(sid) .. ':rooms', ARGV[i + 1]) end
+      if sid then
+        redis.call('SREM', session(sid) .. ':rooms', ARGV[i + 1])
+        -- What the member did while in the room still counts for it (room.lua).
+        local act = tonumber(redis.call('HGET', session(sid), 'act') or '0')
+        if act > tonumber(redis.call('HGET', r, 'act') or '0') then
+          redis.call('HSET', r, 'act', act)
+        end
+      end
     end
     redis.call('HDEL', r .. ':m', ARGV[i + 2])
     if redis.call('HLEN', r .. ':m') == 0 then
-      redis.call('DEL', r, r .. ':ban')
+      redis.call('DEL', r, r .. ':ban', r .. ':b')
     end
     i = i + 3
   elseif op == 'M' then
@@ -126,10 +144,19 @@ while i <= #ARGV do
     i = i + 2
   elseif op == 'C' then
     local s = session(ARGV[i + 1])
-    if tonumber(redis.call('HGET', s, 'lcs') or '0') < tonumber(ARGV[i + 2]) and redis.call('EXISTS', s) == 1 then
-      redis.call('HSET', s, 'lcs', ARGV[i + 2])
+    if redis.call('EXISTS', s) == 1 then
+      local fields = {}
+      if tonumber(redis.call('HGET', s, 'lcs') or '0') < tonumber(ARGV[i + 2]) then
+        fields[#fields + 1] = 'lcs'
+        fields[#fields + 1] = ARGV[i + 2]
+      end
+      if ARGV[i + 3] == '1' then
+        fields[#fields + 1] = 'act'
+        fields[#fields + 1] = now_ms()
+      end
+      if #fields > 0 then redis.call('HSET', s, unpack(fields)) end
     end
-    i = i + 3
+    i = i + 4
   elseif op == 'K' then
     local k = room(ARGV[i + 1]) .. ':k'
     redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3])
