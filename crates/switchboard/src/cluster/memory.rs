@@ -369,4 +369,32 @@ impl Store for MemoryStore {
             Box::pin(stream) as BoxStream<'static, Doorbell>
         )))
     }
+
+    // Media nodes are tested against Redis, with real SFUs (`tests/sfu_cluster.rs`).
+    fn media_node<'a>(
+        &'a self,
+        _room: &'a RoomId,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn alive<'a>(&'a self, _nodes: &'a [String]) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn send_media<'a>(
+        &'a self,
+        _node: &'a str,
+        _command: String,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn media_inbox<'a>(
+        &'a self,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, String>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
 }

@@ -41,6 +41,7 @@ pub struct RedisStore {
     leave: Script,
     peers: Script,
     admit: Script,
+    media: Script,
 }
 
 impl RedisStore {
@@ -70,6 +71,7 @@ impl RedisStore {
             )),
             peers: Script::new(include_str!("lua/peers.lua")),
             admit: Script::new(include_str!("lua/admit.lua")),
+            media: Script::new(include_str!("lua/media.lua")),
             leave: Script::new(concat!(
                 include_str!("lua/let_go.lua"),
                 include_str!("lua/leave.lua")
@@ -411,6 +413,79 @@ impl Store for RedisStore {
             Ok(doorbells.boxed())
         })
     }
+
+    fn media_node<'a>(
+        &'a self,
+        room: &'a RoomId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            self.media
+                .arg(&self.prefix)
+                .arg(room.as_str())
+                .arg(node)
+                .arg(super::store::MEDIA_RECORD.as_millis() as u64)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)
+        })
+    }
+
+    fn alive<'a>(&'a self, nodes: &'a [String]) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let mut pipe = redis::pipe();
+            for node in nodes {
+                pipe.exists(format!("{}:node:{{{node}}}", self.prefix));
+            }
+            pipe.query_async(&mut c).await.map_err(error)
+        })
+    }
+
+    fn send_media<'a>(
+        &'a self,
+        node: &'a str,
+        command: String,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::cmd("PUBLISH")
+                .arg(media_channel(&self.prefix, node))
+                .arg(command)
+                .query_async::<i64>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
+    fn media_inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, String>, StoreError>> {
+        Box::pin(self.subscribe(media_channel(&self.prefix, node)))
+    }
+}
+
+impl RedisStore {
+    /// A subscription to `channel`, each message's payload (text) as an item.
+    async fn subscribe(&self, channel: String) -> Result<BoxStream<'static, String>, StoreError> {
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(error)?;
+        pubsub.subscribe(channel).await.map_err(error)?;
+        let (sink, stream) = pubsub.split();
+        let payloads = stream.filter_map(move |msg| {
+            // The subscription lives as long as its stream.
+            let _subscribed = &sink;
+            std::future::ready(String::from_utf8(msg.get_payload_bytes().to_vec()).ok())
+        });
+        Ok(payloads.boxed())
+    }
+}
+
+/// The channel of `node`'s media inbox.
+pub fn media_channel(prefix: &str, node: &str) -> String {
+    format!("{prefix}:n:{{{node}}}:media")
 }
 
 /// The channel of `node`'s inbox.

@@ -13,6 +13,8 @@
 //! | a session: its node, user, log position | HASH `p:s:{sid}` | `Attached`, `Forward` |
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
+//! | a room's media node | STRING `p:r:{room}:media`, with a TTL | [`Store::media_node`] |
+//! | a node's media inbox | channel `p:n:{node}:media` | [`Store::send_media`] |
 //! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
 //! | stored rooms made, changed or deleted | channel `p:policy` | [`Store::room_changed`] |
 //!
@@ -236,7 +238,37 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         node: &'a str,
     ) -> BoxFuture<'a, Result<BoxStream<'static, Doorbell>, StoreError>>;
+
+    /// The media node of `room` (`media.lua`): the node recorded if its lease holds, else
+    /// `node`, recorded now. The record lasts [`MEDIA_RECORD`] after it was last asked for.
+    fn media_node<'a>(
+        &'a self,
+        room: &'a RoomId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
+
+    /// Which of `nodes` hold a lease, in their order.
+    fn alive<'a>(&'a self, nodes: &'a [String]) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
+
+    /// Publishes `command`, encoded, on `node`'s media inbox (`p:n:{node}:media`). Pub/sub:
+    /// lost when `node` is not subscribed at that moment.
+    fn send_media<'a>(
+        &'a self,
+        node: &'a str,
+        command: String,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// `node`'s media inbox, from now on: the media commands other nodes sent it. The stream
+    /// ends when the subscription is lost.
+    fn media_inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, String>, StoreError>>;
 }
+
+/// How long a room's media node is recorded after it was last asked for: a room nobody used
+/// for that long starts afresh on the first node to ask.
+pub const MEDIA_RECORD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A member as the store keeps it (the value of `p:r:{room}:m`), without its join number.
 #[derive(Serialize, Deserialize)]
