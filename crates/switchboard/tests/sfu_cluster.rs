@@ -260,3 +260,29 @@ async fn an_auto_room_on_two_nodes_moves_to_the_sfu_at_three_and_back_at_two() {
         m.client.close().await;
     }
 }
+
+/// A host's `set_media` holds for a member joining later through a node none of whose members
+/// was in the room then: the setting is in Redis.
+#[tokio::test]
+async fn a_hosts_media_setting_holds_for_members_joining_on_another_node() {
+    let Some((a, b)) = two_nodes("sfu-set-media", "auto").await else {
+        return;
+    };
+    let token = tokens::mint("alice", "*", Role::Host);
+    let mut alice = Client::connect(&format!("ws://{}/v1/ws?token={token}", a.addr)).await;
+    alice.join(ROOM, "alice").await;
+    let set = alice
+        .msg("set_media")
+        .room(ROOM)
+        .payload(json!({"media": "sfu"}));
+    alice.send(set).await;
+    let changed = alice.expect("media_changed").await;
+    assert_eq!(changed.payload["media"], "sfu");
+    let token = tokens::mint("bob", "*", Role::Guest);
+    let mut bob = Client::connect(&format!("ws://{}/v1/ws?token={token}", b.addr)).await;
+    let joined = bob.join(ROOM, "bob").await;
+    assert_eq!(joined.payload["media"], "sfu", "{joined:?}");
+    assert_eq!(joined.payload["media_mode"], "sfu");
+    alice.close().await;
+    bob.close().await;
+}

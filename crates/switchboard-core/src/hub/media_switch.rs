@@ -15,7 +15,9 @@
 //! every member once. A move is decided by one node: a join by the joiner's node (under the
 //! room's join lock, against a fresh view), a move back to mesh by the node holding the room's
 //! first member (every node with members schedules it on seeing the room down to two; the
-//! others' timers find they are not that node). The deciding node tells every member
+//! others' timers find they are not that node), a host's `set_media` by the host's node (the
+//! setting also goes to the shared store, for nodes that join the room later). The deciding
+//! node tells every member
 //! (`media_changed`, forwarded to the members of other nodes), and each other node, as the
 //! notice reaches it, moves its own members ([`Hub::media_moved_elsewhere`]).
 
@@ -26,7 +28,7 @@ use switchboard_protocol::{
 };
 
 use super::{Hub, MediaCommand};
-use crate::{Event, Now, SessionId, deadlines::TimerKey};
+use crate::{Event, Now, SessionId, SharedOp, deadlines::TimerKey};
 
 /// How long an `auto` room down to two members stays on the SFU before it goes back to mesh.
 pub const AUTO_MESH_DELAY: Duration = Duration::from_secs(5);
@@ -123,17 +125,18 @@ impl<S: Clone> Hub<S> {
                 "this server runs no SFU (sfu.udp_port): its rooms are mesh".into(),
             ));
         }
-        if self.clustered && self.config.sfu {
-            // The setting is not in the shared store: a node none of whose members is in the
-            // room would not know it when its first member joins.
-            return Err(SignalError::MediaUnavailable(
-                "a room's media cannot be changed in cluster mode yet".into(),
-            ));
-        }
         let sfu = self.config.sfu;
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
         let changed = room.media_mode != media_mode;
         room.media_mode = media_mode;
+        if self.clustered && changed {
+            // The other nodes' mirrors hear it with `media_changed`; a node whose first member
+            // joins later reads it from the store.
+            self.shared.push(SharedOp::MediaMode {
+                room: room_id.clone(),
+                media_mode,
+            });
+        }
         room.mesh_at = None;
         let wanted = media_mode.media(room.members.len(), sfu);
         let moved = wanted != room.media;

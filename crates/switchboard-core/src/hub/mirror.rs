@@ -37,8 +37,11 @@ impl<S: Clone> Hub<S> {
             } else {
                 self.open_room(room_id, now)
             };
-            // A room the other nodes run: its media is what its setting gives for its size (a
-            // host's `set_media` is refused in cluster mode, so the setting is the policy's).
+            // A room the other nodes run: its setting is what a host set, else its policy's, and
+            // its media what the setting gives for its size.
+            if let Some(media_mode) = view.media_mode.filter(|_| stored) {
+                room.media_mode = media_mode;
+            }
             room.media = room.media_mode.media(view.members.len(), sfu);
         }
         let sessions = &self.sessions;

@@ -19,7 +19,7 @@ use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
     Claim, Claimed, Doorbell, KnockRecord, Lease, LogEntry, LogRead, MemberRecord, Store,
-    StoreError, Write, decode_record, mode_name, room_view,
+    StoreError, Write, decode_record, media_mode_name, mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -104,7 +104,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut c = self.commands.clone();
             let (token, ms) = lock.unwrap_or(("", 0));
-            type Raw = (String, Vec<String>, Vec<String>, Vec<String>);
+            type Raw = (String, Vec<String>, Vec<String>, Vec<String>, String);
             let raw: Option<Raw> = self
                 .room
                 .arg(&self.prefix)
@@ -114,7 +114,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
-            Ok(raw.map(|(mode, members, banned, knocks)| {
+            Ok(raw.map(|(mode, members, banned, knocks, media_mode)| {
                 let members = members
                     .chunks_exact(2)
                     .filter_map(|pair| {
@@ -125,7 +125,7 @@ impl Store for RedisStore {
                 let knocks = (knocks.chunks_exact(2))
                     .map(|pair| (pair[0].clone(), pair[1].clone()))
                     .collect();
-                room_view(&mode, members, banned, knocks)
+                room_view(&mode, &media_mode, members, banned, knocks)
             }))
         })
     }
@@ -540,6 +540,9 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
             }
             SharedOp::Mode { room, mode } => {
                 call.arg("M").arg(room.as_str()).arg(mode_name(*mode));
+            }
+            SharedOp::MediaMode { room, media_mode } => {
+                (call.arg("D").arg(room.as_str())).arg(media_mode_name(*media_mode));
             }
             SharedOp::Banned { room, user } => {
                 call.arg("B").arg(room.as_str()).arg(&**user);

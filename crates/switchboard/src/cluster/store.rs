@@ -5,7 +5,7 @@
 //!
 //! | what | Redis | written by |
 //! |---|---|---|
-//! | a room: mode, join counter | HASH `p:r:{room}` | `Joined`, `Mode` |
+//! | a room: mode, media setting, join counter | HASH `p:r:{room}` | `Joined`, `Mode`, `MediaMode` |
 //! | its members, peer id → "join number\trecord" | HASH `p:r:{room}:m` | `Joined`, `Left` |
 //! | its kicked users | SET `p:r:{room}:ban` | `Banned` |
 //! | guests knocking on it, ticket → record | HASH `p:r:{room}:k`, expiring with its latest knock | `Knocked`, `KnockEnded` |
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::{
     LogRecord, RoomView, SessionId, SessionRecord, SharedKnock, SharedMember, SharedOp,
 };
-use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
+use switchboard_protocol::{MediaMode, Mode, PeerId, PeerInfo, Role, RoomId};
 
 /// A write to the shared store.
 #[derive(Debug, Clone)]
@@ -345,11 +345,13 @@ impl KnockRecord {
     }
 }
 
-/// A room view from the store's raw parts: the mode's name, members as `(join number, record)`,
+/// A room view from the store's raw parts: the mode's name, the media setting's ('' for none),
+/// members as `(join number, record)`,
 /// the kicked users and the knocks as `(ticket, record)`. Members are put in join order;
 /// unreadable records are skipped.
 pub fn room_view(
     mode: &str,
+    media_mode: &str,
     members: Vec<(u64, String)>,
     banned: Vec<String>,
     knocks: Vec<(String, String)>,
@@ -361,11 +363,31 @@ pub fn room_view(
     members.sort_by_key(|(n, _)| *n);
     RoomView {
         mode: mode_from(mode),
+        media_mode: media_mode_from(media_mode),
         members: members.into_iter().map(|(_, m)| m).collect(),
         banned: banned.into_iter().map(Arc::from).collect(),
         knocks: (knocks.iter())
             .filter_map(|(ticket, record)| KnockRecord::decode(ticket, record))
             .collect(),
+    }
+}
+
+/// The wire name of a media setting, as the store keeps it.
+pub fn media_mode_name(media_mode: MediaMode) -> &'static str {
+    match media_mode {
+        MediaMode::Mesh => "mesh",
+        MediaMode::Sfu => "sfu",
+        MediaMode::Auto => "auto",
+    }
+}
+
+/// A media setting from its stored name; `None` for none (the room's policy decides).
+fn media_mode_from(name: &str) -> Option<MediaMode> {
+    match name {
+        "mesh" => Some(MediaMode::Mesh),
+        "sfu" => Some(MediaMode::Sfu),
+        "auto" => Some(MediaMode::Auto),
+        _ => None,
     }
 }
 

@@ -118,11 +118,44 @@ fn the_first_members_node_decides_the_move_back_and_the_others_follow() {
 }
 
 #[test]
-fn a_hosts_set_media_is_refused_in_cluster_mode() {
+fn a_hosts_set_media_holds_on_every_node_and_for_a_node_joining_later() {
     let mut c = auto_nodes();
     let mut alice = c.open(0, "alice", Role::Host);
+    let mut bob = c.open(0, "bob", Role::Guest);
     c.join(0, &mut alice, "r1");
+    c.join(0, &mut bob, "r1");
+    c.read(0, &mut alice);
     let set = json!({"type": "set_media", "room": "r1", "payload": {"media": "sfu"}});
-    let e = c.worlds[0].reject(&mut alice, set);
-    assert_eq!(e.payload["code"], "media_unavailable");
+    c.send(0, &mut alice, set);
+    for p in [&mut alice, &mut bob] {
+        let got = c.read(0, p);
+        assert_eq!(types(&got), ["media_changed"], "{got:?}");
+        assert_eq!(got[0]["payload"]["by"], "alice");
+    }
+    assert_eq!(c.media[0], joined(&["alice", "bob"]));
+    assert_eq!(c.store.rooms[&room("r1")].media_mode, Some(MediaMode::Sfu));
+
+    // A node none of whose members was in the room when the host set it reads the setting from
+    // the store: the joiner is told the room's media, and nobody hears of a move.
+    let mut carol = c.open(1, "carol", Role::Guest);
+    let got = c.join(1, &mut carol, "r1");
+    assert_eq!(got[0]["payload"]["media"], "sfu");
+    assert_eq!(got[0]["payload"]["media_mode"], "sfu");
+    assert_eq!(c.media[1], joined(&["carol"]));
+    for p in [&mut alice, &mut bob] {
+        assert_eq!(types(&c.read(0, p)), ["peer_joined"]);
+    }
+    // Back to mesh from the other node: everyone moves, each node handing its own.
+    c.send(1, &mut carol, json!({"type": "leave", "room": "r1"}));
+    let mut dave = c.open(1, "dave", Role::Host);
+    c.join(1, &mut dave, "r1");
+    c.media = Default::default();
+    let set = json!({"type": "set_media", "room": "r1", "payload": {"media": "mesh"}});
+    c.send(1, &mut dave, set);
+    assert_eq!(c.media[1], left(&["dave"]));
+    assert_eq!(c.media[0], left(&["alice", "bob"]));
+    for p in [&mut alice, &mut bob] {
+        let got = c.read(0, p);
+        assert_eq!(got.last().unwrap()["payload"]["media"], "mesh", "{got:?}");
+    }
 }

@@ -64,6 +64,9 @@ impl Store {
                 SharedOp::Mode { room, mode } => {
                     self.rooms.entry(room).or_default().mode = mode;
                 }
+                SharedOp::MediaMode { room, media_mode } => {
+                    self.rooms.entry(room).or_default().media_mode = Some(media_mode);
+                }
                 SharedOp::Banned { room, user } => {
                     self.rooms.entry(room).or_default().banned.push(user);
                 }
