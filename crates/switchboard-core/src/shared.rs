@@ -12,7 +12,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
+use switchboard_protocol::{MediaMode, Mode, PeerId, PeerInfo, Role, RoomId};
 
 use crate::SessionId;
 
@@ -52,6 +52,8 @@ pub struct SharedKnock {
 pub struct RoomView {
     /// The room's mode.
     pub mode: Mode,
+    /// Its media setting, when a host set it during the call (`None`: its policy's).
+    pub media_mode: Option<MediaMode>,
     /// Its members, in join order.
     pub members: Vec<SharedMember>,
     /// Users a host kicked.
@@ -100,6 +102,14 @@ pub enum SharedOp {
         room: RoomId,
         /// The new mode.
         mode: Mode,
+    },
+    /// A host set the room's media setting (`set_media`): a node whose first member joins the
+    /// room later starts its mirror with it.
+    MediaMode {
+        /// The room.
+        room: RoomId,
+        /// The setting.
+        media_mode: MediaMode,
     },
     /// A host kicked a user, who may not rejoin while the room lives.
     Banned {

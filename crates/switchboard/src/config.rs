@@ -469,11 +469,6 @@ impl Config {
         if self.sfu.tcp_port.is_some() && self.sfu.udp_port.is_none() {
             return bad("sfu.tcp_port needs the SFU: set sfu.udp_port too");
         }
-        if self.sfu.udp_port.is_some() && self.redis_url.is_some() {
-            // Each node's SFU would hold only its own members' media: a room spread over nodes
-            // would be split in two until SFUs forward to each other.
-            return bad("the SFU (sfu.udp_port) does not run in cluster mode (redis_url) yet");
-        }
         if self.sfu.udp_port.is_some() {
             if self.sfu.announced(0).is_none() {
                 return bad(
@@ -680,11 +675,9 @@ mod tests {
             jail.set_env("SWITCHBOARD_SFU__PUBLIC_IP", "0.0.0.0");
             assert!(Config::load(None, &none).is_err());
             jail.set_env("SWITCHBOARD_SFU__PUBLIC_IP", "203.0.113.7");
+            // Each SFU room's media lives on one node of a cluster (`cluster/media.rs`).
             jail.set_env("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:6379/0");
-            assert!(
-                Config::load(None, &none).is_err(),
-                "an SFU per node would split a room spread over nodes"
-            );
+            assert!(Config::load(None, &none).is_ok(), "the SFU in cluster mode");
             Ok(())
         });
     }

@@ -129,6 +129,9 @@ pub struct Metrics {
     cluster_errors: Counter,
     cluster_reconnects: Counter,
     cluster_forwarded: Counter,
+    cluster_media_sent: Counter,
+    cluster_media_received: Counter,
+    cluster_media_moved: Counter,
     cluster_gaps_filled: Counter,
     cluster_policy_reloads: Counter,
     cluster_dropped: Counter,
@@ -192,6 +195,9 @@ impl Default for Metrics {
             cluster_errors: Counter::default(),
             cluster_reconnects: Counter::default(),
             cluster_forwarded: Counter::default(),
+            cluster_media_sent: Counter::default(),
+            cluster_media_received: Counter::default(),
+            cluster_media_moved: Counter::default(),
             cluster_gaps_filled: Counter::default(),
             cluster_policy_reloads: Counter::default(),
             cluster_dropped: Counter::default(),
@@ -314,6 +320,21 @@ impl Default for Metrics {
             "cluster_forwarded",
             "Messages from other nodes handed to this node's sessions (cross-node deliveries)",
             m.cluster_forwarded.clone(),
+        );
+        registry.register(
+            "cluster_media_commands_sent",
+            "Media commands (joins, leaves, messages to the SFU) sent to the media node of their room on another node",
+            m.cluster_media_sent.clone(),
+        );
+        registry.register(
+            "cluster_media_commands_received",
+            "Media commands other nodes sent to this node's SFU, as the media node of their room",
+            m.cluster_media_received.clone(),
+        );
+        registry.register(
+            "cluster_media_moved",
+            "Rooms whose media node this node found gone: its members were handed to a new one",
+            m.cluster_media_moved.clone(),
         );
         registry.register(
             "cluster_gaps_filled",
@@ -441,6 +462,21 @@ impl Metrics {
     /// A message from another node reached a session of this one.
     pub fn cluster_forwarded(&self) {
         self.cluster_forwarded.inc();
+    }
+
+    /// A media command went to its room's media node on another node.
+    pub fn cluster_media_sent(&self) {
+        self.cluster_media_sent.inc();
+    }
+
+    /// A media command came from another node for this node's SFU.
+    pub fn cluster_media_received(&self) {
+        self.cluster_media_received.inc();
+    }
+
+    /// A room's media node was gone and its members here were handed to a new one.
+    pub fn cluster_media_moved(&self) {
+        self.cluster_media_moved.inc();
     }
 
     /// `n` messages were read from session logs to fill gaps.

@@ -238,8 +238,10 @@ impl Node {
         (result, hub)
     }
 
-    /// Hands the call's media commands to the SFU's worker; a message its queue refuses is
-    /// answered `media_unavailable`, so the sender knows to try again.
+    /// Hands the call's media commands to the SFU's worker (in cluster mode, to the router that
+    /// takes them to the room's media node), each with the session of the member it is about;
+    /// a message its queue refuses is answered `media_unavailable`, so the sender knows to try
+    /// again.
     fn hand_to_sfu(&self, hub: &mut Hub, delivery: &mut Delivery, now: Now) {
         let commands = delivery.take_media();
         if commands.is_empty() {
@@ -252,17 +254,26 @@ impl Node {
                 // SFU; a test node without one drops them.
                 return;
             };
-            match link.send(command) {
+            let session = match &command {
+                MediaCommand::Left { .. } => None,
+                MediaCommand::Joined { room, peer }
+                | MediaCommand::Signal { room, peer, .. }
+                | MediaCommand::Subscribe { room, peer, .. }
+                | MediaCommand::Mute { room, peer, .. } => hub.member_session(room, peer),
+            };
+            match link.send(command, session) {
                 Ok(()) => {}
-                Err(
+                Err((
                     MediaCommand::Signal { room, peer, .. }
                     | MediaCommand::Subscribe { room, peer, .. }
                     | MediaCommand::Mute { room, peer, .. },
-                ) => {
+                    _,
+                )) => {
                     refused = true;
                     hub.media_error(
                         room.as_str(),
                         peer.as_str(),
+                        None,
                         ErrorCode::MediaUnavailable,
                         "the media server is busy; send it again".into(),
                         now,

@@ -186,7 +186,15 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
             Some(cluster)
         }
     };
-    let (media, worker) = crate::sfu::bind(&config.sfu).await?.unzip();
+    let (mut media, mut worker) = crate::sfu::bind(&config.sfu).await?.unzip();
+    // Cluster mode: the hub's commands go through the router to each room's media node.
+    if cluster.is_some()
+        && let (Some(link), Some(worker)) = (media.take(), worker.as_mut())
+    {
+        let (routed, routing) = crate::cluster::media::routing(link, config.sfu.queue);
+        worker.routing = Some(routing);
+        media = Some(routed);
+    }
     let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
     let sfu_tcp_addr = worker
         .as_ref()
@@ -225,12 +233,20 @@ pub async fn run(
     control: Control,
 ) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
-    let media = sfu.map(|worker| {
-        tokio::spawn(crate::sfu::worker::run(
+    let media = sfu.map(|mut worker| {
+        let routing = (worker.routing.take()).map(|routing| {
+            tokio::spawn(crate::cluster::media::run(
+                routing,
+                node.clone(),
+                shutdown.clone(),
+            ))
+        });
+        let worker = tokio::spawn(crate::sfu::worker::run(
             worker,
             node.clone(),
             shutdown.clone(),
-        ))
+        ));
+        (worker, routing)
     });
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
@@ -339,8 +355,11 @@ pub async fn run(
         stop_inbox.cancel();
         let _ = inbox.await;
     }
-    if let Some(media) = media {
-        let _ = media.await;
+    if let Some((worker, routing)) = media {
+        let _ = worker.await;
+        if let Some(routing) = routing {
+            let _ = routing.await;
+        }
     }
     if let Some(reload) = reload {
         let _ = reload.await;

@@ -22,9 +22,9 @@ pub mod tcp;
 pub mod udp;
 pub mod worker;
 
-use std::{io, net::SocketAddr};
+use std::{collections::VecDeque, io, net::SocketAddr};
 
-use switchboard_core::MediaCommand;
+use switchboard_core::{MediaCommand, SessionId};
 use tokio::{
     net::{TcpListener, UdpSocket},
     sync::mpsc,
@@ -32,30 +32,86 @@ use tokio::{
 
 use crate::config::SfuSettings;
 
-/// Where the hub's media commands go: the worker's queues.
+/// A media command with the session of the member it is about, when its node knew it: the
+/// room's media node, which may hold none of the room's members (cluster mode), reaches the
+/// member through it.
+pub type Routed = (MediaCommand, Option<SessionId>);
+
+/// Where the hub's media commands go: the worker's queues (in cluster mode, the router's that
+/// takes them to the room's media node: `cluster::media`).
 #[derive(Clone)]
 pub struct MediaLink {
-    messages: mpsc::Sender<MediaCommand>,
-    members: mpsc::UnboundedSender<MediaCommand>,
+    messages: mpsc::Sender<Routed>,
+    members: mpsc::UnboundedSender<Routed>,
 }
 
 impl MediaLink {
     /// Hands a command to the worker. A message refused (its queue is full, or the worker has
     /// stopped) comes back for the caller to answer with `media_unavailable`.
-    pub fn send(&self, command: MediaCommand) -> Result<(), MediaCommand> {
+    pub fn send(&self, command: MediaCommand, session: Option<SessionId>) -> Result<(), Routed> {
         match command {
             MediaCommand::Joined { .. } | MediaCommand::Left { .. } => {
                 // A stopped worker needs no membership news.
-                let _ = self.members.send(command);
+                let _ = self.members.send((command, session));
                 Ok(())
             }
             MediaCommand::Signal { .. }
             | MediaCommand::Subscribe { .. }
-            | MediaCommand::Mute { .. } => self.messages.try_send(command).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
-            }),
+            | MediaCommand::Mute { .. } => {
+                (self.messages.try_send((command, session))).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
+                })
+            }
         }
     }
+}
+
+/// The reading ends of a [`MediaLink`]'s queues.
+pub struct MediaQueues {
+    messages: mpsc::Receiver<Routed>,
+    members: mpsc::UnboundedReceiver<Routed>,
+    /// Joins and leaves taken before the message after them (bounded by what the members'
+    /// queue held).
+    pending: VecDeque<Routed>,
+}
+
+impl MediaQueues {
+    /// The next command, joins and leaves made before a message coming first, so the reader
+    /// sees them in the hub's order; `None` once every link is gone. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Routed> {
+        if let Some(command) = self.pending.pop_front() {
+            return Some(command);
+        }
+        tokio::select! {
+            biased;
+            Some(command) = self.members.recv() => Some(command),
+            Some(command) = self.messages.recv() => {
+                while let Ok(earlier) = self.members.try_recv() {
+                    self.pending.push_back(earlier);
+                }
+                self.pending.push_back(command);
+                self.pending.pop_front()
+            }
+            else => None,
+        }
+    }
+}
+
+/// A link and its queues: messages to `sfu` wait in a queue of `queue`; joins and leaves are
+/// never refused (see the module documentation).
+pub fn link(queue: usize) -> (MediaLink, MediaQueues) {
+    let (messages_tx, messages) = mpsc::channel(queue);
+    let (members_tx, members) = mpsc::unbounded_channel();
+    let link = MediaLink {
+        messages: messages_tx,
+        members: members_tx,
+    };
+    let queues = MediaQueues {
+        messages,
+        members,
+        pending: VecDeque::new(),
+    };
+    (link, queues)
 }
 
 /// A bound SFU, ready to run: its socket and the ends of the queues the worker reads.
@@ -64,9 +120,11 @@ pub struct MediaWorker {
     pub(crate) announced: SocketAddr,
     /// The ICE-TCP listener and the address announced for it, with `sfu.tcp_port`.
     pub(crate) tcp: Option<(TcpListener, SocketAddr)>,
-    pub(crate) messages: mpsc::Receiver<MediaCommand>,
-    pub(crate) members: mpsc::UnboundedReceiver<MediaCommand>,
+    pub(crate) queues: MediaQueues,
     pub(crate) settings: SfuSettings,
+    /// Cluster mode: the router taking this node's commands to each room's media node, and the
+    /// commands of other nodes to this worker ([`crate::cluster::media`]).
+    pub(crate) routing: Option<crate::cluster::media::Routing>,
 }
 
 impl MediaWorker {
@@ -99,19 +157,14 @@ pub async fn bind(settings: &SfuSettings) -> io::Result<Option<(MediaLink, Media
         }
         None => None,
     };
-    let (messages_tx, messages) = mpsc::channel(settings.queue);
-    let (members_tx, members) = mpsc::unbounded_channel();
-    let link = MediaLink {
-        messages: messages_tx,
-        members: members_tx,
-    };
+    let (link, queues) = self::link(settings.queue);
     let worker = MediaWorker {
         socket,
         announced,
         tcp,
-        messages,
-        members,
+        queues,
         settings: settings.clone(),
+        routing: None,
     };
     Ok(Some((link, worker)))
 }

@@ -154,16 +154,19 @@ impl<S: Clone> Hub<S> {
 
     /// A message from the SFU to `peer` in `room`: `kind` with `payload` (a JSON object),
     /// `from: "sfu"`. Dropped if `peer` is no longer a member (its leave is on its way to the
-    /// SFU).
+    /// SFU). In cluster mode the SFU runs on the room's media node, which may hold none of the
+    /// room's members: `route` is the session the member's node named with its commands, and a
+    /// member of another node is reached through it as any message for another node is.
     pub fn media_message(
         &mut self,
         room: &str,
         peer: &str,
+        route: Option<&SessionId>,
         kind: &'static str,
         payload: &str,
         now: Now,
     ) {
-        let Some((room_id, to)) = self.sfu_recipient(room, peer) else {
+        let Some((room_id, to)) = self.sfu_recipient(room, peer, route) else {
             return;
         };
         let sfu = PeerRef::parse(SFU_PEER).expect("a valid peer id");
@@ -190,11 +193,12 @@ impl<S: Clone> Hub<S> {
         &mut self,
         room: &str,
         peer: &str,
+        route: Option<&SessionId>,
         code: ErrorCode,
         message: String,
         now: Now,
     ) {
-        let Some((room_id, to)) = self.sfu_recipient(room, peer) else {
+        let Some((room_id, to)) = self.sfu_recipient(room, peer, route) else {
             return;
         };
         let body = ErrorBody {
@@ -209,14 +213,43 @@ impl<S: Clone> Hub<S> {
         self.settle(now);
     }
 
-    /// The room and the session of `peer`, if it is a member of the SFU room `room`.
-    fn sfu_recipient(&self, room: &str, peer: &str) -> Option<(RoomId, SessionId)> {
-        let (room_id, room) = self.rooms.get_key_value(room)?;
-        if room.media != Media::Sfu {
-            return None;
+    /// The room and the session of `peer`, if it is a member of the SFU room `room`; in cluster
+    /// mode, failing that, `route` when it is a session of another node (this node's mirror of
+    /// the room, if it has one, may be a moment behind: the SFU's view decides).
+    fn sfu_recipient(
+        &self,
+        room: &str,
+        peer: &str,
+        route: Option<&SessionId>,
+    ) -> Option<(RoomId, SessionId)> {
+        if let Some((room_id, r)) = self.rooms.get_key_value(room)
+            && r.media == Media::Sfu
+            && let Some(member) = r.member(peer)
+        {
+            return Some((room_id.clone(), member.session.clone()));
         }
-        let member = room.member(peer)?;
-        Some((room_id.clone(), member.session.clone()))
+        let route = route.filter(|s| self.clustered && !self.sessions.contains_key(*s))?;
+        Some((RoomId::parse(room).ok()?, route.clone()))
+    }
+
+    /// The members of the SFU room `room` whose sessions are this node's, with their sessions:
+    /// in cluster mode, those this node hands to the room's media node (a new one, when the
+    /// one it had went away).
+    pub fn local_sfu_members(&self, room: &RoomId) -> Vec<(PeerId, SessionId)> {
+        let Some(r) = self.rooms.get(room).filter(|r| r.media == Media::Sfu) else {
+            return Vec::new();
+        };
+        (r.members.iter())
+            .filter(|m| self.sessions.contains_key(&m.session))
+            .map(|m| (m.info.peer.clone(), m.session.clone()))
+            .collect()
+    }
+
+    /// The session of `peer` in `room`, if it is a member there: what the member's commands to
+    /// the SFU name it by, so the room's media node can reach it ([`Hub::media_message`]).
+    pub fn member_session(&self, room: &RoomId, peer: &PeerId) -> Option<SessionId> {
+        let member = self.rooms.get(room)?.member(peer.as_str())?;
+        Some(member.session.clone())
     }
 }
 

@@ -9,6 +9,17 @@
 //! one or the other. Going up is at once (a third member needs the SFU to be seen by everyone);
 //! going back down waits [`AUTO_MESH_DELAY`], so a member reloading its page (its old session
 //! leaves, its new one joins) moves nobody's media twice.
+//!
+//! In cluster mode a room's members are spread over nodes, and each node's hub hands the SFU the
+//! joins and leaves of its own members only, so the SFU (on the room's media node) learns of
+//! every member once. A move is decided by one node: a join by the joiner's node (under the
+//! room's join lock, against a fresh view), a move back to mesh by the node holding the room's
+//! first member (every node with members schedules it on seeing the room down to two; the
+//! others' timers find they are not that node), a host's `set_media` by the host's node (the
+//! setting also goes to the shared store, for nodes that join the room later). The deciding
+//! node tells every member
+//! (`media_changed`, forwarded to the members of other nodes), and each other node, as the
+//! notice reaches it, moves its own members ([`Hub::media_moved_elsewhere`]).
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,7 +28,7 @@ use switchboard_protocol::{
 };
 
 use super::{Hub, MediaCommand};
-use crate::{Event, Now, SessionId, deadlines::TimerKey};
+use crate::{Event, Now, SessionId, SharedOp, deadlines::TimerKey};
 
 /// How long an `auto` room down to two members stays on the SFU before it goes back to mesh.
 pub const AUTO_MESH_DELAY: Duration = Duration::from_secs(5);
@@ -51,7 +62,9 @@ impl<S: Clone> Hub<S> {
             return;
         };
         let wanted = room.media_mode.media(room.members.len(), sfu);
-        if wanted == room.media || room.mesh_at.is_some() {
+        // Fewer members never call for the SFU: only a move back to mesh waits here (a mirror
+        // brought up to date may show a room bigger than the media it was last told of).
+        if wanted == room.media || wanted == Media::Sfu || room.mesh_at.is_some() {
             return;
         }
         let at = now.at + AUTO_MESH_DELAY;
@@ -70,11 +83,29 @@ impl<S: Clone> Hub<S> {
         }
         room.mesh_at = None;
         let wanted = room.media_mode.media(room.members.len(), sfu);
-        if wanted != room.media {
+        // In cluster mode the node of the room's first member decides; the others hear it.
+        let decides = !self.clustered
+            || (room.members.first()).is_some_and(|m| self.sessions.contains_key(&m.session));
+        if wanted != room.media && decides {
             self.move_media(room_id, wanted);
             self.announce_media(room_id, None, None, None, now);
         }
         None
+    }
+
+    /// Cluster mode: another node moved `room_id`'s media to `media` (setting `media_mode`), as
+    /// its `media_changed` to a member of this node says. The mirror takes it, and this node's
+    /// members are handed to the SFU or taken from it; the notice itself is the announcement.
+    pub fn media_moved_elsewhere(&mut self, room_id: &RoomId, media: Media, media_mode: MediaMode) {
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return;
+        };
+        room.media_mode = media_mode;
+        // Whichever way it went, a move of this node's own making is moot.
+        room.mesh_at = None;
+        if room.media != media {
+            self.move_media(room_id, media);
+        }
     }
 
     /// A host's `set_media`: the new setting holds at once (no delay, even back to mesh). Every
@@ -98,6 +129,14 @@ impl<S: Clone> Hub<S> {
         let room = self.rooms.get_mut(room_id).ok_or(SignalError::Internal)?;
         let changed = room.media_mode != media_mode;
         room.media_mode = media_mode;
+        if self.clustered && changed {
+            // The other nodes' mirrors hear it with `media_changed`; a node whose first member
+            // joins later reads it from the store.
+            self.shared.push(SharedOp::MediaMode {
+                room: room_id.clone(),
+                media_mode,
+            });
+        }
         room.mesh_at = None;
         let wanted = media_mode.media(room.members.len(), sfu);
         let moved = wanted != room.media;
@@ -147,13 +186,19 @@ impl<S: Clone> Hub<S> {
         }
     }
 
-    /// Moves `room_id`'s media to `to`: every member is handed to the SFU, or taken from it.
+    /// Moves `room_id`'s media to `to`: every member is handed to the SFU, or taken from it (in
+    /// cluster mode, every member of this node: the other nodes hand theirs).
     fn move_media(&mut self, room_id: &RoomId, to: Media) {
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
         room.media = to;
+        let sessions = &self.sessions;
+        let clustered = self.clustered;
         for member in &room.members {
+            if clustered && !sessions.contains_key(&member.session) {
+                continue;
+            }
             let (room, peer) = (room_id.clone(), member.info.peer.clone());
             self.media.push(match to {
                 Media::Sfu => MediaCommand::Joined { room, peer },

@@ -7,7 +7,8 @@
 //! nodes sent to this node's sessions come in through [`Hub::forwarded`], which numbers them in
 //! the recipient's outbox like any other message.
 
-use switchboard_protocol::{PeerLeftReason, RoomId, renumber};
+use serde::Deserialize;
+use switchboard_protocol::{MediaChanged, PeerLeftReason, RoomId, renumber};
 
 use super::Hub;
 use crate::{CloseReason, Now, RoomView, SessionId, room::Member};
@@ -30,11 +31,18 @@ impl<S: Clone> Hub<S> {
         self.mirror_knocks(room_id, std::mem::take(&mut view.knocks), now);
         let stored = !view.members.is_empty();
         if !self.rooms.contains_key(room_id) {
-            if stored {
-                self.new_room(room_id, now);
+            let sfu = self.config.sfu;
+            let room = if stored {
+                self.new_room(room_id, now)
             } else {
-                self.open_room(room_id, now);
+                self.open_room(room_id, now)
+            };
+            // A room the other nodes run: its setting is what a host set, else its policy's, and
+            // its media what the setting gives for its size.
+            if let Some(media_mode) = view.media_mode.filter(|_| stored) {
+                room.media_mode = media_mode;
             }
+            room.media = room.media_mode.media(view.members.len(), sfu);
         }
         let sessions = &self.sessions;
         let Some(room) = self.rooms.get_mut(room_id) else {
@@ -72,6 +80,8 @@ impl<S: Clone> Hub<S> {
         if let Some(active) = now.at.checked_sub(view.quiet) {
             room.last_activity = room.last_activity.max(active);
         }
+        // A member of another node left: a room down to two may go back to mesh.
+        self.media_after_leave(room_id, now);
     }
 
     /// Brings the mirror of `room_id` up to `view` for an action of the server itself (the
@@ -111,7 +121,10 @@ impl<S: Clone> Hub<S> {
     /// `replaced` means the other node already took the session out of the room and told the
     /// others; here it leaves the mirror quietly, and a replaced session then ends as it would on
     /// one node (leaving its other rooms). An `admitted` or `denied` is a host's answer to the
-    /// session's knock, given on another node: its knock here ends (see `lobby.rs`). Returns whether the session is this hub's.
+    /// session's knock, given on another node: its knock here ends (see `lobby.rs`). A
+    /// `media_changed` is a move of the room's media another node decided: the mirror follows,
+    /// and this node's members are handed to the SFU or taken from it (`media_switch.rs`).
+    /// Returns whether the session is this hub's.
     pub fn forwarded(
         &mut self,
         session: &SessionId,
@@ -127,6 +140,12 @@ impl<S: Clone> Hub<S> {
         self.logging.entry(session.clone()).or_default().inbound = position;
         if matches!(kind, "admitted" | "denied") {
             self.answered_elsewhere(session, kind == "admitted");
+        }
+        if kind == "media_changed"
+            && let Some(room_id) = room
+            && let Ok(notice) = serde_json::from_str::<MediaNotice>(text)
+        {
+            self.media_moved_elsewhere(room_id, notice.payload.media, notice.payload.media_mode);
         }
         let removed = matches!(kind, "left" | "room_closed" | "replaced");
         if removed && let Some(room_id) = room {
@@ -156,6 +175,14 @@ impl<S: Clone> Hub<S> {
     }
 }
 
+/// A forwarded `media_changed`, as far as a mirror needs it.
+#[derive(Deserialize)]
+struct MediaNotice {
+    payload: MediaChanged,
+}
+
+#[cfg(test)]
+mod media_tests;
 #[cfg(test)]
 pub(super) mod nodes;
 #[cfg(test)]

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::store::{
     Claim, Claimed, Doorbell, KnockRecord, Lease, LogEntry, LogRead, MemberRecord, Store,
-    StoreError, Write, mode_name, room_view,
+    StoreError, Write, media_mode_name, mode_name, room_view,
 };
 
 /// How the inbox misbehaves: each doorbell is lost, sent twice, or held back behind the next
@@ -31,6 +31,7 @@ pub struct Faults {
 #[derive(Default)]
 struct Room {
     mode: String,
+    media_mode: String,
     joins: u64,
     members: HashMap<String, (u64, String)>,
     banned: Vec<String>,
@@ -157,6 +158,10 @@ impl MemoryStore {
                 SharedOp::Mode { room, mode } => {
                     state.rooms.entry(room.clone()).or_default().mode = mode_name(*mode).into();
                 }
+                SharedOp::MediaMode { room, media_mode } => {
+                    let r = state.rooms.entry(room.clone()).or_default();
+                    r.media_mode = media_mode_name(*media_mode).into();
+                }
                 SharedOp::Banned { room, user } => {
                     let r = state.rooms.entry(room.clone()).or_default();
                     r.banned.push(user.to_string());
@@ -249,7 +254,13 @@ impl Store for MemoryStore {
                 let knocks = (r.knocks.iter())
                     .map(|(t, k)| (t.clone(), k.clone()))
                     .collect();
-                Some(room_view(&r.mode, members, r.banned.clone(), knocks))
+                Some(room_view(
+                    &r.mode,
+                    &r.media_mode,
+                    members,
+                    r.banned.clone(),
+                    knocks,
+                ))
             }
         };
         Box::pin(std::future::ready(Ok(view)))
@@ -376,5 +387,33 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(
             Box::pin(stream) as BoxStream<'static, Doorbell>
         )))
+    }
+
+    // Media nodes are tested against Redis, with real SFUs (`tests/sfu_cluster.rs`).
+    fn media_node<'a>(
+        &'a self,
+        _room: &'a RoomId,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn alive<'a>(&'a self, _nodes: &'a [String]) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn send_media<'a>(
+        &'a self,
+        _node: &'a str,
+        _command: String,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
+    }
+
+    fn media_inbox<'a>(
+        &'a self,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, String>, StoreError>> {
+        Box::pin(std::future::ready(Err(not_modelled())))
     }
 }

@@ -13,6 +13,7 @@
 //! | [`adopt`] | a client resuming here a session of another node |
 //! | [`joins`] | a join decided against a fresh view of the room, under the room's lock |
 //! | [`drain`] | SIGTERM: the sessions handed over to the other nodes |
+//! | [`media`] | the SFU: each SFU room's media on one node, its media node |
 //! | [`fence`] | a node whose lease ran out stops serving, and rejoins as a new incarnation |
 //! | [`tasks`] | the commit task (hub changes to the store, in order) and the inbox task |
 //!
@@ -27,6 +28,7 @@ pub mod caps;
 pub mod drain;
 pub mod fence;
 pub mod joins;
+pub mod media;
 #[cfg(test)]
 pub mod memory;
 pub mod redis;
@@ -151,6 +153,11 @@ impl Cluster {
     /// Whether the node is fenced ([`fence`]): it serves no session until it rejoins.
     pub fn fenced(&self) -> bool {
         self.fenced.load(Ordering::Acquire)
+    }
+
+    /// This run's incarnation: one more each time the node was fenced.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation.load(Ordering::Acquire)
     }
 
     /// The lease token of `incarnation`.

@@ -19,7 +19,7 @@ use switchboard_protocol::{PeerId, RoomId};
 
 use super::store::{
     Claim, Claimed, Doorbell, KnockRecord, Lease, LogEntry, LogRead, MemberRecord, Store,
-    StoreError, Write, decode_record, mode_name, room_view,
+    StoreError, Write, decode_record, media_mode_name, mode_name, room_view,
 };
 
 /// How long a command may take before it counts as failed.
@@ -42,6 +42,7 @@ pub struct RedisStore {
     peers: Script,
     admit: Script,
     budget: Script,
+    media: Script,
 }
 
 impl RedisStore {
@@ -72,6 +73,7 @@ impl RedisStore {
             peers: Script::new(include_str!("lua/peers.lua")),
             admit: Script::new(include_str!("lua/admit.lua")),
             budget: Script::new(include_str!("lua/budget.lua")),
+            media: Script::new(include_str!("lua/media.lua")),
             leave: Script::new(concat!(
                 include_str!("lua/let_go.lua"),
                 include_str!("lua/leave.lua")
@@ -104,7 +106,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut c = self.commands.clone();
             let (token, ms) = lock.unwrap_or(("", 0));
-            type Raw = (String, Vec<String>, Vec<String>, Vec<String>, u64);
+            type Raw = (String, Vec<String>, Vec<String>, Vec<String>, u64, String);
             let raw: Option<Raw> = self
                 .room
                 .arg(&self.prefix)
@@ -114,7 +116,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
-            Ok(raw.map(|(mode, members, banned, knocks, quiet)| {
+            Ok(raw.map(|(mode, members, banned, knocks, quiet, media_mode)| {
                 let members = members
                     .chunks_exact(2)
                     .filter_map(|pair| {
@@ -125,7 +127,7 @@ impl Store for RedisStore {
                 let knocks = (knocks.chunks_exact(2))
                     .map(|pair| (pair[0].clone(), pair[1].clone()))
                     .collect();
-                let mut view = room_view(&mode, members, banned, knocks);
+                let mut view = room_view(&mode, &media_mode, members, banned, knocks);
                 view.quiet = Duration::from_millis(quiet);
                 view
             }))
@@ -432,6 +434,79 @@ impl Store for RedisStore {
             Ok(doorbells.boxed())
         })
     }
+
+    fn media_node<'a>(
+        &'a self,
+        room: &'a RoomId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            self.media
+                .arg(&self.prefix)
+                .arg(room.as_str())
+                .arg(node)
+                .arg(super::store::MEDIA_RECORD.as_millis() as u64)
+                .invoke_async(&mut c)
+                .await
+                .map_err(error)
+        })
+    }
+
+    fn alive<'a>(&'a self, nodes: &'a [String]) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            let mut pipe = redis::pipe();
+            for node in nodes {
+                pipe.exists(format!("{}:node:{{{node}}}", self.prefix));
+            }
+            pipe.query_async(&mut c).await.map_err(error)
+        })
+    }
+
+    fn send_media<'a>(
+        &'a self,
+        node: &'a str,
+        command: String,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut c = self.commands.clone();
+            redis::cmd("PUBLISH")
+                .arg(media_channel(&self.prefix, node))
+                .arg(command)
+                .query_async::<i64>(&mut c)
+                .await
+                .map(drop)
+                .map_err(error)
+        })
+    }
+
+    fn media_inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, String>, StoreError>> {
+        Box::pin(self.subscribe(media_channel(&self.prefix, node)))
+    }
+}
+
+impl RedisStore {
+    /// A subscription to `channel`, each message's payload (text) as an item.
+    async fn subscribe(&self, channel: String) -> Result<BoxStream<'static, String>, StoreError> {
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(error)?;
+        pubsub.subscribe(channel).await.map_err(error)?;
+        let (sink, stream) = pubsub.split();
+        let payloads = stream.filter_map(move |msg| {
+            // The subscription lives as long as its stream.
+            let _subscribed = &sink;
+            std::future::ready(String::from_utf8(msg.get_payload_bytes().to_vec()).ok())
+        });
+        Ok(payloads.boxed())
+    }
+}
+
+/// The channel of `node`'s media inbox.
+pub fn media_channel(prefix: &str, node: &str) -> String {
+    format!("{prefix}:n:{{{node}}}:media")
 }
 
 /// The channel of `node`'s inbox.
@@ -486,6 +561,9 @@ fn encode(call: &mut redis::ScriptInvocation<'_>, write: &Write) {
             }
             SharedOp::Mode { room, mode } => {
                 call.arg("M").arg(room.as_str()).arg(mode_name(*mode));
+            }
+            SharedOp::MediaMode { room, media_mode } => {
+                (call.arg("D").arg(room.as_str())).arg(media_mode_name(*media_mode));
             }
             SharedOp::Banned { room, user } => {
                 call.arg("B").arg(room.as_str()).arg(&**user);

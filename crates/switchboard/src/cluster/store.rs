@@ -5,7 +5,7 @@
 //!
 //! | what | Redis | written by |
 //! |---|---|---|
-//! | a room: mode, join counter | HASH `p:r:{room}` | `Joined`, `Mode` |
+//! | a room: mode, media setting, join counter | HASH `p:r:{room}` | `Joined`, `Mode`, `MediaMode` |
 //! | its members, peer id → "join number\trecord" | HASH `p:r:{room}:m` | `Joined`, `Left` |
 //! | its kicked users | SET `p:r:{room}:ban` | `Banned` |
 //! | guests knocking on it, ticket → record | HASH `p:r:{room}:k`, expiring with its latest knock | `Knocked`, `KnockEnded` |
@@ -13,6 +13,8 @@
 //! | a session: its node, user, log position | HASH `p:s:{sid}` | `Attached`, `Forward` |
 //! | the messages other nodes sent it | LIST `p:s:{sid}:log`, the latest `log_cap` | `Forward` |
 //! | a node's inbox | channel `p:n:{node}` | `Forward` |
+//! | a room's media node | STRING `p:r:{room}:media`, with a TTL | [`Store::media_node`] |
+//! | a node's media inbox | channel `p:n:{node}:media` | [`Store::send_media`] |
 //! | a user's sessions, for its cap | SET `p:u:{user}` | [`Store::admit`], `Ended` |
 //! | a room's message budget across the cluster | HASH `p:r:{room}:b`, expiring once full again | [`Store::budget`] |
 //! | when a session was last active, and a room's members that left | field `act` of `p:s:{sid}` and `p:r:{room}` | `ClientSeq`, `Left` |
@@ -32,7 +34,7 @@ use switchboard_core::{
     LogRecord, Rate, RoomUse, RoomView, SessionId, SessionRecord, SharedKnock, SharedMember,
     SharedOp,
 };
-use switchboard_protocol::{Mode, PeerId, PeerInfo, Role, RoomId};
+use switchboard_protocol::{MediaMode, Mode, PeerId, PeerInfo, Role, RoomId};
 
 /// A write to the shared store.
 #[derive(Debug, Clone)]
@@ -249,7 +251,37 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         node: &'a str,
     ) -> BoxFuture<'a, Result<BoxStream<'static, Doorbell>, StoreError>>;
+
+    /// The media node of `room` (`media.lua`): the node recorded if its lease holds, else
+    /// `node`, recorded now. The record lasts [`MEDIA_RECORD`] after it was last asked for.
+    fn media_node<'a>(
+        &'a self,
+        room: &'a RoomId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
+
+    /// Which of `nodes` hold a lease, in their order.
+    fn alive<'a>(&'a self, nodes: &'a [String]) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
+
+    /// Publishes `command`, encoded, on `node`'s media inbox (`p:n:{node}:media`). Pub/sub:
+    /// lost when `node` is not subscribed at that moment.
+    fn send_media<'a>(
+        &'a self,
+        node: &'a str,
+        command: String,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// `node`'s media inbox, from now on: the media commands other nodes sent it. The stream
+    /// ends when the subscription is lost.
+    fn media_inbox<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, String>, StoreError>>;
 }
+
+/// How long a room's media node is recorded after it was last asked for: a room nobody used
+/// for that long starts afresh on the first node to ask.
+pub const MEDIA_RECORD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A member as the store keeps it (the value of `p:r:{room}:m`), without its join number.
 #[derive(Serialize, Deserialize)]
@@ -326,11 +358,13 @@ impl KnockRecord {
     }
 }
 
-/// A room view from the store's raw parts: the mode's name, members as `(join number, record)`,
+/// A room view from the store's raw parts: the mode's name, the media setting's ('' for none),
+/// members as `(join number, record)`,
 /// the kicked users and the knocks as `(ticket, record)`. Members are put in join order;
 /// unreadable records are skipped. Its activity is unknown (`quiet` zero) until the caller sets it.
 pub fn room_view(
     mode: &str,
+    media_mode: &str,
     members: Vec<(u64, String)>,
     banned: Vec<String>,
     knocks: Vec<(String, String)>,
@@ -342,12 +376,32 @@ pub fn room_view(
     members.sort_by_key(|(n, _)| *n);
     RoomView {
         mode: mode_from(mode),
+        media_mode: media_mode_from(media_mode),
         members: members.into_iter().map(|(_, m)| m).collect(),
         banned: banned.into_iter().map(Arc::from).collect(),
         knocks: (knocks.iter())
             .filter_map(|(ticket, record)| KnockRecord::decode(ticket, record))
             .collect(),
         quiet: Duration::ZERO,
+    }
+}
+
+/// The wire name of a media setting, as the store keeps it.
+pub fn media_mode_name(media_mode: MediaMode) -> &'static str {
+    match media_mode {
+        MediaMode::Mesh => "mesh",
+        MediaMode::Sfu => "sfu",
+        MediaMode::Auto => "auto",
+    }
+}
+
+/// A media setting from its stored name; `None` for none (the room's policy decides).
+fn media_mode_from(name: &str) -> Option<MediaMode> {
+    match name {
+        "mesh" => Some(MediaMode::Mesh),
+        "sfu" => Some(MediaMode::Sfu),
+        "auto" => Some(MediaMode::Auto),
+        _ => None,
     }
 }
 

@@ -8,14 +8,15 @@
 //! ([`Node::with_hub`]). It stops when the node shuts down.
 
 use std::{
+    collections::HashMap,
     io::{self, ErrorKind},
     net::SocketAddr,
     time::Instant,
 };
 
 use serde::Deserialize;
-use switchboard_core::MediaCommand;
-use switchboard_protocol::SignalKind;
+use switchboard_core::{MediaCommand, SessionId};
+use switchboard_protocol::{PeerId, RoomId, SignalKind};
 use switchboard_sfu::{
     Datagram, Inbound, Output, Protocol, Sfu, SfuConfig, SfuStats, ToPeer, TrackId,
 };
@@ -46,9 +47,9 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
         socket,
         announced,
         tcp,
-        mut messages,
-        mut members,
+        mut queues,
         settings,
+        routing: _,
     } = worker;
     let (listener, announced_tcp) = tcp.unzip();
     let (tcp_events, mut tcp_in) = mpsc::channel(tcp::INBOUND);
@@ -60,6 +61,7 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     config.default_downlink_bps = settings.downlink_kbps.saturating_mul(1000);
     config.bwe = settings.bwe;
     let mut sfu = Sfu::new(config);
+    let mut routes = Routes::default();
     let mut buf = vec![0; RECEIVE_BUFFER];
     // The turn's datagrams to send, kept to reuse its allocation.
     let mut outgoing = Vec::new();
@@ -79,12 +81,8 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(command) = members.recv() => apply(&mut sfu, command),
-            Some(command) = messages.recv() => {
-                // Joins and leaves the hub made before this message come first.
-                while let Ok(earlier) = members.try_recv() {
-                    apply(&mut sfu, earlier);
-                }
+            Some((command, session)) = queues.next() => {
+                routes.note(&command, session);
                 apply(&mut sfu, command);
             }
             received = socket.recv_from(&mut buf) => {
@@ -119,7 +117,14 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
                 counted = now;
             }
         }
-        flush(&mut sfu, &socket, &mut outgoing, &connections, &node);
+        flush(
+            &mut sfu,
+            &socket,
+            &mut outgoing,
+            &connections,
+            &node,
+            &routes,
+        );
     }
     connections.stopped().await;
     tracing::info!(event = "sfu.stopped", "SFU stopped");
@@ -172,6 +177,7 @@ fn flush(
     outgoing: &mut Vec<(Vec<u8>, SocketAddr)>,
     connections: &TcpConnections,
     node: &Node,
+    routes: &Routes,
 ) {
     let mut signals = Vec::new();
     while let Some(output) = sfu.poll_output() {
@@ -198,16 +204,56 @@ fn flush(
     }
     node.with_hub(|hub, now| {
         for (room, to, message) in signals {
+            let route = routes.get(&room, &to);
             match message.payload() {
-                Some(payload) => hub.media_message(&room, &to, message.type_name(), &payload, now),
+                Some(payload) => {
+                    hub.media_message(&room, &to, route, message.type_name(), &payload, now)
+                }
                 None => {
                     if let ToPeer::Error(e) = message {
-                        hub.media_error(&room, &to, e.code(), e.to_string(), now);
+                        hub.media_error(&room, &to, route, e.code(), e.to_string(), now);
                     }
                 }
             }
         }
     });
+}
+
+/// The session of each member the SFU serves, by room and peer, as the commands about it named
+/// it: in cluster mode the room's members may be sessions of other nodes, which this node's hub
+/// reaches only by their session ([`switchboard_core::Hub::media_message`]). An entry goes with
+/// the member's leave; there is one per member the SFU holds.
+#[derive(Default)]
+struct Routes(HashMap<RoomId, HashMap<PeerId, SessionId>>);
+
+impl Routes {
+    fn note(&mut self, command: &MediaCommand, session: Option<SessionId>) {
+        match (command, session) {
+            (MediaCommand::Left { room, peer }, _) => {
+                if let Some(members) = self.0.get_mut(room) {
+                    members.remove(peer);
+                    if members.is_empty() {
+                        self.0.remove(room);
+                    }
+                }
+            }
+            (
+                MediaCommand::Joined { room, peer }
+                | MediaCommand::Signal { room, peer, .. }
+                | MediaCommand::Subscribe { room, peer, .. }
+                | MediaCommand::Mute { room, peer, .. },
+                Some(session),
+            ) => {
+                let members = self.0.entry(room.clone()).or_default();
+                members.insert(peer.clone(), session);
+            }
+            _ => {}
+        }
+    }
+
+    fn get(&self, room: &str, peer: &str) -> Option<&SessionId> {
+        self.0.get(room)?.get(peer)
+    }
 }
 
 #[derive(Deserialize)]

@@ -173,17 +173,20 @@ fn the_sfus_messages_reach_members_from_sfu() {
     let mut w = sfu_world();
     let (mut alice, mut bob) = pair(&mut w);
     w.hub
-        .media_message("r1", "alice", "track_map", r#"{"mids":[]}"#, w.now);
+        .media_message("r1", "alice", None, "track_map", r#"{"mids":[]}"#, w.now);
     w.hub.media_error(
         "r1",
         "bob",
+        None,
         ErrorCode::BadSdp,
         "offer: no m-lines".into(),
         w.now,
     );
     // Not members, or not an SFU room: dropped.
-    w.hub.media_message("r1", "carol", "track_map", "{}", w.now);
-    w.hub.media_message("r2", "alice", "track_map", "{}", w.now);
+    w.hub
+        .media_message("r1", "carol", None, "track_map", "{}", w.now);
+    w.hub
+        .media_message("r2", "alice", None, "track_map", "{}", w.now);
 
     let got = w.drain(&mut alice);
     assert_eq!(kinds(&got), ["track_map"]);

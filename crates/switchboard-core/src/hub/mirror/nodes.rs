@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use switchboard_protocol::{Role, RoomId};
 
 use super::super::testkit::{TestPeer, World, room};
-use crate::{CoreConfig, Hub, RoomView, SessionId, SharedKnock, SharedOp};
+use crate::{CoreConfig, Hub, MediaCommand, RoomView, SessionId, SharedKnock, SharedOp};
 
 /// The shared store as the hubs see it: rooms, and which node holds each session. Forwarded
 /// messages wait in `mail` until [`Nodes::flush`] delivers them, as an inbox would.
@@ -64,6 +64,9 @@ impl Store {
                 SharedOp::Mode { room, mode } => {
                     self.rooms.entry(room).or_default().mode = mode;
                 }
+                SharedOp::MediaMode { room, media_mode } => {
+                    self.rooms.entry(room).or_default().media_mode = Some(media_mode);
+                }
                 SharedOp::Banned { room, user } => {
                     self.rooms.entry(room).or_default().banned.push(user);
                 }
@@ -99,6 +102,8 @@ impl Store {
 pub(in crate::hub) struct Nodes {
     pub(in crate::hub) worlds: [World; 2],
     pub(in crate::hub) store: Store,
+    /// What each node's hub handed its SFU link so far.
+    pub(in crate::hub) media: [Vec<MediaCommand>; 2],
 }
 
 impl Nodes {
@@ -118,7 +123,17 @@ impl Nodes {
         Nodes {
             worlds: [world(1), world(2)],
             store: Store::default(),
+            media: Default::default(),
         }
+    }
+
+    /// Advances both nodes' clocks by `d` and runs their timers.
+    pub(in crate::hub) fn advance(&mut self, d: std::time::Duration) {
+        for w in &mut self.worlds {
+            w.advance(d);
+            w.tick();
+        }
+        self.flush();
     }
 
     /// Commits what node `n`'s last calls changed, and delivers every forwarded message, as the
@@ -129,14 +144,17 @@ impl Nodes {
                 let w = &mut self.worlds[n];
                 // Committed here and now: what waited for the writes may go.
                 w.commit_logs();
-                let out = w.outputs();
+                let mut out = w.outputs();
+                self.media[n].append(&mut out.media);
                 let mut ops = out.shared;
                 // A guest a host admitted gets its token, as the node mints it (`Node::call`).
                 for a in out.admissions {
                     let token = format!("token of {}", a.user);
                     w.hub.admitted(&a.session, &a.room, token, w.now);
                     w.commit_logs();
-                    ops.extend(w.outputs().shared);
+                    let mut out = w.outputs();
+                    self.media[n].append(&mut out.media);
+                    ops.extend(out.shared);
                 }
                 self.store.apply(n, ops);
             }

@@ -13,6 +13,7 @@
 --   X sid                this node let go of a session another node claimed: all it logged
 --                        for it is in
 --   M room mode          the room's mode
+--   D room media         the room's media setting, a host's `set_media`
 --   B room user          a kicked user
 --   F sid kind text      a message for a session: appended to its log, rung at its node
 --   K room ticket record ttl  a guest knocks (record: the knock as JSON); the room's knocks
@@ -108,6 +109,9 @@ while i <= #ARGV do
     i = i + 3
   elseif op == 'M' then
     redis.call('HSET', room(ARGV[i + 1]), 'mode', ARGV[i + 2])
+    i = i + 3
+  elseif op == 'D' then
+    redis.call('HSET', room(ARGV[i + 1]), 'media', ARGV[i + 2])
     i = i + 3
   elseif op == 'B' then
     redis.call('SADD', room(ARGV[i + 1]) .. ':ban', ARGV[i + 2])

@@ -1,5 +1,6 @@
 -- Reads a room: {mode, members (HGETALL of peer -> "joins\trecord"), banned users, knocks
--- (HGETALL of ticket -> record), ms since its latest activity}.
+-- (HGETALL of ticket -> record), ms since its latest activity, media setting ('' for the room's
+-- policy's)}.
 -- With a token, first takes the room's join lock for ARGV[4] ms; answers nil when another holds it.
 -- ARGV[1] key prefix, ARGV[2] room, ARGV[3] lock token or '', ARGV[4] lock time in ms.
 local r = ARGV[1] .. ':r:{' .. ARGV[2] .. '}'
@@ -27,4 +28,5 @@ return {
   redis.call('SMEMBERS', r .. ':ban'),
   redis.call('HGETALL', r .. ':k'),
   quiet,
+  redis.call('HGET', r, 'media') or '',
 }
