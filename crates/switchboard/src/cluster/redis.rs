@@ -116,21 +116,23 @@ impl Store for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(error)?;
-            Ok(raw.map(|(mode, members, banned, knocks, quiet, media_mode)| {
-                let members = members
-                    .chunks_exact(2)
-                    .filter_map(|pair| {
-                        let (n, record) = pair[1].split_once('\t')?;
-                        Some((n.parse().ok()?, record.to_owned()))
-                    })
-                    .collect();
-                let knocks = (knocks.chunks_exact(2))
-                    .map(|pair| (pair[0].clone(), pair[1].clone()))
-                    .collect();
-                let mut view = room_view(&mode, &media_mode, members, banned, knocks);
-                view.quiet = Duration::from_millis(quiet);
-                view
-            }))
+            Ok(
+                raw.map(|(mode, members, banned, knocks, quiet, media_mode)| {
+                    let members = members
+                        .chunks_exact(2)
+                        .filter_map(|pair| {
+                            let (n, record) = pair[1].split_once('\t')?;
+                            Some((n.parse().ok()?, record.to_owned()))
+                        })
+                        .collect();
+                    let knocks = (knocks.chunks_exact(2))
+                        .map(|pair| (pair[0].clone(), pair[1].clone()))
+                        .collect();
+                    let mut view = room_view(&mode, &media_mode, members, banned, knocks);
+                    view.quiet = Duration::from_millis(quiet);
+                    view
+                }),
+            )
         })
     }
 

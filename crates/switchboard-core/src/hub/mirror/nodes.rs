@@ -211,8 +211,8 @@ impl Nodes {
         self.flush();
     }
 
-    /// Moves both nodes' clocks on by `d`.
-    pub(in crate::hub) fn advance(&mut self, d: std::time::Duration) {
+    /// Moves both nodes' clocks on by `d`, running no timers: the test runs each node's.
+    pub(in crate::hub) fn move_clocks(&mut self, d: std::time::Duration) {
         for w in &mut self.worlds {
             w.advance(d);
         }

@@ -24,7 +24,7 @@ fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
     c.join(0, &mut ann, "r1");
     c.join(1, &mut cy, "r1");
     c.read(0, &mut ann);
-    c.advance(secs(61));
+    c.move_clocks(secs(61));
     // Idle by what node 0 sees; cy's node may know better: node 0 asks, and closes nothing.
     c.worlds[0].tick();
     let out = c.worlds[0].outputs();
@@ -42,10 +42,10 @@ fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
     w.hub.idle_check(&room("r1"), w.now);
     w.hub.release_mirror(&room("r1"));
     assert!(w.outputs().shared.is_empty());
-    c.advance(secs(54));
+    c.move_clocks(secs(54));
     c.worlds[0].tick();
     assert!(c.worlds[0].outputs().idle.is_empty());
-    c.advance(Duration::from_millis(1500));
+    c.move_clocks(Duration::from_millis(1500));
     c.worlds[0].tick();
     assert_eq!(c.worlds[0].outputs().idle, [room("r1")]);
     // Nobody did anything since: it closes, for every member, as on one node.
@@ -76,13 +76,13 @@ fn a_node_that_gets_no_answer_asks_again() {
     let mut cy = c.open(1, "cy", Role::Guest);
     c.join(0, &mut ann, "r1");
     c.join(1, &mut cy, "r1");
-    c.advance(secs(61));
+    c.move_clocks(secs(61));
     c.worlds[0].tick();
     assert_eq!(c.worlds[0].outputs().idle, [room("r1")]);
-    c.advance(secs(9));
+    c.move_clocks(secs(9));
     c.worlds[0].tick();
     assert!(c.worlds[0].outputs().idle.is_empty());
-    c.advance(secs(1));
+    c.move_clocks(secs(1));
     c.worlds[0].tick();
     assert_eq!(c.worlds[0].outputs().idle, [room("r1")]);
     assert_eq!(c.worlds[0].hub.room_size(&room("r1")), 2);
@@ -99,7 +99,7 @@ fn the_node_of_the_longest_present_member_decides_and_no_other_closes_the_room()
     let mut cy = c.open(1, "cy", Role::Guest);
     c.join(0, &mut ann, "r1");
     c.join(1, &mut cy, "r1");
-    c.advance(secs(61));
+    c.move_clocks(secs(61));
     // Even on a view that shows the room idle, cy's node leaves the decision to ann's.
     let mut view = c.store.view(&room("r1"));
     view.quiet = secs(61);
@@ -117,7 +117,7 @@ fn the_node_of_the_longest_present_member_decides_and_no_other_closes_the_room()
         serde_json::json!({"type": "leave", "room": "r1"}),
     );
     c.read(1, &mut cy);
-    c.advance(secs(61));
+    c.move_clocks(secs(61));
     c.worlds[1].tick();
     c.flush();
     let got = c.read(1, &mut cy);
