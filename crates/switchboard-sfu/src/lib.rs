@@ -8,8 +8,9 @@
 //!
 //! The loop follows str0m's rule (its `lib.rs`, "Run loop"): every mutation of an `Rtc` is
 //! followed by draining `poll_output` until it returns a timeout, before the next mutation of
-//! that `Rtc`. Media from a publisher is forwarded frame by frame (str0m's frame mode): each
-//! subscriber's m-line has its own SSRC, sequence and timestamp space, so nothing is rewritten.
+//! that `Rtc`. Media from a publisher is forwarded packet by packet (str0m's RTP mode): each
+//! subscriber's m-line has its own SSRC, and [`rewrite`] keeps its sequence numbers, timestamps
+//! and VP8 picture ids continuous across simulcast layer switches.
 //!
 //! A participant whose `Rtc` errors or panics is dropped from media alone; its room and every
 //! other participant go on.
@@ -25,6 +26,7 @@ mod keyframe;
 pub mod layer_switch;
 mod message;
 mod participant;
+pub mod rewrite;
 mod sdp_check;
 mod sfu;
 pub mod speakers;

@@ -17,7 +17,7 @@ use str0m::{
     Candidate, Rtc, RtcError,
     bwe::Bitrate,
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
-    media::{Direction, MediaKind, Mid},
+    media::{Direction, MediaKind, Mid, Pt},
     net::TcpType,
 };
 
@@ -25,6 +25,7 @@ use crate::{
     SfuConfig, SfuError, TrackId, TrackKind, TrackMapEntry,
     allocator::{Allocation, Request},
     layer_switch::LayerSwitch,
+    rewrite::Rewriter,
     sdp_check::check_offer,
 };
 
@@ -52,6 +53,10 @@ pub(crate) struct Subscription {
     pub state: OutState,
     /// Which simulcast layer goes out on its m-line (unused for a track without layers).
     pub layer: LayerSwitch,
+    /// The sequence numbers, timestamps and picture ids its packets go out with.
+    pub rewrite: Rewriter,
+    /// The publisher's payload type last forwarded and the subscriber's for the same codec.
+    pub pt: Option<(Pt, Pt)>,
     /// The allocation last told the peer (`stream_state`).
     pub stream: Option<Allocation>,
 }
@@ -65,6 +70,8 @@ impl Subscription {
             kind,
             state: OutState::ToOpen,
             layer: LayerSwitch::default(),
+            rewrite: Rewriter::default(),
+            pt: None,
             stream: None,
         }
     }
@@ -160,6 +167,8 @@ impl Participant {
         let mut builder = Rtc::builder()
             // The SFU has a fixed, reachable address: it only answers connectivity checks.
             .set_ice_lite(true)
+            // Packets are forwarded as they come (`sfu::forwarding`), not depacketized.
+            .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true);

@@ -10,6 +10,7 @@
 //! turn. Subscriptions that changed are negotiated once the queue is empty, so one input causes
 //! at most one offer per participant.
 
+mod forwarding;
 mod mute;
 mod routing;
 mod simulcast;
@@ -66,10 +67,15 @@ pub struct Datagram<'a> {
 }
 
 /// What is left to do after a participant's `Rtc` was drained.
+// Unboxed packets: nearly every item is one, so a box would be an allocation per packet
+// forwarded for nothing saved.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Work {
-    /// An event of this participant's `Rtc`. Boxed: a `MediaData` event is 500 bytes, and
-    /// the queue holds one per frame forwarded.
+    /// An event of this participant's `Rtc` other than a packet. Boxed: events are rare and
+    /// some are large.
     Event(Pid, Box<Event>),
+    /// An RTP packet from this participant, to forward.
+    Rtp(Pid, forwarding::Received),
     /// This participant's `Rtc` failed; drop its media.
     Failed(Pid, String),
 }
@@ -82,9 +88,9 @@ pub struct SfuStats {
     pub participants: usize,
     /// Tracks published now.
     pub tracks: usize,
-    /// Frames written to subscribers (one per subscriber a frame went to).
-    pub forwarded_frames: u64,
-    /// Bytes of those frames (payload, before packetizing).
+    /// RTP packets written to subscribers (one per subscriber a packet went to).
+    pub forwarded_packets: u64,
+    /// Payload bytes of those packets (without RTP headers and encryption).
     pub forwarded_bytes: u64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests_sent: u64,
@@ -113,6 +119,8 @@ pub struct Sfu {
     work: VecDeque<Work>,
     /// Participants whose subscriptions may need an offer.
     dirty: BTreeSet<Pid>,
+    /// The members a packet is forwarded to, kept to reuse its allocation.
+    members: Vec<Pid>,
     next_pid: Pid,
     next_track: u64,
     /// The growing counts of [`SfuStats`].
@@ -132,6 +140,7 @@ impl Sfu {
             outputs: VecDeque::new(),
             work: VecDeque::new(),
             dirty: BTreeSet::new(),
+            members: Vec::new(),
             next_pid: 1,
             next_track: 1,
             counts: SfuStats::default(),
@@ -403,9 +412,10 @@ impl Sfu {
     /// to the caller's timer: with bandwidth estimation str0m's pacer sends one packet per
     /// timeout and asks for the next a microsecond on, and left to a timer that wakes once a
     /// millisecond at best, a subscriber's burst of n packets went out over n wakes
-    /// (docs/benchmarks.md, "Bandwidth estimation"). A timeout already due (a frame written
-    /// asks for one, to packetize it) is left to the timer: one wake then packetizes every
-    /// frame written to the participant since, which costs less CPU than one run per frame.
+    /// (docs/benchmarks.md, "Bandwidth estimation"). A timeout already due (a packet written
+    /// asks for one, to send it) is left to the caller's next [`Sfu::handle_timeout`]: one run
+    /// then sends every packet written to the participant since, which costs less CPU than one
+    /// run per packet (the media worker makes it at the end of the turn that wrote them).
     pub(crate) fn drain(&mut self, pid: Pid) {
         let Some(participant) = self.participants.get_mut(&pid) else {
             return;
@@ -438,6 +448,11 @@ impl Sfu {
                     }
                 }
                 Ok(str0m::Output::Transmit(t)) => self.outputs.push_back(Output::Transmit(t)),
+                Ok(str0m::Output::Event(Event::RtpPacket(packet))) => {
+                    if let Some(received) = forwarding::Received::resolve(rtc, packet) {
+                        self.work.push_back(Work::Rtp(pid, received));
+                    }
+                }
                 Ok(str0m::Output::Event(event)) => {
                     self.work.push_back(Work::Event(pid, Box::new(event)))
                 }
@@ -455,6 +470,7 @@ impl Sfu {
             while let Some(work) = self.work.pop_front() {
                 match work {
                     Work::Event(pid, event) => self.on_event(now, pid, *event),
+                    Work::Rtp(pid, received) => self.forward(now, pid, received),
                     Work::Failed(pid, reason) => self.fail(now, pid, reason),
                 }
             }

@@ -113,7 +113,10 @@ fn a_member_mutes_its_own_track_and_the_room_is_told() {
         ("p0".to_string(), track, false, "p0".to_string())
     );
     w.run_media(2 * SECOND, &[0]);
-    assert!(w.clients[1].frames_from("p0").len() > muted + 50);
+    let frames = w.clients[1].frames_from("p0");
+    assert!(frames.len() > muted + 50);
+    // The mute left no hole for the subscriber to ask to have resent.
+    common::assert_one_stream(&frames);
 }
 
 #[test]

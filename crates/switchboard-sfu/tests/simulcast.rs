@@ -108,6 +108,8 @@ fn a_second_track_moves_the_first_down_on_a_keyframe() {
         "the switch is on a keyframe of the new layer"
     );
     assert!(got.len() - down > 50, "{got:?}");
+    // Two layers, two sequence spaces and timestamp bases: the subscriber sees one stream.
+    common::assert_one_stream(&frames);
     let p1 = layers(&w, 2, "p1");
     assert!(p1.len() > 50 && p1.iter().all(|l| *l == 0), "{p1:?}");
     assert_eq!(w.sfu.stats().media_failures, 0);

@@ -139,7 +139,7 @@ pub struct Metrics {
     cluster_room_throttled: Counter,
     sfu_participants: Gauge,
     sfu_tracks: Gauge,
-    sfu_forwarded_frames: Counter,
+    sfu_forwarded_packets: Counter,
     sfu_forwarded_bytes: Counter,
     sfu_keyframe_requests: Family<OutcomeLabel, Counter>,
     sfu_media_failures: Counter,
@@ -205,7 +205,7 @@ impl Default for Metrics {
             cluster_room_throttled: Counter::default(),
             sfu_participants: Gauge::default(),
             sfu_tracks: Gauge::default(),
-            sfu_forwarded_frames: Counter::default(),
+            sfu_forwarded_packets: Counter::default(),
             sfu_forwarded_bytes: Counter::default(),
             sfu_keyframe_requests: Family::default(),
             sfu_layer_switches: Counter::default(),
@@ -372,13 +372,13 @@ impl Default for Metrics {
             m.sfu_tracks.clone(),
         );
         registry.register(
-            "sfu_forwarded_frames",
-            "Frames the SFU wrote to subscribers (one per subscriber)",
-            m.sfu_forwarded_frames.clone(),
+            "sfu_forwarded_packets",
+            "RTP packets the SFU wrote to subscribers (one per subscriber)",
+            m.sfu_forwarded_packets.clone(),
         );
         registry.register(
             "sfu_forwarded_bytes",
-            "Payload bytes of the frames the SFU wrote to subscribers",
+            "Payload bytes of the RTP packets the SFU wrote to subscribers",
             m.sfu_forwarded_bytes.clone(),
         );
         registry.register(
@@ -638,8 +638,8 @@ impl Metrics {
     pub fn sfu(&self, before: &SfuStats, now: &SfuStats) {
         self.sfu_participants.set(now.participants as i64);
         self.sfu_tracks.set(now.tracks as i64);
-        self.sfu_forwarded_frames
-            .inc_by(now.forwarded_frames - before.forwarded_frames);
+        self.sfu_forwarded_packets
+            .inc_by(now.forwarded_packets - before.forwarded_packets);
         self.sfu_forwarded_bytes
             .inc_by(now.forwarded_bytes - before.forwarded_bytes);
         for (outcome, n) in [

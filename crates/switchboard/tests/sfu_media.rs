@@ -106,7 +106,7 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
         let get = |k: &str| m.get(k).copied().unwrap_or(0.0);
         if get("sfu_participants_gauge") == 3.0
             && get("sfu_tracks_gauge") == 1.0
-            && get("sfu_forwarded_frames_total") >= (2 * FRAMES) as f64
+            && get("sfu_forwarded_packets_total") >= (2 * FRAMES) as f64
             && get("sfu_forwarded_bytes_total") >= (2 * FRAMES * 400) as f64
             && get(r#"sfu_datagrams_total{direction="in"}"#) > 0.0
             && get(r#"sfu_datagrams_total{direction="out"}"#) > 0.0

@@ -1,7 +1,7 @@
 //! Mute state: a member mutes or unmutes its own tracks, a host mutes another member's; the
 //! room (the publisher included) hears of every change as `track_state`.
 //!
-//! The SFU enforces it: a muted track's frames are not forwarded, so a host's mute holds even
+//! The SFU enforces it: a muted track's packets are not forwarded, so a host's mute holds even
 //! if the publisher's browser keeps sending. Only the publisher unmutes, so nobody can turn a
 //! member's microphone or camera back on but the member.
 
@@ -37,6 +37,14 @@ impl Sfu {
         }
         track.muted = muted;
         let (room, peer, kind) = (track.room.clone(), track.peer.clone(), track.kind);
+        if muted {
+            // Forwarding resumes where it stopped, without a gap of the muted packets.
+            for p in self.participants.values_mut() {
+                for sub in p.subscriptions.iter_mut().filter(|s| s.track == *id) {
+                    sub.rewrite.restart();
+                }
+            }
+        }
         if kind == TrackKind::Audio && muted {
             self.unhear(&room, &peer);
         }

@@ -1,12 +1,13 @@
 //! What the SFU does with its participants' events: tracks published and unpublished,
-//! subscriptions, frames forwarded, keyframe requests sent to the publisher.
+//! subscriptions, keyframe requests sent to the publisher. Packets themselves are
+//! [`super::forwarding`]'s.
 
 use std::{sync::Arc, time::Instant};
 
 use str0m::{
-    Event, IceConnectionState, RtcError,
+    Event, IceConnectionState,
     bwe::BweKind,
-    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid},
+    media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid},
 };
 
 use super::{Pid, Sfu};
@@ -14,7 +15,6 @@ use crate::{
     SfuError, ToPeer, TrackId, TrackKind,
     allocator::Request,
     arrivals::Arrivals,
-    layer_switch::Verdict,
     participant::{Subscription, guarded},
     track::{Track, order_rids},
 };
@@ -33,7 +33,6 @@ impl Sfu {
             Event::MediaChanged(changed) if !receives(changed.direction) => {
                 self.unpublish_mid(pid, changed.mid);
             }
-            Event::MediaData(data) => self.forward(now, pid, data),
             Event::KeyframeRequest(req) => {
                 let track = self.participants.get(&pid).and_then(|p| {
                     p.subscriptions
@@ -215,108 +214,6 @@ impl Sfu {
         Ok(())
     }
 
-    /// A frame from a publisher goes to every subscriber whose m-line for it is open.
-    fn forward(&mut self, now: Instant, pid: Pid, data: MediaData) {
-        let Some(id) = self
-            .participants
-            .get(&pid)
-            .and_then(|p| p.published_on(data.mid).cloned())
-        else {
-            return;
-        };
-        // A muted track's publisher may go on sending (a host muted it, or it has not caught
-        // up): nothing of it goes further, and it does not speak.
-        let Some(track) = self.tracks.get(&id).filter(|t| !t.muted) else {
-            return;
-        };
-        if track.kind == TrackKind::Audio {
-            self.hear(now, &id, &data);
-        }
-        let Some(track) = self.tracks.get_mut(&id) else {
-            return;
-        };
-        if data.is_keyframe() {
-            track.keyframes.keyframe_seen();
-        }
-        if !data.contiguous && track.kind == TrackKind::Video {
-            // Frames were lost between the publisher and the SFU: subscribers cannot decode
-            // until the next keyframe.
-            self.request_keyframe(now, &id);
-        }
-        let room = self.tracks[&id].room.clone();
-        let layer = self.tracks[&id].layer_of(data.rid);
-        if layer.is_none() && !self.tracks[&id].rids.is_empty() {
-            // A rid the publisher did not offer: no subscriber could be switched to it.
-            return;
-        }
-        let arrivals = self.tracks.get_mut(&id).and_then(|t| t.arrivals.as_mut());
-        // A stalled layer that is back may be given to subscribers again.
-        let back = match (layer, arrivals) {
-            (Some(l), Some(a)) => a.frame(l, now),
-            _ => false,
-        };
-        let mut switched = false;
-        for other in self.members_except(&room, pid) {
-            let p = self.participants.get_mut(&other).expect("member is live");
-            let Some(sub) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
-                continue;
-            };
-            let Some(mid) = sub.open_mid() else {
-                continue;
-            };
-            // A simulcast track sends this subscriber one layer, switched on keyframes.
-            let was = sub.layer.current();
-            let time = match layer {
-                None => data.time,
-                Some(layer) => {
-                    let rate = data.time.frequency();
-                    match sub.layer.on_frame(
-                        layer,
-                        data.is_keyframe(),
-                        data.time.numer(),
-                        u64::from(rate.get()),
-                        data.network_time,
-                    ) {
-                        Verdict::Forward(t) => MediaTime::new(t, rate),
-                        Verdict::Drop => continue,
-                    }
-                }
-            };
-            if was.is_some() && sub.layer.current() != was {
-                self.counts.layer_switches += 1;
-                switched = true;
-            }
-            let Some(rtc) = p.rtc.as_mut() else {
-                continue;
-            };
-            let written = guarded(|| {
-                let Some(writer) = rtc.writer(mid) else {
-                    return Ok(());
-                };
-                // The subscriber negotiated its own payload type for the codec.
-                let Some(pt) = writer.match_params(data.params) else {
-                    return Ok(());
-                };
-                writer.write(pt, data.network_time, time, data.data.clone())
-            });
-            match written {
-                Ok(()) => {
-                    self.counts.forwarded_frames += 1;
-                    self.counts.forwarded_bytes += data.data.len() as u64;
-                    self.drain(other)
-                }
-                Err(reason) => self.work.push_back(super::Work::Failed(other, reason)),
-            }
-        }
-        if switched {
-            // A layer left behind may have no one left on it.
-            self.update_layers(now, &room);
-        }
-        if back {
-            self.reallocate_track(now, &id);
-        }
-    }
-
     /// A subscriber needs a keyframe of `track`: asked of the publisher at most once per
     /// interval, with the requests in between answered by one more at the interval's end.
     pub(super) fn request_keyframe(&mut self, now: Instant, id: &TrackId) {
@@ -348,21 +245,13 @@ impl Sfu {
             return;
         };
         // A simulcast track is asked per layer, for the layers subscribers are moving to or
-        // on; asking without a rid is an error in str0m when the m-line has layers.
+        // on. A layer with no receive stream yet has sent no packet; it starts with a
+        // keyframe anyway. PLI is negotiated with every video codec the SFU accepts.
         let sent = guarded(|| {
+            let mut direct = rtc.direct_api();
             for rid in &rids {
-                match rtc.writer(mid) {
-                    Some(mut writer)
-                        if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) =>
-                    {
-                        match writer.request_keyframe(*rid, KeyframeRequestKind::Pli) {
-                            // No packet of this layer has arrived yet; a layer starts with a
-                            // keyframe anyway.
-                            Err(RtcError::NoReceiverSource(_)) => {}
-                            other => other?,
-                        }
-                    }
-                    _ => {}
+                if let Some(stream) = direct.stream_rx_by_mid(mid, *rid) {
+                    stream.request_keyframe(KeyframeRequestKind::Pli);
                 }
             }
             Ok(())
@@ -391,7 +280,9 @@ impl Sfu {
         let published: Vec<TrackId> = p.published.iter().map(|(_, t)| t.clone()).collect();
         self.by_addr.retain(|_, owner| *owner != pid);
         self.work.retain(|w| match w {
-            super::Work::Event(owner, _) | super::Work::Failed(owner, _) => *owner != pid,
+            super::Work::Event(owner, _)
+            | super::Work::Rtp(owner, _)
+            | super::Work::Failed(owner, _) => *owner != pid,
         });
         for track in published {
             self.unpublish(&track);
@@ -399,7 +290,7 @@ impl Sfu {
         self.update_layers(now, &room);
     }
 
-    fn members_except(&self, room: &Arc<str>, pid: Pid) -> Vec<Pid> {
+    pub(super) fn members_except(&self, room: &Arc<str>, pid: Pid) -> Vec<Pid> {
         self.rooms
             .get(room)
             .map(|m| m.values().copied().filter(|p| *p != pid).collect())

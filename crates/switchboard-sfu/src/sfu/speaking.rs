@@ -1,21 +1,20 @@
 //! What the SFU does with audio levels: each room's [`Speakers`] is fed the level of every
-//! audio frame forwarded and polled on the SFU's timer; a changed list goes to every member.
+//! audio packet forwarded (one Opus frame each) and polled on the SFU's timer; a changed list goes to every member.
 
 use std::time::Instant;
-
-use str0m::media::MediaData;
 
 use super::Sfu;
 use crate::{ToPeer, TrackId, speakers::Speakers};
 
 impl Sfu {
-    /// An audio frame of `track` arrived: its level counts toward its publisher speaking.
-    pub(super) fn hear(&mut self, now: Instant, track: &TrackId, data: &MediaData) {
+    /// An audio packet of `track` arrived with this RFC 6464 level (if the publisher set
+    /// one): it counts toward its publisher speaking.
+    pub(super) fn hear(&mut self, now: Instant, track: &TrackId, level: Option<i8>) {
         let Some(track) = self.tracks.get(track) else {
             return;
         };
         // str0m gives the RFC 6464 level as -dBov (0 loudest, -127 silence).
-        let level = data.ext_vals.audio_level.map(|l| l.unsigned_abs().min(127));
+        let level = level.map(|l| l.unsigned_abs().min(127));
         let config = self.config.speakers;
         self.speakers
             .entry(track.room.clone())

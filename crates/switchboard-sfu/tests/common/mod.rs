@@ -13,7 +13,7 @@ use std::{
 use str0m::{
     Candidate, Event, Input, Output as RtcOutput, Rtc,
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
-    format::Codec,
+    format::{Codec, CodecExtra},
     media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer},
     net::{Protocol, Receive},
 };
@@ -51,6 +51,12 @@ pub struct Frame {
     pub mid: Mid,
     pub data: Vec<u8>,
     pub keyframe: bool,
+    /// Its RTP timestamp (extended) on the subscriber's stream.
+    pub time: u64,
+    /// The extended sequence numbers of its first and last packet.
+    pub seq: (u64, u64),
+    /// Its VP8 picture id, if it had one.
+    pub picture_id: Option<u64>,
 }
 
 /// A str0m peer playing a browser: it offers its published tracks, answers the SFU's offers
@@ -93,6 +99,26 @@ pub struct Client {
     pub connected: bool,
     inbox: VecDeque<ToPeer>,
     frame_no: u32,
+}
+
+/// Asserts that `frames` (of one m-line, in order) came as one stream: every packet's sequence
+/// number follows the one before, timestamps rise, VP8 picture ids count up by one.
+pub fn assert_one_stream(frames: &[&Frame]) {
+    for pair in frames.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert_eq!(
+            b.seq.0,
+            a.seq.1 + 1,
+            "a gap in sequence numbers: {a:?} -> {b:?}"
+        );
+        assert!(
+            b.time > a.time,
+            "the timestamp did not rise: {a:?} -> {b:?}"
+        );
+        if let (Some(x), Some(y)) = (a.picture_id, b.picture_id) {
+            assert_eq!(y, x + 1, "picture ids jumped: {a:?} -> {b:?}");
+        }
+    }
 }
 
 impl Client {
@@ -592,6 +618,12 @@ impl World {
                     Event::MediaData(data) => c.frames.push(Frame {
                         mid: data.mid,
                         keyframe: data.is_keyframe(),
+                        time: data.time.numer(),
+                        seq: (**data.seq_range.start(), **data.seq_range.end()),
+                        picture_id: match data.codec_extra {
+                            CodecExtra::Vp8(vp8) => vp8.picture_id,
+                            _ => None,
+                        },
                         data: data.data.to_vec(),
                     }),
                     Event::KeyframeRequest(_) => c.keyframe_requests += 1,

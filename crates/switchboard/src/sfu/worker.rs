@@ -2,8 +2,9 @@
 //! ([`super::tcp`]).
 //!
 //! Each turn takes one thing (up to [`RECEIVE_BATCH`] datagrams the socket holds, a TCP frame, a
-//! command, a timer), feeds it to the SFU with the current time, and then does what the SFU asks:
-//! the turn's datagrams leave together in batches ([`super::udp`]), messages for peers are handed
+//! command, a timer), feeds it to the SFU with the current time, runs the SFU's timers that are
+//! due by then (so a flood of datagrams cannot starve them, and packets the turn forwarded leave
+//! in it), and then does what the SFU asks: the turn's datagrams leave together in batches ([`super::udp`]), messages for peers are handed
 //! to the hub in one call, which delivers them through the same seam as every other message
 //! ([`Node::with_hub`]). It stops when the node shuts down.
 
@@ -73,11 +74,10 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
         "SFU serving media on UDP port {}",
         announced.port()
     );
+    // Far enough to mean "nothing due"; the loop wakes for anything else.
+    let idle = || Instant::now() + std::time::Duration::from_secs(3600);
+    let mut deadline = idle();
     loop {
-        // Far enough to mean "nothing due"; the loop wakes for anything else.
-        let deadline = sfu
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -117,6 +117,16 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
                 counted = now;
             }
         }
+        // The timers are run here, after whatever the turn did, rather than only by the timer
+        // branch: that one comes last in the biased `select!`, and under a steady stream of
+        // datagrams it would wait while the packets they made (forwarded packets go out on an
+        // `Rtc`'s timeout) waited with it. Here they leave in this turn's send batch.
+        let now = Instant::now();
+        let mut next = sfu.poll_timeout();
+        if next.is_some_and(|at| at <= now) {
+            sfu.handle_timeout(now);
+            next = sfu.poll_timeout();
+        }
         flush(
             &mut sfu,
             &socket,
@@ -125,6 +135,7 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
             &node,
             &routes,
         );
+        deadline = next.unwrap_or_else(idle);
     }
     connections.stopped().await;
     tracing::info!(event = "sfu.stopped", "SFU stopped");
