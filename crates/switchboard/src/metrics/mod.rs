@@ -3,10 +3,15 @@
 //! Counters follow the core's events (see [`Metrics::record`]) and the transports' stream
 //! lifecycle; the room and member gauges are read from the hub when scraped, so they can never
 //! drift from the state they describe.
+//!
+//! This file holds the registry and the hub's and transports' metrics; cluster mode's, the SFU's
+//! and the journal's are each a type of their own beside it (`cluster.rs`, `sfu.rs`, `journal.rs`).
 
+mod cluster;
 mod journal;
+mod sfu;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -15,9 +20,10 @@ use prometheus_client::{
 };
 use switchboard_core::{Event, Outgoing, RateScope, Stats};
 use switchboard_protocol::Media;
-use switchboard_sfu::SfuStats;
 
+use cluster::ClusterMetrics;
 pub use journal::{DeliveryResult, JournalMetrics};
+use sfu::SfuMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
@@ -60,16 +66,6 @@ struct ReasonLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MediaLabel {
     media: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct NodeLabel {
-    node_id: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DirectionLabel {
-    direction: &'static str,
 }
 
 /// Message types counted on every relay. Their counters are looked up once, at startup, so
@@ -123,31 +119,10 @@ pub struct Metrics {
     media_changes: Family<MediaLabel, Counter>,
     connections_refused: Family<ReasonLabel, Counter>,
     http_timeouts: Family<ReasonLabel, Counter>,
-    /// Cluster mode ([`crate::cluster`]); all zero on a single node.
-    node: Family<NodeLabel, Gauge>,
-    cluster_round_trip: Histogram,
-    cluster_errors: Counter,
-    cluster_reconnects: Counter,
-    cluster_forwarded: Counter,
-    cluster_media_sent: Counter,
-    cluster_media_received: Counter,
-    cluster_media_moved: Counter,
-    cluster_gaps_filled: Counter,
-    cluster_policy_reloads: Counter,
-    cluster_dropped: Counter,
-    cluster_fenced: Counter,
-    cluster_room_throttled: Counter,
-    sfu_participants: Gauge,
-    sfu_tracks: Gauge,
-    sfu_forwarded_packets: Counter,
-    sfu_forwarded_bytes: Counter,
-    sfu_keyframe_requests: Family<OutcomeLabel, Counter>,
-    sfu_media_failures: Counter,
-    sfu_layer_switches: Counter,
-    /// Datagrams on the SFU's socket (and frames on its ICE-TCP connections), in then out.
-    sfu_datagrams: [Counter; 2],
-    sfu_tcp_connections: Gauge,
-    sfu_dropped: Counter,
+    /// Cluster mode's ([`crate::cluster`]).
+    cluster: ClusterMetrics,
+    /// The SFU's.
+    sfu: SfuMetrics,
     /// The audit log's and the webhooks' ([`crate::journal`]).
     journal: JournalMetrics,
 }
@@ -190,29 +165,8 @@ impl Default for Metrics {
             media_changes: Family::default(),
             connections_refused: Family::default(),
             http_timeouts: Family::default(),
-            node: Family::default(),
-            cluster_round_trip: Histogram::new(LATENCY_BUCKETS_MS),
-            cluster_errors: Counter::default(),
-            cluster_reconnects: Counter::default(),
-            cluster_forwarded: Counter::default(),
-            cluster_media_sent: Counter::default(),
-            cluster_media_received: Counter::default(),
-            cluster_media_moved: Counter::default(),
-            cluster_gaps_filled: Counter::default(),
-            cluster_policy_reloads: Counter::default(),
-            cluster_dropped: Counter::default(),
-            cluster_fenced: Counter::default(),
-            cluster_room_throttled: Counter::default(),
-            sfu_participants: Gauge::default(),
-            sfu_tracks: Gauge::default(),
-            sfu_forwarded_packets: Counter::default(),
-            sfu_forwarded_bytes: Counter::default(),
-            sfu_keyframe_requests: Family::default(),
-            sfu_layer_switches: Counter::default(),
-            sfu_tcp_connections: Gauge::default(),
-            sfu_dropped: Counter::default(),
-            sfu_media_failures: Counter::default(),
-            sfu_datagrams: Default::default(),
+            cluster: ClusterMetrics::default(),
+            sfu: SfuMetrics::default(),
             journal: JournalMetrics::default(),
             registry: Registry::default(),
         };
@@ -296,134 +250,9 @@ impl Default for Metrics {
              body_timeout_ms, answered 408)",
             m.http_timeouts.clone(),
         );
-        registry.register(
-            "node_info",
-            "This node; its id is the label (cluster mode)",
-            m.node.clone(),
-        );
-        registry.register(
-            "cluster_round_trip_ms",
-            "Time of one commit to the shared store (Redis round trip and script)",
-            m.cluster_round_trip.clone(),
-        );
-        registry.register(
-            "cluster_store_errors",
-            "Failed calls to the shared store",
-            m.cluster_errors.clone(),
-        );
-        registry.register(
-            "cluster_inbox_reconnects",
-            "Times the node's inbox subscription was lost and made again",
-            m.cluster_reconnects.clone(),
-        );
-        registry.register(
-            "cluster_forwarded",
-            "Messages from other nodes handed to this node's sessions (cross-node deliveries)",
-            m.cluster_forwarded.clone(),
-        );
-        registry.register(
-            "cluster_media_commands_sent",
-            "Media commands (joins, leaves, messages to the SFU) sent to the media node of their room on another node",
-            m.cluster_media_sent.clone(),
-        );
-        registry.register(
-            "cluster_media_commands_received",
-            "Media commands other nodes sent to this node's SFU, as the media node of their room",
-            m.cluster_media_received.clone(),
-        );
-        registry.register(
-            "cluster_media_moved",
-            "Rooms whose media node this node found gone: its members were handed to a new one",
-            m.cluster_media_moved.clone(),
-        );
-        registry.register(
-            "cluster_gaps_filled",
-            "Messages read from a session log because their doorbell was lost or late",
-            m.cluster_gaps_filled.clone(),
-        );
-        registry.register(
-            "cluster_policy_reloads",
-            "Stored rooms' policies reloaded from the database on a notice from a node of the cluster",
-            m.cluster_policy_reloads.clone(),
-        );
-        registry.register(
-            "cluster_commit_dropped",
-            "Batches of writes dropped because the commit queue was full",
-            m.cluster_dropped.clone(),
-        );
-        registry.register(
-            "cluster_fenced",
-            "Times this node's lease ran out and it let its sessions go (fencing)",
-            m.cluster_fenced.clone(),
-        );
-        registry.register(
-            "cluster_room_throttled",
-            "Syncs of a room's message budget that found it spent across the cluster",
-            m.cluster_room_throttled.clone(),
-        );
-        registry.register(
-            "sfu_participants_gauge",
-            "SFU room members with a media session",
-            m.sfu_participants.clone(),
-        );
-        registry.register(
-            "sfu_tracks_gauge",
-            "Tracks published to the SFU",
-            m.sfu_tracks.clone(),
-        );
-        registry.register(
-            "sfu_forwarded_packets",
-            "RTP packets the SFU wrote to subscribers (one per subscriber)",
-            m.sfu_forwarded_packets.clone(),
-        );
-        registry.register(
-            "sfu_forwarded_bytes",
-            "Payload bytes of the RTP packets the SFU wrote to subscribers",
-            m.sfu_forwarded_bytes.clone(),
-        );
-        registry.register(
-            "sfu_keyframe_requests",
-            "Subscribers' keyframe requests: sent to the publisher, or coalesced",
-            m.sfu_keyframe_requests.clone(),
-        );
-        registry.register(
-            "sfu_media_failures",
-            "Media sessions the SFU dropped because they failed",
-            m.sfu_media_failures.clone(),
-        );
-        registry.register(
-            "sfu_layer_switches",
-            "Subscriptions moved from one simulcast layer to another",
-            m.sfu_layer_switches.clone(),
-        );
-        let datagrams = Family::<DirectionLabel, Counter>::default();
-        let sfu_datagrams = [Direction::In, Direction::Out].map(|d| {
-            datagrams
-                .get_or_create(&DirectionLabel {
-                    direction: d.label(),
-                })
-                .clone()
-        });
-        registry.register(
-            "sfu_datagrams",
-            "Datagrams on the SFU's UDP socket and frames on its ICE-TCP connections, in (received) and out (sent)",
-            datagrams,
-        );
-        registry.register(
-            "sfu_send_dropped",
-            "Packets the SFU could not send: its UDP socket's buffer was full, or an ICE-TCP connection's queue",
-            m.sfu_dropped.clone(),
-        );
-        registry.register(
-            "sfu_tcp_connections_gauge",
-            "ICE-TCP connections open to the SFU",
-            m.sfu_tcp_connections.clone(),
-        );
-        Metrics {
-            registry,
-            sfu_datagrams,
-            ..m
-        }
+        m.cluster.register(&mut registry);
+        m.sfu.register(&mut registry);
+        Metrics { registry, ..m }
     }
 }
 
@@ -431,78 +260,6 @@ impl Metrics {
     /// The journal's metrics.
     pub fn journal(&self) -> &JournalMetrics {
         &self.journal
-    }
-}
-
-/// Cluster mode.
-impl Metrics {
-    /// Names this node in `node_info`.
-    pub fn set_node(&self, node_id: &str) {
-        let label = NodeLabel {
-            node_id: node_id.to_owned(),
-        };
-        self.node.get_or_create(&label).set(1);
-    }
-
-    /// A commit to the shared store took `took`.
-    pub fn cluster_round_trip(&self, took: Duration) {
-        self.cluster_round_trip.observe(took.as_secs_f64() * 1000.0);
-    }
-
-    /// A call to the shared store failed.
-    pub fn cluster_store_error(&self) {
-        self.cluster_errors.inc();
-    }
-
-    /// The inbox subscription was made again.
-    pub fn cluster_reconnect(&self) {
-        self.cluster_reconnects.inc();
-    }
-
-    /// A message from another node reached a session of this one.
-    pub fn cluster_forwarded(&self) {
-        self.cluster_forwarded.inc();
-    }
-
-    /// A media command went to its room's media node on another node.
-    pub fn cluster_media_sent(&self) {
-        self.cluster_media_sent.inc();
-    }
-
-    /// A media command came from another node for this node's SFU.
-    pub fn cluster_media_received(&self) {
-        self.cluster_media_received.inc();
-    }
-
-    /// A room's media node was gone and its members here were handed to a new one.
-    pub fn cluster_media_moved(&self) {
-        self.cluster_media_moved.inc();
-    }
-
-    /// `n` messages were read from session logs to fill gaps.
-    pub fn cluster_gap_filled(&self, n: usize) {
-        self.cluster_gaps_filled.inc_by(n as u64);
-    }
-
-    /// `n` stored rooms' policies were reloaded after a notice (or all of them, after a
-    /// subscription was made again).
-    pub fn cluster_policy_reloaded(&self, n: usize) {
-        self.cluster_policy_reloads.inc_by(n as u64);
-    }
-
-    /// A batch of writes found the commit queue full.
-    pub fn cluster_dropped(&self) {
-        self.cluster_dropped.inc();
-    }
-
-    /// The node fenced itself.
-    pub fn cluster_fenced(&self) {
-        self.cluster_fenced.inc();
-    }
-
-    /// A sync found a room's message budget spent across the cluster.
-    pub fn cluster_room_throttled(&self) {
-        self.cluster_room_throttled.inc();
     }
 }
 
@@ -632,51 +389,6 @@ impl Metrics {
                 reason,
             })
             .inc();
-    }
-
-    /// Takes in the SFU's counts: `now` against the `before` last taken in.
-    pub fn sfu(&self, before: &SfuStats, now: &SfuStats) {
-        self.sfu_participants.set(now.participants as i64);
-        self.sfu_tracks.set(now.tracks as i64);
-        self.sfu_forwarded_packets
-            .inc_by(now.forwarded_packets - before.forwarded_packets);
-        self.sfu_forwarded_bytes
-            .inc_by(now.forwarded_bytes - before.forwarded_bytes);
-        for (outcome, n) in [
-            (
-                "sent",
-                now.keyframe_requests_sent - before.keyframe_requests_sent,
-            ),
-            (
-                "coalesced",
-                now.keyframe_requests_coalesced - before.keyframe_requests_coalesced,
-            ),
-        ] {
-            if n > 0 {
-                self.sfu_keyframe_requests
-                    .get_or_create(&OutcomeLabel { outcome })
-                    .inc_by(n);
-            }
-        }
-        self.sfu_media_failures
-            .inc_by(now.media_failures - before.media_failures);
-        self.sfu_layer_switches
-            .inc_by(now.layer_switches - before.layer_switches);
-    }
-
-    /// A packet the SFU dropped instead of sending.
-    pub fn sfu_dropped(&self, count: u64) {
-        self.sfu_dropped.inc_by(count);
-    }
-
-    /// ICE-TCP connections open now.
-    pub fn sfu_tcp_connections(&self, open: usize) {
-        self.sfu_tcp_connections.set(open as i64);
-    }
-
-    /// Counts a datagram the SFU received (`sent` false) or sent.
-    pub fn sfu_datagrams(&self, sent: bool, count: u64) {
-        self.sfu_datagrams[usize::from(sent)].inc_by(count);
     }
 
     /// The text exposition, with the gauges read from `stats`.
