@@ -406,7 +406,8 @@ impl Sfu {
     }
 
     /// Takes a participant's output until its next timeout: datagrams go out, events wait in
-    /// the work queue. Must follow every change to its `Rtc`.
+    /// the work queue. Must follow every change to its `Rtc`, bar a forwarded packet written to
+    /// it, which only makes its next timeout due (`Sfu::forward`).
     ///
     /// A timeout due just [`IMMEDIATE`] after the `Rtc`'s clock is run here rather than left
     /// to the caller's timer: with bandwidth estimation str0m's pacer sends one packet per
