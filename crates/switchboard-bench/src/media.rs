@@ -86,8 +86,10 @@ impl MediaPeer {
         })
     }
 
-    /// The first offer: send-only video (and audio) for a publisher; a data channel for a peer
-    /// that only receives (an offer needs one m-line). Returns the `offer` payload for `sfu`.
+    /// The first offer: send-only video (and audio) for a publisher; for a peer that only
+    /// receives, one receive-only audio m-line (an offer needs one), as the browser SDK offers
+    /// (`web/sdk/publisher.js`). A data channel there would run SCTP on both sides for
+    /// nothing a browser pays. Returns the `offer` payload for `sfu`.
     pub fn offer(&mut self, video: bool, audio: bool, out: &mut Outputs) -> Result<String, String> {
         let mut change = self.rtc.sdp_api();
         if video {
@@ -99,7 +101,7 @@ impl MediaPeer {
                 Some(change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
         }
         if !video && !audio {
-            change.add_channel("signal".into());
+            change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         }
         let (offer, pending) = change.apply().ok_or("an offer with nothing to offer")?;
         self.pending = Some(pending);
