@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use serde_json::json;
 use sfu_peer::{
-    CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, got_from, member,
-    metric, start_call, until_kind, until_metric, wait_until,
+    CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, finish, got_from,
+    member, metric, start_call, until_kind, until_metric, wait_until,
 };
 use switchboard_protocol::Role;
 use switchboard_testkit::{
@@ -79,9 +79,7 @@ async fn media_flows_between_members_on_two_nodes_through_the_rooms_media_node()
     until_metric(&a.addr, "sfu_participants_gauge", 3.0, started).await;
     assert_eq!(metric(&b.addr, "sfu_participants_gauge").await, 0.0);
     stop.cancel();
-    for w in writers {
-        w.await.expect("writer task").expect("frames written");
-    }
+    finish(writers).await;
     for t in tasks {
         let m = t
             .await
@@ -157,9 +155,7 @@ async fn a_media_node_killed_is_survived_by_the_members_on_the_other_node() {
     assert_eq!(metric(&b.addr, "cluster_media_moved_total").await, 1.0);
     until_metric(&b.addr, "sfu_participants_gauge", 2.0, restarted).await;
     stop.cancel();
-    for w in writers {
-        w.await.expect("writer task").expect("frames written");
-    }
+    finish(writers).await;
     for t in tasks {
         let m = t
             .await

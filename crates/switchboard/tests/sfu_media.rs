@@ -13,21 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sfu_peer::{
-    CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, got_from, member,
-    start_call, wait_until,
+    CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, finish, got_from,
+    member, start_call, wait_until,
 };
 use switchboard_protocol::{MediaMode, Role};
 use switchboard_testkit::{TestServer, metrics::scrape};
 use tokio_util::sync::CancellationToken;
-
-/// Waits for the writers, the frames they wrote in all.
-async fn finish(writers: Vec<tokio::task::JoinHandle<sfu_peer::Result<usize>>>) -> usize {
-    let mut sent = 0;
-    for w in writers {
-        sent += w.await.expect("writer task").expect("frames written");
-    }
-    sent
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {

@@ -8,7 +8,9 @@ use std::time::Instant;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{Member, ROOM, got_from, member, start_call, until_kind, until_metric, wait_until};
+use super::{
+    Member, ROOM, finish, got_from, member, start_call, until_kind, until_metric, wait_until,
+};
 
 /// An `auto` room through `nodes` (each `host:port`; one node, or several of a cluster): alice and
 /// bob join through the first and call directly; carol, joining through the last, moves everyone
@@ -38,9 +40,7 @@ pub async fn auto_room_moves_to_the_sfu_and_back(nodes: &[String]) {
         .await;
     }
     stop.cancel();
-    for w in writers {
-        w.await.expect("writer task").expect("frames written");
-    }
+    finish(writers).await;
     let mut members: Vec<Member> = futures_util::future::join_all(tasks)
         .await
         .into_iter()

@@ -426,6 +426,16 @@ pub async fn until_metric(addr: impl std::fmt::Display, name: &str, value: f64, 
     }
 }
 
+/// Waits for the writers of [`start_call`], each of which must have written its frames; returns
+/// how many they wrote in all.
+pub async fn finish(writers: Vec<tokio::task::JoinHandle<Result<usize>>>) -> usize {
+    let mut sent = 0;
+    for w in writers {
+        sent += w.await.expect("writer task").expect("frames written");
+    }
+    sent
+}
+
 /// Polls `check` every 50 ms until it holds, failing after `CALL_DEADLINE`.
 pub async fn wait_until(what: &str, started: Instant, check: impl Fn() -> bool) {
     while !check() {
