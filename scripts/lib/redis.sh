@@ -1,4 +1,4 @@
-# Redis for the cluster-mode tests (crates/switchboard/tests/cluster.rs), on 127.0.0.1:6379.
+# Redis for the cluster-mode tests (crates/switchboard/tests/cluster/), on 127.0.0.1:6379.
 #
 # redis_ensure: does nothing when Redis answers; otherwise installs redis-server when missing (as
 # root, with apt-get) and starts it with no persistence. With CI set, a Redis that cannot be had is

@@ -6,7 +6,7 @@
 //! (production). Both run the same SQL, written once in `queries.rs`; what differs is how they
 //! connect and their migrations (`migrations/sqlite`, `migrations/postgres`), which [`open`]
 //! applies before handing the store out. The queries are checked at run time by the contract
-//! tests (`tests/contract.rs`), which run every case against both databases.
+//! tests (`tests/contract/`), which run every case against both databases.
 //!
 //! The store keeps no clock: every call that depends on time takes `now` (Unix milliseconds), so
 //! expiry is tested without waiting. Ids and secrets are made by the caller too; the store sees

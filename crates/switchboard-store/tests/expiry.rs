@@ -1,5 +1,5 @@
 //! The expiry sweep's contract ([`Store::sweep_expired`]), on both databases like
-//! `tests/contract.rs`: what has ended before the cut-off goes, in batches of at most the limit,
+//! `tests/contract/`: what has ended before the cut-off goes, in batches of at most the limit,
 //! and nothing live goes with it.
 
 use std::sync::Arc;

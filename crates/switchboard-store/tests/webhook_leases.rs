@@ -1,5 +1,5 @@
 //! The webhook outbox's delivery leases (`JournalStore::claim_webhooks`), on both databases like
-//! `tests/contract.rs`, with two store handles on one database standing in for two nodes: a
+//! `tests/contract/`, with two store handles on one database standing in for two nodes: a
 //! stream's head leased to one node is not handed to the other until it is delivered, released,
 //! or its lease runs out (the node died); and nodes claiming at once deliver every entry once, in
 //! its stream's order.

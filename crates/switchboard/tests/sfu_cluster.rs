@@ -6,17 +6,20 @@
 //! members left start their media over on the other node, and frames flow again.
 //!
 //! Without a Redis these tests fail when `CI` is set and are skipped with a note otherwise (see
-//! `tests/cluster.rs`).
+//! `tests/cluster/`).
 
 mod sfu_peer;
 
 use std::time::Instant;
 
 use serde_json::json;
-use sfu_peer::{CALL_DEADLINE, FRAMES, Member, ROOM, Received, start_call, until_kind, wait_until};
+use sfu_peer::{
+    CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, finish, got_from,
+    member, metric, start_call, until_kind, until_metric, wait_until,
+};
 use switchboard_protocol::Role;
 use switchboard_testkit::{
-    Client, Process, cluster, metrics::scrape, redis::available as redis_up, redis::unique_prefix,
+    Client, Process, cluster, redis::available as redis_up, redis::unique_prefix,
     redis::url as redis_url, tokens,
 };
 use tokio_util::sync::CancellationToken;
@@ -42,41 +45,6 @@ async fn two_nodes(test: &str, media_mode: &str) -> Option<(Process, Process)> {
     Some((a, b))
 }
 
-/// `name` joining the room through `node`, publishing video if `publish`; its `joined` must say
-/// the room's media is `media`.
-async fn member(node: &Process, name: &'static str, publish: bool, media: &str) -> Member {
-    let token = tokens::mint(name, "*", Role::Guest);
-    let client = Client::connect(&format!("ws://{}/v1/ws?token={token}", node.addr)).await;
-    Member::join(client, name, publish, media).await
-}
-
-/// Whether `received` holds `FRAMES` of `from`'s frames.
-fn got_from(received: &Received, from: &str) -> bool {
-    (received.lock().unwrap().iter()).any(|((stream, _), n)| stream == from && *n >= FRAMES)
-}
-
-/// The value of the metric `name` in `node`'s metrics.
-async fn metric(node: &Process, name: &str) -> f64 {
-    let m = scrape(&format!("http://{}/metrics", node.addr)).await;
-    m.samples.get(name).copied().unwrap_or(0.0)
-}
-
-/// Waits until `node`'s metric `name` is `value` (gauges follow within a second).
-async fn until_metric(node: &Process, name: &str, value: f64, started: Instant) {
-    loop {
-        let now = metric(node, name).await;
-        if now == value {
-            return;
-        }
-        assert!(
-            started.elapsed() < CALL_DEADLINE,
-            "{name} is {now}, not {value}, on {}",
-            node.addr
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_between_members_on_two_nodes_through_the_rooms_media_node() {
     let Some((a, b)) = two_nodes("sfu-media", "sfu").await else {
@@ -85,9 +53,9 @@ async fn media_flows_between_members_on_two_nodes_through_the_rooms_media_node()
     let started = Instant::now();
     let stop = CancellationToken::new();
     // Alice's join makes node-a the room's media node; bob and carol are on node-b.
-    let alice = member(&a, "alice", true, "sfu").await;
-    let bob = member(&b, "bob", true, "sfu").await;
-    let carol = member(&b, "carol", false, "sfu").await;
+    let alice = member(&a.addr, "alice", true, "sfu").await;
+    let bob = member(&b.addr, "bob", true, "sfu").await;
+    let carol = member(&b.addr, "carol", false, "sfu").await;
     let watch = [
         ("alice", alice.received.clone(), "bob"),
         ("bob", bob.received.clone(), "alice"),
@@ -102,15 +70,16 @@ async fn media_flows_between_members_on_two_nodes_through_the_rooms_media_node()
         .await;
     }
     // Node-b's members' commands went to node-a's SFU; node-a hosts the room's media.
-    assert!(metric(&b, "cluster_media_commands_sent_total").await > 0.0);
-    assert!(metric(&a, "cluster_media_commands_received_total").await > 0.0);
-    assert_eq!(metric(&a, "cluster_media_commands_sent_total").await, 0.0);
-    until_metric(&a, "sfu_participants_gauge", 3.0, started).await;
-    assert_eq!(metric(&b, "sfu_participants_gauge").await, 0.0);
+    assert!(metric(&b.addr, "cluster_media_commands_sent_total").await > 0.0);
+    assert!(metric(&a.addr, "cluster_media_commands_received_total").await > 0.0);
+    assert_eq!(
+        metric(&a.addr, "cluster_media_commands_sent_total").await,
+        0.0
+    );
+    until_metric(&a.addr, "sfu_participants_gauge", 3.0, started).await;
+    assert_eq!(metric(&b.addr, "sfu_participants_gauge").await, 0.0);
     stop.cancel();
-    for w in writers {
-        w.await.expect("writer task").expect("frames written");
-    }
+    finish(writers).await;
     for t in tasks {
         let m = t
             .await
@@ -133,9 +102,9 @@ async fn a_media_node_killed_is_survived_by_the_members_on_the_other_node() {
     };
     let started = Instant::now();
     let stop = CancellationToken::new();
-    let alice = member(&a, "alice", false, "sfu").await;
-    let bob = member(&b, "bob", false, "sfu").await;
-    let carol = member(&b, "carol", true, "sfu").await;
+    let alice = member(&a.addr, "alice", false, "sfu").await;
+    let bob = member(&b.addr, "bob", false, "sfu").await;
+    let carol = member(&b.addr, "carol", true, "sfu").await;
     let received = bob.received.clone();
     let (tasks, writers) = start_call(vec![alice, bob, carol], &stop, started).await;
     wait_until(
@@ -183,12 +152,10 @@ async fn a_media_node_killed_is_survived_by_the_members_on_the_other_node() {
         || got_from(&received, "carol"),
     )
     .await;
-    assert_eq!(metric(&b, "cluster_media_moved_total").await, 1.0);
-    until_metric(&b, "sfu_participants_gauge", 2.0, restarted).await;
+    assert_eq!(metric(&b.addr, "cluster_media_moved_total").await, 1.0);
+    until_metric(&b.addr, "sfu_participants_gauge", 2.0, restarted).await;
     stop.cancel();
-    for w in writers {
-        w.await.expect("writer task").expect("frames written");
-    }
+    finish(writers).await;
     for t in tasks {
         let m = t
             .await
@@ -213,52 +180,7 @@ async fn an_auto_room_on_two_nodes_moves_to_the_sfu_at_three_and_back_at_two() {
     let Some((a, b)) = two_nodes("sfu-auto", "auto").await else {
         return;
     };
-    let started = Instant::now();
-    let stop = CancellationToken::new();
-    let mut alice = member(&a, "alice", true, "mesh").await;
-    let mut bob = member(&a, "bob", false, "mesh").await;
-    let carol = member(&b, "carol", false, "sfu").await;
-    for m in [&mut alice, &mut bob] {
-        let moved = until_kind(&mut m.client, "media_changed").await;
-        assert_eq!(moved.payload, json!({"media": "sfu", "media_mode": "auto"}));
-    }
-    let watch = [
-        ("bob", bob.received.clone()),
-        ("carol", carol.received.clone()),
-    ];
-    let (tasks, writers) = start_call(vec![alice, bob, carol], &stop, started).await;
-    for (name, received) in &watch {
-        wait_until(&format!("{name} receives alice's frames"), started, || {
-            got_from(received, "alice")
-        })
-        .await;
-    }
-    stop.cancel();
-    for w in writers {
-        w.await.expect("writer task").expect("frames written");
-    }
-    let mut members: Vec<Member> = Vec::new();
-    for t in tasks {
-        members.push(
-            t.await
-                .expect("member task")
-                .expect("member ran without error"),
-        );
-    }
-    let mut carol = members.pop().expect("carol");
-    let leave = carol.client.msg("leave").room(ROOM);
-    carol.client.send(leave).await;
-    for m in &mut members {
-        let back = until_kind(&mut m.client, "media_changed").await;
-        assert_eq!(back.payload, json!({"media": "mesh", "media_mode": "auto"}));
-    }
-    for node in [&a, &b] {
-        until_metric(node, "sfu_participants_gauge", 0.0, started).await;
-    }
-    for m in members.into_iter().chain([carol]) {
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
-    }
+    auto_room_moves_to_the_sfu_and_back(&[a.addr.clone(), b.addr.clone()]).await;
 }
 
 /// A host's `set_media` holds for a member joining later through a node none of whose members

@@ -12,25 +12,13 @@ mod sfu_peer;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sfu_peer::{CALL_DEADLINE, FRAMES, Member, ROOM, start_call, until_kind, wait_until};
+use sfu_peer::{
+    CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, finish, got_from,
+    member, start_call, wait_until,
+};
 use switchboard_protocol::{MediaMode, Role};
 use switchboard_testkit::{TestServer, metrics::scrape};
 use tokio_util::sync::CancellationToken;
-
-/// A member joining `server`'s room as `name`.
-async fn member(server: &TestServer, name: &'static str, publish: bool, media: &str) -> Member {
-    let client = server.client(name, ROOM, Role::Guest).await;
-    Member::join(client, name, publish, media).await
-}
-
-/// Waits for the writers, the frames they wrote in all.
-async fn finish(writers: Vec<tokio::task::JoinHandle<sfu_peer::Result<usize>>>) -> usize {
-    let mut sent = 0;
-    for w in writers {
-        sent += w.await.expect("writer task").expect("frames written");
-    }
-    sent
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
@@ -44,9 +32,9 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
     let started = Instant::now();
     let stop = CancellationToken::new();
 
-    let alice = member(&server, "alice", true, "sfu").await;
-    let bob = member(&server, "bob", false, "sfu").await;
-    let carol = member(&server, "carol", false, "sfu").await;
+    let alice = member(server.addr, "alice", true, "sfu").await;
+    let bob = member(server.addr, "bob", false, "sfu").await;
+    let carol = member(server.addr, "carol", false, "sfu").await;
     let alice_map = alice.track_map.clone();
     let watch: Vec<_> = [&bob, &carol]
         .iter()
@@ -89,13 +77,7 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
         wait_until(
             &format!("{name} receives {FRAMES} of alice's frames"),
             started,
-            || {
-                received
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .any(|((stream, _), n)| stream == "alice" && *n >= FRAMES)
-            },
+            || got_from(received, "alice"),
         )
         .await;
     }
@@ -200,57 +182,6 @@ async fn an_auto_room_moves_to_the_sfu_at_three_and_back_at_two() {
         c.sfu.bind = "127.0.0.1".parse().unwrap();
     })
     .await;
-    let started = Instant::now();
-    let stop = CancellationToken::new();
-    let mut alice = member(&server, "alice", true, "mesh").await;
-    let mut bob = member(&server, "bob", false, "mesh").await;
-    let carol = member(&server, "carol", false, "sfu").await;
-    for m in [&mut alice, &mut bob] {
-        let moved = until_kind(&mut m.client, "media_changed").await;
-        assert_eq!(moved.payload, json!({"media": "sfu", "media_mode": "auto"}));
-    }
-    let watch: Vec<_> = [&bob, &carol]
-        .iter()
-        .map(|m| (m.name, m.received.clone()))
-        .collect();
-    let (tasks, writers) = start_call(vec![alice, bob, carol], &stop, started).await;
-    for (name, received) in &watch {
-        wait_until(&format!("{name} receives alice's frames"), started, || {
-            (received.lock().unwrap().iter())
-                .any(|((stream, _), n)| stream == "alice" && *n >= FRAMES)
-        })
-        .await;
-    }
-    stop.cancel();
-    finish(writers).await;
-    let mut members: Vec<Member> = futures_util::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(|t| t.expect("member task").expect("member ran without error"))
-        .collect();
-
-    let mut carol = members.pop().expect("carol");
-    let leave = carol.client.msg("leave").room(ROOM);
-    carol.client.send(leave).await;
-    for m in &mut members {
-        let back = until_kind(&mut m.client, "media_changed").await;
-        assert_eq!(back.payload, json!({"media": "mesh", "media_mode": "auto"}));
-    }
-    let metrics_url = server.http("/metrics");
-    loop {
-        let m = scrape(&metrics_url).await.samples;
-        if m.get("sfu_participants_gauge").copied() == Some(0.0) {
-            break;
-        }
-        assert!(
-            started.elapsed() < CALL_DEADLINE,
-            "the SFU still holds members: {m:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for m in members.into_iter().chain([carol]) {
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
-    }
+    auto_room_moves_to_the_sfu_and_back(&[server.addr.to_string()]).await;
     server.shutdown().await;
 }

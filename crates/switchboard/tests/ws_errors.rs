@@ -8,7 +8,7 @@
 //! The codes that only the hub's rules decide (`unknown_type`, `not_in_room`, `unknown_peer`,
 //! `room_full`, `peer_taken`, `duplicate_seq`, `stale_ts`) are tested where they are owned, in
 //! `switchboard-core`'s `hub/<module>/tests.rs`, and over every pair of transports by the
-//! `errors` scenario of `conformance.rs`.
+//! `errors` scenario of `conformance/`.
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //!
 //! The rules themselves (join and leave, relay, room isolation, modes, kick, replace, capacity,
 //! peer ids) are tested once where they are owned, in `switchboard-core`'s
-//! `hub/<module>/tests.rs`, and over every pair of transports in `conformance.rs`.
+//! `hub/<module>/tests.rs`, and over every pair of transports in `conformance/`.
 //!
 //! Silence is always proven with the ping barrier (`expect_quiet`), never with a sleep.
 

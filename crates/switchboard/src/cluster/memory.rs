@@ -227,7 +227,7 @@ impl MemoryStore {
 }
 
 /// The model keeps no outbox logs nor leases (so it fences no one): adoption and node loss are tested against Redis
-/// (`tests/cluster.rs`), and the replay in the core (`hub/adopt/tests.rs`).
+/// (`tests/cluster/`), and the replay in the core (`hub/adopt/tests.rs`).
 fn not_modelled() -> StoreError {
     StoreError::Failed("the in-memory model does not adopt sessions".into())
 }

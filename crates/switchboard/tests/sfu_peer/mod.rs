@@ -9,6 +9,10 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+mod auto_room;
+
+pub use auto_room::auto_room_moves_to_the_sfu_and_back;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -25,8 +29,8 @@ use rtc::{
     },
 };
 use serde_json::{Value, json};
-use switchboard_protocol::ServerEnvelope;
-use switchboard_testkit::Client;
+use switchboard_protocol::{Role, ServerEnvelope};
+use switchboard_testkit::{Client, metrics::scrape, tokens};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -380,6 +384,56 @@ pub async fn start_call(
         writers.push(tokio::spawn(publish(video, sender, stop.clone())));
     }
     (tasks, writers)
+}
+
+/// `name` joining the room through the node at `addr` (`host:port`) with a guest token for
+/// every room, publishing video if `publish`; its `joined` must say the room's media is `media`.
+pub async fn member(
+    addr: impl std::fmt::Display,
+    name: &'static str,
+    publish: bool,
+    media: &str,
+) -> Member {
+    let token = tokens::mint(name, "*", Role::Guest);
+    let client = Client::connect(&format!("ws://{addr}/v1/ws?token={token}")).await;
+    Member::join(client, name, publish, media).await
+}
+
+/// Whether `received` holds `FRAMES` of `from`'s frames.
+pub fn got_from(received: &Received, from: &str) -> bool {
+    (received.lock().unwrap().iter()).any(|((stream, _), n)| stream == from && *n >= FRAMES)
+}
+
+/// The value of the metric `name` in the metrics of the node at `addr`.
+pub async fn metric(addr: impl std::fmt::Display, name: &str) -> f64 {
+    let m = scrape(&format!("http://{addr}/metrics")).await;
+    m.samples.get(name).copied().unwrap_or(0.0)
+}
+
+/// Waits until the metric `name` of the node at `addr` is `value` (gauges follow within a
+/// second), failing after `CALL_DEADLINE`.
+pub async fn until_metric(addr: impl std::fmt::Display, name: &str, value: f64, started: Instant) {
+    loop {
+        let now = metric(&addr, name).await;
+        if now == value {
+            return;
+        }
+        assert!(
+            started.elapsed() < CALL_DEADLINE,
+            "{name} is {now}, not {value}, on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for the writers of [`start_call`], each of which must have written its frames; returns
+/// how many they wrote in all.
+pub async fn finish(writers: Vec<tokio::task::JoinHandle<Result<usize>>>) -> usize {
+    let mut sent = 0;
+    for w in writers {
+        sent += w.await.expect("writer task").expect("frames written");
+    }
+    sent
 }
 
 /// Polls `check` every 50 ms until it holds, failing after `CALL_DEADLINE`.

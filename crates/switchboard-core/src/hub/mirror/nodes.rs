@@ -218,6 +218,18 @@ impl Nodes {
         }
     }
 
+    /// Node `n`'s idle check of room `r` as its IO runs one: the room looked at as the store has
+    /// it, `quiet` since its last activity on any node, checked, and its mirror let go.
+    pub(in crate::hub) fn idle_check(&mut self, n: usize, r: &str, quiet: std::time::Duration) {
+        let rid = room(r);
+        let mut view = self.store.view(&rid);
+        view.quiet = quiet;
+        let w = &mut self.worlds[n];
+        w.hub.look_at(&rid, view, w.now);
+        w.hub.idle_check(&rid, w.now);
+        w.hub.release_mirror(&rid);
+    }
+
     pub(in crate::hub) fn read(&mut self, n: usize, p: &mut TestPeer) -> Vec<Value> {
         let got = self.worlds[n].drain(p);
         got.into_iter()

@@ -8,12 +8,13 @@ use switchboard_protocol::Role;
 
 use super::super::{
     mirror::nodes::{Nodes, types},
-    testkit::{room, secs},
+    testkit::{TestPeer, room, secs},
 };
 use crate::CoreConfig;
 
-#[test]
-fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
+/// Ann (host) on node 0 and cy on node 1, both in `r1`, rooms idle after 60 s and heartbeats
+/// out of the way.
+fn ann_and_cy_in_r1() -> (Nodes, TestPeer, TestPeer) {
     let mut c = Nodes::with(CoreConfig {
         room_idle_timeout: secs(60),
         heartbeat_timeout: secs(3600),
@@ -23,6 +24,12 @@ fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
     let mut cy = c.open(1, "cy", Role::Guest);
     c.join(0, &mut ann, "r1");
     c.join(1, &mut cy, "r1");
+    (c, ann, cy)
+}
+
+#[test]
+fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
+    let (mut c, mut ann, mut cy) = ann_and_cy_in_r1();
     c.read(0, &mut ann);
     c.move_clocks(secs(61));
     // Idle by what node 0 sees; cy's node may know better: node 0 asks, and closes nothing.
@@ -35,13 +42,8 @@ fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
     c.worlds[1].tick();
     assert!(c.worlds[1].outputs().idle.is_empty());
     // The store says cy was active 5 s ago: the room lives on, 55 s more.
-    let mut view = c.store.view(&room("r1"));
-    view.quiet = secs(5);
-    let w = &mut c.worlds[0];
-    w.hub.look_at(&room("r1"), view, w.now);
-    w.hub.idle_check(&room("r1"), w.now);
-    w.hub.release_mirror(&room("r1"));
-    assert!(w.outputs().shared.is_empty());
+    c.idle_check(0, "r1", secs(5));
+    assert!(c.worlds[0].outputs().shared.is_empty());
     c.move_clocks(secs(54));
     c.worlds[0].tick();
     assert!(c.worlds[0].outputs().idle.is_empty());
@@ -49,12 +51,7 @@ fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
     c.worlds[0].tick();
     assert_eq!(c.worlds[0].outputs().idle, [room("r1")]);
     // Nobody did anything since: it closes, for every member, as on one node.
-    let mut view = c.store.view(&room("r1"));
-    view.quiet = secs(61);
-    let w = &mut c.worlds[0];
-    w.hub.look_at(&room("r1"), view, w.now);
-    w.hub.idle_check(&room("r1"), w.now);
-    w.hub.release_mirror(&room("r1"));
+    c.idle_check(0, "r1", secs(61));
     c.flush();
     for (n, p) in [(0, &mut ann), (1, &mut cy)] {
         let got = c.read(n, p);
@@ -67,15 +64,7 @@ fn a_room_on_two_nodes_closes_once_the_store_shows_it_idle_on_both() {
 
 #[test]
 fn a_node_that_gets_no_answer_asks_again() {
-    let mut c = Nodes::with(CoreConfig {
-        room_idle_timeout: secs(60),
-        heartbeat_timeout: secs(3600),
-        ..CoreConfig::default()
-    });
-    let mut ann = c.open(0, "ann", Role::Host);
-    let mut cy = c.open(1, "cy", Role::Guest);
-    c.join(0, &mut ann, "r1");
-    c.join(1, &mut cy, "r1");
+    let (mut c, _ann, _cy) = ann_and_cy_in_r1();
     c.move_clocks(secs(61));
     c.worlds[0].tick();
     assert_eq!(c.worlds[0].outputs().idle, [room("r1")]);
@@ -90,23 +79,10 @@ fn a_node_that_gets_no_answer_asks_again() {
 
 #[test]
 fn the_node_of_the_longest_present_member_decides_and_no_other_closes_the_room() {
-    let mut c = Nodes::with(CoreConfig {
-        room_idle_timeout: secs(60),
-        heartbeat_timeout: secs(3600),
-        ..CoreConfig::default()
-    });
-    let mut ann = c.open(0, "ann", Role::Host);
-    let mut cy = c.open(1, "cy", Role::Guest);
-    c.join(0, &mut ann, "r1");
-    c.join(1, &mut cy, "r1");
+    let (mut c, mut ann, mut cy) = ann_and_cy_in_r1();
     c.move_clocks(secs(61));
     // Even on a view that shows the room idle, cy's node leaves the decision to ann's.
-    let mut view = c.store.view(&room("r1"));
-    view.quiet = secs(61);
-    let w = &mut c.worlds[1];
-    w.hub.look_at(&room("r1"), view, w.now);
-    w.hub.idle_check(&room("r1"), w.now);
-    w.hub.release_mirror(&room("r1"));
+    c.idle_check(1, "r1", secs(61));
     c.flush();
     assert!(c.read(1, &mut cy).is_empty());
     assert_eq!(c.worlds[1].hub.room_size(&room("r1")), 2);

@@ -1,239 +1,33 @@
-//! The protocols the load generator speaks, behind one client type: switchboard (WebSocket, SSE,
-//! long-poll), `matchbox_server`, the PeerJS server, and the bare relay built into this tool.
-//!
-//! Every workload sends one kind of application message: a JSON object `{"t":NS,"p":"xx.."}`
-//! whose `t` is the sender's clock (see [`crate::stats::now_ns`]) and whose padding `p` makes the
-//! object exactly `size` bytes. Each protocol wraps it its own way:
-//!
-//! | target | client sends | client receives |
-//! |---|---|---|
-//! | switchboard | `{"type":"message","room":R,"seq":N,"ts":MS,"to":P,"payload":BODY}` | the same with `from` and the server's `seq` |
-//! | matchbox | `{"Signal":{"receiver":UUID,"data":BODY}}` | `{"Signal":{"sender":UUID,"data":BODY}}` |
-//! | PeerJS | `{"type":"OFFER","dst":ID,"payload":BODY}` | `{"type":"OFFER","src":ID,"dst":ID,"payload":BODY}` |
-//! | bare | `BODY` | `BODY` (forwarded verbatim to the other members of the path's room) |
+//! The connected client of any target: it connects and joins, wraps each message the way its
+//! protocol does, and turns what the server sends into [`Incoming`]. switchboard's messages are
+//! read here (their `seq` feeds the client's `ack`); the peers' are read by [`super::decode`].
 
 use std::{
     borrow::Cow,
     net::SocketAddr,
-    sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use futures_util::{SinkExt, StreamExt};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::{
+    Endpoint, Incoming, Target, Transport, body_time,
+    decode::{clip, decode_matchbox, decode_peerjs},
+    unix_ms,
+};
 use crate::{
     http::{HttpLink, LinkEvent, Stream},
-    net::{ConnectError, Context, Result, Sources, Ws, ws_connect},
+    net::{ConnectError, Context, Result, Ws, ws_connect},
     shape,
 };
-
-/// The server under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// switchboard (`/v1/ws`, `/v1/sessions`).
-    Switchboard,
-    /// `matchbox_server` (`ws://host/<room>`).
-    Matchbox,
-    /// The PeerJS server, npm `peer` (`/peerjs?key=peerjs&id=ID&token=T`).
-    Peerjs,
-    /// The bare relay of this tool (`ws://host/<room>`, frames forwarded verbatim).
-    Bare,
-}
-
-impl Target {
-    /// The lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Switchboard => "switchboard",
-            Target::Matchbox => "matchbox",
-            Target::Peerjs => "peerjs",
-            Target::Bare => "bare",
-        }
-    }
-}
-
-/// How switchboard sessions are carried (the peers and the bare relay speak WebSocket only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// `GET /v1/ws`.
-    Ws,
-    /// `POST .../messages` + `GET .../events`.
-    Sse,
-    /// `POST .../messages` + `GET .../poll`.
-    Poll,
-}
-
-impl Transport {
-    /// The lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Ws => "ws",
-            Transport::Sse => "sse",
-            Transport::Poll => "poll",
-        }
-    }
-}
-
-/// Where and how to connect.
-#[derive(Clone)]
-pub struct Endpoint {
-    /// The server's protocol.
-    pub target: Target,
-    /// The transport (switchboard only; others use WebSocket).
-    pub transport: Transport,
-    /// The server's address (loopback).
-    pub addr: SocketAddr,
-    /// switchboard's HS256 key.
-    pub key: Option<Arc<EncodingKey>>,
-    /// Client source addresses.
-    pub sources: Sources,
-    /// Bound on connecting and joining.
-    pub connect_timeout: Duration,
-    /// A prefix that makes this run's ids and rooms unique on a long-running server.
-    pub run_id: String,
-    /// switchboard: send an `ack` after this many server messages (0: never).
-    pub ack_every: u32,
-    /// switchboard in cluster mode: another node, where the second member of each pair
-    /// connects, so every relay crosses nodes (through Redis). `None`: all on `addr`.
-    pub peer_addr: Option<SocketAddr>,
-}
-
-impl Endpoint {
-    /// An endpoint with default sources, a 10 s connect timeout and a random run id.
-    pub fn new(
-        target: Target,
-        transport: Transport,
-        addr: SocketAddr,
-        secret: Option<&[u8]>,
-    ) -> Self {
-        let run_id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-        Endpoint {
-            target,
-            transport,
-            addr,
-            key: secret.map(|s| Arc::new(EncodingKey::from_secret(s))),
-            sources: Sources::default(),
-            connect_timeout: Duration::from_secs(10),
-            run_id,
-            ack_every: DEFAULT_ACK_EVERY,
-            peer_addr: None,
-        }
-    }
-
-    /// A token for `user`, valid for every room, signed with the endpoint's secret.
-    pub fn mint(&self, user: &str) -> Result<String> {
-        #[derive(Serialize)]
-        struct Claims<'a> {
-            sub: &'a str,
-            exp: u64,
-            iat: u64,
-            room: &'a str,
-        }
-        let key = self
-            .key
-            .as_ref()
-            .ok_or("switchboard needs the server's secret (--secret or SWITCHBOARD_SECRET)")?;
-        let now = unix_ms() / 1000;
-        let claims = Claims {
-            sub: user,
-            exp: now + 24 * 3600,
-            iat: now,
-            room: "*",
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key).ctx("mint token")
-    }
-
-    /// A room name unique to this run.
-    pub fn room(&self, kind: &str, i: usize) -> String {
-        format!("{}-{kind}{i}", self.run_id)
-    }
-
-    /// A peer (and user) id unique to this run.
-    pub fn peer(&self, kind: &str, i: usize) -> String {
-        format!("{}-{kind}{i}", self.run_id)
-    }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
-/// The application message: `{"t":<t>,"p":"xx.."}`, exactly `size` bytes when `size` allows.
-pub fn body(t: u64, size: usize) -> String {
-    // Copied in pieces: extending a `String` char by char was the generator's costliest function.
-    const PADDING: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-    let mut s = String::with_capacity(size.max(32));
-    s.push_str(r#"{"t":"#);
-    s.push_str(itoa::Buffer::new().format(t));
-    s.push_str(r#","p":""#);
-    let mut pad = size.saturating_sub(s.len() + 2);
-    while pad > 0 {
-        let piece = pad.min(PADDING.len());
-        s.push_str(&PADDING[..piece]);
-        pad -= piece;
-    }
-    s.push_str("\"}");
-    s
-}
-
-#[derive(Deserialize)]
-struct Body {
-    t: u64,
-}
-
-/// The `t` of a body: read directly when it is as [`body`] wrote it (every target passes it on
-/// verbatim, so this is every body a run receives), parsed otherwise.
-fn body_time(raw: &str) -> Option<u64> {
-    shape::body_time(raw).or_else(|| serde_json::from_str::<Body>(raw).ok().map(|b| b.t))
-}
-
-/// What a client received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming {
-    /// An application message: its sender (when the protocol says) and its timestamp.
-    Data {
-        /// Sender's id (switchboard `from`, matchbox `sender`, PeerJS `src`).
-        from: Option<String>,
-        /// The body's `t`.
-        t: u64,
-    },
-    /// Someone joined the room (switchboard `peer_joined`, matchbox `NewPeer`).
-    PeerJoined(String),
-    /// Our join is done (switchboard `joined`, matchbox `IdAssigned`, PeerJS `OPEN`).
-    Joined(String),
-    /// Our leave is done (switchboard `left`).
-    Left,
-    /// An error or warning from the server; the connection goes on.
-    Error(String),
-    /// switchboard: a signaling message from the SFU (`from: "sfu"`): its `type` (`offer`,
-    /// `answer`, `track_map`) and its raw JSON payload.
-    Sfu {
-        /// The message's `type`.
-        kind: String,
-        /// Its payload, as JSON text.
-        payload: String,
-    },
-    /// Anything else.
-    Other,
-}
 
 enum Link {
     Ws(Box<Ws>),
     Http(Box<HttpLink>),
 }
-
-/// Acknowledge switchboard messages after this many by default: what the browser SDK does
-/// (`ackEvery: 32`), so the server can release what a resume would no longer need.
-pub const DEFAULT_ACK_EVERY: u32 = 32;
 
 /// A connected client of any target.
 pub struct Client {
@@ -617,127 +411,5 @@ impl Client {
             })
             .await;
         }
-    }
-}
-
-fn clip(text: &str) -> String {
-    text.chars().take(300).collect()
-}
-
-fn decode_matchbox(text: &str) -> Incoming {
-    if let Some((sender, t)) = shape::matchbox_signal(text) {
-        return Incoming::Data {
-            from: Some(sender.to_owned()),
-            t,
-        };
-    }
-    #[derive(Deserialize)]
-    enum In<'a> {
-        IdAssigned(Cow<'a, str>),
-        NewPeer(Cow<'a, str>),
-        PeerLeft(#[allow(dead_code)] Cow<'a, str>),
-        Signal {
-            #[serde(borrow)]
-            sender: Cow<'a, str>,
-            #[serde(borrow)]
-            data: &'a RawValue,
-        },
-    }
-    match serde_json::from_str::<In>(text) {
-        Ok(In::Signal { sender, data }) => match body_time(data.get()) {
-            Some(t) => Incoming::Data {
-                from: Some(sender.into_owned()),
-                t,
-            },
-            None => Incoming::Other,
-        },
-        Ok(In::IdAssigned(id)) => Incoming::Joined(id.into_owned()),
-        Ok(In::NewPeer(id)) => Incoming::PeerJoined(id.into_owned()),
-        Ok(In::PeerLeft(_)) => Incoming::Other,
-        Err(_) => Incoming::Error(format!("unreadable: {}", clip(text))),
-    }
-}
-
-fn decode_peerjs(text: &str) -> Incoming {
-    if let Some((src, t)) = shape::peerjs_signal(text) {
-        return Incoming::Data {
-            from: Some(src.to_owned()),
-            t,
-        };
-    }
-    #[derive(Deserialize)]
-    struct In<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: Cow<'a, str>,
-        #[serde(default, borrow)]
-        src: Option<Cow<'a, str>>,
-        #[serde(default, borrow)]
-        payload: Option<&'a RawValue>,
-    }
-    let Ok(m) = serde_json::from_str::<In>(text) else {
-        return Incoming::Error(format!("unreadable: {}", clip(text)));
-    };
-    match &*m.kind {
-        "OFFER" | "ANSWER" | "CANDIDATE" => match m.payload.and_then(|p| body_time(p.get())) {
-            Some(t) => Incoming::Data {
-                from: m.src.map(Cow::into_owned),
-                t,
-            },
-            None => Incoming::Other,
-        },
-        "OPEN" => Incoming::Joined(String::new()),
-        "ERROR" | "ID-TAKEN" => Incoming::Error(clip(text)),
-        _ => Incoming::Other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn body_has_the_asked_size_and_time() {
-        let b = body(123_456, 200);
-        assert_eq!(b.len(), 200);
-        assert_eq!(body_time(&b), Some(123_456));
-        assert_eq!(body_time(&body(7, 1)), Some(7));
-        assert_eq!(body(1, 1000).len(), 1000);
-        // Bodies written differently are parsed.
-        assert_eq!(body_time(r#"{"p":"xx","t":42}"#), Some(42));
-        assert_eq!(body_time(r#"{ "t" : 5 , "p" : "" }"#), Some(5));
-        assert_eq!(body_time(r#"{"t":-1,"p":""}"#), None);
-        assert_eq!(body_time(r#"{"t":+1,"p":""}"#), None);
-    }
-
-    #[test]
-    fn decodes_each_protocol() {
-        let m = r#"{"Signal":{"sender":"9b1c","data":{"t":42,"p":"xx"}}}"#;
-        assert_eq!(
-            decode_matchbox(m),
-            Incoming::Data {
-                from: Some("9b1c".into()),
-                t: 42
-            }
-        );
-        assert_eq!(
-            decode_matchbox(r#"{"IdAssigned":"abc"}"#),
-            Incoming::Joined("abc".into())
-        );
-        assert_eq!(
-            decode_matchbox(r#"{"NewPeer":"abc"}"#),
-            Incoming::PeerJoined("abc".into())
-        );
-        let p = r#"{"type":"OFFER","src":"a1","dst":"b1","payload":{"t":9,"p":""}}"#;
-        assert_eq!(
-            decode_peerjs(p),
-            Incoming::Data {
-                from: Some("a1".into()),
-                t: 9
-            }
-        );
-        assert_eq!(
-            decode_peerjs(r#"{"type":"OPEN"}"#),
-            Incoming::Joined(String::new())
-        );
     }
 }
