@@ -95,6 +95,21 @@ pub fn wanted_layer(track: &VideoTrack, request: Request) -> Option<usize> {
     )
 }
 
+/// What the tracks a subscriber asks for would take with no limit on its downlink: the
+/// bitrate of the layer each request's view calls for, nothing for a paused one. The rate the
+/// SFU asks bandwidth estimation to look for.
+pub fn wanted_bitrate(
+    requests: &[(TrackId, Request)],
+    tracks: &BTreeMap<TrackId, VideoTrack>,
+) -> u64 {
+    (requests.iter())
+        .filter_map(|(id, request)| {
+            let track = tracks.get(id)?;
+            Some(track.layers[wanted_layer(track, *request)?].bitrate)
+        })
+        .sum()
+}
+
 /// Allocates one subscriber's `budget` (bit/s) over the tracks it asks for, given in the
 /// subscriber's order (the order ties are broken in). A request naming a track not in
 /// `tracks` is ignored. The sum of the allocated layers' bitrates never exceeds the budget.

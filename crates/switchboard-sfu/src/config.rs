@@ -30,8 +30,9 @@ pub struct SfuConfig {
     pub default_downlink_bps: u64,
     /// Estimate each subscriber's downlink (str0m's transport-wide congestion control) and
     /// choose its layers by the estimate. Off: every subscriber has `default_downlink_bps`. On
-    /// by default: it adds 12–16 % to the CPU per datagram and under 2 ms to the p99 latency
-    /// (docs/benchmarks.md, "Bandwidth estimation").
+    /// by default: it adds 12–35 % to the CPU per datagram (str0m's pacer sends one packet per
+    /// timeout) and under 2 ms to the p99 latency (docs/benchmarks.md, "Bandwidth estimation"
+    /// and "One-megabit streams on a quiet machine").
     pub bwe: bool,
     /// What each simulcast layer (lowest first: rid `q`, `h`, `f`) is taken to cost and its
     /// height, until measured rates replace them.

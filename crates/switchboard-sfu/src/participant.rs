@@ -125,6 +125,8 @@ pub(crate) struct Participant {
     pub declined: HashSet<TrackId>,
     /// How the peer said it shows a track (`subscribe`'s `width`/`height` or `paused`).
     pub views: HashMap<TrackId, Request>,
+    /// The bitrate its bandwidth estimation was last told to look for (`SfuConfig::bwe`).
+    pub probing_for: Option<u64>,
     /// The downlink its layers were last chosen for, from the bandwidth estimate; `None`
     /// until the first estimate (or without estimation).
     pub downlink: Option<u64>,
@@ -157,10 +159,35 @@ impl Participant {
             subscriptions: Vec::new(),
             declined: HashSet::new(),
             views: HashMap::new(),
+            probing_for: None,
             downlink: None,
             pending: None,
             tags: HashMap::new(),
         }
+    }
+
+    /// Its `Rtc` changed in a way that only makes it want a timeout (a packet written to be
+    /// sent, a new rate to look for): the timeout is made due at `now` instead of the `Rtc`
+    /// being polled for it, and that timeout's drain takes what it produces.
+    pub fn timeout_due(&mut self, now: Instant) {
+        self.next_timeout = Some(self.next_timeout.map_or(now, |t| t.min(now)));
+    }
+
+    /// Tells its bandwidth estimation the rate its subscriptions would take with no limit
+    /// (`bps`), if that changed. Estimation probes (with padding packets) only while its
+    /// estimate is below that rate: a fixed high rate kept every subscriber that watched less
+    /// being probed, which cost a padding stream per subscriber and most of the SFU's CPU in
+    /// a room of many quiet subscribers (docs/benchmarks.md, "Probing for what is watched").
+    pub fn probe_for(&mut self, now: Instant, bps: u64) {
+        if self.probing_for == Some(bps) {
+            return;
+        }
+        let Some(rtc) = self.rtc.as_mut() else {
+            return;
+        };
+        self.probing_for = Some(bps);
+        rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(bps));
+        self.timeout_due(now);
     }
 
     fn new_rtc(now: Instant, config: &SfuConfig) -> Rtc {
@@ -175,13 +202,9 @@ impl Participant {
         if config.bwe {
             builder = builder.enable_bwe(Some(Bitrate::bps(config.default_downlink_bps)));
         }
+        // What estimation looks for is set as the peer subscribes (`Sfu::reallocate`): until
+        // then, nothing.
         let mut rtc = builder.build(now);
-        if config.bwe {
-            // Probe up to what the top layer of a few cameras needs; the estimate never
-            // goes past what the link carries.
-            let desired = config.layers[2].bitrate * 4;
-            rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired));
-        }
         // A host candidate is refused only for an unspecified address, which the config check
         // rules out.
         for addr in &config.candidates {
@@ -217,6 +240,7 @@ impl Participant {
         let fresh = self.rtc.is_none();
         if fresh {
             self.clock = Some(now);
+            self.probing_for = None;
         }
         let rtc = self.rtc.get_or_insert_with(|| Self::new_rtc(now, config));
         let result = guarded(|| rtc.sdp_api().accept_offer(offer));

@@ -272,3 +272,23 @@ fn a_layer_that_stops_arriving_moves_its_subscribers_down_and_back() {
         Some("f")
     );
 }
+
+/// Estimation probes a subscriber (with padding packets) only up to what its subscriptions
+/// would take: a voice, below the starting estimate, is no reason to look further, so the SFU
+/// sends about what it sends without estimation. It used to probe every subscriber up to four
+/// top layers: 980 datagrams here against 726 without.
+#[test]
+fn estimation_probes_only_for_what_the_subscriber_watches() {
+    let sent = |bwe| {
+        let mut w = World::with_config(2, |c| c.bwe = bwe);
+        w.connect(0, &[MediaKind::Audio]);
+        w.connect(1, &[]);
+        w.run_media(10 * SECOND, &[0]);
+        w.sfu_sent
+    };
+    let (with, without) = (sent(true), sent(false));
+    assert!(
+        with * 10 <= without * 12,
+        "{with} datagrams sent with estimation, {without} without"
+    );
+}

@@ -245,7 +245,7 @@ impl Sfu {
                     // whose poll would find only that. One timeout then sends every packet
                     // the turn wrote to this subscriber, after one poll instead of one per
                     // packet (docs/benchmarks.md, "Fewer polls per packet").
-                    p.next_timeout = Some(p.next_timeout.map_or(now, |t| t.min(now)));
+                    p.timeout_due(now);
                 }
                 Ok(false) => {}
                 Err(reason) => self.work.push_back(Work::Failed(other, reason)),

@@ -4,7 +4,8 @@
 //! (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever its
 //! open subscriptions change or a track in its room goes away, and each subscription's
 //! [`LayerSwitch`](crate::layer_switch::LayerSwitch) moves to the chosen layer on that layer's
-//! next keyframe, asked for at once.
+//! next keyframe, asked for at once. The same pass tells the subscriber's bandwidth
+//! estimation what its subscriptions would take unlimited, the rate it probes up to.
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -15,6 +16,10 @@ use crate::{
     StreamState, ToPeer, TrackId, TrackKind,
     allocator::{self, Allocation, Request, VideoSource, VideoTrack},
 };
+
+/// What an Opus stream is taken to need, with its packets' overhead, when a subscriber's
+/// bandwidth estimation is told what to look for: browsers send voice at about 32 kbit/s.
+const AUDIO_BITRATE: u64 = 50_000;
 
 /// What a subscriber is taken to show every tile at until it says otherwise: 720p, so the
 /// downlink alone decides.
@@ -32,11 +37,19 @@ impl Sfu {
         };
         let mut tracks = BTreeMap::new();
         let mut requests = Vec::new();
+        // What the open subscriptions outside the allocation take: audio, and video without
+        // layers (taken to be as much as a top layer).
+        let mut unallocated = 0;
         for s in p.subscriptions.iter().filter(|s| s.open_mid().is_some()) {
             let Some(t) = self.tracks.get(&s.track) else {
                 continue;
             };
-            if t.kind != TrackKind::Video || t.rids.is_empty() {
+            if t.kind == TrackKind::Audio {
+                unallocated += AUDIO_BITRATE;
+                continue;
+            }
+            if t.rids.is_empty() {
+                unallocated += self.config.layers.last().map_or(0, |l| l.bitrate);
                 continue;
             }
             let layers = self.config.layers[..t.usable_layers()].to_vec();
@@ -56,7 +69,11 @@ impl Sfu {
         }
         let budget = p.downlink.unwrap_or(self.config.default_downlink_bps);
         let allocation = allocator::allocate(budget, &requests, &tracks);
+        let wanted = allocator::wanted_bitrate(&requests, &tracks) + unallocated;
         let p = self.participants.get_mut(&pid).expect("checked above");
+        if self.config.bwe {
+            p.probe_for(now, wanted);
+        }
         let mut ask = Vec::new();
         let mut tell = Vec::new();
         for (id, a) in allocation {
