@@ -380,6 +380,16 @@ fn run(ops: &[Op]) {
 }
 
 /// The fuzz target's decoding reaches every kind of operation, and a run of each passes.
+/// An input of the `hub_sequence` fuzz target that joined past the per-address burst with the
+/// clock standing still: the simulation took the budget's refusal for a broken invariant.
+#[cfg(test)]
+#[test]
+fn joins_past_a_budget_are_not_taken_for_a_broken_invariant() {
+    run_bytes(include_bytes!(
+        "../../../../fuzz/corpus/hub_sequence/regression-joins-past-the-address-burst"
+    ));
+}
+
 #[cfg(test)]
 #[test]
 fn every_operation_decodes_and_runs_from_bytes() {

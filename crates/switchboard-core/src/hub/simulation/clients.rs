@@ -12,7 +12,8 @@ use switchboard_protocol::{ErrorCode, MediaMode, Role, ServerEnvelope};
 
 use super::{SIM_RESUME, USERS};
 use crate::{
-    Attachment, CloseReason, CoreConfig, Hub, MediaCommand, Now, Outputs, Refusal, Transmit,
+    Attachment, CloseReason, CoreConfig, Hub, MediaCommand, Now, Outputs, RateLimits, Refusal,
+    Transmit,
     hub::testkit::{Sink, T0_UNIX_MS, code, decode, identity, secs},
 };
 
@@ -83,6 +84,17 @@ impl Sim {
             outbox_limit: 6,
             media_mode: MediaMode::Auto,
             sfu: true,
+            // No budgets: the invariants here are about delivery, and random traffic with the
+            // clock standing still runs through any budget (the fuzzer once joined past the
+            // per-address burst of 30). Budgets have tests of their own (`admission`,
+            // `shared_budget`).
+            rate: RateLimits {
+                messages_per_sec: 0.0,
+                candidates_per_sec: 0.0,
+                room_messages_per_sec: 0.0,
+                joins_per_sec_per_address: 0.0,
+                ..RateLimits::default()
+            },
             ..CoreConfig::default()
         };
         let mut sim = Sim {
