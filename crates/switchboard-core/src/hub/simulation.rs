@@ -379,7 +379,6 @@ fn run(ops: &[Op]) {
     sim.finish();
 }
 
-/// The fuzz target's decoding reaches every kind of operation, and a run of each passes.
 /// An input of the `hub_sequence` fuzz target that joined past the per-address burst with the
 /// clock standing still: the simulation took the budget's refusal for a broken invariant.
 #[cfg(test)]
@@ -390,6 +389,7 @@ fn joins_past_a_budget_are_not_taken_for_a_broken_invariant() {
     ));
 }
 
+/// The fuzz target's decoding reaches every kind of operation, and a run of each passes.
 #[cfg(test)]
 #[test]
 fn every_operation_decodes_and_runs_from_bytes() {

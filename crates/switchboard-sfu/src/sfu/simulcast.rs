@@ -49,7 +49,8 @@ impl Sfu {
                 continue;
             }
             if t.rids.is_empty() {
-                unallocated += self.config.layers.last().map_or(0, |l| l.bitrate);
+                let [.., top] = &self.config.layers;
+                unallocated += top.bitrate;
                 continue;
             }
             let layers = self.config.layers[..t.usable_layers()].to_vec();
