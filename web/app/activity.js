@@ -106,7 +106,9 @@ export class Activity {
     }
     if (speaker === this.speaker) return;
     this.speaker = speaker;
-    if (speaker) call.stage.setSpeaker(speaker);
+    // Your own voice highlights you but leaves the large tile with who spoke before, as in
+    // other meeting apps: a speaker view of yourself is a mirror.
+    if (speaker && speaker !== SELF) call.stage.setSpeaker(speaker);
     call.tiles.markSpeaker(speaker);
     call.people.markSpeaker(speaker);
   }

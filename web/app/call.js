@@ -222,7 +222,12 @@ export class Call {
     );
     on(rtc.on('members', (members) => this.people.update(members)));
     on(rtc.on('media', (e) => this.hostControls.onMedia(e)));
-    on(rtc.on('speakers', ({ peers }) => peers[0] && this.stage.setSpeaker(peers[0])));
+    on(
+      rtc.on('speakers', ({ peers }) => {
+        const other = peers.find((p) => p !== this.self?.peer);
+        if (other) this.stage.setSpeaker(other);
+      }),
+    );
     on(
       // What the SFU sends of a member's video: a layer (q, h, f) or why nothing.
       rtc.on('stream_state', ({ peer, tag, state, layer }) => this.tiles.setLayer(peer, tag, layer ?? state)),
