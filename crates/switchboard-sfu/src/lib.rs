@@ -26,6 +26,7 @@ mod keyframe;
 pub mod layer_switch;
 mod message;
 mod participant;
+mod rate;
 pub mod rewrite;
 mod sdp_check;
 mod sfu;

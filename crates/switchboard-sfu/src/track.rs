@@ -1,11 +1,11 @@
-//! TrackId and a published track: its publisher, m-line, keyframe gate and mute state.
+//! TrackId and a published track: its publisher, m-line, keyframe gate, mute state and rate.
 
 use std::{fmt, sync::Arc};
 
 use serde::Serialize;
 use str0m::media::{Mid, Rid};
 
-use crate::{TrackKind, arrivals::Arrivals, keyframe::KeyframeGate, sfu::Pid};
+use crate::{TrackKind, arrivals::Arrivals, keyframe::KeyframeGate, rate::RateMeter, sfu::Pid};
 
 /// A published track's id, unique within one SFU worker (`t1`, `t2`, ...): a track is named
 /// without its m-line so a renegotiation on the publisher's side cannot rename it.
@@ -66,6 +66,8 @@ pub(crate) struct Track {
     pub arrivals: Option<Arrivals>,
     /// Which layers its publisher was last told someone receives (`layers`).
     pub told_layers: Option<Vec<bool>>,
+    /// What it takes, measured, for a video track without layers (the allocator's cost of it).
+    pub rate: RateMeter,
     /// The stream tag its publisher gave its m-line (`camera`, `screen`), if any.
     pub tag: Option<Arc<str>>,
 }

@@ -1,6 +1,7 @@
 //! Simulcast through the SFU: a publisher sends three layers (rid `q`, `h`, `f`), each
-//! subscriber gets one per track, the one its downlink carries, switched on keyframes. On the
-//! virtual network of `common`.
+//! subscriber gets one per track, the one its downlink carries, switched on keyframes; video
+//! sent without layers is sent whole, or not at all to a subscriber that does not show it. On
+//! the virtual network of `common`.
 
 mod common;
 
@@ -32,10 +33,9 @@ fn layers(w: &World, i: usize, peer: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A world whose subscribers have `downlink` bit/s, with `publishers` simulcast publishers
-/// (clients 0..publishers) and one subscriber after them.
-/// A world whose subscribers have a fixed downlink (no estimate), to see the allocator's choices
-/// by budget; the estimate's own test is below.
+/// A world whose subscribers have a fixed downlink of `downlink` bit/s (no estimate, to see the
+/// allocator's choices by budget; the estimate's own test is below), with `publishers`
+/// simulcast publishers (clients 0..publishers) and one subscriber after them.
 fn world(downlink: u64, publishers: usize) -> World {
     let mut w = World::with_config(publishers + 1, |c| {
         c.default_downlink_bps = downlink;
@@ -291,4 +291,41 @@ fn estimation_probes_only_for_what_the_subscriber_watches() {
         with * 10 <= without * 12,
         "{with} datagrams sent with estimation, {without} without"
     );
+}
+
+#[test]
+fn a_track_without_layers_is_sent_only_while_shown() {
+    let mut w = World::with_config(2, |c| c.bwe = false);
+    w.connect(0, VIDEO);
+    w.connect(1, &[]);
+    w.run_media(2 * SECOND, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    let states = |w: &World| -> Vec<StreamState> {
+        w.clients[1].stream_states.iter().map(|s| s.2).collect()
+    };
+    assert_eq!(states(&w), [StreamState::Active]);
+    assert_eq!(w.clients[1].stream_states[0].3, None, "no layer to name");
+
+    // Not shown (a grid page turned): nothing more arrives, and the peer is told.
+    view(&mut w, 1, &track, View::Paused);
+    assert_eq!(states(&w)[1..], [StreamState::Paused]);
+    let paused = w.clients[1].frames_from("p0").len();
+    w.run_media(2 * SECOND, &[0]);
+    assert!(w.clients[1].frames_from("p0").len() <= paused + 1);
+
+    // Shown again: a keyframe is asked for and the stream resumes with it.
+    let asked = w.clients[0].keyframe_requests;
+    view(&mut w, 1, &track, SMALL);
+    assert_eq!(states(&w)[2..], [StreamState::Active]);
+    w.run_media(SECOND, &[0]);
+    assert!(w.clients[0].keyframe_requests > asked);
+    let frames = w.clients[1].frames_from("p0");
+    let resumed = &frames[paused.min(frames.len())..];
+    assert!(
+        resumed.len() >= 20,
+        "{} frames after resuming",
+        resumed.len()
+    );
+    assert!(resumed[0].keyframe, "it resumes on a keyframe");
+    assert_eq!(w.sfu.stats().media_failures, 0);
 }

@@ -37,6 +37,10 @@ struct TcpMember {
     sfu: SocketAddr,
     pending: Option<SdpPendingOffer>,
     sending: Option<Mid>,
+    /// Frames written so far.
+    written: u32,
+    /// The SFU asked for a keyframe: the next frame is one (a browser answers a PLI so).
+    keyframe_due: bool,
     received: usize,
     connected: bool,
 }
@@ -67,6 +71,8 @@ impl TcpMember {
             sfu,
             pending: None,
             sending: None,
+            written: 0,
+            keyframe_due: false,
             received: 0,
             connected: false,
         };
@@ -105,6 +111,7 @@ impl TcpMember {
                 }
                 Output::Event(Event::Connected) => self.connected = true,
                 Output::Event(Event::MediaData(_)) => self.received += 1,
+                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_due = true,
                 Output::Event(_) => {}
             }
         }
@@ -135,8 +142,9 @@ impl TcpMember {
         }
     }
 
-    /// One VP8-shaped frame (a keyframe every 30) on the published m-line, if it is open.
-    fn write_frame(&mut self, n: u32) {
+    /// One VP8-shaped frame (a keyframe every 30, or when asked) on the published m-line, if
+    /// it is open.
+    fn write_frame(&mut self) {
         let Some(mid) = self.sending else { return };
         let Some(pt) = (self.rtc.codec_config())
             .find(|p| p.spec().codec == Codec::Vp8)
@@ -147,8 +155,11 @@ impl TcpMember {
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
+        let n = self.written;
+        self.written += 1;
+        let keyframe = std::mem::take(&mut self.keyframe_due) || n.is_multiple_of(30);
         // Bit 0 of a VP8 frame's first byte is 0 on a keyframe.
-        let data = vec![if n.is_multiple_of(30) { 0x10 } else { 0x11 }; 600];
+        let data = vec![if keyframe { 0x10 } else { 0x11 }; 600];
         let time = MediaTime::new(u64::from(n) * 3000, str0m::media::Frequency::NINETY_KHZ);
         writer.write(pt, Instant::now(), time, data).unwrap();
     }
@@ -158,7 +169,6 @@ impl TcpMember {
     async fn run_until(&mut self, done: impl Fn(&TcpMember) -> bool) {
         let started = Instant::now();
         let mut frames = tokio::time::interval(Duration::from_millis(33));
-        let mut n = 0;
         while !done(self) {
             assert!(started.elapsed() < DEADLINE, "not within {DEADLINE:?}");
             let timeout = self.drain().await;
@@ -177,10 +187,7 @@ impl TcpMember {
                 _ = tokio::time::sleep_until(timeout.into()) => {
                     self.rtc.handle_input(Input::Timeout(Instant::now())).unwrap();
                 }
-                _ = frames.tick(), if self.connected => {
-                    n += 1;
-                    self.write_frame(n);
-                }
+                _ = frames.tick(), if self.connected => self.write_frame(),
             }
         }
     }

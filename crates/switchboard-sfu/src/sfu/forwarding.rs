@@ -135,10 +135,11 @@ impl Sfu {
         }
         let video = track.kind == TrackKind::Video;
         let room = track.room.clone();
-        // A stalled layer that is back may be given to subscribers again.
-        let back = match (layer, track.arrivals.as_mut()) {
+        // A stalled layer that is back may be given to subscribers again; a track without
+        // layers whose rate moved changes what their bandwidth estimation looks for.
+        let reallocate = match (layer, track.arrivals.as_mut()) {
             (Some(l), Some(a)) => a.frame(l, now),
-            _ => false,
+            _ => video && track.rate.packet(payload.len(), now),
         };
         let incoming = Incoming {
             source: layer.unwrap_or(0),
@@ -172,9 +173,10 @@ impl Sfu {
             let Some(out_mid) = sub.open_mid() else {
                 continue;
             };
-            // A simulcast track sends this subscriber one layer, switched on keyframes.
+            // A video track sends this subscriber one layer (a track without layers: its one),
+            // switched and resumed on keyframes.
             let was = sub.layer.current();
-            let wanted = layer.is_none_or(|l| sub.layer.on_packet(l, keyframe));
+            let wanted = !video || sub.layer.on_packet(layer.unwrap_or(0), keyframe);
             if sub.layer.current() != was {
                 sub.rewrite.restart();
                 if was.is_some() && sub.layer.current().is_some() {
@@ -256,7 +258,7 @@ impl Sfu {
             // A layer left behind may have no one left on it.
             self.update_layers(now, &room);
         }
-        if back {
+        if reallocate {
             self.reallocate_track(now, &id);
         }
     }

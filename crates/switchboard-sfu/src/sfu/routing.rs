@@ -16,6 +16,7 @@ use crate::{
     allocator::Request,
     arrivals::Arrivals,
     participant::{Subscription, guarded},
+    rate::RateMeter,
     track::{Track, order_rids},
 };
 
@@ -93,6 +94,7 @@ impl Sfu {
             arrivals: (!rids.is_empty()).then(|| Arrivals::new(rids.len(), now)),
             rids,
             told_layers: None,
+            rate: RateMeter::default(),
             tag,
         };
         let info = track.info();

@@ -1,11 +1,14 @@
-//! Simulcast in the SFU: which layer of each simulcast track every subscriber receives.
+//! Simulcast in the SFU: which layer of each video track every subscriber receives, if any.
 //!
-//! A subscriber's layers are chosen by the [allocator](crate::allocator) over its downlink
-//! (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever its
-//! open subscriptions change or a track in its room goes away, and each subscription's
+//! A subscriber's simulcast layers are chosen by the [allocator](crate::allocator) over its
+//! downlink (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever
+//! its open subscriptions change or a track in its room goes away, and each subscription's
 //! [`LayerSwitch`](crate::layer_switch::LayerSwitch) moves to the chosen layer on that layer's
-//! next keyframe, asked for at once. The same pass tells the subscriber's bandwidth
-//! estimation what its subscriptions would take unlimited, the rate it probes up to.
+//! next keyframe, asked for at once. A video track sent without layers is one layer, sent whole
+//! while the subscriber shows it and not at all while it does not (`paused`); it is not yet
+//! paused for bandwidth. The same pass tells the subscriber's bandwidth estimation what its
+//! subscriptions would take unlimited (a track without layers at its
+//! [measured](crate::rate) rate), the rate it probes up to.
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -29,16 +32,20 @@ const DEFAULT_TILE: Request = Request::Visible {
 };
 
 impl Sfu {
-    /// Chooses the layers of every simulcast track `pid` receives; a layer it is to move to
-    /// is asked of the publisher.
+    /// Chooses the layers of every video track `pid` receives; a layer it is to move to is
+    /// asked of the publisher.
     pub(super) fn reallocate(&mut self, now: Instant, pid: Pid) {
         let Some(p) = self.participants.get(&pid) else {
             return;
         };
         let mut tracks = BTreeMap::new();
         let mut requests = Vec::new();
+        // Video without layers, sent whole unless the subscriber does not show it.
+        let mut whole = Vec::new();
         // What the open subscriptions outside the allocation take: audio, and video without
-        // layers (taken to be as much as a top layer).
+        // layers (its measured rate; until a whole window is measured, the lowest layer's: a
+        // camera sent without layers is most often a small one, browsers send larger ones as
+        // simulcast).
         let mut unallocated = 0;
         for s in p.subscriptions.iter().filter(|s| s.open_mid().is_some()) {
             let Some(t) = self.tracks.get(&s.track) else {
@@ -48,9 +55,16 @@ impl Sfu {
                 unallocated += AUDIO_BITRATE;
                 continue;
             }
+            let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
             if t.rids.is_empty() {
-                let [.., top] = &self.config.layers;
-                unallocated += top.bitrate;
+                let allocation = if view == Request::Paused {
+                    Allocation::Paused
+                } else {
+                    let [lowest, ..] = &self.config.layers;
+                    unallocated += t.rate.rate().unwrap_or(lowest.bitrate);
+                    Allocation::Layer(0)
+                };
+                whole.push((s.track.clone(), allocation));
                 continue;
             }
             let layers = self.config.layers[..t.usable_layers()].to_vec();
@@ -65,11 +79,11 @@ impl Sfu {
                     layers,
                 },
             );
-            let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
             requests.push((s.track.clone(), view));
         }
         let budget = p.downlink.unwrap_or(self.config.default_downlink_bps);
-        let allocation = allocator::allocate(budget, &requests, &tracks);
+        let mut allocation = allocator::allocate(budget, &requests, &tracks);
+        allocation.extend(whole);
         let wanted = allocator::wanted_bitrate(&requests, &tracks) + unallocated;
         let p = self.participants.get_mut(&pid).expect("checked above");
         if self.config.bwe {
@@ -95,7 +109,11 @@ impl Sfu {
         let room = self.participants[&pid].room.clone();
         self.update_layers(now, &room);
         for (peer, track, a) in tell {
-            let layer = a.layer().map(|l| self.tracks[&track].rids[l].to_string());
+            // A track without layers is active with no rid.
+            let layer = a
+                .layer()
+                .and_then(|l| self.tracks[&track].rids.get(l))
+                .map(|r| r.to_string());
             let state = match a {
                 Allocation::Layer(_) => StreamState::Active,
                 Allocation::Paused => StreamState::Paused,
