@@ -1,11 +1,12 @@
 //! RateMeter: what a video track sent without simulcast layers takes, measured as it arrives.
 //!
-//! A subscriber's bandwidth estimation is told what its subscriptions would take, so it probes
-//! that far and no further. A simulcast layer has a nominal rate (`SfuConfig::layers`, by its
+//! The allocator needs the cost of everything it gives a subscriber, and estimation is told
+//! what to look for. A simulcast layer has a nominal rate (`SfuConfig::layers`, by its
 //! height); a track sent as one stream can be a 150 kbit/s 180p camera or a 2.5 Mbit/s 1080p
 //! one, so its rate is measured: bytes over windows of [`WINDOW`], each whole window's rate
 //! kept. A rate that moved by more than [`CHANGE`] from the one last reported is reported
-//! again, and the track's subscribers are told it; smaller moves are a frame's size jitter.
+//! again, and the track's subscribers are allocated with it; smaller moves are a frame's size
+//! jitter and leave allocations alone.
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Simulcast through the SFU: a publisher sends three layers (rid `q`, `h`, `f`), each
 //! subscriber gets one per track, the one its downlink carries, switched on keyframes; video
-//! sent without layers is sent whole, or not at all to a subscriber that does not show it. On
-//! the virtual network of `common`.
+//! sent without layers is one layer at its measured rate, sent whole or not at all. On the
+//! virtual network of `common`.
 
 mod common;
 
@@ -300,15 +300,12 @@ fn a_track_without_layers_is_sent_only_while_shown() {
     w.connect(1, &[]);
     w.run_media(2 * SECOND, &[0]);
     let track = w.clients[1].published[0].1.clone();
-    let states = |w: &World| -> Vec<StreamState> {
-        w.clients[1].stream_states.iter().map(|s| s.2).collect()
-    };
-    assert_eq!(states(&w), [StreamState::Active]);
+    assert_eq!(states(&w, 1), [StreamState::Active]);
     assert_eq!(w.clients[1].stream_states[0].3, None, "no layer to name");
 
     // Not shown (a grid page turned): nothing more arrives, and the peer is told.
     view(&mut w, 1, &track, View::Paused);
-    assert_eq!(states(&w)[1..], [StreamState::Paused]);
+    assert_eq!(states(&w, 1)[1..], [StreamState::Paused]);
     let paused = w.clients[1].frames_from("p0").len();
     w.run_media(2 * SECOND, &[0]);
     assert!(w.clients[1].frames_from("p0").len() <= paused + 1);
@@ -316,7 +313,7 @@ fn a_track_without_layers_is_sent_only_while_shown() {
     // Shown again: a keyframe is asked for and the stream resumes with it.
     let asked = w.clients[0].keyframe_requests;
     view(&mut w, 1, &track, SMALL);
-    assert_eq!(states(&w)[2..], [StreamState::Active]);
+    assert_eq!(states(&w, 1)[2..], [StreamState::Active]);
     w.run_media(SECOND, &[0]);
     assert!(w.clients[0].keyframe_requests > asked);
     let frames = w.clients[1].frames_from("p0");
@@ -328,4 +325,53 @@ fn a_track_without_layers_is_sent_only_while_shown() {
     );
     assert!(resumed[0].keyframe, "it resumes on a keyframe");
     assert_eq!(w.sfu.stats().media_failures, 0);
+}
+
+/// The video states client `i` was told, in order.
+fn states(w: &World, i: usize) -> Vec<StreamState> {
+    w.clients[i].stream_states.iter().map(|s| s.2).collect()
+}
+
+#[test]
+fn a_track_without_layers_is_paused_when_the_downlink_cannot_carry_it() {
+    // The clients' camera sends about 400 kbit/s (50 frames of 900 B a second and a 3,000 B
+    // keyframe each second); until its first second is measured it counts as 150 kbit/s.
+    let run = |downlink| {
+        let mut w = World::with_config(3, |c| {
+            c.default_downlink_bps = downlink;
+            c.bwe = false;
+        });
+        w.connect(0, VIDEO);
+        w.connect(1, &[]);
+        w.run_media(2 * SECOND, &[0]);
+        // Client 2 comes once the rate is known.
+        w.connect(2, &[]);
+        w.run_media(2 * SECOND, &[0]);
+        w
+    };
+
+    // 250 kbit/s: sent until measured, then paused, and told so.
+    let w = run(250_000);
+    assert_eq!(
+        states(&w, 1),
+        [StreamState::Active, StreamState::PausedForBandwidth]
+    );
+    assert_eq!(states(&w, 2), [StreamState::PausedForBandwidth]);
+    assert!(w.clients[2].frames_from("p0").is_empty());
+
+    // 350 kbit/s, under the rate but within a quarter of it: the subscriber already receiving
+    // keeps it (a budget near the rate is what a subscriber's estimate settles at, so it must
+    // not pause the track on every dip); one that is not receiving it yet does not start.
+    let w = run(350_000);
+    assert_eq!(states(&w, 1), [StreamState::Active]);
+    assert!(
+        w.clients[1].frames_from("p0").len() >= 150,
+        "it kept flowing"
+    );
+    assert_eq!(states(&w, 2), [StreamState::PausedForBandwidth]);
+
+    // 500 kbit/s carries it for both.
+    let w = run(500_000);
+    assert_eq!(states(&w, 2), [StreamState::Active]);
+    assert!(w.clients[2].frames_from("p0").len() >= 50);
 }

@@ -136,7 +136,7 @@ impl Sfu {
         let video = track.kind == TrackKind::Video;
         let room = track.room.clone();
         // A stalled layer that is back may be given to subscribers again; a track without
-        // layers whose rate moved changes what their bandwidth estimation looks for.
+        // layers whose rate moved may fit their downlinks differently.
         let reallocate = match (layer, track.arrivals.as_mut()) {
             (Some(l), Some(a)) => a.frame(l, now),
             _ => video && track.rate.packet(payload.len(), now),

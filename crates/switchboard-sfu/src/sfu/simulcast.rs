@@ -4,11 +4,11 @@
 //! downlink (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever
 //! its open subscriptions change or a track in its room goes away, and each subscription's
 //! [`LayerSwitch`](crate::layer_switch::LayerSwitch) moves to the chosen layer on that layer's
-//! next keyframe, asked for at once. A video track sent without layers is one layer, sent whole
-//! while the subscriber shows it and not at all while it does not (`paused`); it is not yet
-//! paused for bandwidth. The same pass tells the subscriber's bandwidth estimation what its
-//! subscriptions would take unlimited (a track without layers at its
-//! [measured](crate::rate) rate), the rate it probes up to.
+//! next keyframe, asked for at once. A video track sent without layers is one layer at its
+//! [measured](crate::rate) rate, allocated like the others (so paused when not shown or when
+//! the downlink cannot carry it, resumed on a keyframe), with hysteresis on its cost. The same
+//! pass tells the subscriber's bandwidth estimation what its subscriptions would take
+//! unlimited, the rate it probes up to.
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -17,7 +17,7 @@ use str0m::media::Rid;
 use super::{Pid, Sfu};
 use crate::{
     StreamState, ToPeer, TrackId, TrackKind,
-    allocator::{self, Allocation, Request, VideoSource, VideoTrack},
+    allocator::{self, Allocation, Layer, Request, VideoSource, VideoTrack},
 };
 
 /// What an Opus stream is taken to need, with its packets' overhead, when a subscriber's
@@ -40,13 +40,10 @@ impl Sfu {
         };
         let mut tracks = BTreeMap::new();
         let mut requests = Vec::new();
-        // Video without layers, sent whole unless the subscriber does not show it.
-        let mut whole = Vec::new();
-        // What the open subscriptions outside the allocation take: audio, and video without
-        // layers (its measured rate; until a whole window is measured, the lowest layer's: a
-        // camera sent without layers is most often a small one, browsers send larger ones as
-        // simulcast).
+        // What the open audio subscriptions take, outside the allocation.
         let mut unallocated = 0;
+        // What estimation should look for above the allocation's costs (below).
+        let mut headroom = 0;
         for s in p.subscriptions.iter().filter(|s| s.open_mid().is_some()) {
             let Some(t) = self.tracks.get(&s.track) else {
                 continue;
@@ -56,18 +53,33 @@ impl Sfu {
                 continue;
             }
             let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
-            if t.rids.is_empty() {
-                let allocation = if view == Request::Paused {
-                    Allocation::Paused
+            let layers = if t.rids.is_empty() {
+                // Video without layers is one layer at its measured rate (until a whole
+                // window is measured, the lowest layer's: a camera sent without layers is
+                // most often a small one, browsers send larger ones as simulcast). Its cost
+                // has hysteresis: without probing, the estimate settles near what is sent, so
+                // a track costed at its own rate would be paused and resumed on every dip. One
+                // paused comes back when the budget carries its rate (what estimation is asked
+                // to look for); one being sent keeps going until the budget falls a quarter
+                // below it, as a congested link's estimate does.
+                let [lowest, ..] = &self.config.layers;
+                let rate = t.rate.rate().unwrap_or(lowest.bitrate);
+                let (keep, start) = (rate * 3 / 4, rate);
+                let cost = if s.layer.target().is_some() {
+                    keep
                 } else {
-                    let [lowest, ..] = &self.config.layers;
-                    unallocated += t.rate.rate().unwrap_or(lowest.bitrate);
-                    Allocation::Layer(0)
+                    start
                 };
-                whole.push((s.track.clone(), allocation));
-                continue;
-            }
-            let layers = self.config.layers[..t.usable_layers()].to_vec();
+                if view != Request::Paused {
+                    headroom += start - cost;
+                }
+                vec![Layer {
+                    height: lowest.height,
+                    bitrate: cost,
+                }]
+            } else {
+                self.config.layers[..t.usable_layers()].to_vec()
+            };
             tracks.insert(
                 s.track.clone(),
                 VideoTrack {
@@ -82,9 +94,8 @@ impl Sfu {
             requests.push((s.track.clone(), view));
         }
         let budget = p.downlink.unwrap_or(self.config.default_downlink_bps);
-        let mut allocation = allocator::allocate(budget, &requests, &tracks);
-        allocation.extend(whole);
-        let wanted = allocator::wanted_bitrate(&requests, &tracks) + unallocated;
+        let allocation = allocator::allocate(budget, &requests, &tracks);
+        let wanted = allocator::wanted_bitrate(&requests, &tracks) + unallocated + headroom;
         let p = self.participants.get_mut(&pid).expect("checked above");
         if self.config.bwe {
             p.probe_for(now, wanted);
