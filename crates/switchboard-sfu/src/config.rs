@@ -25,8 +25,8 @@ pub struct SfuConfig {
     pub keyframe_interval: Duration,
     /// How active speakers are told from audio levels.
     pub speakers: SpeakerConfig,
-    /// The downlink each subscriber is given for simulcast video, in bit/s: all of it without
-    /// bandwidth estimation, the starting estimate with it.
+    /// The downlink each subscriber is given for video, in bit/s: all of it without bandwidth
+    /// estimation; with it, the starting estimate of the whole downlink, voices included.
     pub default_downlink_bps: u64,
     /// Estimate each subscriber's downlink (str0m's transport-wide congestion control) and
     /// choose its layers by the estimate. Off: every subscriber has `default_downlink_bps`. On

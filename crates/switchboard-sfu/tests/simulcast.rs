@@ -375,3 +375,26 @@ fn a_track_without_layers_is_paused_when_the_downlink_cannot_carry_it() {
     assert_eq!(states(&w, 2), [StreamState::Active]);
     assert!(w.clients[2].frames_from("p0").len() >= 50);
 }
+
+#[test]
+fn with_estimation_the_voices_share_comes_off_the_budget() {
+    // A camera's 150 kbit/s `q` layer and a voice (taken as 50 kbit/s) from one publisher, and a
+    // starting downlink of 180 kbit/s: a fixed downlink is for video alone and carries `q`; an
+    // estimate is the whole downlink, and what is left after the voice does not.
+    for bwe in [false, true] {
+        let mut w = World::with_config(2, |c| {
+            c.default_downlink_bps = 180_000;
+            c.bwe = bwe;
+        });
+        w.clients[0].simulcast = true;
+        w.connect(0, &[MediaKind::Audio, MediaKind::Video]);
+        w.connect(1, &[]);
+        let first = states(&w, 1).first().copied();
+        let expected = if bwe {
+            StreamState::PausedForBandwidth
+        } else {
+            StreamState::Active
+        };
+        assert_eq!(first, Some(expected), "bwe {bwe}");
+    }
+}

@@ -41,7 +41,7 @@ impl Sfu {
         let mut tracks = BTreeMap::new();
         let mut requests = Vec::new();
         // What the open audio subscriptions take, outside the allocation.
-        let mut unallocated = 0;
+        let mut audio = 0;
         // What estimation should look for above the allocation's costs (below).
         let mut headroom = 0;
         for s in p.subscriptions.iter().filter(|s| s.open_mid().is_some()) {
@@ -49,7 +49,7 @@ impl Sfu {
                 continue;
             };
             if t.kind == TrackKind::Audio {
-                unallocated += AUDIO_BITRATE;
+                audio += AUDIO_BITRATE;
                 continue;
             }
             let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
@@ -93,9 +93,16 @@ impl Sfu {
             );
             requests.push((s.track.clone(), view));
         }
-        let budget = p.downlink.unwrap_or(self.config.default_downlink_bps);
+        let downlink = p.downlink.unwrap_or(self.config.default_downlink_bps);
+        // An estimate is the whole downlink, so the voices' share comes off it first; a fixed
+        // `sfu.downlink_kbps` (no estimation) is for video alone.
+        let budget = if self.config.bwe {
+            downlink.saturating_sub(audio)
+        } else {
+            downlink
+        };
         let allocation = allocator::allocate(budget, &requests, &tracks);
-        let wanted = allocator::wanted_bitrate(&requests, &tracks) + unallocated + headroom;
+        let wanted = allocator::wanted_bitrate(&requests, &tracks) + audio + headroom;
         let p = self.participants.get_mut(&pid).expect("checked above");
         if self.config.bwe {
             p.probe_for(now, wanted);

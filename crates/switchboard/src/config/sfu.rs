@@ -32,7 +32,7 @@ pub struct SfuSettings {
     /// Messages to the SFU waiting for its worker; past it a message is refused with
     /// `media_unavailable`.
     pub queue: usize,
-    /// Each subscriber's downlink for simulcast video, in kbit/s: all of it without `bwe`,
+    /// Each subscriber's downlink for video, in kbit/s: all of it without `bwe`,
     /// the starting estimate with it.
     pub downlink_kbps: u64,
     /// Estimate each subscriber's downlink and choose simulcast layers by the estimate.
