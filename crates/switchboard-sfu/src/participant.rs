@@ -51,7 +51,7 @@ pub(crate) struct Subscription {
     pub peer: Arc<str>,
     pub kind: TrackKind,
     pub state: OutState,
-    /// Which simulcast layer goes out on its m-line (unused for a track without layers).
+    /// Which simulcast layer goes out on its m-line (layer 0 of a track without layers).
     pub layer: LayerSwitch,
     /// The sequence numbers, timestamps and picture ids its packets go out with.
     pub rewrite: Rewriter,

@@ -230,7 +230,12 @@ impl Sfu {
                 self.drain(pid);
                 self.reallocate(now, pid);
                 for track in opened {
-                    self.request_keyframe(now, &track);
+                    let layer = (self.participants[&pid].subscriptions.iter())
+                        .find(|s| s.track == track)
+                        .and_then(|s| s.layer.target());
+                    if layer.is_some() {
+                        self.request_keyframe(now, &track, layer);
+                    }
                 }
                 self.dirty.insert(pid);
             }
@@ -293,13 +298,12 @@ impl Sfu {
             self.input(pid, Input::Timeout(now));
         }
         let interval = self.config.keyframe_interval;
-        let asked: Vec<TrackId> = self
-            .tracks
-            .iter_mut()
-            .filter_map(|(id, t)| t.keyframes.due(now, interval).then(|| id.clone()))
+        let asked: Vec<(TrackId, Vec<usize>)> = (self.tracks.iter_mut())
+            .map(|(id, t)| (id.clone(), t.keyframes.due(now, interval)))
+            .filter(|(_, layers)| !layers.is_empty())
             .collect();
-        for track in asked {
-            self.send_keyframe_request(&track);
+        for (track, layers) in asked {
+            self.send_keyframe_request(&track, &layers);
         }
         self.report_speakers(now);
         self.check_arrivals(now);

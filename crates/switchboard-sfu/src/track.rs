@@ -1,11 +1,11 @@
-//! TrackId and a published track: its publisher, m-line, keyframe gate, mute state and rate.
+//! TrackId and a published track: its publisher, m-line, keyframe gates, mute state and rate.
 
 use std::{fmt, sync::Arc};
 
 use serde::Serialize;
 use str0m::media::{Mid, Rid};
 
-use crate::{TrackKind, arrivals::Arrivals, keyframe::KeyframeGate, rate::RateMeter, sfu::Pid};
+use crate::{TrackKind, arrivals::Arrivals, keyframe::KeyframeGates, rate::RateMeter, sfu::Pid};
 
 /// A published track's id, unique within one SFU worker (`t1`, `t2`, ...): a track is named
 /// without its m-line so a renegotiation on the publisher's side cannot rename it.
@@ -57,7 +57,8 @@ pub(crate) struct Track {
     /// The m-line in the publisher's session that carries it.
     pub mid: Mid,
     pub kind: TrackKind,
-    pub keyframes: KeyframeGate,
+    /// One keyframe gate per layer (one for a track without layers).
+    pub keyframes: KeyframeGates,
     /// Muted by its publisher or a host: nothing of it is forwarded.
     pub muted: bool,
     /// Its simulcast layers' rids, lowest first; empty when it is sent as one stream.

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::World;
-use str0m::media::MediaKind;
+use str0m::media::{KeyframeRequestKind, MediaKind};
 use switchboard_protocol::View;
 use switchboard_sfu::{Inbound, StreamState, TrackId};
 
@@ -125,6 +125,66 @@ fn view(w: &mut World, i: usize, track: &TrackId, view: View) {
             view: Some(view),
         },
     );
+}
+
+/// A subscriber that loses its picture gets a keyframe of the layer it receives, not of every
+/// layer anyone receives; and each layer is gated alone, so one subscriber's request for 720p
+/// right after another's for 180p goes out at once, while a second request for 180p in the
+/// interval waits for its end.
+#[test]
+fn keyframes_are_asked_and_gated_per_layer() {
+    let mut w = World::with_config(3, |c| {
+        c.default_downlink_bps = 2_500_000;
+        c.bwe = false;
+    });
+    w.clients[0].simulcast = true;
+    w.connect(0, VIDEO);
+    w.connect(1, &[]);
+    w.connect(2, &[]);
+    w.run_media(SECOND, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    view(&mut w, 1, &track, SMALL);
+    view(&mut w, 2, &track, BIG);
+    w.run_media(3 * SECOND, &[0]);
+    assert_eq!(*layers(&w, 1, "p0").last().unwrap(), 0);
+    assert_eq!(*layers(&w, 2, "p0").last().unwrap(), 2);
+    let pli = |w: &mut World, i: usize| {
+        let c = &mut w.clients[i];
+        let mid = c.frames.last().unwrap().mid;
+        (c.rtc.writer(mid).unwrap())
+            .request_keyframe(None, KeyframeRequestKind::Pli)
+            .unwrap();
+    };
+    let asked = |w: &World, from: usize| -> Vec<String> {
+        w.clients[0].keyframe_rids[from..]
+            .iter()
+            .map(|r| r.clone().unwrap_or_default())
+            .collect()
+    };
+    let before = w.clients[0].keyframe_rids.len();
+    pli(&mut w, 1);
+    w.run_media(SECOND / 10, &[0]);
+    assert_eq!(
+        asked(&w, before),
+        ["q"],
+        "the 180p subscriber's layer alone"
+    );
+    pli(&mut w, 2);
+    w.run_media(SECOND / 10, &[0]);
+    assert_eq!(
+        asked(&w, before),
+        ["q", "f"],
+        "720p is not held back by 180p"
+    );
+    pli(&mut w, 1);
+    w.run_media(SECOND / 10, &[0]);
+    assert_eq!(
+        asked(&w, before),
+        ["q", "f"],
+        "180p again waits out its interval"
+    );
+    w.run_media(SECOND, &[0]);
+    assert_eq!(asked(&w, before), ["q", "f", "q"], "then goes once");
 }
 
 #[test]

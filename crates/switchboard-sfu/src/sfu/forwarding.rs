@@ -125,13 +125,13 @@ impl Sfu {
             keyframe,
             ids,
         } = Vp8Info::of(params.spec().codec, payload);
-        if keyframe {
-            track.keyframes.keyframe_seen();
-        }
         let layer = track.layer_of(rid);
         if layer.is_none() && !track.rids.is_empty() {
             // A rid the publisher did not offer: no subscriber could be switched to it.
             return;
+        }
+        if keyframe {
+            track.keyframes.keyframe_seen(layer.unwrap_or(0));
         }
         let video = track.kind == TrackKind::Video;
         let room = track.room.clone();

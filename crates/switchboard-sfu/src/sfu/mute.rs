@@ -50,7 +50,7 @@ impl Sfu {
         }
         if kind == TrackKind::Video && !muted {
             // Subscribers have had no frame since the mute: they need a keyframe to show one.
-            self.request_keyframe(now, id);
+            self.request_keyframe(now, id, None);
         }
         self.broadcast(
             &room,

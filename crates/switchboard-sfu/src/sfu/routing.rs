@@ -15,6 +15,7 @@ use crate::{
     SfuError, ToPeer, TrackId, TrackKind,
     allocator::Request,
     arrivals::Arrivals,
+    keyframe::KeyframeGates,
     participant::{Subscription, guarded},
     rate::RateMeter,
     track::{Track, order_rids},
@@ -35,14 +36,14 @@ impl Sfu {
                 self.unpublish_mid(pid, changed.mid);
             }
             Event::KeyframeRequest(req) => {
-                let track = self.participants.get(&pid).and_then(|p| {
-                    p.subscriptions
-                        .iter()
-                        .find(|s| s.mid() == Some(req.mid))
-                        .map(|s| s.track.clone())
+                // A keyframe of the layer the subscription is moving to repairs its stream
+                // and switches it; one receiving nothing (paused) needs none.
+                let asked = self.participants.get(&pid).and_then(|p| {
+                    let s = p.subscriptions.iter().find(|s| s.mid() == Some(req.mid))?;
+                    Some((s.track.clone(), s.layer.target()?))
                 });
-                if let Some(track) = track {
-                    self.request_keyframe(now, &track);
+                if let Some((track, layer)) = asked {
+                    self.request_keyframe(now, &track, Some(layer));
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
@@ -89,7 +90,7 @@ impl Sfu {
                 MediaKind::Audio => TrackKind::Audio,
                 MediaKind::Video => TrackKind::Video,
             },
-            keyframes: Default::default(),
+            keyframes: KeyframeGates::new(rids.len()),
             muted: false,
             arrivals: (!rids.is_empty()).then(|| Arrivals::new(rids.len(), now)),
             rids,
@@ -216,29 +217,48 @@ impl Sfu {
         Ok(())
     }
 
-    /// A subscriber needs a keyframe of `track`: asked of the publisher at most once per
-    /// interval, with the requests in between answered by one more at the interval's end.
-    pub(super) fn request_keyframe(&mut self, now: Instant, id: &TrackId) {
+    /// Subscribers need a keyframe of `id`'s `layer` (`None`: of every layer they are on or
+    /// moving to; a track without layers has the one layer 0): asked of the publisher at most
+    /// once per interval and layer, with the requests in between answered by one more at the
+    /// interval's end ([`crate::keyframe`]).
+    pub(super) fn request_keyframe(&mut self, now: Instant, id: &TrackId, layer: Option<usize>) {
         let interval = self.config.keyframe_interval;
+        let layers = match layer {
+            Some(layer) => vec![layer],
+            None => self.wanted_layers(id),
+        };
         let Some(track) = self.tracks.get_mut(id) else {
             return;
         };
         if track.kind != TrackKind::Video {
             return;
         }
-        if track.keyframes.request(now, interval) {
-            self.send_keyframe_request(id);
-        } else {
-            self.counts.keyframe_requests_coalesced += 1;
+        let mut send = Vec::new();
+        for layer in layers {
+            if track.keyframes.request(layer, now, interval) {
+                send.push(layer);
+            } else {
+                self.counts.keyframe_requests_coalesced += 1;
+            }
+        }
+        if !send.is_empty() {
+            self.send_keyframe_request(id, &send);
         }
     }
 
-    pub(super) fn send_keyframe_request(&mut self, id: &TrackId) {
+    /// Asks `id`'s publisher for a keyframe of each of `layers`, at once.
+    pub(super) fn send_keyframe_request(&mut self, id: &TrackId, layers: &[usize]) {
         let Some(track) = self.tracks.get(id) else {
             return;
         };
         let (owner, mid) = (track.owner, track.mid);
-        let rids = self.wanted_rids(id);
+        let rids: Vec<Option<Rid>> = if track.rids.is_empty() {
+            vec![None]
+        } else {
+            (layers.iter())
+                .filter_map(|l| track.rids.get(*l).map(|r| Some(*r)))
+                .collect()
+        };
         let Some(rtc) = self
             .participants
             .get_mut(&owner)
@@ -246,8 +266,7 @@ impl Sfu {
         else {
             return;
         };
-        // A simulcast track is asked per layer, for the layers subscribers are moving to or
-        // on. A layer with no receive stream yet has sent no packet; it starts with a
+        // A simulcast track is asked per layer. A layer with no receive stream yet has sent no packet; it starts with a
         // keyframe anyway. PLI is negotiated with every video codec the SFU accepts.
         let sent = guarded(|| {
             let mut direct = rtc.direct_api();

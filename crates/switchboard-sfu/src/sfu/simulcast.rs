@@ -12,8 +12,6 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use str0m::media::Rid;
-
 use super::{Pid, Sfu};
 use crate::{
     StreamState, ToPeer, TrackId, TrackKind,
@@ -115,16 +113,16 @@ impl Sfu {
             let Some(s) = p.subscriptions.iter_mut().find(|s| s.track == id) else {
                 continue;
             };
-            if s.layer.set_target(a.layer()).is_some() {
-                ask.push(id.clone());
+            if let Some(layer) = s.layer.set_target(a.layer()) {
+                ask.push((id.clone(), layer));
             }
             if s.stream != Some(a) {
                 s.stream = Some(a);
                 tell.push((s.peer.clone(), id, a));
             }
         }
-        for id in ask {
-            self.request_keyframe(now, &id);
+        for (id, layer) in ask {
+            self.request_keyframe(now, &id, Some(layer));
         }
         let room = self.participants[&pid].room.clone();
         self.update_layers(now, &room);
@@ -241,25 +239,19 @@ impl Sfu {
         }
     }
 
-    /// The rids a keyframe request for `id` names: `[None]` for a track without layers, else
-    /// the layers subscribers are on or moving to (the lowest if none).
-    pub(super) fn wanted_rids(&self, id: &TrackId) -> Vec<Option<Rid>> {
+    /// The layers a keyframe request for every subscriber of `id` names: the one layer of a
+    /// track without layers, else the layers subscribers are on or moving to (the lowest if
+    /// none).
+    pub(super) fn wanted_layers(&self, id: &TrackId) -> Vec<usize> {
         let Some(track) = self.tracks.get(id) else {
             return Vec::new();
         };
         if track.rids.is_empty() {
-            return vec![None];
+            return vec![0];
         }
-        let mut wanted = self.watched_layers(id);
-        if !wanted.contains(&true) {
-            wanted[0] = true;
-        }
-        track
-            .rids
-            .iter()
-            .zip(wanted)
-            .filter(|(_, w)| *w)
-            .map(|(r, _)| Some(*r))
-            .collect()
+        let wanted: Vec<usize> = (self.watched_layers(id).into_iter().enumerate())
+            .filter_map(|(layer, w)| w.then_some(layer))
+            .collect();
+        if wanted.is_empty() { vec![0] } else { wanted }
     }
 }

@@ -61,6 +61,8 @@ pub struct Client {
     pub track_map: HashMap<String, (String, TrackId)>,
     pub frames: Vec<Frame>,
     pub keyframe_requests: usize,
+    /// The rid each keyframe request named (`None` for a stream without layers).
+    pub keyframe_rids: Vec<Option<String>>,
     pub published: Vec<(String, TrackId)>,
     /// The stream tags of others' tracks, as announced.
     pub tags: HashMap<TrackId, String>,
@@ -169,6 +171,7 @@ impl World {
                     track_map: HashMap::new(),
                     frames: Vec::new(),
                     keyframe_requests: 0,
+                    keyframe_rids: Vec::new(),
                     published: Vec::new(),
                     own: Vec::new(),
                     tags: HashMap::new(),

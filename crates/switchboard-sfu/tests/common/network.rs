@@ -299,7 +299,10 @@ impl World {
                         },
                         data: data.data.to_vec(),
                     }),
-                    Event::KeyframeRequest(_) => c.keyframe_requests += 1,
+                    Event::KeyframeRequest(r) => {
+                        c.keyframe_requests += 1;
+                        c.keyframe_rids.push(r.rid.map(|r| r.to_string()));
+                    }
                     _ => {}
                 },
             }
