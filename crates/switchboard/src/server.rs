@@ -113,10 +113,11 @@ async fn readyz(State(node): State<Node>) -> impl IntoResponse {
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
-    /// The address the SFU announces to clients, when it runs.
-    pub sfu_addr: Option<SocketAddr>,
-    /// The SFU's ICE-TCP address, with `sfu.tcp_port`.
-    pub sfu_tcp_addr: Option<SocketAddr>,
+    /// The addresses the SFU's workers announce to clients, in worker order; none when the SFU
+    /// is off.
+    pub sfu_addrs: Vec<SocketAddr>,
+    /// The workers' ICE-TCP addresses, with `sfu.tcp_port`.
+    pub sfu_tcp_addrs: Vec<SocketAddr>,
     node: Node,
     control: Control,
     task: tokio::task::JoinHandle<io::Result<()>>,
@@ -186,20 +187,19 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
             Some(cluster)
         }
     };
-    let (mut media, mut worker) = crate::sfu::bind(&config.sfu).await?.unzip();
+    let (mut media, mut sfu) = crate::sfu::bind(&config.sfu).await?.unzip();
     // Cluster mode: the hub's commands go through the router to each room's media node.
     if cluster.is_some()
-        && let (Some(link), Some(worker)) = (media.take(), worker.as_mut())
+        && let (Some(link), Some(sfu)) = (media.take(), sfu.as_mut())
     {
         let (routed, routing) = crate::cluster::media::routing(link, config.sfu.queue);
-        worker.routing = Some(routing);
+        sfu.routing = Some(routing);
         media = Some(routed);
     }
-    let sfu_addr = worker.as_ref().map(crate::sfu::MediaWorker::announced);
-    let sfu_tcp_addr = worker
-        .as_ref()
-        .and_then(crate::sfu::MediaWorker::announced_tcp);
-    if sfu_addr.is_none() && config.media_mode == switchboard_protocol::MediaMode::Auto {
+    let workers = sfu.as_ref().map_or(&[][..], |sfu| &sfu.workers);
+    let sfu_addrs: Vec<_> = workers.iter().map(|w| w.announced()).collect();
+    let sfu_tcp_addrs = workers.iter().filter_map(|w| w.announced_tcp()).collect();
+    if sfu_addrs.is_empty() && config.media_mode == switchboard_protocol::MediaMode::Auto {
         tracing::info!(
             event = "media.mesh_only",
             "media_mode auto without an SFU (sfu.udp_port unset): every room stays mesh"
@@ -209,11 +209,11 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
     let control = Control::open(&node, secret)
         .await
         .map_err(|e| io::Error::other(format!("store: {e}")))?;
-    let task = tokio::spawn(run(listener, tls, node.clone(), worker, control.clone()));
+    let task = tokio::spawn(run(listener, tls, node.clone(), sfu, control.clone()));
     Ok(Running {
         addr,
-        sfu_addr,
-        sfu_tcp_addr,
+        sfu_addrs,
+        sfu_tcp_addrs,
         node,
         control,
         task,
@@ -224,29 +224,33 @@ pub async fn start(config: Config, secret: &Secret) -> io::Result<Running> {
 /// stop accepting, close every session (members get `room_closed`, sockets close with 1001; in
 /// cluster mode each session is handed over instead, its socket closing with 4006 for the
 /// client to resume it on another node), and wait for connection tasks up to
-/// `shutdown_grace_ms`. The SFU's worker, if given, runs beside and stops with it.
+/// `shutdown_grace_ms`. The SFU's workers, if given, run beside and stop with it.
 pub async fn run(
     listener: TcpListener,
     tls: Option<Arc<Certificates>>,
     node: Node,
-    sfu: Option<crate::sfu::MediaWorker>,
+    sfu: Option<crate::sfu::Media>,
     control: Control,
 ) -> io::Result<()> {
     let shutdown = node.shutdown_token().clone();
-    let media = sfu.map(|mut worker| {
-        let routing = (worker.routing.take()).map(|routing| {
+    let media = sfu.map(|sfu| {
+        let routing = (sfu.routing).map(|routing| {
             tokio::spawn(crate::cluster::media::run(
                 routing,
                 node.clone(),
                 shutdown.clone(),
             ))
         });
-        let worker = tokio::spawn(crate::sfu::worker::run(
-            worker,
-            node.clone(),
-            shutdown.clone(),
-        ));
-        (worker, routing)
+        let workers: Vec<_> = (sfu.workers.into_iter())
+            .map(|worker| {
+                tokio::spawn(crate::sfu::worker::run(
+                    worker,
+                    node.clone(),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        (workers, routing)
     });
     let timers = tokio::spawn(run_timers(node.clone(), shutdown.clone()));
     let key_refresh = tokio::spawn(refresh_keys(node.clone(), shutdown.clone()));
@@ -355,8 +359,10 @@ pub async fn run(
         stop_inbox.cancel();
         let _ = inbox.await;
     }
-    if let Some((worker, routing)) = media {
-        let _ = worker.await;
+    if let Some((workers, routing)) = media {
+        for worker in workers {
+            let _ = worker.await;
+        }
         if let Some(routing) = routing {
             let _ = routing.await;
         }

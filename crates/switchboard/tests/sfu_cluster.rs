@@ -24,10 +24,12 @@ use switchboard_testkit::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// The SFU on loopback.
-const SFU: [(&str, &str); 2] = [
+/// The SFU on loopback, with two media workers: the commands other nodes send a media node
+/// reach its rooms' workers through the same placement as its own.
+const SFU: [(&str, &str); 3] = [
     ("SWITCHBOARD_SFU__UDP_PORT", "0"),
     ("SWITCHBOARD_SFU__BIND", "127.0.0.1"),
+    ("SWITCHBOARD_SFU__WORKERS", "2"),
 ];
 
 /// Two nodes with an SFU each, `node-a` and `node-b`, of a cluster of their own, rooms of
@@ -142,7 +144,7 @@ async fn a_media_node_killed_is_survived_by_the_members_on_the_other_node() {
     let mut again = Vec::new();
     for m in over {
         let publish = m.video.is_some();
-        again.push(Member::over(m.client, m.name, publish).await);
+        again.push(Member::over(m.client, m.room, m.name, publish).await);
     }
     let received = again[0].received.clone();
     let (tasks, writers) = start_call(again, &stop, restarted).await;

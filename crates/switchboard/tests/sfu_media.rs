@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sfu_peer::{
     CALL_DEADLINE, FRAMES, Member, ROOM, auto_room_moves_to_the_sfu_and_back, finish, got_from,
-    member, start_call, wait_until,
+    member, member_of, start_call, until_metric, wait_until,
 };
 use switchboard_protocol::{MediaMode, Role};
 use switchboard_testkit::{TestServer, metrics::scrape};
@@ -28,7 +28,7 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
         c.sfu.bind = "127.0.0.1".parse().unwrap();
     })
     .await;
-    let sfu_addr = server.running().sfu_addr.expect("the SFU runs");
+    let sfu_addr = server.running().sfu_addrs[0];
     let started = Instant::now();
     let stop = CancellationToken::new();
 
@@ -142,6 +142,69 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
         started.elapsed()
     );
     for m in members {
+        m.pc.close().await.expect("closes");
+        m.client.close().await;
+    }
+    server.shutdown().await;
+}
+
+/// With two media workers, two rooms land on one worker each (the second room on the idle
+/// worker): each room's members are told that worker's port and get their publisher's video
+/// through it, and the metrics add up the workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_hold_a_room_each() {
+    let mut server = TestServer::start_with(|c| {
+        c.media_mode = MediaMode::Sfu;
+        c.sfu.udp_port = Some(0);
+        c.sfu.bind = "127.0.0.1".parse().unwrap();
+        c.sfu.workers = 2;
+    })
+    .await;
+    let ports: Vec<u16> = (server.running().sfu_addrs.iter())
+        .map(|a| a.port())
+        .collect();
+    assert_eq!(ports.len(), 2, "one address per worker: {ports:?}");
+    assert_ne!(ports[0], ports[1]);
+    let started = Instant::now();
+    let stop = CancellationToken::new();
+    let rooms = [("room-one", "alice", "bob"), ("room-two", "carol", "dave")];
+    let mut members = Vec::new();
+    for (room, publisher, subscriber) in rooms {
+        members.push(member_of(server.addr, room, publisher, true, "sfu").await);
+        members.push(member_of(server.addr, room, subscriber, false, "sfu").await);
+    }
+    let watch: Vec<_> = (members.iter())
+        .map(|m| (m.room, m.name, m.received.clone(), m.sfu_ports.clone()))
+        .collect();
+    let (tasks, writers) = start_call(members, &stop, started).await;
+    for (room, publisher, subscriber) in rooms {
+        let (.., received, _) = (watch.iter())
+            .find(|(_, name, ..)| *name == subscriber)
+            .unwrap();
+        wait_until(
+            &format!("{subscriber} receives {FRAMES} of {publisher}'s frames in {room}"),
+            started,
+            || got_from(received, publisher),
+        )
+        .await;
+    }
+    // The first room opened on worker 0, the second on the idle worker 1; every member was told
+    // its room's worker alone.
+    for (room, name, _, told) in &watch {
+        let worker = if *room == "room-one" { 0 } else { 1 };
+        let told = told.lock().unwrap().clone();
+        assert_eq!(
+            told,
+            [ports[worker]].into(),
+            "{name} in {room} was told of worker {worker}'s port"
+        );
+    }
+    until_metric(server.addr, "sfu_participants_gauge", 4.0, started).await;
+    until_metric(server.addr, "sfu_tracks_gauge", 2.0, started).await;
+    stop.cancel();
+    finish(writers).await;
+    for task in tasks {
+        let m = task.await.expect("member task").expect("member ran");
         m.pc.close().await.expect("closes");
         m.client.close().await;
     }

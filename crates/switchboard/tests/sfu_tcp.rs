@@ -202,7 +202,7 @@ async fn media_flows_over_ice_tcp_when_tcp_is_all_a_client_has() {
         c.sfu.bind = "127.0.0.1".parse().unwrap();
     })
     .await;
-    let sfu = server.running().sfu_tcp_addr.expect("ICE-TCP is on");
+    let sfu = server.running().sfu_tcp_addrs[0];
     let mut alice = TcpMember::join(&server, "alice", sfu, true).await;
     let mut bob = TcpMember::join(&server, "bob", sfu, false).await;
     // Each connects on its own; then alice sends while bob receives.

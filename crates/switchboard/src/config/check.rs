@@ -5,6 +5,10 @@ use switchboard_protocol::MediaMode;
 
 use super::{Config, ConfigError};
 
+/// Most media workers one node runs: far past the cores of one machine, and a bound on the
+/// sockets one setting can ask for.
+const MAX_SFU_WORKERS: usize = 256;
+
 impl Config {
     /// Refuses values that contradict each other or that the server cannot run with.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
@@ -89,6 +93,18 @@ impl Config {
             {
                 return bad(
                     "sfu.max_media_lines, sfu.max_published_tracks, sfu.queue and sfu.downlink_kbps must be positive",
+                );
+            }
+            if !(1..=MAX_SFU_WORKERS).contains(&self.sfu.workers) {
+                return bad(&format!("sfu.workers must be 1 to {MAX_SFU_WORKERS}"));
+            }
+            // Worker i binds the base port + i; 0 (ports the system picks) has no range.
+            let past_end = |base: Option<u16>| {
+                base.is_some_and(|b| b != 0 && usize::from(b) + self.sfu.workers - 1 > 65535)
+            };
+            if past_end(self.sfu.udp_port) || past_end(self.sfu.tcp_port) {
+                return bad(
+                    "sfu.udp_port + sfu.workers - 1 (and sfu.tcp_port's) must be a port, 65535 at most",
                 );
             }
         }

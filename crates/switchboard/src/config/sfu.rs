@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SfuSettings {
-    /// The one UDP port all media goes through. Unset: no SFU runs and no port is bound.
-    /// `0`: a port the system picks (tests).
+    /// The UDP port all media goes through, the first worker's: worker `i` of `workers` binds
+    /// `udp_port + i`. Unset: no SFU runs and no port is bound. `0`: ports the system picks
+    /// (tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub udp_port: Option<u16>,
     /// A TCP port for ICE-TCP (RFC 6544, RFC 4571 framing), for clients whose network blocks
-    /// UDP: announced beside the UDP candidate, with the same address. Unset: UDP only. `0`: a
-    /// port the system picks (tests). Needs `udp_port`.
+    /// UDP: announced beside the UDP candidate, with the same address; worker `i` binds
+    /// `tcp_port + i`. Unset: UDP only. `0`: ports the system picks (tests). Needs `udp_port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_port: Option<u16>,
     /// The address the UDP socket (and the ICE-TCP listener) binds.
@@ -25,6 +26,9 @@ pub struct SfuSettings {
     /// unspecified (`0.0.0.0`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<IpAddr>,
+    /// Media workers: each a task with a UDP socket (and ICE-TCP port) of its own, holding whole
+    /// rooms, so a node uses as many cores for media as it runs workers.
+    pub workers: usize,
     /// Most m-lines one offer to the SFU may carry.
     pub max_media_lines: usize,
     /// Most tracks one participant may publish.
@@ -47,6 +51,7 @@ impl Default for SfuSettings {
             tcp_port: None,
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             public_ip: None,
+            workers: 1,
             max_media_lines: sfu.max_media_lines,
             max_published_tracks: sfu.max_published_tracks,
             queue: 1024,

@@ -123,3 +123,26 @@ fn the_sfu_is_off_by_default_and_sfu_rooms_need_it() {
         Ok(())
     });
 }
+
+#[test]
+fn sfu_workers_take_consecutive_ports_that_must_exist() {
+    figment::Jail::expect_with(|jail| {
+        let none: HashMap<&str, u64> = HashMap::new();
+        jail.set_env("SWITCHBOARD_SFU__BIND", "127.0.0.1");
+        jail.set_env("SWITCHBOARD_SFU__UDP_PORT", "65534");
+        assert_eq!(Config::load(None, &none).unwrap().sfu.workers, 1);
+        jail.set_env("SWITCHBOARD_SFU__WORKERS", "2");
+        assert!(Config::load(None, &none).is_ok(), "65534 and 65535");
+        jail.set_env("SWITCHBOARD_SFU__WORKERS", "3");
+        let refused = Config::load(None, &none).unwrap_err().to_string();
+        assert!(refused.contains("sfu.workers"), "{refused}");
+        jail.set_env("SWITCHBOARD_SFU__UDP_PORT", "0");
+        assert!(Config::load(None, &none).is_ok(), "ports the system picks");
+        jail.set_env("SWITCHBOARD_SFU__TCP_PORT", "65535");
+        assert!(Config::load(None, &none).is_err(), "ICE-TCP's range too");
+        jail.set_env("SWITCHBOARD_SFU__TCP_PORT", "0");
+        jail.set_env("SWITCHBOARD_SFU__WORKERS", "0");
+        assert!(Config::load(None, &none).is_err(), "no worker");
+        Ok(())
+    });
+}

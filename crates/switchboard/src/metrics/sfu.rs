@@ -117,10 +117,18 @@ impl SfuMetrics {
 
 /// The SFU.
 impl Metrics {
-    /// Takes in the SFU's counts: `now` against the `before` last taken in.
+    /// Takes in one media worker's counts: `now` against the `before` it last handed in. The
+    /// gauges move by the difference too, so they are the sum over the node's workers.
     pub fn sfu(&self, before: &SfuStats, now: &SfuStats) {
-        self.sfu.participants.set(now.participants as i64);
-        self.sfu.tracks.set(now.tracks as i64);
+        let moved = |gauge: &Gauge, before: usize, now: usize| {
+            gauge.inc_by(now as i64 - before as i64);
+        };
+        moved(
+            &self.sfu.participants,
+            before.participants,
+            now.participants,
+        );
+        moved(&self.sfu.tracks, before.tracks, now.tracks);
         self.sfu
             .forwarded_packets
             .inc_by(now.forwarded_packets - before.forwarded_packets);
@@ -157,9 +165,9 @@ impl Metrics {
         self.sfu.dropped.inc_by(count);
     }
 
-    /// ICE-TCP connections open now.
-    pub fn sfu_tcp_connections(&self, open: usize) {
-        self.sfu.tcp_connections.set(open as i64);
+    /// ICE-TCP connections one worker has open: `now`, against the `before` it last handed in.
+    pub fn sfu_tcp_connections(&self, before: usize, now: usize) {
+        (self.sfu.tcp_connections).inc_by(now as i64 - before as i64);
     }
 
     /// Counts a datagram the SFU received (`sent` false) or sent.

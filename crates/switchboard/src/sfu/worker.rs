@@ -45,12 +45,12 @@ const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Runs the worker until `shutdown` fires.
 pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     let MediaWorker {
+        index,
         socket,
         announced,
         tcp,
         mut queues,
         settings,
-        routing: _,
     } = worker;
     let (listener, announced_tcp) = tcp.unzip();
     let (tcp_events, mut tcp_in) = mpsc::channel(tcp::INBOUND);
@@ -66,12 +66,15 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
     let mut buf = vec![0; RECEIVE_BUFFER];
     // The turn's datagrams to send, kept to reuse its allocation.
     let mut outgoing = Vec::new();
+    // What this worker last handed the metrics, which take in the change.
     let mut counted = SfuStats::default();
+    let mut counted_tcp = 0;
     let mut metrics_tick = tokio::time::interval(METRICS_INTERVAL);
     tracing::info!(
         event = "sfu.started",
+        worker = index,
         port = announced.port(),
-        "SFU serving media on UDP port {}",
+        "SFU worker {index} serving media on UDP port {}",
         announced.port()
     );
     // Far enough to mean "nothing due"; the loop wakes for anything else.
@@ -113,8 +116,9 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
             _ = metrics_tick.tick() => {
                 let now = sfu.stats();
                 node.metrics().sfu(&counted, &now);
-                node.metrics().sfu_tcp_connections(connections.len());
+                node.metrics().sfu_tcp_connections(counted_tcp, connections.len());
                 counted = now;
+                counted_tcp = connections.len();
             }
         }
         // The timers are run here, after whatever the turn did, rather than only by the timer
@@ -138,7 +142,11 @@ pub async fn run(worker: MediaWorker, node: Node, shutdown: CancellationToken) {
         deadline = next.unwrap_or_else(idle);
     }
     connections.stopped().await;
-    tracing::info!(event = "sfu.stopped", "SFU stopped");
+    tracing::info!(
+        event = "sfu.stopped",
+        worker = index,
+        "SFU worker {index} stopped"
+    );
 }
 
 /// Feeds the SFU the datagram the socket just gave (`first`) and up to [`RECEIVE_BATCH`] - 1

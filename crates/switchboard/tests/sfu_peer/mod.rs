@@ -14,7 +14,7 @@ mod auto_room;
 pub use auto_room::auto_room_moves_to_the_sfu_and_back;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -112,6 +112,7 @@ impl PeerConnectionEventHandler for Handler {
 /// One member: its signaling socket, its peer connection to the SFU, what it learnt.
 pub struct Member {
     pub name: &'static str,
+    pub room: &'static str,
     pub client: Client,
     pub pc: Arc<dyn PeerConnection>,
     pub events: mpsc::UnboundedReceiver<Event>,
@@ -121,28 +122,36 @@ pub struct Member {
     pub track_map: Arc<Mutex<HashMap<String, (String, String)>>>,
     pub published: Arc<Mutex<Vec<(String, String)>>>,
     pub connected: Arc<Mutex<bool>>,
+    /// The UDP ports of the candidates the SFU's descriptions named: its worker's.
+    pub sfu_ports: Arc<Mutex<BTreeSet<u16>>>,
     /// Why the media session must start over, when it must: the server said
     /// `media_unavailable`, or the connection to the SFU failed. [`Member::run`] then returns.
     pub over: Option<&'static str>,
 }
 
 impl Member {
-    /// Joins as `name` with `client` (connected, not yet joined), whose `joined` must say the
-    /// room's media is `media`.
+    /// Joins `room` as `name` with `client` (connected, not yet joined), whose `joined` must
+    /// say the room's media is `media`.
     pub async fn join(
         mut client: Client,
+        room: &'static str,
         name: &'static str,
         publish: bool,
         media: &str,
     ) -> Member {
-        let joined = client.join(ROOM, name).await;
+        let joined = client.join(room, name).await;
         assert_eq!(joined.payload["media"], media, "{joined:?}");
-        Member::over(client, name, publish).await
+        Member::over(client, room, name, publish).await
     }
 
-    /// A new media session for `name`, a member of the room through `client` already (a media
+    /// A new media session for `name`, a member of `room` through `client` already (a media
     /// session starting over after `media_unavailable`).
-    pub async fn over(client: Client, name: &'static str, publish: bool) -> Member {
+    pub async fn over(
+        client: Client,
+        room: &'static str,
+        name: &'static str,
+        publish: bool,
+    ) -> Member {
         let mut media = MediaEngine::default();
         media
             .register_codec(
@@ -210,6 +219,7 @@ impl Member {
         };
         Member {
             name,
+            room,
             client,
             pc,
             events,
@@ -218,6 +228,7 @@ impl Member {
             track_map: Default::default(),
             published: Default::default(),
             connected: Default::default(),
+            sfu_ports: Default::default(),
             over: None,
         }
     }
@@ -233,7 +244,7 @@ impl Member {
     }
 
     async fn signal_sfu(&mut self, kind: &str, payload: Value) {
-        let env = self.client.msg(kind).room(ROOM).to("sfu").payload(payload);
+        let env = (self.client.msg(kind).room(self.room).to("sfu")).payload(payload);
         self.client.send(env).await;
     }
 
@@ -268,11 +279,23 @@ impl Member {
         }
     }
 
+    /// Notes the ports of the UDP candidates in the SFU's `sdp`
+    /// (`a=candidate:<foundation> <component> udp <priority> <address> <port> typ host`).
+    fn note_ports(&self, sdp: &str) {
+        let ports = (sdp.lines())
+            .filter_map(|line| line.strip_prefix("a=candidate:"))
+            .map(|c| c.split_whitespace().collect::<Vec<_>>())
+            .filter(|fields| fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("udp")))
+            .filter_map(|fields| fields.get(5)?.parse::<u16>().ok());
+        self.sfu_ports.lock().unwrap().extend(ports);
+    }
+
     async fn on_signal(&mut self, env: ServerEnvelope) -> Result<()> {
         let from_sfu = env.from.as_deref() == Some("sfu");
         match env.kind.as_str() {
             "offer" if from_sfu => {
                 let sdp = env.payload["sdp"].as_str().ok_or("offer without sdp")?;
+                self.note_ports(sdp);
                 self.pc
                     .set_remote_description(RTCSessionDescription::offer(sdp.to_owned())?)
                     .await?;
@@ -283,6 +306,7 @@ impl Member {
             }
             "answer" if from_sfu => {
                 let sdp = env.payload["sdp"].as_str().ok_or("answer without sdp")?;
+                self.note_ports(sdp);
                 self.pc
                     .set_remote_description(RTCSessionDescription::answer(sdp.to_owned())?)
                     .await?;
@@ -386,7 +410,7 @@ pub async fn start_call(
     (tasks, writers)
 }
 
-/// `name` joining the room through the node at `addr` (`host:port`) with a guest token for
+/// `name` joining [`ROOM`] through the node at `addr` (`host:port`) with a guest token for
 /// every room, publishing video if `publish`; its `joined` must say the room's media is `media`.
 pub async fn member(
     addr: impl std::fmt::Display,
@@ -394,9 +418,20 @@ pub async fn member(
     publish: bool,
     media: &str,
 ) -> Member {
+    member_of(addr, ROOM, name, publish, media).await
+}
+
+/// [`member`], joining `room`.
+pub async fn member_of(
+    addr: impl std::fmt::Display,
+    room: &'static str,
+    name: &'static str,
+    publish: bool,
+    media: &str,
+) -> Member {
     let token = tokens::mint(name, "*", Role::Guest);
     let client = Client::connect(&format!("ws://{addr}/v1/ws?token={token}")).await;
-    Member::join(client, name, publish, media).await
+    Member::join(client, room, name, publish, media).await
 }
 
 /// Whether `received` holds `FRAMES` of `from`'s frames.
