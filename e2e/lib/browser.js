@@ -38,9 +38,11 @@ export async function launch() {
  * @param {string} url
  * @param {string} name Who it is, for the console lines.
  * @param {{width: number, height: number}} [viewport]
- * @param {{lowRes?: boolean | {width: number, height: number}}} [options] `lowRes`: the camera at
+ * @param {{lowRes?: boolean | {width: number, height: number}, relay?: boolean}} [options] `lowRes`: the camera at
  *   most 320x180 (or exactly the size given), 10 frames a second (many pages on a small machine), and every
- *   `RTCPeerConnection` the page makes kept in `globalThis.__pcs` for stats.
+ *   `RTCPeerConnection` the page makes kept in `globalThis.__pcs` for stats. `relay`: every
+ *   `RTCPeerConnection` uses TURN relay candidates alone (`iceTransportPolicy: 'relay'`), as
+ *   behind a firewall that lets nothing but the TURN server through.
  */
 export async function openPage(browser, url, name, viewport, options = {}) {
   const context = await browser.newContext({
@@ -51,6 +53,7 @@ export async function openPage(browser, url, name, viewport, options = {}) {
     const size = options.lowRes === true ? { width: 320, height: 180, exact: false } : { ...options.lowRes, exact: true };
     await context.addInitScript(lowResCamera, size);
   }
+  if (options.relay) await context.addInitScript(relayOnly);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   /** @type {string[]} */
@@ -89,6 +92,17 @@ function lowResCamera(size) {
   };
 }
 
+/** Runs in the page: peer connections that may only use TURN relay candidates. */
+function relayOnly() {
+  const Native = globalThis.RTCPeerConnection;
+  globalThis.RTCPeerConnection = class extends Native {
+    /** @param {RTCConfiguration} [config] */
+    constructor(config) {
+      super({ ...config, iceTransportPolicy: 'relay' });
+    }
+  };
+}
+
 /** The peer id of the page's client once it has one. @param {import('playwright-core').Page} page */
 export async function peerOf(page) {
   const peer = await page.waitForFunction(() => globalThis.__switchboard?.client?.peer ?? null).then((h) => h.jsonValue());
@@ -99,13 +113,13 @@ export async function peerOf(page) {
  * A new page ({@link openPage}) that joins `room`.
  * @param {import('playwright-core').Browser} browser
  * @param {string} base Server (or proxy) URL.
- * @param {{room: string, name: string, transport?: string, media?: string, lowRes?: boolean | {width: number, height: number}, viewport?: {width: number, height: number}}} options
+ * @param {{room: string, name: string, transport?: string, media?: string, lowRes?: boolean | {width: number, height: number}, viewport?: {width: number, height: number}, relay?: boolean}} options
  */
-export async function joinCall(browser, base, { room, name, transport, media, lowRes, viewport }) {
+export async function joinCall(browser, base, { room, name, transport, media, lowRes, viewport, relay }) {
   const q = new URLSearchParams({ room, name, autojoin: '1' });
   if (transport) q.set('transport', transport);
   if (media) q.set('media', media);
-  const opened = await openPage(browser, `${base}/?${q}`, name, viewport, { lowRes });
+  const opened = await openPage(browser, `${base}/?${q}`, name, viewport, { lowRes, relay });
   await opened.page.locator('#call').waitFor({ state: 'visible' });
   await opened.page.locator('#connection-badge[data-state="connected"]').waitFor();
   return { ...opened, peer: await peerOf(opened.page) };
