@@ -1,9 +1,11 @@
-//! RateMeter: what a video track sent without simulcast layers takes, measured as it arrives.
+//! RateMeter: what one layer of a video track (or a track sent without layers) takes,
+//! measured as it arrives.
 //!
 //! The allocator needs the cost of everything it gives a subscriber, and estimation is told
-//! what to look for. A simulcast layer has a nominal rate (`SfuConfig::layers`, by its
-//! height); a track sent as one stream can be a 150 kbit/s 180p camera or a 2.5 Mbit/s 1080p
-//! one, so its rate is measured: bytes over windows of [`WINDOW`], each whole window's rate
+//! what to look for. A layer's nominal rate (`SfuConfig::layers`, by its height) is only what
+//! the SDK caps it at: a 180p layer of a still, low-light camera sends a third of its cap, and
+//! a track sent as one stream can be a 150 kbit/s 180p camera or a 2.5 Mbit/s 1080p one. So
+//! each layer's rate is measured: bytes over windows of [`WINDOW`], each whole window's rate
 //! kept. A rate that moved by more than [`CHANGE`] from the one last reported is reported
 //! again, and the track's subscribers are allocated with it; smaller moves are a frame's size
 //! jitter and leave allocations alone.

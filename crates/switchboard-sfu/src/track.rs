@@ -67,8 +67,9 @@ pub(crate) struct Track {
     pub arrivals: Option<Arrivals>,
     /// Which layers its publisher was last told someone receives (`layers`).
     pub told_layers: Option<Vec<bool>>,
-    /// What it takes, measured, for a video track without layers (the allocator's cost of it).
-    pub rate: RateMeter,
+    /// What each layer takes, measured as it arrives (one for a track without layers): the
+    /// allocator's cost of it.
+    pub rates: Vec<RateMeter>,
     /// The stream tag its publisher gave its m-line (`camera`, `screen`), if any.
     pub tag: Option<Arc<str>>,
 }

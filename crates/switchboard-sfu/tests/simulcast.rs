@@ -79,10 +79,11 @@ fn a_subscriber_gets_the_one_layer_its_downlink_carries() {
 
 #[test]
 fn a_second_track_moves_the_first_down_on_a_keyframe() {
-    // A fixed 600 kbit/s carries one track at 360p (500k), or two at 180p (300k): the second
-    // round would need 650k.
+    // A fixed 500 kbit/s carries one track at 360p (measured about 483k), or two at 180p
+    // (150k each), but not one at 180p beside one kept at 360p: 150k + 3/4 of 483k is 512k
+    // (the layer being sent costs three quarters of its rate, the allocator's hysteresis).
     let mut w = World::with_config(3, |c| {
-        c.default_downlink_bps = 600_000;
+        c.default_downlink_bps = 500_000;
         c.bwe = false;
     });
     w.clients[0].simulcast = true;
@@ -125,6 +126,55 @@ fn view(w: &mut World, i: usize, track: &TrackId, view: View) {
             view: Some(view),
         },
     );
+}
+
+/// Layers cost what they measure, not their nominal rates: a camera whose 360p layer sends
+/// half its nominal 500 kbit/s fits a 400 kbit/s downlink at 360p once measured, and the
+/// subscriber, on 180p until then, is moved up and told; as the layer grows, it is kept until
+/// three quarters of its rate no longer fit.
+#[test]
+fn a_layer_is_costed_at_its_measured_rate() {
+    let mut w = World::with_config(2, |c| {
+        c.default_downlink_bps = 400_000;
+        c.bwe = false;
+    });
+    w.clients[0].simulcast = true;
+    // About 85 kbit/s, 245 kbit/s and 500 kbit/s at 50 frames a second.
+    w.clients[0].layer_frame = [150, 550, 1200];
+    w.connect(0, VIDEO);
+    w.connect(1, &[]);
+    w.run_media(SECOND / 2, &[0]);
+    let track = w.clients[1].published[0].1.clone();
+    view(&mut w, 1, &track, BIG);
+    w.run_media(SECOND / 2, &[0]);
+    // Unmeasured, 360p is taken at its nominal 500 kbit/s: 180p alone fits.
+    let first = layers(&w, 1, "p0");
+    assert!(
+        !first.is_empty() && first.iter().all(|l| *l == 0),
+        "{first:?}"
+    );
+    w.run_media(3 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert_eq!(*got.last().unwrap(), 1, "measured, 360p fits: {got:?}");
+    let told = w.clients[1].stream_states.last().cloned();
+    assert_eq!(
+        told.map(|(_, _, state, layer)| (state, layer)),
+        Some((StreamState::Active, Some("h".to_owned())))
+    );
+    // Its 720p layer, measured too, still does not.
+    assert!(!got.contains(&2), "{got:?}");
+
+    // 360p grows to about 450 kbit/s: more than the downlink, but the layer being sent costs
+    // three quarters of its rate (hysteresis), so it stays.
+    w.clients[0].layer_frame[1] = 1000;
+    w.run_media(3 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert_eq!(*got.last().unwrap(), 1, "kept: {got:?}");
+    // At about 660 kbit/s, three quarters of it do not fit either: back to 180p.
+    w.clients[0].layer_frame[1] = 1600;
+    w.run_media(3 * SECOND, &[0]);
+    let got = layers(&w, 1, "p0");
+    assert_eq!(*got.last().unwrap(), 0, "down: {got:?}");
 }
 
 /// A subscriber that loses its picture gets a keyframe of the layer it receives, not of every

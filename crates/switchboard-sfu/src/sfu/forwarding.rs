@@ -135,12 +135,14 @@ impl Sfu {
         }
         let video = track.kind == TrackKind::Video;
         let room = track.room.clone();
-        // A stalled layer that is back may be given to subscribers again; a track without
-        // layers whose rate moved may fit their downlinks differently.
-        let reallocate = match (layer, track.arrivals.as_mut()) {
+        // A stalled layer that is back may be given to subscribers again; a layer whose rate
+        // moved may fit their downlinks differently.
+        let arrived = match (layer, track.arrivals.as_mut()) {
             (Some(l), Some(a)) => a.frame(l, now),
-            _ => video && track.rate.packet(payload.len(), now),
+            _ => false,
         };
+        let measured = video && track.rates[layer.unwrap_or(0)].packet(payload.len(), now);
+        let reallocate = arrived || measured;
         let incoming = Incoming {
             source: layer.unwrap_or(0),
             seq: *packet.seq_no,

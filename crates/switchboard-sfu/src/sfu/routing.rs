@@ -93,9 +93,9 @@ impl Sfu {
             keyframes: KeyframeGates::new(rids.len()),
             muted: false,
             arrivals: (!rids.is_empty()).then(|| Arrivals::new(rids.len(), now)),
+            rates: vec![RateMeter::default(); rids.len().max(1)],
             rids,
             told_layers: None,
-            rate: RateMeter::default(),
             tag,
         };
         let info = track.info();

@@ -4,11 +4,11 @@
 //! downlink (`SfuConfig::default_downlink_bps` until bandwidth estimation replaces it) whenever
 //! its open subscriptions change or a track in its room goes away, and each subscription's
 //! [`LayerSwitch`](crate::layer_switch::LayerSwitch) moves to the chosen layer on that layer's
-//! next keyframe, asked for at once. A video track sent without layers is one layer at its
-//! [measured](crate::rate) rate, allocated like the others (so paused when not shown or when
-//! the downlink cannot carry it, resumed on a keyframe), with hysteresis on its cost. The same
-//! pass tells the subscriber's bandwidth estimation what its subscriptions would take
-//! unlimited, the rate it probes up to.
+//! next keyframe, asked for at once. Every layer costs its [measured](crate::rate) rate, with
+//! hysteresis on the layer being sent; a video track sent without layers is one layer,
+//! allocated like the others (so paused when not shown or when the downlink cannot carry it,
+//! resumed on a keyframe). The same pass tells the subscriber's bandwidth estimation what its
+//! subscriptions would take unlimited, the rate it probes up to.
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -51,46 +51,58 @@ impl Sfu {
                 continue;
             }
             let view = p.views.get(&s.track).copied().unwrap_or(DEFAULT_TILE);
-            let layers = if t.rids.is_empty() {
-                // Video without layers is one layer at its measured rate. Until a whole
-                // window is measured it is taken to be as large as a top layer: taken small,
-                // a room of large cameras starting together overfilled every downlink for
-                // that second, and estimation, told to look for little, did not probe (the
-                // bench's one-megabit room10 from its start: p99 0.6 s, against 44 ms). Its
-                // cost has hysteresis: without probing, the estimate settles near what is sent, so
-                // a track costed at its own rate would be paused and resumed on every dip. One
-                // paused comes back when the budget carries its rate (what estimation is asked
-                // to look for); one being sent keeps going until the budget falls a quarter
-                // below it, as a congested link's estimate does.
-                let [lowest, .., top] = &self.config.layers;
-                let rate = t.rate.rate().unwrap_or(top.bitrate);
-                let (keep, start) = (rate * 3 / 4, rate);
-                let cost = if s.layer.target().is_some() {
-                    keep
-                } else {
-                    start
-                };
-                if view != Request::Paused {
-                    headroom += start - cost;
-                }
-                vec![Layer {
-                    height: lowest.height,
-                    bitrate: cost,
-                }]
-            } else {
-                self.config.layers[..t.usable_layers()].to_vec()
+            // Each layer costs its measured rate ([`crate::rate`]); until a whole window of it
+            // is measured, its nominal rate (`SfuConfig::layers`), and a track without layers
+            // a top layer's. Taken small, a room of large cameras starting together overfilled
+            // every downlink for that second, and estimation, told to look for little, did not
+            // probe (the bench's one-megabit room10 from its start: p99 0.6 s, against 44 ms).
+            let nominal = &self.config.layers;
+            let top = nominal[nominal.len() - 1];
+            let measured = |l: usize, fallback: Layer| Layer {
+                height: fallback.height,
+                bitrate: t.rates[l].rate().unwrap_or(fallback.bitrate),
             };
-            tracks.insert(
-                s.track.clone(),
-                VideoTrack {
-                    source: if t.is_screen() {
-                        VideoSource::Screen
-                    } else {
-                        VideoSource::Camera
+            let rates: Vec<Layer> = if t.rids.is_empty() {
+                vec![measured(
+                    0,
+                    Layer {
+                        height: nominal[0].height,
+                        ..top
                     },
-                    layers,
+                )]
+            } else {
+                (0..t.usable_layers())
+                    .map(|l| measured(l, nominal[l]))
+                    .collect()
+            };
+            // Hysteresis: without probing, an estimate settles near what is sent, so a layer
+            // costed at its own rate would be dropped and taken again on every dip. A layer
+            // not sent comes back when the budget carries its rate (what estimation is asked
+            // to look for); the one being sent, or moved to, keeps going until the budget falls
+            // a quarter below it, as a congested link's estimate does.
+            let target = s.layer.target();
+            let layers = (rates.iter().enumerate())
+                .map(|(l, rate)| {
+                    let bitrate = if target == Some(l) {
+                        rate.bitrate * 3 / 4
+                    } else {
+                        rate.bitrate
+                    };
+                    Layer { bitrate, ..*rate }
+                })
+                .collect();
+            let track = VideoTrack {
+                source: if t.is_screen() {
+                    VideoSource::Screen
+                } else {
+                    VideoSource::Camera
                 },
-            );
+                layers,
+            };
+            if let Some(w) = allocator::wanted_layer(&track, view) {
+                headroom += rates[w].bitrate - track.layers[w].bitrate;
+            }
+            tracks.insert(s.track.clone(), track);
             requests.push((s.track.clone(), view));
         }
         let downlink = p.downlink.unwrap_or(self.config.default_downlink_bps);

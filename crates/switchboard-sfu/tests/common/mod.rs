@@ -30,6 +30,11 @@ pub const DELAY: Duration = Duration::from_millis(5);
 /// The simulcast layers a client sends when [`Client::simulcast`] is set, lowest first.
 pub const RIDS: [&str; 3] = ["q", "h", "f"];
 
+/// The payload bytes of a frame of each simulcast layer (a keyframe is three times that): with
+/// the packets' overhead, at 50 frames a second, about 145 kbit/s, 465 kbit/s and 1.43 Mbit/s,
+/// a little under the SFU's nominal 150 k, 500 k and 1.5 M.
+pub const LAYER_FRAME: [usize; 3] = [300, 1100, 3400];
+
 /// The room every test uses.
 pub const ROOM: &str = "room";
 
@@ -84,6 +89,9 @@ pub struct Client {
     /// How many of its simulcast layers it encodes, from the lowest (a browser short of CPU
     /// sends fewer than it offered).
     pub encoded_layers: usize,
+    /// The payload bytes of a frame of each layer it sends ([`LAYER_FRAME`] unless a test
+    /// makes its layers smaller or larger).
+    pub layer_frame: [usize; 3],
     /// The RFC 6464 level its audio frames carry; `None` sends none.
     pub audio_level: Option<u8>,
     pub connected: bool,
@@ -184,6 +192,7 @@ impl World {
                     audio_level: None,
                     simulcast: false,
                     encoded_layers: RIDS.len(),
+                    layer_frame: LAYER_FRAME,
                     connected: false,
                     inbox: VecDeque::new(),
                     frame_no: 0,
@@ -331,6 +340,7 @@ impl World {
         } else {
             &[""]
         };
+        let layer_frame = c.layer_frame;
         for (n, rid) in layers.iter().enumerate().take(c.encoded_layers) {
             let Some(writer) = c.rtc.writer(mid) else {
                 break;
@@ -346,6 +356,11 @@ impl World {
                 writer.rid(Rid::from(*rid))
             };
             let mut data = data.clone();
+            if !rid.is_empty() {
+                // Each layer about its nominal rate at 50 frames a second (docs/sfu.md): the
+                // SFU measures what arrives and allocates by it.
+                data.resize(layer_frame[n] * if keyframe { 3 } else { 1 }, first);
+            }
             data[5] = n as u8;
             writer.write(pt, now, time, data).unwrap();
         }
