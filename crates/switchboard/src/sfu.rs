@@ -13,12 +13,13 @@
 //! Workers share nothing: a room's members are all on one worker, so forwarding never crosses
 //! threads, and a node with several cores runs several workers side by side on its runtime.
 //!
-//! Queues and their bounds, per worker: messages to `sfu` (`offer`, `answer`, `candidate`, `subscribe`) wait
-//! in a queue of `sfu.queue`; when it is full the sender gets `media_unavailable` and may send
-//! again. Joins and leaves go on a queue with no bound of its own, since there is at most one of
-//! each per membership and memberships are bounded by `max_peers` and the session caps: they
-//! are never refused, so the SFU never keeps a member the hub has let go. The worker takes
-//! every join and leave before the next message, so it sees them in the hub's order.
+//! Queues and their bounds, per worker: messages to `sfu` (`offer`, `answer`, `candidate`,
+//! `subscribe`) wait in a queue of `sfu.queue`; when it is full the sender gets
+//! `media_unavailable` and may send again. Joins and leaves go on a queue with no bound of its
+//! own, since there is at most one of each per membership and memberships are bounded by
+//! `max_peers` and the session caps: they are never refused, so the SFU never keeps a member
+//! the hub has let go. The worker takes every join and leave before the next message, so it
+//! sees them in the hub's order.
 //!
 //! [`Sfu`]: switchboard_sfu::Sfu
 
