@@ -233,8 +233,8 @@ impl Sfu {
                     let layer = (self.participants[&pid].subscriptions.iter())
                         .find(|s| s.track == track)
                         .and_then(|s| s.layer.target());
-                    if layer.is_some() {
-                        self.request_keyframe(now, &track, layer);
+                    if let Some(layer) = layer {
+                        self.request_keyframe(now, &track, Some(layer));
                     }
                 }
                 self.dirty.insert(pid);

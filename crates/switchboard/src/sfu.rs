@@ -206,15 +206,7 @@ pub async fn bind(settings: &SfuSettings) -> io::Result<Option<(MediaLink, Media
     let mut workers = Vec::with_capacity(queues.len());
     for (index, queues) in queues.into_iter().enumerate() {
         let port = |base: u16| {
-            u16::try_from(index)
-                .ok()
-                .and_then(|i| {
-                    if base == 0 {
-                        Some(0)
-                    } else {
-                        base.checked_add(i)
-                    }
-                })
+            SfuSettings::worker_port(base, index)
                 .ok_or_else(|| io::Error::other("sfu.workers runs past port 65535"))
         };
         let socket = UdpSocket::bind(SocketAddr::new(settings.bind, port(udp_port)?)).await?;

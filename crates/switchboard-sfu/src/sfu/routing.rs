@@ -266,8 +266,9 @@ impl Sfu {
         else {
             return;
         };
-        // A simulcast track is asked per layer. A layer with no receive stream yet has sent no packet; it starts with a
-        // keyframe anyway. PLI is negotiated with every video codec the SFU accepts.
+        // A simulcast track is asked per layer. A layer with no receive stream yet has sent no
+        // packet; it starts with a keyframe anyway. PLI is negotiated with every video codec the
+        // SFU accepts.
         let sent = guarded(|| {
             let mut direct = rtc.direct_api();
             for rid in &rids {

@@ -3,7 +3,7 @@
 
 use switchboard_protocol::MediaMode;
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, SfuSettings};
 
 /// Most media workers one node runs: far past the cores of one machine, and a bound on the
 /// sockets one setting can ask for.
@@ -98,9 +98,9 @@ impl Config {
             if !(1..=MAX_SFU_WORKERS).contains(&self.sfu.workers) {
                 return bad(&format!("sfu.workers must be 1 to {MAX_SFU_WORKERS}"));
             }
-            // Worker i binds the base port + i; 0 (ports the system picks) has no range.
+            let last = self.sfu.workers - 1;
             let past_end = |base: Option<u16>| {
-                base.is_some_and(|b| b != 0 && usize::from(b) + self.sfu.workers - 1 > 65535)
+                base.is_some_and(|b| SfuSettings::worker_port(b, last).is_none())
             };
             if past_end(self.sfu.udp_port) || past_end(self.sfu.tcp_port) {
                 return bad(

@@ -62,6 +62,15 @@ impl Default for SfuSettings {
 }
 
 impl SfuSettings {
+    /// The port worker `worker` binds given the first worker's `base`: `base + worker`, or `0`
+    /// (one the system picks) when `base` is; `None` past 65535.
+    pub fn worker_port(base: u16, worker: usize) -> Option<u16> {
+        if base == 0 {
+            return Some(0);
+        }
+        base.checked_add(u16::try_from(worker).ok()?)
+    }
+
     /// The address announced to clients, with `port` (the bound one).
     pub fn announced(&self, port: u16) -> Option<SocketAddr> {
         let ip = self

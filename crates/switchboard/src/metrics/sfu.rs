@@ -120,9 +120,6 @@ impl Metrics {
     /// Takes in one media worker's counts: `now` against the `before` it last handed in. The
     /// gauges move by the difference too, so they are the sum over the node's workers.
     pub fn sfu(&self, before: &SfuStats, now: &SfuStats) {
-        let moved = |gauge: &Gauge, before: usize, now: usize| {
-            gauge.inc_by(now as i64 - before as i64);
-        };
         moved(
             &self.sfu.participants,
             before.participants,
@@ -167,11 +164,17 @@ impl Metrics {
 
     /// ICE-TCP connections one worker has open: `now`, against the `before` it last handed in.
     pub fn sfu_tcp_connections(&self, before: usize, now: usize) {
-        (self.sfu.tcp_connections).inc_by(now as i64 - before as i64);
+        moved(&self.sfu.tcp_connections, before, now);
     }
 
     /// Counts a datagram the SFU received (`sent` false) or sent.
     pub fn sfu_datagrams(&self, sent: bool, count: u64) {
         self.sfu.datagrams[usize::from(sent)].inc_by(count);
     }
+}
+
+/// Moves a gauge one worker adds to by that worker's change, from `before` to `now`, so the
+/// gauge is the sum over the workers.
+fn moved(gauge: &Gauge, before: usize, now: usize) {
+    gauge.inc_by(now as i64 - before as i64);
 }
