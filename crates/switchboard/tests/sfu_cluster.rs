@@ -88,8 +88,7 @@ async fn media_flows_between_members_on_two_nodes_through_the_rooms_media_node()
             .expect("member task")
             .expect("member ran without error");
         assert_eq!(m.over, None, "{}'s media session ran through", m.name);
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
+        m.close().await;
     }
     eprintln!(
         "every member got {FRAMES}+ frames of every other within {:?}",
@@ -163,8 +162,7 @@ async fn a_media_node_killed_is_survived_by_the_members_on_the_other_node() {
             .await
             .expect("member task")
             .expect("member ran without error");
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
+        m.close().await;
     }
     assert!(told < CALL_DEADLINE);
     eprintln!(

@@ -142,8 +142,7 @@ async fn video_published_by_one_member_arrives_at_the_others_through_the_sfu() {
         started.elapsed()
     );
     for m in members {
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
+        m.close().await;
     }
     server.shutdown().await;
 }
@@ -205,8 +204,7 @@ async fn two_workers_hold_a_room_each() {
     finish(writers).await;
     for task in tasks {
         let m = task.await.expect("member task").expect("member ran");
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
+        m.close().await;
     }
     server.shutdown().await;
 }

@@ -58,7 +58,6 @@ pub async fn auto_room_moves_to_the_sfu_and_back(nodes: &[String]) {
         until_metric(node, "sfu_participants_gauge", 0.0, started).await;
     }
     for m in members.into_iter().chain([carol]) {
-        m.pc.close().await.expect("closes");
-        m.client.close().await;
+        m.close().await;
     }
 }

@@ -243,6 +243,12 @@ impl Member {
             .await;
     }
 
+    /// Ends the member: its peer connection, then its signaling socket.
+    pub async fn close(self) {
+        self.pc.close().await.expect("closes");
+        self.client.close().await;
+    }
+
     async fn signal_sfu(&mut self, kind: &str, payload: Value) {
         let env = (self.client.msg(kind).room(self.room).to("sfu")).payload(payload);
         self.client.send(env).await;
